@@ -1,0 +1,107 @@
+// The snapshot: the one contract between the controller (which compiles it) and
+// the proxy (which applies it). Everything the data plane needs is here and
+// nothing else: no Kubernetes shapes, no status, no conditions.
+//
+// Every collection is a keyed map, never an array, so that a one-route change
+// is a one-operation JSON patch and unchanged sub-objects can be shared between
+// consecutive snapshots (see pitfalls.md: array diffs explode).
+
+/** Content hash of the snapshot minus its `version` field (see version.ts). */
+export type Version = string;
+
+/** Key of a TLS secret in `Snapshot.secrets`: "namespace/name", or DEFAULT_SECRET. */
+export type SecretKey = string;
+
+/** Key of a cluster in `Snapshot.clusters`: "namespace/service:port". */
+export type ClusterKey = string;
+
+/**
+ * The secret served to TLS clients that match no host, send no SNI, or ask for
+ * a host whose own secret is missing or invalid. The key cannot collide with a
+ * "namespace/name" key because it contains no slash.
+ */
+export const DEFAULT_SECRET: SecretKey = '@default';
+
+/**
+ * Virtual host key for rules without a host: they apply to any Host header that
+ * no exact or wildcard virtual host claims.
+ */
+export const ANY_HOST = '*';
+
+/** An immutable, versioned routing configuration. Treat every level as frozen. */
+export interface Snapshot {
+  readonly version: Version;
+  /** Keyed by listener name ("http", "https"). */
+  readonly listeners: Readonly<Record<string, Listener>>;
+  /** Keyed by lower-case hostname: "foo.com", "*.foo.com" or ANY_HOST. */
+  readonly virtualHosts: Readonly<Record<string, VirtualHost>>;
+  /** Keyed by ClusterKey. */
+  readonly clusters: Readonly<Record<ClusterKey, Cluster>>;
+  /** Keyed by SecretKey. Carries private keys: never log, never expose. */
+  readonly secrets: Readonly<Record<SecretKey, TlsSecret>>;
+  /**
+   * Where a request goes when no virtual host or route matches (the Ingress
+   * `defaultBackend`). Absent means 404.
+   */
+  readonly defaultCluster?: ClusterKey;
+}
+
+/** A socket the proxy listens on. The controller owns ports so they can change without a restart. */
+export interface Listener {
+  readonly protocol: 'http' | 'https';
+  /** IP address to bind, e.g. "127.0.0.1" or "::". */
+  readonly address: string;
+  readonly port: number;
+  /** For https: the secret served when SNI matches no virtual host with TLS. */
+  readonly defaultSecret?: SecretKey;
+}
+
+/** All routes for one host pattern. */
+export interface VirtualHost {
+  /** Present when the host is listed under an Ingress `spec.tls`. */
+  readonly tls?: { readonly secret: SecretKey };
+  /** Keyed by RouteKey (routeKey() below), unique per match. */
+  readonly routes: Readonly<Record<string, Route>>;
+}
+
+/** Path match semantics of networking.k8s.io/v1 (ImplementationSpecific compiles to Prefix). */
+export type PathMatchType = 'Exact' | 'Prefix';
+
+/** One path match and where it sends traffic. */
+export interface Route {
+  readonly match: { readonly type: PathMatchType; readonly path: string };
+  /** Absent when the backend could not be resolved: the route answers 503. */
+  readonly cluster?: ClusterKey;
+  /** Upper bound on waiting for the upstream's response headers, in ms. */
+  readonly timeoutMs: number;
+  /** "Kind/namespace/name" of the object this route came from (for debugging, not routing). */
+  readonly origin: string;
+}
+
+/** A Service port and its ready endpoints. */
+export interface Cluster {
+  /** Keyed by "address:port" ("[v6]:port" for IPv6). Empty means 503. */
+  readonly endpoints: Readonly<Record<string, Endpoint>>;
+}
+
+/** One ready endpoint. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** PEM certificate chain and private key of a kubernetes.io/tls Secret. */
+export interface TlsSecret {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The key of a route within its virtual host: at most one route per match type and path. */
+export function routeKey(type: PathMatchType, path: string): string {
+  return `${type}:${path}`;
+}
+
+/** The key of an endpoint within its cluster, bracketing IPv6 addresses. */
+export function endpointKey(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -1,0 +1,128 @@
+// Wire messages of the snapshot stream (one JSON text frame each).
+//
+//   proxy                         controller
+//   hello {proxyId, version?}  →
+//                              ←  snapshot {version, snapshot}        (full)
+//   ack {version}              →
+//                              ←  delta {base, version, patch}        (JSON patch, RFC 6902)
+//   nack {version, reason}     →
+//
+// At most one snapshot or delta is outstanding per proxy: the controller waits
+// for the ACK or NACK before sending the next, so a slow proxy gets only the
+// newest version (coalescing) and never an unbounded queue. A NACKed version is
+// not sent again; the next different version is sent as a delta from the
+// version the proxy last acknowledged.
+import type { Operation } from 'fast-json-patch';
+import type { Snapshot, Version } from './snapshot.ts';
+
+/** Protocol name carried in the websocket subprotocol header, bumped on incompatible change. */
+export const STREAM_PROTOCOL = 'turnout.snapshot.v1';
+
+/** Path the controller serves the stream on. */
+export const STREAM_PATH = '/v1/snapshots';
+
+/** First message from a proxy on every connection. */
+export interface HelloMessage {
+  readonly type: 'hello';
+  readonly proxyId: string;
+  /** The version the proxy serves now, if any: the controller may answer with a delta from it. */
+  readonly version?: Version;
+}
+
+/** A complete snapshot. */
+export interface SnapshotMessage {
+  readonly type: 'snapshot';
+  readonly snapshot: Snapshot;
+}
+
+/** A JSON patch that turns `base` into `version`. */
+export interface DeltaMessage {
+  readonly type: 'delta';
+  readonly base: Version;
+  readonly version: Version;
+  readonly patch: readonly Operation[];
+}
+
+/** The proxy now serves `version`. */
+export interface AckMessage {
+  readonly type: 'ack';
+  readonly version: Version;
+}
+
+/** The proxy refused `version` and keeps serving `current`. */
+export interface NackMessage {
+  readonly type: 'nack';
+  readonly version: Version;
+  readonly current?: Version;
+  /** Stable code from the proxy's error catalog, e.g. "SNAPSHOT_INVALID", "DELTA_BASE_MISMATCH". */
+  readonly code: string;
+  readonly reason: string;
+}
+
+export type ProxyMessage = HelloMessage | AckMessage | NackMessage;
+export type ControllerMessage = SnapshotMessage | DeltaMessage;
+
+/** Parses a frame from a proxy; throws a StreamProtocolError naming what is wrong. */
+export function parseProxyMessage(data: string): ProxyMessage {
+  const msg = parseObject(data);
+  switch (msg.type) {
+    case 'hello':
+      requireString(msg, 'proxyId');
+      if (msg.version !== undefined) requireString(msg, 'version');
+      return msg as unknown as HelloMessage;
+    case 'ack':
+      requireString(msg, 'version');
+      return msg as unknown as AckMessage;
+    case 'nack':
+      requireString(msg, 'version');
+      requireString(msg, 'code');
+      requireString(msg, 'reason');
+      if (msg.current !== undefined) requireString(msg, 'current');
+      return msg as unknown as NackMessage;
+    default:
+      throw new StreamProtocolError(`unknown message type ${JSON.stringify(msg.type)}`);
+  }
+}
+
+/** Parses a frame from the controller; the snapshot itself is validated by the proxy's apply stage. */
+export function parseControllerMessage(data: string): ControllerMessage {
+  const msg = parseObject(data);
+  switch (msg.type) {
+    case 'snapshot':
+      if (typeof msg.snapshot !== 'object' || msg.snapshot === null) {
+        throw new StreamProtocolError('snapshot: must be an object');
+      }
+      return msg as unknown as SnapshotMessage;
+    case 'delta':
+      requireString(msg, 'base');
+      requireString(msg, 'version');
+      if (!Array.isArray(msg.patch)) throw new StreamProtocolError('patch: must be an array');
+      return msg as unknown as DeltaMessage;
+    default:
+      throw new StreamProtocolError(`unknown message type ${JSON.stringify(msg.type)}`);
+  }
+}
+
+/** A frame that is not valid protocol; the peer closes the connection with code 1002. */
+export class StreamProtocolError extends Error {
+  readonly code = 'STREAM_PROTOCOL';
+}
+
+function parseObject(data: string): Record<string, unknown> {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(data);
+  } catch (err) {
+    throw new StreamProtocolError(`not JSON: ${(err as Error).message}`);
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+    throw new StreamProtocolError('message must be a JSON object');
+  }
+  return msg as Record<string, unknown>;
+}
+
+function requireString(msg: Record<string, unknown>, field: string): void {
+  if (typeof msg[field] !== 'string' || (msg[field] as string).length === 0) {
+    throw new StreamProtocolError(`${field}: must be a non-empty string`);
+  }
+}

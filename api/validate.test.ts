@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertValidSnapshot, validateSnapshot, SnapshotValidationError } from './validate.ts';
+import { sealSnapshot, versionOf, canonicalJson } from './version.ts';
+import type { SnapshotContent } from './version.ts';
+
+const PEM = '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n';
+const KEY = '-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n';
+
+function content(): SnapshotContent {
+  return {
+    listeners: {
+      http: { protocol: 'http', address: '127.0.0.1', port: 8080 },
+      https: { protocol: 'https', address: '127.0.0.1', port: 8443, defaultSecret: '@default' },
+    },
+    virtualHosts: {
+      'foo.com': {
+        tls: { secret: 'default/foo' },
+        routes: { 'Prefix:/': { match: { type: 'Prefix', path: '/' }, cluster: 'default/web:80', timeoutMs: 15000, origin: 'Ingress/default/a' } },
+      },
+    },
+    clusters: { 'default/web:80': { endpoints: { '10.0.0.1:8080': { address: '10.0.0.1', port: 8080 } } } },
+    secrets: { '@default': { cert: PEM, key: KEY }, 'default/foo': { cert: PEM, key: KEY } },
+  };
+}
+
+test('a well-formed snapshot validates', () => {
+  assertValidSnapshot(sealSnapshot(content()));
+});
+
+test('version is a content hash independent of key order', () => {
+  const a = content();
+  const b = { secrets: a.secrets, clusters: a.clusters, virtualHosts: a.virtualHosts, listeners: a.listeners };
+  assert.equal(versionOf(a), versionOf(b));
+  const c = { ...a, defaultCluster: 'default/web:80' };
+  assert.notEqual(versionOf(a), versionOf(c));
+  assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] }), '{"a":[{"c":2,"d":1}],"b":1}');
+});
+
+test('sealed snapshots are frozen', () => {
+  const s = sealSnapshot(content());
+  assert.ok(Object.isFrozen(s.virtualHosts['foo.com']?.routes));
+});
+
+const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
+  { name: 'dangling cluster', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].cluster = 'x/y:1'; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/cluster' },
+  { name: 'dangling tls secret', mutate: (c) => { c.virtualHosts['foo.com'].tls.secret = 'default/nope'; }, path: '/virtualHosts/foo.com/tls/secret' },
+  { name: 'https listener without default secret', mutate: (c) => { delete c.listeners.https.defaultSecret; }, path: '/listeners/https/defaultSecret' },
+  { name: 'port clash', mutate: (c) => { c.listeners.https.port = 8080; }, path: '/listeners/https/port' },
+  { name: 'bad endpoint address', mutate: (c) => { c.clusters['default/web:80'].endpoints['10.0.0.1:8080'].address = 'example.com'; }, path: '/clusters/default~1web:80/endpoints/10.0.0.1:8080/address' },
+  { name: 'route key mismatch', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].match.type = 'Exact'; }, path: '/virtualHosts/foo.com/routes/Prefix:~1' },
+  { name: 'upper-case host', mutate: (c) => { c.virtualHosts['Foo.com'] = c.virtualHosts['foo.com']; }, path: '/virtualHosts/Foo.com' },
+  { name: 'array instead of map', mutate: (c) => { c.clusters = []; }, path: '/clusters' },
+  { name: 'proto key', mutate: (c) => { Object.defineProperty(c.secrets, '__proto__', { value: {}, enumerable: true }); }, path: '/secrets/__proto__' },
+  { name: 'dangling default cluster', mutate: (c) => { c.defaultCluster = 'a/b:1'; }, path: '/defaultCluster' },
+  { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
+];
+
+for (const tc of cases) {
+  test(`rejects ${tc.name} with its path`, () => {
+    const c = structuredClone(content()) as any;
+    tc.mutate(c);
+    c.version = versionOf(c);
+    const problems = validateSnapshot(c);
+    assert.ok(problems.some((p) => p.path === tc.path), JSON.stringify(problems));
+    assert.throws(() => assertValidSnapshot(c), SnapshotValidationError);
+  });
+}

@@ -1,0 +1,140 @@
+// Runtime validation of a snapshot. The controller runs it before publishing (a
+// compiler bug must not reach any proxy) and the proxy runs it before applying
+// (a snapshot arrives as untrusted JSON). Errors name the JSON path and the reason.
+import { isIP } from 'node:net';
+import type { Snapshot } from './snapshot.ts';
+import { routeKey } from './snapshot.ts';
+
+/** One problem, e.g. {path: "/virtualHosts/foo.com/routes/Exact:~1a/cluster", reason: "..."}. */
+export interface SnapshotProblem {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** Thrown by assertValidSnapshot; `message` lists the first problems with their paths. */
+export class SnapshotValidationError extends Error {
+  readonly code = 'SNAPSHOT_INVALID';
+  readonly problems: readonly SnapshotProblem[];
+  constructor(problems: readonly SnapshotProblem[]) {
+    const shown = problems.slice(0, 5).map((p) => `${p.path}: ${p.reason}`);
+    if (problems.length > 5) shown.push(`(and ${problems.length - 5} more)`);
+    super(`invalid snapshot: ${shown.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/** Throws SnapshotValidationError unless `value` is a well-formed snapshot whose references all resolve. */
+export function assertValidSnapshot(value: unknown): asserts value is Snapshot {
+  const problems = validateSnapshot(value);
+  if (problems.length > 0) throw new SnapshotValidationError(problems);
+}
+
+// Keys that would reach Object.prototype when a patch or a lookup uses them.
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const HOST_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const VERSION_RE = /^[0-9a-f]{8,64}$/;
+
+/** Lists every problem found; an empty list means valid. */
+export function validateSnapshot(value: unknown): SnapshotProblem[] {
+  const out: SnapshotProblem[] = [];
+  const bad = (path: string, reason: string) => void out.push({ path, reason });
+  if (!isObject(value)) return [{ path: '', reason: 'must be an object' }];
+  const s = value as Record<string, unknown>;
+
+  if (typeof s.version !== 'string' || !VERSION_RE.test(s.version)) bad('/version', 'must be a hex content hash');
+  const secrets = keyedMap(s, 'secrets', bad);
+  const clusters = keyedMap(s, 'clusters', bad);
+  const listeners = keyedMap(s, 'listeners', bad);
+  const vhosts = keyedMap(s, 'virtualHosts', bad);
+
+  for (const [name, sec] of Object.entries(secrets)) {
+    const p = `/secrets/${ptr(name)}`;
+    if (!isObject(sec)) { bad(p, 'must be an object'); continue; }
+    if (typeof sec.cert !== 'string' || !sec.cert.includes('-----BEGIN')) bad(`${p}/cert`, 'must be a PEM string');
+    if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p}/key`, 'must be a PEM string');
+  }
+
+  for (const [name, c] of Object.entries(clusters)) {
+    const p = `/clusters/${ptr(name)}`;
+    if (!isObject(c)) { bad(p, 'must be an object'); continue; }
+    for (const [key, ep] of Object.entries(keyedMap(c, 'endpoints', bad, p))) {
+      const ep_p = `${p}/endpoints/${ptr(key)}`;
+      if (!isObject(ep)) { bad(ep_p, 'must be an object'); continue; }
+      if (typeof ep.address !== 'string' || isIP(ep.address) === 0) bad(`${ep_p}/address`, 'must be an IP address');
+      if (!isPort(ep.port)) bad(`${ep_p}/port`, 'must be an integer in 1..65535');
+    }
+  }
+
+  const ports = new Map<number, string>();
+  for (const [name, l] of Object.entries(listeners)) {
+    const p = `/listeners/${ptr(name)}`;
+    if (!isObject(l)) { bad(p, 'must be an object'); continue; }
+    if (l.protocol !== 'http' && l.protocol !== 'https') bad(`${p}/protocol`, 'must be "http" or "https"');
+    if (typeof l.address !== 'string' || isIP(l.address) === 0) bad(`${p}/address`, 'must be an IP address');
+    if (!isPort(l.port)) bad(`${p}/port`, 'must be an integer in 1..65535');
+    else if (ports.has(l.port)) bad(`${p}/port`, `port ${l.port} is also used by listener ${ports.get(l.port)}`);
+    else ports.set(l.port, name);
+    if (l.protocol === 'https') {
+      if (typeof l.defaultSecret !== 'string') bad(`${p}/defaultSecret`, 'an https listener needs a default secret');
+      else if (!(l.defaultSecret in secrets)) bad(`${p}/defaultSecret`, `secret ${JSON.stringify(l.defaultSecret)} does not exist`);
+    }
+  }
+
+  for (const [host, vh] of Object.entries(vhosts)) {
+    const p = `/virtualHosts/${ptr(host)}`;
+    if (host !== '*' && !HOST_RE.test(host)) bad(p, 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
+    if (!isObject(vh)) { bad(p, 'must be an object'); continue; }
+    if (vh.tls !== undefined) {
+      if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p}/tls/secret`, 'must be a string');
+      else if (!(vh.tls.secret in secrets)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
+    }
+    for (const [key, r] of Object.entries(keyedMap(vh, 'routes', bad, p))) {
+      const rp = `${p}/routes/${ptr(key)}`;
+      if (!isObject(r)) { bad(rp, 'must be an object'); continue; }
+      const m = r.match;
+      if (!isObject(m) || (m.type !== 'Exact' && m.type !== 'Prefix') || typeof m.path !== 'string' || !m.path.startsWith('/')) {
+        bad(`${rp}/match`, 'must be {type: "Exact"|"Prefix", path: "/..."}');
+      } else if (key !== routeKey(m.type, m.path)) {
+        bad(rp, `key must be ${JSON.stringify(routeKey(m.type, m.path))}`);
+      }
+      if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !(r.cluster in clusters))) {
+        bad(`${rp}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
+      }
+      if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) {
+        bad(`${rp}/timeoutMs`, 'must be a positive integer');
+      }
+      if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');
+    }
+  }
+
+  if (s.defaultCluster !== undefined && (typeof s.defaultCluster !== 'string' || !(s.defaultCluster in clusters))) {
+    bad('/defaultCluster', `cluster ${JSON.stringify(s.defaultCluster)} does not exist`);
+  }
+  return out;
+}
+
+function keyedMap(
+  parent: Record<string, unknown>, field: string,
+  bad: (path: string, reason: string) => void, prefix = '',
+): Record<string, unknown> {
+  const v = parent[field];
+  const p = `${prefix}/${field}`;
+  if (!isObject(v)) { bad(p, 'must be an object keyed by name'); return {}; }
+  for (const key of Object.keys(v)) {
+    if (FORBIDDEN_KEYS.has(key)) { bad(`${p}/${ptr(key)}`, 'forbidden key'); return {}; }
+  }
+  return v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isPort(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+}
+
+/** Escapes a key as a JSON pointer segment (RFC 6901). */
+export function ptr(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
