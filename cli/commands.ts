@@ -1,0 +1,58 @@
+// The flag tables of every subcommand. `turnout local` flags are a contract
+// other tools rely on (--manifests, --http-port, --https-port, --admin-port, --bind).
+import type { CommandSpec, FlagSpec } from './flags.ts';
+
+const ingressClass: FlagSpec = { name: 'ingress-class', kind: 'string', default: 'turnout', metavar: 'NAME', help: 'IngressClass name this controller serves' };
+const defaultCert: FlagSpec = { name: 'default-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate for hosts without a usable Secret (self-signed if unset)' };
+const defaultKey: FlagSpec = { name: 'default-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --default-cert' };
+const timeout: FlagSpec = { name: 'upstream-timeout', kind: 'duration', default: '15s', help: 'Default wait for upstream response headers (annotation turnout.dev/response-timeout overrides)' };
+const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info', metavar: 'LEVEL', help: 'debug, info, warn or error' };
+
+/** `turnout local`: controller and proxy in one process, from a folder of YAML. */
+export const LOCAL: CommandSpec = {
+  name: 'local',
+  summary: 'Serve a folder of Ingress/Service/EndpointSlice/Secret YAML: a controller and a proxy in one process,\nconnected by the same authenticated websocket stream as in a cluster (loopback, random per-run token).',
+  flags: [
+    { name: 'manifests', kind: 'string', required: true, metavar: 'DIR', help: 'Folder of .yaml/.yml/.json manifests, read recursively and reloaded on change' },
+    { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP listener port' },
+    { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS listener port' },
+    { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot, /conditions)' },
+    { name: 'bind', kind: 'address', default: '127.0.0.1', help: 'Address of the HTTP, HTTPS and admin listeners' },
+    ingressClass, defaultCert, defaultKey, timeout, logLevel,
+  ],
+};
+
+/** `turnout controller`: compiles sources into snapshots and streams them to proxies. */
+export const CONTROLLER: CommandSpec = {
+  name: 'controller',
+  summary: 'Watch sources, compile snapshots and stream them to proxies over an authenticated websocket.',
+  flags: [
+    { name: 'manifests', kind: 'string', required: true, metavar: 'DIR', help: 'Folder of manifests to serve (the Kubernetes source comes in a later release)' },
+    { name: 'stream-port', kind: 'port', default: '18000', help: 'Port proxies connect to for snapshots' },
+    { name: 'stream-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the snapshot stream' },
+    { name: 'token-file', kind: 'string', required: true, metavar: 'FILE', help: 'File holding the bearer token proxies must present' },
+    { name: 'admin-port', kind: 'port', default: '9902', help: 'Admin port (/healthz, /readyz, /snapshot, /conditions, /proxies)' },
+    { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
+    { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP port the proxies open' },
+    { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS port the proxies open' },
+    { name: 'listen-address', kind: 'address', default: '0.0.0.0', help: 'Address the proxies bind their HTTP and HTTPS listeners to' },
+    ingressClass, defaultCert, defaultKey, timeout, logLevel,
+  ],
+};
+
+/** `turnout proxy`: applies snapshots from a controller and serves traffic. */
+export const PROXY: CommandSpec = {
+  name: 'proxy',
+  summary: 'Connect to a controller, apply each snapshot by swapping a whole new routing table, and serve traffic.',
+  flags: [
+    { name: 'controller', kind: 'string', required: true, metavar: 'URL', help: 'Snapshot stream URL, e.g. ws://127.0.0.1:18000' },
+    { name: 'token-file', kind: 'string', required: true, metavar: 'FILE', help: 'File holding the bearer token for the controller' },
+    { name: 'proxy-id', kind: 'string', metavar: 'ID', help: 'Name reported to the controller (default: hostname-pid)' },
+    { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
+    { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
+    logLevel,
+  ],
+};
+
+/** Every subcommand, in help order. */
+export const COMMANDS: readonly CommandSpec[] = [LOCAL, CONTROLLER, PROXY];

@@ -1,0 +1,98 @@
+// Flag parsing shared by every subcommand: one table per command gives the
+// flags, their defaults and their help, so `--help` and the parser never drift.
+import { parseArgs } from 'node:util';
+import { isIP } from 'node:net';
+
+/** A command-line mistake: printed with the command's usage hint, exit status 2. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  readonly exitCode = 2;
+}
+
+/** One flag of a command. */
+export interface FlagSpec {
+  readonly name: string;
+  readonly kind: 'string' | 'port' | 'boolean' | 'duration' | 'address';
+  readonly help: string;
+  readonly default?: string;
+  readonly required?: boolean;
+  readonly metavar?: string;
+}
+
+/** A subcommand's flag table and one-line summary. */
+export interface CommandSpec {
+  readonly name: string;
+  readonly summary: string;
+  readonly flags: readonly FlagSpec[];
+}
+
+/** Parsed flag values: strings, numbers (ports, durations in ms) and booleans. */
+export type FlagValues = Record<string, string | number | boolean | undefined>;
+
+/** Parses argv against the spec; throws UsageError naming the offending flag. */
+export function parseFlags(spec: CommandSpec, argv: readonly string[]): FlagValues {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const f of spec.flags) options[f.name] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new UsageError(`${spec.name}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const raw = parsed.values as Record<string, string | boolean | undefined>;
+  const out: FlagValues = { help: raw.help === true };
+  if (out.help) return out;
+  for (const f of spec.flags) {
+    const v = raw[f.name] ?? f.default;
+    if (v === undefined) {
+      if (f.required) throw new UsageError(`${spec.name}: --${f.name} is required`);
+      continue;
+    }
+    out[f.name] = convert(spec.name, f, v);
+  }
+  return out;
+}
+
+function convert(cmd: string, f: FlagSpec, v: string | boolean): string | number | boolean {
+  if (f.kind === 'boolean') return v === true || v === 'true';
+  const s = String(v);
+  switch (f.kind) {
+    case 'port': {
+      const n = Number(s);
+      if (!/^\d+$/.test(s) || n > 65535) throw new UsageError(`${cmd}: --${f.name} must be a port number 0..65535, got ${JSON.stringify(s)}`);
+      return n;
+    }
+    case 'duration': {
+      const ms = parseDuration(s);
+      if (ms === undefined) throw new UsageError(`${cmd}: --${f.name} must be a duration like 500ms, 15s or 1m, got ${JSON.stringify(s)}`);
+      return ms;
+    }
+    case 'address':
+      if (isIP(s) === 0) throw new UsageError(`${cmd}: --${f.name} must be an IP address, got ${JSON.stringify(s)}`);
+      return s;
+    default:
+      if (s === '') throw new UsageError(`${cmd}: --${f.name} must not be empty`);
+      return s;
+  }
+}
+
+/** Go-style durations ("250ms", "15s", "2m", "1h"); undefined when malformed or not positive. */
+export function parseDuration(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const ms = Math.round(Number(m[1]) * unit);
+  return ms > 0 ? ms : undefined;
+}
+
+/** The `--help` text of one command. */
+export function usage(spec: CommandSpec): string {
+  const lines = [`Usage: turnout ${spec.name} [flags]`, '', spec.summary, '', 'Flags:'];
+  for (const f of spec.flags) {
+    const meta = f.kind === 'boolean' ? '' : ` ${f.metavar ?? f.kind.toUpperCase()}`;
+    const dflt = f.default !== undefined ? ` (default ${f.default})` : f.required ? ' (required)' : '';
+    lines.push(`  --${(f.name + meta).padEnd(28)} ${f.help}${dflt}`);
+  }
+  lines.push(`  --${'help'.padEnd(28)} Show this help`);
+  return lines.join('\n') + '\n';
+}
