@@ -1,0 +1,19 @@
+// What every `turnout` command returns once started, and the start-up error
+// that maps to exit status 2 (missing folder, port in use, unreadable file).
+
+/** A started command: stop it with close(), which drains before resolving. */
+export interface Running {
+  close(): Promise<void>;
+}
+
+/** A problem with the environment the user can fix (names the path or port). */
+export class StartupError extends Error {
+  readonly exitCode = 2;
+}
+
+/** Turns a listen error into a StartupError naming the flag and the address. */
+export function listenError(what: string, address: string, port: number, err: unknown): StartupError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+  return new StartupError(`cannot listen on ${address}:${port} for ${what}: ${why}`);
+}

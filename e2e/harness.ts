@@ -1,0 +1,111 @@
+// Helpers for end-to-end tests: free loopback ports, echo backends, a spawned
+// `turnout` process, and HTTP(S) requests that report failures instead of throwing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, request as httpRequest, type Agent, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer as netServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of the `turnout` executable under test. */
+export const TURNOUT = fileURLToPath(new URL('../bin/turnout.js', import.meta.url));
+
+/** Reserves a currently free loopback port (closed again before use: fine on a test machine). */
+export async function freePort(): Promise<number> {
+  const srv = netServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** A backend on 127.0.0.1:0 answering `<name> <path>` so tests can see where a request went. */
+export async function echoBackend(name: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const body = `${name} ${req.url}`;
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'x-echo-xff': String(req.headers['x-forwarded-for'] ?? ''),
+      'x-echo-proto': String(req.headers['x-forwarded-proto'] ?? ''),
+      'x-echo-host': String(req.headers['x-forwarded-host'] ?? ''),
+    });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A response, or the error that prevented one. */
+export interface Answer {
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+  error?: string;
+}
+
+/** GET through the proxy; never throws (status 0 + error on failure). */
+export function get(port: number, path: string, opts: { host?: string; agent?: Agent | false; tls?: boolean; servername?: string; timeoutMs?: number } = {}): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = (opts.tls ? httpsRequest : httpRequest)({
+      host: '127.0.0.1', port, path, method: 'GET',
+      headers: opts.host ? { host: opts.host } : {},
+      agent: opts.agent, servername: opts.servername, rejectUnauthorized: false,
+      timeout: opts.timeoutMs ?? 10_000,
+    } as Parameters<typeof httpRequest>[0], (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('error', (err) => resolve({ status: 0, body, headers: {}, error: err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error('client timeout')));
+    req.on('error', (err) => resolve({ status: 0, body: '', headers: {}, error: err.message }));
+    req.end();
+  });
+}
+
+/** A spawned turnout process with its output captured. */
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+}
+
+/** Runs `turnout <args>` with Node 24 (this test's own node). */
+export function turnout(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [TURNOUT, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Polls `check` every 50 ms until it returns a truthy value or `timeoutMs` passes. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
