@@ -1,0 +1,66 @@
+// The controller's error catalog: every error and reported problem carries one
+// of these stable codes, so the CLI, logs, the admin page and tests can match on
+// a code instead of on wording that may change. (The compiler's condition
+// reasons live in compile/reasons.ts; the proxy has its own codes.)
+
+/** Every code the controller uses, with what it means. */
+export const ERROR_CODES = {
+  INVALID_ARGUMENT: 'an option passed to a constructor is invalid (a programming or flag error)',
+  CACHE_UNSUPPORTED_KIND: 'the object cache was handed a kind the compiler does not read',
+  MANIFEST_DIR_NOT_FOUND: 'the manifest folder does not exist or is not a directory',
+  MANIFEST_PARSE_ERROR: 'a manifest file is not valid YAML or JSON',
+  MANIFEST_INVALID_OBJECT: 'a document in a manifest file lacks kind or metadata.name',
+  MANIFEST_DUPLICATE_OBJECT: 'the same kind/namespace/name is defined twice; the first file in path order wins',
+  MANIFEST_UNREADABLE: 'a manifest file or folder could not be read',
+  MANIFEST_KIND_IGNORED: 'a manifest defines objects of kinds Turnout does not read (a warning)',
+  MANIFEST_WATCH_FAILED: 'watching the manifest folder failed; it is rescanned periodically instead',
+  BUILD_COMPILE_FAILED: 'the compiler threw (a bug); the last snapshot keeps being served',
+  BUILD_SNAPSHOT_INVALID: 'the compiler produced an invalid snapshot (a bug); it was not published',
+  STREAM_UNAUTHORIZED: 'a proxy connected without the right bearer token',
+  STREAM_NOT_FOUND: 'a websocket upgrade asked for a path other than the snapshot stream',
+  STREAM_BAD_SUBPROTOCOL: 'a proxy did not offer the snapshot stream subprotocol',
+  STREAM_HELLO_TIMEOUT: 'a proxy connected but sent no hello in time',
+  STREAM_PROTOCOL: 'a proxy sent a message that is not valid protocol',
+  STREAM_HEARTBEAT_TIMEOUT: 'a proxy stopped answering pings',
+  STREAM_NACK: 'a proxy refused a snapshot and keeps serving its current one',
+} as const;
+
+/** A stable error code from the catalog. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The controller's one error class: a message for humans, a code for machines. */
+export class TurnoutError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TurnoutError';
+    this.code = code;
+  }
+}
+
+/** Log levels the controller emits; wiring maps them onto its logger. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * The controller's logging hook, injected into each stage so stages stay free of
+ * a logging library and tests can capture what was said.
+ */
+export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
+
+/** The default when nothing is wired: warnings and errors to stderr, nothing else. */
+export const stderrLogger: Logger = (level, message, fields) => {
+  if (level !== 'warn' && level !== 'error') return;
+  const extra = fields === undefined ? '' : ` ${JSON.stringify(fields, errorReplacer)}`;
+  process.stderr.write(`${level}: ${message}${extra}\n`);
+};
+
+/** Drops every message: for tests that assert on behaviour, not on logs. */
+export const silentLogger: Logger = () => {};
+
+/** Errors have no enumerable fields, so JSON.stringify would print {}. */
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    return { message: value.message, ...('code' in value ? { code: (value as { code: unknown }).code } : {}) };
+  }
+  return value;
+}
