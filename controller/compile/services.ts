@@ -1,0 +1,142 @@
+// Backends: an Ingress backend (Service + port) becomes a cluster key, and the
+// cluster's endpoints come from the Service's EndpointSlices. Resolution is
+// memoized per build by cluster key, so 10k routes to one Service cost one lookup.
+import { isIP } from 'node:net';
+import type { Cluster, ClusterKey, Endpoint } from '../../api/snapshot.ts';
+import { endpointKey } from '../../api/snapshot.ts';
+import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s/types.ts';
+import { SERVICE_NAME_LABEL } from '../k8s/types.ts';
+import type { Problem } from './conditions.ts';
+import { quote } from './conditions.ts';
+
+/**
+ * The cluster key of a backend: "namespace/service:port", with the port as the
+ * Ingress writes it (number or name). Two Ingresses naming the same Service port
+ * once by number and once by name get two clusters with the same endpoints;
+ * that keeps the key computable from the Ingress alone.
+ */
+export function clusterKey(namespace: string, service: string, port: number | string): ClusterKey {
+  return `${namespace}/${service}:${port}`;
+}
+
+/** What a backend resolved to: a cluster key when usable, and the problems met on the way. */
+export interface Resolution {
+  readonly cluster?: ClusterKey;
+  readonly problems: readonly Problem[];
+}
+
+/**
+ * The Services and EndpointSlices of one build, indexed, plus the clusters
+ * resolved so far. Only clusters some winning route or the default backend
+ * resolved end up in the snapshot.
+ */
+export class ServiceIndex {
+  readonly #services = new Map<string, Service>();
+  readonly #slices = new Map<string, EndpointSlice[]>();
+  readonly #memo = new Map<string, Resolution>();
+  readonly #clusters = new Map<ClusterKey, Cluster>();
+
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[]) {
+    for (const s of services) this.#services.set(`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s);
+    for (const sl of slices) {
+      const svc = sl.metadata.labels?.[SERVICE_NAME_LABEL];
+      if (svc === undefined) continue;
+      const key = `${sl.metadata.namespace ?? 'default'}/${svc}`;
+      const list = this.#slices.get(key);
+      if (list) list.push(sl);
+      else this.#slices.set(key, [sl]);
+    }
+    for (const list of this.#slices.values()) list.sort((a, b) => cmp(a.metadata.name, b.metadata.name));
+  }
+
+  /**
+   * Resolves a backend of an object in `namespace`. A backend that cannot be
+   * resolved yields no cluster (its route answers 503) and a problem; a Service
+   * with no ready endpoints yields a cluster with no endpoints (also 503, but
+   * no problem: scaling to zero is not a mistake in the Ingress, and a
+   * condition flapping with every rollout would only churn status writes).
+   */
+  resolve(namespace: string, backend: IngressBackend | undefined): Resolution {
+    if (backend?.resource !== undefined) {
+      const r = backend.resource;
+      return fail('UnsupportedBackend', `backend ${quote(`${r.kind}/${r.name}`)} is a resource backend, which is not supported`);
+    }
+    const svc = backend?.service;
+    if (!svc || !svc.name) return fail('InvalidBackend', 'a backend names no Service');
+    const port = svc.port?.number ?? (svc.port?.name || undefined);
+    if (port === undefined) return fail('InvalidBackend', `backend Service ${quote(svc.name)} names no port number or port name`);
+    const key = clusterKey(namespace, svc.name, port);
+    let res = this.#memo.get(key);
+    if (res === undefined) {
+      res = this.#build(key, namespace, svc.name, port);
+      this.#memo.set(key, res);
+    }
+    return res;
+  }
+
+  /** The clusters resolved in this build, keyed by cluster key. */
+  clusters(): ReadonlyMap<ClusterKey, Cluster> {
+    return this.#clusters;
+  }
+
+  #build(key: ClusterKey, namespace: string, name: string, port: number | string): Resolution {
+    const id = `${namespace}/${name}`;
+    const service = this.#services.get(id);
+    if (!service) return fail('ServiceNotFound', `Service ${id} not found`);
+    if (service.spec?.type === 'ExternalName') return fail('UnsupportedServiceType', `Service ${id} is of type ExternalName, which is not supported yet`);
+    const sp = service.spec?.ports?.find((p) => (typeof port === 'number' ? p.port === port : p.name === port));
+    if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
+
+    const problems: Problem[] = [];
+    const endpoints: Record<string, Endpoint> = {};
+    for (const slice of this.#slices.get(id) ?? []) {
+      if (slice.addressType === 'FQDN') {
+        problems.push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
+        continue;
+      }
+      const target = slicePort(slice, sp);
+      if (target === undefined) continue;
+      const family = slice.addressType === 'IPv6' ? 6 : 4;
+      for (const ep of slice.endpoints ?? []) {
+        // Absent `ready` means ready (discovery.k8s.io/v1 says consumers should treat unknown as ready).
+        if (ep.conditions?.ready === false) continue;
+        for (const address of ep.addresses ?? []) {
+          if (isIP(address) !== family) continue; // the API server validates this; hand-written slices may not
+          endpoints[endpointKey(address, target)] = { address, port: target };
+        }
+      }
+    }
+    const sorted: Record<string, Endpoint> = {};
+    for (const k of Object.keys(endpoints).sort()) sorted[k] = endpoints[k]!;
+    this.#clusters.set(key, { endpoints: sorted });
+    return { cluster: key, problems };
+  }
+}
+
+/**
+ * The endpoint port of a slice for a Service port: the slice's port entry with
+ * the same name (an unnamed Service port matches an entry with an empty or absent
+ * name). If the slice has no such entry (hand-written slices often have no
+ * `ports` at all) and the Service port's targetPort is a number (absent means
+ * the same as `port`), that number is used; a named targetPort cannot be
+ * resolved without the Pods, so the slice is skipped.
+ */
+export function slicePort(slice: EndpointSlice, sp: ServicePort): number | undefined {
+  const name = sp.name ?? '';
+  const entry = slice.ports?.find((p) => (p.name ?? '') === name);
+  if (entry?.port !== undefined) return isPort(entry.port) ? entry.port : undefined;
+  const target = sp.targetPort ?? sp.port;
+  return typeof target === 'number' && isPort(target) ? target : undefined;
+}
+
+function isPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+function fail(reason: Problem['reason'], message: string): Resolution {
+  return { problems: [{ kind: 'ref', reason, message }] };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,90 @@
+// Throwaway key material for tests and the benchmark. Never used outside them.
+// Generated once with:
+//   openssl req -x509 -newkey rsa:2048 -nodes -days 36500 -subj /CN=foo.com \
+//     -addext subjectAltName=DNS:foo.com,DNS:*.foo.com
+//   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048   (OTHER_KEY_PEM)
+// Committed rather than generated per run so tests stay fast and need no openssl.
+
+/** Self-signed certificate for foo.com and *.foo.com (valid until 2126). */
+export const FOO_CERT_PEM = `-----BEGIN CERTIFICATE-----
+MIIDJjCCAg6gAwIBAgIUQVYXHe3Czi/qQRpTuydrpsfmHLcwDQYJKoZIhvcNAQEL
+BQAwEjEQMA4GA1UEAwwHZm9vLmNvbTAgFw0yNjExMjUxOTI1MzFaGA8yMTI2MTEw
+MTE5MjUzMVowEjEQMA4GA1UEAwwHZm9vLmNvbTCCASIwDQYJKoZIhvcNAQEBBQAD
+ggEPADCCAQoCggEBALy77DCe44C9CS1rElhS4Pt/G7BjhOXiVci/p1HkI4FQftNf
+cU6LLb0D3vHFh1w2OOY1O3qggH6XYVPEfFi+I+F4pvBYf6Btq9K5EtHrPb40tVrm
+n3HpZUz6iE6s2PehWTDR/w7Jzof08U+seO8xAFEntWWrNvQ91SuSRmUrT0oMH4Xb
+k9+iltAYw5TsburepIKiSUzFRUweYH1edcVEYKFidXJqitG8x1wU07OPBzZPZ2Mz
+islct2N+swmVk+/ea9qVNjWXG3DVC+H8irT0rwThCRh6RrxQQtnPnlwjX5btiU1d
+9JwbfbC+xP0OgJgjK8HXh1viWsNxvthQ6xtKGZsCAwEAAaNyMHAwHQYDVR0OBBYE
+FIBzLtpewtpqFRS8yyB2Iq989+pGMB8GA1UdIwQYMBaAFIBzLtpewtpqFRS8yyB2
+Iq989+pGMA8GA1UdEwEB/wQFMAMBAf8wHQYDVR0RBBYwFIIHZm9vLmNvbYIJKi5m
+b28uY29tMA0GCSqGSIb3DQEBCwUAA4IBAQC6Lyzm96964EgnUToSa9JhVXtCjdjh
+8fG9qXdymZ9HswUvv4z4/g/uA6yJz4N32w3oCgbIe3h9ZcIoRtRWtvq1VFgLvk34
+bYvexJvRObDmMHBye3QrRrHwWxNB+nygEe625Hsb5nhQQHnWDhvpBnNy36R1fLyu
+GwGADyMRRt4XjoRkG0zsAJz8I+rUxdcmplbDA+F44cWZ9wVXDAATwTAJjf0nKkC6
+owkzwjawKcRSNQcs2Of7XTvf8c1V+pXTnSB/3uBSq220bHa8WXL51zU7Bo6jbr/f
+CylRyfyxv7QXWcg9a8lHakQzOs4laLyubGfc9cJIWXq8FrnO4ZAdnCWe
+-----END CERTIFICATE-----
+`;
+
+/** The private key of FOO_CERT_PEM. */
+export const FOO_KEY_PEM = `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC8u+wwnuOAvQkt
+axJYUuD7fxuwY4Tl4lXIv6dR5COBUH7TX3FOiy29A97xxYdcNjjmNTt6oIB+l2FT
+xHxYviPheKbwWH+gbavSuRLR6z2+NLVa5p9x6WVM+ohOrNj3oVkw0f8Oyc6H9PFP
+rHjvMQBRJ7Vlqzb0PdUrkkZlK09KDB+F25PfopbQGMOU7G7q3qSCoklMxUVMHmB9
+XnXFRGChYnVyaorRvMdcFNOzjwc2T2djM4rJXLdjfrMJlZPv3mvalTY1lxtw1Qvh
+/Iq09K8E4QkYeka8UELZz55cI1+W7YlNXfScG32wvsT9DoCYIyvB14db4lrDcb7Y
+UOsbShmbAgMBAAECggEADaV+Nnsb8rsNvChPHe51hg8dbsDuDbvdKAlzjQr0kO0Z
+E9Ta2dWxFkb+tSHrNP0BWuPjy8IUiGgPCYIzhix5Zlwq9fCa3ya5kyBT/rRbtTJq
+dTV9DJIrrkfkgzZ27wYjmia/onoaYjTmczRX/4jeKlViBa/o5qVx5xdJ2mwp7NiZ
+Ds036CcKYsRIrOIYhT+goBts3gdZy6h5SQ/X8NB7XCIJrYjbTjEo0vYy9vI8zfIb
+2QjeSieESx7ofoOup4oCeKyW6v7HCu7+v3QlGjitoNSUu3ZbaeRsL16hjhZs9huN
+h+f22trtdo0tsjEDkYp3rvhltwG0cSWtq7oqZ+pNQQKBgQDoCZpSV/wGpGIfIqdZ
+KqP92evtAw+7K7wP37JS6f5nzo3ycSxZu18NH2isxWPhCcFe02CAMvqOUnDWUI9z
+YVIhFUwMCEPJgahj1xoUe8bc5lHXifs2i9yGk0LbxmY6+uHtAqIuEeDTMx6VuACE
+llVORB51CT2AjaNmzAxbJzYpHwKBgQDQOYC2pq5ZeSWsTold9j6n02yen1fDltNI
+CIGVWeHER4SH7RTM3vLiyMEnOodvWSEGYAdfa9v6P2neA7YJeg4g2O3Zz/P7+vMV
+nT2NN7bVNQ7SLz9ytwQL4bKZRaQOLc8yEx3OKsNdVkxBKuej/Zafd2E6Z5B/S+CP
+SszNf/80BQKBgBTyKPgd8SY4WJMu8aRe8QbNUTrH9/eRbxyPuO07Kjf8sVudU7+V
+5nKszyopd2atFsOUmTV5ZJzMXFs8Una75koOPhsn89aQ2b6JgFUxBzaRo/ms/vxh
+i7qqOHLWagwQ8awPfMxj2MO37Z7eSU2utGyoQYeXGfIs1v9ElCj2VTFJAoGAR2xy
+CjUCeQ5lLcWCuQhOVaLgD0j5Ac4qivrf+Crsljcx7q4UBHI1PjU+jAY3jqoz+cvW
+u5Rz0FMQLWd4eae0UPAYJi5+smBSIYfeJSKHRHr+qnoqeV7ttGWmrYyFyZdNCxAj
+mSRx/wIrBe+BpW7Gy8xXPYFov0F3ta8isRrGn0ECgYEAu7gLBixWV9M/FQZnCiWE
+waUeARqjKO9lYFdVkKwt1BGcFFYNzZXOfY3TCLq2WumbL+OiJ/l9ZovTfisjjiRU
+y29UxkzWTaunJ2n05/pDpSjREg5SEnToho5t5Y5Kvaw2jsY6fbFcsdGtNUwCraa+
+5ELtLQEBkfSnaM2A8nl9bAU=
+-----END PRIVATE KEY-----
+`;
+
+/** An unrelated RSA key: pairs with FOO_CERT_PEM to exercise the key-mismatch case. */
+export const OTHER_KEY_PEM = `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCnoL2tNL9+QcaA
+6o/XLLKB+CGFYTOxKy9fjuFv5VPYnXufWzvYPnDOSZ+XAysqGeIHgny1FI3OCaVp
+7yWsSx/yZcepmpOYi9pw4xXG1N1msPsMO3/uzVPxHh9xMNpkReSHLVskDkgm2HVo
+KobBbCcpAn09XK07t8L6Bxc2T/ItaOrI1PmH2dgPeELQXBPkniTCJo15KdNvM4mu
+jb9bpJWXi/H9JrbihI48QfAisOHsBm1CC33kyxvQD0OSVRb69kr1tAw5WM9PCA1G
+1XCu9mThZuka+m4TnrnW4x5gzjz1NAY7HvYTMHPPd5UrVWPVErR1DGgx/lJDvVDX
+oTPpuhkPAgMBAAECggEABoLCS0N0uqEwZhp2OsvUJSMvniAf415DiUkh7XgxUQUQ
+46gmA2itdf27EqD/YLO/qT4CvP/O4DVUtPAifPYwB/i3EBneaLrp4Z+YXXAwJ0hx
+f9Chz/MusvtSClH08ZcbYLq8wwJBAC1BJiocsM+UF84uch8y5VJmYtK6rpPdWrEb
+2SnqmqAKKHE8X16gwmJfKXDRA2oThCi5Zh+0RNc66UzcjH9G3l8icf8IAdVqIRNg
+bBjh6lXF+aSQ+gOamg7pG9nlRLuzc3PFMQ4o4vvGapYy/5UnLVYH1XzBgefbZphu
+4/4sx+cmKCcNwmerwzyN/4QTevaYF34jiUjoTJHlXQKBgQDnGGPju+32Mn5pdFir
+J0yJkzkIraR7fRsFoxJgDx8w7gcd/OLdkxCPwEM+ULKsGkj4xr0KZ/ME6Na1ZcDu
+YV4wtZ5xCCeNo98zd5pbim9qBLUm1WY6gyAnnC4okPJs9yaWWlyBmzeH2zKC21Tb
++8RFQxftms8IroOy14iA5X5G1QKBgQC5sV7a6Kt9Pr2GoVskpxRnqQWCW62tzvkI
+G6nLwjzoTgX5hxieD1byp35eDzKPemUN9Bw3H794D9jNEoXqlR4YQ01cLB3g2tuM
+cE7ZsQ6br9QlJ1euw2l8GinfeCARhK6ALXzVTzLLI12RsCdVbCgLHwpaZ4HZfUQs
+kMWFDvmaUwKBgDcp305RYfBPBVXu6+uPKfn9JrQnnwfLSVQDJTPA6FUpvJEv+Iej
+v2RRJLwPT1c9vwWDi0Sco6ocWoRakb9VhsJh2DxrEeYBpBoJBtOrLAVGsmdesVRu
+UJKj+XC9iODx7kgdsc9OWecYL+qEqLEKXEOcTG3vclRENDPQt0jtf0MxAoGBAJXE
+oxa4digMBFyjo5lKUMDSqCjdvJTkzCJn/Wjj/q/2zgbVmVtST/Ridx9x7nueYgcB
+Dgi/yHQTg+7Ss8PiBWXYUnq28lo66ry4kEAv9/JFvDtDIgtIfLmleIROpL68Xunu
+xjJdMEB7A6rPgsn488sUfAsyVJ6P0/6FvWl2DIcVAoGAN7RbMlUV8+RAI9RKvyk+
+kGbwFzkuiA10Wk1aW1TyJFU8VrGhNk1xvqK0a7ySeKO7j/2nNt/JdAXtSEV1Y+VH
+PF/ELd/ynYV8E/D/z9cF53qrvgNwgMqTBp+na7rra7OTUfAmcp0F8Xy9TXEwkKoi
+nWHQ3PdXhA+IArBvNCkhZrU=
+-----END PRIVATE KEY-----
+`;
