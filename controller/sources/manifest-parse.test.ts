@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseManifest } from './manifest-parse.ts';
+
+test('multi-document YAML with empty documents and a List', () => {
+  const text = [
+    '# leading comment',
+    'kind: Service',
+    'metadata: {name: web}',
+    '---',
+    '---',
+    '# only a comment',
+    '---',
+    'apiVersion: v1',
+    'kind: List',
+    'items:',
+    '- kind: Ingress',
+    '  metadata: {name: a, namespace: shop}',
+    '- kind: IngressClass',
+    '  metadata: {name: turnout, namespace: ignored-for-cluster-scoped}',
+    '',
+  ].join('\n');
+  const r = parseManifest('/m/a.yaml', text);
+  assert.equal(r.error, undefined);
+  assert.deepEqual(r.objects.map((o) => [o.key, o.line]), [
+    ['Service/default/web', 2], ['Ingress/shop/a', 11], ['IngressClass/turnout', 13],
+  ]);
+  assert.equal(r.objects[0]!.obj.metadata.namespace, 'default');
+});
+
+test('JSON is read as YAML', () => {
+  const r = parseManifest('/m/a.json', '{"kind": "Secret", "metadata": {"name": "s", "namespace": "x"}, "data": {}}');
+  assert.deepEqual(r.objects.map((o) => o.key), ['Secret/x/s']);
+});
+
+test('a YAML error refuses the file with its line and no source text', () => {
+  const r = parseManifest('/m/a.yaml', 'kind: Secret\nmetadata: {name: s}\ndata:\n  tls.key: c2VjcmV0\n  tls.key: b3RoZXI=\n');
+  assert.equal(r.error?.code, 'MANIFEST_PARSE_ERROR');
+  assert.equal(r.error?.file, '/m/a.yaml');
+  assert.equal(r.error?.line, 5);
+  assert.equal(r.objects.length, 0);
+  assert.ok(!r.error!.message.includes('c2VjcmV0') && !r.error!.message.includes('b3RoZXI'), r.error!.message);
+});
+
+test('a document without kind or metadata.name refuses the file', () => {
+  const r = parseManifest('/m/a.yaml', 'kind: Service\nmetadata: {name: ok}\n---\nkind: Service\nmetadata: {}\n');
+  assert.equal(r.error?.code, 'MANIFEST_INVALID_OBJECT');
+  assert.equal(r.error?.line, 4);
+  assert.equal(parseManifest('/m/b.yaml', '- 1\n- 2\n').error?.code, 'MANIFEST_INVALID_OBJECT');
+  assert.equal(parseManifest('/m/c.yaml', 'metadata: {name: x}\n').error?.code, 'MANIFEST_INVALID_OBJECT');
+});
+
+test('stringData is folded into base64 data and wins over data', () => {
+  const r = parseManifest('/m/s.yaml', 'kind: Secret\nmetadata: {name: s}\ndata: {a: eA==, b: eQ==}\nstringData: {b: hello, c: "ünï"}\n');
+  const secret = r.objects[0]!.obj as unknown as { data: Record<string, string>; stringData?: unknown };
+  assert.equal(secret.stringData, undefined);
+  assert.deepEqual(secret.data, { a: 'eA==', b: Buffer.from('hello').toString('base64'), c: Buffer.from('ünï').toString('base64') });
+});
+
+test('kinds the compiler does not read are a warning, not an error', () => {
+  const r = parseManifest('/m/a.yaml', 'kind: Deployment\nmetadata: {name: d}\n---\nkind: Service\nmetadata: {name: s}\n');
+  assert.equal(r.error, undefined);
+  assert.deepEqual(r.objects.map((o) => o.key), ['Service/default/s']);
+  assert.equal(r.warnings.length, 1);
+  assert.equal(r.warnings[0]!.code, 'MANIFEST_KIND_IGNORED');
+  assert.equal(r.warnings[0]!.severity, 'warning');
+  assert.match(r.warnings[0]!.message, /Deployment\/default\/d/);
+});
+
+test('alias bombs are refused', () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+    'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', 'kind: Service', 'metadata: {name: x}'].join('\n');
+  assert.equal(parseManifest('/m/bomb.yaml', bomb).error?.code, 'MANIFEST_PARSE_ERROR');
+});

@@ -1,0 +1,338 @@
+// A source that reads Kubernetes manifests from a folder (local mode, demos,
+// GitOps checkouts, ConfigMap volumes) and keeps the cache in step with it.
+//
+// Every reload rescans the whole folder and applies the result as ONE cache
+// batch, so the compiler never sees half a reload (a new Ingress without the
+// Service written next to it). A file that cannot be used keeps the objects it
+// had before and is reported, Skipper-style: the last good input stays until the
+// next good one.
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import type { ObjectCache } from '../cache.ts';
+import { stderrLogger, TurnoutError } from '../errors.ts';
+import type { Logger } from '../errors.ts';
+import { HoldOff } from '../loop.ts';
+import type { HoldOffTiming } from '../loop.ts';
+import { parseManifest } from './manifest-parse.ts';
+import type { ManifestObject } from './manifest-parse.ts';
+import type { Source, SourceProblem } from './source.ts';
+
+/** File name endings read as manifests (compared case-insensitively). */
+export const MANIFEST_EXTENSIONS: readonly string[] = ['.yaml', '.yml', '.json'];
+
+/** Options of ManifestSource. */
+export interface ManifestSourceOptions {
+  /** The folder; read recursively. Relative paths resolve against the working directory. */
+  readonly dir: string;
+  /** Reload debounce; default 100 ms of quiet, at most 500 ms. */
+  readonly debounce?: HoldOffTiming;
+  /**
+   * Full rescan interval in ms (default 60 s, 0 disables): a safety net for
+   * missed watch events (network file systems, a watcher that failed).
+   */
+  readonly rescanIntervalMs?: number;
+  readonly log?: Logger;
+}
+
+/** What is known about one file since its last read. */
+interface FileState {
+  /** The text last read; a rescan that reads the same text skips parsing. */
+  readonly text: string | undefined;
+  /** The last good objects (kept while the file is broken or unreadable). */
+  readonly objects: readonly ManifestObject[];
+  readonly problems: readonly SourceProblem[];
+}
+
+/** The manifest-folder Source. See the module comment for the rules. */
+export class ManifestSource implements Source {
+  readonly name: string;
+  readonly dir: string;
+  readonly #log: Logger;
+  readonly #debounce: HoldOff;
+  readonly #rescanIntervalMs: number;
+  readonly #listeners = new Set<(problems: readonly SourceProblem[]) => void>();
+  readonly #reloadListeners = new Set<() => void>();
+  #files = new Map<string, FileState>();
+  /** Folder-level problems of the last scan (unreadable subfolders, folder gone). */
+  #scanProblems: SourceProblem[] = [];
+  /** Duplicate-object problems of the last apply. */
+  #duplicates: SourceProblem[] = [];
+  #watchProblem: SourceProblem | undefined;
+  #problems: readonly SourceProblem[] = [];
+  /** objectKey → object this source last put in the cache. */
+  #owned = new Map<string, ManifestObject>();
+  #cache: ObjectCache | undefined;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #synced = false;
+  #closed = false;
+
+  constructor(options: ManifestSourceOptions) {
+    if (typeof options.dir !== 'string' || options.dir === '') {
+      throw new TurnoutError('INVALID_ARGUMENT', 'ManifestSource needs a folder');
+    }
+    this.dir = resolve(options.dir);
+    this.name = `manifests:${this.dir}`;
+    this.#log = options.log ?? stderrLogger;
+    this.#rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
+    this.#debounce = new HoldOff(() => void this.reload(), options.debounce);
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Rejects with MANIFEST_DIR_NOT_FOUND if the folder is missing; otherwise resolves after the first load. */
+  async start(cache: ObjectCache): Promise<void> {
+    if (this.#cache !== undefined) throw new TurnoutError('INVALID_ARGUMENT', `${this.name} was already started`);
+    const st = await stat(this.dir).catch(() => undefined);
+    if (st === undefined || !st.isDirectory()) {
+      throw new TurnoutError('MANIFEST_DIR_NOT_FOUND', `manifest folder ${this.dir} ${st ? 'is not a directory' : 'does not exist'}`);
+    }
+    this.#cache = cache;
+    this.#watch(); // before the first scan, so nothing written during it is missed
+    if (this.#rescanIntervalMs > 0) {
+      this.#timer = setInterval(() => {
+        if (this.#watcher === undefined) this.#watch();
+        void this.reload();
+      }, this.#rescanIntervalMs);
+      this.#timer.unref();
+    }
+    await this.reload();
+    this.#synced = true;
+  }
+
+  problems(): readonly SourceProblem[] {
+    return this.#problems;
+  }
+
+  onProblems(listener: (problems: readonly SourceProblem[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  /** Calls `listener` after every completed reload, changed or not: lets tests wait for a rescan. */
+  onReload(listener: () => void): () => void {
+    this.#reloadListeners.add(listener);
+    return () => void this.#reloadListeners.delete(listener);
+  }
+
+  /**
+   * Rescans the folder now (the watcher calls this, debounced; SIGHUP may too).
+   * Reloads never overlap: one requested during a reload runs right after it.
+   */
+  reload(): Promise<void> {
+    if (this.#closed || this.#cache === undefined) return Promise.resolve();
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return this.#running;
+    }
+    const run = async (): Promise<void> => {
+      try {
+        do {
+          this.#again = false;
+          await this.#reloadOnce();
+        } while (this.#again && !this.#closed);
+      } finally {
+        this.#running = undefined;
+      }
+    };
+    this.#running = run();
+    return this.#running;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#debounce.cancel();
+    clearInterval(this.#timer);
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    await this.#running;
+  }
+
+  #watch(): void {
+    try {
+      const w = watch(this.dir, { recursive: true }, () => this.#debounce.trigger());
+      w.on('error', (err) => {
+        w.close();
+        if (this.#watcher === w) this.#watcher = undefined;
+        this.#setWatchProblem(err);
+        this.#debounce.trigger();
+      });
+      this.#watcher = w;
+      this.#setWatchProblem(undefined);
+    } catch (err) {
+      this.#setWatchProblem(err);
+    }
+  }
+
+  #setWatchProblem(err: unknown): void {
+    this.#watchProblem = err === undefined ? undefined : {
+      code: 'MANIFEST_WATCH_FAILED', severity: 'error', file: this.dir,
+      message: `cannot watch the folder (${(err as Error).message}); rescanning every ${this.#rescanIntervalMs} ms`,
+    };
+    this.#publishProblems();
+  }
+
+  async #reloadOnce(): Promise<void> {
+    const scan = await this.#scan();
+    if (scan === undefined) {
+      // The folder itself is gone (an unmounted volume?): keep serving what we had.
+      this.#scanProblems = [{ code: 'MANIFEST_DIR_NOT_FOUND', severity: 'error', file: this.dir, message: `manifest folder ${this.dir} does not exist; keeping the last objects` }];
+      this.#publishProblems();
+      this.#emitReload();
+      return;
+    }
+    const next = new Map<string, FileState>();
+    // Files under a folder that became unreadable are kept as they were.
+    for (const [file, state] of this.#files) {
+      if (scan.unreadableDirs.some((d) => file.startsWith(d + '/'))) next.set(file, state);
+    }
+    await forEachLimited(scan.files, 32, async (file) => {
+      const state = await this.#readFile(file, this.#files.get(file));
+      if (state !== undefined) next.set(file, state);
+    });
+    if (this.#closed) return;
+    this.#files = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    this.#scanProblems = scan.problems;
+    this.#apply();
+    this.#emitReload();
+  }
+
+  /** Reads and parses one file; undefined if it vanished since the scan. */
+  async #readFile(file: string, prev: FileState | undefined): Promise<FileState | undefined> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return {
+        text: undefined, objects: prev?.objects ?? [],
+        problems: [{ code: 'MANIFEST_UNREADABLE', severity: 'error', file, message: `cannot read: ${(err as Error).message}` }],
+      };
+    }
+    if (prev !== undefined && prev.text === text) return prev;
+    const parsed = parseManifest(file, text);
+    if (parsed.error !== undefined) return { text, objects: prev?.objects ?? [], problems: [parsed.error] };
+    return { text, objects: parsed.objects, problems: parsed.warnings };
+  }
+
+  /** Chooses a winner per object (first file in path order) and applies the difference as one batch. */
+  #apply(): void {
+    const cache = this.#cache!;
+    const winners = new Map<string, { file: string; object: ManifestObject }>();
+    const duplicates: SourceProblem[] = [];
+    for (const [file, state] of this.#files) {
+      for (const object of state.objects) {
+        const first = winners.get(object.key);
+        if (first === undefined) {
+          winners.set(object.key, { file, object });
+        } else {
+          duplicates.push({
+            code: 'MANIFEST_DUPLICATE_OBJECT', severity: 'error', file, line: object.line, object: object.key,
+            message: `${object.key} is also defined in ${first.file}:${first.object.line}, which wins; this one is ignored`,
+          });
+        }
+      }
+    }
+    const owned = new Map<string, ManifestObject>();
+    const changed = cache.batch(() => {
+      for (const [key, { object }] of winners) {
+        // Same parsed object as last time (file unchanged): skip re-hashing it.
+        if (this.#owned.get(key) !== object) cache.upsert(object.obj);
+        owned.set(key, object);
+      }
+      for (const [key, object] of this.#owned) {
+        if (!owned.has(key)) cache.remove(object.obj.kind!, object.obj.metadata.namespace, object.obj.metadata.name);
+      }
+    });
+    this.#owned = owned;
+    if (changed) this.#log('info', 'manifests reloaded', { dir: this.dir, objects: owned.size });
+    this.#publishProblems(duplicates);
+  }
+
+  #publishProblems(duplicates?: SourceProblem[]): void {
+    if (duplicates !== undefined) this.#duplicates = duplicates;
+    const all = [
+      ...(this.#watchProblem ? [this.#watchProblem] : []),
+      ...this.#scanProblems,
+      ...[...this.#files.values()].flatMap((s) => s.problems),
+      ...this.#duplicates,
+    ].sort(compareProblems);
+    const before = new Set(this.#problems.map((p) => JSON.stringify(p)));
+    const now = all.map((p) => JSON.stringify(p));
+    if (now.length === before.size && now.every((p) => before.has(p))) return;
+    this.#problems = Object.freeze(all);
+    all.forEach((p, i) => {
+      if (!before.has(now[i]!)) this.#log('warn', p.message, { code: p.code, file: p.file, line: p.line });
+    });
+    for (const listener of [...this.#listeners]) listener(this.#problems);
+  }
+
+  #emitReload(): void {
+    for (const listener of [...this.#reloadListeners]) listener();
+  }
+
+  /**
+   * Lists manifest files, sorted, skipping hidden entries (editor swap files,
+   * ConfigMap volumes' `..data` internals; their visible symlinks are followed)
+   * and folders already visited (symlink loops). Undefined if the root is gone.
+   */
+  async #scan(): Promise<{ files: string[]; unreadableDirs: string[]; problems: SourceProblem[] } | undefined> {
+    const files: string[] = [];
+    const unreadableDirs: string[] = [];
+    const problems: SourceProblem[] = [];
+    const seen = new Set<string>();
+    const walk = async (dir: string, isRoot: boolean): Promise<boolean> => {
+      let entries;
+      try {
+        const st = await stat(dir);
+        const id = `${st.dev}:${st.ino}`;
+        if (seen.has(id)) return true;
+        seen.add(id);
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        unreadableDirs.push(dir);
+        problems.push({ code: 'MANIFEST_UNREADABLE', severity: 'error', file: dir, message: `cannot read folder: ${(err as Error).message}` });
+        return true;
+      }
+      for (const e of entries) {
+        if (e.name.startsWith('.')) continue;
+        const full = join(dir, e.name);
+        let isDir = e.isDirectory();
+        let isFile = e.isFile();
+        if (e.isSymbolicLink()) {
+          const target = await stat(full).catch(() => undefined); // dangling links are skipped
+          isDir = target?.isDirectory() ?? false;
+          isFile = target?.isFile() ?? false;
+        }
+        if (isDir) await walk(full, false);
+        else if (isFile && MANIFEST_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(full);
+      }
+      return true;
+    };
+    if (!(await walk(this.dir, true))) return undefined;
+    return { files: files.sort(), unreadableDirs, problems };
+  }
+}
+
+function compareProblems(a: SourceProblem, b: SourceProblem): number {
+  const fa = a.file ?? '';
+  const fb = b.file ?? '';
+  if (fa !== fb) return fa < fb ? -1 : 1;
+  return (a.line ?? 0) - (b.line ?? 0) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight (file descriptors are finite). */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
