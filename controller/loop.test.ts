@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Snapshot } from '../api/snapshot.ts';
+import { sealSnapshot } from '../api/version.ts';
+import { ObjectCache } from './cache.ts';
+import type { CompileFn, CompileResult } from './compile/types.ts';
+import type { LogLevel } from './errors.ts';
+import { BuildLoop, HoldOff } from './loop.ts';
+import { SnapshotStore } from './snapshot/store.ts';
+import { fakeCompile, testCompileOptions } from './snapshot/testing.ts';
+
+const svc = (name: string, port = 80) => ({ kind: 'Service', metadata: { name }, spec: { ports: [{ port }] } });
+
+function setup(compile: CompileFn = fakeCompile, holdOff = { quietMs: 30, maxMs: 200 }) {
+  const cache = new ObjectCache();
+  const store = new SnapshotStore();
+  const calls: number[] = [];
+  const counting: CompileFn = (input, options, previous) => {
+    calls.push(input.services.length);
+    return compile(input, options, previous);
+  };
+  const results: CompileResult[] = [];
+  const logs: { level: LogLevel; message: string }[] = [];
+  const loop = new BuildLoop({
+    cache, store, compile: counting, options: testCompileOptions, holdOff,
+    onResult: (r) => results.push(r), log: (level, message) => logs.push({ level, message }),
+  });
+  return { cache, store, loop, calls, results, logs };
+}
+
+/** The next snapshot the store publishes, or a rejection after a generous bound. */
+function nextPublish(store: SnapshotStore): Promise<Snapshot> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error('no publish within 5 s')); }, 5000);
+    const off = store.subscribe((s) => { clearTimeout(timer); off(); resolve(s); });
+  });
+}
+
+test('start builds at once and firstSnapshot resolves; nothing is built before start', async () => {
+  const { cache, store, loop, calls } = setup();
+  cache.upsert(svc('web'));
+  assert.equal(calls.length, 0, 'changes before start() do not build');
+  loop.start();
+  const first = await loop.firstSnapshot();
+  assert.equal(first, store.current);
+  assert.ok('default/web:80' in first.clusters);
+  assert.deepEqual(calls, [1]);
+  loop.close();
+});
+
+test('a burst of changes within the hold-off is one compile', async () => {
+  const { cache, store, loop, calls } = setup();
+  loop.start();
+  await loop.firstSnapshot();
+  const published = nextPublish(store);
+  for (let i = 0; i < 5; i++) cache.upsert(svc(`s${i}`));
+  const s = await published;
+  assert.equal(Object.keys(s.clusters).length, 5);
+  assert.deepEqual(calls, [0, 5], 'one compile for the initial state, one for the burst');
+  loop.close();
+});
+
+test('continuous changes still build within the maximum hold-off', async () => {
+  const { cache, store, loop } = setup(fakeCompile, { quietMs: 60_000, maxMs: 100 });
+  loop.start();
+  await loop.firstSnapshot();
+  let published = false;
+  const unsubscribe = store.subscribe(() => (published = true));
+  // Changes keep arriving faster than the quiet time; the max still forces a build.
+  for (let i = 0; i < 500 && !published; i++) {
+    cache.upsert(svc(`s${i}`));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  unsubscribe();
+  assert.ok(published, 'a build ran while changes were still arriving');
+  loop.close();
+});
+
+test('a compile that throws is logged and the last snapshot stays', async () => {
+  let broken = false;
+  const compile: CompileFn = (input, options, previous) => {
+    if (broken) throw new Error('compiler bug');
+    return fakeCompile(input, options, previous);
+  };
+  const { cache, store, loop, logs } = setup(compile);
+  cache.upsert(svc('web'));
+  loop.start();
+  const good = await loop.firstSnapshot();
+  broken = true;
+  cache.upsert(svc('api'));
+  loop.flush();
+  assert.equal(store.current, good);
+  assert.equal(loop.stats().failures, 1);
+  assert.equal(loop.stats().lastError?.code, 'BUILD_COMPILE_FAILED');
+  assert.ok(logs.some((l) => l.level === 'error' && /compiler bug/.test(l.message)));
+  broken = false;
+  cache.upsert(svc('db'));
+  loop.flush();
+  assert.notEqual(store.current, good);
+  assert.equal(loop.stats().lastError, undefined);
+  loop.close();
+});
+
+test('an invalid snapshot is not published', () => {
+  const compile: CompileFn = (input, options) => {
+    const base = fakeCompile(input, options);
+    const bad = sealSnapshot({ ...base.snapshot, defaultCluster: 'default/missing:80' });
+    return { snapshot: bad, conditions: base.conditions };
+  };
+  const { store, loop } = setup(compile);
+  loop.start();
+  assert.equal(store.current, undefined);
+  assert.equal(loop.stats().lastError?.code, 'BUILD_SNAPSHOT_INVALID');
+  loop.close();
+});
+
+test('conditions reach onResult on every compile; an unchanged version is not republished', async () => {
+  const { cache, store, loop, results } = setup();
+  loop.start();
+  await loop.firstSnapshot();
+  // A change the compiler ignores (no ports) compiles to the same version.
+  cache.upsert({ kind: 'Service', metadata: { name: 'headless' } });
+  loop.flush();
+  assert.equal(results.length, 2);
+  assert.equal(store.publishedCount, 1);
+  loop.close();
+});
+
+test('HoldOff flush and cancel', () => {
+  let n = 0;
+  const h = new HoldOff(() => n++, { quietMs: 10_000, maxMs: 10_000 });
+  assert.equal(h.flush(), false);
+  h.trigger();
+  h.trigger();
+  assert.equal(h.pending, true);
+  assert.equal(h.flush(), true);
+  assert.equal(n, 1);
+  h.trigger();
+  h.cancel();
+  assert.equal(h.pending, false);
+  assert.equal(n, 1);
+});
+

@@ -1,0 +1,182 @@
+// The build loop: cache change → hold-off → compile → publish. Like Contour's
+// event loop, changes are batched with a hold-off (100 ms of quiet, at most
+// 500 ms after the first change) so a burst of events (a deploy touching many
+// EndpointSlices, a relist) costs one compile, yet no change waits longer than
+// the maximum.
+import type { Snapshot } from '../api/snapshot.ts';
+import { SnapshotValidationError } from '../api/validate.ts';
+import type { ObjectCache } from './cache.ts';
+import type { CompileFn, CompileOptions, CompileResult } from './compile/types.ts';
+import { stderrLogger, TurnoutError } from './errors.ts';
+import type { Logger } from './errors.ts';
+import type { SnapshotStore } from './snapshot/store.ts';
+
+/** Hold-off timings: wait for `quietMs` without triggers, but never more than `maxMs` after the first. */
+export interface HoldOffTiming {
+  readonly quietMs?: number;
+  readonly maxMs?: number;
+}
+
+/**
+ * Coalesces bursts of triggers into one call. Shared by the build loop and the
+ * manifest source's reload debounce, so both follow the same timing rules.
+ */
+export class HoldOff {
+  readonly #fn: () => void;
+  readonly #quietMs: number;
+  readonly #maxMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #firstAt = 0;
+
+  constructor(fn: () => void, timing: HoldOffTiming = {}) {
+    this.#fn = fn;
+    this.#quietMs = timing.quietMs ?? 100;
+    this.#maxMs = timing.maxMs ?? 500;
+  }
+
+  /** True while a call is scheduled. */
+  get pending(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** Schedules the call, or postpones a scheduled one by the quiet time up to the maximum. */
+  trigger(): void {
+    const now = performance.now();
+    if (this.#timer === undefined) this.#firstAt = now;
+    else clearTimeout(this.#timer);
+    const delay = Math.max(0, Math.min(this.#quietMs, this.#firstAt + this.#maxMs - now));
+    this.#timer = setTimeout(() => this.flush(), delay);
+  }
+
+  /** Runs a scheduled call now; false if none was scheduled. */
+  flush(): boolean {
+    if (this.#timer === undefined) return false;
+    this.cancel();
+    this.#fn();
+    return true;
+  }
+
+  /** Drops a scheduled call. */
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** Options of BuildLoop. */
+export interface BuildLoopOptions {
+  readonly cache: ObjectCache;
+  /** The compiler (controller/compile), or a stand-in in tests. */
+  readonly compile: CompileFn;
+  readonly options: CompileOptions;
+  readonly store: SnapshotStore;
+  /** Defaults to Contour's 100 ms quiet / 500 ms max. */
+  readonly holdOff?: HoldOffTiming;
+  /** Called after every successful compile with its conditions (for logs and the status writer). */
+  readonly onResult?: (result: CompileResult) => void;
+  readonly log?: Logger;
+}
+
+/**
+ * Compiles the cache into snapshots and publishes new versions. A compile that
+ * throws, or yields an invalid snapshot, is a bug: it is logged and the last
+ * good snapshot keeps being served (Skipper's rule: the last successful update
+ * stays until the next successful one).
+ */
+export class BuildLoop {
+  readonly #opts: BuildLoopOptions;
+  readonly #log: Logger;
+  readonly #holdOff: HoldOff;
+  readonly #first: Promise<Snapshot>;
+  #resolveFirst!: (snapshot: Snapshot) => void;
+  #unsubscribe: (() => void) | undefined;
+  #builds = 0;
+  #failures = 0;
+  #lastError: TurnoutError | undefined;
+
+  constructor(opts: BuildLoopOptions) {
+    this.#opts = opts;
+    this.#log = opts.log ?? stderrLogger;
+    this.#holdOff = new HoldOff(() => this.#build(), opts.holdOff);
+    this.#first = new Promise((resolve) => (this.#resolveFirst = resolve));
+  }
+
+  /**
+   * Builds now and then on every cache change. Call it only once every source
+   * is synced: building from a half-filled cache would publish a snapshot with
+   * routes missing.
+   */
+  start(): void {
+    if (this.#unsubscribe !== undefined) return;
+    this.#unsubscribe = this.#opts.cache.onChange(() => this.#holdOff.trigger());
+    this.#build();
+  }
+
+  /** Resolves with the first snapshot this loop (or anyone) published: for local mode and tests. */
+  firstSnapshot(): Promise<Snapshot> {
+    const current = this.#opts.store.current;
+    if (current !== undefined) this.#resolveFirst(current);
+    return this.#first;
+  }
+
+  /** Runs a pending (held-off) build immediately; false if none was pending. */
+  flush(): boolean {
+    return this.#holdOff.flush();
+  }
+
+  /** Counters for metrics and tests. `lastError` is cleared by the next successful build. */
+  stats(): { builds: number; failures: number; lastError: TurnoutError | undefined } {
+    return { builds: this.#builds, failures: this.#failures, lastError: this.#lastError };
+  }
+
+  /** Stops reacting to changes; a pending build is dropped. */
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#holdOff.cancel();
+  }
+
+  #build(): void {
+    const { cache, compile, options, store, onResult } = this.#opts;
+    const previous = store.current;
+    const generation = cache.generation;
+    this.#builds++;
+    let result: CompileResult;
+    try {
+      result = compile(cache.inputs(), options, previous);
+    } catch (err) {
+      this.#fail('BUILD_COMPILE_FAILED', 'compile failed; keeping the last snapshot', err, generation);
+      return;
+    }
+    if (onResult !== undefined) {
+      try {
+        onResult(result);
+      } catch (err) {
+        this.#log('error', 'the compile result listener threw', { err });
+      }
+    }
+    const snapshot = result.snapshot;
+    if (snapshot.version !== previous?.version) {
+      try {
+        store.publish(snapshot);
+        this.#log('info', 'published snapshot', { version: snapshot.version, previous: previous?.version, generation });
+      } catch (err) {
+        // A subscriber that throws does not undo the publish; only a refused snapshot is a build failure.
+        if (store.current !== snapshot) {
+          const code = err instanceof SnapshotValidationError ? 'BUILD_SNAPSHOT_INVALID' : 'BUILD_COMPILE_FAILED';
+          this.#fail(code, 'compiled snapshot refused; keeping the last snapshot', err, generation);
+          return;
+        }
+        this.#log('error', 'a snapshot subscriber threw', { err, version: snapshot.version });
+      }
+    }
+    this.#lastError = undefined;
+    if (store.current !== undefined) this.#resolveFirst(store.current);
+  }
+
+  #fail(code: 'BUILD_COMPILE_FAILED' | 'BUILD_SNAPSHOT_INVALID', message: string, err: unknown, generation: number): void {
+    this.#failures++;
+    this.#lastError = new TurnoutError(code, `${message}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    this.#log('error', this.#lastError.message, { code, generation, err });
+  }
+}
