@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { share } from './reuse.ts';
+
+test('share', async (t) => {
+  await t.test('deep-equal → previous object', () => {
+    const prev = { a: { b: 1, c: { d: 'x' } }, e: 2 };
+    assert.equal(share({ a: { b: 1, c: { d: 'x' } }, e: 2 }, prev), prev);
+  });
+  await t.test('changed leaf: new root, unchanged siblings shared', () => {
+    const prev = { a: { b: 1 }, c: { d: 2 } };
+    const next = share({ a: { b: 1 }, c: { d: 3 } }, prev);
+    assert.notEqual(next, prev);
+    assert.equal(next.a, prev.a);
+    assert.notEqual(next.c, prev.c);
+    assert.deepEqual(next, { a: { b: 1 }, c: { d: 3 } });
+  });
+  await t.test('added and removed keys are changes', () => {
+    const prev = { a: { x: 1 }, b: { y: 1 } };
+    const added = share({ a: { x: 1 }, b: { y: 1 }, c: {} }, prev);
+    assert.notEqual(added, prev);
+    assert.equal(added.a, prev.a);
+    const removed = share({ a: { x: 1 } }, prev);
+    assert.notEqual(removed, prev);
+    assert.equal(removed.a, prev.a);
+    const renamed = share({ a: { x: 1 }, c: { y: 1 } }, prev);
+    assert.notEqual(renamed, prev);
+  });
+  await t.test('frozen next is copied, not mutated', () => {
+    const prev = { a: { b: 1 }, c: 1 };
+    const frozen = Object.freeze({ a: { b: 1 }, c: 2 });
+    const next = share(frozen, prev);
+    assert.notEqual(next, frozen);
+    assert.equal(next.a, prev.a);
+    assert.deepEqual(frozen, { a: { b: 1 }, c: 2 });
+  });
+  await t.test('type changes', () => {
+    assert.deepEqual(share({ a: 'x' } as object, { a: { b: 1 } }), { a: 'x' });
+    assert.deepEqual(share({ a: { b: 1 } } as object, { a: null }), { a: { b: 1 } });
+    assert.deepEqual(share({ a: 1 }, undefined), { a: 1 });
+  });
+});

@@ -1,0 +1,161 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Cluster } from '../../api/snapshot.ts';
+import type { HTTPIngressPath, KubeObject } from '../k8s/types.ts';
+import { compile } from './builder.ts';
+import { clusterKey } from './services.ts';
+import { cluster, condition, condSummary, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice } from './fixtures.ts';
+
+const OK = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs'];
+const refs = (reason: string) => ['Accepted=True/Accepted', `ResolvedRefs=False/${reason}`];
+
+/** An Ingress "a" routing foo.com/ through `path`. */
+const ing = (path: HTTPIngressPath = prefixPath('/')) => ingress('a', { rules: [rule('foo.com', path)] });
+
+test('backends resolve to clusters and endpoints', async (t) => {
+  const cases: Array<{ name: string; objs: KubeObject[]; want: { route?: string; clusters: Record<string, Cluster>; conds: string[] } }> = [
+    {
+      name: 'port number → named Service port → slice port of that name',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1', '10.0.0.2'])],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080', '10.0.0.2:8080') }, conds: OK },
+    },
+    {
+      name: 'port name',
+      objs: [ing(prefixPath('/', 'svc', 'http')), service('svc'), slice('svc', ['10.0.0.1'])],
+      want: { route: 'default/svc:http', clusters: { 'default/svc:http': cluster('10.0.0.1:8080') }, conds: OK },
+    },
+    {
+      name: 'unnamed Service port ↔ slice port without a name',
+      objs: [ing(), service('svc', [{ port: 80, targetPort: 9000 }]), slice('svc', ['10.0.0.1'], { ports: [{ port: 9001 }] })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:9001') }, conds: OK },
+    },
+    {
+      name: 'unnamed Service port ↔ slice port with an empty name',
+      objs: [ing(), service('svc', [{ port: 80 }]), slice('svc', ['10.0.0.1'], { ports: [{ name: '', port: 9001 }] })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:9001') }, conds: OK },
+    },
+    {
+      name: 'multi-port Service picks the slice port with the same name',
+      objs: [
+        ing(prefixPath('/', 'svc', 9090)),
+        service('svc', [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'metrics', port: 9090, targetPort: 'metrics' }]),
+        slice('svc', ['10.0.0.1'], { ports: [{ name: 'http', port: 8080 }, { name: 'metrics', port: 9100 }] }),
+      ],
+      want: { route: 'default/svc:9090', clusters: { 'default/svc:9090': cluster('10.0.0.1:9100') }, conds: OK },
+    },
+    {
+      name: 'slice without ports falls back to a numeric targetPort',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1'], { ports: null })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080') }, conds: OK },
+    },
+    {
+      name: 'slice without ports, no targetPort: the port itself',
+      objs: [ing(), service('svc', [{ name: 'http', port: 80 }]), slice('svc', ['10.0.0.1'], { ports: null })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:80') }, conds: OK },
+    },
+    {
+      name: 'slice without the port and a named targetPort: slice skipped',
+      objs: [ing(), service('svc', [{ name: 'http', port: 80, targetPort: 'web' }]), slice('svc', ['10.0.0.1'], { ports: [{ name: 'other', port: 1 }] })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster() }, conds: OK },
+    },
+    {
+      name: 'ready absent or true is in, ready false is out',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1'], { name: 's1' }), slice('svc', ['10.0.0.2'], { name: 's2', ready: true }), slice('svc', ['10.0.0.3'], { name: 's3', ready: false })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080', '10.0.0.2:8080') }, conds: OK },
+    },
+    {
+      name: 'addresses are deduplicated across slices',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1', '10.0.0.2'], { name: 's1' }), slice('svc', ['10.0.0.2'], { name: 's2' })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080', '10.0.0.2:8080') }, conds: OK },
+    },
+    {
+      name: 'IPv6 endpoints get bracketed keys',
+      objs: [ing(), service('svc'), slice('svc', ['fd00::1'], { addressType: 'IPv6' })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('[fd00::1]:8080') }, conds: OK },
+    },
+    {
+      name: 'addresses that are not IPs of the slice family are skipped',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1', 'fd00::1', 'not-an-ip'])],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080') }, conds: OK },
+    },
+    {
+      name: 'FQDN slices are skipped with a condition, others still used',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1'], { name: 's1' }), slice('svc', ['db.example.com'], { name: 's2', addressType: 'FQDN' })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080') }, conds: refs('UnsupportedAddressType') },
+    },
+    {
+      name: 'slices of other Services and namespaces are ignored',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1'], { namespace: 'other' }), slice('svc2', ['10.0.0.2'])],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster() }, conds: OK },
+    },
+    {
+      name: 'no ready endpoints: cluster exists, empty (503), no condition',
+      objs: [ing(), service('svc'), slice('svc', ['10.0.0.1'], { ready: false })],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster() }, conds: OK },
+    },
+    {
+      name: 'missing Service: route without cluster',
+      objs: [ing()],
+      want: { clusters: {}, conds: refs('ServiceNotFound') },
+    },
+    {
+      name: 'Service in another namespace does not count',
+      objs: [ing(), service('svc', undefined, { namespace: 'other' })],
+      want: { clusters: {}, conds: refs('ServiceNotFound') },
+    },
+    {
+      name: 'port number not on the Service',
+      objs: [ing(prefixPath('/', 'svc', 81)), service('svc')],
+      want: { clusters: {}, conds: refs('PortNotFound') },
+    },
+    {
+      name: 'port name not on the Service',
+      objs: [ing(prefixPath('/', 'svc', 'grpc')), service('svc')],
+      want: { clusters: {}, conds: refs('PortNotFound') },
+    },
+    {
+      name: 'ExternalName Service is unsupported',
+      objs: [ing(), { ...service('svc'), spec: { type: 'ExternalName', externalName: 'db.example.com', ports: [{ port: 80 }] } } as KubeObject],
+      want: { clusters: {}, conds: refs('UnsupportedServiceType') },
+    },
+    {
+      name: 'resource backend is unsupported',
+      objs: [ing({ path: '/', pathType: 'Prefix', backend: { resource: { apiGroup: 'k8s.example.com', kind: 'StorageBucket', name: 'assets' } } })],
+      want: { clusters: {}, conds: refs('UnsupportedBackend') },
+    },
+    {
+      name: 'backend without a port',
+      objs: [ing({ path: '/', pathType: 'Prefix', backend: { service: { name: 'svc' } } }), service('svc')],
+      want: { clusters: {}, conds: refs('InvalidBackend') },
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const res = compile(inputOf(c.objs), OPTIONS);
+      const r = res.snapshot.virtualHosts['foo.com']?.routes['Prefix:/'];
+      assert.ok(r, 'the route exists whether or not its backend resolved');
+      assert.equal(r.cluster, c.want.route);
+      assert.deepEqual(res.snapshot.clusters, c.want.clusters);
+      assert.deepEqual(condSummary(res, 'Ingress/default/a'), c.want.conds);
+    });
+  }
+});
+
+test('a condition message names the missing Service', () => {
+  const res = compile(inputOf([ing()]), OPTIONS);
+  assert.equal(condition(res, 'Ingress/default/a', 'ResolvedRefs')?.message, 'Service default/svc not found');
+});
+
+test('one cluster per (Service, port as written), shared by all routes', () => {
+  const res = compile(inputOf([
+    ingress('a', { rules: [rule('a.com', prefixPath('/x'), prefixPath('/y'), prefixPath('/z', 'svc', 'http'))] }),
+    ingress('b', { rules: [rule('b.com', prefixPath('/'))] }),
+    service('svc'), slice('svc', ['10.0.0.1']),
+  ]), OPTIONS);
+  assert.deepEqual(Object.keys(res.snapshot.clusters), ['default/svc:80', 'default/svc:http']);
+});
+
+test('clusterKey', () => {
+  assert.equal(clusterKey('ns', 'svc', 80), 'ns/svc:80');
+  assert.equal(clusterKey('ns', 'svc', 'http'), 'ns/svc:http');
+});
