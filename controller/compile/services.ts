@@ -88,7 +88,7 @@ export class ServiceIndex {
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
 
     const problems: Problem[] = [];
-    const endpoints: Record<string, Endpoint> = {};
+    const endpoints = new Map<string, Endpoint>();
     for (const slice of this.#slices.get(id) ?? []) {
       if (slice.addressType === 'FQDN') {
         problems.push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
@@ -102,12 +102,13 @@ export class ServiceIndex {
         if (ep.conditions?.ready === false) continue;
         for (const address of ep.addresses ?? []) {
           if (isIP(address) !== family) continue; // the API server validates this; hand-written slices may not
-          endpoints[endpointKey(address, target)] = { address, port: target };
+          const k = endpointKey(address, target);
+          if (!endpoints.has(k)) endpoints.set(k, { address, port: target });
         }
       }
     }
     const sorted: Record<string, Endpoint> = {};
-    for (const k of Object.keys(endpoints).sort()) sorted[k] = endpoints[k]!;
+    for (const k of [...endpoints.keys()].sort()) sorted[k] = endpoints.get(k)!;
     this.#clusters.set(key, { endpoints: sorted });
     return { cluster: key, problems };
   }
