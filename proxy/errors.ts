@@ -1,0 +1,89 @@
+// The proxy's error catalog: every failure the data plane reports has a stable
+// code here. Apply failures travel to the controller in a NACK (api/stream.ts),
+// so their codes are part of the wire contract and must not be renamed; client
+// failures become short plain-text responses that name no internals.
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Codes of a refused snapshot. The controller shows them in conditions and
+ * metrics, so they are stable strings, not messages.
+ */
+export const ApplyCode = {
+  /** The candidate failed api/validate.ts; the reason lists JSON paths. */
+  SNAPSHOT_INVALID: 'SNAPSHOT_INVALID',
+  /** `version` is not the content hash of the rest of the snapshot. */
+  VERSION_MISMATCH: 'VERSION_MISMATCH',
+  /** A certificate or key did not load; the reason names the secret key, never its contents. */
+  TLS_SECRET_INVALID: 'TLS_SECRET_INVALID',
+  /** A new listener could not bind (port in use, address not local, no permission). */
+  LISTENER_BIND_FAILED: 'LISTENER_BIND_FAILED',
+  /** A delta's base is not the version being served (used by the stream client). */
+  DELTA_BASE_MISMATCH: 'DELTA_BASE_MISMATCH',
+  /** A delta did not apply as a JSON patch (used by the stream client). */
+  DELTA_INVALID: 'DELTA_INVALID',
+  /** The applier was closed; nothing more is applied. */
+  APPLIER_CLOSED: 'APPLIER_CLOSED',
+  /** A bug: an unexpected exception while applying. The old table keeps serving. */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+/** One of the ApplyCode values. */
+export type ApplyCode = (typeof ApplyCode)[keyof typeof ApplyCode];
+
+/**
+ * Thrown inside the apply pipeline so a deep failure (a secret in the table
+ * builder, a bind in the listener set) reaches apply() with its code attached,
+ * where it becomes a NACK instead of an exception.
+ */
+export class ApplyError extends Error {
+  readonly code: ApplyCode;
+  constructor(code: ApplyCode, message: string) {
+    super(message);
+    this.name = 'ApplyError';
+    this.code = code;
+  }
+}
+
+/**
+ * What a client sees when the proxy itself answers. Bodies are short, fixed and
+ * free of internals (no cluster names, endpoints or versions): they end up in
+ * browsers and logs we do not control.
+ */
+export const ClientError = {
+  /** The request target is not origin-form ("/path"), or the request is malformed. */
+  BAD_REQUEST: { status: 400, body: 'bad request\n' },
+  /** No virtual host or route matches and there is no default backend. */
+  NO_ROUTE: { status: 404, body: 'no route\n' },
+  /** The route has no backend, or its backend has no ready endpoint. */
+  NO_ENDPOINT: { status: 503, body: 'no healthy upstream\n' },
+  /** No snapshot applied yet: the proxy knows no routes at all. */
+  NOT_CONFIGURED: { status: 503, body: 'not configured\n' },
+  /** Every attempt to connect to an endpoint failed, or it failed before answering. */
+  UPSTREAM_CONNECT: { status: 502, body: 'upstream connect error\n' },
+  /** The upstream answered with something the proxy cannot relay. */
+  UPSTREAM_INVALID: { status: 502, body: 'invalid upstream response\n' },
+  /** The upstream did not send response headers within the route's timeout. */
+  UPSTREAM_TIMEOUT: { status: 504, body: 'upstream timeout\n' },
+} as const;
+
+/** One of the ClientError entries. */
+export type ClientErrorKind = (typeof ClientError)[keyof typeof ClientError];
+
+/**
+ * Answers with a client error unless headers already went out; then the only
+ * honest signal left is to cut the connection, so the client cannot mistake a
+ * truncated body for a complete one.
+ */
+export function sendClientError(res: ServerResponse, err: ClientErrorKind): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (res.destroyed) return;
+  res.writeHead(err.status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(err.body),
+    'cache-control': 'no-store',
+  });
+  res.end(err.body);
+}

@@ -1,0 +1,231 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { sealSnapshot } from '../api/version.ts';
+import type { SnapshotContent } from '../api/version.ts';
+import { createForwarder } from './forward.ts';
+import { buildTable } from './routing/table.ts';
+import type { RoutingTable } from './routing/table.ts';
+import { UpstreamPools } from './upstream/pools.ts';
+import type { Echoed, TestServer } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, get, parseRaw, rawRequest, route, startServer, vhost } from './testkit.ts';
+
+// A proxy whose table the test sets directly: forward.ts without apply.ts.
+let current: RoutingTable | undefined;
+const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
+const handler = createForwarder({ getTable: () => current });
+let proxy: TestServer;
+let a: TestServer;
+let b: TestServer;
+const cleanup: Array<() => Promise<void>> = [];
+
+function use(parts: Partial<SnapshotContent>): RoutingTable {
+  const next = buildTable(sealSnapshot(content(parts)), current, { pools });
+  current?.retire();
+  current = next;
+  return next;
+}
+
+before(async () => {
+  proxy = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  a = await echoBackend('a', { connection: 'x-secret', 'x-secret': '1', 'keep-alive': 'timeout=5', 'proxy-connection': 'keep-alive' });
+  b = await echoBackend('b');
+});
+
+after(async () => {
+  await proxy.close();
+  current?.retire();
+  await pools.close();
+  await Promise.all([a.close(), b.close(), ...cleanup.map((f) => f())]);
+});
+
+test('no table yet: 503', async () => {
+  const res = await get(proxy.port, '/');
+  assert.equal(res.status, 503);
+  assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
+});
+
+test('request headers: forwarded-* set, hop-by-hop stripped both ways, Host kept', async () => {
+  use({ virtualHosts: { 'foo.com': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  const raw = await rawRequest(proxy.port, [
+    'GET /x/../echo//me?q=1 HTTP/1.1',
+    'Host: Foo.com:8080',
+    'Connection: close, X-Hop',
+    'X-Hop: secret',
+    'Keep-Alive: timeout=1',
+    'Proxy-Connection: keep-alive',
+    'TE: trailers',
+    'Trailer: x-t',
+    'Upgrade: websocket',
+    'X-Forwarded-For: 10.1.1.1',
+    'X-Forwarded-Proto: https',
+    'X-Forwarded-Host: evil.com',
+    'X-Custom: kept',
+    '', '',
+  ].join('\r\n'));
+  const res = parseRaw(raw);
+  assert.equal(res.status, 200);
+  const echoed = JSON.parse(res.body) as Echoed;
+  assert.equal(echoed.url, '/echo/me?q=1', 'normalised path, query as sent');
+  assert.equal(echoed.headers.host, 'Foo.com:8080');
+  assert.equal(echoed.headers['x-forwarded-for'], '10.1.1.1, 127.0.0.1');
+  assert.equal(echoed.headers['x-forwarded-proto'], 'http');
+  assert.equal(echoed.headers['x-forwarded-host'], 'Foo.com:8080');
+  assert.equal(echoed.headers['x-custom'], 'kept');
+  for (const h of ['x-hop', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']) {
+    assert.equal(echoed.headers[h], undefined, h);
+  }
+  // Connection towards the upstream is undici's own keep-alive, not the client's "close, X-Hop".
+  assert.notEqual(echoed.headers.connection, 'close, X-Hop');
+  // Response side: the upstream's Connection tokens and hop-by-hop headers are gone.
+  assert.ok(res.headers.includes('x-backend: a'));
+  assert.ok(!res.headers.some((h) => h.startsWith('x-secret') || h.startsWith('proxy-connection') || h === 'keep-alive: timeout=5'), res.headers.join('|'));
+  assert.ok(res.headers.includes('connection: close'), 'the client asked to close its own connection');
+});
+
+test('request body streams through (chunked and content-length)', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  const big = 'x'.repeat(3 * 1024 * 1024);
+  const withLength = await get(proxy.port, '/up', { 'content-type': 'text/plain' }, 'POST', big);
+  assert.equal(withLength.status, 200);
+  assert.equal((JSON.parse(withLength.body) as Echoed).body.length, big.length);
+  const chunked = parseRaw(await rawRequest(proxy.port, 'PUT /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'));
+  const echoed = JSON.parse(chunked.body) as Echoed;
+  assert.equal(echoed.body, 'hello world');
+  // Framing towards the upstream is undici's choice (chunked, or a length once the body is all in).
+  assert.ok(echoed.headers['transfer-encoding'] === 'chunked' || echoed.headers['content-length'] === '11');
+});
+
+test('a large response streams back intact', async () => {
+  const size = 8 * 1024 * 1024;
+  const big = await startServer(http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': size });
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let sent = 0;
+    const pump = () => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  }));
+  cleanup.push(() => big.close());
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/big:1')]) }, clusters: { 'c/big:1': cluster(big.port) } });
+  const res = await get(proxy.port, '/big');
+  assert.equal(res.status, 200);
+  assert.equal(res.body.length, size);
+  assert.equal(res.headers['content-length'], String(size));
+});
+
+test('HEAD keeps the upstream content-length and sends no body', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  const res = await get(proxy.port, '/', {}, 'HEAD');
+  assert.equal(res.status, 200);
+  assert.equal(res.body, '');
+});
+
+test('400 for targets that are not origin-form and for a duplicate Host', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  for (const line of ['GET http://foo.com/ HTTP/1.1', 'OPTIONS * HTTP/1.1']) {
+    const res = parseRaw(await rawRequest(proxy.port, `${line}\r\nHost: foo.com\r\nConnection: close\r\n\r\n`));
+    assert.equal(res.status, 400, line);
+    assert.equal(res.body, 'bad request\n');
+  }
+  const dup = parseRaw(await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: a.com\r\nHost: b.com\r\nConnection: close\r\n\r\n'));
+  assert.equal(dup.status, 400);
+});
+
+test('404 without a route, 503 without a cluster or endpoints; short plain bodies', async () => {
+  use({
+    virtualHosts: { 'foo.com': vhost([route('Prefix', '/none'), route('Prefix', '/empty', 'c/e:1')]) },
+    clusters: { 'c/e:1': { endpoints: {} } },
+  });
+  const nf = await get(proxy.port, '/other', { host: 'foo.com' });
+  assert.deepEqual([nf.status, nf.body], [404, 'no route\n']);
+  const none = await get(proxy.port, '/none', { host: 'foo.com' });
+  assert.deepEqual([none.status, none.body], [503, 'no healthy upstream\n']);
+  const empty = await get(proxy.port, '/empty', { host: 'foo.com' });
+  assert.equal(empty.status, 503);
+});
+
+test('the default backend takes unmatched requests', async () => {
+  use({ virtualHosts: { 'foo.com': vhost([route('Prefix', '/api', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port), 'c/b:1': cluster(b.port) }, defaultCluster: 'c/b:1' });
+  const res = await get(proxy.port, '/elsewhere', { host: 'foo.com' });
+  assert.equal(res.headers['x-backend'], 'b');
+});
+
+test('502 when every endpoint refuses the connection', async () => {
+  const dead1 = await freePort();
+  const dead2 = await freePort();
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/dead:1')]) }, clusters: { 'c/dead:1': cluster(dead1, dead2) } });
+  const res = await get(proxy.port, '/');
+  assert.deepEqual([res.status, res.body], [502, 'upstream connect error\n']);
+});
+
+test('502 when the upstream resets before answering', async () => {
+  const rude = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+  await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise((resolve) => rude.close(() => resolve())));
+  const port = (rude.address() as net.AddressInfo).port;
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/rude:1')]) }, clusters: { 'c/rude:1': cluster(port) } });
+  const res = await get(proxy.port, '/');
+  assert.equal(res.status, 502);
+});
+
+test('504 when no response headers arrive within the route timeout', async () => {
+  const pending: http.ServerResponse[] = [];
+  const silent = await startServer(http.createServer((_req, res) => void pending.push(res)));
+  cleanup.push(() => silent.close());
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/s:1', 150)]) }, clusters: { 'c/s:1': cluster(silent.port) } });
+  const res = await get(proxy.port, '/');
+  assert.deepEqual([res.status, res.body], [504, 'upstream timeout\n']);
+});
+
+test('round-robin spreads requests over the endpoints', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/ab:1')]) }, clusters: { 'c/ab:1': cluster(a.port, b.port) } });
+  const seen: string[] = [];
+  for (let i = 0; i < 6; i++) seen.push(String((await get(proxy.port, '/')).headers['x-backend']));
+  assert.deepEqual(seen.filter((s) => s === 'a').length, 3);
+  assert.deepEqual(seen.filter((s) => s === 'b').length, 3);
+  for (let i = 1; i < seen.length; i++) assert.notEqual(seen[i], seen[i - 1], 'alternates');
+});
+
+test('a refused connect is retried on another endpoint, body included', async () => {
+  const dead = await freePort();
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/mixed:1')]) }, clusters: { 'c/mixed:1': cluster(dead, b.port) } });
+  for (let i = 0; i < 4; i++) {
+    const res = await get(proxy.port, '/', { 'content-type': 'text/plain' }, 'POST', `body ${i}`);
+    assert.equal(res.status, 200);
+    const echoed = JSON.parse(res.body) as Echoed;
+    assert.equal(echoed.backend, 'b');
+    assert.equal(echoed.body, `body ${i}`);
+  }
+});
+
+test('a client that goes away aborts the upstream exchange', async () => {
+  let upstreamClosed: Promise<unknown> | undefined;
+  const arrived = Promise.withResolvers<void>();
+  const slow = await startServer(http.createServer((_req, res) => {
+    res.writeHead(200);
+    res.write('first');
+    upstreamClosed = once(res, 'close');
+    arrived.resolve();
+  }));
+  cleanup.push(() => slow.close());
+  const t = use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/slow:1')]) }, clusters: { 'c/slow:1': cluster(slow.port) } });
+  const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/', agent: false });
+  req.on('error', () => {});
+  req.end();
+  const [res] = await once(req, 'response') as [http.IncomingMessage];
+  await once(res, 'data');
+  await arrived.promise;
+  assert.equal(t.inflight, 1);
+  req.destroy();
+  await upstreamClosed;
+  // The pinned table sees the request leave.
+  while (t.inflight !== 0) await new Promise((r) => setImmediate(r));
+});

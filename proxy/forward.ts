@@ -1,0 +1,295 @@
+// The request handler: pin the current table, route, pick an endpoint, relay
+// the exchange through the endpoint's undici pool with `dispatch` (a handler
+// object, no intermediate streams: measured faster than `pool.request`, see
+// pitfalls.md).
+//
+// Decisions a client can notice:
+// - Only origin-form targets ("/path?query") are routed; "*", absolute-form and
+//   authority-form get 400. CONNECT never reaches this handler (Node closes it).
+// - The upstream gets the normalised path (routing/paths.ts) and the query as
+//   sent; Host as the client sent it; X-Forwarded-For with the client address
+//   appended; X-Forwarded-Proto and X-Forwarded-Host set by the proxy
+//   (client-sent values are replaced: the proxy is the edge and is the only one
+//   who knows them).
+// - Hop-by-hop headers are stripped both ways: Connection and every token it
+//   lists, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
+//   Upgrade. Expect is stripped too: Node already answered "100 Continue".
+// - Upgrade (websocket, h2c) is not supported yet: the request is forwarded
+//   as a plain request without Upgrade, which RFC 9110 §7.8 allows; the
+//   upstream answers it like any other request.
+// - 1xx interim responses from the upstream (e.g. 103) are not relayed;
+//   response trailers are dropped (TE/Trailer are hop-by-hop here).
+// - Errors: 404 no route, 503 no endpoint, 502 connect failure or invalid
+//   response, 504 no response headers within the route's timeoutMs. Once the
+//   response has started, a failure cuts the client connection.
+// - A request is retried on another endpoint (at most 2 more) only when the
+//   connection failed before any byte was sent (refused, unreachable, connect
+//   timeout): then no body byte was consumed either, so it is always safe.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { ClientError, sendClientError } from './errors.ts';
+import type { ClientErrorKind } from './errors.ts';
+import type { RoutingTable } from './routing/table.ts';
+import { parseRequestTarget } from './routing/paths.ts';
+import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
+
+/** The protocol a listener speaks to clients, reported in X-Forwarded-Proto. */
+export type ClientProtocol = 'http' | 'https';
+
+/** What a listener calls per request. */
+export type ProxyHandler = (req: IncomingMessage, res: ServerResponse, proto: ClientProtocol) => void;
+
+/** Options of createForwarder. */
+export interface ForwarderOptions {
+  /** The table to pin for a new request; undefined before the first apply (503). */
+  readonly getTable: () => RoutingTable | undefined;
+  /** Attempts per request including the first; only connect failures are retried. Default 3. */
+  readonly maxAttempts?: number;
+}
+
+/** Builds the data-plane request handler over a table source (normally the applier). */
+export function createForwarder(options: ForwarderOptions): ProxyHandler {
+  const maxAttempts = options.maxAttempts ?? 3;
+  return (req, res, proto) => {
+    // One load per request: everything below uses this table, whatever swaps.
+    const table = options.getTable();
+    if (table === undefined) return sendClientError(res, ClientError.NOT_CONFIGURED);
+    const target = parseRequestTarget(req.url);
+    if (target === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
+    const headers = upstreamHeaders(req, proto);
+    if (headers === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
+    const hit = table.match(req.headers.host, target.path);
+    if (hit === undefined) return sendClientError(res, ClientError.NO_ROUTE);
+    const endpoint = hit.cluster?.pick();
+    if (hit.cluster === undefined || endpoint === undefined) return sendClientError(res, ClientError.NO_ENDPOINT);
+
+    table.enter();
+    const exchange = new Exchange(req, res, hit.cluster, {
+      path: target.query === '' ? target.path : target.path + target.query,
+      method: req.method ?? 'GET',
+      headers,
+      body: hasBody(req) ? req : null,
+      headersTimeout: hit.timeoutMs,
+    }, maxAttempts);
+    res.once('close', () => {
+      exchange.clientClosed();
+      table.leave();
+    });
+    exchange.send(endpoint);
+  };
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the proxy sets itself or
+// that Node already acted on.
+const DROP_REQUEST = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'expect', 'x-forwarded-proto', 'x-forwarded-host',
+]);
+const DROP_RESPONSE = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+]);
+
+/** Tokens named by Connection headers, which are hop-by-hop too ("close" and "keep-alive" are not header names). */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  let out: Set<string> | undefined;
+  for (const v of Array.isArray(value) ? value : [value]) {
+    for (const t of v.split(',')) {
+      const token = t.trim().toLowerCase();
+      if (token === '' || token === 'close' || token === 'keep-alive') continue;
+      (out ??= new Set()).add(token);
+    }
+  }
+  return out;
+}
+
+/**
+ * The header list sent upstream, as flat [name, value, ...] (the client's
+ * spelling and order kept). Undefined means a request to refuse with 400:
+ * more than one Host header (RFC 9112 §3.2).
+ */
+export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): string[] | undefined {
+  const raw = req.rawHeaders;
+  const listed = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  let host: string | undefined;
+  let xff: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      if (host !== undefined) return undefined;
+      host = value;
+    } else if (lower === 'x-forwarded-for') {
+      xff = xff === undefined ? value : `${xff}, ${value}`;
+      continue;
+    } else if (DROP_REQUEST.has(lower) || listed?.has(lower)) {
+      continue;
+    }
+    out.push(name, value);
+  }
+  const client = req.socket.remoteAddress;
+  if (client !== undefined) xff = xff === undefined ? client : `${xff}, ${client}`;
+  if (xff !== undefined) out.push('x-forwarded-for', xff);
+  out.push('x-forwarded-proto', proto);
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return out;
+}
+
+/** Whether the request carries a body to stream (Node has already enforced framing). */
+function hasBody(req: IncomingMessage): boolean {
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) return true;
+  const cl = req.headers['content-length'];
+  return cl !== undefined && cl !== '0';
+}
+
+/** The response headers relayed to the client, as flat [name, value, ...]. */
+function downstreamHeaders(raw: DispatcherRawHeaders, parsed: Record<string, string | string[] | undefined>): string[] {
+  const listed = connectionTokens(parsed.connection);
+  const out: string[] = [];
+  if (Array.isArray(raw)) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = String(raw[i] instanceof Buffer ? (raw[i] as Buffer).toString('latin1') : raw[i]);
+      const lower = name.toLowerCase();
+      if (DROP_RESPONSE.has(lower) || listed?.has(lower)) continue;
+      const v = raw[i + 1];
+      out.push(name, v instanceof Buffer ? v.toString('latin1') : String(v));
+    }
+    return out;
+  }
+  for (const [name, v] of Object.entries(parsed)) {
+    if (v === undefined || DROP_RESPONSE.has(name) || listed?.has(name)) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
+  }
+  return out;
+}
+
+type DispatcherRawHeaders = Dispatcher.DispatchController['rawHeaders'];
+
+// Errors raised before the connection existed: nothing was written, so another
+// endpoint may be tried whatever the method and body.
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL',
+]);
+
+const INVALID_RESPONSE = new Set([
+  'HPE_INVALID_CONSTANT', 'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
+]);
+
+function errorCode(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : '';
+}
+
+/** The client response for an upstream failure that happened before the response started. */
+function classify(err: Error): ClientErrorKind {
+  const code = errorCode(err);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return ClientError.UPSTREAM_TIMEOUT;
+  if (INVALID_RESPONSE.has(code) || err.name === 'HTTPParserError') return ClientError.UPSTREAM_INVALID;
+  return ClientError.UPSTREAM_CONNECT;
+}
+
+/** One client request relayed to one or more endpoints in turn; the undici handler. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #cluster: ClusterBalancer;
+  readonly #opts: Dispatcher.DispatchOptions;
+  readonly #maxAttempts: number;
+  readonly #tried = new Set<UpstreamEndpoint>();
+  #controller: Dispatcher.DispatchController | undefined;
+  /** The current attempt reached a connection and began writing (body may be consumed). */
+  #started = false;
+  #responded = false;
+  #clientGone = false;
+  #waitingDrain = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, opts: Dispatcher.DispatchOptions, maxAttempts: number) {
+    this.#req = req;
+    this.#res = res;
+    this.#cluster = cluster;
+    this.#opts = opts;
+    this.#maxAttempts = maxAttempts;
+  }
+
+  /** Starts one attempt on `endpoint`. */
+  send(endpoint: UpstreamEndpoint): void {
+    this.#tried.add(endpoint);
+    this.#controller = undefined;
+    this.#started = false;
+    try {
+      endpoint.dispatcher.dispatch(this.#opts, this);
+    } catch (err) {
+      // Synchronous refusals are argument errors (a header value undici
+      // rejects that Node's parser let through): the request itself is bad.
+      void err;
+      sendClientError(this.#res, ClientError.BAD_REQUEST);
+    }
+  }
+
+  /** The client response closed (finished, or the client went away). */
+  clientClosed(): void {
+    if (this.#res.writableFinished) return;
+    this.#clientGone = true;
+    this.#controller?.abort(new Error('client disconnected'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    this.#started = true;
+    if (this.#clientGone) controller.abort(new Error('client disconnected'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200 || this.#clientGone) return;
+    const res = this.#res;
+    try {
+      res.writeHead(statusCode, downstreamHeaders(controller.rawHeaders, headers));
+    } catch {
+      // Node refused a header the upstream sent (invalid characters): answer
+      // 502 with none of them.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      controller.abort(new Error('invalid upstream response headers'));
+      sendClientError(res, ClientError.UPSTREAM_INVALID);
+      return;
+    }
+    this.#responded = true;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#clientGone) return;
+    if (!this.#res.write(chunk) && !this.#waitingDrain) {
+      // Backpressure: stop reading the upstream socket until the client drains.
+      this.#waitingDrain = true;
+      controller.pause();
+      this.#res.once('drain', () => {
+        this.#waitingDrain = false;
+        controller.resume();
+      });
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.#clientGone) return;
+    this.#res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.#clientGone) return;
+    if (this.#responded) {
+      // Mid-body failure: cut the client connection so the truncation is visible.
+      this.#res.destroy(err);
+      return;
+    }
+    if (!this.#started && CONNECT_FAILURES.has(errorCode(err)) && this.#tried.size < this.#maxAttempts && !this.#req.destroyed) {
+      const next = this.#cluster.pickRetry(this.#tried);
+      if (next !== undefined) {
+        this.send(next);
+        return;
+      }
+    }
+    sendClientError(this.#res, classify(err));
+  }
+}

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { normalizePath, parseRequestTarget, PathMatcher, prefixKey } from './paths.ts';
+import { normalizeHost, HostIndex } from './hosts.ts';
+
+test('normalizePath merges slashes, removes dot segments, never climbs above the root', () => {
+  const cases: Array<[string, string]> = [
+    ['/', '/'],
+    ['/foo', '/foo'],
+    ['/foo/', '/foo/'],
+    ['//foo///bar', '/foo/bar'],
+    ['/foo/./bar', '/foo/bar'],
+    ['/foo/../bar', '/bar'],
+    ['/foo/bar/..', '/foo/'],
+    ['/foo/.', '/foo/'],
+    ['/..', '/'],
+    ['/../../etc/passwd', '/etc/passwd'],
+    ['/.well-known/acme', '/.well-known/acme'],
+    ['/a/%2e%2E/b', '/b'],          // encoded dots are dots (unreserved, decoded)
+    ['/%7Euser/%41', '/~user/A'],   // unreserved escapes decoded
+    ['/a%2fb', '/a%2Fb'],           // an encoded slash stays data, hex upper-cased
+    ['/caf%c3%a9', '/caf%C3%A9'],
+    ['/100%', '/100%'],             // malformed escape left alone
+  ];
+  for (const [input, want] of cases) assert.equal(normalizePath(input), want, input);
+});
+
+test('parseRequestTarget takes origin-form only and splits the query', () => {
+  assert.deepEqual(parseRequestTarget('/a//b?x=1&y=/..'), { path: '/a/b', query: '?x=1&y=/..' });
+  assert.deepEqual(parseRequestTarget('/a?'), { path: '/a', query: '?' });
+  assert.deepEqual(parseRequestTarget('/a#frag?no'), { path: '/a', query: '' });
+  assert.equal(parseRequestTarget('*'), undefined);
+  assert.equal(parseRequestTarget('http://foo.com/a'), undefined);
+  assert.equal(parseRequestTarget('foo.com:443'), undefined);
+  assert.equal(parseRequestTarget(undefined), undefined);
+});
+
+test('prefixKey drops the trailing slash except for the root', () => {
+  assert.equal(prefixKey('/'), '/');
+  assert.equal(prefixKey('/foo/'), '/foo');
+  assert.equal(prefixKey('/foo//bar/'), '/foo/bar');
+});
+
+test('PathMatcher: "/foo" and "/foo/" prefixes collide; the longer path wins the tie', () => {
+  const m = new PathMatcher([
+    { type: 'Prefix', path: '/foo', value: 'short' },
+    { type: 'Prefix', path: '/foo/', value: 'long' },
+  ]);
+  assert.equal(m.match('/foo/x'), 'long');
+  assert.equal(m.size, 1);
+});
+
+test('PathMatcher probes only segment prefixes (deep paths, many routes)', () => {
+  const routes = Array.from({ length: 5000 }, (_, i) => ({ type: 'Prefix' as const, path: `/r${i}`, value: i }));
+  const m = new PathMatcher(routes);
+  assert.equal(m.match('/r4999/a/b/c/d/e'), 4999);
+  assert.equal(m.match('/r5000'), undefined);
+});
+
+test('normalizeHost lower-cases and strips port, IPv6 brackets and a trailing dot', () => {
+  assert.equal(normalizeHost('FOO.com'), 'foo.com');
+  assert.equal(normalizeHost('foo.com:8080'), 'foo.com');
+  assert.equal(normalizeHost('foo.com.'), 'foo.com');
+  assert.equal(normalizeHost('Foo.Com.:443'), 'foo.com');
+  assert.equal(normalizeHost('[::1]:8080'), '::1');
+  assert.equal(normalizeHost('[::1]'), '::1');
+  assert.equal(normalizeHost(undefined), '');
+  assert.equal(normalizeHost(''), '');
+});
+
+test('HostIndex wildcard covers exactly one extra label', () => {
+  const idx = new HostIndex([['*.foo.com', 'wild'], ['x.foo.com', 'exact'], ['*', 'ignored']]);
+  assert.equal(idx.lookup('bar.foo.com'), 'wild');
+  assert.equal(idx.lookup('x.foo.com'), 'exact');
+  assert.equal(idx.lookup('baz.bar.foo.com'), undefined);
+  assert.equal(idx.lookup('foo.com'), undefined);
+  assert.equal(idx.lookup('.foo.com'), undefined);
+  assert.equal(idx.lookup('anything'), undefined);
+  assert.equal(idx.size, 2);
+});

@@ -1,0 +1,264 @@
+// The routing table: everything a request or a TLS handshake needs, built in
+// one go from a snapshot and never changed afterwards (Skipper style). The
+// applier swaps one reference to install a new table; a request pins the table
+// it started with, so a swap never changes routing under a running request.
+//
+// A table also owns references on upstream pools (upstream/pools.ts) and
+// counts its in-flight requests: once swapped out (retire()) and drained, it
+// closes exactly once and releases its pools, so endpoints that no newer table
+// uses get their connections closed. A long request keeps its (old) table and
+// that table's pools alive until it ends; that is the price of never cutting it.
+import { createHash } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
+import { ANY_HOST, endpointKey } from '../../api/snapshot.ts';
+import type { ClusterKey, Route, SecretKey, Snapshot } from '../../api/snapshot.ts';
+import { ApplyCode, ApplyError } from '../errors.ts';
+import { ClusterBalancer } from '../upstream/balancer.ts';
+import type { UpstreamEndpoint } from '../upstream/balancer.ts';
+import { UpstreamPools } from '../upstream/pools.ts';
+import { HostIndex, normalizeHost } from './hosts.ts';
+import { PathMatcher } from './paths.ts';
+
+/** Where a matched request goes. */
+export interface RouteTarget {
+  /** The snapshot route; undefined for the default backend. */
+  readonly route: Route | undefined;
+  /** Undefined when the route names no cluster: answer 503. */
+  readonly cluster: ClusterBalancer | undefined;
+  /** Upper bound on waiting for response headers. */
+  readonly timeoutMs: number;
+}
+
+/** Object counts shown on the admin `/snapshot` page. */
+export interface TableCounts {
+  readonly listeners: number;
+  readonly virtualHosts: number;
+  readonly routes: number;
+  readonly clusters: number;
+  readonly endpoints: number;
+  readonly secrets: number;
+}
+
+/** Options of buildTable. */
+export interface BuildOptions {
+  /** The pool registry; defaults to the previous table's, else a new one. */
+  readonly pools?: UpstreamPools;
+  /**
+   * Header timeout of the default backend, which has no route of its own to
+   * carry `timeoutMs`. Default 60 s.
+   */
+  readonly defaultTimeoutMs?: number;
+}
+
+/** A certificate as a listener needs it for its default TLS context. */
+export interface TlsCredentials {
+  /** SHA-256 of cert and key: equal fingerprint means nothing to reload. */
+  readonly fingerprint: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * Builds the table for a validated snapshot. `previous` lends what can be
+ * reused: TLS contexts whose PEM is unchanged, round-robin cursors, the pool
+ * registry. Throws ApplyError(TLS_SECRET_INVALID) when a referenced secret does
+ * not load; on a throw no pool reference is left behind.
+ */
+export function buildTable(snapshot: Snapshot, previous?: RoutingTable, options: BuildOptions = {}): RoutingTable {
+  return new RoutingTable(snapshot, previous, options);
+}
+
+interface VirtualHostEntry {
+  readonly paths: PathMatcher<RouteTarget>;
+}
+
+/** See the top of this file. Construct with buildTable(). */
+export class RoutingTable {
+  readonly version: string;
+  /** The snapshot this table was built from (the applier's delta base). */
+  readonly snapshot: Snapshot;
+  readonly pools: UpstreamPools;
+  readonly counts: TableCounts;
+  readonly #hosts: HostIndex<VirtualHostEntry>;
+  readonly #anyHost: VirtualHostEntry | undefined;
+  readonly #defaultRoute: RouteTarget | undefined;
+  readonly #clusters = new Map<ClusterKey, ClusterBalancer>();
+  readonly #tlsHosts: HostIndex<SecureContext>;
+  /** Contexts by PEM fingerprint, lent to the next table. */
+  readonly #contexts = new Map<string, SecureContext>();
+  readonly #fingerprints = new Map<SecretKey, string>();
+  readonly #acquired: UpstreamEndpoint[] = [];
+  #inflight = 0;
+  #retired = false;
+  #closed = false;
+
+  constructor(snapshot: Snapshot, previous: RoutingTable | undefined, options: BuildOptions) {
+    this.version = snapshot.version;
+    this.snapshot = snapshot;
+    this.pools = options.pools ?? previous?.pools ?? new UpstreamPools();
+
+    // TLS first: it is the only step that can fail, and it takes no pool references.
+    const tlsEntries: Array<[string, SecureContext]> = [];
+    for (const [host, vh] of Object.entries(snapshot.virtualHosts)) {
+      if (vh.tls === undefined) continue;
+      const ctx = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
+      if (host !== ANY_HOST) tlsEntries.push([host, ctx]);
+    }
+    for (const [name, l] of Object.entries(snapshot.listeners)) {
+      if (l.protocol === 'https' && l.defaultSecret !== undefined) this.#context(l.defaultSecret, `listener ${JSON.stringify(name)}`, previous);
+    }
+    this.#tlsHosts = new HostIndex(tlsEntries);
+
+    let endpoints = 0;
+    for (const [key, cluster] of Object.entries(snapshot.clusters)) {
+      const eps: UpstreamEndpoint[] = [];
+      for (const ep of Object.values(cluster.endpoints)) {
+        const entry: UpstreamEndpoint = {
+          key: endpointKey(ep.address, ep.port),
+          address: ep.address,
+          port: ep.port,
+          dispatcher: this.pools.acquire(ep.address, ep.port),
+        };
+        this.#acquired.push(entry);
+        eps.push(entry);
+      }
+      endpoints += eps.length;
+      this.#clusters.set(key, new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0));
+    }
+
+    let routes = 0;
+    const hostEntries: Array<[string, VirtualHostEntry]> = [];
+    let anyHost: VirtualHostEntry | undefined;
+    for (const [host, vh] of Object.entries(snapshot.virtualHosts)) {
+      const list = Object.values(vh.routes);
+      routes += list.length;
+      const entry: VirtualHostEntry = {
+        paths: new PathMatcher(list.map((route) => ({
+          type: route.match.type,
+          path: route.match.path,
+          value: {
+            route,
+            cluster: route.cluster === undefined ? undefined : this.#clusters.get(route.cluster),
+            timeoutMs: route.timeoutMs,
+          },
+        }))),
+      };
+      if (host === ANY_HOST) anyHost = entry;
+      else hostEntries.push([host, entry]);
+    }
+    this.#hosts = new HostIndex(hostEntries);
+    this.#anyHost = anyHost;
+    this.#defaultRoute = snapshot.defaultCluster === undefined ? undefined : {
+      route: undefined,
+      cluster: this.#clusters.get(snapshot.defaultCluster),
+      timeoutMs: options.defaultTimeoutMs ?? 60_000,
+    };
+    this.counts = {
+      listeners: Object.keys(snapshot.listeners).length,
+      virtualHosts: Object.keys(snapshot.virtualHosts).length,
+      routes,
+      clusters: this.#clusters.size,
+      endpoints,
+      secrets: Object.keys(snapshot.secrets).length,
+    };
+  }
+
+  #context(secretKey: SecretKey, usedBy: string, previous: RoutingTable | undefined): SecureContext {
+    const secret = this.snapshot.secrets[secretKey];
+    if (secret === undefined) {
+      // validate.ts guarantees references resolve; keep the message useful anyway.
+      throw new ApplyError(ApplyCode.TLS_SECRET_INVALID, `secret ${JSON.stringify(secretKey)} used by ${usedBy} does not exist`);
+    }
+    const fp = this.#fingerprints.get(secretKey) ?? fingerprint(secret.cert, secret.key);
+    this.#fingerprints.set(secretKey, fp);
+    let ctx = this.#contexts.get(fp) ?? (previous === undefined ? undefined : previous.#contexts.get(fp));
+    if (ctx === undefined) {
+      try {
+        ctx = createSecureContext({ cert: secret.cert, key: secret.key });
+      } catch (err) {
+        // OpenSSL's message names the failing routine ("no start line", "key
+        // values mismatch"), never the PEM; still bound its length.
+        const why = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
+        throw new ApplyError(ApplyCode.TLS_SECRET_INVALID, `secret ${JSON.stringify(secretKey)} used by ${usedBy} is not a valid certificate and key: ${why}`);
+      }
+    }
+    this.#contexts.set(fp, ctx);
+    return ctx;
+  }
+
+  /**
+   * Routes a request: host (exact, then one-label wildcard, then ANY_HOST; a
+   * matched host never falls through to ANY_HOST), then path (Exact, then the
+   * longest Prefix), then the default backend. Undefined means 404. `path`
+   * must already be normalised (paths.ts parseRequestTarget).
+   */
+  match(hostHeader: string | undefined, path: string): RouteTarget | undefined {
+    const vh = this.#hosts.lookup(normalizeHost(hostHeader)) ?? this.#anyHost;
+    return vh?.paths.match(path) ?? this.#defaultRoute;
+  }
+
+  /** The cluster entry for a key (tests, admin). */
+  cluster(key: ClusterKey): ClusterBalancer | undefined {
+    return this.#clusters.get(key);
+  }
+
+  /**
+   * The context for an SNI name: exact host, then one-label wildcard, among
+   * virtual hosts with TLS. Undefined means "the listener's default secret",
+   * which the listener holds as its server-wide context (listeners.ts).
+   */
+  secureContextFor(serverName: string): SecureContext | undefined {
+    return this.#tlsHosts.lookup(normalizeHost(serverName));
+  }
+
+  /** PEM and fingerprint of a secret, for a listener's default context. */
+  credentials(secretKey: SecretKey): TlsCredentials | undefined {
+    const secret = this.snapshot.secrets[secretKey];
+    if (secret === undefined) return undefined;
+    const fp = this.#fingerprints.get(secretKey) ?? fingerprint(secret.cert, secret.key);
+    return { fingerprint: fp, cert: secret.cert, key: secret.key };
+  }
+
+  /** Requests currently pinned to this table. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** True once retired and drained: its pool references are released. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A request pinned this table; pair with exactly one leave(). */
+  enter(): void {
+    this.#inflight++;
+  }
+
+  /** A request pinned to this table ended. */
+  leave(): void {
+    if (--this.#inflight === 0 && this.#retired) this.#close();
+  }
+
+  /**
+   * This table will get no new requests (it was swapped out, or built and then
+   * refused). It closes now if idle, else when its last request leaves.
+   */
+  retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    if (this.#inflight === 0) this.#close();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const ep of this.#acquired) this.pools.release(ep.address, ep.port);
+    this.#acquired.length = 0;
+  }
+}
+
+/** Content hash of a cert/key pair: the cache key for TLS contexts. */
+export function fingerprint(cert: string, key: string): string {
+  return createHash('sha256').update(cert).update('\0').update(key).digest('hex');
+}

@@ -1,0 +1,148 @@
+// Helpers for the proxy's tests: snapshot builders, real backends on
+// 127.0.0.1:0, and a raw HTTP client that sends exactly the bytes it is given
+// (http.request would add and normalise headers the tests need to control).
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Cluster, Route, VirtualHost } from '../api/snapshot.ts';
+import { endpointKey, routeKey } from '../api/snapshot.ts';
+import type { SnapshotContent } from '../api/version.ts';
+
+/** A route for a snapshot's `routes` map. */
+export function route(type: 'Exact' | 'Prefix', path: string, cluster?: string, timeoutMs = 5_000): [string, Route] {
+  const r: Route = cluster === undefined
+    ? { match: { type, path }, timeoutMs, origin: 'Ingress/test/t' }
+    : { match: { type, path }, cluster, timeoutMs, origin: 'Ingress/test/t' };
+  return [routeKey(type, path), r];
+}
+
+/** A virtual host from routes built with route(). */
+export function vhost(routes: Array<[string, Route]>, tlsSecret?: string): VirtualHost {
+  const vh: VirtualHost = { routes: Object.fromEntries(routes) };
+  return tlsSecret === undefined ? vh : { ...vh, tls: { secret: tlsSecret } };
+}
+
+/** A cluster whose endpoints are 127.0.0.1 on the given ports. */
+export function cluster(...ports: number[]): Cluster {
+  return { endpoints: Object.fromEntries(ports.map((port) => [endpointKey('127.0.0.1', port), { address: '127.0.0.1', port }])) };
+}
+
+/** Snapshot content with no listeners, secrets or clusters unless given. */
+export function content(parts: Partial<SnapshotContent>): SnapshotContent {
+  return { listeners: {}, virtualHosts: {}, clusters: {}, secrets: {}, ...parts };
+}
+
+/** What an echo backend received. */
+export interface Echoed {
+  readonly backend: string;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly rawHeaders: string[];
+  readonly body: string;
+}
+
+/** A running test server. */
+export interface TestServer {
+  readonly port: number;
+  readonly server: http.Server;
+  close(): Promise<void>;
+}
+
+/**
+ * A backend that answers every request with JSON describing it, and an
+ * `x-backend: <name>` header. `extraHeaders` are added to each response.
+ */
+export async function echoBackend(name: string, extraHeaders: Record<string, string> = {}): Promise<TestServer> {
+  return startServer(http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body: Echoed = {
+        backend: name, method: req.method ?? '', url: req.url ?? '', headers: req.headers,
+        rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString('utf8'),
+      };
+      res.writeHead(200, { 'content-type': 'application/json', 'x-backend': name, ...extraHeaders });
+      res.end(JSON.stringify(body));
+    });
+  }));
+}
+
+/** Starts `server` on 127.0.0.1:0. */
+export async function startServer(server: http.Server): Promise<TestServer> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/** A port that was free a moment ago (for snapshot listeners, which need a real port, and for refused connects). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** A response as the tests look at it. */
+export interface TestResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One request with a fresh connection (no agent pooling between tests). */
+export function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET', body?: string | Buffer): Promise<TestResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Sends raw bytes on a new connection and returns everything received until
+ * the server closes it (send `Connection: close`). For exact header control.
+ */
+export function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+  });
+}
+
+/** Splits a raw HTTP/1.1 response into status, lower-cased header lines and body. */
+export function parseRaw(raw: string): { status: number; headers: string[]; body: string } {
+  const end = raw.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = raw.slice(0, end).split('\r\n');
+  const headers = lines.map((l) => l.toLowerCase());
+  let body = raw.slice(end + 4);
+  if (headers.includes('transfer-encoding: chunked')) body = dechunk(body);
+  return { status: Number(statusLine.split(' ')[1]), headers, body };
+}
+
+function dechunk(data: string): string {
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const eol = data.indexOf('\r\n', at);
+    const size = Number.parseInt(data.slice(at, eol), 16);
+    if (!(size > 0)) return out;
+    out += data.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+}

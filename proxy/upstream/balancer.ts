@@ -1,0 +1,59 @@
+// Round-robin over one cluster's endpoints. The counter lives in the cluster
+// entry of a routing table, so it is per table; a new table that keeps the
+// cluster starts where the old one stopped (see routing/table.ts), so frequent
+// swaps do not pile traffic on the first endpoint.
+import type { Dispatcher } from 'undici';
+
+/** One endpoint of a cluster with the pool that reaches it. */
+export interface UpstreamEndpoint {
+  /** "ip:port" ("[v6]:port"), the pool key. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  /** Shared with every table that lists the same endpoint (upstream/pools.ts). */
+  readonly dispatcher: Dispatcher;
+}
+
+/** A cluster as the data plane sees it: its endpoints in a stable order and a cursor. */
+export class ClusterBalancer {
+  readonly key: string;
+  readonly endpoints: readonly UpstreamEndpoint[];
+  #next: number;
+
+  /** `start` carries the cursor over from the previous table's entry for this cluster. */
+  constructor(key: string, endpoints: readonly UpstreamEndpoint[], start = 0) {
+    this.key = key;
+    this.endpoints = endpoints;
+    this.#next = start >>> 0;
+  }
+
+  /** Where the next table's entry for this cluster should start. */
+  get cursor(): number {
+    return this.#next;
+  }
+
+  /** The next endpoint in turn, or undefined when the cluster has none (503). */
+  pick(): UpstreamEndpoint | undefined {
+    const n = this.endpoints.length;
+    if (n === 0) return undefined;
+    const i = this.#next % n;
+    // Wrap well before 2^32 so the modulo stays exact.
+    this.#next = (this.#next + 1) % 0x40000000;
+    return this.endpoints[i];
+  }
+
+  /**
+   * The endpoint to retry on after `tried` failed to connect: the next one in
+   * order that was not tried yet, or undefined when all were. Retries do not
+   * advance the shared cursor, so one dead endpoint does not skew the spread.
+   */
+  pickRetry(tried: ReadonlySet<UpstreamEndpoint>): UpstreamEndpoint | undefined {
+    const n = this.endpoints.length;
+    const start = this.#next % (n || 1);
+    for (let k = 0; k < n; k++) {
+      const ep = this.endpoints[(start + k) % n] as UpstreamEndpoint;
+      if (!tried.has(ep)) return ep;
+    }
+    return undefined;
+  }
+}
