@@ -47,7 +47,8 @@ test('the result is sealed, valid, and built from options', () => {
   assert.deepEqual(validateSnapshot(res.snapshot), []);
   assert.ok(Object.isFrozen(res.snapshot) && Object.isFrozen(res.snapshot.virtualHosts['foo.com']));
   assert.deepEqual(res.snapshot.listeners, OPTIONS.listeners);
-  assert.equal(res.snapshot.secrets[DEFAULT_SECRET], OPTIONS.defaultCertificate);
+  assert.deepEqual(res.snapshot.secrets[DEFAULT_SECRET], OPTIONS.defaultCertificate);
+  assert.ok(!Object.isFrozen(OPTIONS.defaultCertificate) && !Object.isFrozen(OPTIONS.listeners.http), 'options are not frozen by sealing');
   assert.deepEqual(Object.keys(res.snapshot.secrets), [DEFAULT_SECRET, 'default/foo-tls']);
   assert.equal(res.snapshot.defaultCluster, 'team/svc:80');
   assert.deepEqual([...res.conditions.keys()], ['Ingress/default/web', 'Ingress/team/api', 'Ingress/default/broken']);
@@ -75,6 +76,13 @@ test('input is not mutated (frozen input compiles)', () => {
 test('a compiler bug throws instead of returning an invalid snapshot', () => {
   // A listener on port 0 cannot come from a Kubernetes object; it stands in for a bug.
   assert.throws(() => compile(inputOf([]), { ...OPTIONS, listeners: { http: { protocol: 'http', address: '127.0.0.1', port: 0 } } }), { code: 'SNAPSHOT_INVALID' });
+});
+
+test('a listener named __proto__ is rejected, not turned into a prototype', () => {
+  const listeners = JSON.parse('{"__proto__": {"protocol": "http", "address": "127.0.0.1", "port": 80}}');
+  assert.throws(() => compile(inputOf([]), { ...OPTIONS, listeners }), { code: 'SNAPSHOT_INVALID' });
+  const prev = JSON.parse(JSON.stringify(compile(inputOf([]), OPTIONS).snapshot).replace('"http":', '"__proto__":'));
+  assert.throws(() => compile(inputOf([]), { ...OPTIONS, listeners }, prev), { code: 'SNAPSHOT_INVALID' });
 });
 
 test('byAge: timestamp, then namespace/name, then no timestamp', () => {

@@ -50,7 +50,8 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     listeners: listenersOf(options.listeners),
     virtualHosts: out.virtualHosts,
     clusters,
-    secrets: { [DEFAULT_SECRET]: options.defaultCertificate, ...out.secrets },
+    // Copied: sealing freezes the snapshot deeply, and the caller's options are not ours to freeze.
+    secrets: { [DEFAULT_SECRET]: { cert: options.defaultCertificate.cert, key: options.defaultCertificate.key }, ...out.secrets },
     ...(out.defaultCluster !== undefined ? { defaultCluster: out.defaultCluster } : {}),
   };
   if (previous !== undefined) {
@@ -88,10 +89,10 @@ export function byAge(ingresses: readonly Ingress[]): Ingress[] {
  * validation on every build.
  */
 function listenersOf(listeners: Readonly<Record<string, Listener>>): Record<string, Listener> {
-  const out: Record<string, Listener> = {};
-  for (const name of Object.keys(listeners).sort()) {
+  // Object.fromEntries defines own properties, so a listener named "__proto__"
+  // becomes a key that validation rejects rather than a prototype swap.
+  return Object.fromEntries(Object.keys(listeners).sort().map((name) => {
     const l = listeners[name]!;
-    out[name] = l.protocol === 'https' && l.defaultSecret === undefined ? { ...l, defaultSecret: DEFAULT_SECRET } : { ...l };
-  }
-  return out;
+    return [name, l.protocol === 'https' && l.defaultSecret === undefined ? { ...l, defaultSecret: DEFAULT_SECRET } : { ...l }];
+  }));
 }

@@ -22,7 +22,9 @@ export function share<T>(next: T, prev: unknown): T {
   let same = keys.length === Object.keys(prev).length;
   for (const k of keys) {
     const nv = target[k];
-    if (!Object.hasOwn(prev, k)) { same = false; continue; }
+    // Never assign through "__proto__" (it would swap the prototype); leave the
+    // own key for validation to reject.
+    if (k === '__proto__' || !Object.hasOwn(prev, k)) { same = false; continue; }
     const pv = prev[k];
     const v = share(nv, pv);
     if (v !== pv) same = false;

@@ -4,7 +4,7 @@ import type { VirtualHost } from '../../api/snapshot.ts';
 import { DEFAULT_SECRET } from '../../api/snapshot.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { compile } from './builder.ts';
-import { cachedSecretChecks, checkTlsSecret } from './secrets.ts';
+import { cachedSecretChecks, checkTlsSecret, MAX_CACHED } from './secrets.ts';
 import { FOO_CERT_PEM, FOO_KEY_PEM, OTHER_KEY_PEM } from './testdata.ts';
 import {
   b64, condSummary, FOO_TLS, ingress, inputOf, OPTIONS, prefixPath, route, rule, service, tls, tlsSecret, vhost,
@@ -204,4 +204,10 @@ test('PEM checks are cached by content, across names and builds', () => {
   const a = checkTlsSecret(tlsSecret('x', unique) as never, 'default/x');
   const b = checkTlsSecret(tlsSecret('y', unique) as never, 'default/y');
   assert.ok(a.ok && b.ok && a.secret === b.secret, 'one shared TlsSecret object');
+});
+
+test('the PEM cache is bounded', () => {
+  // Malformed contents are cached too (the result is pure) and are cheap to check.
+  for (let i = 0; i < MAX_CACHED + 10; i++) checkTlsSecret(rawSecret('s', { 'tls.crt': `bad${i}`, 'tls.key': 'x' }) as never, 'default/s');
+  assert.equal(cachedSecretChecks(), MAX_CACHED);
 });
