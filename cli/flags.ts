@@ -2,6 +2,7 @@
 // flags, their defaults and their help, so `--help` and the parser never drift.
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
+import { parseTimeoutMs } from '../controller/compile/duration.ts';
 
 /** A command-line mistake: printed with the command's usage hint, exit status 2. */
 export class UsageError extends Error {
@@ -63,7 +64,7 @@ function convert(cmd: string, f: FlagSpec, v: string | boolean): string | number
       return n;
     }
     case 'duration': {
-      const ms = parseDuration(s);
+      const ms = parseTimeoutMs(s);
       if (ms === undefined) throw new UsageError(`${cmd}: --${f.name} must be a duration like 500ms, 15s or 1m, got ${JSON.stringify(s)}`);
       return ms;
     }
@@ -74,15 +75,6 @@ function convert(cmd: string, f: FlagSpec, v: string | boolean): string | number
       if (s === '') throw new UsageError(`${cmd}: --${f.name} must not be empty`);
       return s;
   }
-}
-
-/** Go-style durations ("250ms", "15s", "2m", "1h"); undefined when malformed or not positive. */
-export function parseDuration(s: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  const ms = Math.round(Number(m[1]) * unit);
-  return ms > 0 ? ms : undefined;
 }
 
 /** The `--help` text of one command. */

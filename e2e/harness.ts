@@ -2,7 +2,7 @@
 // `turnout` process, and HTTP(S) requests that report failures instead of throwing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, type Agent, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -51,7 +51,7 @@ export function get(port: number, path: string, opts: { host?: string; agent?: A
       headers: opts.host ? { host: opts.host } : {},
       agent: opts.agent, servername: opts.servername, rejectUnauthorized: false,
       timeout: opts.timeoutMs ?? 10_000,
-    } as Parameters<typeof httpRequest>[0], (res) => {
+    } satisfies RequestOptions, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
