@@ -1,0 +1,233 @@
+// One proxy's connection to the snapshot stream: the per-proxy half of the
+// protocol documented in api/stream.ts. The session remembers what the proxy
+// acknowledged and never has more than one snapshot or delta outstanding, so a
+// slow proxy is coalesced onto the newest version instead of queueing every
+// version in between (pitfalls.md: ws send() does not report backpressure).
+import type { WebSocket } from 'ws';
+import type { Version } from '../../api/snapshot.ts';
+import { parseProxyMessage, StreamProtocolError } from '../../api/stream.ts';
+import type { AckMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
+import type { Logger } from '../errors.ts';
+import type { SnapshotStore } from '../snapshot/store.ts';
+
+/**
+ * NACK codes that mean "the delta did not fit", not "the snapshot is bad": the
+ * same version is sent again as a full snapshot. They belong to the proxy's
+ * catalog (proxy/stream/delta.ts) and should move to api/stream.ts.
+ */
+export const RESYNC_NACK_CODES: ReadonlySet<string> = new Set(['DELTA_BASE_MISMATCH', 'DELTA_APPLY_FAILED']);
+
+/** Close code for protocol violations (RFC 6455). */
+export const CLOSE_PROTOCOL_ERROR = 1002;
+
+/** A proxy's last refusal, as the admin page shows it. */
+export interface NackRecord {
+  readonly version: Version;
+  readonly code: string;
+  readonly reason: string;
+  /** ISO time of the NACK. */
+  readonly at: string;
+}
+
+/** What the admin page and logs know about one connected proxy. */
+export interface SessionInfo {
+  readonly id: number;
+  /** From the hello; undefined until it arrives. */
+  readonly proxyId: string | undefined;
+  readonly remoteAddress: string;
+  readonly connectedAt: string;
+  /** The version the proxy serves (its hello, last ACK, or the `current` of its last NACK). */
+  readonly ackedVersion: Version | undefined;
+  /** The version sent and not yet acknowledged. */
+  readonly inFlightVersion: Version | undefined;
+  readonly lastNack: NackRecord | undefined;
+  readonly messagesSent: number;
+  readonly bytesSent: number;
+}
+
+/** Options of StreamSession; the server fills them in. */
+export interface StreamSessionOptions {
+  readonly id: number;
+  readonly store: SnapshotStore;
+  readonly remoteAddress: string;
+  readonly helloTimeoutMs: number;
+  readonly log: Logger;
+}
+
+const MAX_PROXY_ID = 253;
+const MAX_LOGGED_REASON = 2048;
+
+/** Drives the protocol for one websocket. The server owns accept, heartbeat timing and shutdown. */
+export class StreamSession {
+  readonly #ws: WebSocket;
+  readonly #opts: StreamSessionOptions;
+  readonly #connectedAt = new Date().toISOString();
+  #helloTimer: NodeJS.Timeout | undefined;
+  #proxyId: string | undefined;
+  #acked: Version | undefined;
+  #inFlight: { version: Version; full: boolean } | undefined;
+  /** A version the proxy refused: not sent again while it stays current. */
+  #refused: Version | undefined;
+  #forceFull = false;
+  #lastNack: NackRecord | undefined;
+  #missedPongs = 0;
+  #sent = 0;
+  #bytes = 0;
+  #closed = false;
+  #resolveClosed!: () => void;
+  /** Resolves when the socket is closed. */
+  readonly closed: Promise<void>;
+
+  constructor(ws: WebSocket, opts: StreamSessionOptions) {
+    this.#ws = ws;
+    this.#opts = opts;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#helloTimer = setTimeout(
+      () => this.#protocolError(`no hello within ${opts.helloTimeoutMs} ms`, 'STREAM_HELLO_TIMEOUT'),
+      opts.helloTimeoutMs,
+    );
+    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    ws.on('pong', () => (this.#missedPongs = 0));
+    ws.on('close', () => this.#onClose());
+    ws.on('error', (err) => this.#log('warn', 'proxy connection error', { err }));
+  }
+
+  info(): SessionInfo {
+    return {
+      id: this.#opts.id, proxyId: this.#proxyId, remoteAddress: this.#opts.remoteAddress,
+      connectedAt: this.#connectedAt, ackedVersion: this.#acked, inFlightVersion: this.#inFlight?.version,
+      lastNack: this.#lastNack, messagesSent: this.#sent, bytesSent: this.#bytes,
+    };
+  }
+
+  /**
+   * Sends the newest version if the proxy is idle and does not have it: the full
+   * snapshot, or a delta from the acknowledged version when the store still has
+   * that version. Called on hello, ACK, NACK and every publish.
+   */
+  pump(): void {
+    if (this.#closed || this.#proxyId === undefined || this.#inFlight !== undefined) return;
+    const current = this.#opts.store.current;
+    if (current === undefined || current.version === this.#acked || current.version === this.#refused) return;
+    const msg = this.#forceFull || this.#acked === undefined
+      ? this.#opts.store.full(current)
+      : this.#opts.store.delta(this.#acked, current);
+    const text = this.#opts.store.encode(msg);
+    this.#forceFull = false;
+    this.#refused = undefined;
+    this.#inFlight = { version: current.version, full: msg.type === 'snapshot' };
+    this.#sent++;
+    this.#bytes += text.length;
+    this.#log('debug', 'sending', { type: msg.type, version: current.version, base: this.#acked, bytes: text.length });
+    this.#ws.send(text, (err) => {
+      if (err && !this.#closed) {
+        this.#log('warn', 'send failed; dropping the connection', { err });
+        this.#ws.terminate();
+      }
+    });
+  }
+
+  /**
+   * One heartbeat tick: pings, or terminates a proxy that missed two pongs in a
+   * row (a half-open TCP connection would otherwise look connected forever).
+   */
+  heartbeat(): void {
+    if (this.#closed) return;
+    if (this.#missedPongs >= 2) {
+      this.#log('warn', 'proxy missed 2 pongs; terminating', { code: 'STREAM_HEARTBEAT_TIMEOUT' });
+      this.#ws.terminate();
+      return;
+    }
+    this.#missedPongs++;
+    this.#ws.ping();
+  }
+
+  /** Starts a close handshake (shutdown); `terminate()` if the peer does not answer. */
+  close(code: number, reason: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  /** Drops the connection without a handshake. */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (isBinary) return this.#protocolError('binary frames are not part of the protocol');
+    let msg;
+    try {
+      msg = parseProxyMessage(data.toString('utf8'));
+    } catch (err) {
+      return this.#protocolError(err instanceof StreamProtocolError ? err.message : String(err));
+    }
+    if (msg.type === 'hello') return this.#onHello(msg);
+    if (this.#proxyId === undefined) return this.#protocolError(`${msg.type} before hello`);
+    if (this.#inFlight === undefined || msg.version !== this.#inFlight.version) {
+      return this.#protocolError(`${msg.type} for ${msg.version} but ${this.#inFlight?.version ?? 'nothing'} is outstanding`);
+    }
+    if (msg.type === 'ack') this.#onAck(msg);
+    else this.#onNack(msg);
+    this.pump();
+  }
+
+  #onHello(msg: HelloMessage): void {
+    if (this.#proxyId !== undefined) return this.#protocolError('a second hello');
+    if (msg.proxyId.length > MAX_PROXY_ID) return this.#protocolError(`proxyId longer than ${MAX_PROXY_ID} characters`);
+    clearTimeout(this.#helloTimer);
+    this.#proxyId = msg.proxyId;
+    this.#acked = msg.version;
+    this.#log('info', 'proxy connected', { version: msg.version });
+    this.pump();
+  }
+
+  #onAck(msg: AckMessage): void {
+    this.#acked = msg.version;
+    this.#inFlight = undefined;
+    this.#log('debug', 'proxy acknowledged', { version: msg.version });
+  }
+
+  #onNack(msg: NackMessage): void {
+    const wasFull = this.#inFlight?.full === true;
+    this.#inFlight = undefined;
+    this.#acked = msg.current;
+    const reason = msg.reason.length > MAX_LOGGED_REASON ? `${msg.reason.slice(0, MAX_LOGGED_REASON)}…` : msg.reason;
+    this.#lastNack = { version: msg.version, code: msg.code, reason, at: new Date().toISOString() };
+    if (RESYNC_NACK_CODES.has(msg.code) && !wasFull) {
+      // The proxy's base differed or the patch did not apply: the version itself
+      // may be fine, so resend it whole.
+      this.#forceFull = true;
+      this.#log('info', 'proxy could not apply a delta; sending the full snapshot', { version: msg.version, nack: msg.code, reason });
+      return;
+    }
+    // Not sent again until a different version is published (go-control-plane #962).
+    this.#refused = msg.version;
+    this.#log('warn', 'proxy refused a snapshot and keeps serving its current one', {
+      code: 'STREAM_NACK', version: msg.version, current: msg.current, nack: msg.code, reason,
+    });
+  }
+
+  #protocolError(reason: string, code = 'STREAM_PROTOCOL'): void {
+    this.#log('warn', `closing: ${reason}`, { code });
+    this.#ws.close(CLOSE_PROTOCOL_ERROR, truncateUtf8(reason, 123));
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#helloTimer);
+    this.#log('info', 'proxy disconnected');
+    this.#resolveClosed();
+  }
+
+  #log(level: Parameters<Logger>[0], message: string, fields: Record<string, unknown> = {}): void {
+    this.#opts.log(level, message, { session: this.#opts.id, proxyId: this.#proxyId, remote: this.#opts.remoteAddress, ...fields });
+  }
+}
+
+/** A websocket close reason is at most 123 bytes of UTF-8. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  let out = text;
+  while (Buffer.byteLength(out) > maxBytes) out = out.slice(0, -1);
+  return out;
+}
