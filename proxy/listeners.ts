@@ -1,0 +1,305 @@
+// The sockets clients connect to, reconciled against each snapshot so ports
+// can change without a restart. A listener's identity is protocol + address +
+// port: one that stays the same across snapshots is kept open untouched (its
+// connections never notice a swap); new ones are bound BEFORE the swap, so a
+// bind failure refuses the snapshot with nothing changed; removed ones stop
+// accepting after the swap and drain (Connection: close on responses still to
+// come, idle keep-alive sockets closed, everything cut after drainTimeoutMs).
+//
+// TLS: the SNI callback reads the CURRENT table at handshake time, so a new
+// certificate applies to the next handshake without touching the socket. A
+// name that matches no virtual host with TLS (or no SNI at all) gets the
+// server's default context: the listener's `defaultSecret`, reloaded with
+// setSecureContext() when its content changes.
+//
+// Known limit: two listeners cannot trade ports in one snapshot (the new one
+// is bound while the old still holds the port): LISTENER_BIND_FAILED; move
+// them in two steps.
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Listener } from '../api/snapshot.ts';
+import { ApplyCode, ApplyError } from './errors.ts';
+import type { ClientProtocol, ProxyHandler } from './forward.ts';
+import type { Logger } from './log.ts';
+import { errorFields, silentLogger } from './log.ts';
+import type { RoutingTable } from './routing/table.ts';
+
+/** Server limits, set on purpose rather than inherited from Node's defaults. */
+export interface ServerLimits {
+  /**
+   * Time to receive a request's headers. Bounds slowloris-style clients
+   * without hurting real ones (a browser sends headers in one packet). 30 s.
+   */
+  readonly headersTimeoutMs: number;
+  /**
+   * Time to receive a whole request, body included. Bounds slow uploads; large
+   * uploads over slow links need more (raise it, or 0 to disable). 300 s.
+   */
+  readonly requestTimeoutMs: number;
+  /**
+   * Idle time of a client keep-alive connection. Longer than what load
+   * balancers in front commonly use (AWS ALB 60 s), so the client side, not
+   * the proxy, closes idle connections and never races a close. 75 s (nginx's).
+   */
+  readonly keepAliveTimeoutMs: number;
+  /** Largest request head. 16 KiB, Node's default, stated so it does not drift. */
+  readonly maxHeaderSize: number;
+  /** Time to finish a TLS handshake. 10 s. */
+  readonly handshakeTimeoutMs: number;
+}
+
+/** Defaults of ServerLimits (see each field). */
+export const DEFAULT_LIMITS: ServerLimits = {
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 75_000,
+  maxHeaderSize: 16 * 1024,
+  handshakeTimeoutMs: 10_000,
+};
+
+/** Options of ListenerSet. */
+export interface ListenerSetOptions {
+  /** The data-plane handler (forward.ts) every listener calls. */
+  readonly handler: ProxyHandler;
+  /** The current table, read per TLS handshake for SNI. */
+  readonly getTable: () => RoutingTable | undefined;
+  /** How long a removed listener's connections may finish before being cut. Default 30 s. */
+  readonly drainTimeoutMs?: number;
+  readonly limits?: Partial<ServerLimits>;
+  readonly log?: Logger;
+}
+
+/** A bound listener as admin shows it; `port` is the bound port. */
+export interface ListenerInfo {
+  readonly protocol: 'http' | 'https';
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A prepared reconciliation: commit after the table swap, or abort instead of it. */
+export interface ListenerChange {
+  /** Adopts the new listeners, drains removed ones, reloads changed default certificates. */
+  commit(table: RoutingTable): void;
+  /** Closes the listeners bound by prepare(); the running ones are untouched. */
+  abort(): Promise<void>;
+}
+
+function identity(l: Listener): string {
+  return `${l.protocol} ${l.address} ${l.port}`;
+}
+
+/** All listeners of one proxy. */
+export class ListenerSet {
+  readonly #opts: ListenerSetOptions;
+  readonly #limits: ServerLimits;
+  readonly #log: Logger;
+  readonly #drainTimeoutMs: number;
+  readonly #active = new Map<string, ManagedListener>();
+  readonly #draining = new Set<Promise<void>>();
+
+  constructor(options: ListenerSetOptions) {
+    this.#opts = options;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#log = options.log ?? silentLogger;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+  }
+
+  /** Listeners now accepting, by snapshot name. */
+  list(): Record<string, ListenerInfo> {
+    const out: Record<string, ListenerInfo> = {};
+    for (const l of this.#active.values()) out[l.name] = l.info();
+    return out;
+  }
+
+  /**
+   * Binds every listener of `wanted` that is not open yet. On a bind failure
+   * closes what it bound and throws ApplyError(LISTENER_BIND_FAILED).
+   */
+  async prepare(wanted: Readonly<Record<string, Listener>>, table: RoutingTable): Promise<ListenerChange> {
+    const desired = new Map<string, { name: string; spec: Listener }>();
+    for (const [name, spec] of Object.entries(wanted)) desired.set(identity(spec), { name, spec });
+    const toOpen = [...desired].filter(([id]) => !this.#active.has(id));
+    const results = await Promise.allSettled(toOpen.map(([id, { name, spec }]) => ManagedListener.open(id, name, spec, table, this.#opts, this.#limits)));
+    const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed !== -1) {
+      await Promise.all(opened.map((l) => l.closeNow()));
+      const [, { name, spec }] = toOpen[failed] as [string, { name: string; spec: Listener }];
+      const err = (results[failed] as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+      throw new ApplyError(ApplyCode.LISTENER_BIND_FAILED,
+        `listener ${JSON.stringify(name)} could not bind ${spec.protocol} ${spec.address}:${spec.port}: ${err.code ?? err.message}`);
+    }
+    let settled = false;
+    return {
+      commit: (next) => {
+        if (settled) return;
+        settled = true;
+        for (const l of opened) {
+          this.#active.set(l.id, l);
+          this.#log.info('listener opened', { listener: l.name, ...l.info() });
+        }
+        for (const [id, l] of this.#active) {
+          const want = desired.get(id);
+          if (want === undefined) {
+            this.#active.delete(id);
+            this.#drain(l);
+            continue;
+          }
+          l.name = want.name;
+          l.reloadDefault(want.spec, next, this.#log);
+        }
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        await Promise.all(opened.map((l) => l.closeNow()));
+      },
+    };
+  }
+
+  #drain(l: ManagedListener): void {
+    this.#log.info('listener draining', { listener: l.name, ...l.info() });
+    const done = l.drain(this.#drainTimeoutMs).then(() => {
+      this.#log.info('listener closed', { listener: l.name });
+      this.#draining.delete(done);
+    });
+    this.#draining.add(done);
+  }
+
+  /** Drains every listener (open and already draining); resolves when all are closed. */
+  async close(): Promise<void> {
+    for (const l of this.#active.values()) this.#drain(l);
+    this.#active.clear();
+    await Promise.all([...this.#draining]);
+  }
+}
+
+/** One server socket and the bookkeeping to drain it. */
+class ManagedListener {
+  readonly id: string;
+  name: string;
+  readonly protocol: ClientProtocol;
+  readonly address: string;
+  readonly port: number;
+  readonly server: http.Server;
+  readonly #inflight = new Set<http.ServerResponse>();
+  #draining = false;
+  #defaultFingerprint: string | undefined;
+
+  static async open(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits): Promise<ManagedListener> {
+    const l = new ManagedListener(id, name, spec, table, opts, limits);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      l.server.once('error', onError);
+      l.server.listen({ host: spec.address, port: spec.port }, () => {
+        l.server.off('error', onError);
+        resolve();
+      });
+    });
+    l.server.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
+    return l;
+  }
+
+  private constructor(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits) {
+    this.id = id;
+    this.name = name;
+    this.protocol = spec.protocol;
+    this.address = spec.address;
+    this.port = spec.port;
+    const serverOptions: http.ServerOptions = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      maxHeaderSize: limits.maxHeaderSize,
+      // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
+      // bare LF); never trade that for leniency.
+      insecureHTTPParser: false,
+      // Node's default; stated because a later HTTP/1.0 knob must not lose it.
+      requireHostHeader: true,
+    };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.#onRequest(req, res, opts.handler);
+    if (spec.protocol === 'https') {
+      const creds = spec.defaultSecret === undefined ? undefined : table.credentials(spec.defaultSecret);
+      this.#defaultFingerprint = creds?.fingerprint;
+      this.server = https.createServer({
+        ...serverOptions,
+        cert: creds?.cert,
+        key: creds?.key,
+        ALPNProtocols: ['http/1.1'],
+        handshakeTimeout: limits.handshakeTimeoutMs,
+        SNICallback: (servername, cb) => {
+          // Undefined falls back to the server's default context (defaultSecret).
+          let ctx;
+          try {
+            ctx = opts.getTable()?.secureContextFor(servername);
+          } catch {
+            ctx = undefined;
+          }
+          cb(null, ctx);
+        },
+      }, onRequest);
+    } else {
+      this.server = http.createServer(serverOptions, onRequest);
+    }
+    // Unlimited requests per keep-alive connection: recycling connections
+    // costs clients a reconnect and buys nothing here.
+    this.server.maxRequestsPerSocket = 0;
+    // A cap on the header count silently DROPS the extra headers (Node does not
+    // reject); maxHeaderSize already bounds them, so no count limit.
+    this.server.maxHeadersCount = 0;
+  }
+
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse, handler: ProxyHandler): void {
+    // A draining listener still serves requests on open connections, but asks
+    // the client to reconnect (to a listener that stays) afterwards.
+    if (this.#draining) res.shouldKeepAlive = false;
+    this.#inflight.add(res);
+    res.once('close', () => {
+      this.#inflight.delete(res);
+      // A response that advertised keep-alive before the drain began: its
+      // socket is idle now, close it rather than wait for keepAliveTimeout.
+      if (this.#draining) setImmediate(() => this.server.closeIdleConnections());
+    });
+    handler(req, res, this.protocol);
+  }
+
+  /** Address and bound port. */
+  info(): ListenerInfo {
+    const a = this.server.address() as AddressInfo | null;
+    return { protocol: this.protocol, address: a?.address ?? this.address, port: a?.port ?? this.port };
+  }
+
+  /** Installs the listener's default certificate from `table` if its content changed. */
+  reloadDefault(spec: Listener, table: RoutingTable, log: Logger): void {
+    if (this.protocol !== 'https' || spec.defaultSecret === undefined) return;
+    const creds = table.credentials(spec.defaultSecret);
+    if (creds === undefined || creds.fingerprint === this.#defaultFingerprint) return;
+    try {
+      (this.server as https.Server).setSecureContext({ cert: creds.cert, key: creds.key });
+      this.#defaultFingerprint = creds.fingerprint;
+      log.info('listener default certificate reloaded', { listener: this.name, secret: spec.defaultSecret });
+    } catch (err) {
+      // Unreachable in practice: the table already loaded the same PEM.
+      log.error('listener default certificate reload failed', { listener: this.name, secret: spec.defaultSecret, ...errorFields(err) });
+    }
+  }
+
+  /** Stops accepting and drains; see the top of the file. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  /** Closes a listener that never served (refused snapshot). */
+  async closeNow(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+}
