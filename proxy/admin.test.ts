@@ -1,0 +1,73 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sealSnapshot } from '../api/version.ts';
+import { startAdminServer } from './admin.ts';
+import type { AdminServer } from './admin.ts';
+import { DataPlane } from './apply.ts';
+import { cluster, content, freePort, get, route, vhost } from './testkit.ts';
+import { DEFAULT, FOO } from './testdata/tls.ts';
+
+let dp: DataPlane;
+let admin: AdminServer;
+
+before(async () => {
+  dp = new DataPlane();
+  admin = await startAdminServer({
+    source: dp,
+    port: 0,
+    extraRoutes: (req, res) => {
+      if (req.url !== '/conditions') return false;
+      res.end('[]');
+      return true;
+    },
+  });
+});
+
+after(async () => {
+  await admin.close();
+  await dp.close();
+});
+
+test('binds loopback by default', () => {
+  assert.equal(admin.address, '127.0.0.1');
+});
+
+test('healthz is always ok; readyz waits for the first snapshot', async () => {
+  assert.deepEqual([(await get(admin.port, '/healthz')).status, (await get(admin.port, '/healthz')).body], [200, 'ok\n']);
+  assert.equal((await get(admin.port, '/readyz')).status, 503);
+  const empty = JSON.parse((await get(admin.port, '/snapshot')).body) as Record<string, unknown>;
+  assert.equal(empty.version, null);
+
+  const port = await freePort();
+  const s = sealSnapshot(content({
+    listeners: {
+      http: { protocol: 'http', address: '127.0.0.1', port },
+    },
+    virtualHosts: { 'foo.com': vhost([route('Prefix', '/', 'c/a:1'), route('Exact', '/x', 'c/a:1')], 'ns/foo') },
+    clusters: { 'c/a:1': cluster(1, 2) },
+    secrets: { 'ns/foo': { cert: FOO.cert, key: FOO.key }, '@default': { cert: DEFAULT.cert, key: DEFAULT.key } },
+  }));
+  assert.ok((await dp.apply(s)).ok);
+  assert.equal((await get(admin.port, '/readyz')).status, 200);
+
+  const res = await get(admin.port, '/snapshot');
+  assert.equal(res.status, 200);
+  assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+  const doc = JSON.parse(res.body) as Record<string, unknown>;
+  assert.equal(doc.version, s.version);
+  assert.equal(typeof doc.appliedAt, 'string');
+  assert.deepEqual(doc.listeners, { http: { protocol: 'http', address: '127.0.0.1', port } });
+  assert.deepEqual(
+    [doc.virtualHosts, doc.routes, doc.clusters, doc.endpoints, doc.secrets],
+    [1, 2, 1, 2, 2],
+  );
+  assert.doesNotMatch(res.body, /BEGIN|ns\/foo|c\/a:1|127\.0\.0\.1:1/, 'no secrets, names or endpoints');
+});
+
+test('extra routes, 404 and 405', async () => {
+  assert.equal((await get(admin.port, '/conditions')).body, '[]');
+  assert.equal((await get(admin.port, '/nope')).status, 404);
+  const post = await get(admin.port, '/healthz', {}, 'POST');
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.allow, 'GET, HEAD');
+});

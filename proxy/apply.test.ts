@@ -1,0 +1,147 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { sealSnapshot, versionOf } from '../api/version.ts';
+import type { SnapshotContent } from '../api/version.ts';
+import { DataPlane } from './apply.ts';
+import type { TestServer } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, get, route, startServer, vhost } from './testkit.ts';
+
+let dp: DataPlane;
+let port: number;
+let a: TestServer;
+let b: TestServer;
+
+before(async () => {
+  dp = new DataPlane({ drainTimeoutMs: 2_000 });
+  port = await freePort();
+  a = await echoBackend('a');
+  b = await echoBackend('b');
+});
+
+after(async () => {
+  await dp.close();
+  await Promise.all([a.close(), b.close()]);
+});
+
+/** One http listener on the test port, every path to `backend`. */
+function snap(backendPort: number, extra: Partial<SnapshotContent> = {}): SnapshotContent {
+  return content({
+    listeners: { http: { protocol: 'http', address: '127.0.0.1', port } },
+    virtualHosts: { '*': vhost([route('Prefix', '/', 'c/web:80')]) },
+    clusters: { 'c/web:80': cluster(backendPort) },
+    ...extra,
+  });
+}
+
+test('before the first apply there is no current snapshot', () => {
+  assert.equal(dp.current, undefined);
+  assert.equal(dp.status().version, undefined);
+});
+
+test('apply opens the listener and serves; a second apply swaps the table', async () => {
+  const s1 = sealSnapshot(snap(a.port));
+  assert.deepEqual(await dp.apply(s1), { ok: true, version: s1.version });
+  assert.equal(dp.current, s1);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+  const s2 = sealSnapshot(snap(b.port));
+  assert.deepEqual(await dp.apply(s2), { ok: true, version: s2.version });
+  assert.equal((await get(port, '/')).headers['x-backend'], 'b');
+  assert.equal(dp.status().version, s2.version);
+  assert.ok(dp.appliedAt instanceof Date);
+});
+
+test('the same version again is a no-op ACK', async () => {
+  const s = sealSnapshot(snap(b.port));
+  await dp.apply(s);
+  const table = dp.table;
+  assert.deepEqual(await dp.apply(structuredClone(s)), { ok: true, version: s.version });
+  assert.equal(dp.table, table);
+});
+
+test('an invalid snapshot is refused with its JSON path; the old table keeps serving', async () => {
+  await dp.apply(sealSnapshot(snap(a.port)));
+  const bad = snap(a.port, { defaultCluster: 'c/missing:1' });
+  const outcome = await dp.apply({ ...bad, version: versionOf(bad) });
+  assert.equal(outcome.ok, false);
+  assert.ok(!outcome.ok);
+  assert.equal(outcome.code, 'SNAPSHOT_INVALID');
+  assert.match(outcome.reason, /\/defaultCluster/);
+  assert.equal(outcome.version, versionOf(bad));
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+  const junk = await dp.apply('not a snapshot');
+  assert.ok(!junk.ok);
+  assert.equal(junk.code, 'SNAPSHOT_INVALID');
+  assert.equal(junk.version, undefined);
+});
+
+test('a version that is not the content hash is refused', async () => {
+  const good = sealSnapshot(snap(a.port));
+  const forged = { ...snap(b.port), version: good.version };
+  const outcome = await dp.apply(forged);
+  assert.ok(!outcome.ok);
+  assert.equal(outcome.code, 'VERSION_MISMATCH');
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+});
+
+test('a bad TLS secret is refused naming the secret, never its contents', async () => {
+  const garbage = { cert: '-----BEGIN CERTIFICATE-----\nTOPSECRETCERT\n-----END CERTIFICATE-----\n', key: '-----BEGIN PRIVATE KEY-----\nTOPSECRETKEY\n-----END PRIVATE KEY-----\n' };
+  const c = snap(b.port, { secrets: { 'ns/broken': garbage }, virtualHosts: { 'foo.com': vhost([route('Prefix', '/', 'c/web:80')], 'ns/broken') } });
+  const outcome = await dp.apply(sealSnapshot(c));
+  assert.ok(!outcome.ok);
+  assert.equal(outcome.code, 'TLS_SECRET_INVALID');
+  assert.match(outcome.reason, /"ns\/broken"/);
+  assert.doesNotMatch(outcome.reason, /TOPSECRET/);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+});
+
+test('a request in flight finishes on the table it started with', async () => {
+  const held: http.ServerResponse[] = [];
+  const arrived = Promise.withResolvers<void>();
+  const slow = await startServer(http.createServer((_req, res) => {
+    held.push(res);
+    arrived.resolve();
+  }));
+  try {
+    await dp.apply(sealSnapshot(snap(slow.port)));
+    const old = dp.table;
+    assert.ok(old);
+    const pending = get(port, '/slow');
+    await arrived.promise;
+    assert.ok((await dp.apply(sealSnapshot(snap(b.port)))).ok);
+    assert.equal((await get(port, '/')).headers['x-backend'], 'b', 'new requests use the new table');
+    assert.equal(old.closed, false, 'the old table stays open while its request runs');
+    held[0]?.end('from the old table');
+    const res = await pending;
+    assert.deepEqual([res.status, res.body], [200, 'from the old table']);
+    while (!old.closed) await new Promise((r) => setImmediate(r));
+  } finally {
+    await slow.close();
+  }
+});
+
+test('pools are reused for unchanged endpoints and released for removed ones', async () => {
+  await dp.apply(sealSnapshot(snap(a.port, { clusters: { 'c/web:80': cluster(a.port, b.port) } })));
+  const t1 = dp.table;
+  assert.ok(t1);
+  const [epA1, epB1] = t1.cluster('c/web:80')?.endpoints ?? [];
+  assert.ok(epA1 && epB1);
+  // Same endpoints under a different cluster name and route: same pools.
+  const moved = snap(a.port, {
+    virtualHosts: { '*': vhost([route('Prefix', '/', 'c/other:81')]) },
+    clusters: { 'c/other:81': cluster(b.port) },
+  });
+  assert.ok((await dp.apply(sealSnapshot(moved))).ok);
+  const epB2 = dp.table?.cluster('c/other:81')?.endpoints[0];
+  assert.equal(epB2?.dispatcher, epB1.dispatcher, 'b kept its pool');
+  assert.ok(t1.closed, 'the idle old table closed at the swap');
+  assert.ok(!dp.pools.has(epA1.key), 'a lost its pool');
+  assert.ok(dp.pools.has(epB1.key));
+  assert.equal((await get(port, '/')).headers['x-backend'], 'b');
+});
+
+test('applies are serialised: the last one wins', async () => {
+  const outcomes = await Promise.all([a.port, b.port, a.port].map((p) => dp.apply(sealSnapshot(snap(p)))));
+  assert.ok(outcomes.every((o) => o.ok));
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+});

@@ -1,0 +1,173 @@
+// The data plane: validate → build a whole table → bind new listeners → swap
+// one reference → drain what was removed. Any failure before the swap is a
+// NACK and the previous table keeps serving, untouched (the Skipper rule: the
+// routes of the last successful update are used until the next one).
+import type { Snapshot } from '../api/snapshot.ts';
+import { assertValidSnapshot, SnapshotValidationError } from '../api/validate.ts';
+import { deepFreeze, versionOf } from '../api/version.ts';
+import type { ApplyOutcome, SnapshotApplier } from './applier.ts';
+import { ApplyCode, ApplyError } from './errors.ts';
+import { createForwarder } from './forward.ts';
+import type { ProxyHandler } from './forward.ts';
+import { ListenerSet } from './listeners.ts';
+import type { ListenerInfo, ServerLimits } from './listeners.ts';
+import type { Logger } from './log.ts';
+import { errorFields, silentLogger } from './log.ts';
+import { buildTable } from './routing/table.ts';
+import type { RoutingTable, TableCounts } from './routing/table.ts';
+import { UpstreamPools } from './upstream/pools.ts';
+import type { PoolOptions } from './upstream/pools.ts';
+
+/** Options of DataPlane; every field has a production default. */
+export interface DataPlaneOptions {
+  readonly log?: Logger;
+  /** Upstream connection settings (upstream/pools.ts). */
+  readonly pools?: PoolOptions;
+  /** Client-side server limits (listeners.ts). */
+  readonly limits?: Partial<ServerLimits>;
+  /** How long a removed listener may drain before its connections are cut. Default 30 s. */
+  readonly drainTimeoutMs?: number;
+  /** Header timeout of the snapshot's default backend (it has no route timeout). Default 60 s. */
+  readonly defaultTimeoutMs?: number;
+  /** Attempts per request when connects fail (forward.ts). Default 3. */
+  readonly maxAttempts?: number;
+}
+
+/** What admin shows about the data plane; never secret material. */
+export interface DataPlaneStatus {
+  readonly version: string | undefined;
+  readonly appliedAt: Date | undefined;
+  readonly listeners: Record<string, ListenerInfo>;
+  readonly counts: TableCounts | undefined;
+  /** Live upstream pools (one per endpoint still referenced by a table). */
+  readonly upstreamPools: number;
+}
+
+/**
+ * The proxy's SnapshotApplier. Construct it, hand `apply` to the stream client
+ * (or call it with a local snapshot); it opens the snapshot's listeners itself.
+ * Applies are serialised here too, so a caller that forgets cannot interleave.
+ */
+export class DataPlane implements SnapshotApplier {
+  /** The request handler every listener uses; exposed for embedding (tests, `turnout local`). */
+  readonly handler: ProxyHandler;
+  readonly pools: UpstreamPools;
+  readonly listeners: ListenerSet;
+  readonly #log: Logger;
+  readonly #defaultTimeoutMs: number | undefined;
+  #table: RoutingTable | undefined;
+  #appliedAt: Date | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: DataPlaneOptions = {}) {
+    this.#log = options.log ?? silentLogger;
+    this.#defaultTimeoutMs = options.defaultTimeoutMs;
+    this.pools = new UpstreamPools(options.pools, this.#log);
+    this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts });
+    this.listeners = new ListenerSet({
+      handler: this.handler,
+      getTable: () => this.#table,
+      drainTimeoutMs: options.drainTimeoutMs,
+      limits: options.limits,
+      log: this.#log,
+    });
+  }
+
+  /** The snapshot being served (deep-frozen; clone before patching), undefined before the first apply. */
+  get current(): Snapshot | undefined {
+    return this.#table?.snapshot;
+  }
+
+  /** The table new requests pin. */
+  get table(): RoutingTable | undefined {
+    return this.#table;
+  }
+
+  /** When the current snapshot was swapped in. */
+  get appliedAt(): Date | undefined {
+    return this.#appliedAt;
+  }
+
+  /** Version, time, listeners and counts for admin. */
+  status(): DataPlaneStatus {
+    return {
+      version: this.#table?.version,
+      appliedAt: this.#appliedAt,
+      listeners: this.listeners.list(),
+      counts: this.#table?.counts,
+      upstreamPools: this.pools.size,
+    };
+  }
+
+  /** See SnapshotApplier.apply. Never throws. */
+  apply(candidate: unknown): Promise<ApplyOutcome> {
+    const run = this.#queue.then(() => this.#apply(candidate));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #apply(candidate: unknown): Promise<ApplyOutcome> {
+    const claimed = typeof candidate === 'object' && candidate !== null && typeof (candidate as { version?: unknown }).version === 'string'
+      ? (candidate as { version: string }).version : undefined;
+    try {
+      if (this.#closed) throw new ApplyError(ApplyCode.APPLIER_CLOSED, 'the proxy is shutting down');
+      try {
+        assertValidSnapshot(candidate);
+      } catch (err) {
+        if (err instanceof SnapshotValidationError) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, err.message);
+        throw err;
+      }
+      const actual = versionOf(candidate);
+      if (actual !== candidate.version) {
+        throw new ApplyError(ApplyCode.VERSION_MISMATCH, `version ${candidate.version} is not the content hash of the snapshot (${actual})`);
+      }
+      // Equal version means equal content: nothing to rebuild.
+      if (candidate.version === this.#table?.version) return { ok: true, version: candidate.version };
+
+      const snapshot = deepFreeze(candidate);
+      const started = performance.now();
+      const next = buildTable(snapshot, this.#table, { pools: this.pools, defaultTimeoutMs: this.#defaultTimeoutMs });
+      let change;
+      try {
+        change = await this.listeners.prepare(snapshot.listeners, next);
+      } catch (err) {
+        next.retire(); // releases the pool references the refused table took
+        throw err;
+      }
+      if (this.#closed) {
+        await change.abort();
+        next.retire();
+        throw new ApplyError(ApplyCode.APPLIER_CLOSED, 'the proxy is shutting down');
+      }
+
+      // The swap: one reference. Requests already running keep the old table.
+      const old = this.#table;
+      this.#table = next;
+      this.#appliedAt = new Date();
+      change.commit(next);
+      old?.retire();
+
+      this.#log.info('snapshot applied', { version: next.version, buildMs: Math.round(performance.now() - started), ...next.counts });
+      return { ok: true, version: next.version };
+    } catch (err) {
+      const code = err instanceof ApplyError ? err.code : ApplyCode.INTERNAL;
+      const reason = err instanceof ApplyError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+      this.#log.warn('snapshot refused', { version: claimed, code, reason, serving: this.#table?.version });
+      if (code === ApplyCode.INTERNAL) this.#log.error('apply failed unexpectedly', errorFields(err));
+      return claimed === undefined ? { ok: false, code, reason } : { ok: false, version: claimed, code, reason };
+    }
+  }
+
+  /**
+   * Shuts down: refuses further applies, drains every listener (in-flight
+   * requests finish, up to drainTimeoutMs), then closes upstream pools.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue;
+    await this.listeners.close();
+    this.#table?.retire();
+    await this.pools.close();
+  }
+}
