@@ -12,16 +12,34 @@ export type SnapshotContent = Omit<Snapshot, 'version'>;
  * the hash independent of insertion order.
  */
 export function canonicalJson(value: unknown): string {
+  return canonical(value, 0);
+}
+
+// Canonical JSON of frozen map entries (a virtual host, a cluster, a secret),
+// remembered per object. Consecutive snapshots share unchanged entries, so a
+// one-route change re-serialises one virtual host instead of all 10k. Only
+// depth 2 is remembered: deeper levels would store the same text many times over.
+const MEMO_DEPTH = 2;
+const memo = new WeakMap<object, string>();
+
+function canonical(value: unknown, depth: number): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => canonical(v, depth + 1)).join(',')}]`;
+  const remember = depth === MEMO_DEPTH && Object.isFrozen(value);
+  if (remember) {
+    const hit = memo.get(value);
+    if (hit !== undefined) return hit;
+  }
   const obj = value as Record<string, unknown>;
   const parts: string[] = [];
   for (const key of Object.keys(obj).sort()) {
     const v = obj[key];
     if (v === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(v)}`);
+    parts.push(`${JSON.stringify(key)}:${canonical(v, depth + 1)}`);
   }
-  return `{${parts.join(',')}}`;
+  const out = `{${parts.join(',')}}`;
+  if (remember) memo.set(value, out);
+  return out;
 }
 
 /** The version of some snapshot content: 128 bits of SHA-256 over its canonical JSON. */
@@ -32,7 +50,9 @@ export function versionOf(content: SnapshotContent): Version {
 
 /** Seals content into a snapshot: stamps its version and freezes it deeply. */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
-  return deepFreeze({ ...content, version: versionOf(content) });
+  // Freeze first so the version computation can remember the frozen entries.
+  const frozen = deepFreeze({ ...content });
+  return Object.freeze({ ...frozen, version: versionOf(frozen) });
 }
 
 /** Freezes an object graph; already-frozen sub-objects (shared with older snapshots) are skipped. */
