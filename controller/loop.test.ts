@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Snapshot } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
 import { ObjectCache } from './cache.ts';
@@ -8,6 +11,7 @@ import type { LogLevel } from './errors.ts';
 import { BuildLoop, HoldOff } from './loop.ts';
 import { SnapshotStore } from './snapshot/store.ts';
 import { fakeCompile, testCompileOptions } from './snapshot/testing.ts';
+import { ManifestSource } from './sources/manifests.ts';
 
 const svc = (name: string, port = 80) => ({ kind: 'Service', metadata: { name }, spec: { ports: [{ port }] } });
 
@@ -141,3 +145,25 @@ test('HoldOff flush and cancel', () => {
   assert.equal(n, 1);
 });
 
+
+test('wiring as local mode does: manifest folder → cache → loop → store', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'turnout-loop-'));
+  const ingress = (path: string) => `kind: Ingress\nmetadata: {name: web}\nspec:\n  rules:\n  - host: foo.com\n    http:\n      paths:\n      - {path: ${path}, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n`;
+  writeFileSync(join(dir, 'app.yaml'), `kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\n${ingress('/a')}`);
+  const { cache, store, loop } = setup();
+  const source = new ManifestSource({ dir, debounce: { quietMs: 20, maxMs: 100 }, rescanIntervalMs: 0, log: () => {} });
+  t.after(async () => {
+    loop.close();
+    await source.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await source.start(cache);
+  loop.start(); // only after the first full sync
+  const first = await loop.firstSnapshot();
+  assert.deepEqual(Object.keys(first.virtualHosts['foo.com']?.routes ?? {}), ['Prefix:/a']);
+  const published = nextPublish(store);
+  writeFileSync(join(dir, 'app.yaml'), `kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\n${ingress('/b')}`);
+  const second = await published;
+  assert.deepEqual(Object.keys(second.virtualHosts['foo.com']?.routes ?? {}), ['Prefix:/b']);
+  assert.equal(second.virtualHosts['foo.com']?.routes['Prefix:/b']?.cluster, 'default/web:80');
+});

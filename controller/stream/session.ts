@@ -74,6 +74,7 @@ export class StreamSession {
   #sent = 0;
   #bytes = 0;
   #closed = false;
+  #ending = false;
   #resolveClosed!: () => void;
   /** Resolves when the socket is closed. */
   readonly closed: Promise<void>;
@@ -106,7 +107,7 @@ export class StreamSession {
    * that version. Called on hello, ACK, NACK and every publish.
    */
   pump(): void {
-    if (this.#closed || this.#proxyId === undefined || this.#inFlight !== undefined) return;
+    if (this.#closed || this.#ending || this.#proxyId === undefined || this.#inFlight !== undefined) return;
     const current = this.#opts.store.current;
     if (current === undefined || current.version === this.#acked || current.version === this.#refused) return;
     const msg = this.#forceFull || this.#acked === undefined
@@ -144,6 +145,7 @@ export class StreamSession {
 
   /** Starts a close handshake (shutdown); `terminate()` if the peer does not answer. */
   close(code: number, reason: string): void {
+    this.#ending = true;
     this.#ws.close(code, reason);
   }
 
@@ -153,7 +155,7 @@ export class StreamSession {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
     if (isBinary) return this.#protocolError('binary frames are not part of the protocol');
     let msg;
     try {
@@ -208,6 +210,7 @@ export class StreamSession {
   }
 
   #protocolError(reason: string, code = 'STREAM_PROTOCOL'): void {
+    this.#ending = true; // ignore whatever else arrives before the close completes
     this.#log('warn', `closing: ${reason}`, { code });
     this.#ws.close(CLOSE_PROTOCOL_ERROR, truncateUtf8(reason, 123));
   }
