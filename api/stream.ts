@@ -21,6 +21,21 @@ export const STREAM_PROTOCOL = 'turnout.snapshot.v1';
 /** Path the controller serves the stream on. */
 export const STREAM_PATH = '/v1/snapshots';
 
+/**
+ * NACK code: the delta's base is not the version the proxy serves (it
+ * restarted, or missed a message). The controller answers with a full snapshot.
+ */
+export const DELTA_BASE_MISMATCH = 'DELTA_BASE_MISMATCH';
+
+/**
+ * NACK code: the patch does not apply to the base, or does not produce the
+ * version it claims. The controller answers with a full snapshot.
+ */
+export const DELTA_APPLY_FAILED = 'DELTA_APPLY_FAILED';
+
+/** NACK codes that mean "the delta did not fit", not "the snapshot is bad": resend in full. */
+export const RESYNC_NACK_CODES: ReadonlySet<string> = new Set([DELTA_BASE_MISMATCH, DELTA_APPLY_FAILED]);
+
 /** First message from a proxy on every connection. */
 export interface HelloMessage {
   readonly type: 'hello';

@@ -13,14 +13,20 @@ import { extname, join, resolve } from 'node:path';
 import type { ObjectCache } from '../cache.ts';
 import { stderrLogger, TurnoutError } from '../errors.ts';
 import type { Logger } from '../errors.ts';
-import { HoldOff } from '../loop.ts';
-import type { HoldOffTiming } from '../loop.ts';
+import { HoldOff, type HoldOffTiming } from '../holdoff.ts';
 import { parseManifest } from './manifest-parse.ts';
 import type { ManifestObject } from './manifest-parse.ts';
 import type { Source, SourceProblem } from './source.ts';
 
 /** File name endings read as manifests (compared case-insensitively). */
 export const MANIFEST_EXTENSIONS: readonly string[] = ['.yaml', '.yml', '.json'];
+
+/**
+ * The largest manifest file read. A YAML file of 16 MiB is already thousands of
+ * objects; anything bigger is a mistake (a log, an image) that would stall the
+ * event loop while parsing.
+ */
+export const MAX_MANIFEST_BYTES = 16 * 1048576;
 
 /** Options of ManifestSource. */
 export interface ManifestSourceOptions {
@@ -207,6 +213,10 @@ export class ManifestSource implements Source {
   async #readFile(file: string, prev: FileState | undefined): Promise<FileState | undefined> {
     let text: string;
     try {
+      const { size } = await stat(file);
+      if (size > MAX_MANIFEST_BYTES) {
+        throw new Error(`${size} bytes is over the ${MAX_MANIFEST_BYTES / 1048576} MiB limit for one manifest file`);
+      }
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

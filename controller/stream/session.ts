@@ -5,17 +5,10 @@
 // version in between (pitfalls.md: ws send() does not report backpressure).
 import type { WebSocket } from 'ws';
 import type { Version } from '../../api/snapshot.ts';
-import { parseProxyMessage, StreamProtocolError } from '../../api/stream.ts';
+import { parseProxyMessage, RESYNC_NACK_CODES, StreamProtocolError } from '../../api/stream.ts';
 import type { AckMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
 import type { Logger } from '../errors.ts';
 import type { SnapshotStore } from '../snapshot/store.ts';
-
-/**
- * NACK codes that mean "the delta did not fit", not "the snapshot is bad": the
- * same version is sent again as a full snapshot. They belong to the proxy's
- * catalog (proxy/stream/delta.ts) and should move to api/stream.ts.
- */
-export const RESYNC_NACK_CODES: ReadonlySet<string> = new Set(['DELTA_BASE_MISMATCH', 'DELTA_APPLY_FAILED']);
 
 /** Close code for protocol violations (RFC 6455). */
 export const CLOSE_PROTOCOL_ERROR = 1002;

@@ -5,7 +5,8 @@ import type { Operation } from 'fast-json-patch';
 import type { DeltaMessage } from '../../api/stream.ts';
 import { sealSnapshot } from '../../api/version.ts';
 import type { SnapshotContent } from '../../api/version.ts';
-import { applyDelta, DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH } from './delta.ts';
+import { applyDelta } from './delta.ts';
+import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH } from '../../api/stream.ts';
 
 const KEY = '-----BEGIN PRIVATE KEY-----\nTOP-SECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----\n';
 const PEM = '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n';

@@ -4,19 +4,7 @@
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { Snapshot } from '../../api/snapshot.ts';
-import type { DeltaMessage } from '../../api/stream.ts';
-
-/**
- * NACK code: the delta's base is not the version this proxy serves (it
- * restarted, or missed a message). The controller answers with a full snapshot.
- */
-export const DELTA_BASE_MISMATCH = 'DELTA_BASE_MISMATCH';
-
-/**
- * NACK code: the patch does not apply to the base, or does not produce the
- * version it claims. The controller answers with a full snapshot.
- */
-export const DELTA_APPLY_FAILED = 'DELTA_APPLY_FAILED';
+import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, type DeltaMessage } from '../../api/stream.ts';
 
 /** The candidate snapshot (untrusted until the applier validates it), or why there is none. */
 export type DeltaResult =
