@@ -105,3 +105,29 @@ export function routeKey(type: PathMatchType, path: string): string {
 export function endpointKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/** How big a snapshot is, for admin pages and logs (never its contents). */
+export interface SnapshotCounts {
+  readonly listeners: number;
+  readonly virtualHosts: number;
+  readonly routes: number;
+  readonly clusters: number;
+  readonly endpoints: number;
+  readonly secrets: number;
+}
+
+/** Counts the entries of a snapshot. */
+export function snapshotCounts(s: Snapshot): SnapshotCounts {
+  let routes = 0;
+  let endpoints = 0;
+  for (const vh of Object.values(s.virtualHosts)) routes += Object.keys(vh.routes).length;
+  for (const c of Object.values(s.clusters)) endpoints += Object.keys(c.endpoints).length;
+  return {
+    listeners: Object.keys(s.listeners).length,
+    virtualHosts: Object.keys(s.virtualHosts).length,
+    routes,
+    clusters: Object.keys(s.clusters).length,
+    endpoints,
+    secrets: Object.keys(s.secrets).length,
+  };
+}

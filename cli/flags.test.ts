@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFlags, usage, UsageError } from './flags.ts';
+import { COMMANDS, LOCAL } from './commands.ts';
+
+const cases: Array<{ name: string; argv: string[]; want?: Record<string, unknown>; error?: RegExp }> = [
+  { name: 'defaults', argv: ['--manifests', 'x'], want: { manifests: 'x', 'http-port': 8080, 'https-port': 8443, 'admin-port': 9901, bind: '127.0.0.1', 'upstream-timeout': 15000 } },
+  { name: 'explicit values', argv: ['--manifests=d', '--http-port', '0', '--bind', '::1', '--upstream-timeout', '1m30s'], want: { 'http-port': 0, bind: '::1', 'upstream-timeout': 90000 } },
+  { name: 'unknown flag', argv: ['--manifests', 'x', '--bogus'], error: /--bogus/ },
+  { name: 'missing required flag', argv: [], error: /--manifests is required/ },
+  { name: 'bad port', argv: ['--manifests', 'x', '--http-port', '70000'], error: /--http-port must be a port/ },
+  { name: 'non-numeric port', argv: ['--manifests', 'x', '--admin-port', '8o'], error: /--admin-port/ },
+  { name: 'bad address', argv: ['--manifests', 'x', '--bind', 'localhost'], error: /--bind must be an IP address/ },
+  { name: 'bad duration', argv: ['--manifests', 'x', '--upstream-timeout', '10'], error: /--upstream-timeout must be a duration/ },
+  { name: 'positional argument', argv: ['--manifests', 'x', 'extra'], error: /extra/ },
+];
+
+for (const tc of cases) {
+  test(`flags: ${tc.name}`, () => {
+    if (tc.error) {
+      assert.throws(() => parseFlags(LOCAL, tc.argv), (err: unknown) => err instanceof UsageError && tc.error!.test(err.message) && err.exitCode === 2);
+      return;
+    }
+    const got = parseFlags(LOCAL, tc.argv);
+    for (const [k, v] of Object.entries(tc.want!)) assert.equal(got[k], v, k);
+  });
+}
+
+test('--help needs no required flag, and every command documents every flag', () => {
+  for (const spec of COMMANDS) {
+    assert.equal(parseFlags(spec, ['--help']).help, true);
+    const text = usage(spec);
+    for (const f of spec.flags) assert.ok(text.includes(`--${f.name}`), `${spec.name} --${f.name}`);
+  }
+});
