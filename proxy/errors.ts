@@ -17,10 +17,10 @@ export const ApplyCode = {
   TLS_SECRET_INVALID: 'TLS_SECRET_INVALID',
   /** A new listener could not bind (port in use, address not local, no permission). */
   LISTENER_BIND_FAILED: 'LISTENER_BIND_FAILED',
-  /** A delta's base is not the version being served (used by the stream client). */
+  /** A delta's base is not the version being served (raised by proxy/stream/delta.ts). */
   DELTA_BASE_MISMATCH: 'DELTA_BASE_MISMATCH',
-  /** A delta did not apply as a JSON patch (used by the stream client). */
-  DELTA_INVALID: 'DELTA_INVALID',
+  /** A delta did not apply, or did not produce its version (raised by proxy/stream/delta.ts). */
+  DELTA_APPLY_FAILED: 'DELTA_APPLY_FAILED',
   /** The applier was closed; nothing more is applied. */
   APPLIER_CLOSED: 'APPLIER_CLOSED',
   /** A bug: an unexpected exception while applying. The old table keeps serving. */

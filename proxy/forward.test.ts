@@ -230,3 +230,25 @@ test('a client that goes away aborts the upstream exchange', async () => {
   // The pinned table sees the request leave.
   while (inflight() !== 0) await new Promise((r) => setImmediate(r));
 });
+
+test('Expect: 100-continue is answered by the proxy and not forwarded', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/', method: 'POST', agent: false, headers: { expect: '100-continue', 'content-length': '5' } });
+  await once(req, 'continue');
+  req.end('hello');
+  const [res] = await once(req, 'response') as [http.IncomingMessage];
+  let body = '';
+  for await (const c of res) body += String(c);
+  const echoed = JSON.parse(body) as Echoed;
+  assert.equal(echoed.body, 'hello');
+  assert.equal(echoed.headers.expect, undefined);
+});
+
+test('an Upgrade request is forwarded as a plain request (no websocket support yet)', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  const res = await get(proxy.port, '/ws', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+  assert.equal(res.status, 200);
+  const echoed = JSON.parse(res.body) as Echoed;
+  assert.equal(echoed.headers.upgrade, undefined);
+  assert.equal(echoed.headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==');
+});

@@ -129,7 +129,9 @@ export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): st
     }
     out.push(name, value);
   }
-  const client = req.socket.remoteAddress;
+  let client = req.socket.remoteAddress;
+  // A dual-stack listener ("::") reports IPv4 clients as "::ffff:a.b.c.d"; send the plain IPv4.
+  if (client?.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
   if (client !== undefined) xff = xff === undefined ? client : `${xff}, ${client}`;
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', proto);
@@ -280,7 +282,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#clientGone) return;
     if (this.#responded) {
       // Mid-body failure: cut the client connection so the truncation is visible.
-      this.#res.destroy(err);
+      this.#res.destroy();
       return;
     }
     if (!this.#started && CONNECT_FAILURES.has(errorCode(err)) && this.#tried.size < this.#maxAttempts && !this.#req.destroyed) {
