@@ -15,10 +15,9 @@ before(async () => {
   admin = await startAdminServer({
     source: dp,
     port: 0,
-    extraRoutes: (req, res) => {
-      if (req.url !== '/conditions') return false;
-      res.end('[]');
-      return true;
+    extraRoutes: {
+      '/conditions': () => ({ status: 200, body: [] }),
+      '/readyz': () => ({ status: 200, body: 'cannot replace the proxy page\n' }),
     },
   });
 });
@@ -52,7 +51,7 @@ test('healthz is always ok; readyz waits for the first snapshot', async () => {
 
   const res = await get(admin.port, '/snapshot');
   assert.equal(res.status, 200);
-  assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+  assert.match(String(res.headers['content-type']), /^application\/json/);
   const doc = JSON.parse(res.body) as Record<string, unknown>;
   assert.equal(doc.version, s.version);
   assert.equal(typeof doc.appliedAt, 'string');
@@ -64,8 +63,27 @@ test('healthz is always ok; readyz waits for the first snapshot', async () => {
   assert.doesNotMatch(res.body, /BEGIN|ns\/foo|c\/a:1|127\.0\.0\.1:1/, 'no secrets, names or endpoints');
 });
 
-test('extra routes, 404 and 405', async () => {
-  assert.equal((await get(admin.port, '/conditions')).body, '[]');
+test('extra routes as a raw hook', async () => {
+  const hooked = await startAdminServer({
+    source: dp,
+    port: 0,
+    extraRoutes: (req, res) => {
+      if (req.url !== '/raw') return false;
+      res.end('raw');
+      return true;
+    },
+  });
+  try {
+    assert.equal((await get(hooked.port, '/raw')).body, 'raw');
+    assert.equal((await get(hooked.port, '/healthz')).body, 'ok\n');
+  } finally {
+    await hooked.close();
+  }
+});
+
+test('extra pages, 404 and 405', async () => {
+  assert.deepEqual(JSON.parse((await get(admin.port, '/conditions')).body), []);
+  assert.equal((await get(admin.port, '/readyz')).body, 'ok\n', 'an extra page cannot replace a proxy page');
   assert.equal((await get(admin.port, '/nope')).status, 404);
   const post = await get(admin.port, '/healthz', {}, 'POST');
   assert.equal(post.status, 405);

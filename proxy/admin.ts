@@ -1,12 +1,21 @@
-// The admin server: health, readiness and a summary of what is being served.
-// It binds loopback by default because it is for the node (kubelet probes,
-// an operator with port-forward), not for clients. It never shows keys,
-// certificates, endpoints or routes: counts and the version only.
+// The proxy's admin server: health, readiness and a summary of what is being
+// served. It binds loopback by default because it is for the node (kubelet
+// probes, an operator with port-forward), not for clients. It never shows keys,
+// certificates, endpoints or routes: the version, the listeners and counts.
+//
+// Pages use the AdminPage shape of lib/admin-server.ts, so they can also be
+// mounted on that shared server (proxyAdminRoutes). This server exists besides
+// it for one reason: `extraRoutes` may be a raw `(req, res) => boolean` hook.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { healthz } from '../lib/admin-server.ts';
+import type { AdminPage, AdminRoutes } from '../lib/admin-server.ts';
 import type { DataPlaneStatus } from './apply.ts';
 import type { Logger } from './log.ts';
 import { errorFields, silentLogger } from './log.ts';
+
+/** A raw extra handler: return true when it answered the request. */
+export type AdminHook = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
 /** Options of startAdminServer. */
 export interface AdminOptions {
@@ -17,10 +26,10 @@ export interface AdminOptions {
   /** Address to bind. Default 127.0.0.1. */
   readonly address?: string;
   /**
-   * Extra routes (e.g. `/conditions` in local mode): called first for every
-   * request; return true when it answered.
+   * More pages, e.g. `/conditions` in local mode: a map of pages (they cannot
+   * replace the proxy's own), or a hook called first for every request.
    */
-  readonly extraRoutes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  readonly extraRoutes?: AdminRoutes | AdminHook;
   readonly log?: Logger;
 }
 
@@ -33,16 +42,32 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Starts the admin server; rejects if it cannot bind. */
+/** The proxy's pages over a status source, for this server or lib/admin-server.ts. */
+export function proxyAdminRoutes(source: { status(): DataPlaneStatus }): AdminRoutes {
+  return {
+    '/healthz': healthz,
+    // Ready once a snapshot is served: before that every request would be 503.
+    '/readyz': () => source.status().version === undefined
+      ? { status: 503, body: 'no snapshot applied\n' }
+      : { status: 200, body: 'ok\n' },
+    '/snapshot': () => ({ status: 200, body: snapshotSummary(source.status()) }),
+  };
+}
+
+/** Starts the admin server; rejects with the listen error (EADDRINUSE...) if it cannot bind. */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const log = options.log ?? silentLogger;
-  const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  const extra = options.extraRoutes;
+  const hook = typeof extra === 'function' ? extra : undefined;
+  const routes: AdminRoutes = { ...(typeof extra === 'object' ? extra : {}), ...proxyAdminRoutes(options.source) };
+  // Tight limits: the admin port serves tiny pages to probes, nothing slow or big.
+  const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) => {
     try {
-      if (options.extraRoutes?.(req, res)) return;
-      handle(req, res, options.source.status());
+      if (hook?.(req, res)) return;
+      answer(req, res, routes);
     } catch (err) {
       log.error('admin request failed', errorFields(err));
-      if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+      if (!res.headersSent) send(res, { status: 500, body: 'internal error\n' });
       else res.destroy();
     }
   });
@@ -66,28 +91,6 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   };
 }
 
-function handle(req: http.IncomingMessage, res: http.ServerResponse, status: DataPlaneStatus): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('allow', 'GET, HEAD');
-    return send(res, 405, 'text/plain', 'method not allowed\n');
-  }
-  const path = (req.url ?? '/').split('?')[0];
-  switch (path) {
-    case '/healthz':
-      // Liveness: the event loop answers. Says nothing about configuration.
-      return send(res, 200, 'text/plain', 'ok\n');
-    case '/readyz':
-      // Ready once a snapshot is served: before that every request would be 503.
-      return status.version === undefined
-        ? send(res, 503, 'text/plain', 'no snapshot applied\n')
-        : send(res, 200, 'text/plain', 'ok\n');
-    case '/snapshot':
-      return send(res, 200, 'application/json', `${JSON.stringify(snapshotSummary(status), null, 2)}\n`);
-    default:
-      return send(res, 404, 'text/plain', 'not found\n');
-  }
-}
-
 /** The `/snapshot` document: version, time, listeners and counts only. */
 export function snapshotSummary(status: DataPlaneStatus): Record<string, unknown> {
   const c = status.counts;
@@ -104,11 +107,23 @@ export function snapshotSummary(status: DataPlaneStatus): Record<string, unknown
   };
 }
 
-function send(res: http.ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, {
-    'content-type': `${type}; charset=utf-8`,
-    'content-length': Buffer.byteLength(body),
+function answer(req: http.IncomingMessage, res: http.ServerResponse, routes: AdminRoutes): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD');
+    return send(res, { status: 405, body: 'method not allowed\n' });
+  }
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const page = Object.hasOwn(routes, path) ? routes[path] : undefined;
+  send(res, page ? page() : { status: 404, body: 'not found\n' });
+}
+
+// Same rendering as lib/admin-server.ts: strings as text, anything else as JSON.
+function send(res: http.ServerResponse, page: AdminPage): void {
+  const text = typeof page.body === 'string' ? page.body : `${JSON.stringify(page.body, null, 2)}\n`;
+  res.writeHead(page.status, {
+    'content-type': typeof page.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
   });
-  res.end(body);
+  res.end(text);
 }

@@ -11,8 +11,8 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST, endpointKey } from '../../api/snapshot.ts';
-import type { ClusterKey, Route, SecretKey, Snapshot } from '../../api/snapshot.ts';
+import { ANY_HOST, endpointKey, snapshotCounts } from '../../api/snapshot.ts';
+import type { ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
 import type { UpstreamEndpoint } from '../upstream/balancer.ts';
@@ -30,15 +30,8 @@ export interface RouteTarget {
   readonly timeoutMs: number;
 }
 
-/** Object counts shown on the admin `/snapshot` page. */
-export interface TableCounts {
-  readonly listeners: number;
-  readonly virtualHosts: number;
-  readonly routes: number;
-  readonly clusters: number;
-  readonly endpoints: number;
-  readonly secrets: number;
-}
+/** Object counts shown on the admin `/snapshot` page (api/snapshot.ts). */
+export type TableCounts = SnapshotCounts;
 
 /** Options of buildTable. */
 export interface BuildOptions {
@@ -110,7 +103,6 @@ export class RoutingTable {
     }
     this.#tlsHosts = new HostIndex(tlsEntries);
 
-    let endpoints = 0;
     for (const [key, cluster] of Object.entries(snapshot.clusters)) {
       const eps: UpstreamEndpoint[] = [];
       for (const ep of Object.values(cluster.endpoints)) {
@@ -123,16 +115,13 @@ export class RoutingTable {
         this.#acquired.push(entry);
         eps.push(entry);
       }
-      endpoints += eps.length;
       this.#clusters.set(key, new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0));
     }
 
-    let routes = 0;
     const hostEntries: Array<[string, VirtualHostEntry]> = [];
     let anyHost: VirtualHostEntry | undefined;
     for (const [host, vh] of Object.entries(snapshot.virtualHosts)) {
       const list = Object.values(vh.routes);
-      routes += list.length;
       const entry: VirtualHostEntry = {
         paths: new PathMatcher(list.map((route) => ({
           type: route.match.type,
@@ -154,14 +143,7 @@ export class RoutingTable {
       cluster: this.#clusters.get(snapshot.defaultCluster),
       timeoutMs: options.defaultTimeoutMs ?? 60_000,
     };
-    this.counts = {
-      listeners: Object.keys(snapshot.listeners).length,
-      virtualHosts: Object.keys(snapshot.virtualHosts).length,
-      routes,
-      clusters: this.#clusters.size,
-      endpoints,
-      secrets: Object.keys(snapshot.secrets).length,
-    };
+    this.counts = snapshotCounts(snapshot);
   }
 
   #context(secretKey: SecretKey, usedBy: string, previous: RoutingTable | undefined): SecureContext {
