@@ -3,6 +3,7 @@
 // so their codes are part of the wire contract and must not be renamed; client
 // failures become short plain-text responses that name no internals.
 import type { ServerResponse } from 'node:http';
+import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH } from '../api/stream.ts';
 
 /**
  * Codes of a refused snapshot. The controller shows them in conditions and
@@ -17,10 +18,10 @@ export const ApplyCode = {
   TLS_SECRET_INVALID: 'TLS_SECRET_INVALID',
   /** A new listener could not bind (port in use, address not local, no permission). */
   LISTENER_BIND_FAILED: 'LISTENER_BIND_FAILED',
-  /** A delta's base is not the version being served (raised by proxy/stream/delta.ts). */
-  DELTA_BASE_MISMATCH: 'DELTA_BASE_MISMATCH',
-  /** A delta did not apply, or did not produce its version (raised by proxy/stream/delta.ts). */
-  DELTA_APPLY_FAILED: 'DELTA_APPLY_FAILED',
+  /** A delta's base is not the version being served (protocol-level, api/stream.ts). */
+  DELTA_BASE_MISMATCH,
+  /** A delta did not apply, or did not produce its version (protocol-level, api/stream.ts). */
+  DELTA_APPLY_FAILED,
   /** The applier was closed; nothing more is applied. */
   APPLIER_CLOSED: 'APPLIER_CLOSED',
   /** A bug: an unexpected exception while applying. The old table keeps serving. */
