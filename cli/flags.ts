@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
 import { parseTimeoutMs } from '../controller/compile/duration.ts';
+import type { LogLevel } from '../lib/log.ts';
 
 /** A command-line mistake: printed with the command's usage hint, exit status 2. */
 export class UsageError extends Error {
@@ -87,4 +88,11 @@ export function usage(spec: CommandSpec): string {
   }
   lines.push(`  --${'help'.padEnd(28)} Show this help`);
   return lines.join('\n') + '\n';
+}
+
+/** --log-level, checked. */
+export function logLevel(flags: FlagValues): LogLevel {
+  const level = flags['log-level'];
+  if (level === 'debug' || level === 'info' || level === 'warn' || level === 'error') return level;
+  throw new UsageError(`--log-level must be debug, info, warn or error, got ${JSON.stringify(level)}`);
 }

@@ -1,5 +1,6 @@
 // What every `turnout` command returns once started, and the start-up error
 // that maps to exit status 2 (missing folder, port in use, unreadable file).
+import { readFile } from 'node:fs/promises';
 
 /** A started command: stop it with close(), which drains before resolving. */
 export interface Running {
@@ -16,4 +17,17 @@ export function listenError(what: string, address: string, port: number, err: un
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
   return new StartupError(`cannot listen on ${address}:${port} for ${what}: ${why}`);
+}
+
+/** Reads a bearer token file; a token shorter than 16 characters is refused as guessable. */
+export async function readToken(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new StartupError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  if (token.length < 16) throw new StartupError(`--token-file ${file}: the token must be at least 16 characters`);
+  return token;
 }

@@ -37,30 +37,3 @@ export class TurnoutError extends Error {
     this.code = code;
   }
 }
-
-/** Log levels the controller emits; wiring maps them onto its logger. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-/**
- * The controller's logging hook, injected into each stage so stages stay free of
- * a logging library and tests can capture what was said.
- */
-export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
-
-/** The default when nothing is wired: warnings and errors to stderr, nothing else. */
-export const stderrLogger: Logger = (level, message, fields) => {
-  if (level !== 'warn' && level !== 'error') return;
-  const extra = fields === undefined ? '' : ` ${JSON.stringify(fields, errorReplacer)}`;
-  process.stderr.write(`${level}: ${message}${extra}\n`);
-};
-
-/** Drops every message: for tests that assert on behaviour, not on logs. */
-export const silentLogger: Logger = () => {};
-
-/** Errors have no enumerable fields, so JSON.stringify would print {}. */
-function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) {
-    return { message: value.message, ...('code' in value ? { code: (value as { code: unknown }).code } : {}) };
-  }
-  return value;
-}

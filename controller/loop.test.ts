@@ -7,7 +7,7 @@ import type { Snapshot } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
 import { ObjectCache } from './cache.ts';
 import type { CompileFn, CompileResult } from './compile/types.ts';
-import type { LogLevel } from './errors.ts';
+import { createLogger, silentLogger, type LogLevel } from '../lib/log.ts';
 import { BuildLoop } from './loop.ts';
 import { HoldOff } from './holdoff.ts';
 import { SnapshotStore } from './snapshot/store.ts';
@@ -28,7 +28,8 @@ function setup(compile: CompileFn = fakeCompile, holdOff = { quietMs: 30, maxMs:
   const logs: { level: LogLevel; message: string }[] = [];
   const loop = new BuildLoop({
     cache, store, compile: counting, options: testCompileOptions, holdOff,
-    onResult: (r) => results.push(r), log: (level, message) => logs.push({ level, message }),
+    onResult: (r) => results.push(r),
+    log: createLogger({ level: 'debug', write: (line) => { const l = JSON.parse(line); logs.push({ level: l.level, message: l.msg }); } }),
   });
   return { cache, store, loop, calls, results, logs };
 }
@@ -152,7 +153,7 @@ test('wiring as local mode does: manifest folder → cache → loop → store', 
   const ingress = (path: string) => `kind: Ingress\nmetadata: {name: web}\nspec:\n  rules:\n  - host: foo.com\n    http:\n      paths:\n      - {path: ${path}, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n`;
   writeFileSync(join(dir, 'app.yaml'), `kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\n${ingress('/a')}`);
   const { cache, store, loop } = setup();
-  const source = new ManifestSource({ dir, debounce: { quietMs: 20, maxMs: 100 }, rescanIntervalMs: 0, log: () => {} });
+  const source = new ManifestSource({ dir, debounce: { quietMs: 20, maxMs: 100 }, rescanIntervalMs: 0, log: silentLogger });
   t.after(async () => {
     loop.close();
     await source.close();

@@ -7,8 +7,8 @@ import type { Snapshot } from '../api/snapshot.ts';
 import { SnapshotValidationError } from '../api/validate.ts';
 import type { ObjectCache } from './cache.ts';
 import type { CompileFn, CompileOptions, CompileResult } from './compile/types.ts';
-import { stderrLogger, TurnoutError } from './errors.ts';
-import type { Logger } from './errors.ts';
+import { TurnoutError } from './errors.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
 import type { SnapshotStore } from './snapshot/store.ts';
 import { HoldOff, type HoldOffTiming } from './holdoff.ts';
 
@@ -45,7 +45,7 @@ export class BuildLoop {
 
   constructor(opts: BuildLoopOptions) {
     this.#opts = opts;
-    this.#log = opts.log ?? stderrLogger;
+    this.#log = opts.log ?? createLogger({ level: 'warn' });
     this.#holdOff = new HoldOff(() => this.#build(), opts.holdOff);
     this.#first = new Promise((resolve) => (this.#resolveFirst = resolve));
   }
@@ -101,14 +101,14 @@ export class BuildLoop {
       try {
         onResult(result);
       } catch (err) {
-        this.#log('error', 'the compile result listener threw', { err });
+        this.#log.error('the compile result listener threw', { err });
       }
     }
     const snapshot = result.snapshot;
     if (snapshot.version !== previous?.version) {
       try {
         store.publish(snapshot);
-        this.#log('info', 'published snapshot', { version: snapshot.version, previous: previous?.version, generation });
+        this.#log.info('published snapshot', { version: snapshot.version, previous: previous?.version, generation });
       } catch (err) {
         // A subscriber that throws does not undo the publish; only a refused snapshot is a build failure.
         if (store.current !== snapshot) {
@@ -116,7 +116,7 @@ export class BuildLoop {
           this.#fail(code, 'compiled snapshot refused; keeping the last snapshot', err, generation);
           return;
         }
-        this.#log('error', 'a snapshot subscriber threw', { err, version: snapshot.version });
+        this.#log.error('a snapshot subscriber threw', { err, version: snapshot.version });
       }
     }
     this.#lastError = undefined;
@@ -126,6 +126,6 @@ export class BuildLoop {
   #fail(code: 'BUILD_COMPILE_FAILED' | 'BUILD_SNAPSHOT_INVALID', message: string, err: unknown, generation: number): void {
     this.#failures++;
     this.#lastError = new TurnoutError(code, `${message}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    this.#log('error', this.#lastError.message, { code, generation, err });
+    this.#log.error(this.#lastError.message, { code, generation, err });
   }
 }

@@ -2,13 +2,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sealSnapshot } from '../api/version.ts';
 import { startAdminServer } from './admin.ts';
-import type { AdminServer } from './admin.ts';
+import type { AdminHttp } from '../lib/admin-server.ts';
 import { DataPlane } from './apply.ts';
 import { cluster, content, freePort, get, route, vhost } from './testkit.ts';
 import { DEFAULT, FOO } from './testdata/tls.ts';
 
 let dp: DataPlane;
-let admin: AdminServer;
+let admin: AdminHttp;
 
 before(async () => {
   dp = new DataPlane();
@@ -61,24 +61,6 @@ test('healthz is always ok; readyz waits for the first snapshot', async () => {
     [1, 2, 1, 2, 2],
   );
   assert.doesNotMatch(res.body, /BEGIN|ns\/foo|c\/a:1|127\.0\.0\.1:1/, 'no secrets, names or endpoints');
-});
-
-test('extra routes as a raw hook', async () => {
-  const hooked = await startAdminServer({
-    source: dp,
-    port: 0,
-    extraRoutes: (req, res) => {
-      if (req.url !== '/raw') return false;
-      res.end('raw');
-      return true;
-    },
-  });
-  try {
-    assert.equal((await get(hooked.port, '/raw')).body, 'raw');
-    assert.equal((await get(hooked.port, '/healthz')).body, 'ok\n');
-  } finally {
-    await hooked.close();
-  }
 });
 
 test('extra pages, 404 and 405', async () => {

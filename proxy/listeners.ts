@@ -21,8 +21,8 @@ import type { AddressInfo } from 'node:net';
 import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
-import type { Logger } from './log.ts';
-import { errorFields, silentLogger } from './log.ts';
+import type { Logger } from '../lib/log.ts';
+import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */

@@ -11,8 +11,8 @@ import type { FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import type { ObjectCache } from '../cache.ts';
-import { stderrLogger, TurnoutError } from '../errors.ts';
-import type { Logger } from '../errors.ts';
+import { TurnoutError } from '../errors.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
 import { HoldOff, type HoldOffTiming } from '../holdoff.ts';
 import { parseManifest } from './manifest-parse.ts';
 import type { ManifestObject } from './manifest-parse.ts';
@@ -83,7 +83,7 @@ export class ManifestSource implements Source {
     }
     this.dir = resolve(options.dir);
     this.name = `manifests:${this.dir}`;
-    this.#log = options.log ?? stderrLogger;
+    this.#log = options.log ?? createLogger({ level: 'warn' });
     this.#rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
     this.#debounce = new HoldOff(() => void this.reload(), options.debounce);
   }
@@ -261,7 +261,7 @@ export class ManifestSource implements Source {
       }
     });
     this.#owned = owned;
-    if (changed) this.#log('info', 'manifests reloaded', { dir: this.dir, objects: owned.size });
+    if (changed) this.#log.info('manifests reloaded', { dir: this.dir, objects: owned.size });
     this.#publishProblems(duplicates);
   }
 
@@ -278,7 +278,7 @@ export class ManifestSource implements Source {
     if (now.length === before.size && now.every((p) => before.has(p))) return;
     this.#problems = Object.freeze(all);
     all.forEach((p, i) => {
-      if (!before.has(now[i]!)) this.#log('warn', p.message, { code: p.code, file: p.file, line: p.line });
+      if (!before.has(now[i]!)) this.#log.warn(p.message, { code: p.code, file: p.file, line: p.line });
     });
     for (const listener of [...this.#listeners]) listener(this.#problems);
   }

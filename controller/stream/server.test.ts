@@ -7,7 +7,7 @@ import { createServer, request } from 'node:http';
 import { WebSocket } from 'ws';
 import { STREAM_PATH, STREAM_PROTOCOL } from '../../api/stream.ts';
 import type { ControllerMessage, DeltaMessage } from '../../api/stream.ts';
-import { silentLogger } from '../errors.ts';
+import { silentLogger } from '../../lib/log.ts';
 import { SnapshotStore } from '../snapshot/store.ts';
 import { snapshotWith } from '../snapshot/testing.ts';
 import { StreamServer } from './server.ts';

@@ -12,8 +12,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { STREAM_PATH, STREAM_PROTOCOL } from '../../api/stream.ts';
-import { stderrLogger, TurnoutError } from '../errors.ts';
-import type { ErrorCode, Logger } from '../errors.ts';
+import { TurnoutError } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
 import type { SnapshotStore } from '../snapshot/store.ts';
 import { StreamSession } from './session.ts';
 import type { SessionInfo } from './session.ts';
@@ -77,7 +78,7 @@ export class StreamServer {
     this.#port = opts.port ?? 0;
     this.#helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? 2_000;
-    this.#log = opts.log ?? stderrLogger;
+    this.#log = opts.log ?? createLogger({ level: 'warn' });
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxPayload ?? 64 * 1024,
@@ -192,7 +193,7 @@ export class StreamServer {
   }
 
   #refuse(code: ErrorCode, remote: string, detail: string): void {
-    this.#log('warn', `refused a stream connection: ${detail}`, { code, remote });
+    this.#log.warn(`refused a stream connection: ${detail}`, { code, remote });
   }
 }
 

@@ -7,7 +7,7 @@ import type { WebSocket } from 'ws';
 import type { Version } from '../../api/snapshot.ts';
 import { parseProxyMessage, RESYNC_NACK_CODES, StreamProtocolError } from '../../api/stream.ts';
 import type { AckMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
-import type { Logger } from '../errors.ts';
+import { childLogger, type Logger } from '../../lib/log.ts';
 import type { SnapshotStore } from '../snapshot/store.ts';
 
 /** Close code for protocol violations (RFC 6455). */
@@ -54,6 +54,7 @@ const MAX_LOGGED_REASON = 2048;
 export class StreamSession {
   readonly #ws: WebSocket;
   readonly #opts: StreamSessionOptions;
+  readonly #log: Logger;
   readonly #connectedAt = new Date().toISOString();
   #helloTimer: NodeJS.Timeout | undefined;
   #proxyId: string | undefined;
@@ -75,6 +76,7 @@ export class StreamSession {
   constructor(ws: WebSocket, opts: StreamSessionOptions) {
     this.#ws = ws;
     this.#opts = opts;
+    this.#log = childLogger(opts.log, () => ({ session: opts.id, proxyId: this.#proxyId, remote: opts.remoteAddress }));
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#helloTimer = setTimeout(
       () => this.#protocolError(`no hello within ${opts.helloTimeoutMs} ms`, 'STREAM_HELLO_TIMEOUT'),
@@ -83,7 +85,7 @@ export class StreamSession {
     ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     ws.on('pong', () => (this.#missedPongs = 0));
     ws.on('close', () => this.#onClose());
-    ws.on('error', (err) => this.#log('warn', 'proxy connection error', { err }));
+    ws.on('error', (err) => this.#log.warn('proxy connection error', { err }));
   }
 
   info(): SessionInfo {
@@ -112,10 +114,10 @@ export class StreamSession {
     this.#inFlight = { version: current.version, full: msg.type === 'snapshot' };
     this.#sent++;
     this.#bytes += text.length;
-    this.#log('debug', 'sending', { type: msg.type, version: current.version, base: this.#acked, bytes: text.length });
+    this.#log.debug('sending', { type: msg.type, version: current.version, base: this.#acked, bytes: text.length });
     this.#ws.send(text, (err) => {
       if (err && !this.#closed) {
-        this.#log('warn', 'send failed; dropping the connection', { err });
+        this.#log.warn('send failed; dropping the connection', { err });
         this.#ws.terminate();
       }
     });
@@ -128,7 +130,7 @@ export class StreamSession {
   heartbeat(): void {
     if (this.#closed) return;
     if (this.#missedPongs >= 2) {
-      this.#log('warn', 'proxy missed 2 pongs; terminating', { code: 'STREAM_HEARTBEAT_TIMEOUT' });
+      this.#log.warn('proxy missed 2 pongs; terminating', { code: 'STREAM_HEARTBEAT_TIMEOUT' });
       this.#ws.terminate();
       return;
     }
@@ -172,14 +174,14 @@ export class StreamSession {
     clearTimeout(this.#helloTimer);
     this.#proxyId = msg.proxyId;
     this.#acked = msg.version;
-    this.#log('info', 'proxy connected', { version: msg.version });
+    this.#log.info('proxy connected', { version: msg.version });
     this.pump();
   }
 
   #onAck(msg: AckMessage): void {
     this.#acked = msg.version;
     this.#inFlight = undefined;
-    this.#log('debug', 'proxy acknowledged', { version: msg.version });
+    this.#log.debug('proxy acknowledged', { version: msg.version });
   }
 
   #onNack(msg: NackMessage): void {
@@ -192,19 +194,19 @@ export class StreamSession {
       // The proxy's base differed or the patch did not apply: the version itself
       // may be fine, so resend it whole.
       this.#forceFull = true;
-      this.#log('info', 'proxy could not apply a delta; sending the full snapshot', { version: msg.version, nack: msg.code, reason });
+      this.#log.info('proxy could not apply a delta; sending the full snapshot', { version: msg.version, nack: msg.code, reason });
       return;
     }
     // Not sent again until a different version is published (go-control-plane #962).
     this.#refused = msg.version;
-    this.#log('warn', 'proxy refused a snapshot and keeps serving its current one', {
+    this.#log.warn('proxy refused a snapshot and keeps serving its current one', {
       code: 'STREAM_NACK', version: msg.version, current: msg.current, nack: msg.code, reason,
     });
   }
 
   #protocolError(reason: string, code = 'STREAM_PROTOCOL'): void {
     this.#ending = true; // ignore whatever else arrives before the close completes
-    this.#log('warn', `closing: ${reason}`, { code });
+    this.#log.warn(`closing: ${reason}`, { code });
     this.#ws.close(CLOSE_PROTOCOL_ERROR, truncateUtf8(reason, 123));
   }
 
@@ -212,13 +214,10 @@ export class StreamSession {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#helloTimer);
-    this.#log('info', 'proxy disconnected');
+    this.#log.info('proxy disconnected');
     this.#resolveClosed();
   }
 
-  #log(level: Parameters<Logger>[0], message: string, fields: Record<string, unknown> = {}): void {
-    this.#opts.log(level, message, { session: this.#opts.id, proxyId: this.#proxyId, remote: this.#opts.remoteAddress, ...fields });
-  }
 }
 
 /** A websocket close reason is at most 123 bytes of UTF-8. */

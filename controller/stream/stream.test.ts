@@ -7,7 +7,7 @@ import type { Snapshot } from '../../api/snapshot.ts';
 import { StreamClient } from '../../proxy/stream/client.ts';
 import type { StreamClientEvents } from '../../proxy/stream/client.ts';
 import { FakeApplier } from '../../proxy/stream/testing.ts';
-import { silentLogger } from '../errors.ts';
+import { silentLogger } from '../../lib/log.ts';
 import { SnapshotStore } from '../snapshot/store.ts';
 import { snapshotWith } from '../snapshot/testing.ts';
 import { StreamServer } from './server.ts';

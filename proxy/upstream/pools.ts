@@ -11,8 +11,8 @@
 // from the snapshot loses its connections as soon as nothing can use it.
 import { Pool } from 'undici';
 import { endpointKey } from '../../api/snapshot.ts';
-import type { Logger } from '../log.ts';
-import { errorFields, silentLogger } from '../log.ts';
+import type { Logger } from '../../lib/log.ts';
+import { errorFields, silentLogger } from '../../lib/log.ts';
 
 /** Connection settings for every upstream pool. */
 export interface PoolOptions {

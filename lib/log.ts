@@ -37,7 +37,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (RANK[level] < min) return;
     let line: string;
     try {
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields });
+      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }, errorReplacer);
     } catch {
       line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, fields: 'unserialisable' });
     }
@@ -48,6 +48,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
+  };
+}
+
+/** A logger that adds fields (computed per line, so they may change) to every line of `parent`. */
+export function childLogger(parent: Logger, fields: () => LogFields): Logger {
+  return {
+    debug: (msg, f) => parent.debug(msg, { ...fields(), ...f }),
+    info: (msg, f) => parent.info(msg, { ...fields(), ...f }),
+    warn: (msg, f) => parent.warn(msg, { ...fields(), ...f }),
+    error: (msg, f) => parent.error(msg, { ...fields(), ...f }),
   };
 }
 
@@ -66,4 +76,9 @@ export function errorFields(err: unknown): LogFields {
     return typeof code === 'string' ? { error: err.message, code } : { error: err.message };
   }
   return { error: String(err) };
+}
+
+// Errors have no enumerable fields, so JSON.stringify would print {}; stacks stay out of logs.
+function errorReplacer(_key: string, value: unknown): unknown {
+  return value instanceof Error ? errorFields(value) : value;
 }

@@ -1,0 +1,38 @@
+// The controller's admin pages: what it publishes, what it found wrong in its
+// input, and which proxies are connected. `/conditions` is also mounted on the
+// proxy's admin port in local mode, where there is no kubectl to show status.
+import { snapshotCounts } from '../api/snapshot.ts';
+import { healthz, startAdminHttp, type AdminHttp, type AdminPage } from '../lib/admin-server.ts';
+import type { Controller } from './main.ts';
+
+/** `/conditions`: per-object conditions of the last compile, and the sources' current problems. */
+export function conditionsPage(controller: Controller): () => AdminPage {
+  return () => ({
+    status: 200,
+    body: {
+      version: controller.snapshot?.version ?? null,
+      problems: controller.source.problems(),
+      objects: Object.fromEntries(controller.conditions),
+    },
+  });
+}
+
+/** Starts the controller's admin server. */
+export function startControllerAdmin(controller: Controller, at: { host: string; port: number }, onError?: (err: unknown) => void): Promise<AdminHttp> {
+  return startAdminHttp({
+    address: at.host,
+    port: at.port,
+    onError,
+    routes: {
+      '/healthz': healthz,
+      // Ready once a snapshot is published: proxies connecting before would wait.
+      '/readyz': () => (controller.snapshot ? { status: 200, body: 'ok\n' } : { status: 503, body: 'no snapshot published\n' }),
+      '/snapshot': () => {
+        const s = controller.snapshot;
+        return { status: 200, body: s ? { version: s.version, ...snapshotCounts(s) } : { version: null } };
+      },
+      '/conditions': conditionsPage(controller),
+      '/proxies': () => ({ status: 200, body: controller.stream.sessions() }),
+    },
+  });
+}

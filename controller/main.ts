@@ -1,0 +1,175 @@
+// Wiring of the controller, in pipeline order:
+//   source → cache → build loop (compile) → snapshot store → stream server.
+// No logic of its own beyond start-up order and reporting: each stage is
+// built and tested in its own module.
+import { randomBytes } from 'node:crypto';
+import type { Listener, Snapshot, TlsSecret } from '../api/snapshot.ts';
+import type { Running } from '../cli/startup.ts';
+import { listenError, readToken, StartupError } from '../cli/startup.ts';
+import { logLevel, type FlagValues } from '../cli/flags.ts';
+import { ObjectCache } from './cache.ts';
+import { compile } from './compile/builder.ts';
+import type { CompileResult, Condition } from './compile/types.ts';
+import { generateDefaultCertificate, loadDefaultCertificate } from './default-cert.ts';
+import { TurnoutError } from './errors.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { BuildLoop } from './loop.ts';
+import { SnapshotStore } from './snapshot/store.ts';
+import { formatProblem, type SourceProblem } from './sources/source.ts';
+import { ManifestSource } from './sources/manifests.ts';
+import { StreamServer } from './stream/server.ts';
+import { startControllerAdmin } from './admin.ts';
+
+/** Everything the controller needs, already validated (the CLI builds it from flags). */
+export interface ControllerConfig {
+  readonly manifests: string;
+  readonly ingressClass: string;
+  readonly listeners: Readonly<Record<string, Listener>>;
+  readonly defaultCertificate: TlsSecret;
+  readonly defaultTimeoutMs: number;
+  readonly stream: { readonly host: string; readonly port: number; readonly token: string };
+  readonly log: Logger;
+}
+
+/** A running controller: its stages, for the admin page and for local mode. */
+export class Controller {
+  readonly cache = new ObjectCache();
+  readonly store = new SnapshotStore();
+  readonly source: ManifestSource;
+  readonly loop: BuildLoop;
+  readonly stream: StreamServer;
+  #conditions: ReadonlyMap<string, readonly Condition[]> = new Map();
+  readonly #log: Logger;
+
+  private constructor(cfg: ControllerConfig) {
+    this.#log = cfg.log;
+    this.source = new ManifestSource({ dir: cfg.manifests, log: cfg.log });
+    this.loop = new BuildLoop({
+      cache: this.cache,
+      compile,
+      store: this.store,
+      options: {
+        ingressClass: cfg.ingressClass,
+        listeners: cfg.listeners,
+        defaultCertificate: cfg.defaultCertificate,
+        defaultTimeoutMs: cfg.defaultTimeoutMs,
+      },
+      onResult: (result) => this.#onResult(result),
+      log: cfg.log,
+    });
+    this.stream = new StreamServer({ store: this.store, token: cfg.stream.token, host: cfg.stream.host, port: cfg.stream.port, log: cfg.log });
+  }
+
+  /**
+   * Starts every stage in pipeline order: the stream listens first (so a port
+   * in use fails fast), the source syncs fully before the first build (so no
+   * proxy is handed a snapshot with routes missing), then the loop builds.
+   */
+  static async start(cfg: ControllerConfig): Promise<Controller> {
+    const c = new Controller(cfg);
+    try {
+      await c.stream.listen();
+    } catch (err) {
+      throw listenError('the snapshot stream', cfg.stream.host, cfg.stream.port, err);
+    }
+    c.source.onProblems((problems) => c.#reportProblems(problems));
+    try {
+      await c.source.start(c.cache);
+    } catch (err) {
+      await c.stream.close();
+      if (err instanceof TurnoutError && err.code === 'MANIFEST_DIR_NOT_FOUND') throw new StartupError(err.message);
+      throw err;
+    }
+    c.#reportProblems(c.source.problems());
+    c.loop.start();
+    await c.loop.firstSnapshot();
+    return c;
+  }
+
+  /** The newest published snapshot. */
+  get snapshot(): Snapshot | undefined {
+    return this.store.current;
+  }
+
+  /** Conditions of the last compile, keyed "Kind/namespace/name". */
+  get conditions(): ReadonlyMap<string, readonly Condition[]> {
+    return this.#conditions;
+  }
+
+  /** Stops watching and streaming; proxies keep serving their last snapshot. */
+  async close(): Promise<void> {
+    this.loop.close();
+    await this.source.close();
+    await this.stream.close();
+  }
+
+  // Logs condition changes only: a stable problem is reported once, not on every build.
+  #onResult(result: CompileResult): void {
+    const before = this.#conditions;
+    this.#conditions = result.conditions;
+    for (const [obj, conds] of result.conditions) {
+      const prev = JSON.stringify(before.get(obj) ?? []);
+      if (prev === JSON.stringify(conds)) continue;
+      for (const c of conds) {
+        const bad = (c.type === 'Accepted' || c.type === 'ResolvedRefs') ? c.status === 'False' : c.status === 'True';
+        if (bad) this.#log.warn(`${obj}: ${c.type}=${c.status} ${c.reason}: ${c.message}`);
+      }
+    }
+  }
+
+  #reportProblems(problems: readonly SourceProblem[]): void {
+    for (const p of problems) this.#log[p.severity === 'error' ? 'error' : 'warn'](formatProblem(p));
+  }
+}
+
+/** `turnout controller`: reads the flags, loads the token and certificate, starts, serves admin. */
+export async function runController(flags: FlagValues): Promise<Running> {
+  const log = createLogger({ level: logLevel(flags), base: { component: 'controller' } });
+  const token = await readToken(flags['token-file'] as string);
+  const controller = await Controller.start({
+    manifests: flags.manifests as string,
+    ingressClass: flags['ingress-class'] as string,
+    listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
+    defaultCertificate: await defaultCertificate(flags),
+    defaultTimeoutMs: flags['upstream-timeout'] as number,
+    stream: { host: flags['stream-bind'] as string, port: flags['stream-port'] as number, token },
+    log,
+  });
+  const adminAt = { host: flags['admin-bind'] as string, port: flags['admin-port'] as number };
+  const admin = await startControllerAdmin(controller, adminAt, (err) => log.error('admin server error', { err })).catch(async (err) => {
+    await controller.close();
+    throw listenError('--admin-port', adminAt.host, adminAt.port, err);
+  });
+  log.info('controller ready', { stream: `${flags['stream-bind']}:${controller.stream.port}`, admin: `${flags['admin-bind']}:${admin.port}` });
+  return {
+    async close() {
+      await admin.close();
+      await controller.close();
+    },
+  };
+}
+
+/** The listeners every proxy opens: one HTTP and one HTTPS port. */
+export function proxyListeners(address: string, httpPort: number, httpsPort: number): Record<string, Listener> {
+  if (httpPort === httpsPort) throw new StartupError(`--http-port and --https-port are both ${httpPort}`);
+  return {
+    http: { protocol: 'http', address, port: httpPort },
+    https: { protocol: 'https', address, port: httpsPort, defaultSecret: '@default' },
+  };
+}
+
+/** --default-cert/--default-key, or a certificate self-signed now. */
+export async function defaultCertificate(flags: FlagValues): Promise<TlsSecret> {
+  const cert = flags['default-cert'] as string | undefined;
+  const key = flags['default-key'] as string | undefined;
+  if (cert === undefined && key === undefined) return generateDefaultCertificate();
+  if (cert === undefined || key === undefined) throw new StartupError('--default-cert and --default-key must be given together');
+  return loadDefaultCertificate(cert, key).catch((err: Error) => {
+    throw new StartupError(err.message);
+  });
+}
+
+/** A fresh random token for local mode, where controller and proxy share a process. */
+export function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}

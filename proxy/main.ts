@@ -1,0 +1,44 @@
+// Wiring of `turnout proxy`: stream client → DataPlane (apply → route), plus
+// the admin port. The proxy serves its last applied snapshot for as long as the
+// controller is unreachable; it never needs the controller to keep serving.
+import { hostname } from 'node:os';
+import { logLevel, UsageError, type FlagValues } from '../cli/flags.ts';
+import { listenError, readToken, type Running } from '../cli/startup.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { startAdminServer } from './admin.ts';
+import { DataPlane } from './apply.ts';
+import { StreamClient } from './stream/client.ts';
+
+/** Logs the stream client's lifecycle: the only place a proxy says what it applied. */
+export function logStream(client: StreamClient, log: Logger): void {
+  client.on('connected', ({ url }) => log.info('connected to controller', { url }));
+  client.on('disconnected', ({ code, reason, error, retryInMs }) =>
+    log.warn('disconnected from controller; serving the last snapshot', { code, reason, err: error, retryInMs }));
+  client.on('applied', ({ version, kind, bytes }) => log.info('applied snapshot', { version, kind, bytes }));
+  client.on('nacked', ({ version, kind, code, reason }) => log.error('refused snapshot; serving the last good one', { version, kind, code, reason }));
+}
+
+/** `turnout proxy`. */
+export async function runProxy(flags: FlagValues): Promise<Running> {
+  const log = createLogger({ level: logLevel(flags), base: { component: 'proxy' } });
+  const url = flags.controller as string;
+  if (!/^(wss?|https?):\/\/[^/]+\/?$/.test(url)) throw new UsageError(`proxy: --controller must be ws://HOST:PORT or wss://HOST:PORT, got ${JSON.stringify(url)}`);
+  const token = await readToken(flags['token-file'] as string);
+  const plane = new DataPlane({ log });
+  const adminAt = { address: flags['admin-bind'] as string, port: flags['admin-port'] as number };
+  const admin = await startAdminServer({ source: plane, ...adminAt, log }).catch(async (err) => {
+    await plane.close();
+    throw listenError('--admin-port', adminAt.address, adminAt.port, err);
+  });
+  const client = new StreamClient({ url, token, proxyId: (flags['proxy-id'] as string | undefined) ?? `${hostname()}-${process.pid}`, applier: plane });
+  logStream(client, log);
+  client.start();
+  log.info('proxy started', { controller: url, admin: `${admin.address}:${admin.port}` });
+  return {
+    async close() {
+      await client.close();
+      await admin.close();
+      await plane.close();
+    },
+  };
+}
