@@ -40,10 +40,10 @@ export interface Snapshot {
   /** Keyed by SecretKey. Carries private keys: never log, never expose. */
   readonly secrets: Readonly<Record<SecretKey, TlsSecret>>;
   /**
-   * Where a request goes when no virtual host or route matches (the Ingress
-   * `defaultBackend`). Absent means 404.
+   * Serves requests that no virtual host or route matches (the Ingress
+   * `defaultBackend`); its match is always Prefix "/". Absent means 404.
    */
-  readonly defaultCluster?: ClusterKey;
+  readonly defaultRoute?: Route;
 }
 
 /** A socket the proxy listens on. The controller owns ports so they can change without a restart. */

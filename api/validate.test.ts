@@ -32,7 +32,7 @@ test('version is a content hash independent of key order', () => {
   const a = content();
   const b = { secrets: a.secrets, clusters: a.clusters, virtualHosts: a.virtualHosts, listeners: a.listeners };
   assert.equal(versionOf(a), versionOf(b));
-  const c = { ...a, defaultCluster: 'default/web:80' };
+  const c = { ...a, defaultRoute: { match: { type: 'Prefix' as const, path: '/' }, cluster: 'default/web:80', timeoutMs: 1000, origin: 'Ingress/default/a' } };
   assert.notEqual(versionOf(a), versionOf(c));
   assert.equal(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] }), '{"a":[{"c":2,"d":1}],"b":1}');
 });
@@ -52,7 +52,8 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'upper-case host', mutate: (c) => { c.virtualHosts['Foo.com'] = c.virtualHosts['foo.com']; }, path: '/virtualHosts/Foo.com' },
   { name: 'array instead of map', mutate: (c) => { c.clusters = []; }, path: '/clusters' },
   { name: 'proto key', mutate: (c) => { Object.defineProperty(c.secrets, '__proto__', { value: {}, enumerable: true }); }, path: '/secrets/__proto__' },
-  { name: 'dangling default cluster', mutate: (c) => { c.defaultCluster = 'a/b:1'; }, path: '/defaultCluster' },
+  { name: 'dangling default route cluster', mutate: (c) => { c.defaultRoute = { match: { type: 'Prefix', path: '/' }, cluster: 'a/b:1', timeoutMs: 1, origin: '' }; }, path: '/defaultRoute/cluster' },
+  { name: 'default route not matching everything', mutate: (c) => { c.defaultRoute = { match: { type: 'Exact', path: '/' }, timeoutMs: 1, origin: '' }; }, path: '/defaultRoute/match' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 

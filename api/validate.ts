@@ -89,28 +89,38 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
       else if (!(vh.tls.secret in secrets)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
     }
     for (const [key, r] of Object.entries(keyedMap(vh, 'routes', bad, p))) {
-      const rp = `${p}/routes/${ptr(key)}`;
-      if (!isObject(r)) { bad(rp, 'must be an object'); continue; }
-      const m = r.match;
-      if (!isObject(m) || (m.type !== 'Exact' && m.type !== 'Prefix') || typeof m.path !== 'string' || !m.path.startsWith('/')) {
-        bad(`${rp}/match`, 'must be {type: "Exact"|"Prefix", path: "/..."}');
-      } else if (key !== routeKey(m.type, m.path)) {
-        bad(rp, `key must be ${JSON.stringify(routeKey(m.type, m.path))}`);
+      const m = validateRoute(`${p}/routes/${ptr(key)}`, r, clusters, bad);
+      if (m !== undefined && key !== routeKey(m.type, m.path)) {
+        bad(`${p}/routes/${ptr(key)}`, `key must be ${JSON.stringify(routeKey(m.type, m.path))}`);
       }
-      if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !(r.cluster in clusters))) {
-        bad(`${rp}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
-      }
-      if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) {
-        bad(`${rp}/timeoutMs`, 'must be a positive integer');
-      }
-      if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');
     }
   }
 
-  if (s.defaultCluster !== undefined && (typeof s.defaultCluster !== 'string' || !(s.defaultCluster in clusters))) {
-    bad('/defaultCluster', `cluster ${JSON.stringify(s.defaultCluster)} does not exist`);
+  if (s.defaultRoute !== undefined) {
+    const m = validateRoute('/defaultRoute', s.defaultRoute, clusters, bad);
+    if (m !== undefined && (m.type !== 'Prefix' || m.path !== '/')) bad('/defaultRoute/match', 'must be {type: "Prefix", path: "/"}');
   }
   return out;
+}
+
+/** Checks one route; returns its match when that part is well-formed. */
+function validateRoute(
+  rp: string, r: unknown, clusters: Record<string, unknown>, bad: (path: string, reason: string) => void,
+): { type: 'Exact' | 'Prefix'; path: string } | undefined {
+  if (!isObject(r)) { bad(rp, 'must be an object'); return undefined; }
+  if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !(r.cluster in clusters))) {
+    bad(`${rp}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
+  }
+  if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) {
+    bad(`${rp}/timeoutMs`, 'must be a positive integer');
+  }
+  if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');
+  const m = r.match;
+  if (!isObject(m) || (m.type !== 'Exact' && m.type !== 'Prefix') || typeof m.path !== 'string' || !m.path.startsWith('/')) {
+    bad(`${rp}/match`, 'must be {type: "Exact"|"Prefix", path: "/..."}');
+    return undefined;
+  }
+  return { type: m.type, path: m.path };
 }
 
 function keyedMap(

@@ -110,7 +110,7 @@ test('a compile that throws is logged and the last snapshot stays', async () => 
 test('an invalid snapshot is not published', () => {
   const compile: CompileFn = (input, options) => {
     const base = fakeCompile(input, options);
-    const bad = sealSnapshot({ ...base.snapshot, defaultCluster: 'default/missing:80' });
+    const bad = sealSnapshot({ ...base.snapshot, defaultRoute: { match: { type: 'Prefix', path: '/' }, cluster: 'default/missing:80', timeoutMs: 1000, origin: 'test' } });
     return { snapshot: bad, conditions: base.conditions };
   };
   const { store, loop } = setup(compile);

@@ -61,12 +61,12 @@ test('the same version again is a no-op ACK', async () => {
 
 test('an invalid snapshot is refused with its JSON path; the old table keeps serving', async () => {
   await dp.apply(sealSnapshot(snap(a.port)));
-  const bad = snap(a.port, { defaultCluster: 'c/missing:1' });
+  const bad = snap(a.port, { defaultRoute: route('Prefix', '/', 'c/missing:1')[1] });
   const outcome = await dp.apply({ ...bad, version: versionOf(bad) });
   assert.equal(outcome.ok, false);
   assert.ok(!outcome.ok);
   assert.equal(outcome.code, 'SNAPSHOT_INVALID');
-  assert.match(outcome.reason, /\/defaultCluster/);
+  assert.match(outcome.reason, /\/defaultRoute\/cluster/);
   assert.equal(outcome.version, versionOf(bad));
   assert.equal((await get(port, '/')).headers['x-backend'], 'a');
   const junk = await dp.apply('not a snapshot');

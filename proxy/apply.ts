@@ -27,8 +27,6 @@ export interface DataPlaneOptions {
   readonly limits?: Partial<ServerLimits>;
   /** How long a removed listener may drain before its connections are cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
-  /** Header timeout of the snapshot's default backend (it has no route timeout). Default 60 s. */
-  readonly defaultTimeoutMs?: number;
   /** Attempts per request when connects fail (forward.ts). Default 3. */
   readonly maxAttempts?: number;
 }
@@ -54,7 +52,6 @@ export class DataPlane implements SnapshotApplier {
   readonly pools: UpstreamPools;
   readonly listeners: ListenerSet;
   readonly #log: Logger;
-  readonly #defaultTimeoutMs: number | undefined;
   #table: RoutingTable | undefined;
   #appliedAt: Date | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -62,7 +59,6 @@ export class DataPlane implements SnapshotApplier {
 
   constructor(options: DataPlaneOptions = {}) {
     this.#log = options.log ?? silentLogger;
-    this.#defaultTimeoutMs = options.defaultTimeoutMs;
     this.pools = new UpstreamPools(options.pools, this.#log);
     this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts });
     this.listeners = new ListenerSet({
@@ -127,7 +123,7 @@ export class DataPlane implements SnapshotApplier {
 
       const snapshot = deepFreeze(candidate);
       const started = performance.now();
-      const next = buildTable(snapshot, this.#table, { pools: this.pools, defaultTimeoutMs: this.#defaultTimeoutMs });
+      const next = buildTable(snapshot, this.#table, { pools: this.pools });
       let change;
       try {
         change = await this.listeners.prepare(snapshot.listeners, next);

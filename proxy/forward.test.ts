@@ -153,7 +153,7 @@ test('404 without a route, 503 without a cluster or endpoints; short plain bodie
 });
 
 test('the default backend takes unmatched requests', async () => {
-  use({ virtualHosts: { 'foo.com': vhost([route('Prefix', '/api', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port), 'c/b:1': cluster(b.port) }, defaultCluster: 'c/b:1' });
+  use({ virtualHosts: { 'foo.com': vhost([route('Prefix', '/api', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port), 'c/b:1': cluster(b.port) }, defaultRoute: route('Prefix', '/', 'c/b:1', 1234)[1] });
   const res = await get(proxy.port, '/elsewhere', { host: 'foo.com' });
   assert.equal(res.headers['x-backend'], 'b');
 });

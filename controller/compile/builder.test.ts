@@ -50,7 +50,8 @@ test('the result is sealed, valid, and built from options', () => {
   assert.deepEqual(res.snapshot.secrets[DEFAULT_SECRET], OPTIONS.defaultCertificate);
   assert.ok(!Object.isFrozen(OPTIONS.defaultCertificate) && !Object.isFrozen(OPTIONS.listeners.http), 'options are not frozen by sealing');
   assert.deepEqual(Object.keys(res.snapshot.secrets), [DEFAULT_SECRET, 'default/foo-tls']);
-  assert.equal(res.snapshot.defaultCluster, 'team/svc:80');
+  assert.equal(res.snapshot.defaultRoute?.cluster, 'team/svc:80');
+  assert.deepEqual(res.snapshot.defaultRoute?.match, { type: 'Prefix', path: '/' });
   assert.deepEqual([...res.conditions.keys()], ['Ingress/default/web', 'Ingress/team/api', 'Ingress/default/broken']);
 });
 

@@ -52,7 +52,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     clusters,
     // Copied: sealing freezes the snapshot deeply, and the caller's options are not ours to freeze.
     secrets: { [DEFAULT_SECRET]: { cert: options.defaultCertificate.cert, key: options.defaultCertificate.key }, ...out.secrets },
-    ...(out.defaultCluster !== undefined ? { defaultCluster: out.defaultCluster } : {}),
+    ...(out.defaultRoute !== undefined ? { defaultRoute: out.defaultRoute } : {}),
   };
   if (previous !== undefined) {
     content = {

@@ -163,7 +163,7 @@ test('rules compile into virtual hosts and routes', async (t) => {
     await t.test(c.name, () => {
       const res = compile(inputOf([...c.objs, service('svc')]), OPTIONS);
       assert.deepEqual(res.snapshot.virtualHosts, c.want.vhosts);
-      assert.equal(res.snapshot.defaultCluster, c.want.defaultCluster);
+      assert.equal(res.snapshot.defaultRoute?.cluster, c.want.defaultCluster);
       for (const [id, want] of Object.entries(c.want.conds)) assert.deepEqual(condSummary(res, id), want, id);
     });
   }

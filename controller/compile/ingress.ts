@@ -22,7 +22,7 @@ interface TlsClaim { readonly owner: string; readonly requested: string; readonl
 export interface IngressOutput {
   readonly virtualHosts: Record<string, VirtualHost>;
   readonly secrets: Record<SecretKey, TlsSecret>;
-  readonly defaultCluster?: ClusterKey;
+  readonly defaultRoute?: Route;
 }
 
 /**
@@ -36,7 +36,7 @@ export class IngressProcessor {
   readonly #routes = new Map<string, Map<string, RouteClaim>>();
   readonly #tls = new Map<string, TlsClaim>();
   readonly #usedSecrets = new Map<SecretKey, TlsSecret>();
-  #default: { readonly owner: string; readonly cluster?: ClusterKey } | undefined;
+  #default: { readonly owner: string; readonly route: Route } | undefined;
 
   constructor(services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number) {
     this.#services = services;
@@ -57,9 +57,11 @@ export class IngressProcessor {
       } else {
         const res = this.#services.resolve(ns, spec.defaultBackend);
         for (const p of res.problems) status.add(p.kind, p.reason, p.message);
-        // An unresolved defaultBackend still claims the slot: a newer Ingress
-        // must not take over because the older one's Service is briefly missing.
-        this.#default = res.cluster !== undefined ? { owner: id, cluster: res.cluster } : { owner: id };
+        // An unresolved defaultBackend still claims the slot (and answers 503): a newer
+        // Ingress must not take over because the older one's Service is briefly missing.
+        const match = { type: 'Prefix', path: '/' } as const;
+        const origin = `Ingress/${id}`;
+        this.#default = { owner: id, route: res.cluster !== undefined ? { match, cluster: res.cluster, timeoutMs, origin } : { match, timeoutMs, origin } };
         status.contributed = true;
       }
     }
@@ -147,7 +149,7 @@ export class IngressProcessor {
     return this.#defaultTimeoutMs;
   }
 
-  /** The accumulated virtual hosts (routes and TLS), used Secrets, and default cluster. */
+  /** The accumulated virtual hosts (routes and TLS), used Secrets, and default route. */
   output(): IngressOutput {
     const hosts = [...new Set([...this.#routes.keys(), ...this.#tls.keys()])].sort();
     const virtualHosts: Record<string, VirtualHost> = {};
@@ -162,8 +164,8 @@ export class IngressProcessor {
     }
     const secrets: Record<SecretKey, TlsSecret> = {};
     for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;
-    const cluster = this.#default?.cluster;
-    return cluster !== undefined ? { virtualHosts, secrets, defaultCluster: cluster } : { virtualHosts, secrets };
+    const route = this.#default?.route;
+    return route !== undefined ? { virtualHosts, secrets, defaultRoute: route } : { virtualHosts, secrets };
   }
 }
 

@@ -112,10 +112,11 @@ test('no match goes to the default backend when there is one, else nowhere (404)
   const without = table(parts);
   assert.equal(without.match('foo.com', '/ccc'), undefined);
   assert.equal(without.match('bar.com', '/aaa'), undefined);
-  const withDefault = table({ ...parts, defaultCluster: 'c/def:1' });
+  const withDefault = table({ ...parts, defaultRoute: route('Prefix', '/', 'c/def:1', 1234)[1] });
   const hit = withDefault.match('foo.com', '/ccc');
   assert.ok(hit);
-  assert.equal(hit.route, undefined);
+  assert.equal(hit.route.origin, 'Ingress/test/t');
+  assert.equal(hit.timeoutMs, 1234);
   assert.equal(hit.cluster?.key, 'c/def:1');
   assert.equal(hit.cluster?.pick()?.port, 8);
 });

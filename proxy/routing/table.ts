@@ -22,8 +22,8 @@ import { PathMatcher } from './paths.ts';
 
 /** Where a matched request goes. */
 export interface RouteTarget {
-  /** The snapshot route; undefined for the default backend. */
-  readonly route: Route | undefined;
+  /** The snapshot route (`defaultRoute` for the default backend). */
+  readonly route: Route;
   /** Undefined when the route names no cluster: answer 503. */
   readonly cluster: ClusterBalancer | undefined;
   /** Upper bound on waiting for response headers. */
@@ -37,11 +37,6 @@ export type TableCounts = SnapshotCounts;
 export interface BuildOptions {
   /** The pool registry; defaults to the previous table's, else a new one. */
   readonly pools?: UpstreamPools;
-  /**
-   * Header timeout of the default backend, which has no route of its own to
-   * carry `timeoutMs`. Default 60 s.
-   */
-  readonly defaultTimeoutMs?: number;
 }
 
 /** A certificate as a listener needs it for its default TLS context. */
@@ -138,10 +133,11 @@ export class RoutingTable {
     }
     this.#hosts = new HostIndex(hostEntries);
     this.#anyHost = anyHost;
-    this.#defaultRoute = snapshot.defaultCluster === undefined ? undefined : {
-      route: undefined,
-      cluster: this.#clusters.get(snapshot.defaultCluster),
-      timeoutMs: options.defaultTimeoutMs ?? 60_000,
+    const dr = snapshot.defaultRoute;
+    this.#defaultRoute = dr === undefined ? undefined : {
+      route: dr,
+      cluster: dr.cluster === undefined ? undefined : this.#clusters.get(dr.cluster),
+      timeoutMs: dr.timeoutMs,
     };
     this.counts = snapshotCounts(snapshot);
   }
