@@ -8,6 +8,7 @@ import { conditionsPage } from '../controller/admin.ts';
 import { DataPlane } from '../proxy/apply.ts';
 import { startAdminServer } from '../proxy/admin.ts';
 import { StreamClient } from '../proxy/stream/client.ts';
+import { logStream } from '../proxy/main.ts';
 import { createLogger } from '../lib/log.ts';
 
 /** Starts local mode; resolves once the first snapshot is served, rejects with a StartupError otherwise. */
@@ -41,6 +42,7 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
 
     const client = new StreamClient({ url: `ws://127.0.0.1:${controller.stream.port}`, token, proxyId: 'local', applier: plane });
     cleanup.push(() => client.close());
+    logStream(client, plog);
     await firstApply(client);
     const l = plane.status().listeners;
     plog.info('serving', { listeners: Object.values(l).map((x) => `${x.protocol}://${x.address}:${x.port}`), admin: `http://${bind}:${admin.port}` });

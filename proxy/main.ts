@@ -8,14 +8,19 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { startAdminServer } from './admin.ts';
 import { DataPlane } from './apply.ts';
 import { StreamClient } from './stream/client.ts';
+import { RESYNC_NACK_CODES } from '../api/stream.ts';
 
-/** Logs the stream client's lifecycle: the only place a proxy says what it applied. */
+/**
+ * Logs the stream's lifecycle. Applies and refusals are logged by the
+ * DataPlane; only deltas that did not fit never reach it, so they are logged here.
+ */
 export function logStream(client: StreamClient, log: Logger): void {
   client.on('connected', ({ url }) => log.info('connected to controller', { url }));
   client.on('disconnected', ({ code, reason, error, retryInMs }) =>
     log.warn('disconnected from controller; serving the last snapshot', { code, reason, err: error, retryInMs }));
-  client.on('applied', ({ version, kind, bytes }) => log.info('applied snapshot', { version, kind, bytes }));
-  client.on('nacked', ({ version, kind, code, reason }) => log.error('refused snapshot; serving the last good one', { version, kind, code, reason }));
+  client.on('nacked', ({ version, code, reason }) => {
+    if (RESYNC_NACK_CODES.has(code)) log.info('delta did not fit; asked for a full snapshot', { version, code, reason });
+  });
 }
 
 /** `turnout proxy`. */
