@@ -23,10 +23,10 @@ import { FOO_CERT_PEM, FOO_KEY_PEM } from '../controller/compile/testdata.ts';
 
 const SIZES = [1_000, 10_000];
 const RUNS = 5;
-const SECRETS = 4;
+export const SECRETS = 4;
 
 /** `count` self-signed RSA-2048 pairs from openssl, or the committed pair repeated. */
-function keyPairs(count: number): { pairs: Array<{ cert: string; key: string }>; source: string } {
+export function keyPairs(count: number): { pairs: Array<{ cert: string; key: string }>; source: string } {
   const dir = mkdtempSync(join(tmpdir(), 'turnout-bench-'));
   try {
     const pairs = [];
@@ -44,7 +44,7 @@ function keyPairs(count: number): { pairs: Array<{ cert: string; key: string }>;
   }
 }
 
-function fleet(n: number, pairs: ReadonlyArray<{ cert: string; key: string }>): KubeObject[] {
+export function fleet(n: number, pairs: ReadonlyArray<{ cert: string; key: string }>): KubeObject[] {
   const objs: KubeObject[] = pairs.map((p, i) => tlsSecret(`tls-${i}`, p.cert, p.key));
   for (let i = 0; i < n; i++) {
     const host = `app-${i}.bench.example.com`;
@@ -62,62 +62,65 @@ function fleet(n: number, pairs: ReadonlyArray<{ cert: string; key: string }>): 
   return objs;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-function timed<T>(f: () => T): [T, number] {
+export function timed<T>(f: () => T): [T, number] {
   const t0 = performance.now();
   const v = f();
   return [v, performance.now() - t0];
 }
 
-const { pairs, source } = keyPairs(SECRETS);
-console.log(`Node ${process.version}; TLS material: ${source}; ${RUNS} full compiles per size (first run includes PEM checks, later runs hit the PEM cache)\n`);
-const row = (cells: unknown[]) => console.log(cells.map((c, i) => String(c).padStart([7, 10, 11, 16, 34][i]!)).join(''));
-row(['N', 'first ms', 'median ms', 'snapshot bytes', 'version']);
+// Runs only when executed directly: bench/apply.ts imports the fleet generator.
+if (import.meta.main) {
+  const { pairs, source } = keyPairs(SECRETS);
+  console.log(`Node ${process.version}; TLS material: ${source}; ${RUNS} full compiles per size (first run includes PEM checks, later runs hit the PEM cache)\n`);
+  const row = (cells: unknown[]) => console.log(cells.map((c, i) => String(c).padStart([7, 10, 11, 16, 34][i]!)).join(''));
+  row(['N', 'first ms', 'median ms', 'snapshot bytes', 'version']);
 
-let last: { objs: KubeObject[]; snapshot: Snapshot } | undefined;
-for (const n of SIZES) {
-  const objs = fleet(n, pairs);
-  const input = inputOf(objs);
-  const times: number[] = [];
-  let snapshot: Snapshot | undefined;
-  for (let r = 0; r < RUNS; r++) {
-    const [res, ms] = timed(() => compile(input, OPTIONS));
-    times.push(ms);
-    snapshot = res.snapshot;
+  let last: { objs: KubeObject[]; snapshot: Snapshot } | undefined;
+  for (const n of SIZES) {
+    const objs = fleet(n, pairs);
+    const input = inputOf(objs);
+    const times: number[] = [];
+    let snapshot: Snapshot | undefined;
+    for (let r = 0; r < RUNS; r++) {
+      const [res, ms] = timed(() => compile(input, OPTIONS));
+      times.push(ms);
+      snapshot = res.snapshot;
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(snapshot));
+    row([n, times[0]!.toFixed(1), median(times).toFixed(1), bytes, snapshot!.version]);
+    last = { objs, snapshot: snapshot! };
   }
-  const bytes = Buffer.byteLength(JSON.stringify(snapshot));
-  row([n, times[0]!.toFixed(1), median(times).toFixed(1), bytes, snapshot!.version]);
-  last = { objs, snapshot: snapshot! };
+
+  // One path of one Ingress changes at 10k.
+  const { objs, snapshot: prev } = last!;
+  const changed = structuredClone(objs);
+  const target = changed.find((o) => o.kind === 'Ingress' && o.metadata.name === 'ing-4242') as ReturnType<typeof ingress>;
+  target.spec!.rules![0]!.http!.paths[0]!.path = '/v2';
+  const input = inputOf(changed);
+
+  const recompiles: number[] = [];
+  let withPrev = compile(input, OPTIONS, prev);
+  for (let r = 0; r < RUNS; r++) {
+    const [res, ms] = timed(() => compile(input, OPTIONS, prev));
+    recompiles.push(ms);
+    withPrev = res;
+  }
+  const msWithPrev = median(recompiles);
+  const [ops, msCompare] = timed(() => jsonpatch.compare(prev, withPrev.snapshot));
+  const [fresh] = timed(() => compile(input, OPTIONS));
+  const [opsFresh, msCompareFresh] = timed(() => jsonpatch.compare(prev, fresh.snapshot));
+  let shared = 0;
+  for (const [h, vh] of Object.entries(withPrev.snapshot.virtualHosts)) if (vh === prev.virtualHosts[h]) shared++;
+
+  console.log(`\nDelta at N=${SIZES.at(-1)}: path "/" of Ingress default/ing-4242 changed to "/v2"`);
+  console.log(`  recompile with previous:    median ${msWithPrev.toFixed(1)} ms of ${RUNS} (${shared} of ${Object.keys(withPrev.snapshot.virtualHosts).length} vhosts === previous)`);
+  console.log(`  compare() old vs new:       ${ops.length} ops (${ops.map((o) => `${o.op} ${o.path}`).join(', ')})`);
+  console.log(`  delta bytes:                ${Buffer.byteLength(JSON.stringify(ops))} (full snapshot ${Buffer.byteLength(JSON.stringify(withPrev.snapshot))})`);
+  console.log(`  compare ms:                 ${msCompare.toFixed(2)}`);
+  console.log(`  for contrast, without previous (no sharing): compare ${msCompareFresh.toFixed(1)} ms, ${opsFresh.length} ops`);
 }
-
-// One path of one Ingress changes at 10k.
-const { objs, snapshot: prev } = last!;
-const changed = structuredClone(objs);
-const target = changed.find((o) => o.kind === 'Ingress' && o.metadata.name === 'ing-4242') as ReturnType<typeof ingress>;
-target.spec!.rules![0]!.http!.paths[0]!.path = '/v2';
-const input = inputOf(changed);
-
-const recompiles: number[] = [];
-let withPrev = compile(input, OPTIONS, prev);
-for (let r = 0; r < RUNS; r++) {
-  const [res, ms] = timed(() => compile(input, OPTIONS, prev));
-  recompiles.push(ms);
-  withPrev = res;
-}
-const msWithPrev = median(recompiles);
-const [ops, msCompare] = timed(() => jsonpatch.compare(prev, withPrev.snapshot));
-const [fresh] = timed(() => compile(input, OPTIONS));
-const [opsFresh, msCompareFresh] = timed(() => jsonpatch.compare(prev, fresh.snapshot));
-let shared = 0;
-for (const [h, vh] of Object.entries(withPrev.snapshot.virtualHosts)) if (vh === prev.virtualHosts[h]) shared++;
-
-console.log(`\nDelta at N=${SIZES.at(-1)}: path "/" of Ingress default/ing-4242 changed to "/v2"`);
-console.log(`  recompile with previous:    median ${msWithPrev.toFixed(1)} ms of ${RUNS} (${shared} of ${Object.keys(withPrev.snapshot.virtualHosts).length} vhosts === previous)`);
-console.log(`  compare() old vs new:       ${ops.length} ops (${ops.map((o) => `${o.op} ${o.path}`).join(', ')})`);
-console.log(`  delta bytes:                ${Buffer.byteLength(JSON.stringify(ops))} (full snapshot ${Buffer.byteLength(JSON.stringify(withPrev.snapshot))})`);
-console.log(`  compare ms:                 ${msCompare.toFixed(2)}`);
-console.log(`  for contrast, without previous (no sharing): compare ${msCompareFresh.toFixed(1)} ms, ${opsFresh.length} ops`);
