@@ -9,7 +9,7 @@ export const ERROR_CODES = {
   CACHE_UNSUPPORTED_KIND: 'the object cache was handed a kind the compiler does not read',
   MANIFEST_DIR_NOT_FOUND: 'the manifest folder does not exist or is not a directory',
   MANIFEST_PARSE_ERROR: 'a manifest file is not valid YAML or JSON',
-  MANIFEST_INVALID_OBJECT: 'a document in a manifest file lacks kind or metadata.name',
+  MANIFEST_INVALID_OBJECT: 'a document in a manifest file lacks kind or metadata.name, or has a field of the wrong type',
   MANIFEST_DUPLICATE_OBJECT: 'the same kind/namespace/name is defined twice; the first file in path order wins',
   MANIFEST_UNREADABLE: 'a manifest file or folder could not be read',
   MANIFEST_KIND_IGNORED: 'a manifest defines objects of kinds Turnout does not read (a warning)',

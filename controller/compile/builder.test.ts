@@ -7,7 +7,7 @@ import { validateSnapshot } from '../../api/validate.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { byAge, compile } from './builder.ts';
 import {
-  backend, exactPath, FOO_TLS, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice, tls, tlsSecret,
+  backend, condSummary, exactPath, FOO_TLS, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice, tls, tlsSecret,
 } from './fixtures.ts';
 
 /** A mixed little cluster touching every processor. */
@@ -162,4 +162,12 @@ test('reuse works against a previous snapshot that went through JSON', () => {
   assert.equal(again.snapshot.virtualHosts, revived.virtualHosts);
   assert.equal(again.snapshot.version, first.snapshot.version);
   assert.deepEqual(again.snapshot.secrets['default/foo-tls'], FOO_TLS);
+});
+
+test('an Ingress the compiler chokes on gets CompileFailed; the others are still served', () => {
+  // Sources refuse such shapes (k8s/shape.ts); this guards against compiler bugs.
+  const broken = ingress('broken', { rules: [rule('a.com', prefixPath('/'))] }, { annotations: { 'turnout.dev/response-timeout': 5 as unknown as string } });
+  const res = compile(inputOf([broken, ingress('good', { rules: [rule('b.com', prefixPath('/'))] }), service('svc')]), OPTIONS);
+  assert.ok(res.snapshot.virtualHosts['b.com']);
+  assert.ok(condSummary(res, 'Ingress/default/broken')?.some((c) => c.endsWith('/CompileFailed')), JSON.stringify(condSummary(res, 'Ingress/default/broken')));
 });

@@ -37,7 +37,13 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const conditions = new Map<string, readonly Condition[]>();
   for (const ing of ours) {
     const status = new ObjectStatus();
-    processor.process(ing, status);
+    try {
+      processor.process(ing, status);
+    } catch (err) {
+      // Sources check shapes (k8s/shape.ts), so this is a compiler bug; one
+      // Ingress must still not stop every other from being served.
+      status.add('invalid', 'CompileFailed', `compiling this Ingress failed: ${(err as Error).message}`);
+    }
     conditions.set(`Ingress/${ing.metadata.namespace ?? 'default'}/${ing.metadata.name}`, status.toConditions());
   }
   const out = processor.output();

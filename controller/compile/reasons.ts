@@ -8,6 +8,7 @@ export const REASONS = {
   // Accepted
   Accepted: 'the Ingress is served: every part of it that is valid is in the routing table',
   NothingToServe: 'the Ingress has no rules with paths, no defaultBackend and no TLS hosts',
+  CompileFailed: 'compiling the Ingress threw (a Turnout bug: please report it); what it added before the failure may be served',
 
   // Invalid parts (PartiallyInvalid=True, or Accepted=False when nothing else is left)
   InvalidHost: 'a rule or TLS host is not a DNS-1123 subdomain nor a "*." wildcard; that rule or host is skipped',
@@ -31,6 +32,7 @@ export const REASONS = {
   InvalidCertificate: 'a TLS Secret tls.crt is not a PEM certificate chain; its hosts get the default certificate',
   InvalidPrivateKey: 'a TLS Secret tls.key is not a PEM private key; its hosts get the default certificate',
   KeyMismatch: 'a TLS Secret tls.key does not belong to the certificate in tls.crt; its hosts get the default certificate',
+  UnusableCertificate: 'the TLS library refuses a TLS Secret (e.g. a key too small or a weak signature); its hosts get the default certificate',
 
   // Conflicted=True
   RouteConflict: 'an older Ingress (or an earlier rule of this one) already claims this host, path and path type',

@@ -5,7 +5,7 @@ import { DEFAULT_SECRET } from '../../api/snapshot.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { compile } from './builder.ts';
 import { cachedSecretChecks, checkTlsSecret, MAX_CACHED } from './secrets.ts';
-import { FOO_CERT_PEM, FOO_KEY_PEM, OTHER_KEY_PEM } from './testdata.ts';
+import { FOO_CERT_PEM, FOO_KEY_PEM, OTHER_KEY_PEM, WEAK_CERT_PEM, WEAK_KEY_PEM } from './testdata.ts';
 import {
   b64, condSummary, FOO_TLS, ingress, inputOf, OPTIONS, prefixPath, route, rule, service, tls, tlsSecret, vhost,
 } from './fixtures.ts';
@@ -82,6 +82,11 @@ test('TLS hosts and Secrets', async (t) => {
       name: 'key does not match the certificate',
       objs: [withTls(tls('foo-tls', 'foo.com')), tlsSecret('foo-tls', FOO_CERT_PEM, OTHER_KEY_PEM)],
       want: { vhosts: { 'foo.com': vhost([fooRoute], DEFAULT_SECRET) }, secrets: [DEFAULT_SECRET], conds: refs('KeyMismatch') },
+    },
+    {
+      name: 'a pair the TLS library refuses (512-bit RSA) is not served',
+      objs: [withTls(tls('foo-tls', 'foo.com')), tlsSecret('foo-tls', WEAK_CERT_PEM, WEAK_KEY_PEM)],
+      want: { vhosts: { 'foo.com': vhost([fooRoute], DEFAULT_SECRET) }, secrets: [DEFAULT_SECRET], conds: refs('UnusableCertificate') },
     },
     {
       name: 'a bad Secret only affects its own hosts',

@@ -4,6 +4,7 @@
 // computation, so it belongs in the compiler; it is also the most expensive
 // step of a build, hence the content-addressed cache below.
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { TlsSecret } from '../../api/snapshot.ts';
 import type { Secret } from '../k8s/types.ts';
 import type { Reason } from './reasons.ts';
@@ -61,6 +62,12 @@ export function cachedSecretChecks(): number {
   return cache.size;
 }
 
+// OpenSSL reasons are fixed phrases ("ee key too small"); keep only such text, never anything longer.
+function opensslReason(err: unknown): string {
+  const m = /^[\w :.-]{1,80}$/.exec((err as Error).message ?? '');
+  return m ? m[0] : 'unusable certificate or key';
+}
+
 function checkContent(crtB64: string, keyB64: string): ContentCheck {
   if (!BASE64_RE.test(crtB64) || !BASE64_RE.test(keyB64)) {
     return { ok: false, reason: 'InvalidSecretData', why: 'tls.crt or tls.key is not valid base64' };
@@ -85,6 +92,15 @@ function checkContent(crtB64: string, keyB64: string): ContentCheck {
     return { ok: false, reason: 'InvalidPrivateKey', why: 'tls.key is not an unencrypted PEM private key' };
   }
   if (!matches) return { ok: false, reason: 'KeyMismatch', why: 'tls.key does not match the certificate in tls.crt' };
+  try {
+    // What the proxy will do with it: OpenSSL's security level refuses some
+    // pairs that parse (a 512-bit RSA key, an MD5 signature). Refused here, the
+    // host falls back to the default certificate; refused by the proxy, the
+    // whole snapshot would be.
+    createSecureContext({ cert, key });
+  } catch (err) {
+    return { ok: false, reason: 'UnusableCertificate', why: `the TLS library refuses the pair (${opensslReason(err)})` };
+  }
   return { ok: true, secret: Object.freeze({ cert, key }) };
 }
 

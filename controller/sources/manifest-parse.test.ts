@@ -72,3 +72,12 @@ test('alias bombs are refused', () => {
     'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', 'kind: Service', 'metadata: {name: x}'].join('\n');
   assert.equal(parseManifest('/m/bomb.yaml', bomb).error?.code, 'MANIFEST_PARSE_ERROR');
 });
+
+test('an object of the wrong shape refuses the file, naming the field and line', () => {
+  const text = 'kind: Service\nmetadata: {name: web}\n---\nkind: Ingress\nmetadata:\n  name: a\n  annotations: {turnout.dev/response-timeout: 5}\n';
+  const r = parseManifest('/m/a.yaml', text);
+  assert.equal(r.error?.code, 'MANIFEST_INVALID_OBJECT');
+  assert.equal(r.error?.line, 4);
+  assert.match(r.error?.message ?? '', /Ingress\/default\/a: metadata\.annotations\.turnout\.dev\/response-timeout: must be a string/);
+  assert.deepEqual(r.objects, []);
+});

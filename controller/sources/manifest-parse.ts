@@ -6,6 +6,7 @@ import { isNode, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document } from 'yaml';
 import type { KubeObject } from '../k8s/types.ts';
 import { isCachedKind, objectKey } from '../cache.ts';
+import { shapeProblem } from '../k8s/shape.ts';
 import type { SourceProblem } from './source.ts';
 
 /** One object found in a file, with where it starts (for duplicate reports). */
@@ -68,7 +69,14 @@ export function parseManifest(file: string, text: string): ParsedManifest {
         return refused(file, 'MANIFEST_INVALID_OBJECT', 'every document needs a string kind and metadata.name', c.line);
       }
       const entry = { key: objectKey(obj.kind!, obj.metadata.namespace, obj.metadata.name), obj, line: c.line };
-      (isCachedKind(obj.kind) ? objects : ignored).push(entry);
+      if (!isCachedKind(obj.kind)) {
+        ignored.push(entry);
+        continue;
+      }
+      // What the API server's schema validation would refuse must not reach the compiler.
+      const problem = shapeProblem(obj.kind!, obj);
+      if (problem !== undefined) return refused(file, 'MANIFEST_INVALID_OBJECT', `${entry.key}: ${problem}`, c.line);
+      objects.push(entry);
     }
   }
 
