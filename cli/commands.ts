@@ -6,7 +6,7 @@ const ingressClass: FlagSpec = { name: 'ingress-class', kind: 'string', default:
 const defaultCert: FlagSpec = { name: 'default-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate for hosts without a usable Secret (self-signed if unset)' };
 const defaultKey: FlagSpec = { name: 'default-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --default-cert' };
 const timeout: FlagSpec = { name: 'upstream-timeout', kind: 'duration', default: '15s', help: 'Default wait for upstream response headers (annotation turnout.dev/response-timeout overrides)' };
-const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info', metavar: 'LEVEL', help: 'debug, info, warn or error' };
+const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info', metavar: 'LEVEL', choices: ['debug', 'info', 'warn', 'error'], help: 'debug, info, warn or error' };
 
 /** `turnout local`: controller and proxy in one process, from a folder of YAML. */
 export const LOCAL: CommandSpec = {

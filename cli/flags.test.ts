@@ -5,10 +5,12 @@ import { COMMANDS, LOCAL } from './commands.ts';
 
 const cases: Array<{ name: string; argv: string[]; want?: Record<string, unknown>; error?: RegExp }> = [
   { name: 'defaults', argv: ['--manifests', 'x'], want: { manifests: 'x', 'http-port': 8080, 'https-port': 8443, 'admin-port': 9901, bind: '127.0.0.1', 'upstream-timeout': 15000 } },
-  { name: 'explicit values', argv: ['--manifests=d', '--http-port', '0', '--bind', '::1', '--upstream-timeout', '1m30s'], want: { 'http-port': 0, bind: '::1', 'upstream-timeout': 90000 } },
+  { name: 'explicit values', argv: ['--manifests=d', '--http-port', '1', '--bind', '::1', '--upstream-timeout', '1m30s'], want: { 'http-port': 1, bind: '::1', 'upstream-timeout': 90000 } },
+  { name: 'port 0', argv: ['--manifests', 'x', '--http-port', '0'], error: /--http-port must be a port number 1\.\.65535/ },
   { name: 'unknown flag', argv: ['--manifests', 'x', '--bogus'], error: /--bogus/ },
   { name: 'missing required flag', argv: [], error: /--manifests is required/ },
   { name: 'bad port', argv: ['--manifests', 'x', '--http-port', '70000'], error: /--http-port must be a port/ },
+  { name: 'bad log level', argv: ['--manifests', 'x', '--log-level', 'loud'], error: /--log-level must be debug, info, warn or error/ },
   { name: 'non-numeric port', argv: ['--manifests', 'x', '--admin-port', '8o'], error: /--admin-port/ },
   { name: 'bad address', argv: ['--manifests', 'x', '--bind', 'localhost'], error: /--bind must be an IP address/ },
   { name: 'bad duration', argv: ['--manifests', 'x', '--upstream-timeout', '10'], error: /--upstream-timeout must be a duration/ },

@@ -19,6 +19,8 @@ export interface FlagSpec {
   readonly default?: string;
   readonly required?: boolean;
   readonly metavar?: string;
+  /** For strings: the only values accepted. */
+  readonly choices?: readonly string[];
 }
 
 /** A subcommand's flag table and one-line summary. */
@@ -61,7 +63,7 @@ function convert(cmd: string, f: FlagSpec, v: string | boolean): string | number
   switch (f.kind) {
     case 'port': {
       const n = Number(s);
-      if (!/^\d+$/.test(s) || n > 65535) throw new UsageError(`${cmd}: --${f.name} must be a port number 0..65535, got ${JSON.stringify(s)}`);
+      if (!/^\d+$/.test(s) || n < 1 || n > 65535) throw new UsageError(`${cmd}: --${f.name} must be a port number 1..65535, got ${JSON.stringify(s)}`);
       return n;
     }
     case 'duration': {
@@ -74,6 +76,9 @@ function convert(cmd: string, f: FlagSpec, v: string | boolean): string | number
       return s;
     default:
       if (s === '') throw new UsageError(`${cmd}: --${f.name} must not be empty`);
+      if (f.choices !== undefined && !f.choices.includes(s)) {
+        throw new UsageError(`${cmd}: --${f.name} must be ${f.choices.slice(0, -1).join(', ')} or ${f.choices.at(-1)}, got ${JSON.stringify(s)}`);
+      }
       return s;
   }
 }
@@ -90,9 +95,7 @@ export function usage(spec: CommandSpec): string {
   return lines.join('\n') + '\n';
 }
 
-/** --log-level, checked. */
+/** --log-level (its choices are checked by parseFlags). */
 export function logLevel(flags: FlagValues): LogLevel {
-  const level = flags['log-level'];
-  if (level === 'debug' || level === 'info' || level === 'warn' || level === 'error') return level;
-  throw new UsageError(`--log-level must be debug, info, warn or error, got ${JSON.stringify(level)}`);
+  return flags['log-level'] as LogLevel;
 }

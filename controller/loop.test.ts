@@ -120,6 +120,13 @@ test('an invalid snapshot is not published', () => {
   loop.close();
 });
 
+test('a failed first build rejects firstSnapshot instead of leaving start-up waiting', async () => {
+  const { loop } = setup(() => { throw new Error('compiler bug'); });
+  loop.start();
+  await assert.rejects(loop.firstSnapshot(), (err: Error & { code?: string }) => err.code === 'BUILD_COMPILE_FAILED' && /compiler bug/.test(err.message));
+  loop.close();
+});
+
 test('conditions reach onResult on every compile; an unchanged version is not republished', async () => {
   const { cache, store, loop, results } = setup();
   loop.start();

@@ -38,6 +38,7 @@ export class BuildLoop {
   readonly #holdOff: HoldOff;
   readonly #first: Promise<Snapshot>;
   #resolveFirst!: (snapshot: Snapshot) => void;
+  #rejectFirst!: (err: Error) => void;
   #unsubscribe: (() => void) | undefined;
   #builds = 0;
   #failures = 0;
@@ -47,7 +48,12 @@ export class BuildLoop {
     this.#opts = opts;
     this.#log = opts.log ?? createLogger({ level: 'warn' });
     this.#holdOff = new HoldOff(() => this.#build(), opts.holdOff);
-    this.#first = new Promise((resolve) => (this.#resolveFirst = resolve));
+    this.#first = new Promise((resolve, reject) => {
+      this.#resolveFirst = resolve;
+      this.#rejectFirst = reject;
+    });
+    // Nobody may be waiting; a failed first build must not become an unhandled rejection.
+    this.#first.catch(() => {});
   }
 
   /**
@@ -61,7 +67,11 @@ export class BuildLoop {
     this.#build();
   }
 
-  /** Resolves with the first snapshot this loop (or anyone) published: for local mode and tests. */
+  /**
+   * Resolves with the first snapshot this loop (or anyone) published: for local
+   * mode and tests. Rejects when the first build fails, since nothing could be
+   * served and start-up must not wait forever.
+   */
   firstSnapshot(): Promise<Snapshot> {
     const current = this.#opts.store.current;
     if (current !== undefined) this.#resolveFirst(current);
@@ -127,5 +137,6 @@ export class BuildLoop {
     this.#failures++;
     this.#lastError = new TurnoutError(code, `${message}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     this.#log.error(this.#lastError.message, { code, generation, err });
+    if (this.#opts.store.current === undefined) this.#rejectFirst(this.#lastError);
   }
 }
