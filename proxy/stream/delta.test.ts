@@ -60,3 +60,108 @@ test('a patch that does not produce the announced version fails', () => {
   const r = applyDelta(a, delta([{ op: 'add', path: '/virtualHosts/foo.com/routes/Prefix:~1c', value: {} }]));
   assert.ok(!r.ok && r.code === DELTA_APPLY_FAILED && /expected/.test(r.reason));
 });
+
+// Copy-on-write: the candidate shares what the patch does not touch.
+
+/** A snapshot with hosts h0..h(n-1), one route each, and one cluster per host. */
+function wide(n: number, changed?: number): ReturnType<typeof sealSnapshot> {
+  const virtualHosts: Record<string, unknown> = {};
+  const clusters: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const path = i === changed ? '/v2' : '/';
+    virtualHosts[`h${i}.com`] = { routes: { [`Prefix:${path}`]: { match: { type: 'Prefix', path }, cluster: `ns/c${i}:80`, timeoutMs: 1000, origin: `Ingress/ns/i${i}` } } };
+    clusters[`ns/c${i}:80`] = { endpoints: { [`10.0.0.${i}:80`]: { address: `10.0.0.${i}`, port: 80 } } };
+  }
+  return sealSnapshot({ ...content([]), virtualHosts, clusters } as SnapshotContent);
+}
+
+test('a delta copies only the containers on its paths; everything else stays === and the served snapshot stays frozen', () => {
+  const from = wide(50);
+  const to = wide(50, 7);
+  const patch = JSON.parse(JSON.stringify(jsonpatch.compare(from, to))) as Operation[];
+  const before = JSON.stringify(from);
+  const r = applyDelta(from, delta(patch, from.version, to.version));
+  assert.ok(r.ok);
+  const c = r.candidate as typeof from;
+  assert.deepEqual(c, JSON.parse(JSON.stringify(to)));
+  assert.equal(JSON.stringify(from), before, 'the served snapshot is unchanged');
+  assert.ok(Object.isFrozen(from.virtualHosts['h7.com']?.routes), 'and still frozen');
+  // The path /virtualHosts/h7.com/routes/... was copied, nothing else.
+  assert.notEqual(c, from);
+  assert.notEqual(c.virtualHosts, from.virtualHosts);
+  assert.notEqual(c.virtualHosts['h7.com'], from.virtualHosts['h7.com']);
+  assert.equal(c.clusters, from.clusters);
+  assert.equal(c.secrets, from.secrets);
+  assert.equal(c.listeners, from.listeners);
+  for (let i = 0; i < 50; i++) {
+    if (i !== 7) assert.equal(c.virtualHosts[`h${i}.com`], from.virtualHosts[`h${i}.com`], `h${i}.com shared`);
+  }
+  const unchangedRoute = Object.values(from.virtualHosts['h7.com']?.routes ?? {})[0];
+  assert.ok(unchangedRoute && !Object.values(c.virtualHosts['h7.com']?.routes ?? {}).includes(unchangedRoute));
+});
+
+test('operations that move a served sub-object and then write into it never write into the served one', () => {
+  const from = wide(3);
+  const patch = [
+    { op: 'move', from: '/virtualHosts/h1.com', path: '/virtualHosts/moved.com' },
+    { op: 'add', path: '/virtualHosts/moved.com/routes/Exact:~1x', value: { match: { type: 'Exact', path: '/x' }, timeoutMs: 1, origin: 'o' } },
+    { op: 'copy', from: '/clusters/ns~1c0:80', path: '/clusters/ns~1copy:80' },
+    { op: 'remove', path: '/clusters/ns~1copy:80/endpoints/10.0.0.0:80' },
+    { op: 'replace', path: '/version', value: 'ffffffff' },
+  ];
+  const before = JSON.stringify(from);
+  const r = applyDelta(from, delta(patch, from.version, 'ffffffff'));
+  assert.ok(r.ok, !r.ok ? r.reason : '');
+  const c = r.candidate as typeof from;
+  assert.equal(JSON.stringify(from), before);
+  assert.ok(c.virtualHosts['moved.com']?.routes['Exact:/x']);
+  assert.equal(Object.keys(c.virtualHosts['moved.com']?.routes ?? {}).length, 2);
+  assert.equal(c.virtualHosts['h1.com'], undefined);
+  assert.deepEqual(c.clusters['ns/copy:80']?.endpoints, {});
+  assert.equal(Object.keys(c.clusters['ns/c0:80']?.endpoints ?? {}).length, 1);
+  assert.equal(c.virtualHosts['h0.com'], from.virtualHosts['h0.com']);
+});
+
+test('a patch that fails half-way leaves the served snapshot as it was', () => {
+  const from = wide(3);
+  const before = JSON.stringify(from);
+  const r = applyDelta(from, delta([
+    { op: 'remove', path: '/virtualHosts/h0.com/routes/Prefix:~1' },
+    { op: 'test', path: '/virtualHosts/h1.com/routes/Prefix:~1/timeoutMs', value: 5 },
+  ], from.version));
+  assert.ok(!r.ok && r.code === DELTA_APPLY_FAILED && /TEST_OPERATION_FAILED at operation 1/.test(r.reason), JSON.stringify(r));
+  assert.equal(JSON.stringify(from), before);
+});
+
+test('prototype paths are refused anywhere in the path, and nothing is polluted or relinked', () => {
+  const from = wide(2);
+  for (const path of ['/virtualHosts/__proto__/x', '/virtualHosts/h0.com/__proto__/polluted', '/clusters/constructor/prototype/polluted', '/virtualHosts/h0.com/toString/x']) {
+    const r = applyDelta(from, delta([{ op: 'add', path, value: 1 }], from.version));
+    assert.ok(!r.ok && r.code === DELTA_APPLY_FAILED, path);
+  }
+  const notArray = applyDelta(from, { type: 'delta', base: from.version, version: 'x', patch: {} as unknown as Operation[] });
+  assert.ok(!notArray.ok && /SEQUENCE_NOT_AN_ARRAY/.test(notArray.reason));
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  assert.equal(Object.getPrototypeOf(from.virtualHosts), Object.prototype);
+});
+
+test('copy-on-write gives what applyPatch on a deep copy gives, op by op', () => {
+  // Random edits between random snapshots; compare() yields add/remove/replace at every depth.
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let round = 0; round < 40; round++) {
+    const a = wide(6);
+    const b = JSON.parse(JSON.stringify(a)) as Record<string, Record<string, Record<string, unknown>>>;
+    for (let k = 0; k < 4; k++) {
+      const host = `h${rnd(8)}.com`;
+      if (rnd(3) === 0) delete b.virtualHosts![host];
+      else b.virtualHosts![host] = { routes: { [`Exact:/${rnd(5)}`]: { match: { type: 'Exact', path: `/${rnd(5)}` }, timeoutMs: 1 + rnd(9), origin: 'o' } } };
+      if (rnd(2) === 0) b.clusters![`ns/c${rnd(8)}:80`] = { endpoints: {} };
+    }
+    const patch = jsonpatch.compare(a, b);
+    const want = jsonpatch.applyPatch(structuredClone(a), JSON.parse(JSON.stringify(patch)), true, true, true).newDocument;
+    const r = applyDelta(a, delta(JSON.parse(JSON.stringify(patch)), a.version, a.version));
+    assert.ok(r.ok, !r.ok ? r.reason : '');
+    assert.deepEqual(r.candidate, want);
+  }
+});

@@ -1,6 +1,23 @@
 // Turns a delta message into a candidate snapshot for the applier, without ever
-// touching the snapshot being served: the patch is applied to a deep copy
-// (fast-json-patch mutates its document and aliases patch values into it).
+// touching the snapshot being served, and at a cost proportional to the patch,
+// not to the snapshot: copy-on-write along the paths the patch writes.
+//
+// Before each operation, every container on its path (and on its `from` for a
+// move or copy) is shallow-copied from the root down, each container at most
+// once per delta, and the copy is linked into the already-copied parent. The
+// operation then runs with fast-json-patch in mutate mode on that prepared
+// document, so it only ever writes into our copies: fast-json-patch writes to
+// the parent of the last path segment (and, for a move, to the parent of
+// `from`), both of which are on a copied path. Everything the patch does not
+// touch stays the served (deep-frozen) object, so the candidate shares it
+// (`===`) with the served snapshot, which is what lets version.ts and
+// routing/table.ts skip unchanged virtual hosts and clusters.
+//
+// The copy must be made per operation, not once up front: an earlier operation
+// can move a served sub-object to a new place that a later one writes into.
+//
+// fast-json-patch is sloppy-mode code, so a write into a frozen object would be
+// silently lost rather than throw; the copying is what makes the writes land.
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { Snapshot } from '../../api/snapshot.ts';
@@ -11,18 +28,18 @@ export type DeltaResult =
   | { readonly ok: true; readonly candidate: unknown }
   | { readonly ok: false; readonly code: typeof DELTA_BASE_MISMATCH | typeof DELTA_APPLY_FAILED; readonly reason: string };
 
-/** Applies `delta` to a copy of `current`; never throws, never mutates `current`. */
+/**
+ * Applies `delta` to a copy-on-write view of `current`; never throws, never
+ * mutates `current`. Sub-objects the patch does not write into are shared with
+ * `current` (the applier freezes the candidate, so sharing frozen objects is safe).
+ */
 export function applyDelta(current: Snapshot | undefined, delta: DeltaMessage): DeltaResult {
   if (current === undefined || current.version !== delta.base) {
     return { ok: false, code: DELTA_BASE_MISMATCH, reason: `delta from ${delta.base} but serving ${current?.version ?? 'nothing'}` };
   }
   let candidate: unknown;
   try {
-    // structuredClone also drops the freeze, so the patch can write to the copy.
-    const doc = structuredClone(current) as unknown as Record<string, unknown>;
-    // validate = true: a malformed operation or a path that does not exist fails
-    // here; mutate = true is safe on our private copy; __proto__ paths are banned.
-    candidate = jsonpatch.applyPatch(doc, delta.patch as Operation[], true, true, true).newDocument;
+    candidate = patchCopyOnWrite(current, delta.patch);
   } catch (err) {
     return { ok: false, code: DELTA_APPLY_FAILED, reason: `patch does not apply: ${describe(err)}` };
   }
@@ -31,6 +48,76 @@ export function applyDelta(current: Snapshot | undefined, delta: DeltaMessage): 
     return { ok: false, code: DELTA_APPLY_FAILED, reason: `patch produced version ${JSON.stringify(version)}, expected ${delta.version}` };
   }
   return { ok: true, candidate };
+}
+
+/**
+ * What `jsonpatch.applyPatch(clone(doc), patch, true, true, true)` returns,
+ * without the clone. Operations are validated (validate = true: a malformed
+ * operation or a path that does not exist throws) and `__proto__` /
+ * `constructor/prototype` paths are banned, exactly as applyPatch does.
+ */
+function patchCopyOnWrite(served: object, patch: readonly Operation[]): unknown {
+  if (!Array.isArray(patch)) throw new jsonpatch.JsonPatchError('Patch sequence must be an array', 'SEQUENCE_NOT_AN_ARRAY');
+  const own = new Set<object>();
+  let doc: unknown = served;
+  for (let i = 0; i < patch.length; i++) {
+    const op = patch[i] as Operation;
+    doc = ownRoot(doc, own);
+    if (typeof op === 'object' && op !== null) {
+      if (typeof op.path === 'string') prepare(doc, op.path, own);
+      // move removes from `from`; copy only reads it, but preparing is harmless.
+      const from = (op as { from?: unknown }).from;
+      if ((op.op === 'move' || op.op === 'copy') && typeof from === 'string') prepare(doc, from, own);
+    }
+    // One operation at a time, as applyPatch does, with the same flags and index.
+    doc = jsonpatch.applyOperation(doc, op, true, true, true, i).newDocument;
+  }
+  return doc;
+}
+
+/** The document root as a container of ours (copied once), or the value itself when not an object. */
+function ownRoot(doc: unknown, own: Set<object>): unknown {
+  if (typeof doc !== 'object' || doc === null || own.has(doc)) return doc;
+  const copy = shallowCopy(doc);
+  own.add(copy);
+  return copy;
+}
+
+/**
+ * Makes every container on `pointer` up to the parent of its last segment one
+ * of ours, copying and relinking as needed. Stops where the path leaves the
+ * document or goes through a non-own property (`__proto__`, `toString`, ...):
+ * fast-json-patch then refuses the operation before writing anything, and we
+ * never copy or relink an inherited object.
+ */
+function prepare(root: unknown, pointer: string, own: Set<object>): void {
+  if (pointer === '' || typeof root !== 'object' || root === null) return;
+  const segments = pointer.split('/');
+  let parent = root as Record<string, unknown>;
+  // segments[0] is "" before the leading slash; the last segment is the target itself.
+  for (let t = 1; t < segments.length - 1; t++) {
+    const raw = segments[t] as string;
+    const key = raw.includes('~') ? jsonpatch.unescapePathComponent(raw) : raw;
+    if (!Object.hasOwn(parent, key)) return;
+    const child = parent[key];
+    if (typeof child !== 'object' || child === null) return;
+    if (own.has(child)) {
+      parent = child as Record<string, unknown>;
+      continue;
+    }
+    const copy = shallowCopy(child);
+    own.add(copy);
+    parent[key] = copy;
+    parent = copy as Record<string, unknown>;
+  }
+}
+
+/**
+ * A shallow copy that drops the freeze. Spread (not Object.assign) defines an
+ * own "__proto__" key as data instead of calling the prototype setter.
+ */
+function shallowCopy(value: object): object {
+  return Array.isArray(value) ? value.slice() : { ...value };
 }
 
 /**
