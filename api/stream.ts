@@ -36,6 +36,16 @@ export const DELTA_APPLY_FAILED = 'DELTA_APPLY_FAILED';
 /** NACK codes that mean "the delta did not fit", not "the snapshot is bad": resend in full. */
 export const RESYNC_NACK_CODES: ReadonlySet<string> = new Set([DELTA_BASE_MISMATCH, DELTA_APPLY_FAILED]);
 
+/**
+ * NACK code: a listener of the snapshot could not bind (the port is still held
+ * by a draining process, or taken by another). The snapshot is fine; the
+ * controller offers the same version again after a backoff.
+ */
+export const LISTENER_BIND_FAILED = 'LISTENER_BIND_FAILED';
+
+/** NACK codes of a passing condition on the proxy's side: retry the same version with backoff. */
+export const RETRY_NACK_CODES: ReadonlySet<string> = new Set([LISTENER_BIND_FAILED]);
+
 /** First message from a proxy on every connection. */
 export interface HelloMessage {
   readonly type: 'hello';

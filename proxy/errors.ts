@@ -3,7 +3,7 @@
 // so their codes are part of the wire contract and must not be renamed; client
 // failures become short plain-text responses that name no internals.
 import type { ServerResponse } from 'node:http';
-import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH } from '../api/stream.ts';
+import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, LISTENER_BIND_FAILED } from '../api/stream.ts';
 
 /**
  * Codes of a refused snapshot. The controller shows them in conditions and
@@ -17,7 +17,7 @@ export const ApplyCode = {
   /** A certificate or key did not load; the reason names the secret key, never its contents. */
   TLS_SECRET_INVALID: 'TLS_SECRET_INVALID',
   /** A new listener could not bind (port in use, address not local, no permission). */
-  LISTENER_BIND_FAILED: 'LISTENER_BIND_FAILED',
+  LISTENER_BIND_FAILED,
   /** A delta's base is not the version being served (protocol-level, api/stream.ts). */
   DELTA_BASE_MISMATCH,
   /** A delta did not apply, or did not produce its version (protocol-level, api/stream.ts). */

@@ -5,7 +5,7 @@
 // version in between (pitfalls.md: ws send() does not report backpressure).
 import type { WebSocket } from 'ws';
 import type { Version } from '../../api/snapshot.ts';
-import { parseProxyMessage, RESYNC_NACK_CODES, StreamProtocolError } from '../../api/stream.ts';
+import { parseProxyMessage, RESYNC_NACK_CODES, RETRY_NACK_CODES, StreamProtocolError } from '../../api/stream.ts';
 import type { AckMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
 import { childLogger, type Logger } from '../../lib/log.ts';
 import type { SnapshotStore } from '../snapshot/store.ts';
@@ -49,6 +49,9 @@ export interface StreamSessionOptions {
 
 const MAX_PROXY_ID = 253;
 const MAX_LOGGED_REASON = 2048;
+/** Backoff of re-offering a version refused for a passing reason (RETRY_NACK_CODES). */
+const RETRY_INITIAL_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 
 /** Drives the protocol for one websocket. The server owns accept, heartbeat timing and shutdown. */
 export class StreamSession {
@@ -57,6 +60,8 @@ export class StreamSession {
   readonly #log: Logger;
   readonly #connectedAt = new Date().toISOString();
   #helloTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelayMs = RETRY_INITIAL_MS;
   #proxyId: string | undefined;
   #acked: Version | undefined;
   #inFlight: { version: Version; full: boolean } | undefined;
@@ -179,6 +184,7 @@ export class StreamSession {
   }
 
   #onAck(msg: AckMessage): void {
+    this.#retryDelayMs = RETRY_INITIAL_MS;
     this.#acked = msg.version;
     this.#inFlight = undefined;
     this.#log.debug('proxy acknowledged', { version: msg.version });
@@ -197,8 +203,21 @@ export class StreamSession {
       this.#log.info('proxy could not apply a delta; sending the full snapshot', { version: msg.version, nack: msg.code, reason });
       return;
     }
-    // Not sent again until a different version is published (go-control-plane #962).
+    // Not sent again until a different version is published (go-control-plane #962)...
     this.#refused = msg.version;
+    if (RETRY_NACK_CODES.has(msg.code)) {
+      // ...unless the refusal is about the proxy's surroundings (a port still
+      // held by the process it replaces): then offer it again, backing off.
+      const delay = this.#retryDelayMs;
+      this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, RETRY_MAX_MS);
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = setTimeout(() => {
+        if (this.#refused !== msg.version) return;
+        this.#refused = undefined;
+        this.pump();
+      }, delay);
+      this.#retryTimer.unref();
+    }
     this.#log.warn('proxy refused a snapshot and keeps serving its current one', {
       code: 'STREAM_NACK', version: msg.version, current: msg.current, nack: msg.code, reason,
     });
@@ -214,6 +233,7 @@ export class StreamSession {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#helloTimer);
+    clearTimeout(this.#retryTimer);
     this.#log.info('proxy disconnected');
     this.#resolveClosed();
   }

@@ -102,11 +102,11 @@ test('a NACKed version is not resent; the next one is a delta from the acknowled
   applier.refuse.add(b.version);
   const nacked = next(client, 'nacked');
   store.publish(b);
-  assert.equal((await nacked).code, 'LISTENER_BIND_FAILED');
+  assert.equal((await nacked).code, 'TLS_SECRET_INVALID');
   await waitUntil(() => server.sessions()[0]?.lastNack !== undefined);
   assert.deepEqual(
     { ...server.sessions()[0]!.lastNack, at: undefined },
-    { version: b.version, code: 'LISTENER_BIND_FAILED', reason: 'refused by the test', at: undefined },
+    { version: b.version, code: 'TLS_SECRET_INVALID', reason: 'refused by the test', at: undefined },
   );
   assert.equal(server.sessions()[0]!.ackedVersion, a.version, 'the proxy still serves a');
 
@@ -116,6 +116,22 @@ test('a NACKed version is not resent; the next one is a delta from the acknowled
   assert.equal((await applied).kind, 'delta', 'a delta from a: no base mismatch');
   assert.deepEqual(events.filter((e) => e.event === 'nacked').length, 1);
   assert.equal(applier.calls, 3);
+});
+
+test('a version refused because a port is still taken is offered again after a backoff', async () => {
+  const store = new SnapshotStore();
+  const [a, b] = [snapshotWith(20), snapshotWith(21)];
+  store.publish(a);
+  const { port } = await serve(store);
+  const { client, applier } = connect(port);
+  await next(client, 'applied', is(a));
+  applier.refuseBind.add(b.version);
+  const nacked = next(client, 'nacked');
+  store.publish(b);
+  assert.equal((await nacked).code, 'LISTENER_BIND_FAILED');
+  applier.refuseBind.delete(b.version); // the old process let go of the port
+  const applied = await next(client, 'applied', is(b));
+  assert.equal(applied.version, b.version, 'the same version, resent without any new publish');
 });
 
 test('a delta on a base the proxy no longer serves is NACKed and answered with the full snapshot', async () => {

@@ -13,8 +13,10 @@ export class FakeApplier implements SnapshotApplier {
   readonly applied: Version[] = [];
   /** Number of apply() calls, refused ones included. */
   calls = 0;
-  /** Versions to refuse with code LISTENER_BIND_FAILED, as a real proxy might. */
+  /** Versions to refuse for their content (code TLS_SECRET_INVALID), as a real proxy might. */
   readonly refuse = new Set<Version>();
+  /** Versions to refuse while the set holds them with LISTENER_BIND_FAILED (a port still taken). */
+  readonly refuseBind = new Set<Version>();
   #gate: Promise<void> | undefined;
   #onCall: (() => void) | undefined;
 
@@ -32,7 +34,10 @@ export class FakeApplier implements SnapshotApplier {
       return { ok: false, version: candidate.version, code: 'SNAPSHOT_VERSION_MISMATCH', reason: `content hash is ${hash}` };
     }
     if (this.refuse.has(candidate.version)) {
-      return { ok: false, version: candidate.version, code: 'LISTENER_BIND_FAILED', reason: 'refused by the test' };
+      return { ok: false, version: candidate.version, code: 'TLS_SECRET_INVALID', reason: 'refused by the test' };
+    }
+    if (this.refuseBind.has(candidate.version)) {
+      return { ok: false, version: candidate.version, code: 'LISTENER_BIND_FAILED', reason: 'port taken in the test' };
     }
     this.current = deepFreeze(candidate);
     this.applied.push(candidate.version);
