@@ -60,9 +60,9 @@ test('delta from an unknown or evicted version is the full snapshot', () => {
   assert.equal(store.delta(b.version, c).type, 'delta');
 });
 
-test('a delta larger than the snapshot is sent as the snapshot', () => {
+test('a delta larger than the snapshot (beyond the small-delta allowance) is sent as the snapshot', () => {
   const store = new SnapshotStore();
-  const a = snapshotWith(200, 1);
+  const a = snapshotWith(2000, 1);
   const b = snapshotWith(0, 2);
   store.publish(a);
   store.publish(b);

@@ -18,6 +18,9 @@ export interface SnapshotStoreOptions {
   readonly historySize?: number;
 }
 
+/** A delta this small always goes as a delta, without comparing it to the full snapshot. */
+const SMALL_DELTA_BYTES = 64 * 1024;
+
 /**
  * The controller's single source of truth for "what proxies should serve".
  * Snapshots are sealed (frozen) and never mutated here: fast-json-patch's
@@ -135,8 +138,10 @@ export class SnapshotStore {
       // plus the version replacement (see pitfalls.md on array diffs).
       const patch = jsonpatch.compare(base, to);
       const delta: DeltaMessage = Object.freeze({ type: 'delta', base: from, version: to.version, patch });
-      const full = this.full(to);
-      msg = this.encode(delta).length < this.encode(full).length ? delta : full;
+      // A small patch is sent as is: serialising the full snapshot only to
+      // compare sizes would keep megabytes of text per stored version alive.
+      const small = this.encode(delta).length <= SMALL_DELTA_BYTES;
+      msg = small || this.encode(delta).length < this.encode(this.full(to)).length ? delta : this.full(to);
       byBase.set(from, msg);
     }
     return msg;
