@@ -48,6 +48,7 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'https listener without default secret', mutate: (c) => { delete c.listeners.https.defaultSecret; }, path: '/listeners/https/defaultSecret' },
   { name: 'port clash', mutate: (c) => { c.listeners.https.port = 8080; }, path: '/listeners/https/port' },
   { name: 'bad endpoint address', mutate: (c) => { c.clusters['default/web:80'].endpoints['10.0.0.1:8080'].address = 'example.com'; }, path: '/clusters/default~1web:80/endpoints/10.0.0.1:8080/address' },
+  { name: 'endpoint address with a zone', mutate: (c) => { c.clusters['default/web:80'].endpoints['10.0.0.1:8080'].address = 'fe80::1%eth0'; }, path: '/clusters/default~1web:80/endpoints/10.0.0.1:8080/address' },
   { name: 'route key mismatch', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].match.type = 'Exact'; }, path: '/virtualHosts/foo.com/routes/Prefix:~1' },
   { name: 'upper-case host', mutate: (c) => { c.virtualHosts['Foo.com'] = c.virtualHosts['foo.com']; }, path: '/virtualHosts/Foo.com' },
   { name: 'array instead of map', mutate: (c) => { c.clusters = []; }, path: '/clusters' },

@@ -60,7 +60,7 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     for (const [key, ep] of Object.entries(keyedMap(c, 'endpoints', bad, p))) {
       const ep_p = `${p}/endpoints/${ptr(key)}`;
       if (!isObject(ep)) { bad(ep_p, 'must be an object'); continue; }
-      if (typeof ep.address !== 'string' || isIP(ep.address) === 0) bad(`${ep_p}/address`, 'must be an IP address');
+      if (!isPlainIP(ep.address)) bad(`${ep_p}/address`, 'must be an IP address without a zone');
       if (!isPort(ep.port)) bad(`${ep_p}/port`, 'must be an integer in 1..65535');
     }
   }
@@ -70,7 +70,7 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     const p = `/listeners/${ptr(name)}`;
     if (!isObject(l)) { bad(p, 'must be an object'); continue; }
     if (l.protocol !== 'http' && l.protocol !== 'https') bad(`${p}/protocol`, 'must be "http" or "https"');
-    if (typeof l.address !== 'string' || isIP(l.address) === 0) bad(`${p}/address`, 'must be an IP address');
+    if (!isPlainIP(l.address)) bad(`${p}/address`, 'must be an IP address without a zone');
     if (!isPort(l.port)) bad(`${p}/port`, 'must be an integer in 1..65535');
     else if (ports.has(l.port)) bad(`${p}/port`, `port ${l.port} is also used by listener ${ports.get(l.port)}`);
     else ports.set(l.port, name);
@@ -138,6 +138,14 @@ function keyedMap(
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * An IPv4 or IPv6 address without a zone ("fe80::1%eth0"): node:net accepts
+ * zones, undici's URL parser and the Kubernetes API do not.
+ */
+export function isPlainIP(v: unknown): v is string {
+  return typeof v === 'string' && isIP(v) !== 0 && !v.includes('%');
 }
 
 function isPort(v: unknown): v is number {

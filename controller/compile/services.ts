@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import type { Cluster, ClusterKey, Endpoint } from '../../api/snapshot.ts';
 import { endpointKey } from '../../api/snapshot.ts';
+import { isPlainIP } from '../../api/validate.ts';
 import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s/types.ts';
 import { SERVICE_NAME_LABEL } from '../k8s/types.ts';
 import type { Problem } from './conditions.ts';
@@ -101,7 +102,8 @@ export class ServiceIndex {
         // Absent `ready` means ready (discovery.k8s.io/v1 says consumers should treat unknown as ready).
         if (ep.conditions?.ready === false) continue;
         for (const address of ep.addresses ?? []) {
-          if (isIP(address) !== family) continue; // the API server validates this; hand-written slices may not
+          // The API server validates this; hand-written slices may not.
+          if (isIP(address) !== family || !isPlainIP(address)) continue;
           const k = endpointKey(address, target);
           if (!endpoints.has(k)) endpoints.set(k, { address, port: target });
         }
