@@ -62,6 +62,10 @@ test('request headers: forwarded-* set, hop-by-hop stripped both ways, Host kept
     'X-Forwarded-For: 10.1.1.1',
     'X-Forwarded-Proto: https',
     'X-Forwarded-Host: evil.com',
+    'X-Forwarded-Port: 1',
+    'X-Real-IP: 10.9.9.9',
+    'Forwarded: proto=https;host=evil.com',
+    'X_Forwarded_Proto: https',
     'X-Custom: kept',
     '', '',
   ].join('\r\n'));
@@ -73,8 +77,10 @@ test('request headers: forwarded-* set, hop-by-hop stripped both ways, Host kept
   assert.equal(echoed.headers['x-forwarded-for'], '10.1.1.1, 127.0.0.1');
   assert.equal(echoed.headers['x-forwarded-proto'], 'http');
   assert.equal(echoed.headers['x-forwarded-host'], 'Foo.com:8080');
+  assert.equal(echoed.headers['x-forwarded-port'], String(proxy.port));
+  assert.equal(echoed.headers['x-real-ip'], '127.0.0.1');
   assert.equal(echoed.headers['x-custom'], 'kept');
-  for (const h of ['x-hop', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']) {
+  for (const h of ['x-hop', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'forwarded', 'x_forwarded_proto']) {
     assert.equal(echoed.headers[h], undefined, h);
   }
   // Connection towards the upstream is undici's own keep-alive, not the client's "close, X-Hop".
@@ -139,6 +145,19 @@ test('400 for targets that are not origin-form and for a duplicate Host', async 
   assert.equal(dup.status, 400);
 });
 
+test('a Host that is not host[:port] is a 400 and never reaches a backend', async () => {
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
+  const bad = ['shop.example:@evil.example', 'shop.example:99999999', 'shop.example:70000', 'a b.com', 'user@a.com', '[::1', 'a.com:80:80'];
+  for (const host of bad) {
+    const res = parseRaw(await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    assert.equal(res.status, 400, host);
+  }
+  for (const host of ['a.com', 'A.com:8080', '127.0.0.1:80', '[::1]:8443', 'foo.com.', 'my_host.internal']) {
+    const res = parseRaw(await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    assert.equal(res.status, 200, host);
+  }
+});
+
 test('404 without a route, 503 without a cluster or endpoints; short plain bodies', async () => {
   use({
     virtualHosts: { 'foo.com': vhost([route('Prefix', '/none'), route('Prefix', '/empty', 'c/e:1')]) },
@@ -183,6 +202,46 @@ test('504 when no response headers arrive within the route timeout', async () =>
   use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/s:1', 150)]) }, clusters: { 'c/s:1': cluster(silent.port) } });
   const res = await get(proxy.port, '/');
   assert.deepEqual([res.status, res.body], [504, 'upstream timeout\n']);
+});
+
+test('504 also when the request waits for a busy connection longer than the route timeout', async () => {
+  // One connection per endpoint, held by a request that never gets an answer:
+  // the next request queues in undici, where headersTimeout has not started.
+  const onePool = new UpstreamPools({ connections: 1 });
+  const pending: http.ServerResponse[] = [];
+  const silent = await startServer(http.createServer((_req, res) => void pending.push(res)));
+  const local = await startServer(http.createServer((req, res) => createForwarder({ getTable: () => table })(req, res, 'http')));
+  const table = buildTable(sealSnapshot(content({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/s:1', 300)]) }, clusters: { 'c/s:1': cluster(silent.port) } })), undefined, { pools: onePool });
+  cleanup.push(async () => { await local.close(); table.retire(); for (const r of pending) r.destroy(); await onePool.close(); await silent.close(); });
+  const results = await Promise.all([get(local.port, '/first'), get(local.port, '/queued')]);
+  assert.deepEqual(results.map((r) => r.status), [504, 504]);
+});
+
+test('a client that stops reading is cut after the send timeout, releasing the upstream', async () => {
+  let upstreamClosed = false;
+  const endless = await startServer(http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(64 * 1024);
+    const pump = () => { while (res.write(chunk)); };
+    res.on('drain', pump);
+    res.on('close', () => (upstreamClosed = true));
+    pump();
+  }));
+  const slowHandler = createForwarder({ getTable: () => table, sendTimeoutMs: 200 });
+  const local = await startServer(http.createServer((req, res) => slowHandler(req, res, 'http')));
+  const table = buildTable(sealSnapshot(content({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/e:1')]) }, clusters: { 'c/e:1': cluster(endless.port) } })), undefined, { pools });
+  cleanup.push(async () => { await local.close(); table.retire(); await endless.close(); });
+  // A raw client that reads the headers, then never reads again.
+  const sock = net.connect(local.port, '127.0.0.1');
+  sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await once(sock, 'data');
+  sock.pause();
+  try {
+    for (let i = 0; i < 250 && !upstreamClosed; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(upstreamClosed, 'the upstream exchange was aborted within 5 s');
+  } finally {
+    sock.destroy();
+  }
 });
 
 test('round-robin spreads requests over the endpoints', async () => {

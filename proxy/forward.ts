@@ -7,10 +7,12 @@
 // - Only origin-form targets ("/path?query") are routed; "*", absolute-form and
 //   authority-form get 400. CONNECT never reaches this handler (Node closes it).
 // - The upstream gets the normalised path (routing/paths.ts) and the query as
-//   sent; Host as the client sent it; X-Forwarded-For with the client address
-//   appended; X-Forwarded-Proto and X-Forwarded-Host set by the proxy
-//   (client-sent values are replaced: the proxy is the edge and is the only one
-//   who knows them).
+//   sent; Host as the client sent it (a Host that is not host[:port] is a 400);
+//   X-Forwarded-For with the client address appended; X-Forwarded-Proto,
+//   -Host, -Port and X-Real-IP set by the proxy (client-sent values are
+//   replaced: the proxy is the edge and is the only one who knows them);
+//   Forwarded and any header with "_" in its name dropped (CGI-style servers
+//   read X_Forwarded_Proto as X-Forwarded-Proto; nginx drops them too).
 // - Hop-by-hop headers are stripped both ways: Connection and every token it
 //   lists, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
 //   Upgrade. Expect is stripped too: Node already answered "100 Continue".
@@ -20,8 +22,10 @@
 // - 1xx interim responses from the upstream (e.g. 103) are not relayed;
 //   response trailers are dropped (TE/Trailer are hop-by-hop here).
 // - Errors: 404 no route, 503 no endpoint, 502 connect failure or invalid
-//   response, 504 no response headers within the route's timeoutMs. Once the
-//   response has started, a failure cuts the client connection.
+//   response, 504 no response headers within the route's timeoutMs, counted
+//   from when the request arrived (time queued for an upstream connection
+//   counts). Once the response has started, a failure cuts the client
+//   connection, and so does a client that reads nothing for sendTimeoutMs.
 // - A request is retried on another endpoint (at most 2 more) only when the
 //   connection failed before any byte was sent (refused, unreachable, connect
 //   timeout): then no body byte was consumed either, so it is always safe.
@@ -45,17 +49,43 @@ export interface ForwarderOptions {
   readonly getTable: () => RoutingTable | undefined;
   /** Attempts per request including the first; only connect failures are retried. Default 3. */
   readonly maxAttempts?: number;
+  /**
+   * How long a client may leave a response unread (nginx's send_timeout,
+   * default 60 s) before both sides are cut: a stalled reader must not hold
+   * an upstream connection forever.
+   */
+  readonly sendTimeoutMs?: number;
+}
+
+/**
+ * Upper bound of silence between two body chunks from the upstream (Envoy's
+ * stream idle timeout is 5 min too): long polls and event streams live, a
+ * dead upstream is noticed.
+ */
+const UPSTREAM_BODY_IDLE_MS = 300_000;
+
+// host[:port]: a DNS-ish name, an IPv4 address or a bracketed IPv6 literal.
+// Anything else (userinfo "@", spaces, a second colon) could make the backend
+// build links to another host (RFC 9112 §3.2: answer 400).
+const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::(\d{1,5}))?$/;
+
+/** Whether a Host header value is host[:port] with a port in range. */
+export function validHost(host: string): boolean {
+  const m = HOST_RE.exec(host);
+  return m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
 }
 
 /** Builds the data-plane request handler over a table source (normally the applier). */
 export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const maxAttempts = options.maxAttempts ?? 3;
+  const sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
   return (req, res, proto) => {
     // One load per request: everything below uses this table, whatever swaps.
     const table = options.getTable();
     if (table === undefined) return sendClientError(res, ClientError.NOT_CONFIGURED);
     const target = parseRequestTarget(req.url);
     if (target === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
+    if (req.headers.host !== undefined && !validHost(req.headers.host)) return sendClientError(res, ClientError.BAD_REQUEST);
     const headers = upstreamHeaders(req, proto);
     if (headers === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
     const hit = table.match(req.headers.host, target.path);
@@ -70,7 +100,8 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
       headers,
       body: hasBody(req) ? req : null,
       headersTimeout: hit.timeoutMs,
-    }, maxAttempts);
+      bodyTimeout: UPSTREAM_BODY_IDLE_MS,
+    }, maxAttempts, hit.timeoutMs, sendTimeoutMs);
     res.once('close', () => {
       exchange.clientClosed();
       table.leave();
@@ -83,7 +114,7 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
 // that Node already acted on.
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'expect', 'x-forwarded-proto', 'x-forwarded-host',
+  'expect', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded',
 ]);
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
@@ -124,7 +155,7 @@ export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): st
     } else if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? value : `${xff}, ${value}`;
       continue;
-    } else if (DROP_REQUEST.has(lower) || listed?.has(lower)) {
+    } else if (DROP_REQUEST.has(lower) || listed?.has(lower) || lower.includes('_')) {
       continue;
     }
     out.push(name, value);
@@ -134,7 +165,9 @@ export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): st
   if (client?.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
   if (client !== undefined) xff = xff === undefined ? client : `${xff}, ${client}`;
   if (xff !== undefined) out.push('x-forwarded-for', xff);
+  if (client !== undefined) out.push('x-real-ip', client);
   out.push('x-forwarded-proto', proto);
+  if (req.socket.localPort !== undefined) out.push('x-forwarded-port', String(req.socket.localPort));
   if (host !== undefined) out.push('x-forwarded-host', host);
   return out;
 }
@@ -200,7 +233,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #cluster: ClusterBalancer;
   readonly #opts: Dispatcher.DispatchOptions;
   readonly #maxAttempts: number;
+  readonly #timeoutMs: number;
+  readonly #sendTimeoutMs: number;
   readonly #tried = new Set<UpstreamEndpoint>();
+  /** Fires 504 when no response headers arrived in time, queueing included. */
+  #deadline: NodeJS.Timeout | undefined;
+  /** Fires when a paused client has not drained for sendTimeoutMs. */
+  #sendTimer: NodeJS.Timeout | undefined;
+  /** We answered (504) or gave up: whatever undici reports later is ignored. */
+  #abandoned = false;
   #controller: Dispatcher.DispatchController | undefined;
   /** The current attempt reached a connection and began writing (body may be consumed). */
   #started = false;
@@ -208,16 +249,24 @@ class Exchange implements Dispatcher.DispatchHandler {
   #clientGone = false;
   #waitingDrain = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, opts: Dispatcher.DispatchOptions, maxAttempts: number) {
+  constructor(
+    req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, opts: Dispatcher.DispatchOptions,
+    maxAttempts: number, timeoutMs: number, sendTimeoutMs: number,
+  ) {
     this.#req = req;
     this.#res = res;
     this.#cluster = cluster;
     this.#opts = opts;
     this.#maxAttempts = maxAttempts;
+    this.#timeoutMs = timeoutMs;
+    this.#sendTimeoutMs = sendTimeoutMs;
   }
 
   /** Starts one attempt on `endpoint`. */
   send(endpoint: UpstreamEndpoint): void {
+    // undici's headersTimeout starts once the request is written; a request
+    // queued behind busy connections needs its own deadline.
+    this.#deadline ??= setTimeout(() => this.#giveUp(), this.#timeoutMs);
     this.#tried.add(endpoint);
     this.#controller = undefined;
     this.#started = false;
@@ -233,19 +282,35 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   /** The client response closed (finished, or the client went away). */
   clientClosed(): void {
+    this.#clearTimers();
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#controller?.abort(new Error('client disconnected'));
   }
 
+  #clearTimers(): void {
+    clearTimeout(this.#deadline);
+    clearTimeout(this.#sendTimer);
+  }
+
+  // The deadline passed before response headers: answer 504 now, and abort the
+  // attempt (or, if it is still queued, abort it as soon as it starts).
+  #giveUp(): void {
+    if (this.#responded || this.#clientGone) return;
+    this.#abandoned = true;
+    this.#controller?.abort(new Error('upstream timeout'));
+    sendClientError(this.#res, ClientError.UPSTREAM_TIMEOUT);
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     this.#started = true;
-    if (this.#clientGone) controller.abort(new Error('client disconnected'));
+    if (this.#clientGone || this.#abandoned) controller.abort(new Error(this.#abandoned ? 'upstream timeout' : 'client disconnected'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200 || this.#clientGone) return;
+    if (statusCode < 200 || this.#clientGone || this.#abandoned) return;
+    clearTimeout(this.#deadline);
     const res = this.#res;
     try {
       res.writeHead(statusCode, downstreamHeaders(controller.rawHeaders, headers));
@@ -261,12 +326,19 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#clientGone) return;
+    if (this.#clientGone || this.#abandoned) return;
     if (!this.#res.write(chunk) && !this.#waitingDrain) {
-      // Backpressure: stop reading the upstream socket until the client drains.
+      // Backpressure: stop reading the upstream socket until the client drains,
+      // but not forever: undici's body timeout is suspended while paused.
       this.#waitingDrain = true;
       controller.pause();
+      this.#sendTimer = setTimeout(() => {
+        this.#abandoned = true;
+        controller.abort(new Error('client send timeout'));
+        this.#res.destroy();
+      }, this.#sendTimeoutMs);
       this.#res.once('drain', () => {
+        clearTimeout(this.#sendTimer);
         this.#waitingDrain = false;
         controller.resume();
       });
@@ -274,12 +346,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.#clientGone) return;
+    this.#clearTimers();
+    if (this.#clientGone || this.#abandoned) return;
     this.#res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (this.#clientGone) return;
+    if (this.#clientGone || this.#abandoned) return;
     if (this.#responded) {
       // Mid-body failure: cut the client connection so the truncation is visible.
       this.#res.destroy();
@@ -292,6 +365,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         return;
       }
     }
+    this.#clearTimers();
     sendClientError(this.#res, classify(err));
   }
 }
