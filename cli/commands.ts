@@ -31,6 +31,8 @@ export const CONTROLLER: CommandSpec = {
     { name: 'stream-port', kind: 'port', default: '18000', help: 'Port proxies connect to for snapshots' },
     { name: 'stream-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the snapshot stream' },
     { name: 'token-file', kind: 'string', required: true, metavar: 'FILE', help: 'File holding the bearer token proxies must present' },
+    { name: 'stream-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate of the stream (wss); required unless --stream-bind is loopback' },
+    { name: 'stream-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --stream-cert' },
     { name: 'admin-port', kind: 'port', default: '9902', help: 'Admin port (/healthz, /readyz, /snapshot, /conditions, /proxies)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
     { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP port the proxies open' },
@@ -45,7 +47,8 @@ export const PROXY: CommandSpec = {
   name: 'proxy',
   summary: 'Connect to a controller, apply each snapshot by swapping a whole new routing table, and serve traffic.',
   flags: [
-    { name: 'controller', kind: 'string', required: true, metavar: 'URL', help: 'Snapshot stream URL, e.g. ws://127.0.0.1:18000' },
+    { name: 'controller', kind: 'string', required: true, metavar: 'URL', help: 'Snapshot stream URL: wss://HOST:PORT (ws:// only to loopback)' },
+    { name: 'controller-ca', kind: 'string', metavar: 'FILE', help: "PEM CA bundle that signed the controller's stream certificate (default: system CAs)" },
     { name: 'token-file', kind: 'string', required: true, metavar: 'FILE', help: 'File holding the bearer token for the controller' },
     { name: 'proxy-id', kind: 'string', metavar: 'ID', help: 'Name reported to the controller (default: hostname-pid)' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },

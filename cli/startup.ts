@@ -19,15 +19,18 @@ export function listenError(what: string, address: string, port: number, err: un
   return new StartupError(`cannot listen on ${address}:${port} for ${what}: ${why}`);
 }
 
+/** Reads a file named by a flag; the error names the flag and the file. */
+export async function readFlagFile(file: string, flag: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new StartupError(`${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 /** Reads a bearer token file; a token shorter than 16 characters is refused as guessable. */
 export async function readToken(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new StartupError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const token = text.trim();
+  const token = (await readFlagFile(file, '--token-file')).trim();
   if (token.length < 16) throw new StartupError(`--token-file ${file}: the token must be at least 16 characters`);
   return token;
 }

@@ -2,10 +2,10 @@
 // ingress-nginx's "fake certificate", it is self-signed at start-up unless the
 // operator gives one; a handshake then succeeds and the client sees a cert
 // that plainly is not the host's, instead of a connection reset.
-import { readFile } from 'node:fs/promises';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { generate } from 'selfsigned';
 import type { TlsSecret } from '../api/snapshot.ts';
+import { readFlagFile } from '../cli/startup.ts';
 
 /** The Common Name of the generated certificate, so clients and logs can recognise it. */
 export const DEFAULT_CERT_CN = 'Turnout Default Certificate';
@@ -24,31 +24,24 @@ export async function generateDefaultCertificate(): Promise<TlsSecret> {
 }
 
 /**
- * Loads the operator's default certificate from PEM files, checking that the
- * key matches, so a wrong flag fails at start-up rather than at the first handshake.
+ * Loads a certificate and its key from PEM files given by two flags (e.g.
+ * --default-cert/--default-key), checking that the key matches, so a wrong
+ * flag fails at start-up rather than at the first handshake.
  */
-export async function loadDefaultCertificate(certFile: string, keyFile: string): Promise<TlsSecret> {
-  const [cert, key] = await Promise.all([readPem(certFile, '--default-cert'), readPem(keyFile, '--default-key')]);
+export async function loadKeyPair(certFile: string, keyFile: string, certFlag: string, keyFlag: string): Promise<TlsSecret> {
+  const [cert, key] = await Promise.all([readFlagFile(certFile, certFlag), readFlagFile(keyFile, keyFlag)]);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`--default-cert ${certFile}: not a PEM certificate (${(err as Error).message})`);
+    throw new Error(`${certFlag} ${certFile}: not a PEM certificate (${(err as Error).message})`);
   }
   let ok = false;
   try {
     ok = x509.checkPrivateKey(createPrivateKey(key));
   } catch {
-    throw new Error(`--default-key ${keyFile}: not a PEM private key`);
+    throw new Error(`${keyFlag} ${keyFile}: not a PEM private key`);
   }
-  if (!ok) throw new Error(`--default-key ${keyFile}: does not match the certificate in ${certFile}`);
+  if (!ok) throw new Error(`${keyFlag} ${keyFile}: does not match the certificate in ${certFile}`);
   return { cert, key };
-}
-
-async function readPem(file: string, flag: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new Error(`${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }

@@ -10,14 +10,15 @@ import { logLevel, type FlagValues } from '../cli/flags.ts';
 import { ObjectCache } from './cache.ts';
 import { compile } from './compile/builder.ts';
 import type { CompileResult, Condition } from './compile/types.ts';
-import { generateDefaultCertificate, loadDefaultCertificate } from './default-cert.ts';
+import { generateDefaultCertificate, loadKeyPair } from './default-cert.ts';
 import { TurnoutError } from './errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { BuildLoop } from './loop.ts';
 import { SnapshotStore } from './snapshot/store.ts';
 import { formatProblem, type SourceProblem } from './sources/source.ts';
 import { ManifestSource } from './sources/manifests.ts';
-import { StreamServer } from './stream/server.ts';
+import { StreamServer, type StreamTls } from './stream/server.ts';
+import { isLoopback } from '../lib/net.ts';
 import { startControllerAdmin } from './admin.ts';
 
 /** Everything the controller needs, already validated (the CLI builds it from flags). */
@@ -27,7 +28,7 @@ export interface ControllerConfig {
   readonly listeners: Readonly<Record<string, Listener>>;
   readonly defaultCertificate: TlsSecret;
   readonly defaultTimeoutMs: number;
-  readonly stream: { readonly host: string; readonly port: number; readonly token: string };
+  readonly stream: { readonly host: string; readonly port: number; readonly token: string; readonly tls?: StreamTls };
   readonly log: Logger;
 }
 
@@ -57,7 +58,7 @@ export class Controller {
       onResult: (result) => this.#onResult(result),
       log: cfg.log,
     });
-    this.stream = new StreamServer({ store: this.store, token: cfg.stream.token, host: cfg.stream.host, port: cfg.stream.port, log: cfg.log });
+    this.stream = new StreamServer({ ...cfg.stream, store: this.store, log: cfg.log });
   }
 
   /**
@@ -126,13 +127,18 @@ export class Controller {
 export async function runController(flags: FlagValues): Promise<Running> {
   const log = createLogger({ level: logLevel(flags), base: { component: 'controller' } });
   const token = await readToken(flags['token-file'] as string);
+  const streamBind = flags['stream-bind'] as string;
+  const streamTls = await keyPairFlags(flags, 'stream-cert', 'stream-key');
+  if (streamTls === undefined && !isLoopback(streamBind)) {
+    throw new StartupError(`--stream-bind ${streamBind} without --stream-cert/--stream-key would send private keys and the token in cleartext`);
+  }
   const controller = await Controller.start({
     manifests: flags.manifests as string,
     ingressClass: flags['ingress-class'] as string,
     listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
-    stream: { host: flags['stream-bind'] as string, port: flags['stream-port'] as number, token },
+    stream: { host: streamBind, port: flags['stream-port'] as number, token, ...(streamTls ? { tls: streamTls } : {}) },
     log,
   });
   const adminAt = { host: flags['admin-bind'] as string, port: flags['admin-port'] as number };
@@ -160,14 +166,20 @@ export function proxyListeners(address: string, httpPort: number, httpsPort: num
 
 /** --default-cert/--default-key, or a certificate self-signed now. */
 export async function defaultCertificate(flags: FlagValues): Promise<TlsSecret> {
-  const cert = flags['default-cert'] as string | undefined;
-  const key = flags['default-key'] as string | undefined;
-  if (cert === undefined && key === undefined) return generateDefaultCertificate();
-  if (cert === undefined || key === undefined) throw new StartupError('--default-cert and --default-key must be given together');
-  return loadDefaultCertificate(cert, key).catch((err: Error) => {
+  return (await keyPairFlags(flags, 'default-cert', 'default-key')) ?? generateDefaultCertificate();
+}
+
+/** A certificate and key given by a pair of flags, both or neither; undefined for neither. */
+async function keyPairFlags(flags: FlagValues, certFlag: string, keyFlag: string): Promise<TlsSecret | undefined> {
+  const cert = flags[certFlag] as string | undefined;
+  const key = flags[keyFlag] as string | undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new StartupError(`--${certFlag} and --${keyFlag} must be given together`);
+  return loadKeyPair(cert, key, `--${certFlag}`, `--${keyFlag}`).catch((err: Error) => {
     throw new StartupError(err.message);
   });
 }
+
 
 /** A fresh random token for local mode, where controller and proxy share a process. */
 export function randomToken(): string {

@@ -1,5 +1,5 @@
 // End-to-end: `turnout controller` and `turnout proxy` as separate processes,
-// joined by the authenticated snapshot stream. The proxy keeps serving its last
+// joined by the authenticated snapshot stream over TLS (wss). The proxy keeps serving its last
 // snapshot while the controller is down, and catches up when it returns.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,12 +9,24 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { echoBackend, eventually, freePort, get, turnout, type Proc } from './harness.ts';
 import { routesYaml, servicesYaml } from './manifests.ts';
+import { generate } from 'selfsigned';
+
+/** A throwaway certificate for the stream, valid for 127.0.0.1. */
+async function streamCertificate(): Promise<{ cert: string; key: string }> {
+  const pems = await generate([{ name: 'commonName', value: 'turnout-controller' }], {
+    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+  });
+  return { cert: pems.cert, key: pems.private };
+}
 
 describe('turnout controller + turnout proxy', () => {
   let dir: string;
   let secrets: string;
   let tokenFile: string;
   let badTokenFile: string;
+  let certFile: string;
+  let keyFile: string;
   let controller: Proc | undefined;
   let proxy: Proc | undefined;
   const backends: Record<string, { server: Server; port: number }> = {};
@@ -22,7 +34,7 @@ describe('turnout controller + turnout proxy', () => {
 
   const startController = () =>
     turnout(['controller', '--manifests', dir, '--token-file', tokenFile,
-      '--stream-port', String(ports.stream), '--admin-port', String(ports.cadmin),
+      '--stream-port', String(ports.stream), '--admin-port', String(ports.cadmin), '--stream-cert', certFile, '--stream-key', keyFile,
       '--http-port', String(ports.http), '--https-port', String(ports.https), '--listen-address', '127.0.0.1']);
 
   before(async () => {
@@ -32,6 +44,11 @@ describe('turnout controller + turnout proxy', () => {
     secrets = await mkdtemp(join(tmpdir(), 'turnout-split-tokens-'));
     tokenFile = join(secrets, 'token');
     badTokenFile = join(secrets, 'bad-token');
+    certFile = join(secrets, 'stream.crt');
+    keyFile = join(secrets, 'stream.key');
+    const tls = await streamCertificate();
+    await writeFile(certFile, tls.cert);
+    await writeFile(keyFile, tls.key);
     await writeFile(tokenFile, 'correct-horse-battery-staple-0123\n');
     await writeFile(badTokenFile, 'wrong-token-wrong-token-wrong\n');
     await writeFile(join(dir, 'services.yaml'), servicesYaml({ a: backends.a!.port, b: backends.b!.port, c: backends.c!.port }));
@@ -50,7 +67,7 @@ describe('turnout controller + turnout proxy', () => {
   });
 
   test('a proxy with the wrong token gets nothing', async () => {
-    const bad = turnout(['proxy', '--controller', `ws://127.0.0.1:${ports.stream}`, '--token-file', badTokenFile, '--admin-port', String(ports.padmin)]);
+    const bad = turnout(['proxy', '--controller', `wss://127.0.0.1:${ports.stream}`, '--controller-ca', certFile, '--token-file', badTokenFile, '--admin-port', String(ports.padmin)]);
     try {
       await eventually('refusal logged', async () => /401|unauthori[sz]ed/i.test(bad.output() + controller!.output()));
       assert.equal((await get(ports.padmin, '/readyz')).status, 503);
@@ -61,7 +78,7 @@ describe('turnout controller + turnout proxy', () => {
   });
 
   test('the proxy serves, survives a controller outage, and catches up', async () => {
-    proxy = turnout(['proxy', '--controller', `ws://127.0.0.1:${ports.stream}`, '--token-file', tokenFile, '--admin-port', String(ports.padmin), '--proxy-id', 'e2e-proxy']);
+    proxy = turnout(['proxy', '--controller', `wss://127.0.0.1:${ports.stream}`, '--controller-ca', certFile, '--token-file', tokenFile, '--admin-port', String(ports.padmin), '--proxy-id', 'e2e-proxy']);
     await eventually('proxy ready', async () => (await get(ports.padmin, '/readyz')).status === 200, 30_000);
     assert.equal((await get(ports.http, '/', { host: 'b.test' })).body, 'b /');
     const sessions = JSON.parse((await get(ports.cadmin, '/proxies')).body) as Array<{ proxyId: string }>;
@@ -73,5 +90,25 @@ describe('turnout controller + turnout proxy', () => {
 
     controller = startController();
     await eventually('proxy catches up after the controller returns', async () => (await get(ports.http, '/', { host: 'b.test' })).body === 'c /', 30_000);
+  });
+});
+
+describe('the stream refuses cleartext beyond loopback', () => {
+  test('turnout controller: a non-loopback --stream-bind needs --stream-cert', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'turnout-split-'));
+    try {
+      await writeFile(join(dir, 'token'), 'correct-horse-battery-staple-0123\n');
+      const p = turnout(['controller', '--manifests', dir, '--token-file', join(dir, 'token'), '--stream-bind', '0.0.0.0', '--stream-port', String(await freePort())]);
+      assert.equal(await p.exited, 2, p.output());
+      assert.match(p.output(), /--stream-bind 0\.0\.0\.0 without --stream-cert/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('turnout proxy: ws:// to a non-loopback controller is refused before connecting', async () => {
+    const p = turnout(['proxy', '--controller', 'ws://10.0.0.1:18000', '--token-file', '/nonexistent']);
+    assert.equal(await p.exited, 2, p.output());
+    assert.match(p.output(), /not loopback: use wss:\/\//);
   });
 });

@@ -3,7 +3,8 @@
 // controller is unreachable; it never needs the controller to keep serving.
 import { hostname } from 'node:os';
 import { logLevel, UsageError, type FlagValues } from '../cli/flags.ts';
-import { listenError, readToken, type Running } from '../cli/startup.ts';
+import { listenError, readFlagFile, readToken, type Running } from '../cli/startup.ts';
+import { isLoopback } from '../lib/net.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { startAdminServer } from './admin.ts';
 import { DataPlane } from './apply.ts';
@@ -27,7 +28,12 @@ export function logStream(client: StreamClient, log: Logger): void {
 export async function runProxy(flags: FlagValues): Promise<Running> {
   const log = createLogger({ level: logLevel(flags), base: { component: 'proxy' } });
   const url = flags.controller as string;
-  if (!/^(wss?|https?):\/\/[^/]+\/?$/.test(url)) throw new UsageError(`proxy: --controller must be ws://HOST:PORT or wss://HOST:PORT, got ${JSON.stringify(url)}`);
+  if (!/^wss?:\/\/[^/]+\/?$/.test(url)) throw new UsageError(`proxy: --controller must be wss://HOST:PORT (or ws:// to loopback), got ${JSON.stringify(url)}`);
+  const { protocol, hostname: host } = new URL(url);
+  if (protocol === 'ws:' && !isLoopback(host.replace(/^\[|\]$/g, ''))) {
+    throw new UsageError(`proxy: --controller ${url} is not loopback: use wss:// so the token and private keys are encrypted`);
+  }
+  const ca = flags['controller-ca'] === undefined ? undefined : await readFlagFile(flags['controller-ca'] as string, '--controller-ca');
   const token = await readToken(flags['token-file'] as string);
   const plane = new DataPlane({ log });
   const adminAt = { address: flags['admin-bind'] as string, port: flags['admin-port'] as number };
@@ -35,7 +41,10 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
     await plane.close();
     throw listenError('--admin-port', adminAt.address, adminAt.port, err);
   });
-  const client = new StreamClient({ url, token, proxyId: (flags['proxy-id'] as string | undefined) ?? `${hostname()}-${process.pid}`, applier: plane });
+  const client = new StreamClient({
+    url, token, applier: plane, ...(ca ? { tls: { ca } } : {}),
+    proxyId: (flags['proxy-id'] as string | undefined) ?? `${hostname()}-${process.pid}`,
+  });
   logStream(client, log);
   client.start();
   log.info('proxy started', { controller: url, admin: `${admin.address}:${admin.port}` });

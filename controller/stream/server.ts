@@ -6,8 +6,8 @@
 // socket is destroyed, so it never costs a websocket, a session or a snapshot.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES } from 'node:http';
-import type { IncomingMessage, Server } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -30,6 +30,11 @@ export interface StreamServerOptions {
    * creates and owns a plain HTTP server bound by listen().
    */
   readonly server?: Server | HttpsServer;
+  /**
+   * Certificate and key of the owned server: the stream carries private keys
+   * and the bearer token, so anything beyond loopback must use it.
+   */
+  readonly tls?: StreamTls;
   /** Bind address of the owned server; default "127.0.0.1". */
   readonly host?: string;
   /** Port of the owned server; default 0 (any free port; see `port`). */
@@ -46,6 +51,12 @@ export interface StreamServerOptions {
   /** How long close() waits for proxies to answer the close handshake (default 2 s). */
   readonly closeTimeoutMs?: number;
   readonly log?: Logger;
+}
+
+/** PEM certificate chain and key the stream server presents. */
+export interface StreamTls {
+  readonly cert: string;
+  readonly key: string;
 }
 
 /** Serves the snapshot stream to proxies and tracks their sessions for the admin page. */
@@ -73,7 +84,7 @@ export class StreamServer {
     this.#store = opts.store;
     this.#tokenDigest = digest(opts.token);
     this.#owned = opts.server === undefined;
-    this.#server = opts.server ?? ownServer();
+    this.#server = opts.server ?? ownServer(opts.tls);
     this.#host = opts.host ?? '127.0.0.1';
     this.#port = opts.port ?? 0;
     this.#helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
@@ -201,12 +212,16 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** A server for the stream alone: every plain HTTP request gets 426 or 404, with tight timeouts. */
-function ownServer(): Server {
-  const server = createServer((req, res) => {
+/**
+ * A server for the stream alone (TLS when given a certificate): every plain
+ * HTTP request gets 426 or 404, with tight timeouts.
+ */
+function ownServer(tls: StreamTls | undefined): Server | HttpsServer {
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
     const status = (req.url ?? '').split('?')[0] === STREAM_PATH ? 426 : 404;
     res.writeHead(status, { 'Content-Type': 'text/plain', Connection: 'close' }).end(`${STATUS_CODES[status]}\n`);
-  });
+  };
+  const server = tls === undefined ? createServer(answer) : createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, answer);
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
   return server;
