@@ -16,8 +16,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import jsonpatch from 'fast-json-patch';
 import type { Snapshot } from '../api/snapshot.ts';
-import type { KubeObject } from '../controller/k8s/types.ts';
+import type { EndpointSlice, KubeObject } from '../controller/k8s/types.ts';
 import { compile } from '../controller/compile/builder.ts';
+import { recompileEndpoints } from '../controller/compile/endpoints.ts';
+import type { CompileResult } from '../controller/compile/types.ts';
 import { exactPath, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice, tls, tlsSecret } from '../controller/compile/fixtures.ts';
 import { FOO_CERT_PEM, FOO_KEY_PEM } from '../controller/compile/testdata.ts';
 
@@ -123,4 +125,26 @@ if (import.meta.main) {
   console.log(`  delta bytes:                ${Buffer.byteLength(JSON.stringify(ops))} (full snapshot ${Buffer.byteLength(JSON.stringify(withPrev.snapshot))})`);
   console.log(`  compare ms:                 ${msCompare.toFixed(2)}`);
   console.log(`  for contrast, without previous (no sharing): compare ${msCompareFresh.toFixed(1)} ms, ${opsFresh.length} ops`);
+
+  // One endpoint of one Service changes at 10k: the endpoint fast path against a full compile.
+  const base = compile(inputOf(objs), OPTIONS);
+  const moved = structuredClone(objs);
+  const slice42 = moved.find((o) => o.kind === 'EndpointSlice' && o.metadata.name?.startsWith('svc-4242')) as EndpointSlice;
+  slice42.endpoints![0]!.addresses = ['10.250.0.1'];
+  const epInput = inputOf(moved);
+  const fastTimes: number[] = [];
+  const fullTimes: number[] = [];
+  let fastRes: CompileResult | undefined;
+  for (let r = 0; r < RUNS; r++) {
+    const [f, fms] = timed(() => recompileEndpoints(epInput, base));
+    const [, full] = timed(() => compile(epInput, OPTIONS, base.snapshot));
+    fastTimes.push(fms);
+    fullTimes.push(full);
+    fastRes = f;
+  }
+  const epOps = jsonpatch.compare(base.snapshot, fastRes!.snapshot);
+  console.log(`\nEndpoint change at N=${SIZES.at(-1)}: one address of ${slice42.metadata.name} replaced`);
+  console.log(`  endpoint fast path:         median ${median(fastTimes).toFixed(1)} ms of ${RUNS}`);
+  console.log(`  full compile with previous: median ${median(fullTimes).toFixed(1)} ms of ${RUNS}`);
+  console.log(`  delta: ${epOps.length} ops, ${Buffer.byteLength(JSON.stringify(epOps))} bytes`);
 }

@@ -176,3 +176,43 @@ test('wiring as local mode does: manifest folder → cache → loop → store', 
   assert.deepEqual(Object.keys(second.virtualHosts['foo.com']?.routes ?? {}), ['Prefix:/b']);
   assert.equal(second.virtualHosts['foo.com']?.routes['Prefix:/b']?.cluster, 'default/web:80');
 });
+
+test('endpoint-only changes take the fast path; any other change, or a failed build, compiles in full', async () => {
+  const { compile: realCompile } = await import('./compile/builder.ts');
+  const { recompileEndpoints } = await import('./compile/endpoints.ts');
+  const f = await import('./compile/fixtures.ts');
+  const cache = new ObjectCache();
+  const store = new SnapshotStore();
+  let full = 0;
+  let failNext = false;
+  const loop = new BuildLoop({
+    cache, store, options: f.OPTIONS, log: silentLogger, compileEndpoints: recompileEndpoints,
+    compile: (input, options, previous) => {
+      full++;
+      if (failNext) { failNext = false; throw new Error('compiler bug'); }
+      return realCompile(input, options, previous);
+    },
+  });
+  for (const o of [f.ingress('web', { rules: [f.rule('a.com', f.prefixPath('/', 'web'))] }), f.service('web'), f.slice('web', ['10.0.0.1'])]) cache.upsert(o);
+  loop.start();
+  await loop.firstSnapshot();
+  assert.equal(full, 1);
+
+  cache.upsert(f.slice('web', ['10.0.0.1', '10.0.0.2']));
+  loop.flush();
+  assert.deepEqual([full, loop.stats().fastBuilds], [1, 1], 'a slice change skips the compiler');
+  assert.deepEqual(Object.keys(store.current!.clusters['default/web:80']!.endpoints), ['10.0.0.1:8080', '10.0.0.2:8080']);
+
+  cache.upsert(f.service('web', [{ name: 'http', port: 80, targetPort: 9090 }]));
+  loop.flush();
+  assert.equal(full, 2, 'a Service change compiles in full');
+
+  failNext = true;
+  cache.upsert(f.ingress('web', { rules: [f.rule('b.com', f.prefixPath('/', 'web'))] }));
+  loop.flush();
+  cache.upsert(f.slice('web', ['10.0.0.3']));
+  loop.flush();
+  assert.equal(full, 4, 'after a failed build the next one is full, even for a slice change');
+  assert.ok(store.current!.virtualHosts['b.com'], 'and it carries the change the failed build missed');
+  loop.close();
+});

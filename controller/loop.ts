@@ -6,7 +6,7 @@
 import type { Snapshot } from '../api/snapshot.ts';
 import { SnapshotValidationError } from '../api/validate.ts';
 import type { ObjectCache } from './cache.ts';
-import type { CompileFn, CompileOptions, CompileResult } from './compile/types.ts';
+import type { CompileFn, CompileInput, CompileOptions, CompileResult } from './compile/types.ts';
 import { TurnoutError } from './errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import type { SnapshotStore } from './snapshot/store.ts';
@@ -17,6 +17,12 @@ export interface BuildLoopOptions {
   readonly cache: ObjectCache;
   /** The compiler (controller/compile), or a stand-in in tests. */
   readonly compile: CompileFn;
+  /**
+   * The endpoint fast path (compile/endpoints.ts), used when only
+   * EndpointSlices changed since the last successful build; it may decline
+   * (undefined), and then `compile` runs.
+   */
+  readonly compileEndpoints?: (input: CompileInput, previous: CompileResult) => CompileResult | undefined;
   readonly options: CompileOptions;
   readonly store: SnapshotStore;
   /** Defaults to Contour's 100 ms quiet / 500 ms max. */
@@ -41,7 +47,12 @@ export class BuildLoop {
   #rejectFirst!: (err: Error) => void;
   #unsubscribe: (() => void) | undefined;
   #builds = 0;
+  #fastBuilds = 0;
   #failures = 0;
+  /** Kinds changed since the last build started. */
+  #dirtyKinds = new Set<string>();
+  /** The last successful compile, the base of the endpoint fast path. */
+  #lastResult: CompileResult | undefined;
   #lastError: TurnoutError | undefined;
 
   constructor(opts: BuildLoopOptions) {
@@ -63,7 +74,10 @@ export class BuildLoop {
    */
   start(): void {
     if (this.#unsubscribe !== undefined) return;
-    this.#unsubscribe = this.#opts.cache.onChange(() => this.#holdOff.trigger());
+    this.#unsubscribe = this.#opts.cache.onChange((change) => {
+      for (const key of change.keys) this.#dirtyKinds.add(key.slice(0, key.indexOf('/')));
+      this.#holdOff.trigger();
+    });
     this.#build();
   }
 
@@ -84,8 +98,8 @@ export class BuildLoop {
   }
 
   /** Counters for metrics and tests. `lastError` is cleared by the next successful build. */
-  stats(): { builds: number; failures: number; lastError: TurnoutError | undefined } {
-    return { builds: this.#builds, failures: this.#failures, lastError: this.#lastError };
+  stats(): { builds: number; fastBuilds: number; failures: number; lastError: TurnoutError | undefined } {
+    return { builds: this.#builds, fastBuilds: this.#fastBuilds, failures: this.#failures, lastError: this.#lastError };
   }
 
   /** Stops reacting to changes; a pending build is dropped. */
@@ -100,9 +114,17 @@ export class BuildLoop {
     const previous = store.current;
     const generation = cache.generation;
     this.#builds++;
+    const endpointsOnly = this.#dirtyKinds.size > 0 && [...this.#dirtyKinds].every((k) => k === 'EndpointSlice');
+    this.#dirtyKinds = new Set();
+    // The fast path builds on the last good result (#fail forgets it: that
+    // result may predate the failed build's changes, so a full build follows).
+    const base = endpointsOnly && this.#lastResult?.snapshot.version === previous?.version ? this.#lastResult : undefined;
     let result: CompileResult;
     try {
-      result = compile(cache.inputs(), options, previous);
+      const input = cache.inputs();
+      const fast = base !== undefined ? this.#opts.compileEndpoints?.(input, base) : undefined;
+      if (fast !== undefined) this.#fastBuilds++;
+      result = fast ?? compile(input, options, previous);
     } catch (err) {
       this.#fail('BUILD_COMPILE_FAILED', 'compile failed; keeping the last snapshot', err, generation);
       return;
@@ -130,11 +152,13 @@ export class BuildLoop {
       }
     }
     this.#lastError = undefined;
+    this.#lastResult = result;
     if (store.current !== undefined) this.#resolveFirst(store.current);
   }
 
   #fail(code: 'BUILD_COMPILE_FAILED' | 'BUILD_SNAPSHOT_INVALID', message: string, err: unknown, generation: number): void {
     this.#failures++;
+    this.#lastResult = undefined;
     this.#lastError = new TurnoutError(code, `${message}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     this.#log.error(this.#lastError.message, { code, generation, err });
     if (this.#opts.store.current === undefined) this.#rejectFirst(this.#lastError);

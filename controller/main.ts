@@ -9,6 +9,7 @@ import { listenError, readToken, StartupError } from '../cli/startup.ts';
 import { logLevel, type FlagValues } from '../cli/flags.ts';
 import { ObjectCache } from './cache.ts';
 import { compile } from './compile/builder.ts';
+import { recompileEndpoints } from './compile/endpoints.ts';
 import type { CompileResult, Condition } from './compile/types.ts';
 import { generateDefaultCertificate, loadKeyPair } from './default-cert.ts';
 import { TurnoutError } from './errors.ts';
@@ -48,6 +49,7 @@ export class Controller {
     this.loop = new BuildLoop({
       cache: this.cache,
       compile,
+      compileEndpoints: recompileEndpoints,
       store: this.store,
       options: {
         ingressClass: cfg.ingressClass,
