@@ -51,6 +51,7 @@ export const PROXY: CommandSpec = {
     { name: 'controller-ca', kind: 'string', metavar: 'FILE', help: "PEM CA bundle that signed the controller's stream certificate (default: system CAs)" },
     { name: 'token-file', kind: 'string', required: true, metavar: 'FILE', help: 'File holding the bearer token for the controller' },
     { name: 'proxy-id', kind: 'string', metavar: 'ID', help: 'Name reported to the controller (default: hostname-pid)' },
+    { name: 'state-dir', kind: 'string', metavar: 'DIR', help: 'Keep the last applied snapshot in DIR/snapshot.json (0600: it holds TLS keys) and serve it at start-up, before the controller answers' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
     logLevel,

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../lib/log.ts';
 import { startAdminServer } from './admin.ts';
 import { DataPlane } from './apply.ts';
 import { StreamClient } from './stream/client.ts';
+import { persistingApplier, restoreState, StateStore } from './state.ts';
 import { RESYNC_NACK_CODES } from '../api/stream.ts';
 
 /**
@@ -35,22 +36,28 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   }
   const ca = flags['controller-ca'] === undefined ? undefined : await readFlagFile(flags['controller-ca'] as string, '--controller-ca');
   const token = await readToken(flags['token-file'] as string);
+  const stateDir = flags['state-dir'] as string | undefined;
+  const state = stateDir === undefined ? undefined : await StateStore.open({ dir: stateDir, log });
   const plane = new DataPlane({ log });
   const adminAt = { address: flags['admin-bind'] as string, port: flags['admin-port'] as number };
   const admin = await startAdminServer({ source: plane, ...adminAt, log }).catch(async (err) => {
     await plane.close();
     throw listenError('--admin-port', adminAt.address, adminAt.port, err);
   });
+  // Before the client starts, so the hello names the restored version and the
+  // controller answers with a delta, or nothing when it has the same one.
+  if (state) await restoreState(state, plane, log);
   const client = new StreamClient({
-    url, token, applier: plane, ...(ca ? { tls: { ca } } : {}),
+    url, token, applier: state ? persistingApplier(plane, state) : plane, ...(ca ? { tls: { ca } } : {}),
     proxyId: (flags['proxy-id'] as string | undefined) ?? `${hostname()}-${process.pid}`,
   });
   logStream(client, log);
   client.start();
-  log.info('proxy started', { controller: url, admin: `${admin.address}:${admin.port}` });
+  log.info('proxy started', { controller: url, admin: `${admin.address}:${admin.port}`, ...(state ? { stateDir: state.dir } : {}) });
   return {
     async close() {
       await client.close();
+      await state?.idle();
       await admin.close();
       await plane.close();
     },
