@@ -1,10 +1,11 @@
 // Helpers for end-to-end tests: free loopback ports, echo backends, a spawned
 // `turnout` process, and HTTP(S) requests that report failures instead of throwing.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, request as httpRequest, type Agent, type Server } from 'node:http';
+import { Agent as HttpAgent, createServer, request as httpRequest, type Agent, type Server } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { generate } from 'selfsigned';
 
 /** Absolute path of the `turnout` executable under test. */
 export const TURNOUT = fileURLToPath(new URL('../bin/turnout.js', import.meta.url));
@@ -108,4 +109,54 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A throwaway self-signed EC P-256 pair (stream or default certificate); `ip` adds an IP subjectAltName. */
+export async function selfSignedPair(commonName: string, ip?: string): Promise<{ cert: string; key: string }> {
+  const pems = await generate([{ name: 'commonName', value: commonName }], {
+    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+    ...(ip === undefined ? {} : { extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip }] }] }),
+  });
+  return { cert: pems.cert, key: pems.private };
+}
+
+/** Counts of a client load: answers as expected, anything else, and the distinct failures. */
+export interface LoadStats {
+  ok: number;
+  failed: number;
+  errors: Map<string, number>;
+}
+
+/**
+ * GETs `host` + `path` through the proxy in loops, `keepAlive` clients on one
+ * kept-alive socket each and `fresh` clients with a new connection per request,
+ * until stop() or the bounds (`maxRequests` in all, `maxMs`). Every answer
+ * other than 200 with body `expect` is a failure, counted by kind.
+ */
+export function clientLoad(opts: { port: number; host: string; path: string; expect: string; keepAlive: number; fresh: number; maxRequests: number; maxMs: number }): { stats: LoadStats; stop(): Promise<LoadStats> } {
+  const stats: LoadStats = { ok: 0, failed: 0, errors: new Map() };
+  const deadline = Date.now() + opts.maxMs;
+  let stopped = false;
+  const agents = Array.from({ length: opts.keepAlive }, () => new HttpAgent({ keepAlive: true, maxSockets: 1 }));
+  const loop = async (agent: Agent | false) => {
+    while (!stopped && Date.now() < deadline && stats.ok + stats.failed < opts.maxRequests) {
+      const r = await get(opts.port, opts.path, { host: opts.host, agent });
+      if (r.status === 200 && r.body === opts.expect) stats.ok++;
+      else {
+        stats.failed++;
+        const key = `${r.status} ${r.error ?? r.body}`.slice(0, 80);
+        stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
+      }
+    }
+  };
+  const loops = [...agents.map((a) => loop(a)), ...Array.from({ length: opts.fresh }, () => loop(false))];
+  return {
+    stats,
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+      for (const a of agents) a.destroy();
+      return stats;
+    },
+  };
 }
