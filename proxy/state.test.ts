@@ -63,7 +63,9 @@ test('open warns about a dir open to group or others, and refuses a file', async
 
   const file = join(dir, 'not-a-dir');
   await writeFile(file, 'x');
-  await assert.rejects(StateStore.open({ dir: file }), (err: Error) => err instanceof StartupError && err.message.includes(file));
+  for (const d of [file, join(file, 'below')]) {
+    await assert.rejects(StateStore.open({ dir: d }), (err: Error) => err instanceof StartupError && err.message === `--state-dir ${d}: not a directory`);
+  }
 });
 
 test('open removes temp files left by a crash, and nothing else', async () => {

@@ -84,9 +84,13 @@ export class StateStore {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw fail(describe(err));
+      // EEXIST/ENOTDIR: a file is in the way, reported as such below.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw fail(describe(err));
     }
-    const st = await stat(dir).catch((err: unknown) => { throw fail(describe(err)); });
+    const st = await stat(dir).catch((err: unknown) => {
+      throw fail((err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'not a directory' : describe(err));
+    });
     if (!st.isDirectory()) throw fail('not a directory');
     const uid = process.getuid?.();
     if ((st.mode & 0o077) !== 0) {
