@@ -18,9 +18,22 @@ export function canonicalJson(value: unknown): string {
 // Canonical JSON of frozen map entries (a virtual host, a cluster, a secret),
 // remembered per object. Consecutive snapshots share unchanged entries, so a
 // one-route change re-serialises one virtual host instead of all 10k. Only
-// depth 2 is remembered: deeper levels would store the same text many times over.
+// depth 2 is remembered: deeper levels would store the same text many times
+// over, and the maps at depth 1 are new in nearly every snapshot (a delta
+// copies the map it patches) while holding the whole text once more.
+//
+// Keyed by object identity, so an entry must never change after it is
+// remembered: only frozen objects are, and "frozen" is taken to mean deeply
+// frozen, which holds for everything frozen by deepFreeze() below (it freezes
+// children before their parent). Callers therefore freeze BEFORE hashing
+// (sealSnapshot, proxy/apply.ts); an unfrozen object is serialised every time.
 const MEMO_DEPTH = 2;
 const memo = new WeakMap<object, string>();
+
+/** Whether the canonical JSON of `value` is remembered (for tests and benchmarks). */
+export function isMemoised(value: object): boolean {
+  return memo.has(value);
+}
 
 function canonical(value: unknown, depth: number): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';

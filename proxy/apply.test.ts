@@ -1,9 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { sealSnapshot, versionOf } from '../api/version.ts';
+import jsonpatch from 'fast-json-patch';
+import { isMemoised, sealSnapshot, versionOf } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
 import { DataPlane } from './apply.ts';
+import { applyDelta } from './stream/delta.ts';
 import type { TestServer } from './testkit.ts';
 import { cluster, content, echoBackend, freePort, get, route, startServer, vhost } from './testkit.ts';
 
@@ -144,4 +146,34 @@ test('applies are serialised: the last one wins', async () => {
   const outcomes = await Promise.all([a.port, b.port, a.port].map((p) => dp.apply(sealSnapshot(snap(p)))));
   assert.ok(outcomes.every((o) => o.ok));
   assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+});
+
+test('a full snapshot is frozen before it is hashed, so the next delta hashes only what changed', async () => {
+  const hosts = (path: string) => ({
+    '*': vhost([route('Prefix', '/', 'c/web:80')]),
+    'x.com': vhost([route('Prefix', path, 'c/web:80')]),
+  });
+  const s1 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/x') }));
+  // As the stream delivers it: parsed JSON, nothing frozen, nothing remembered.
+  const wire = JSON.parse(JSON.stringify(s1)) as typeof s1;
+  assert.ok(!isMemoised(wire.virtualHosts['*']!));
+  assert.ok((await dp.apply(wire)).ok);
+  const served = dp.current;
+  assert.equal(served, wire);
+  assert.ok(Object.isFrozen(served?.virtualHosts['*']));
+  assert.ok(isMemoised(served!.virtualHosts['*']!), 'the first full snapshot filled the memo');
+  assert.ok(isMemoised(served!.clusters['c/web:80']!));
+
+  const s2 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/y') }));
+  const r = applyDelta(served, { type: 'delta', base: s1.version, version: s2.version, patch: jsonpatch.compare(s1, s2) });
+  assert.ok(r.ok);
+  assert.ok((await dp.apply(r.candidate)).ok);
+  const next = dp.current!;
+  assert.equal(next.version, s2.version);
+  assert.equal(next.virtualHosts['*'], served!.virtualHosts['*'], 'unchanged host shared with the previous snapshot');
+  assert.equal(next.clusters, served!.clusters);
+  assert.notEqual(next.virtualHosts['x.com'], served!.virtualHosts['x.com']);
+  assert.ok(Object.isFrozen(next.virtualHosts) && Object.isFrozen(next.virtualHosts['x.com']?.routes));
+  assert.ok(isMemoised(next.virtualHosts['x.com']!), 'the changed host was hashed once, frozen');
+  assert.deepEqual(Object.keys(served!.virtualHosts['x.com']!.routes), ['Prefix:/x'], 'the served snapshot was not patched');
 });

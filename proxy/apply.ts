@@ -27,6 +27,8 @@ export interface DataPlaneOptions {
   readonly limits?: Partial<ServerLimits>;
   /** How long a removed listener may drain before its connections are cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
+  /** How long a client may leave a response unread before it is cut (forward.ts). Default 60 s. */
+  readonly sendTimeoutMs?: number;
   /** Attempts per request when connects fail (forward.ts). Default 3. */
   readonly maxAttempts?: number;
 }
@@ -60,7 +62,7 @@ export class DataPlane implements SnapshotApplier {
   constructor(options: DataPlaneOptions = {}) {
     this.#log = options.log ?? silentLogger;
     this.pools = new UpstreamPools(options.pools, this.#log);
-    this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts });
+    this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts, sendTimeoutMs: options.sendTimeoutMs });
     this.listeners = new ListenerSet({
       handler: this.handler,
       getTable: () => this.#table,
@@ -96,7 +98,10 @@ export class DataPlane implements SnapshotApplier {
     };
   }
 
-  /** See SnapshotApplier.apply. Never throws. */
+  /**
+   * See SnapshotApplier.apply. Never throws. A candidate that passes validation
+   * is deep-frozen in place (even if then refused): hand over a private object.
+   */
   apply(candidate: unknown): Promise<ApplyOutcome> {
     const run = this.#queue.then(() => this.#apply(candidate));
     this.#queue = run.catch(() => undefined);
@@ -114,14 +119,19 @@ export class DataPlane implements SnapshotApplier {
         if (err instanceof SnapshotValidationError) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, err.message);
         throw err;
       }
-      const actual = versionOf(candidate);
-      if (actual !== candidate.version) {
-        throw new ApplyError(ApplyCode.VERSION_MISMATCH, `version ${candidate.version} is not the content hash of the snapshot (${actual})`);
+      // Freeze before hashing: version.ts remembers the canonical JSON of frozen
+      // entries, so the next delta's candidate, which shares every unchanged
+      // entry with this one (stream/delta.ts), re-serialises only what changed.
+      // Sub-objects shared with the served snapshot are frozen already and
+      // skipped. A refused candidate stays frozen; the caller owns nothing else.
+      const snapshot = deepFreeze(candidate);
+      const actual = versionOf(snapshot);
+      if (actual !== snapshot.version) {
+        throw new ApplyError(ApplyCode.VERSION_MISMATCH, `version ${snapshot.version} is not the content hash of the snapshot (${actual})`);
       }
       // Equal version means equal content: nothing to rebuild.
-      if (candidate.version === this.#table?.version) return { ok: true, version: candidate.version };
+      if (snapshot.version === this.#table?.version) return { ok: true, version: snapshot.version };
 
-      const snapshot = deepFreeze(candidate);
       const started = performance.now();
       const next = buildTable(snapshot, this.#table, { pools: this.pools });
       let change;

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { canonicalJson, deepFreeze, isMemoised, sealSnapshot, versionOf } from './version.ts';
+import type { SnapshotContent } from './version.ts';
+import type { Snapshot, VirtualHost } from './snapshot.ts';
+
+/** The definition of the version, written out without any memo: sorted-key JSON, SHA-256, 32 hex digits. */
+function reference(value: unknown): string {
+  const canon = (v: unknown): string => {
+    if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+    if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canon(o[k])}`).join(',')}}`;
+  };
+  const { version: _v, ...rest } = value as Record<string, unknown>;
+  return createHash('sha256').update(canon(rest)).digest('hex').slice(0, 32);
+}
+
+function content(n: number, path = '/'): SnapshotContent {
+  const virtualHosts: Record<string, unknown> = {};
+  const clusters: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    virtualHosts[`h${i}.com`] = { routes: { [`Prefix:${path}`]: { match: { type: 'Prefix', path }, cluster: `ns/c${i}:80`, timeoutMs: 1000 + i, origin: 'Ingress/ns/x' } } };
+    clusters[`ns/c${i}:80`] = { endpoints: { [`10.0.0.${i}:80`]: { address: `10.0.0.${i}`, port: 80 } } };
+  }
+  return {
+    listeners: { http: { protocol: 'http', address: '127.0.0.1', port: 8080 } },
+    virtualHosts, clusters, secrets: { '@default': { cert: 'C "quoted" \u2028', key: 'K' } },
+    defaultRoute: { match: { type: 'Prefix', path: '/' }, timeoutMs: 5, origin: 'Ingress/ns/d' },
+  } as SnapshotContent;
+}
+
+test('versionOf is the same hash frozen or not, memoised or not, in any key order', () => {
+  const plain = content(20);
+  const want = reference(plain);
+  assert.equal(versionOf(plain), want);
+  const frozen = deepFreeze(structuredClone(plain));
+  assert.equal(versionOf(frozen), want, 'first call fills the memo');
+  assert.ok(isMemoised(frozen.virtualHosts['h3.com']!) && isMemoised(frozen.clusters['ns/c3:80']!));
+  assert.equal(versionOf(frozen), want, 'second call answers from the memo');
+  const reordered = { secrets: frozen.secrets, defaultRoute: frozen.defaultRoute, clusters: frozen.clusters, virtualHosts: frozen.virtualHosts, listeners: frozen.listeners };
+  assert.equal(versionOf(reordered), want);
+  assert.equal(sealSnapshot(plain).version, want);
+});
+
+test('a snapshot sharing frozen entries with an older one hashes its own content', () => {
+  const a = sealSnapshot(content(5));
+  // What a delta produces: new containers on the changed path, every other entry shared.
+  const changed: VirtualHost = { routes: { 'Exact:/z': { match: { type: 'Exact', path: '/z' }, timeoutMs: 1, origin: 'o' } } };
+  const b: Snapshot = deepFreeze({ ...a, virtualHosts: { ...a.virtualHosts, 'h2.com': changed } });
+  assert.equal(b.virtualHosts['h1.com'], a.virtualHosts['h1.com']);
+  assert.equal(versionOf(b), reference(b));
+  assert.notEqual(versionOf(b), a.version);
+  assert.equal(versionOf(a), a.version, 'the older snapshot still hashes to its own version');
+});
+
+test('only frozen objects are remembered: an unfrozen entry is serialised afresh each time', () => {
+  const c = content(2);
+  versionOf(c);
+  assert.ok(!isMemoised(c.virtualHosts['h0.com']!));
+  (c.virtualHosts['h0.com']!.routes['Prefix:/'] as { timeoutMs: number }).timeoutMs = 7;
+  assert.equal(versionOf(c), reference(c));
+});
