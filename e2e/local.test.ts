@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import type { Server } from 'node:http';
-import { echoBackend, eventually, freePort, get, turnout, type Proc } from './harness.ts';
+import { clientLoad, echoBackend, eventually, freePort, get, turnout, type Proc } from './harness.ts';
 import { routesYaml, servicesYaml, tlsYaml } from './manifests.ts';
 
 describe('turnout local', () => {
@@ -108,24 +107,8 @@ describe('turnout local', () => {
   });
 
   test('50 manifest changes under load: zero failed requests', async () => {
-    const stats = { ok: 0, failed: 0, errors: new Map<string, number>() };
-    let stop = false;
-    const deadline = Date.now() + 120_000;
-    const MAX_REQUESTS = 200_000;
-    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
-    const client = async (agent: Agent | false) => {
-      while (!stop && Date.now() < deadline && stats.ok + stats.failed < MAX_REQUESTS) {
-        const r = await get(ports.http, '/steady', { host: 'b.test', agent });
-        if (r.status === 200 && (r.body === 'b /steady')) stats.ok++;
-        else {
-          stats.failed++;
-          const key = `${r.status} ${r.error ?? r.body}`.slice(0, 80);
-          stats.errors.set(key, (stats.errors.get(key) ?? 0) + 1);
-        }
-      }
-    };
-    const agents = [new Agent({ keepAlive: true, maxSockets: 1 }), new Agent({ keepAlive: true, maxSockets: 1 }), keepAlive];
-    const clients = [...agents.map((a) => client(a)), client(false), client(false)];
+    const load = clientLoad({ port: ports.http, host: 'b.test', path: '/steady', expect: 'b /steady', keepAlive: 3, fresh: 2, maxRequests: 200_000, maxMs: 120_000 });
+    let stats;
     try {
       for (let i = 1; i <= 50; i++) {
         const target = i % 2 === 0 ? 'a' : 'c';
@@ -133,9 +116,7 @@ describe('turnout local', () => {
         await eventually(`change ${i} served`, async () => (await get(ports.http, `/v${i}`, { host: 'b.test' })).body === `${target} /v${i}`);
       }
     } finally {
-      stop = true;
-      await Promise.all(clients);
-      for (const a of agents) a.destroy();
+      stats = await load.stop();
     }
     console.log(`# load during 50 changes: ${stats.ok} ok, ${stats.failed} failed ${JSON.stringify([...stats.errors])}`);
     assert.ok(stats.ok > 100, `too few requests: ${stats.ok}`);

@@ -7,18 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import { echoBackend, eventually, freePort, get, turnout, type Proc } from './harness.ts';
+import { echoBackend, eventually, freePort, get, selfSignedPair, turnout, type Proc } from './harness.ts';
 import { routesYaml, servicesYaml } from './manifests.ts';
-import { generate } from 'selfsigned';
-
-/** A throwaway certificate for the stream, valid for 127.0.0.1. */
-async function streamCertificate(): Promise<{ cert: string; key: string }> {
-  const pems = await generate([{ name: 'commonName', value: 'turnout-controller' }], {
-    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
-  });
-  return { cert: pems.cert, key: pems.private };
-}
 
 describe('turnout controller + turnout proxy', () => {
   let dir: string;
@@ -46,7 +36,7 @@ describe('turnout controller + turnout proxy', () => {
     badTokenFile = join(secrets, 'bad-token');
     certFile = join(secrets, 'stream.crt');
     keyFile = join(secrets, 'stream.key');
-    const tls = await streamCertificate();
+    const tls = await selfSignedPair('turnout-controller', '127.0.0.1');
     await writeFile(certFile, tls.cert);
     await writeFile(keyFile, tls.key);
     await writeFile(tokenFile, 'correct-horse-battery-staple-0123\n');
