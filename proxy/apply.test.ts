@@ -177,3 +177,20 @@ test('a full snapshot is frozen before it is hashed, so the next delta hashes on
   assert.ok(isMemoised(next.virtualHosts['x.com']!), 'the changed host was hashed once, frozen');
   assert.deepEqual(Object.keys(served!.virtualHosts['x.com']!.routes), ['Prefix:/x'], 'the served snapshot was not patched');
 });
+
+test('an endpoint gets its pool on its first request, not when the table is built', async () => {
+  const c = await echoBackend('c');
+  try {
+    assert.ok((await dp.apply(sealSnapshot(snap(c.port)))).ok);
+    const ep = dp.pools.get(`127.0.0.1:${c.port}`);
+    assert.ok(ep, 'the table references the endpoint');
+    assert.equal(ep.hasPool, false);
+    const open = dp.status().upstreamPools;
+    assert.equal((await get(port, '/')).headers['x-backend'], 'c');
+    assert.equal(ep.hasPool, true);
+    assert.equal(dp.status().upstreamPools, open + 1);
+  } finally {
+    await dp.apply(sealSnapshot(snap(a.port)));
+    await c.close();
+  }
+});

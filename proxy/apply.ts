@@ -39,7 +39,10 @@ export interface DataPlaneStatus {
   readonly appliedAt: Date | undefined;
   readonly listeners: Record<string, ListenerInfo>;
   readonly counts: TableCounts | undefined;
-  /** Live upstream pools (one per endpoint still referenced by a table). */
+  /**
+   * Open upstream pools: one per endpoint that a table still references AND
+   * that was sent a request (pools are created on first use).
+   */
   readonly upstreamPools: number;
 }
 
@@ -94,7 +97,7 @@ export class DataPlane implements SnapshotApplier {
       appliedAt: this.#appliedAt,
       listeners: this.listeners.list(),
       counts: this.#table?.counts,
-      upstreamPools: this.pools.size,
+      upstreamPools: this.pools.open,
     };
   }
 

@@ -3,7 +3,7 @@
 // applier swaps one reference to install a new table; a request pins the table
 // it started with, so a swap never changes routing under a running request.
 //
-// A table also owns references on upstream pools (upstream/pools.ts) and
+// A table also owns references on upstream endpoints (upstream/pools.ts) and
 // counts its in-flight requests: once swapped out (retire()) and drained, it
 // closes exactly once and releases its pools, so endpoints that no newer table
 // uses get their connections closed. A long request keeps its (old) table and
@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST, endpointKey, snapshotCounts } from '../../api/snapshot.ts';
+import { ANY_HOST, snapshotCounts } from '../../api/snapshot.ts';
 import type { ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
@@ -101,12 +101,7 @@ export class RoutingTable {
     for (const [key, cluster] of Object.entries(snapshot.clusters)) {
       const eps: UpstreamEndpoint[] = [];
       for (const ep of Object.values(cluster.endpoints)) {
-        const entry: UpstreamEndpoint = {
-          key: endpointKey(ep.address, ep.port),
-          address: ep.address,
-          port: ep.port,
-          dispatcher: this.pools.acquire(ep.address, ep.port),
-        };
+        const entry = this.pools.acquire(ep.address, ep.port);
         this.#acquired.push(entry);
         eps.push(entry);
       }
@@ -231,7 +226,7 @@ export class RoutingTable {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const ep of this.#acquired) this.pools.release(ep.address, ep.port);
+    for (const ep of this.#acquired) this.pools.release(ep);
     this.#acquired.length = 0;
   }
 }

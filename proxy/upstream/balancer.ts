@@ -10,7 +10,10 @@ export interface UpstreamEndpoint {
   readonly key: string;
   readonly address: string;
   readonly port: number;
-  /** Shared with every table that lists the same endpoint (upstream/pools.ts). */
+  /**
+   * Shared with every table that lists the same endpoint; created on first
+   * read, so read it only to dispatch (upstream/pools.ts).
+   */
   readonly dispatcher: Dispatcher;
 }
 

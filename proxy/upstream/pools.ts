@@ -2,17 +2,25 @@
 // table that lists the endpoint, so a swap that keeps an endpoint keeps its warm
 // keep-alive connections (no reconnect storm at 100 swaps/s).
 //
-// Lifetime is reference counted by tables: a table acquires the pools of all
-// its endpoints when it is built and releases them when it closes, which is
-// after it was swapped out AND its last in-flight request ended (see
-// routing/table.ts). A pool whose count drops to zero is closed gracefully
-// (`pool.close()` lets queued and running requests finish). So a request still
-// running on an old table never finds its pool closed, and an endpoint removed
-// from the snapshot loses its connections as soon as nothing can use it.
+// Pools are created lazily, on the first request dispatched to the endpoint:
+// an undici Pool costs ~18 KB before it opens a socket, and most of 30k
+// endpoints may never see a request between two snapshots. A table holds the
+// endpoint (a PooledEndpoint), not the Pool.
+//
+// Lifetime is reference counted by tables: a table acquires all its endpoints
+// when it is built and releases them when it closes, which is after it was
+// swapped out AND its last in-flight request ended (see routing/table.ts). An
+// endpoint whose count drops to zero is dropped from the registry and its pool,
+// if one was ever created, is closed gracefully (`pool.close()` lets queued and
+// running requests finish). So a request still running on an old table never
+// finds its pool closed, and an endpoint removed from the snapshot loses its
+// connections as soon as nothing can use it.
 import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { endpointKey } from '../../api/snapshot.ts';
 import type { Logger } from '../../lib/log.ts';
 import { errorFields, silentLogger } from '../../lib/log.ts';
+import type { UpstreamEndpoint } from './balancer.ts';
 
 /** Connection settings for every upstream pool. */
 export interface PoolOptions {
@@ -41,17 +49,65 @@ export interface PoolOptions {
   readonly bodyTimeoutMs?: number;
 }
 
-interface PoolEntry {
-  readonly pool: Pool;
-  refs: number;
+/**
+ * An endpoint as the registry hands it out: one object per endpoint key while
+ * any table references it, so tables (and balancers reused across tables)
+ * share it, and its pool, by identity.
+ */
+export class PooledEndpoint implements UpstreamEndpoint {
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  /** Tables holding this endpoint; managed by UpstreamPools only. */
+  refs = 0;
+  #pool: Pool | undefined;
+  #released = false;
+  readonly #create: (ep: PooledEndpoint) => Pool;
+
+  constructor(address: string, port: number, create: (ep: PooledEndpoint) => Pool) {
+    this.key = endpointKey(address, port);
+    this.address = address;
+    this.port = port;
+    this.#create = create;
+  }
+
+  /**
+   * The endpoint's pool, created on first use. Only a table that still holds
+   * the endpoint dispatches to it (a request pins its table), so a released
+   * endpoint asking for a pool is a bug: refuse rather than leak a pool
+   * nothing would close.
+   */
+  get dispatcher(): Dispatcher {
+    if (this.#pool !== undefined) return this.#pool;
+    if (this.#released) throw new Error(`upstream endpoint ${this.key} was released; no pool will be created for it`);
+    this.#pool = this.#create(this);
+    return this.#pool;
+  }
+
+  /** Whether a pool exists (tests, admin). */
+  get hasPool(): boolean {
+    return this.#pool !== undefined;
+  }
+
+  /** Whether the registry still holds this endpoint. */
+  get live(): boolean {
+    return !this.#released;
+  }
+
+  /** Marks the endpoint gone and hands back its pool, if one was created, to be closed. */
+  release(): Pool | undefined {
+    this.#released = true;
+    return this.#pool;
+  }
 }
 
 /** The registry of endpoint pools; one per applier. */
 export class UpstreamPools {
-  readonly #pools = new Map<string, PoolEntry>();
+  readonly #endpoints = new Map<string, PooledEndpoint>();
   readonly #options: Pool.Options;
   readonly #log: Logger;
   readonly #closing = new Set<Promise<void>>();
+  #open = 0;
 
   constructor(options: PoolOptions = {}, log: Logger = silentLogger) {
     this.#log = log;
@@ -67,47 +123,70 @@ export class UpstreamPools {
     };
   }
 
-  /** Number of live pools (admin and tests). */
+  /** Number of endpoints referenced by some table (each may or may not have a pool yet). */
   get size(): number {
-    return this.#pools.size;
+    return this.#endpoints.size;
   }
 
-  /** Whether a pool for the endpoint is live (tests). */
+  /** Number of pools created and not yet closed (admin). */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Whether the endpoint is referenced by some table (tests). */
   has(key: string): boolean {
-    return this.#pools.has(key);
+    return this.#endpoints.has(key);
+  }
+
+  /** The live endpoint for a key, if any (tests). */
+  get(key: string): PooledEndpoint | undefined {
+    return this.#endpoints.get(key);
+  }
+
+  /** Takes a reference on the endpoint, registering it if needed; no pool is created here. */
+  acquire(address: string, port: number): PooledEndpoint {
+    const key = endpointKey(address, port);
+    let ep = this.#endpoints.get(key);
+    if (ep === undefined) {
+      ep = new PooledEndpoint(address, port, (e) => this.#createPool(e));
+      this.#endpoints.set(key, ep);
+    }
+    ep.refs++;
+    return ep;
   }
 
   /**
-   * Takes a reference on the endpoint's pool, creating it if needed (creating
-   * a Pool opens no socket; connections are made on first use).
+   * Another reference on an endpoint the caller got from acquire() and whose
+   * reference it still holds through another table (a reused balancer).
    */
-  acquire(address: string, port: number): Pool {
-    const key = endpointKey(address, port);
-    const entry = this.#pools.get(key);
-    if (entry !== undefined) {
-      entry.refs++;
-      return entry.pool;
-    }
-    const host = address.includes(':') ? `[${address}]` : address;
-    const pool = new Pool(`http://${host}:${port}`, this.#options);
+  retain(ep: UpstreamEndpoint): void {
+    const entry = this.#endpoints.get(ep.key);
+    if (entry === undefined || entry !== ep) throw new Error(`upstream endpoint ${ep.key} is no longer registered`);
+    entry.refs++;
+  }
+
+  /** Drops a reference taken by acquire() or retain(); at zero the pool, if any, closes gracefully. */
+  release(ep: UpstreamEndpoint): void {
+    const entry = this.#endpoints.get(ep.key);
+    if (entry === undefined || entry !== ep) return;
+    if (--entry.refs > 0) return;
+    this.#endpoints.delete(entry.key);
+    const pool = entry.release();
+    if (pool !== undefined) this.#closePool(entry.key, pool);
+  }
+
+  #createPool(ep: PooledEndpoint): Pool {
+    const host = ep.address.includes(':') ? `[${ep.address}]` : ep.address;
+    const pool = new Pool(`http://${host}:${ep.port}`, this.#options);
     // A pool emits 'connectionError' per failed connect; the request that
     // triggered it already reports the failure, so only note it at debug.
-    pool.on('connectionError', (_origin, _targets, err) => this.#log.debug('upstream connect failed', { endpoint: key, ...errorFields(err) }));
-    this.#pools.set(key, { pool, refs: 1 });
+    pool.on('connectionError', (_origin, _targets, err) => this.#log.debug('upstream connect failed', { endpoint: ep.key, ...errorFields(err) }));
+    this.#open++;
     return pool;
   }
 
-  /** Drops a reference taken by acquire(); at zero the pool closes gracefully. */
-  release(address: string, port: number): void {
-    const key = endpointKey(address, port);
-    const entry = this.#pools.get(key);
-    if (entry === undefined) return;
-    if (--entry.refs > 0) return;
-    this.#pools.delete(key);
-    this.#closePool(key, entry.pool);
-  }
-
   #closePool(key: string, pool: Pool): void {
+    this.#open--;
     const done = pool.close().then(
       () => this.#log.debug('upstream pool closed', { endpoint: key }),
       (err: unknown) => this.#log.warn('upstream pool close failed', { endpoint: key, ...errorFields(err) }),
@@ -120,8 +199,11 @@ export class UpstreamPools {
    * applier's close() after listeners drained). Resolves when all are closed.
    */
   async close(): Promise<void> {
-    for (const [key, entry] of this.#pools) this.#closePool(key, entry.pool);
-    this.#pools.clear();
+    for (const [key, ep] of this.#endpoints) {
+      const pool = ep.release();
+      if (pool !== undefined) this.#closePool(key, pool);
+    }
+    this.#endpoints.clear();
     await Promise.all([...this.#closing]);
   }
 }
