@@ -5,17 +5,26 @@
 //
 // A table also owns references on upstream endpoints (upstream/pools.ts) and
 // counts its in-flight requests: once swapped out (retire()) and drained, it
-// closes exactly once and releases its pools, so endpoints that no newer table
-// uses get their connections closed. A long request keeps its (old) table and
-// that table's pools alive until it ends; that is the price of never cutting it.
+// closes exactly once and releases its endpoints, so endpoints that no newer
+// table uses get their connections closed. A long request keeps its (old)
+// table and that table's pools alive until it ends; that is the price of never
+// cutting it.
+//
+// Building is incremental: a snapshot that came from a delta shares every
+// unchanged (deep-frozen) sub-object with the previous one (stream/delta.ts),
+// so a table reuses from `previous` the balancer of every cluster object it
+// still has (same object, `===`) and the compiled paths of every virtual host
+// object it still has, unless one of the clusters that host's routes name got
+// a new balancer: compiled routes point at balancers, so such a host is
+// recompiled. What remains O(size) per build is cheap map work (host index,
+// reference counts), not parsing or allocation per route.
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST, snapshotCounts } from '../../api/snapshot.ts';
-import type { ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts } from '../../api/snapshot.ts';
+import { ANY_HOST } from '../../api/snapshot.ts';
+import type { ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
-import type { UpstreamEndpoint } from '../upstream/balancer.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
 import { HostIndex, normalizeHost } from './hosts.ts';
 import { PathMatcher } from './paths.ts';
@@ -48,17 +57,24 @@ export interface TlsCredentials {
 }
 
 /**
- * Builds the table for a validated snapshot. `previous` lends what can be
- * reused: TLS contexts whose PEM is unchanged, round-robin cursors, the pool
- * registry. Throws ApplyError(TLS_SECRET_INVALID) when a referenced secret does
+ * Builds the table for a validated, deep-frozen snapshot. `previous` lends
+ * what can be reused: TLS contexts whose PEM is unchanged, the balancers of
+ * cluster objects it shares (with their round-robin cursors; a changed cluster
+ * starts at the old cursor), compiled virtual hosts, the pool registry. Throws ApplyError(TLS_SECRET_INVALID) when a referenced secret does
  * not load; on a throw no pool reference is left behind.
  */
 export function buildTable(snapshot: Snapshot, previous?: RoutingTable, options: BuildOptions = {}): RoutingTable {
   return new RoutingTable(snapshot, previous, options);
 }
 
+/** A virtual host compiled for lookups; reused by later tables while still right. */
 interface VirtualHostEntry {
   readonly paths: PathMatcher<RouteTarget>;
+  /** The cluster keys its routes name, each once, and the balancer each resolved to. */
+  readonly clusterKeys: readonly ClusterKey[];
+  readonly balancers: ReadonlyArray<ClusterBalancer | undefined>;
+  /** Number of routes in the snapshot's host (counts). */
+  readonly routes: number;
 }
 
 /** See the top of this file. Construct with buildTable(). */
@@ -76,7 +92,11 @@ export class RoutingTable {
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
   readonly #fingerprints = new Map<SecretKey, string>();
-  readonly #acquired: UpstreamEndpoint[] = [];
+  /**
+   * Compiled hosts by snapshot host object, shared by a table and its
+   * successors (only frozen hosts are entered: their content cannot change).
+   */
+  readonly #compiled: WeakMap<VirtualHost, VirtualHostEntry>;
   #inflight = 0;
   #retired = false;
   #closed = false;
@@ -85,6 +105,7 @@ export class RoutingTable {
     this.version = snapshot.version;
     this.snapshot = snapshot;
     this.pools = options.pools ?? previous?.pools ?? new UpstreamPools();
+    this.#compiled = previous === undefined ? new WeakMap() : previous.#compiled;
 
     // TLS first: it is the only step that can fail, and it takes no pool references.
     const tlsEntries: Array<[string, SecureContext]> = [];
@@ -98,43 +119,78 @@ export class RoutingTable {
     }
     this.#tlsHosts = new HostIndex(tlsEntries);
 
+    // Balancers are lent only by a table that still holds its endpoint
+    // references (not closed) in the same registry: then every endpoint of a
+    // lent balancer is live and one more reference keeps it so.
+    const lender = previous !== undefined && !previous.#closed && previous.pools === this.pools ? previous : undefined;
+    let endpoints = 0;
     for (const [key, cluster] of Object.entries(snapshot.clusters)) {
-      const eps: UpstreamEndpoint[] = [];
-      for (const ep of Object.values(cluster.endpoints)) {
-        const entry = this.pools.acquire(ep.address, ep.port);
-        this.#acquired.push(entry);
-        eps.push(entry);
+      const lent = lender === undefined ? undefined : lender.#clusters.get(key);
+      let balancer: ClusterBalancer;
+      if (lent !== undefined && lender?.snapshot.clusters[key] === cluster && Object.isFrozen(cluster)) {
+        for (const ep of lent.endpoints) this.pools.retain(ep);
+        balancer = lent;
+      } else {
+        const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port));
+        balancer = new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0);
       }
-      this.#clusters.set(key, new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0));
+      this.#clusters.set(key, balancer);
+      endpoints += balancer.endpoints.length;
     }
 
     const hostEntries: Array<[string, VirtualHostEntry]> = [];
     let anyHost: VirtualHostEntry | undefined;
+    let routes = 0;
     for (const [host, vh] of Object.entries(snapshot.virtualHosts)) {
-      const list = Object.values(vh.routes);
-      const entry: VirtualHostEntry = {
-        paths: new PathMatcher(list.map((route) => ({
-          type: route.match.type,
-          path: route.match.path,
-          value: {
-            route,
-            cluster: route.cluster === undefined ? undefined : this.#clusters.get(route.cluster),
-            timeoutMs: route.timeoutMs,
-          },
-        }))),
-      };
+      let entry = this.#compiled.get(vh);
+      if (entry === undefined || !this.#resolvesAsBefore(entry)) {
+        entry = this.#compile(vh);
+        if (Object.isFrozen(vh)) this.#compiled.set(vh, entry);
+      }
+      routes += entry.routes;
       if (host === ANY_HOST) anyHost = entry;
       else hostEntries.push([host, entry]);
     }
     this.#hosts = new HostIndex(hostEntries);
     this.#anyHost = anyHost;
     const dr = snapshot.defaultRoute;
-    this.#defaultRoute = dr === undefined ? undefined : {
-      route: dr,
-      cluster: dr.cluster === undefined ? undefined : this.#clusters.get(dr.cluster),
-      timeoutMs: dr.timeoutMs,
+    this.#defaultRoute = dr === undefined ? undefined : this.#target(dr);
+    // What snapshotCounts() would count, from what was just walked.
+    this.counts = {
+      listeners: Object.keys(snapshot.listeners).length,
+      virtualHosts: hostEntries.length + (anyHost === undefined ? 0 : 1),
+      routes,
+      clusters: this.#clusters.size,
+      endpoints,
+      secrets: Object.keys(snapshot.secrets).length,
     };
-    this.counts = snapshotCounts(snapshot);
+  }
+
+  #target(route: Route): RouteTarget {
+    return {
+      route,
+      cluster: route.cluster === undefined ? undefined : this.#clusters.get(route.cluster),
+      timeoutMs: route.timeoutMs,
+    };
+  }
+
+  #compile(vh: VirtualHost): VirtualHostEntry {
+    const list = Object.values(vh.routes);
+    const used = new Map<ClusterKey, ClusterBalancer | undefined>();
+    const paths = new PathMatcher(list.map((route) => {
+      const target = this.#target(route);
+      if (route.cluster !== undefined) used.set(route.cluster, target.cluster);
+      return { type: route.match.type, path: route.match.path, value: target };
+    }));
+    return { paths, clusterKeys: [...used.keys()], balancers: [...used.values()], routes: list.length };
+  }
+
+  /** Whether every cluster a compiled host names still resolves to the balancer it was compiled with. */
+  #resolvesAsBefore(entry: VirtualHostEntry): boolean {
+    for (let i = 0; i < entry.clusterKeys.length; i++) {
+      if (this.#clusters.get(entry.clusterKeys[i] as ClusterKey) !== entry.balancers[i]) return false;
+    }
+    return true;
   }
 
   #context(secretKey: SecretKey, usedBy: string, previous: RoutingTable | undefined): SecureContext {
@@ -143,7 +199,7 @@ export class RoutingTable {
       // validate.ts guarantees references resolve; keep the message useful anyway.
       throw new ApplyError(ApplyCode.TLS_SECRET_INVALID, `secret ${JSON.stringify(secretKey)} used by ${usedBy} does not exist`);
     }
-    const fp = this.#fingerprints.get(secretKey) ?? fingerprint(secret.cert, secret.key);
+    const fp = fingerprintOf(secret);
     this.#fingerprints.set(secretKey, fp);
     let ctx = this.#contexts.get(fp) ?? (previous === undefined ? undefined : previous.#contexts.get(fp));
     if (ctx === undefined) {
@@ -189,7 +245,7 @@ export class RoutingTable {
   credentials(secretKey: SecretKey): TlsCredentials | undefined {
     const secret = this.snapshot.secrets[secretKey];
     if (secret === undefined) return undefined;
-    const fp = this.#fingerprints.get(secretKey) ?? fingerprint(secret.cert, secret.key);
+    const fp = this.#fingerprints.get(secretKey) ?? fingerprintOf(secret);
     return { fingerprint: fp, cert: secret.cert, key: secret.key };
   }
 
@@ -226,9 +282,24 @@ export class RoutingTable {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const ep of this.#acquired) this.pools.release(ep);
-    this.#acquired.length = 0;
+    // One reference per endpoint per cluster, as taken in the constructor.
+    for (const balancer of this.#clusters.values()) {
+      for (const ep of balancer.endpoints) this.pools.release(ep);
+    }
   }
+}
+
+// Fingerprints of frozen secrets, by object: an unchanged secret shared with
+// the previous snapshot is not hashed again (with thousands of TLS secrets the
+// PEM hashing would otherwise be the bulk of a build).
+const fingerprints = new WeakMap<TlsSecret, string>();
+
+function fingerprintOf(secret: TlsSecret): string {
+  const hit = fingerprints.get(secret);
+  if (hit !== undefined) return hit;
+  const fp = fingerprint(secret.cert, secret.key);
+  if (Object.isFrozen(secret)) fingerprints.set(secret, fp);
+  return fp;
 }
 
 /** Content hash of a cert/key pair: the cache key for TLS contexts. */

@@ -1,6 +1,7 @@
-// Round-robin over one cluster's endpoints. The counter lives in the cluster
-// entry of a routing table, so it is per table; a new table that keeps the
-// cluster starts where the old one stopped (see routing/table.ts), so frequent
+// Round-robin over one cluster's endpoints. The counter lives in the balancer,
+// which consecutive routing tables share for as long as the snapshot's cluster
+// object is unchanged; a table whose cluster changed builds a new balancer that
+// starts where the old one stopped (see routing/table.ts). Either way frequent
 // swaps do not pile traffic on the first endpoint.
 import type { Dispatcher } from 'undici';
 
