@@ -72,6 +72,25 @@ test('a host whose cluster changed (host object unchanged) routes to the new end
   assert.equal(t2.match('b.com', '/'), t1.match('b.com', '/'));
 });
 
+test('after a cluster change, a route-only change keeps routing hosts to the newest balancers', () => {
+  const t1 = build(s1);
+  const s2 = derive(s1, { clusters: { ...s1.clusters, 'c/a:1': cluster(4001) } });
+  const t2 = build(s2, t1);
+  // Route-only change: the clusters map is the same object, so is the balancer map.
+  const s3 = derive(s2, { virtualHosts: { ...s2.virtualHosts, 'b.com': vhost([route('Prefix', '/b3', 'c/b:1')]) } });
+  assert.equal(s3.clusters, s2.clusters);
+  const t3 = build(s3, t2);
+  for (const key of ['c/a:1', 'c/b:1', 'c/shared:1']) assert.equal(t3.cluster(key), t2.cluster(key), key);
+  assert.equal(t3.match('a.com', '/'), t2.match('a.com', '/'), 'a.com compiled in t2 is reused');
+  assert.deepEqual(t3.match('a.com', '/')?.cluster?.endpoints.map((e) => e.port), [4001]);
+  assert.deepEqual(t1.match('a.com', '/')?.cluster?.endpoints.map((e) => e.port), [1001], 't1 unchanged');
+  // And back to t1's cluster object: a new balancer again, never t1's stale one.
+  const s4 = derive(s3, { clusters: s1.clusters });
+  const t4 = build(s4, t3);
+  assert.deepEqual(t4.match('a.com', '/')?.cluster?.endpoints.map((e) => e.port), [1001]);
+  assert.equal(t4.match('a.com', '/')?.cluster, t4.cluster('c/a:1'));
+});
+
 test('a changed cluster starts its balancer at the old cursor; a removed one is not lent', () => {
   const t1 = build(s1);
   const shared = t1.cluster('c/shared:1');

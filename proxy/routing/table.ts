@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { ANY_HOST } from '../../api/snapshot.ts';
-import type { ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
+import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
@@ -75,6 +75,13 @@ interface VirtualHostEntry {
   readonly balancers: ReadonlyArray<ClusterBalancer | undefined>;
   /** Number of routes in the snapshot's host (counts). */
   readonly routes: number;
+  /**
+   * The newest balancer map the entry was checked against. Tables share one
+   * balancer map while the snapshot's clusters map is the same object, so
+   * this makes the check O(1) per host on route-only changes. Only builds
+   * read it; routing never does, so updating it cannot affect a serving table.
+   */
+  checkedAgainst: ReadonlyMap<ClusterKey, ClusterBalancer>;
 }
 
 /** See the top of this file. Construct with buildTable(). */
@@ -87,7 +94,8 @@ export class RoutingTable {
   readonly #hosts: HostIndex<VirtualHostEntry>;
   readonly #anyHost: VirtualHostEntry | undefined;
   readonly #defaultRoute: RouteTarget | undefined;
-  readonly #clusters = new Map<ClusterKey, ClusterBalancer>();
+  /** Balancers by cluster key; never changed after the constructor, so a successor may share it. */
+  readonly #clusters: ReadonlyMap<ClusterKey, ClusterBalancer>;
   readonly #tlsHosts: HostIndex<SecureContext>;
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
@@ -108,8 +116,13 @@ export class RoutingTable {
     this.#compiled = previous === undefined ? new WeakMap() : previous.#compiled;
 
     // TLS first: it is the only step that can fail, and it takes no pool references.
+    // Object.keys and an index, not Object.entries: at 10k keys the pair
+    // arrays cost more than the rest of a delta's build.
+    const vhosts = snapshot.virtualHosts;
+    const hostKeys = Object.keys(vhosts);
     const tlsEntries: Array<[string, SecureContext]> = [];
-    for (const [host, vh] of Object.entries(snapshot.virtualHosts)) {
+    for (const host of hostKeys) {
+      const vh = vhosts[host] as VirtualHost;
       if (vh.tls === undefined) continue;
       const ctx = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
       if (host !== ANY_HOST) tlsEntries.push([host, ctx]);
@@ -124,26 +137,41 @@ export class RoutingTable {
     // lent balancer is live and one more reference keeps it so.
     const lender = previous !== undefined && !previous.#closed && previous.pools === this.pools ? previous : undefined;
     let endpoints = 0;
-    for (const [key, cluster] of Object.entries(snapshot.clusters)) {
-      const lent = lender === undefined ? undefined : lender.#clusters.get(key);
-      let balancer: ClusterBalancer;
-      if (lent !== undefined && lender?.snapshot.clusters[key] === cluster && Object.isFrozen(cluster)) {
-        for (const ep of lent.endpoints) this.pools.retain(ep);
-        balancer = lent;
-      } else {
-        const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port));
-        balancer = new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0);
+    const clusters = snapshot.clusters;
+    if (lender !== undefined && lender.snapshot.clusters === clusters && Object.isFrozen(clusters)) {
+      // The same clusters map (a delta that touched no cluster): the same
+      // balancers, so share the map itself; one more reference per endpoint.
+      this.#clusters = lender.#clusters;
+      for (const balancer of this.#clusters.values()) {
+        for (const ep of balancer.endpoints) this.pools.retain(ep);
+        endpoints += balancer.endpoints.length;
       }
-      this.#clusters.set(key, balancer);
-      endpoints += balancer.endpoints.length;
+    } else {
+      const built = new Map<ClusterKey, ClusterBalancer>();
+      for (const key of Object.keys(clusters)) {
+        const cluster = clusters[key] as Cluster;
+        const lent = lender === undefined ? undefined : lender.#clusters.get(key);
+        let balancer: ClusterBalancer;
+        if (lent !== undefined && lender?.snapshot.clusters[key] === cluster && Object.isFrozen(cluster)) {
+          for (const ep of lent.endpoints) this.pools.retain(ep);
+          balancer = lent;
+        } else {
+          const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port));
+          balancer = new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0);
+        }
+        built.set(key, balancer);
+        endpoints += balancer.endpoints.length;
+      }
+      this.#clusters = built;
     }
 
     const hostEntries: Array<[string, VirtualHostEntry]> = [];
     let anyHost: VirtualHostEntry | undefined;
     let routes = 0;
-    for (const [host, vh] of Object.entries(snapshot.virtualHosts)) {
+    for (const host of hostKeys) {
+      const vh = vhosts[host] as VirtualHost;
       let entry = this.#compiled.get(vh);
-      if (entry === undefined || !this.#resolvesAsBefore(entry)) {
+      if (entry === undefined || !this.#stillValid(entry)) {
         entry = this.#compile(vh);
         if (Object.isFrozen(vh)) this.#compiled.set(vh, entry);
       }
@@ -166,6 +194,16 @@ export class RoutingTable {
     };
   }
 
+  /** Whether a compiled host still resolves every cluster it names to this table's balancer. */
+  #stillValid(entry: VirtualHostEntry): boolean {
+    if (entry.checkedAgainst === this.#clusters) return true;
+    for (let i = 0; i < entry.clusterKeys.length; i++) {
+      if (this.#clusters.get(entry.clusterKeys[i] as ClusterKey) !== entry.balancers[i]) return false;
+    }
+    entry.checkedAgainst = this.#clusters;
+    return true;
+  }
+
   #target(route: Route): RouteTarget {
     return {
       route,
@@ -182,15 +220,7 @@ export class RoutingTable {
       if (route.cluster !== undefined) used.set(route.cluster, target.cluster);
       return { type: route.match.type, path: route.match.path, value: target };
     }));
-    return { paths, clusterKeys: [...used.keys()], balancers: [...used.values()], routes: list.length };
-  }
-
-  /** Whether every cluster a compiled host names still resolves to the balancer it was compiled with. */
-  #resolvesAsBefore(entry: VirtualHostEntry): boolean {
-    for (let i = 0; i < entry.clusterKeys.length; i++) {
-      if (this.#clusters.get(entry.clusterKeys[i] as ClusterKey) !== entry.balancers[i]) return false;
-    }
-    return true;
+    return { paths, clusterKeys: [...used.keys()], balancers: [...used.values()], routes: list.length, checkedAgainst: this.#clusters };
   }
 
   #context(secretKey: SecretKey, usedBy: string, previous: RoutingTable | undefined): SecureContext {

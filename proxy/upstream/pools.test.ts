@@ -38,7 +38,8 @@ test('an endpoint released without ever being used closes nothing and re-acquiri
   assert.throws(() => ep.dispatcher, /released/, 'a released endpoint never makes a pool nothing would close');
   const again = pools.acquire('10.0.0.1', 80);
   assert.notEqual(again, ep);
-  assert.throws(() => pools.retain(ep), /no longer registered/);
+  assert.throws(() => pools.retain(ep), /not held/);
+  assert.throws(() => new UpstreamPools().retain(again), /not held/, 'nor one of another registry');
   pools.retain(again);
   pools.release(again);
   assert.ok(pools.has(again.key));

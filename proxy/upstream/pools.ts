@@ -58,17 +58,24 @@ export class PooledEndpoint implements UpstreamEndpoint {
   readonly key: string;
   readonly address: string;
   readonly port: number;
-  /** Tables holding this endpoint; managed by UpstreamPools only. */
+  /** References held by tables; managed by the owning UpstreamPools only. */
   refs = 0;
   #pool: Pool | undefined;
   #released = false;
+  readonly #owner: object;
   readonly #create: (ep: PooledEndpoint) => Pool;
 
-  constructor(address: string, port: number, create: (ep: PooledEndpoint) => Pool) {
+  constructor(owner: object, address: string, port: number, create: (ep: PooledEndpoint) => Pool) {
     this.key = endpointKey(address, port);
     this.address = address;
     this.port = port;
+    this.#owner = owner;
     this.#create = create;
+  }
+
+  /** Whether `registry` handed out this endpoint and still holds it. */
+  heldBy(registry: object): boolean {
+    return this.#owner === registry && !this.#released;
   }
 
   /**
@@ -87,11 +94,6 @@ export class PooledEndpoint implements UpstreamEndpoint {
   /** Whether a pool exists (tests, admin). */
   get hasPool(): boolean {
     return this.#pool !== undefined;
-  }
-
-  /** Whether the registry still holds this endpoint. */
-  get live(): boolean {
-    return !this.#released;
   }
 
   /** Marks the endpoint gone and hands back its pool, if one was created, to be closed. */
@@ -148,7 +150,7 @@ export class UpstreamPools {
     const key = endpointKey(address, port);
     let ep = this.#endpoints.get(key);
     if (ep === undefined) {
-      ep = new PooledEndpoint(address, port, (e) => this.#createPool(e));
+      ep = new PooledEndpoint(this, address, port, (e) => this.#createPool(e));
       this.#endpoints.set(key, ep);
     }
     ep.refs++;
@@ -156,23 +158,22 @@ export class UpstreamPools {
   }
 
   /**
-   * Another reference on an endpoint the caller got from acquire() and whose
-   * reference it still holds through another table (a reused balancer).
+   * Another reference on an endpoint this registry handed out and still holds
+   * (a balancer reused by the next table). O(1): no key lookup, since a table
+   * build retains every endpoint of every unchanged cluster.
    */
   retain(ep: UpstreamEndpoint): void {
-    const entry = this.#endpoints.get(ep.key);
-    if (entry === undefined || entry !== ep) throw new Error(`upstream endpoint ${ep.key} is no longer registered`);
-    entry.refs++;
+    if (!(ep instanceof PooledEndpoint) || !ep.heldBy(this)) throw new Error(`upstream endpoint ${ep.key} is not held by this registry`);
+    ep.refs++;
   }
 
   /** Drops a reference taken by acquire() or retain(); at zero the pool, if any, closes gracefully. */
   release(ep: UpstreamEndpoint): void {
-    const entry = this.#endpoints.get(ep.key);
-    if (entry === undefined || entry !== ep) return;
-    if (--entry.refs > 0) return;
-    this.#endpoints.delete(entry.key);
-    const pool = entry.release();
-    if (pool !== undefined) this.#closePool(entry.key, pool);
+    if (!(ep instanceof PooledEndpoint) || !ep.heldBy(this)) return;
+    if (--ep.refs > 0) return;
+    this.#endpoints.delete(ep.key);
+    const pool = ep.release();
+    if (pool !== undefined) this.#closePool(ep.key, pool);
   }
 
   #createPool(ep: PooledEndpoint): Pool {
