@@ -1,7 +1,9 @@
-// Wire messages of the snapshot stream (one JSON text frame each).
+// Wire messages of the snapshot stream (one JSON text frame each). The whole
+// protocol — negotiation, auth, ACK/NACK codes, close codes, limits — is
+// described in docs/protocol.md; keep the two in step.
 //
-//   proxy                         controller
-//   hello {proxyId, version?}  →
+//   proxy                                   controller
+//   hello {protocol, proxyId, version?}  →
 //                              ←  snapshot {version, snapshot}        (full)
 //   ack {version}              →
 //                              ←  delta {base, version, patch}        (JSON patch, RFC 6902)
@@ -17,6 +19,14 @@ import type { Snapshot, Version } from './snapshot.ts';
 
 /** Protocol name carried in the websocket subprotocol header, bumped on incompatible change. */
 export const STREAM_PROTOCOL = 'turnout.snapshot.v1';
+
+/**
+ * Every protocol version this build speaks, preferred first. The proxy offers
+ * all of them as websocket subprotocols; the controller picks the first of its
+ * own list that was offered, and refuses the upgrade (HTTP 400 naming its
+ * versions) when none was.
+ */
+export const STREAM_PROTOCOLS: readonly string[] = Object.freeze([STREAM_PROTOCOL]);
 
 /** Path the controller serves the stream on. */
 export const STREAM_PATH = '/v1/snapshots';
@@ -49,6 +59,11 @@ export const RETRY_NACK_CODES: ReadonlySet<string> = new Set([LISTENER_BIND_FAIL
 /** First message from a proxy on every connection. */
 export interface HelloMessage {
   readonly type: 'hello';
+  /**
+   * The protocol version the proxy speaks on this connection: the subprotocol
+   * the controller picked. A hello naming another is closed with 1002.
+   */
+  readonly protocol: string;
   readonly proxyId: string;
   /** The version the proxy serves now, if any: the controller may answer with a delta from it. */
   readonly version?: Version;
@@ -92,6 +107,7 @@ export function parseProxyMessage(data: string): ProxyMessage {
   const msg = parseObject(data);
   switch (msg.type) {
     case 'hello':
+      requireString(msg, 'protocol');
       requireString(msg, 'proxyId');
       if (msg.version !== undefined) requireString(msg, 'version');
       return msg as unknown as HelloMessage;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Listener, Snapshot, TlsSecret } from '../api/snapshot.ts';
 import type { Running } from '../cli/startup.ts';
-import { listenError, readToken, StartupError } from '../cli/startup.ts';
+import { listenError, StartupError } from '../cli/startup.ts';
 import { logLevel, type FlagValues } from '../cli/flags.ts';
 import { ObjectCache } from './cache.ts';
 import { compile } from './compile/builder.ts';
@@ -19,6 +19,8 @@ import { SnapshotStore } from './snapshot/store.ts';
 import { formatProblem, type SourceProblem } from './sources/source.ts';
 import { ManifestSource } from './sources/manifests.ts';
 import { StreamServer, type StreamTls } from './stream/server.ts';
+import type { Authenticator } from './stream/auth.ts';
+import { streamAuthFromFlags } from './stream/auth-flags.ts';
 import { isLoopback } from '../lib/net.ts';
 import { startControllerAdmin } from './admin.ts';
 
@@ -29,7 +31,8 @@ export interface ControllerConfig {
   readonly listeners: Readonly<Record<string, Listener>>;
   readonly defaultCertificate: TlsSecret;
   readonly defaultTimeoutMs: number;
-  readonly stream: { readonly host: string; readonly port: number; readonly token: string; readonly tls?: StreamTls };
+  /** `token` (shared) or `auth` (e.g. ServiceAccount TokenReviews) decides who may connect. */
+  readonly stream: { readonly host: string; readonly port: number; readonly token?: string; readonly auth?: Authenticator; readonly tls?: StreamTls };
   readonly log: Logger;
 }
 
@@ -128,7 +131,7 @@ export class Controller {
 /** `turnout controller`: reads the flags, loads the token and certificate, starts, serves admin. */
 export async function runController(flags: FlagValues): Promise<Running> {
   const log = createLogger({ level: logLevel(flags), base: { component: 'controller' } });
-  const token = await readToken(flags['token-file'] as string);
+  const streamAuth = await streamAuthFromFlags(flags);
   const streamBind = flags['stream-bind'] as string;
   const streamTls = await keyPairFlags(flags, 'stream-cert', 'stream-key');
   if (streamTls === undefined && !isLoopback(streamBind)) {
@@ -140,7 +143,7 @@ export async function runController(flags: FlagValues): Promise<Running> {
     listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
-    stream: { host: streamBind, port: flags['stream-port'] as number, token, ...(streamTls ? { tls: streamTls } : {}) },
+    stream: { host: streamBind, port: flags['stream-port'] as number, ...streamAuth, ...(streamTls ? { tls: streamTls } : {}) },
     log,
   });
   const adminAt = { host: flags['admin-bind'] as string, port: flags['admin-port'] as number };

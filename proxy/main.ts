@@ -17,9 +17,9 @@ import { RESYNC_NACK_CODES } from '../api/stream.ts';
  * DataPlane; only deltas that did not fit never reach it, so they are logged here.
  */
 export function logStream(client: StreamClient, log: Logger): void {
-  client.on('connected', ({ url }) => log.info('connected to controller', { url }));
-  client.on('disconnected', ({ code, reason, error, retryInMs }) =>
-    log.warn('disconnected from controller; serving the last snapshot', { code, reason, err: error, retryInMs }));
+  client.on('connected', ({ url, protocol }) => log.info('connected to controller', { url, protocol }));
+  client.on('disconnected', ({ code, reason, status, error, retryInMs }) =>
+    log.warn('disconnected from controller; serving the last snapshot', { code, ...(status === undefined ? {} : { status }), reason, err: error, retryInMs }));
   client.on('nacked', ({ version, code, reason }) => {
     if (RESYNC_NACK_CODES.has(code)) log.info('delta did not fit; asked for a full snapshot', { version, code, reason });
   });
@@ -35,7 +35,11 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
     throw new UsageError(`proxy: --controller ${url} is not loopback: use wss:// so the token and private keys are encrypted`);
   }
   const ca = flags['controller-ca'] === undefined ? undefined : await readFlagFile(flags['controller-ca'] as string, '--controller-ca');
-  const token = await readToken(flags['token-file'] as string);
+  // Read now so a missing or short token fails start-up; then again before
+  // every connection, since a projected ServiceAccount token rotates.
+  const tokenFile = flags['token-file'] as string;
+  await readToken(tokenFile);
+  const token = () => readToken(tokenFile);
   const stateDir = flags['state-dir'] as string | undefined;
   const state = stateDir === undefined ? undefined : await StateStore.open({ dir: stateDir, log });
   const plane = new DataPlane({ log });

@@ -77,11 +77,11 @@ test('hello with an unknown version gets the full snapshot; with the current ver
   const { store, server, port } = await serve();
   store.publish(a);
   const p1 = await raw(port);
-  p1.send({ type: 'hello', proxyId: 'p1', version: 'abcdef0123456789' });
+  p1.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'p1', version: 'abcdef0123456789' });
   assert.deepEqual(await p1.next(), { type: 'snapshot', snapshot: JSON.parse(JSON.stringify(a)) });
 
   const p2 = await raw(port);
-  p2.send({ type: 'hello', proxyId: 'p2', version: a.version });
+  p2.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'p2', version: a.version });
   await waitUntil(() => server.sessions().some((s) => s.proxyId === 'p2'));
   const info = server.sessions().find((s) => s.proxyId === 'p2')!;
   assert.equal(info.ackedVersion, a.version);
@@ -94,7 +94,7 @@ test('a NACK for a delta that did not apply is answered with the full snapshot',
   store.publish(a);
   store.publish(b);
   const p = await raw(port);
-  p.send({ type: 'hello', proxyId: 'p', version: a.version });
+  p.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'p', version: a.version });
   const delta = (await p.next()) as DeltaMessage;
   assert.equal(delta.type, 'delta');
   assert.equal(delta.base, a.version);
@@ -103,7 +103,7 @@ test('a NACK for a delta that did not apply is answered with the full snapshot',
   assert.equal(full.type, 'snapshot');
   // A second refusal of the same version, now for a full snapshot, is final.
   p.send({ type: 'nack', version: b.version, current: a.version, code: 'DELTA_APPLY_FAILED', reason: 'test' });
-  p.send({ type: 'hello', proxyId: 'again' }); // a protocol error, to end the test deterministically
+  p.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'again' }); // a protocol error, to end the test deterministically
   assert.equal((await p.closed).code, 1002);
   assert.equal(p.inbox.length, 0, 'nothing was resent');
 });
@@ -122,7 +122,7 @@ test('protocol errors close with 1002 and a reason', async () => {
   assert.match(c.reason, /not JSON/);
 
   const wrongAck = await raw(port);
-  wrongAck.send({ type: 'hello', proxyId: 'x' });
+  wrongAck.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'x' });
   await wrongAck.next();
   wrongAck.send({ type: 'ack', version: 'ffff0000ffff0000' });
   assert.match((await wrongAck.closed).reason, /is outstanding/);
@@ -137,7 +137,7 @@ test('a proxy that sends no hello is closed after the timeout', async () => {
 test('a proxy that stops answering pings is terminated', async () => {
   const { server, port } = await serve({ heartbeatIntervalMs: 30 });
   const p = await raw(port, undefined, { autoPong: false });
-  p.send({ type: 'hello', proxyId: 'silent' });
+  p.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'silent' });
   assert.equal((await p.closed).code, 1006, 'terminated, no close frame');
   await waitUntil(() => server.sessions().length === 0);
 });
@@ -150,7 +150,7 @@ test('attaches to a caller-provided server and closes sessions with 1001', async
   const server = new StreamServer({ store, token: TOKEN, server: http, log: silentLogger });
   assert.equal(await server.listen(), (http.address() as { port: number }).port);
   const p = await raw(server.port);
-  p.send({ type: 'hello', proxyId: 'x' });
+  p.send({ type: 'hello', protocol: STREAM_PROTOCOL, proxyId: 'x' });
   await waitUntil(() => server.sessions().length === 1);
   await server.close();
   assert.equal((await p.closed).code, 1001);

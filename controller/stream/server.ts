@@ -1,29 +1,44 @@
 // The controller's snapshot stream endpoint: proxies connect with a websocket
 // on STREAM_PATH and receive every new snapshot (protocol in api/stream.ts).
 //
-// Authentication happens in the HTTP `upgrade` handler, before ws sees the
-// request (pitfalls.md): an unauthenticated client gets a bare 401 and its
-// socket is destroyed, so it never costs a websocket, a session or a snapshot.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Everything is decided in the HTTP `upgrade` handler, before ws sees the
+// request (pitfalls.md): the path, the protocol version (a proxy that offers
+// none we speak gets 400 naming ours) and the bearer token (401/403, or 503
+// when it cannot be checked now). A refused client gets a bare HTTP answer and
+// its socket is closed, so it never costs a websocket, a session or a snapshot.
+// docs/protocol.md describes the whole exchange.
 import { createServer, STATUS_CODES } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { STREAM_PATH, STREAM_PROTOCOL } from '../../api/stream.ts';
+import { STREAM_PATH, STREAM_PROTOCOLS } from '../../api/stream.ts';
+import type { ControllerMessage } from '../../api/stream.ts';
 import { TurnoutError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import type { SnapshotStore } from '../snapshot/store.ts';
+import { StaticTokenAuthenticator, type Authenticator, type AuthResult } from './auth.ts';
+import { SharedFrames } from './frames.ts';
 import { StreamSession } from './session.ts';
 import type { SessionInfo } from './session.ts';
 
 /** Options of StreamServer. */
 export interface StreamServerOptions {
   readonly store: SnapshotStore;
-  /** The shared bearer token proxies present. Required: the stream carries TLS private keys. */
-  readonly token: string;
+  /**
+   * The shared bearer token proxies present (a StaticTokenAuthenticator).
+   * Give this or `auth`: the stream carries TLS private keys.
+   */
+  readonly token?: string;
+  /** How proxies' bearer tokens are checked (e.g. a ServiceAccountAuthenticator); overrides `token`. */
+  readonly auth?: Authenticator;
+  /**
+   * Protocol versions spoken, preferred first (default STREAM_PROTOCOLS).
+   * Only tests set this, to play an older or newer controller.
+   */
+  readonly protocols?: readonly string[];
   /**
    * An http(s) server to attach to (its other requests are left alone; every
    * websocket upgrade on it is handled here). Without one, the stream server
@@ -62,7 +77,13 @@ export interface StreamTls {
 /** Serves the snapshot stream to proxies and tracks their sessions for the admin page. */
 export class StreamServer {
   readonly #store: SnapshotStore;
-  readonly #tokenDigest: Buffer;
+  readonly #auth: Authenticator;
+  readonly #protocols: readonly string[];
+  readonly #frames = new SharedFrames();
+  /** Sockets waiting for their token to be checked, so close() can drop them. */
+  readonly #pending = new Set<Socket>();
+  /** When each remembered version was published (monotonic ms), for the lag of each proxy. */
+  readonly #publishedAt = new Map<string, number>();
   readonly #server: Server | HttpsServer;
   readonly #owned: boolean;
   readonly #host: string;
@@ -78,11 +99,13 @@ export class StreamServer {
   #closing: Promise<void> | undefined;
 
   constructor(opts: StreamServerOptions) {
-    if (typeof opts.token !== 'string' || opts.token.length === 0) {
-      throw new TurnoutError('INVALID_ARGUMENT', 'the snapshot stream needs a non-empty token');
+    if (opts.auth === undefined && (typeof opts.token !== 'string' || opts.token.length === 0)) {
+      throw new TurnoutError('INVALID_ARGUMENT', 'the snapshot stream needs a non-empty token or an authenticator');
     }
     this.#store = opts.store;
-    this.#tokenDigest = digest(opts.token);
+    this.#auth = opts.auth ?? new StaticTokenAuthenticator(opts.token!);
+    this.#protocols = opts.protocols ?? STREAM_PROTOCOLS;
+    if (this.#protocols.length === 0) throw new TurnoutError('INVALID_ARGUMENT', 'the stream needs at least one protocol version');
     this.#owned = opts.server === undefined;
     this.#server = opts.server ?? ownServer(opts.tls);
     this.#host = opts.host ?? '127.0.0.1';
@@ -97,11 +120,15 @@ export class StreamServer {
       // and the same string goes to every proxy instead (pitfalls.md).
       perMessageDeflate: false,
       clientTracking: false,
-      handleProtocols: (protocols) => (protocols.has(STREAM_PROTOCOL) ? STREAM_PROTOCOL : false),
+      // The upgrade handler already refused clients without a common version.
+      handleProtocols: (offered) => this.#protocols.find((p) => offered.has(p)) ?? false,
     });
     this.#server.on('upgrade', this.#onUpgrade);
-    this.#unsubscribe = this.#store.subscribe(() => {
-      for (const s of this.#sessions.values()) s.pump();
+    const current = this.#store.current;
+    if (current !== undefined) this.#publishedAt.set(current.version, performance.now());
+    this.#unsubscribe = this.#store.subscribe((snapshot) => {
+      this.#notePublished(snapshot.version);
+      for (const s of this.#sessions.values()) s.published();
     });
     this.#heartbeat = setInterval(() => {
       for (const s of this.#sessions.values()) s.heartbeat();
@@ -148,6 +175,8 @@ export class StreamServer {
     this.#server.off('upgrade', this.#onUpgrade);
     this.#unsubscribe();
     clearInterval(this.#heartbeat);
+    for (const socket of this.#pending) reject(socket, 503, 'controller shutting down');
+    this.#pending.clear();
     const sessions = [...this.#sessions.values()];
     for (const s of sessions) s.close(1001, 'controller shutting down');
     let timer: NodeJS.Timeout | undefined;
@@ -174,33 +203,68 @@ export class StreamServer {
       this.#refuse('STREAM_NOT_FOUND', remote, `upgrade for ${JSON.stringify(path?.slice(0, 100))}`);
       return reject(socket, 404, `the snapshot stream is at ${STREAM_PATH}`);
     }
-    if (!this.#authorized(req.headers.authorization)) {
-      this.#refuse('STREAM_UNAUTHORIZED', remote, 'missing or wrong bearer token');
-      return reject(socket, 401, 'a valid bearer token is required', { 'WWW-Authenticate': 'Bearer' });
+    // The version check comes before the token check: it costs nothing, while
+    // a token check may cost a request to the API server.
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+    if (!this.#protocols.some((p) => offered.includes(p))) {
+      const shown = offered.length === 0 ? 'no protocol version' : truncate(offered.join(', '), 200);
+      this.#refuse('STREAM_BAD_SUBPROTOCOL', remote, `offered ${JSON.stringify(shown)}`);
+      return reject(socket, 400, `unsupported snapshot stream protocol: the proxy offered ${shown}; this controller speaks ${this.#protocols.join(', ')}`);
     }
-    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!offered.includes(STREAM_PROTOCOL)) {
-      this.#refuse('STREAM_BAD_SUBPROTOCOL', remote, `offered ${JSON.stringify(offered.join(', ').slice(0, 100))}`);
-      return reject(socket, 400, `this controller speaks ${STREAM_PROTOCOL}`);
+    const bearer = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer === undefined) {
+      this.#refuse('STREAM_UNAUTHORIZED', remote, 'no bearer token');
+      return reject(socket, 401, 'a bearer token is required', { 'WWW-Authenticate': 'Bearer' });
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, remote));
+    // Checking the token may take a round trip to the API server: the socket
+    // may close meanwhile, or the server start shutting down.
+    this.#pending.add(socket);
+    socket.once('close', () => this.#pending.delete(socket));
+    this.#auth.authenticate(bearer).catch((err: unknown): AuthResult => (
+      { ok: false, status: 503, reason: `authentication failed: ${(err as Error)?.message ?? err}` }
+    )).then((result) => {
+      // Not pending any more: close() answered it, or it closed meanwhile.
+      if (!this.#pending.delete(socket)) return;
+      if (socket.destroyed || !socket.readable || !socket.writable) {
+        this.#log.debug('a proxy went away while its token was checked', { remote });
+        return void socket.destroy();
+      }
+      if (this.#closing !== undefined) return reject(socket, 503, 'controller shutting down');
+      if (!result.ok) {
+        const code = result.status === 401 ? 'STREAM_UNAUTHORIZED' : result.status === 403 ? 'STREAM_FORBIDDEN' : 'STREAM_AUTH_UNAVAILABLE';
+        this.#refuse(code, remote, result.reason);
+        return reject(socket, result.status, result.reason, result.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, remote, result.identity));
+    }).catch((err: unknown) => {
+      this.#log.error('stream upgrade failed', { err, remote });
+      socket.destroy();
+    });
   };
 
-  #accept(ws: WebSocket, remote: string): void {
+  #accept(ws: WebSocket, remote: string, identity: string): void {
     if (this.#closing !== undefined) {
       ws.close(1001, 'controller shutting down');
       return;
     }
     const id = this.#nextId++;
-    const session = new StreamSession(ws, { id, store: this.#store, remoteAddress: remote, helloTimeoutMs: this.#helloTimeoutMs, log: this.#log });
+    const session = new StreamSession(ws, {
+      id, store: this.#store, remoteAddress: remote, identity, helloTimeoutMs: this.#helloTimeoutMs, log: this.#log,
+      encode: (msg: ControllerMessage) => this.#frames.get(this.#store, msg),
+      publishedAt: (version) => this.#publishedAt.get(version),
+    });
     this.#sessions.set(id, session);
     void session.closed.then(() => this.#sessions.delete(id));
   }
 
-  /** Constant-time comparison over equal-length digests, so timing reveals neither content nor length. */
-  #authorized(header: string | undefined): boolean {
-    const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
-    return m !== null && timingSafeEqual(digest(m[1]!), this.#tokenDigest);
+  /** Remembers publish times of the versions the store still remembers (so the map stays bounded). */
+  #notePublished(version: string): void {
+    this.#publishedAt.delete(version);
+    this.#publishedAt.set(version, performance.now());
+    const remembered = new Set(this.#store.versions());
+    for (const v of this.#publishedAt.keys()) {
+      if (!remembered.has(v)) this.#publishedAt.delete(v);
+    }
   }
 
   #refuse(code: ErrorCode, remote: string, detail: string): void {
@@ -208,8 +272,8 @@ export class StreamServer {
   }
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /**

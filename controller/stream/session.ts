@@ -6,7 +6,7 @@
 import type { WebSocket } from 'ws';
 import type { Version } from '../../api/snapshot.ts';
 import { parseProxyMessage, RESYNC_NACK_CODES, RETRY_NACK_CODES, StreamProtocolError } from '../../api/stream.ts';
-import type { AckMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
+import type { AckMessage, ControllerMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
 import { childLogger, type Logger } from '../../lib/log.ts';
 import type { SnapshotStore } from '../snapshot/store.ts';
 
@@ -28,6 +28,10 @@ export interface SessionInfo {
   /** From the hello; undefined until it arrives. */
   readonly proxyId: string | undefined;
   readonly remoteAddress: string;
+  /** Who the bearer token belongs to ("token" for the shared token, else the ServiceAccount user). */
+  readonly identity: string;
+  /** The protocol version negotiated for this connection. */
+  readonly protocol: string;
   readonly connectedAt: string;
   /** The version the proxy serves (its hello, last ACK, or the `current` of its last NACK). */
   readonly ackedVersion: Version | undefined;
@@ -36,6 +40,18 @@ export interface SessionInfo {
   readonly lastNack: NackRecord | undefined;
   readonly messagesSent: number;
   readonly bytesSent: number;
+  /**
+   * Bytes handed to the socket and not yet taken by the kernel. With one
+   * message in flight this never exceeds one message, and the bytes are shared
+   * with every other proxy receiving the same message.
+   */
+  readonly bufferedBytes: number;
+  /**
+   * How long this proxy has been behind (ms): 0 when it serves the newest
+   * version, else the time since the first version it has not acknowledged
+   * was published (since it connected, when that is not known).
+   */
+  readonly lagMs: number;
 }
 
 /** Options of StreamSession; the server fills them in. */
@@ -43,8 +59,13 @@ export interface StreamSessionOptions {
   readonly id: number;
   readonly store: SnapshotStore;
   readonly remoteAddress: string;
+  readonly identity: string;
   readonly helloTimeoutMs: number;
   readonly log: Logger;
+  /** The bytes of a message, shared by every session it goes to (default: the store's text). */
+  readonly encode?: (msg: ControllerMessage) => Buffer | string;
+  /** When a remembered version was published (performance.now() ms), for the lag. */
+  readonly publishedAt?: (version: Version) => number | undefined;
 }
 
 const MAX_PROXY_ID = 253;
@@ -72,6 +93,8 @@ export class StreamSession {
   #missedPongs = 0;
   #sent = 0;
   #bytes = 0;
+  /** performance.now() since when the proxy has not served the newest version; undefined while current. */
+  #behindSince: number | undefined;
   #closed = false;
   #ending = false;
   #resolveClosed!: () => void;
@@ -96,9 +119,18 @@ export class StreamSession {
   info(): SessionInfo {
     return {
       id: this.#opts.id, proxyId: this.#proxyId, remoteAddress: this.#opts.remoteAddress,
+      identity: this.#opts.identity, protocol: this.#ws.protocol,
       connectedAt: this.#connectedAt, ackedVersion: this.#acked, inFlightVersion: this.#inFlight?.version,
       lastNack: this.#lastNack, messagesSent: this.#sent, bytesSent: this.#bytes,
+      bufferedBytes: this.#ws.bufferedAmount,
+      lagMs: this.#behindSince === undefined ? 0 : Math.max(0, Math.round(performance.now() - this.#behindSince)),
     };
+  }
+
+  /** The store published a new version: note the lag, send it if the proxy is idle. */
+  published(): void {
+    if (this.#proxyId !== undefined) this.#updateLag();
+    this.pump();
   }
 
   /**
@@ -113,14 +145,16 @@ export class StreamSession {
     const msg = this.#forceFull || this.#acked === undefined
       ? this.#opts.store.full(current)
       : this.#opts.store.delta(this.#acked, current);
-    const text = this.#opts.store.encode(msg);
+    const data = this.#opts.encode?.(msg) ?? this.#opts.store.encode(msg);
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.#forceFull = false;
     this.#refused = undefined;
     this.#inFlight = { version: current.version, full: msg.type === 'snapshot' };
     this.#sent++;
-    this.#bytes += text.length;
-    this.#log.debug('sending', { type: msg.type, version: current.version, base: this.#acked, bytes: text.length });
-    this.#ws.send(text, (err) => {
+    this.#bytes += bytes;
+    this.#log.debug('sending', { type: msg.type, version: current.version, base: this.#acked, bytes });
+    // A Buffer goes out as a text frame too (binary: false), written by reference.
+    this.#ws.send(data, { binary: false }, (err) => {
       if (err && !this.#closed) {
         this.#log.warn('send failed; dropping the connection', { err });
         this.#ws.terminate();
@@ -175,11 +209,17 @@ export class StreamSession {
 
   #onHello(msg: HelloMessage): void {
     if (this.#proxyId !== undefined) return this.#protocolError('a second hello');
+    // The subprotocol decided how both sides read every message: a hello that
+    // claims another version means the proxy would misread what we send.
+    if (msg.protocol !== this.#ws.protocol) {
+      return this.#protocolError(`hello speaks ${JSON.stringify(msg.protocol.slice(0, 40))} but the connection negotiated ${this.#ws.protocol}`, 'STREAM_PROTOCOL_MISMATCH');
+    }
     if (msg.proxyId.length > MAX_PROXY_ID) return this.#protocolError(`proxyId longer than ${MAX_PROXY_ID} characters`);
     clearTimeout(this.#helloTimer);
     this.#proxyId = msg.proxyId;
     this.#acked = msg.version;
-    this.#log.info('proxy connected', { version: msg.version });
+    this.#updateLag();
+    this.#log.info('proxy connected', { version: msg.version, protocol: this.#ws.protocol, identity: this.#opts.identity });
     this.pump();
   }
 
@@ -187,6 +227,7 @@ export class StreamSession {
     this.#retryDelayMs = RETRY_INITIAL_MS;
     this.#acked = msg.version;
     this.#inFlight = undefined;
+    this.#updateLag();
     this.#log.debug('proxy acknowledged', { version: msg.version });
   }
 
@@ -194,6 +235,7 @@ export class StreamSession {
     const wasFull = this.#inFlight?.full === true;
     this.#inFlight = undefined;
     this.#acked = msg.current;
+    this.#updateLag();
     const reason = msg.reason.length > MAX_LOGGED_REASON ? `${msg.reason.slice(0, MAX_LOGGED_REASON)}…` : msg.reason;
     this.#lastNack = { version: msg.version, code: msg.code, reason, at: new Date().toISOString() };
     if (RESYNC_NACK_CODES.has(msg.code) && !wasFull) {
@@ -221,6 +263,23 @@ export class StreamSession {
     this.#log.warn('proxy refused a snapshot and keeps serving its current one', {
       code: 'STREAM_NACK', version: msg.version, current: msg.current, nack: msg.code, reason,
     });
+  }
+
+  /**
+   * Behind since the publish of the first version after the one served, when
+   * the history still has both; else since it was first seen behind.
+   */
+  #updateLag(): void {
+    const current = this.#opts.store.current?.version;
+    if (current === undefined || current === this.#acked) {
+      this.#behindSince = undefined;
+      return;
+    }
+    const versions = this.#opts.store.versions();
+    const i = this.#acked === undefined ? -1 : versions.indexOf(this.#acked);
+    const next = i >= 0 ? versions[i + 1] : undefined;
+    const since = next === undefined ? undefined : this.#opts.publishedAt?.(next);
+    this.#behindSince = since ?? this.#behindSince ?? performance.now();
   }
 
   #protocolError(reason: string, code = 'STREAM_PROTOCOL'): void {

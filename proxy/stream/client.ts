@@ -4,11 +4,18 @@
 // disconnected the applier is left alone, so the proxy keeps routing with its
 // last good table; the hello on reconnect lets the controller answer with a
 // delta, or with nothing when the proxy is already current.
+//
+// The proxy offers every protocol version it speaks; a controller that speaks
+// none of them refuses the upgrade with an HTTP answer naming its own, which
+// comes out in the 'disconnected' event (as does a refused token). The token
+// is fetched again before every connection, so a rotated projected
+// ServiceAccount token is picked up on the next reconnect.
 import { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
 import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
 import type { Version } from '../../api/snapshot.ts';
-import { parseControllerMessage, STREAM_PATH, STREAM_PROTOCOL, StreamProtocolError } from '../../api/stream.ts';
+import { parseControllerMessage, STREAM_PATH, STREAM_PROTOCOLS, StreamProtocolError } from '../../api/stream.ts';
 import type { AckMessage, ControllerMessage, HelloMessage, NackMessage } from '../../api/stream.ts';
 import type { ApplyOutcome, SnapshotApplier } from '../applier.ts';
 import { applyDelta } from './delta.ts';
@@ -26,7 +33,14 @@ export const DEFAULT_MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024;
 export interface StreamClientOptions {
   /** The controller: "ws://host:port" or "wss://host:port" (http(s) is accepted too); the path is STREAM_PATH. */
   readonly url: string;
-  readonly token: string;
+  /**
+   * The bearer token, or a function that yields it: called before every
+   * connection attempt, so a token file that rotates (a projected
+   * ServiceAccount token) is re-read. A rejection counts as a failed attempt.
+   */
+  readonly token: string | (() => string | Promise<string>);
+  /** Protocol versions offered, preferred first (default STREAM_PROTOCOLS); tests play other proxies with it. */
+  readonly protocols?: readonly string[];
   /** Names this proxy in the controller's logs and admin page (pod name). */
   readonly proxyId: string;
   readonly applier: SnapshotApplier;
@@ -43,8 +57,15 @@ export interface StreamClientOptions {
 
 /** Event payloads, for logs, metrics and tests. */
 export interface StreamClientEvents {
-  connected: [{ readonly url: string }];
-  disconnected: [{ readonly code: number; readonly reason: string; readonly error?: Error; readonly retryInMs?: number }];
+  /** `protocol`: the version the controller picked. */
+  connected: [{ readonly url: string; readonly protocol: string }];
+  /**
+   * `code` and `reason` of the close frame (1006 when there was none). When
+   * the controller refused the upgrade, `status` is its HTTP status and
+   * `reason` its answer, e.g. "HTTP 400 Bad Request: unsupported snapshot
+   * stream protocol: ...; this controller speaks turnout.snapshot.v1".
+   */
+  disconnected: [{ readonly code: number; readonly reason: string; readonly status?: number; readonly error?: Error; readonly retryInMs?: number }];
   applied: [{ readonly version: Version; readonly kind: 'snapshot' | 'delta'; readonly bytes: number }];
   nacked: [{ readonly version: Version; readonly kind: 'snapshot' | 'delta'; readonly code: string; readonly reason: string }];
 }
@@ -53,6 +74,21 @@ export interface StreamClientEvents {
 const APPLY_THREW = 'APPLY_THREW';
 /** A connection that stayed up this long resets the backoff. */
 const STABLE_MS = 10_000;
+/** Most of a refusal's body kept for the 'disconnected' event. */
+const MAX_REFUSAL_BYTES = 1024;
+
+/** The controller answered the upgrade with an HTTP status instead of a websocket. */
+export class StreamRefusedError extends Error {
+  readonly code = 'STREAM_REFUSED';
+  readonly status: number;
+  /** "HTTP <status> <text>: <the controller's answer>". */
+  readonly reason: string;
+  constructor(status: number, reason: string) {
+    super(`controller refused the stream: ${reason}`);
+    this.status = status;
+    this.reason = reason;
+  }
+}
 
 /** Keeps one proxy subscribed to the controller's snapshots. */
 export class StreamClient extends EventEmitter<StreamClientEvents> {
@@ -72,6 +108,7 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
   constructor(opts: StreamClientOptions) {
     super();
     if (!opts.token) throw new TypeError('StreamClient needs a token');
+    if (opts.protocols !== undefined && opts.protocols.length === 0) throw new TypeError('StreamClient needs at least one protocol version');
     if (!opts.proxyId) throw new TypeError('StreamClient needs a proxyId');
     const url = new URL(STREAM_PATH, opts.url);
     if (url.protocol === 'http:') url.protocol = 'ws:';
@@ -119,9 +156,25 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
 
   #connect(): void {
     if (this.#closed) return;
-    const ws = new WebSocket(this.#url, STREAM_PROTOCOL, {
+    const source = this.#opts.token;
+    void (async () => (typeof source === 'string' ? source : await source()))().then(
+      (token) => {
+        if (typeof token !== 'string' || !/^\S+$/.test(token)) throw new TypeError('the token is empty or contains whitespace');
+        this.#open(token);
+      },
+    ).catch((err: unknown) => {
+      if (this.#closed) return;
+      const error = err instanceof Error ? err : new Error(String(err));
+      const retryInMs = this.#scheduleReconnect();
+      this.emit('disconnected', { code: 1006, reason: `no token: ${error.message}`, error, retryInMs });
+    });
+  }
+
+  #open(token: string): void {
+    if (this.#closed) return;
+    const ws = new WebSocket(this.#url, [...(this.#opts.protocols ?? STREAM_PROTOCOLS)], {
       ...this.#opts.tls,
-      headers: { Authorization: `Bearer ${this.#opts.token}` },
+      headers: { Authorization: `Bearer ${token}` },
       maxPayload: this.#opts.maxPayload ?? DEFAULT_MAX_SNAPSHOT_BYTES,
       perMessageDeflate: false,
       handshakeTimeout: this.#opts.handshakeTimeoutMs ?? 10_000,
@@ -129,10 +182,32 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
     this.#ws = ws;
     let openedAt: number | undefined;
     let error: Error | undefined;
+    let refusal: StreamRefusedError | undefined;
+    // Without this listener ws reports only "Unexpected server response: 400";
+    // the body says why (which versions the controller speaks, which token check failed).
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const finish = () => {
+        if (refusal !== undefined) return;
+        const body = Buffer.concat(chunks).toString('utf8').slice(0, MAX_REFUSAL_BYTES).trim();
+        refusal = new StreamRefusedError(status, `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim() + (body === '' ? '' : `: ${body}`));
+        ws.terminate();
+      };
+      res.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size >= MAX_REFUSAL_BYTES) finish();
+      });
+      res.on('end', finish);
+      res.on('close', finish);
+      res.on('error', finish);
+    });
     ws.on('open', () => {
       openedAt = performance.now();
       this.#armHeartbeat(ws);
-      this.emit('connected', { url: this.#url });
+      this.emit('connected', { url: this.#url, protocol: ws.protocol });
       // Queued behind any apply still running, so the hello names the newest version.
       this.#enqueue(() => this.#hello(ws));
     });
@@ -145,13 +220,16 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
     });
     ws.on('ping', () => this.#armHeartbeat(ws));
     ws.on('pong', () => this.#armHeartbeat(ws));
-    ws.on('error', (err) => (error = err));
+    ws.on('error', (err) => (error ??= err));
     ws.on('close', (code, reason) => {
       clearTimeout(this.#heartbeatTimer);
       if (this.#ws === ws) this.#ws = undefined;
       if (openedAt !== undefined && performance.now() - openedAt >= STABLE_MS) this.#attempt = 0;
       const retryInMs = this.#closed ? undefined : this.#scheduleReconnect();
-      this.emit('disconnected', { code, reason: reason.toString('utf8'), ...(error ? { error } : {}), ...(retryInMs === undefined ? {} : { retryInMs }) });
+      const why = refusal === undefined
+        ? { reason: reason.toString('utf8'), ...(error ? { error } : {}) }
+        : { reason: refusal.reason, status: refusal.status, error: refusal };
+      this.emit('disconnected', { code, ...why, ...(retryInMs === undefined ? {} : { retryInMs }) });
     });
   }
 
@@ -182,7 +260,7 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
 
   #hello(ws: WebSocket): void {
     const version = this.#opts.applier.current?.version;
-    const hello: HelloMessage = { type: 'hello', proxyId: this.#opts.proxyId, ...(version === undefined ? {} : { version }) };
+    const hello: HelloMessage = { type: 'hello', protocol: ws.protocol, proxyId: this.#opts.proxyId, ...(version === undefined ? {} : { version }) };
     this.#send(ws, hello);
   }
 
