@@ -11,13 +11,16 @@
 // cutting it.
 //
 // Building is incremental: a snapshot that came from a delta shares every
-// unchanged (deep-frozen) sub-object with the previous one (stream/delta.ts),
-// so a table reuses from `previous` the balancer of every cluster object it
-// still has (same object, `===`) and the compiled paths of every virtual host
-// object it still has, unless one of the clusters that host's routes name got
-// a new balancer: compiled routes point at balancers, so such a host is
-// recompiled. What remains O(size) per build is cheap map work (host index,
-// reference counts), not parsing or allocation per route.
+// unchanged (deep-frozen) sub-object with the previous one (stream/delta.ts).
+// A virtual host compiles to path matchers over its Route objects only, never
+// to balancers (match() resolves the route's cluster through the table that is
+// matching, one Map lookup per request), so a compiled host depends on its
+// snapshot object alone and is cached by that object for every later table.
+// Balancers are taken over from `previous` per unchanged cluster object, or as
+// the whole map when the clusters map is the same object. The host index is
+// shared when the virtual hosts map is the same object (an endpoint-only
+// change); otherwise it is rebuilt from the cached compiled hosts: O(hosts)
+// map inserts, no parsing, no per-route allocation.
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
@@ -59,29 +62,40 @@ export interface TlsCredentials {
 /**
  * Builds the table for a validated, deep-frozen snapshot. `previous` lends
  * what can be reused: TLS contexts whose PEM is unchanged, the balancers of
- * cluster objects it shares (with their round-robin cursors; a changed cluster
- * starts at the old cursor), compiled virtual hosts, the pool registry. Throws ApplyError(TLS_SECRET_INVALID) when a referenced secret does
- * not load; on a throw no pool reference is left behind.
+ * the cluster objects it shares (with their round-robin cursors; a changed
+ * cluster starts at the old cursor), its host index when the virtual hosts map
+ * is shared, the pool registry. Throws ApplyError(TLS_SECRET_INVALID) when a
+ * referenced secret does not load; on a throw no pool reference is left behind.
  */
 export function buildTable(snapshot: Snapshot, previous?: RoutingTable, options: BuildOptions = {}): RoutingTable {
   return new RoutingTable(snapshot, previous, options);
 }
 
-/** A virtual host compiled for lookups; reused by later tables while still right. */
+/** A virtual host compiled for lookups. A function of the snapshot object alone. */
 interface VirtualHostEntry {
-  readonly paths: PathMatcher<RouteTarget>;
-  /** The cluster keys its routes name, each once, and the balancer each resolved to. */
-  readonly clusterKeys: readonly ClusterKey[];
-  readonly balancers: ReadonlyArray<ClusterBalancer | undefined>;
+  readonly paths: PathMatcher<Route>;
   /** Number of routes in the snapshot's host (counts). */
   readonly routes: number;
-  /**
-   * The newest balancer map the entry was checked against. Tables share one
-   * balancer map while the snapshot's clusters map is the same object, so
-   * this makes the check O(1) per host on route-only changes. Only builds
-   * read it; routing never does, so updating it cannot affect a serving table.
-   */
-  checkedAgainst: ReadonlyMap<ClusterKey, ClusterBalancer>;
+}
+
+// Compiled hosts by (frozen, so unchanging) snapshot host object, for every table.
+const compiledHosts = new WeakMap<VirtualHost, VirtualHostEntry>();
+
+function compileHost(vh: VirtualHost): VirtualHostEntry {
+  const hit = compiledHosts.get(vh);
+  if (hit !== undefined) return hit;
+  const list = Object.values(vh.routes);
+  const entry = { paths: new PathMatcher(list.map((route) => ({ type: route.match.type, path: route.match.path, value: route }))), routes: list.length };
+  if (Object.isFrozen(vh)) compiledHosts.set(vh, entry);
+  return entry;
+}
+
+/** What a table derives from the virtual hosts map alone; shared while that map is the same object. */
+interface HostTables {
+  readonly hosts: HostIndex<VirtualHostEntry>;
+  readonly anyHost: VirtualHostEntry | undefined;
+  readonly count: number;
+  readonly routes: number;
 }
 
 /** See the top of this file. Construct with buildTable(). */
@@ -91,8 +105,7 @@ export class RoutingTable {
   readonly snapshot: Snapshot;
   readonly pools: UpstreamPools;
   readonly counts: TableCounts;
-  readonly #hosts: HostIndex<VirtualHostEntry>;
-  readonly #anyHost: VirtualHostEntry | undefined;
+  readonly #hosts: HostTables;
   readonly #defaultRoute: RouteTarget | undefined;
   /** Balancers by cluster key; never changed after the constructor, so a successor may share it. */
   readonly #clusters: ReadonlyMap<ClusterKey, ClusterBalancer>;
@@ -100,11 +113,6 @@ export class RoutingTable {
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
   readonly #fingerprints = new Map<SecretKey, string>();
-  /**
-   * Compiled hosts by snapshot host object, shared by a table and its
-   * successors (only frozen hosts are entered: their content cannot change).
-   */
-  readonly #compiled: WeakMap<VirtualHost, VirtualHostEntry>;
   #inflight = 0;
   #retired = false;
   #closed = false;
@@ -113,13 +121,12 @@ export class RoutingTable {
     this.version = snapshot.version;
     this.snapshot = snapshot;
     this.pools = options.pools ?? previous?.pools ?? new UpstreamPools();
-    this.#compiled = previous === undefined ? new WeakMap() : previous.#compiled;
-
-    // TLS first: it is the only step that can fail, and it takes no pool references.
+    const vhosts = snapshot.virtualHosts;
     // Object.keys and an index, not Object.entries: at 10k keys the pair
     // arrays cost more than the rest of a delta's build.
-    const vhosts = snapshot.virtualHosts;
     const hostKeys = Object.keys(vhosts);
+
+    // TLS first: it is the only step that can fail, and it takes no pool references.
     const tlsEntries: Array<[string, SecureContext]> = [];
     for (const host of hostKeys) {
       const vh = vhosts[host] as VirtualHost;
@@ -148,11 +155,13 @@ export class RoutingTable {
       }
     } else {
       const built = new Map<ClusterKey, ClusterBalancer>();
+      const lentClusters = lender?.snapshot.clusters;
       for (const key of Object.keys(clusters)) {
         const cluster = clusters[key] as Cluster;
-        const lent = lender === undefined ? undefined : lender.#clusters.get(key);
+        const lent = lender !== undefined && lentClusters?.[key] === cluster && Object.isFrozen(cluster)
+          ? lender.#clusters.get(key) : undefined;
         let balancer: ClusterBalancer;
-        if (lent !== undefined && lender?.snapshot.clusters[key] === cluster && Object.isFrozen(cluster)) {
+        if (lent !== undefined) {
           for (const ep of lent.endpoints) this.pools.retain(ep);
           balancer = lent;
         } else {
@@ -165,62 +174,30 @@ export class RoutingTable {
       this.#clusters = built;
     }
 
-    const hostEntries: Array<[string, VirtualHostEntry]> = [];
-    let anyHost: VirtualHostEntry | undefined;
-    let routes = 0;
-    for (const host of hostKeys) {
-      const vh = vhosts[host] as VirtualHost;
-      let entry = this.#compiled.get(vh);
-      if (entry === undefined || !this.#stillValid(entry)) {
-        entry = this.#compile(vh);
-        if (Object.isFrozen(vh)) this.#compiled.set(vh, entry);
-      }
-      routes += entry.routes;
-      if (host === ANY_HOST) anyHost = entry;
-      else hostEntries.push([host, entry]);
-    }
-    this.#hosts = new HostIndex(hostEntries);
-    this.#anyHost = anyHost;
+    // Host tables depend on the virtual hosts map only: share them while it is
+    // the same (frozen) object, whatever happened to clusters.
+    this.#hosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts)
+      ? previous.#hosts : hostTables(vhosts, hostKeys);
     const dr = snapshot.defaultRoute;
     this.#defaultRoute = dr === undefined ? undefined : this.#target(dr);
     // What snapshotCounts() would count, from what was just walked.
     this.counts = {
       listeners: Object.keys(snapshot.listeners).length,
-      virtualHosts: hostEntries.length + (anyHost === undefined ? 0 : 1),
-      routes,
+      virtualHosts: this.#hosts.count,
+      routes: this.#hosts.routes,
       clusters: this.#clusters.size,
       endpoints,
       secrets: Object.keys(snapshot.secrets).length,
     };
   }
 
-  /** Whether a compiled host still resolves every cluster it names to this table's balancer. */
-  #stillValid(entry: VirtualHostEntry): boolean {
-    if (entry.checkedAgainst === this.#clusters) return true;
-    for (let i = 0; i < entry.clusterKeys.length; i++) {
-      if (this.#clusters.get(entry.clusterKeys[i] as ClusterKey) !== entry.balancers[i]) return false;
-    }
-    entry.checkedAgainst = this.#clusters;
-    return true;
-  }
-
+  /** A route and its cluster as resolved in this table. */
   #target(route: Route): RouteTarget {
     return {
       route,
       cluster: route.cluster === undefined ? undefined : this.#clusters.get(route.cluster),
       timeoutMs: route.timeoutMs,
     };
-  }
-
-  #compile(vh: VirtualHost): VirtualHostEntry {
-    const list = Object.values(vh.routes);
-    const used = new Map<ClusterKey, ClusterBalancer | undefined>();
-    const paths = new PathMatcher(list.map((route) => {
-      const target = this.#target(route);
-      if (route.cluster !== undefined) used.set(route.cluster, target.cluster);
-      return { type: route.match.type, path: route.match.path, value: target };
-    }));
-    return { paths, clusterKeys: [...used.keys()], balancers: [...used.values()], routes: list.length, checkedAgainst: this.#clusters };
   }
 
   #context(secretKey: SecretKey, usedBy: string, previous: RoutingTable | undefined): SecureContext {
@@ -253,8 +230,16 @@ export class RoutingTable {
    * must already be normalised (paths.ts parseRequestTarget).
    */
   match(hostHeader: string | undefined, path: string): RouteTarget | undefined {
-    const vh = this.#hosts.lookup(normalizeHost(hostHeader)) ?? this.#anyHost;
-    return vh?.paths.match(path) ?? this.#defaultRoute;
+    const vh = this.#hosts.hosts.lookup(normalizeHost(hostHeader)) ?? this.#hosts.anyHost;
+    const route = vh?.paths.match(path);
+    // Resolved here, not when compiling, so compiled hosts never go stale
+    // when only their clusters change.
+    return route === undefined ? this.#defaultRoute : this.#target(route);
+  }
+
+  /** The compiled paths a Host header is routed through, undefined for none (tests). */
+  pathsFor(hostHeader: string | undefined): PathMatcher<Route> | undefined {
+    return (this.#hosts.hosts.lookup(normalizeHost(hostHeader)) ?? this.#hosts.anyHost)?.paths;
   }
 
   /** The cluster entry for a key (tests, admin). */
@@ -317,6 +302,20 @@ export class RoutingTable {
       for (const ep of balancer.endpoints) this.pools.release(ep);
     }
   }
+}
+
+/** The host index of a virtual hosts map, from cached compiled hosts. */
+function hostTables(vhosts: Snapshot['virtualHosts'], hostKeys: readonly string[]): HostTables {
+  const entries: Array<[string, VirtualHostEntry]> = [];
+  let anyHost: VirtualHostEntry | undefined;
+  let routes = 0;
+  for (const host of hostKeys) {
+    const entry = compileHost(vhosts[host] as VirtualHost);
+    routes += entry.routes;
+    if (host === ANY_HOST) anyHost = entry;
+    else entries.push([host, entry]);
+  }
+  return { hosts: new HostIndex(entries), anyHost, count: hostKeys.length, routes };
 }
 
 // Fingerprints of frozen secrets, by object: an unchanged secret shared with
