@@ -6,7 +6,8 @@
 //      DataPlane applies it (validate, hash, build the table, bind listeners);
 //   2. one-route change: recompile with `previous`, diff in the SnapshotStore,
 //      then on the proxy applyDelta() and DataPlane.apply(), timed separately;
-//   3. where one DataPlane.apply() of a delta candidate spends its time;
+//   3. where one DataPlane.apply() of a delta candidate spends its time, for a
+//      route change and for an endpoint-only change;
 //   4. end to end over a real websocket on loopback: StreamServer → StreamClient
 //      with a real DataPlane, from store.publish() until the controller sees the ACK.
 //
@@ -22,13 +23,11 @@ import type { AddressInfo, Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import type { Snapshot } from '../api/snapshot.ts';
 import { parseControllerMessage } from '../api/stream.ts';
 import type { DeltaMessage, SnapshotMessage } from '../api/stream.ts';
 import { assertValidSnapshot } from '../api/validate.ts';
-import { deepFreeze, versionOf } from '../api/version.ts';
+import { deepFreeze, sealSnapshot, versionOf } from '../api/version.ts';
 import { compile } from '../controller/compile/builder.ts';
 import { inputOf, OPTIONS } from '../controller/compile/fixtures.ts';
 import type { CompileInput, CompileOptions } from '../controller/compile/types.ts';
@@ -104,6 +103,29 @@ function check(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(`bench: ${what}`);
 }
 
+/**
+ * What applyDelta + DataPlane.apply do for the delta prev → next, timed step by
+ * step against the serving plane; the table built is retired, not swapped in.
+ */
+function stepByStep(proxy: DataPlane, store: SnapshotStore, prev: Snapshot, next: Snapshot): Record<string, number> {
+  store.publish(next);
+  const deltaMsg = parseControllerMessage(store.encode(store.delta(prev.version, next))) as DeltaMessage;
+  check(deltaMsg.type === 'delta' && proxy.current?.version === prev.version, 'step by step needs a delta from the served version');
+  const [res, msDelta] = timed(() => applyDelta(proxy.current, deltaMsg));
+  check(res.ok, 'step-by-step applyDelta failed');
+  const candidate = res.candidate as Snapshot;
+  const [, msValidate] = timed(() => assertValidSnapshot(candidate));
+  const [frozen, msFreeze] = timed(() => deepFreeze(candidate));
+  const [hash, msHash] = timed(() => versionOf(frozen));
+  check(hash === next.version, 'step-by-step candidate hashes to the wrong version');
+  const [built, msBuild] = timed(() => buildTable(frozen, proxy.table, { pools: proxy.pools }));
+  built.retire(); // releases its endpoint references; the serving table keeps its own
+  // What the hash costs without the memo: the same content, freshly parsed and frozen.
+  const fresh = deepFreeze(JSON.parse(JSON.stringify(frozen)) as Snapshot);
+  const [, msCold] = timed(() => versionOf(fresh));
+  return { delta: msDelta, validate: msValidate, freeze: msFreeze, hash: msHash, build: msBuild, cold: msCold };
+}
+
 /** Resolves with the time the controller recorded the ACK of `version`; polls its session table. */
 function controllerAck(server: StreamServer, version: string): Promise<number> {
   const deadline = performance.now() + ACK_TIMEOUT_MS;
@@ -140,9 +162,10 @@ console.log(`Controller and proxy in one process; heap = process.memoryUsage().h
 interface Results {
   n: number;
   target: string;
-  full: { bytes: number; parse: number[]; apply: number[]; heapBefore: number; heapAfter: number };
+  full: { bytes: number; parse: number[]; apply: number[]; heapBefore: number; heapAfter: number; endpoints: number; pools: number };
   change: { ops: string; recompile: number[]; diff: number[]; bytes: number; fullBytes: number; parse: number[]; delta: number[]; apply: number[]; heap: number };
   parts: Record<string, number>;
+  epParts: Record<string, number>;
   e2e: { sync: number; ms: number[]; bytes: number };
 }
 const results: Results[] = [];
@@ -157,7 +180,7 @@ for (const n of SIZES) {
   store.publish(base);
   const fullText = store.encode(store.full(base));
   const heapBefore = await heapMiB();
-  const full = { bytes: Buffer.byteLength(fullText), parse: [] as number[], apply: [] as number[], heapBefore, heapAfter: 0 };
+  const full = { bytes: Buffer.byteLength(fullText), parse: [] as number[], apply: [] as number[], heapBefore, heapAfter: 0, endpoints: 0, pools: 0 };
   let plane: DataPlane | undefined;
   for (let r = 0; r < RUNS; r++) {
     await plane?.close();
@@ -171,6 +194,8 @@ for (const n of SIZES) {
   }
   full.heapAfter = await heapMiB();
   const proxy = plane!;
+  full.endpoints = proxy.pools.size;
+  full.pools = proxy.pools.open; // pools are created on an endpoint's first request
 
   // 2. One-route changes against the serving plane, alternating the two variants.
   const change = { ops: '', recompile: [] as number[], diff: [] as number[], bytes: 0, fullBytes: 0, parse: [] as number[], delta: [] as number[], apply: [] as number[], heap: 0 };
@@ -199,21 +224,15 @@ for (const n of SIZES) {
   }
   change.heap = await heapMiB();
 
-  // 3. The same work as applyDelta + DataPlane.apply, step by step, on one more change.
-  const next = compile(inputs[RUNS % 2 === 0 ? 1 : 0]!, options, prev).snapshot;
-  store.publish(next);
-  const deltaMsg = parseControllerMessage(store.encode(store.delta(prev.version, next))) as DeltaMessage;
-  const [doc, msClone] = timed(() => structuredClone(proxy.current) as unknown as Record<string, unknown>);
-  const [candidate, msPatch] = timed(() => jsonpatch.applyPatch(doc, deltaMsg.patch as Operation[], true, true, true).newDocument as unknown as Snapshot);
-  const [, msValidate] = timed(() => assertValidSnapshot(candidate));
-  const [hash, msHash] = timed(() => versionOf(candidate));
-  check(hash === next.version, 'step-by-step candidate hashes to the wrong version');
-  const [frozen, msFreeze] = timed(() => deepFreeze(candidate));
-  const [built, msBuild] = timed(() => buildTable(frozen, proxy.table, { pools: proxy.pools }));
-  built.retire(); // releases its pool references; the serving table keeps its own
-  const [, msCold] = timed(() => versionOf(frozen));
-  const [, msWarm] = timed(() => versionOf(frozen));
-  const parts = { clone: msClone, patch: msPatch, validate: msValidate, hash: msHash, freeze: msFreeze, build: msBuild, cold: msCold, warm: msWarm };
+  // 3. The same work as applyDelta + DataPlane.apply, step by step, on one more
+  // route change, then on an endpoint-only change (one cluster's endpoints
+  // replaced, the clusters map is new and the virtual hosts map is not).
+  const routeNext = compile(inputs[RUNS % 2 === 0 ? 1 : 0]!, options, prev).snapshot;
+  const parts = stepByStep(proxy, store, prev, routeNext);
+  const { version: _v, ...prevContent } = prev;
+  const clusterKey = Object.keys(prev.clusters)[Math.floor(n * 0.4242)]!;
+  const epNext = sealSnapshot({ ...prevContent, clusters: { ...prev.clusters, [clusterKey]: { endpoints: { '10.254.0.1:8080': { address: '10.254.0.1', port: 8080 } } } } });
+  const epParts = stepByStep(proxy, store, prev, epNext);
   await proxy.close();
 
   // 4. End to end over the websocket, with a fresh store, server, plane and client.
@@ -244,17 +263,18 @@ for (const n of SIZES) {
     await server.close();
     await e2ePlane.close();
   }
-  results.push({ n, target, full, change, parts, e2e });
+  results.push({ n, target, full, change, parts, epParts, e2e });
 }
 
 console.log(`1. Full apply: parse the full snapshot message, then DataPlane.apply on a fresh DataPlane (${RUNS} runs)`);
-const t1 = table([7, 12, 11, 11, 14, 14, 14, 16]);
-t1(['N', 'full bytes', 'parse ms', 'apply ms', 'total first', 'total median', 'heap MiB', 'plane heap MiB']);
+const t1 = table([7, 12, 11, 11, 14, 14, 14, 16, 11, 7]);
+t1(['N', 'full bytes', 'parse ms', 'apply ms', 'total first', 'total median', 'heap MiB', 'plane heap MiB', 'endpoints', 'pools']);
 for (const { n, full: f } of results) {
   const totals = f.parse.map((p, i) => p + f.apply[i]!);
-  t1([n, f.bytes, f1(median(f.parse)), f1(median(f.apply)), f1(totals[0]!), f1(median(totals)), f1(f.heapAfter), f1(f.heapAfter - f.heapBefore)]);
+  t1([n, f.bytes, f1(median(f.parse)), f1(median(f.apply)), f1(totals[0]!), f1(median(totals)), f1(f.heapAfter), f1(f.heapAfter - f.heapBefore), f.endpoints, f.pools]);
 }
-console.log('   plane heap = heap with the applied DataPlane minus heap before it (controller side already built)\n');
+console.log('   plane heap = heap with the applied DataPlane minus heap before it (controller side already built);');
+console.log('   endpoints = endpoints the table references; pools = undici pools created (on first request, none here)\n');
 
 console.log(`2. One-route change (path "/" <-> "/v2" of one Ingress), median of ${RUNS} alternating runs`);
 const t2 = table([7, 14, 10, 13, 12, 9, 10, 15, 16, 10]);
@@ -267,13 +287,19 @@ for (const { n, target, change: c } of results) console.log(`   N=${n}: default/
 console.log('   diff ms = SnapshotStore.delta(): compare() plus JSON of the delta and of the full snapshot (to pick the smaller)\n');
 
 console.log('3. One delta candidate step by step (what applyDelta + DataPlane.apply do), ms');
-const t3 = table([7, 17, 12, 10, 12, 8, 12, 13, 13]);
-t3(['N', 'structuredClone', 'applyPatch', 'validate', 'versionOf', 'freeze', 'buildTable', 'hash frozen', 'hash again']);
-for (const { n, parts: p } of results) {
-  t3([n, f1(p.clone!), f2(p.patch!), f1(p.validate!), f1(p.hash!), f1(p.freeze!), f1(p.build!), f1(p.cold!), f2(p.warm!)]);
+const t3 = table([7, 11, 12, 10, 8, 11, 12, 8, 17]);
+t3(['N', 'change', 'applyDelta', 'validate', 'freeze', 'versionOf', 'buildTable', 'sum', 'unmemoised hash']);
+for (const { n, parts, epParts } of results) {
+  for (const [what, p] of [['route', parts], ['endpoint', epParts]] as const) {
+    const sum = p.delta! + p.validate! + p.freeze! + p.hash! + p.build!;
+    t3([n, what, f2(p.delta!), f1(p.validate!), f2(p.freeze!), f1(p.hash!), f1(p.build!), f1(sum), f1(p.cold!)]);
+  }
 }
-console.log('   versionOf runs on the unfrozen candidate (as in DataPlane.apply), so version.ts memoises nothing;');
-console.log('   hash frozen / hash again = versionOf after deepFreeze, first call (fills the memo) and second (memo hits)\n');
+console.log('   route = the next "/" <-> "/v2" change; endpoint = one cluster\'s endpoints replaced (virtual hosts untouched)');
+console.log('   applyDelta copies only the patched paths; freeze skips entries shared with the served snapshot;');
+console.log('   versionOf after the freeze reuses the canonical JSON of shared entries; unmemoised hash = the same');
+console.log('   content freshly parsed (what every apply paid before the freeze moved ahead of the hash);');
+console.log('   buildTable reuses balancers and compiled hosts whose snapshot objects are unchanged\n');
 
 console.log(`4. End to end on loopback: store.publish() → proxy ACK seen by the controller (StreamServer + StreamClient + DataPlane)`);
 const t4 = table([7, 20, 18, 10, 10, 15]);
