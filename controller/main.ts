@@ -137,6 +137,12 @@ export async function runController(flags: FlagValues): Promise<Running> {
   if (streamTls === undefined && !isLoopback(streamBind)) {
     throw new StartupError(`--stream-bind ${streamBind} without --stream-cert/--stream-key would send private keys and the token in cleartext`);
   }
+  if (flags['default-cert'] === undefined) {
+    // Versions are content hashes: each process's own self-signed certificate
+    // gives it different versions, so proxies would re-apply everything when
+    // they move between replicas or the controller restarts.
+    log.warn('no --default-cert: using a self-signed certificate generated now; give replicas the same one');
+  }
   const controller = await Controller.start({
     manifests: flags.manifests as string,
     ingressClass: flags['ingress-class'] as string,
