@@ -7,6 +7,7 @@ import { matchPath, PATH_CASES } from '../../controller/compile/path-cases.ts';
 import type { RouteMatch } from '../../controller/compile/path-cases.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
 import { buildTable } from './table.ts';
+import { ApplyCode, ApplyError } from '../errors.ts';
 import type { RoutingTable } from './table.ts';
 import { cluster, content, route, vhost } from '../testkit.ts';
 import { parseRequestTarget } from './paths.ts';
@@ -146,4 +147,18 @@ test('round-robin cursors carry over to the next table', () => {
   const b = buildTable(sealSnapshot(content(parts)), a, { pools });
   tables.push(b);
   assert.equal(b.cluster('c/a:1')?.pick()?.port, 3);
+});
+
+test('a secret key that only names an inherited property is a missing secret, not an internal error', () => {
+  const s = sealSnapshot(content({
+    listeners: { https: { protocol: 'https', address: '127.0.0.1', port: 8443, defaultSecret: 'toString' } },
+  }));
+  assert.throws(() => buildTable(s, undefined, { pools }), (err: unknown) => {
+    assert.ok(err instanceof ApplyError);
+    assert.equal(err.code, ApplyCode.TLS_SECRET_INVALID);
+    assert.match(err.message, /"toString" used by listener "https" does not exist/);
+    return true;
+  });
+  const t = table({});
+  assert.equal(t.credentials('constructor'), undefined);
 });

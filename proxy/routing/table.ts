@@ -200,8 +200,14 @@ export class RoutingTable {
     };
   }
 
+  /** The secret under a key; own keys only ("toString" names no secret, whatever validation let through). */
+  #secret(secretKey: SecretKey): TlsSecret | undefined {
+    const secrets = this.snapshot.secrets;
+    return Object.hasOwn(secrets, secretKey) ? secrets[secretKey] : undefined;
+  }
+
   #context(secretKey: SecretKey, usedBy: string, previous: RoutingTable | undefined): SecureContext {
-    const secret = this.snapshot.secrets[secretKey];
+    const secret = this.#secret(secretKey);
     if (secret === undefined) {
       // validate.ts guarantees references resolve; keep the message useful anyway.
       throw new ApplyError(ApplyCode.TLS_SECRET_INVALID, `secret ${JSON.stringify(secretKey)} used by ${usedBy} does not exist`);
@@ -258,7 +264,7 @@ export class RoutingTable {
 
   /** PEM and fingerprint of a secret, for a listener's default context. */
   credentials(secretKey: SecretKey): TlsCredentials | undefined {
-    const secret = this.snapshot.secrets[secretKey];
+    const secret = this.#secret(secretKey);
     if (secret === undefined) return undefined;
     const fp = this.#fingerprints.get(secretKey) ?? fingerprintOf(secret);
     return { fingerprint: fp, cert: secret.cert, key: secret.key };
