@@ -44,6 +44,7 @@ test('sealed snapshots are frozen', () => {
 
 const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'dangling cluster', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].cluster = 'x/y:1'; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/cluster' },
+  { name: 'a reference to an inherited name', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].cluster = 'toString'; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/cluster' },
   { name: 'dangling tls secret', mutate: (c) => { c.virtualHosts['foo.com'].tls.secret = 'default/nope'; }, path: '/virtualHosts/foo.com/tls/secret' },
   { name: 'https listener without default secret', mutate: (c) => { delete c.listeners.https.defaultSecret; }, path: '/listeners/https/defaultSecret' },
   { name: 'port clash', mutate: (c) => { c.listeners.https.port = 8080; }, path: '/listeners/https/port' },

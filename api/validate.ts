@@ -76,7 +76,7 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     else ports.set(l.port, name);
     if (l.protocol === 'https') {
       if (typeof l.defaultSecret !== 'string') bad(`${p}/defaultSecret`, 'an https listener needs a default secret');
-      else if (!(l.defaultSecret in secrets)) bad(`${p}/defaultSecret`, `secret ${JSON.stringify(l.defaultSecret)} does not exist`);
+      else if (!Object.hasOwn(secrets, l.defaultSecret)) bad(`${p}/defaultSecret`, `secret ${JSON.stringify(l.defaultSecret)} does not exist`);
     }
   }
 
@@ -86,7 +86,7 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     if (!isObject(vh)) { bad(p, 'must be an object'); continue; }
     if (vh.tls !== undefined) {
       if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p}/tls/secret`, 'must be a string');
-      else if (!(vh.tls.secret in secrets)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
+      else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
     }
     for (const [key, r] of Object.entries(keyedMap(vh, 'routes', bad, p))) {
       const m = validateRoute(`${p}/routes/${ptr(key)}`, r, clusters, bad);
@@ -108,7 +108,7 @@ function validateRoute(
   rp: string, r: unknown, clusters: Record<string, unknown>, bad: (path: string, reason: string) => void,
 ): { type: 'Exact' | 'Prefix'; path: string } | undefined {
   if (!isObject(r)) { bad(rp, 'must be an object'); return undefined; }
-  if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !(r.cluster in clusters))) {
+  if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !Object.hasOwn(clusters, r.cluster))) {
     bad(`${rp}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
   }
   if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) {
