@@ -64,16 +64,95 @@ export interface VirtualHost {
   readonly routes: Readonly<Record<string, Route>>;
 }
 
-/** Path match semantics of networking.k8s.io/v1 (ImplementationSpecific compiles to Prefix). */
-export type PathMatchType = 'Exact' | 'Prefix';
+/**
+ * Path match semantics. Exact and Prefix are networking.k8s.io/v1's
+ * (ImplementationSpecific compiles to Prefix; Prefix is element-wise).
+ * RegularExpression is RE2 syntax matched against the whole normalised path
+ * (anchored, as Envoy does), run by a linear-time engine on the proxy.
+ */
+export type PathMatchType = 'Exact' | 'Prefix' | 'RegularExpression';
 
-/** One path match and where it sends traffic. */
-export interface Route {
-  readonly match: { readonly type: PathMatchType; readonly path: string };
-  /** Absent when the backend could not be resolved: the route answers 503. */
+/** A header or query parameter condition. Header names are lower-case. */
+export interface ValueMatch {
+  readonly name: string;
+  readonly type: 'Exact' | 'RegularExpression';
+  /** For RegularExpression: RE2 syntax, matched against the whole value. */
+  readonly value: string;
+}
+
+/**
+ * What a request must have for a route to apply: the path, and every header,
+ * query and method condition (all of them). Precedence among routes of one
+ * virtual host (Gateway API order): Exact path, then RegularExpression, then
+ * the longest Prefix; among equal paths, the most header matches, then the
+ * most query matches, then a method match, then the lowest `rank`. A request
+ * that fails a route's conditions falls through to the next candidate.
+ */
+export interface RouteMatch {
+  readonly type: PathMatchType;
+  readonly path: string;
+  /** Sorted by name then value; absent when empty. */
+  readonly headers?: readonly ValueMatch[];
+  /** Sorted by name then value; absent when empty. */
+  readonly queryParams?: readonly ValueMatch[];
+  /** Upper-case method, e.g. "GET". */
+  readonly method?: string;
+}
+
+/** One backend of a weighted split. */
+export interface WeightedBackend {
+  /** Absent when the backend does not resolve: its share of requests answers 500 (Gateway API). */
   readonly cluster?: ClusterKey;
+  /** Relative share; 0 means no traffic. */
+  readonly weight: number;
+}
+
+/** Rewrites the path: the whole of it, or only the part the route's Prefix matched. */
+export interface PathModifier {
+  readonly type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  readonly value: string;
+}
+
+/** Answers with a redirect instead of forwarding; absent parts keep the request's own. */
+export interface Redirect {
+  readonly scheme?: 'http' | 'https';
+  readonly hostname?: string;
+  readonly port?: number;
+  readonly path?: PathModifier;
+  readonly statusCode: 301 | 302 | 303 | 307 | 308;
+}
+
+/** Changes the request before it is forwarded. */
+export interface Rewrite {
+  readonly hostname?: string;
+  readonly path?: PathModifier;
+}
+
+/** Header edits, applied in the order remove, set, add. Names are lower-case; hop-by-hop names are refused. */
+export interface HeaderFilter {
+  readonly set?: readonly { readonly name: string; readonly value: string }[];
+  readonly add?: readonly { readonly name: string; readonly value: string }[];
+  readonly remove?: readonly string[];
+}
+
+/**
+ * One match and what to do with the requests it takes: forward to `cluster`
+ * (Ingress), split over `backends` (Route), or `redirect`. Exactly one of the three.
+ */
+export interface Route {
+  readonly match: RouteMatch;
+  /** The single backend; absent (with no `backends` nor `redirect`) when it could not be resolved: 503. */
+  readonly cluster?: ClusterKey;
+  /** A weighted split; when every weight is 0 the route answers 500. */
+  readonly backends?: readonly WeightedBackend[];
+  readonly redirect?: Redirect;
+  readonly rewrite?: Rewrite;
+  readonly requestHeaders?: HeaderFilter;
+  readonly responseHeaders?: HeaderFilter;
   /** Upper bound on waiting for the upstream's response headers, in ms. */
   readonly timeoutMs: number;
+  /** Tie-breaker among routes of equal precedence: lower wins (the compiler's oldest-first order). */
+  readonly rank?: number;
   /** "Kind/namespace/name" of the object this route came from (for debugging, not routing). */
   readonly origin: string;
 }
@@ -96,9 +175,15 @@ export interface TlsSecret {
   readonly key: string;
 }
 
-/** The key of a route within its virtual host: at most one route per match type and path. */
-export function routeKey(type: PathMatchType, path: string): string {
-  return `${type}:${path}`;
+/**
+ * The key of a route within its virtual host: one route per distinct match.
+ * A plain path match keeps the short form "Prefix:/foo"; conditions are
+ * appended as JSON so that any header value stays unambiguous.
+ */
+export function routeKey(type: PathMatchType, path: string, match?: Omit<RouteMatch, 'type' | 'path'>): string {
+  const base = `${type}:${path}`;
+  if (match === undefined || (match.headers === undefined && match.queryParams === undefined && match.method === undefined)) return base;
+  return `${base} ${JSON.stringify([match.headers ?? [], match.queryParams ?? [], match.method ?? ''])}`;
 }
 
 /** The key of an endpoint within its cluster, bracketing IPv6 addresses. */

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import type { Snapshot } from './snapshot.ts';
 import { routeKey } from './snapshot.ts';
+import { validateRoute } from './validate-route.ts';
 
 /** One problem, e.g. {path: "/virtualHosts/foo.com/routes/Exact:~1a/cluster", reason: "..."}. */
 export interface SnapshotProblem {
@@ -44,6 +45,7 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
   if (typeof s.version !== 'string' || !VERSION_RE.test(s.version)) bad('/version', 'must be a hex content hash');
   const secrets = keyedMap(s, 'secrets', bad);
   const clusters = keyedMap(s, 'clusters', bad);
+  const hasCluster = (key: string) => Object.hasOwn(clusters, key);
   const listeners = keyedMap(s, 'listeners', bad);
   const vhosts = keyedMap(s, 'virtualHosts', bad);
 
@@ -89,38 +91,18 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
       else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
     }
     for (const [key, r] of Object.entries(keyedMap(vh, 'routes', bad, p))) {
-      const m = validateRoute(`${p}/routes/${ptr(key)}`, r, clusters, bad);
-      if (m !== undefined && key !== routeKey(m.type, m.path)) {
-        bad(`${p}/routes/${ptr(key)}`, `key must be ${JSON.stringify(routeKey(m.type, m.path))}`);
+      const m = validateRoute(`${p}/routes/${ptr(key)}`, r, hasCluster, bad);
+      if (m !== undefined && key !== routeKey(m.type, m.path, m)) {
+        bad(`${p}/routes/${ptr(key)}`, `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
       }
     }
   }
 
   if (s.defaultRoute !== undefined) {
-    const m = validateRoute('/defaultRoute', s.defaultRoute, clusters, bad);
-    if (m !== undefined && (m.type !== 'Prefix' || m.path !== '/')) bad('/defaultRoute/match', 'must be {type: "Prefix", path: "/"}');
+    const m = validateRoute('/defaultRoute', s.defaultRoute, hasCluster, bad);
+    if (m !== undefined && (m.type !== 'Prefix' || m.path !== '/' || m.headers || m.queryParams || m.method)) bad('/defaultRoute/match', 'must be {type: "Prefix", path: "/"}');
   }
   return out;
-}
-
-/** Checks one route; returns its match when that part is well-formed. */
-function validateRoute(
-  rp: string, r: unknown, clusters: Record<string, unknown>, bad: (path: string, reason: string) => void,
-): { type: 'Exact' | 'Prefix'; path: string } | undefined {
-  if (!isObject(r)) { bad(rp, 'must be an object'); return undefined; }
-  if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !Object.hasOwn(clusters, r.cluster))) {
-    bad(`${rp}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
-  }
-  if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) {
-    bad(`${rp}/timeoutMs`, 'must be a positive integer');
-  }
-  if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');
-  const m = r.match;
-  if (!isObject(m) || (m.type !== 'Exact' && m.type !== 'Prefix') || typeof m.path !== 'string' || !m.path.startsWith('/')) {
-    bad(`${rp}/match`, 'must be {type: "Exact"|"Prefix", path: "/..."}');
-    return undefined;
-  }
-  return { type: m.type, path: m.path };
 }
 
 function keyedMap(

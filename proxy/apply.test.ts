@@ -77,6 +77,16 @@ test('an invalid snapshot is refused with its JSON path; the old table keeps ser
   assert.equal(junk.version, undefined);
 });
 
+test('a route feature this proxy does not serve yet is refused, not ignored', async () => {
+  await dp.apply(sealSnapshot(snap(a.port)));
+  const regex = { match: { type: 'RegularExpression' as const, path: '/img/.*' }, cluster: 'c/web:80', timeoutMs: 1000, origin: 'Route/test/r' };
+  const outcome = await dp.apply(sealSnapshot(snap(a.port, { virtualHosts: { '*': { routes: { 'RegularExpression:/img/.*': regex } } } })));
+  assert.ok(!outcome.ok);
+  assert.equal(outcome.code, 'SNAPSHOT_INVALID');
+  assert.match(outcome.reason, /RegularExpression paths.*does not serve yet/);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a', 'the last good table keeps serving');
+});
+
 test('a version that is not the content hash is refused', async () => {
   const good = sealSnapshot(snap(a.port));
   const forged = { ...snap(b.port), version: good.version };

@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST } from '../../api/snapshot.ts';
+import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
 import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
@@ -85,9 +85,23 @@ function compileHost(vh: VirtualHost): VirtualHostEntry {
   const hit = compiledHosts.get(vh);
   if (hit !== undefined) return hit;
   const list = Object.values(vh.routes);
-  const entry = { paths: new PathMatcher(list.map((route) => ({ type: route.match.type, path: route.match.path, value: route }))), routes: list.length };
+  const entry = { paths: new PathMatcher(list.map((route) => ({ type: supportedPathType(route), path: route.match.path, value: route }))), routes: list.length };
   if (Object.isFrozen(vh)) compiledHosts.set(vh, entry);
   return entry;
+}
+
+// Route features of the snapshot model this data plane does not serve yet
+// (they come with the Route CRD): refusing the snapshot is honest, ignoring
+// the feature would route requests somewhere they were not meant to go.
+const UNSERVED = ['backends', 'redirect', 'rewrite', 'requestHeaders', 'responseHeaders'] as const;
+
+function supportedPathType(route: Route): 'Exact' | 'Prefix' {
+  const m = route.match;
+  const unserved = m.type === 'RegularExpression' ? 'RegularExpression paths'
+    : m.headers || m.queryParams || m.method ? 'header, query and method matches'
+    : UNSERVED.find((f) => route[f] !== undefined);
+  if (unserved !== undefined) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, `route ${JSON.stringify(routeKey(m.type, m.path, m))} of ${route.origin} uses ${unserved}, which this proxy does not serve yet`);
+  return m.type as 'Exact' | 'Prefix';
 }
 
 /** What a table derives from the virtual hosts map alone; shared while that map is the same object. */
@@ -139,6 +153,12 @@ export class RoutingTable {
     }
     this.#tlsHosts = new HostIndex(tlsEntries);
 
+    // Host tables depend on the virtual hosts map only: share them while it is
+    // the same (frozen) object, whatever happened to clusters. Built before
+    // any endpoint is retained, since compiling a host can refuse the snapshot.
+    this.#hosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts)
+      ? previous.#hosts : hostTables(vhosts, hostKeys);
+
     // Balancers are lent only by a table that still holds its endpoint
     // references (not closed) in the same registry: then every endpoint of a
     // lent balancer is live and one more reference keeps it so.
@@ -174,10 +194,6 @@ export class RoutingTable {
       this.#clusters = built;
     }
 
-    // Host tables depend on the virtual hosts map only: share them while it is
-    // the same (frozen) object, whatever happened to clusters.
-    this.#hosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts)
-      ? previous.#hosts : hostTables(vhosts, hostKeys);
     const dr = snapshot.defaultRoute;
     this.#defaultRoute = dr === undefined ? undefined : this.#target(dr);
     // What snapshotCounts() would count, from what was just walked.

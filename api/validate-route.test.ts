@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateRoute } from './validate-route.ts';
+import { routeKey } from './snapshot.ts';
+
+const route = (extra: Record<string, unknown> = {}, match: Record<string, unknown> = {}) =>
+  ({ match: { type: 'Prefix', path: '/', ...match }, timeoutMs: 1000, origin: 'Route/default/r', ...extra });
+
+function problems(r: unknown): string[] {
+  const out: string[] = [];
+  validateRoute('/r', r, (k) => k === 'ns/svc:80', (path, reason) => out.push(`${path}: ${reason}`));
+  return out;
+}
+
+const cases: Array<[name: string, r: unknown, want: RegExp | undefined]> = [
+  ['a plain route', route({ cluster: 'ns/svc:80' }), undefined],
+  ['an unresolved route (no action) answers 503', route(), undefined],
+  ['a weighted split', route({ backends: [{ cluster: 'ns/svc:80', weight: 90 }, { weight: 10 }] }), undefined],
+  ['a redirect with a prefix replacement', route({ redirect: { scheme: 'https', path: { type: 'ReplacePrefixMatch', value: '/v2' }, statusCode: 301 } }), undefined],
+  ['header, query and method matches', route({ cluster: 'ns/svc:80' }, { headers: [{ name: 'x-canary', type: 'Exact', value: '1' }], queryParams: [{ name: 'v', type: 'RegularExpression', value: '[0-9]+' }], method: 'GET' }), undefined],
+  ['a regular expression path need not start with /', route({ cluster: 'ns/svc:80' }, { type: 'RegularExpression', path: '.*\\.png' }), undefined],
+  ['two actions', route({ cluster: 'ns/svc:80', redirect: { statusCode: 301 } }), /only one of cluster, backends and redirect/],
+  ['a dangling backend', route({ backends: [{ cluster: 'ns/nope:80', weight: 1 }] }), /backends\/0\/cluster: cluster "ns\/nope:80" does not exist/],
+  ['a negative weight', route({ backends: [{ cluster: 'ns/svc:80', weight: -1 }] }), /weight: must be an integer/],
+  ['an empty split', route({ backends: [] }), /backends: must be a non-empty list/],
+  ['a redirect code that is not a redirect', route({ redirect: { statusCode: 200 } }), /statusCode/],
+  ['setting a hop-by-hop header', route({ cluster: 'ns/svc:80', requestHeaders: { set: [{ name: 'connection', value: 'close' }] } }), /connection is managed by the proxy/],
+  ['a header value with CR LF', route({ cluster: 'ns/svc:80', responseHeaders: { add: [{ name: 'x-a', value: 'a\r\nset-cookie: x' }] } }), /without CR or LF/],
+  ['an upper-case header match name', route({ cluster: 'ns/svc:80' }, { headers: [{ name: 'X-Canary', type: 'Exact', value: '1' }] }), /lower-case header name/],
+  ['a lower-case method', route({ cluster: 'ns/svc:80' }, { method: 'get' }), /upper-case method/],
+  ['a relative Prefix path', route({ cluster: 'ns/svc:80' }, { path: 'api' }), /must start with "\/"/],
+];
+
+for (const [name, r, want] of cases) {
+  test(`validateRoute: ${name}`, () => {
+    const got = problems(r);
+    if (want === undefined) assert.deepEqual(got, []);
+    else assert.ok(got.some((p) => want.test(p)), got.join('\n'));
+  });
+}
+
+test('routeKey: plain matches keep the short form; conditions make distinct, unambiguous keys', () => {
+  assert.equal(routeKey('Prefix', '/api'), 'Prefix:/api');
+  const a = routeKey('Prefix', '/api', { headers: [{ name: 'x', type: 'Exact', value: 'a"],["b' }] });
+  const b = routeKey('Prefix', '/api', { headers: [{ name: 'x', type: 'Exact', value: 'a' }], queryParams: [{ name: 'b', type: 'Exact', value: '' }] });
+  assert.notEqual(a, b);
+  assert.notEqual(routeKey('Prefix', '/api', { method: 'GET' }), routeKey('Prefix', '/api'));
+});

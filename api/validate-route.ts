@@ -1,0 +1,122 @@
+// Validation of one route (api/validate.ts checks the rest of a snapshot).
+// Structure and references only: whether a regular expression compiles is the
+// proxy's question (its engine decides), and it answers it with a NACK.
+import type { RouteMatch } from './snapshot.ts';
+
+/** Where validation reports a problem: a JSON pointer and a reason. */
+export type Report = (path: string, reason: string) => void;
+
+const PATH_TYPES = new Set(['Exact', 'Prefix', 'RegularExpression']);
+const VALUE_TYPES = new Set(['Exact', 'RegularExpression']);
+const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
+const MODIFIER_TYPES = new Set(['ReplaceFullPath', 'ReplacePrefixMatch']);
+// RFC 9110 token, lower-case as stored.
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const METHOD = /^[A-Z]+$/;
+// Header values: visible ASCII, space and tab (no CR/LF: they would split a header).
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Headers a filter may not touch: hop-by-hop, or owned by the proxy. */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip',
+]);
+
+/**
+ * Checks one route object; returns its match when that part is well-formed so
+ * the caller can check the route's key. `hasCluster` resolves cluster
+ * references (own keys only).
+ */
+export function validateRoute(rp: string, r: unknown, hasCluster: (key: string) => boolean, bad: Report): RouteMatch | undefined {
+  if (!isObject(r)) { bad(rp, 'must be an object'); return undefined; }
+  const actions = [r.cluster !== undefined || (r.backends === undefined && r.redirect === undefined), r.backends !== undefined, r.redirect !== undefined];
+  if (actions.filter(Boolean).length > 1) bad(rp, 'must have only one of cluster, backends and redirect');
+  if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !hasCluster(r.cluster))) {
+    bad(`${rp}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
+  }
+  if (r.backends !== undefined) {
+    if (!Array.isArray(r.backends) || r.backends.length === 0) bad(`${rp}/backends`, 'must be a non-empty list');
+    else r.backends.forEach((b: unknown, i: number) => {
+      const bp = `${rp}/backends/${i}`;
+      if (!isObject(b)) return bad(bp, 'must be an object');
+      if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, `cluster ${JSON.stringify(b.cluster)} does not exist`);
+      if (!Number.isInteger(b.weight) || (b.weight as number) < 0 || (b.weight as number) > 1_000_000) bad(`${bp}/weight`, 'must be an integer in 0..1000000');
+    });
+  }
+  if (r.redirect !== undefined) validateRedirect(`${rp}/redirect`, r.redirect, bad);
+  if (r.rewrite !== undefined) {
+    if (!isObject(r.rewrite)) bad(`${rp}/rewrite`, 'must be an object');
+    else {
+      if (r.rewrite.hostname !== undefined && !isHostname(r.rewrite.hostname)) bad(`${rp}/rewrite/hostname`, 'must be a DNS name');
+      if (r.rewrite.path !== undefined) validateModifier(`${rp}/rewrite/path`, r.rewrite.path, bad);
+    }
+  }
+  for (const f of ['requestHeaders', 'responseHeaders'] as const) if (r[f] !== undefined) validateFilter(`${rp}/${f}`, r[f], bad);
+  if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) bad(`${rp}/timeoutMs`, 'must be a positive integer');
+  if (r.rank !== undefined && (!Number.isInteger(r.rank) || (r.rank as number) < 0)) bad(`${rp}/rank`, 'must be a non-negative integer');
+  if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');
+  return validateMatch(`${rp}/match`, r.match, bad);
+}
+
+function validateMatch(mp: string, m: unknown, bad: Report): RouteMatch | undefined {
+  if (!isObject(m) || !PATH_TYPES.has(m.type as string) || typeof m.path !== 'string' || m.path === '') {
+    bad(mp, 'must be {type: "Exact"|"Prefix"|"RegularExpression", path}');
+    return undefined;
+  }
+  if (m.type !== 'RegularExpression' && !m.path.startsWith('/')) bad(`${mp}/path`, 'must start with "/"');
+  let ok = true;
+  for (const f of ['headers', 'queryParams'] as const) {
+    if (m[f] === undefined) continue;
+    if (!Array.isArray(m[f]) || m[f].length === 0) { bad(`${mp}/${f}`, 'must be a non-empty list when present'); ok = false; continue; }
+    (m[f] as unknown[]).forEach((v, i) => {
+      if (!isObject(v) || typeof v.name !== 'string' || v.name === '' || !VALUE_TYPES.has(v.type as string) || typeof v.value !== 'string') {
+        bad(`${mp}/${f}/${i}`, 'must be {name, type: "Exact"|"RegularExpression", value}');
+        ok = false;
+      } else if (f === 'headers' && !HEADER_NAME.test(v.name)) {
+        bad(`${mp}/${f}/${i}/name`, 'must be a lower-case header name');
+        ok = false;
+      }
+    });
+  }
+  if (m.method !== undefined && (typeof m.method !== 'string' || !METHOD.test(m.method))) { bad(`${mp}/method`, 'must be an upper-case method'); ok = false; }
+  return ok ? (m as unknown as RouteMatch) : undefined;
+}
+
+function validateRedirect(p: string, r: unknown, bad: Report): void {
+  if (!isObject(r)) return bad(p, 'must be an object');
+  if (!REDIRECT_CODES.has(r.statusCode as number)) bad(`${p}/statusCode`, 'must be 301, 302, 303, 307 or 308');
+  if (r.scheme !== undefined && r.scheme !== 'http' && r.scheme !== 'https') bad(`${p}/scheme`, 'must be "http" or "https"');
+  if (r.hostname !== undefined && !isHostname(r.hostname)) bad(`${p}/hostname`, 'must be a DNS name');
+  if (r.port !== undefined && (!Number.isInteger(r.port) || (r.port as number) < 1 || (r.port as number) > 65535)) bad(`${p}/port`, 'must be an integer in 1..65535');
+  if (r.path !== undefined) validateModifier(`${p}/path`, r.path, bad);
+}
+
+function validateModifier(p: string, m: unknown, bad: Report): void {
+  if (!isObject(m) || !MODIFIER_TYPES.has(m.type as string) || typeof m.value !== 'string' || !m.value.startsWith('/')) {
+    bad(p, 'must be {type: "ReplaceFullPath"|"ReplacePrefixMatch", value: "/..."}');
+  }
+}
+
+function validateFilter(p: string, f: unknown, bad: Report): void {
+  if (!isObject(f)) return bad(p, 'must be an object');
+  for (const op of ['set', 'add'] as const) {
+    if (f[op] === undefined) continue;
+    if (!Array.isArray(f[op])) { bad(`${p}/${op}`, 'must be a list'); continue; }
+    (f[op] as unknown[]).forEach((h, i) => {
+      if (!isObject(h) || typeof h.name !== 'string' || !HEADER_NAME.test(h.name) || typeof h.value !== 'string' || !HEADER_VALUE.test(h.value)) {
+        bad(`${p}/${op}/${i}`, 'must be {name: lower-case header name, value without CR or LF}');
+      } else if (RESERVED_HEADERS.has(h.name)) bad(`${p}/${op}/${i}/name`, `${h.name} is managed by the proxy`);
+    });
+  }
+  if (f.remove !== undefined) {
+    if (!Array.isArray(f.remove) || f.remove.some((n) => typeof n !== 'string' || !HEADER_NAME.test(n))) bad(`${p}/remove`, 'must be a list of lower-case header names');
+    else f.remove.forEach((n: string, i: number) => { if (RESERVED_HEADERS.has(n)) bad(`${p}/remove/${i}`, `${n} is managed by the proxy`); });
+  }
+}
+
+function isHostname(v: unknown): boolean {
+  return typeof v === 'string' && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(v);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
