@@ -3,7 +3,7 @@
 // No logic of its own beyond start-up order and reporting: each stage is
 // built and tested in its own module.
 import { randomBytes } from 'node:crypto';
-import type { Listener, Snapshot, TlsSecret } from '../api/snapshot.ts';
+import { DEFAULT_SECRET, type Listener, type Snapshot, type TlsSecret } from '../api/snapshot.ts';
 import type { Running } from '../cli/startup.ts';
 import { listenError, StartupError } from '../cli/startup.ts';
 import { logLevel, type FlagValues } from '../cli/flags.ts';
@@ -171,7 +171,7 @@ export function proxyListeners(address: string, httpPort: number, httpsPort: num
   if (httpPort === httpsPort) throw new StartupError(`--http-port and --https-port are both ${httpPort}`);
   return {
     http: { protocol: 'http', address, port: httpPort },
-    https: { protocol: 'https', address, port: httpsPort, defaultSecret: '@default' },
+    https: { protocol: 'https', address, port: httpsPort, defaultSecret: DEFAULT_SECRET },
   };
 }
 
@@ -190,7 +190,6 @@ async function keyPairFlags(flags: FlagValues, certFlag: string, keyFlag: string
     throw new StartupError(err.message);
   });
 }
-
 
 /** A fresh random token for local mode, where controller and proxy share a process. */
 export function randomToken(): string {
