@@ -8,6 +8,7 @@ import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import type { Ingress } from '../k8s/types.ts';
+import { Claims } from './claims.ts';
 import { ClassFilter } from './classes.ts';
 import { ObjectStatus } from './conditions.ts';
 import { IngressProcessor } from './ingress.ts';
@@ -33,7 +34,8 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const ours = byAge(input.ingresses.filter((i) => filter.accepts(i)));
 
   const services = new ServiceIndex(input.services, input.endpointSlices);
-  const processor = new IngressProcessor(services, new SecretIndex(input.secrets), options.defaultTimeoutMs);
+  const claims = new Claims();
+  const processor = new IngressProcessor(claims, services, new SecretIndex(input.secrets), options.defaultTimeoutMs);
   const conditions = new Map<string, readonly Condition[]>();
   for (const ing of ours) {
     const status = new ObjectStatus();
@@ -46,7 +48,8 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     }
     conditions.set(`Ingress/${ing.metadata.namespace ?? 'default'}/${ing.metadata.name}`, status.toConditions());
   }
-  const out = processor.output();
+  const out = claims.output();
+  const defaultRoute = processor.defaultRoute();
 
   const clusters: Record<ClusterKey, Cluster> = {};
   const resolved = services.clusters();
@@ -58,7 +61,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     clusters,
     // Copied: sealing freezes the snapshot deeply, and the caller's options are not ours to freeze.
     secrets: { [DEFAULT_SECRET]: { cert: options.defaultCertificate.cert, key: options.defaultCertificate.key }, ...out.secrets },
-    ...(out.defaultRoute !== undefined ? { defaultRoute: out.defaultRoute } : {}),
+    ...(defaultRoute !== undefined ? { defaultRoute } : {}),
   };
   if (previous !== undefined) {
     content = {

@@ -1,10 +1,13 @@
 // The Ingress processor: turns accepted Ingresses, oldest first, into virtual
-// hosts, routes, TLS hosts and the default backend. Whoever claims something
-// first keeps it, so feeding Ingresses in age order makes "the older Ingress
-// wins" fall out of a single pass; the loser gets a condition naming the winner.
-import type { ClusterKey, Route, SecretKey, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
-import { ANY_HOST, DEFAULT_SECRET, routeKey } from '../../api/snapshot.ts';
+// hosts, routes, TLS hosts and the default backend. Claims are shared with the
+// Route processor (claims.ts), so whoever claims something first keeps it, and
+// feeding objects in age order makes "the older one wins" fall out of a single
+// pass; the loser gets a condition naming the winner.
+import type { Route } from '../../api/snapshot.ts';
+import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, Ingress } from '../k8s/types.ts';
+import type { Claims, Owner } from './claims.ts';
+import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
 import type { ObjectStatus } from './conditions.ts';
 import { quote } from './conditions.ts';
 import { parseTimeoutMs } from './duration.ts';
@@ -15,30 +18,20 @@ import type { ServiceIndex } from './services.ts';
 /** Per-Ingress upstream response-header timeout, a Go duration ("500ms", "2s", "1m"). */
 export const TIMEOUT_ANNOTATION = 'turnout.dev/response-timeout';
 
-interface RouteClaim { readonly owner: string; readonly route: Route }
-interface TlsClaim { readonly owner: string; readonly requested: string; readonly secret: SecretKey }
-
-/** What the processor contributes to the snapshot. Maps are sorted by key. */
-export interface IngressOutput {
-  readonly virtualHosts: Record<string, VirtualHost>;
-  readonly secrets: Record<SecretKey, TlsSecret>;
-  readonly defaultRoute?: Route;
-}
-
 /**
- * Accumulates the claims of every accepted Ingress of one build. Call
- * `process` in conflict-priority order (see byAge in builder.ts), then `output`.
+ * Adds the claims of every accepted Ingress of one build to the shared
+ * `Claims`. Call `process` in conflict-priority order (see byAge in
+ * builder.ts); the default backend, which only Ingresses have, is kept here.
  */
 export class IngressProcessor {
+  readonly #claims: Claims;
   readonly #services: ServiceIndex;
   readonly #secrets: SecretIndex;
   readonly #defaultTimeoutMs: number;
-  readonly #routes = new Map<string, Map<string, RouteClaim>>();
-  readonly #tls = new Map<string, TlsClaim>();
-  readonly #usedSecrets = new Map<SecretKey, TlsSecret>();
   #default: { readonly owner: string; readonly route: Route } | undefined;
 
-  constructor(services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number) {
+  constructor(claims: Claims, services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number) {
+    this.#claims = claims;
     this.#services = services;
     this.#secrets = secrets;
     this.#defaultTimeoutMs = defaultTimeoutMs;
@@ -75,17 +68,20 @@ export class IngressProcessor {
     for (const t of spec.tls ?? []) this.#tlsEntry(ns, id, t.hosts ?? [], t.secretName, status);
   }
 
+  /** The default route, when some Ingress has a defaultBackend. */
+  defaultRoute(): Route | undefined {
+    return this.#default?.route;
+  }
+
   #path(ns: string, id: string, host: string, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
     const m = pathMatch(p.pathType, p.path);
     if (!m.ok) { status.add('invalid', m.reason, `${m.message} (on ${hostLabel(host)}); path skipped`); return; }
     const { type, path } = m.value;
     const key = routeKey(type, path);
-    let routes = this.#routes.get(host);
-    if (routes === undefined) this.#routes.set(host, routes = new Map());
-    const prior = routes.get(key);
+    const owner: Owner = { kind: 'Ingress', id };
+    const prior = this.#claims.routeOwner(host, key);
     if (prior !== undefined) {
-      const by = prior.owner === id ? 'an earlier rule of this Ingress' : `Ingress ${prior.owner}`;
-      status.add('conflict', 'RouteConflict', `path ${type} ${path} on ${hostLabel(host)} is already claimed by ${by}`);
+      status.add('conflict', 'RouteConflict', `path ${type} ${path} on ${hostLabel(host)} is already claimed by ${ownerLabel(prior, owner, 'an earlier rule')}`);
       return;
     }
     const res = this.#services.resolve(ns, p.backend);
@@ -93,7 +89,7 @@ export class IngressProcessor {
     const match = { type, path };
     const origin = `Ingress/${id}`;
     const route: Route = res.cluster !== undefined ? { match, cluster: res.cluster, timeoutMs, origin } : { match, timeoutMs, origin };
-    routes.set(key, { owner: id, route });
+    this.#claims.addRoute(host, key, owner, route);
     status.contributed = true;
   }
 
@@ -109,34 +105,13 @@ export class IngressProcessor {
       status.add('invalid', 'TLSHostsMissing', `a spec.tls entry${secretName ? ` for Secret ${ns}/${secretName}` : ''} lists no hosts; skipped`);
       return;
     }
-    let secret: SecretKey = DEFAULT_SECRET;
-    let requested = '';
-    let material: TlsSecret | undefined;
-    if (!secretName) {
-      status.add('invalid', 'TLSSecretNameMissing', `a spec.tls entry for ${hosts.map(quote).join(', ')} names no Secret; using the default certificate`);
-    } else {
-      requested = `${ns}/${secretName}`;
-      const chk = this.#secrets.check(ns, secretName);
-      if (chk.ok) { secret = requested; material = chk.secret; }
-      else status.add('ref', chk.reason, `${chk.message}; its hosts get the default certificate`);
-    }
+    const choice = tlsChoice(this.#secrets, ns, secretName, status, `a spec.tls entry for ${hosts.map(quote).join(', ')} names no Secret; using the default certificate`);
+    const owner: Owner = { kind: 'Ingress', id };
     for (const raw of hosts) {
       // Unlike a rule, a TLS entry cannot mean "any host": an empty host is invalid.
       const host = hostKey(raw);
       if (!host.ok || host.value === ANY_HOST) { status.add('invalid', 'InvalidHost', `TLS host skipped: host ${quote(raw)} is not a DNS name or a "*." wildcard`); continue; }
-      const prior = this.#tls.get(host.value);
-      if (prior !== undefined) {
-        if (prior.requested !== requested) {
-          const by = prior.owner === id ? 'an earlier spec.tls entry of this Ingress' : `Ingress ${prior.owner}`;
-          const what = prior.requested === '' ? 'the default certificate' : `Secret ${prior.requested}`;
-          status.add('conflict', 'TLSConflict', `TLS host ${host.value} is already served by ${by} with ${what}`);
-          continue;
-        }
-      } else {
-        this.#tls.set(host.value, { owner: id, requested, secret });
-        if (material !== undefined) this.#usedSecrets.set(secret, material);
-      }
-      status.contributed = true;
+      if (claimTlsHost(this.#claims, owner, host.value, choice, status)) status.contributed = true;
     }
   }
 
@@ -148,27 +123,4 @@ export class IngressProcessor {
     status.add('invalid', 'InvalidTimeout', `annotation ${TIMEOUT_ANNOTATION} ${quote(raw)} is not a positive duration like "500ms", "2s" or "1m" (at most 24 days); using the default ${this.#defaultTimeoutMs}ms`);
     return this.#defaultTimeoutMs;
   }
-
-  /** The accumulated virtual hosts (routes and TLS), used Secrets, and default route. */
-  output(): IngressOutput {
-    const hosts = [...new Set([...this.#routes.keys(), ...this.#tls.keys()])].sort();
-    const virtualHosts: Record<string, VirtualHost> = {};
-    for (const h of hosts) {
-      const claims = this.#routes.get(h);
-      const routes: Record<string, Route> = {};
-      if (claims !== undefined) for (const k of [...claims.keys()].sort()) routes[k] = claims.get(k)!.route;
-      const tls = this.#tls.get(h);
-      // A rule whose every path was invalid or lost leaves an empty host behind: drop it.
-      if (tls === undefined && Object.keys(routes).length === 0) continue;
-      virtualHosts[h] = tls !== undefined ? { tls: { secret: tls.secret }, routes } : { routes };
-    }
-    const secrets: Record<SecretKey, TlsSecret> = {};
-    for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;
-    const route = this.#default?.route;
-    return route !== undefined ? { virtualHosts, secrets, defaultRoute: route } : { virtualHosts, secrets };
-  }
-}
-
-function hostLabel(host: string): string {
-  return host === ANY_HOST ? 'any host' : `host ${host}`;
 }

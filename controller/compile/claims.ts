@@ -1,0 +1,147 @@
+// What the processors of one build claim: routes per virtual host and TLS per
+// host. Ingresses and Routes share one set of claims, so an Ingress and a
+// Route for the same host merge into one virtual host, and the builder feeding
+// objects oldest first makes "the older object wins a conflict" fall out of a
+// single pass: whoever claims something first keeps it.
+import type { Route, SecretKey, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
+import { ANY_HOST, DEFAULT_SECRET } from '../../api/snapshot.ts';
+import type { ObjectStatus } from './conditions.ts';
+import type { SecretIndex } from './secrets.ts';
+
+/** The object a claim belongs to. */
+export interface Owner {
+  readonly kind: 'Ingress' | 'Route';
+  /** "namespace/name". */
+  readonly id: string;
+}
+
+interface RouteClaim { readonly owner: Owner; readonly route: Route }
+interface TlsClaim { readonly owner: Owner; readonly requested: string; readonly secret: SecretKey }
+
+/** The claims' contribution to the snapshot. Maps are sorted by key. */
+export interface ClaimsOutput {
+  readonly virtualHosts: Record<string, VirtualHost>;
+  readonly secrets: Record<SecretKey, TlsSecret>;
+}
+
+/** Accumulates the claims of every accepted object of one build. */
+export class Claims {
+  readonly #routes = new Map<string, Map<string, RouteClaim>>();
+  readonly #tls = new Map<string, TlsClaim>();
+  readonly #usedSecrets = new Map<SecretKey, TlsSecret>();
+  readonly #ranks = new Map<string, number>();
+
+  /** Who already claims route `key` on `host`, if anyone. */
+  routeOwner(host: string, key: string): Owner | undefined {
+    return this.#routes.get(host)?.get(key)?.owner;
+  }
+
+  /** Claims route `key` on `host`; check routeOwner first (a second claim is a bug). */
+  addRoute(host: string, key: string, owner: Owner, route: Route): void {
+    let routes = this.#routes.get(host);
+    if (routes === undefined) this.#routes.set(host, routes = new Map());
+    if (routes.has(key)) throw new Error(`route ${key} on ${host} is claimed twice`);
+    routes.set(key, { owner, route });
+  }
+
+  /**
+   * The next rank on `host`: 0, 1, 2... in claim order, which is oldest object
+   * first, then rule and match order within an object. Dense per virtual host,
+   * so a new object only re-ranks the newer routes of the hosts it touches.
+   */
+  nextRank(host: string): number {
+    const r = this.#ranks.get(host) ?? 0;
+    this.#ranks.set(host, r + 1);
+    return r;
+  }
+
+  /** The TLS claim on `host`, if any: its owner and the Secret as written ("" for none). */
+  tlsClaim(host: string): { readonly owner: Owner; readonly requested: string } | undefined {
+    return this.#tls.get(host);
+  }
+
+  /**
+   * Claims TLS for `host` with `secret` (DEFAULT_SECRET when the requested
+   * Secret is unusable); `material` is added to the snapshot's secrets.
+   */
+  addTls(host: string, owner: Owner, requested: string, secret: SecretKey, material: TlsSecret | undefined): void {
+    if (this.#tls.has(host)) throw new Error(`TLS for ${host} is claimed twice`);
+    this.#tls.set(host, { owner, requested, secret });
+    if (material !== undefined) this.#usedSecrets.set(secret, material);
+  }
+
+  /** The accumulated virtual hosts (routes and TLS) and used Secrets. */
+  output(): ClaimsOutput {
+    const hosts = [...new Set([...this.#routes.keys(), ...this.#tls.keys()])].sort();
+    const virtualHosts: Record<string, VirtualHost> = {};
+    for (const h of hosts) {
+      const claims = this.#routes.get(h);
+      const routes: Record<string, Route> = {};
+      if (claims !== undefined) for (const k of [...claims.keys()].sort()) routes[k] = claims.get(k)!.route;
+      const tls = this.#tls.get(h);
+      // A rule whose every path was invalid or lost leaves an empty host behind: drop it.
+      if (tls === undefined && Object.keys(routes).length === 0) continue;
+      virtualHosts[h] = tls !== undefined ? { tls: { secret: tls.secret }, routes } : { routes };
+    }
+    const secrets: Record<SecretKey, TlsSecret> = {};
+    for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;
+    return { virtualHosts, secrets };
+  }
+}
+
+/** "Ingress default/a", or "an earlier rule of this Route" when `prior` is `self`. */
+export function ownerLabel(prior: Owner, self: Owner, earlier: string): string {
+  return prior.kind === self.kind && prior.id === self.id ? `${earlier} of this ${self.kind}` : `${prior.kind} ${prior.id}`;
+}
+
+/** "host foo.com", or "any host". */
+export function hostLabel(host: string): string {
+  return host === ANY_HOST ? 'any host' : `host ${host}`;
+}
+
+/** The Secret a TLS claim serves: what was asked for, what is served, and its material when usable. */
+export interface TlsChoice {
+  /** "namespace/name" as written, or "" when no Secret was named. */
+  readonly requested: string;
+  readonly secret: SecretKey;
+  readonly material?: TlsSecret;
+}
+
+/**
+ * Claims TLS for one (validated) host. A host already claimed with the same
+ * requested Secret is agreement, not a conflict; with another one, the older
+ * claim stays and `status` gets a TLSConflict naming it. True when the object
+ * serves the host's TLS (its own claim or an agreeing one).
+ */
+export function claimTlsHost(claims: Claims, owner: Owner, host: string, choice: TlsChoice, status: ObjectStatus): boolean {
+  const prior = claims.tlsClaim(host);
+  if (prior === undefined) {
+    claims.addTls(host, owner, choice.requested, choice.secret, choice.material);
+    return true;
+  }
+  if (prior.requested === choice.requested) return true;
+  const by = ownerLabel(prior.owner, owner, 'an earlier spec.tls entry');
+  const what = prior.requested === '' ? 'the default certificate' : `Secret ${prior.requested}`;
+  status.add('conflict', 'TLSConflict', `TLS host ${host} is already served by ${by} with ${what}`);
+  return false;
+}
+
+/**
+ * The Secret to serve for a TLS section naming `secretName` in `ns`. A Secret
+ * that fails its check still lets its hosts be claimed, served with
+ * DEFAULT_SECRET (a handshake that shows a wrong certificate is easier to
+ * diagnose than one that fails); conflicts compare the Secret as written, so
+ * two objects naming the same Secret for a host agree. `noSecret` is the
+ * message when no Secret is named.
+ */
+export function tlsChoice(secrets: SecretIndex, ns: string, secretName: string | undefined, status: ObjectStatus, noSecret: string): TlsChoice {
+  if (!secretName) {
+    status.add('invalid', 'TLSSecretNameMissing', noSecret);
+    return { requested: '', secret: DEFAULT_SECRET };
+  }
+  const requested = `${ns}/${secretName}`;
+  const chk = secrets.check(ns, secretName);
+  if (chk.ok) return { requested, secret: requested, material: chk.secret };
+  status.add('ref', chk.reason, `${chk.message}; its hosts get the default certificate`);
+  return { requested, secret: DEFAULT_SECRET };
+}
