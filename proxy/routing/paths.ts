@@ -2,8 +2,10 @@
 // Exact compares the whole path (a trailing slash is significant); Prefix
 // compares element by element ("/foo" matches "/foo", "/foo/" and "/foo/bar",
 // never "/foobar"), ignoring a trailing slash on either side; Exact beats
-// Prefix; the longest Prefix wins. A lookup costs O(path depth) map probes,
-// never a scan over routes, so 50k routes cost what 5 cost.
+// Prefix; the longest Prefix wins. RegularExpression routes (the Route CRD)
+// come between Exact and Prefix. An Exact or Prefix lookup costs O(path
+// depth) map probes, never a scan over routes, so 50k routes cost what 5 cost;
+// regular expressions are scanned (see PathMatcher).
 //
 // Normalisation (the same function for route paths and request paths, so both
 // sides agree): percent-encoded unreserved characters are decoded and other
@@ -13,6 +15,14 @@
 // upstream sees exactly the path the route matched (Envoy's recommended
 // `normalize_path` + `merge_slashes`); `/a/../admin` cannot reach a backend as
 // anything but `/admin`.
+//
+// Header, query and method conditions, regular expressions and the order among
+// routes that share a path match live in match.ts.
+import type { RE2JS } from 're2js';
+import { routeKey } from '../../api/snapshot.ts';
+import type { PathMatchType } from '../../api/snapshot.ts';
+import { compileConditions, compileRegex, precedence, RegexError, RequestFacts } from './match.ts';
+import type { Conditions, ConditionSpec, MatchRequest, Ranked } from './match.ts';
 
 /** A request target split for routing; `query` keeps its leading "?" (or is ""). */
 export interface RequestTarget {
@@ -80,58 +90,165 @@ export function prefixKey(path: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
-/** One route path as PathMatcher stores it. */
-export interface PathRoute<T> {
-  readonly type: 'Exact' | 'Prefix';
+/** One route as PathMatcher stores it: its match, payload, and what orders it. */
+export interface PathRoute<T> extends ConditionSpec {
+  readonly type: PathMatchType;
+  /** A path ("/foo") for Exact and Prefix; an RE2 pattern for RegularExpression. */
   readonly path: string;
   readonly value: T;
+  /** Lower is tried first among equal matches; absent is last. */
+  readonly rank?: number;
+  /** The route key (api/snapshot.ts routeKey); derived from the match when absent. */
+  readonly key?: string;
 }
 
+/** A route that matched the path; it applies when its conditions hold (none: always). */
+interface Candidate<T> {
+  readonly value: T;
+  readonly conditions: Conditions | undefined;
+}
+
+/** The routes of one regular expression, tried when it matches the whole path. */
+interface RegexGroup<T> {
+  readonly re: RE2JS;
+  readonly candidates: readonly Candidate<T>[];
+}
+
+/** A route's pattern does not compile (or is too large); names the route by key. */
+export class RoutePatternError extends Error {
+  readonly key: string;
+  /** What is wrong, without the route: "path regular expression ... does not compile: ...". */
+  readonly reason: string;
+  constructor(key: string, reason: string) {
+    super(`route ${JSON.stringify(key)}: ${reason}`);
+    this.name = 'RoutePatternError';
+    this.key = key;
+    this.reason = reason;
+  }
+}
+
+const NO_REQUEST: MatchRequest = {};
+
 /**
- * The paths of one virtual host, immutable once built. Generic over the route
+ * The routes of one virtual host, immutable once built. Generic over the route
  * payload so it can be tested without clusters.
+ *
+ * Precedence (api/snapshot.ts RouteMatch): the Exact path, then the regular
+ * expressions (the longer pattern first, then in code-unit order; a pattern is
+ * tested only when one of its routes' conditions holds), then the Prefix keys
+ * from the longest to "/"; among the routes of one path match, match.ts
+ * precedence(). A route whose conditions fail is skipped and the next
+ * candidate tried, down to "/" (then the caller's default route).
+ *
+ * Cost per request: O(path depth) map probes for Exact and Prefix whatever the
+ * number of routes, plus one anchored RE2 match per distinct pattern of the
+ * host (each linear in the path length) when the Exact path did not answer:
+ * regular expressions are scanned, so a host with hundreds of them pays for
+ * hundreds (bench/regex.ts measures it). Conditions are evaluated only for
+ * routes whose path matched, and the query string is parsed at most once.
  */
 export class PathMatcher<T> {
-  readonly #exact = new Map<string, T>();
-  readonly #prefix = new Map<string, { readonly path: string; readonly value: T }>();
+  readonly #exact = new Map<string, readonly Candidate<T>[]>();
+  readonly #prefix = new Map<string, readonly Candidate<T>[]>();
+  readonly #regex: readonly RegexGroup<T>[];
+  /** Whether any route has conditions (else a request's facts are never read). */
+  readonly #conditional: boolean;
 
+  /** Throws RoutePatternError for a pattern that is refused (match.ts compileRegex). */
   constructor(routes: Iterable<PathRoute<T>>) {
+    const exact = new Map<string, Array<PathRoute<T> & Ranked>>();
+    const prefix = new Map<string, Array<PathRoute<T> & Ranked>>();
+    const regex = new Map<string, Array<PathRoute<T> & Ranked>>();
     for (const r of routes) {
-      if (r.type === 'Exact') {
-        // Two Exact paths can normalise alike ("/a//b", "/a/b"); the first wins,
-        // deterministically because snapshot keys are iterated in insertion order.
-        const key = normalizePath(r.path);
-        if (!this.#exact.has(key)) this.#exact.set(key, r.value);
-        continue;
-      }
-      const key = prefixKey(r.path);
-      const prev = this.#prefix.get(key);
-      // "/foo" and "/foo/" match the same requests; Kubernetes breaks that tie
-      // in favour of the longer path, so do we.
-      if (prev === undefined || r.path.length > prev.path.length) this.#prefix.set(key, { path: r.path, value: r.value });
+      const ranked = r.key === undefined ? { ...r, key: routeKey(r.type, r.path, r) } : (r as PathRoute<T> & Ranked);
+      // "/a//b" and "/a/b" (Exact), "/foo" and "/foo/" (Prefix) share a key
+      // and so a candidate list: they match the same requests.
+      const [groups, key] = r.type === 'Exact' ? [exact, normalizePath(r.path)]
+        : r.type === 'Prefix' ? [prefix, prefixKey(r.path)]
+        : [regex, r.path];
+      const list = groups.get(key);
+      if (list === undefined) groups.set(key, [ranked]);
+      else list.push(ranked);
     }
+    let conditional = false;
+    const candidates = (list: Array<PathRoute<T> & Ranked>): readonly Candidate<T>[] => {
+      list.sort(precedence);
+      const out: Candidate<T>[] = [];
+      for (const r of list) {
+        let conditions: Conditions | undefined;
+        try {
+          conditions = compileConditions(r);
+        } catch (err) {
+          throw err instanceof RegexError ? new RoutePatternError(r.key, err.message) : err;
+        }
+        // Routes after one without conditions are never reached, but their
+        // patterns are still compiled: whether a snapshot is refused must not
+        // depend on shadowing.
+        if (out.length > 0 && out[out.length - 1]?.conditions === undefined) continue;
+        out.push({ value: r.value, conditions });
+        if (conditions !== undefined) conditional = true;
+      }
+      return out;
+    };
+    for (const [key, list] of exact) this.#exact.set(key, candidates(list));
+    for (const [key, list] of prefix) this.#prefix.set(key, candidates(list));
+    const patterns = [...regex.keys()].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
+    this.#regex = patterns.map((pattern) => {
+      const list = regex.get(pattern) as Array<PathRoute<T> & Ranked>;
+      let re: RE2JS;
+      try {
+        re = compileRegex(pattern);
+      } catch (err) {
+        if (!(err instanceof RegexError)) throw err;
+        // Name the first route by precedence: deterministic whichever was inserted first.
+        throw new RoutePatternError([...list].sort(precedence)[0]?.key ?? pattern, `path ${err.message}`);
+      }
+      return { re, candidates: candidates(list) };
+    });
+    this.#conditional = conditional;
   }
 
-  /** Number of distinct match keys (for counts and tests). */
+  /** Number of distinct path matches (Exact paths, Prefix keys, patterns); for counts and tests. */
   get size(): number {
-    return this.#exact.size + this.#prefix.size;
+    return this.#exact.size + this.#prefix.size + this.#regex.length;
   }
 
   /**
-   * The route for an already normalised request path: an Exact hit, else the
-   * longest Prefix, probing "/a/b/c", "/a/b", "/a", "/" in turn.
+   * The route for an already normalised request path and the request's
+   * method, headers and query (absent: every condition fails, so only routes
+   * without conditions match). See the class comment for the order.
    */
-  match(path: string): T | undefined {
+  match(path: string, req: MatchRequest = NO_REQUEST): T | undefined {
+    const facts = this.#conditional ? new RequestFacts(req) : undefined;
     const exact = this.#exact.get(path);
-    if (exact !== undefined) return exact;
+    if (exact !== undefined) {
+      const hit = firstHolding(exact, facts);
+      if (hit !== undefined) return hit.value;
+    }
+    for (const group of this.#regex) {
+      // Conditions first: they are cheaper than the pattern and usually decide.
+      const hit = firstHolding(group.candidates, facts);
+      if (hit !== undefined && group.re.testExact(path)) return hit.value;
+    }
     if (this.#prefix.size === 0) return undefined;
     let p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
     for (;;) {
-      const hit = this.#prefix.get(p);
-      if (hit !== undefined) return hit.value;
+      const list = this.#prefix.get(p);
+      if (list !== undefined) {
+        const hit = firstHolding(list, facts);
+        if (hit !== undefined) return hit.value;
+      }
       if (p === '/') return undefined;
       const cut = p.lastIndexOf('/');
       p = cut <= 0 ? '/' : p.slice(0, cut);
     }
   }
+}
+
+/** The first candidate whose conditions hold; `facts` is undefined only when no candidate has conditions. */
+function firstHolding<T>(list: readonly Candidate<T>[], facts: RequestFacts | undefined): Candidate<T> | undefined {
+  for (const c of list) {
+    if (c.conditions === undefined || c.conditions.holdFor(facts as RequestFacts)) return c;
+  }
+  return undefined;
 }

@@ -25,12 +25,14 @@ import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
-import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
+import type { Cluster, ClusterKey, PathMatchType, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
 import { HostIndex, normalizeHost } from './hosts.ts';
-import { PathMatcher } from './paths.ts';
+import { PathMatcher, RoutePatternError } from './paths.ts';
+import type { PathRoute } from './paths.ts';
+import type { MatchRequest } from './match.ts';
 
 /** Where a matched request goes. */
 export interface RouteTarget {
@@ -81,11 +83,30 @@ interface VirtualHostEntry {
 // Compiled hosts by (frozen, so unchanging) snapshot host object, for every table.
 const compiledHosts = new WeakMap<VirtualHost, VirtualHostEntry>();
 
+/**
+ * Throws ApplyError(SNAPSHOT_INVALID) naming the route when one of its
+ * patterns is refused (match.ts compileRegex) or it uses an unserved feature.
+ */
 function compileHost(vh: VirtualHost): VirtualHostEntry {
   const hit = compiledHosts.get(vh);
   if (hit !== undefined) return hit;
-  const list = Object.values(vh.routes);
-  const entry = { paths: new PathMatcher(list.map((route) => ({ type: supportedPathType(route), path: route.match.path, value: route }))), routes: list.length };
+  const keys = Object.keys(vh.routes);
+  const list: Array<PathRoute<Route>> = [];
+  for (const key of keys) {
+    const route = vh.routes[key] as Route;
+    const m = route.match;
+    supportedPathType(route);
+    list.push({ type: m.type, path: m.path, headers: m.headers, queryParams: m.queryParams, method: m.method, rank: route.rank, key, value: route });
+  }
+  let paths: PathMatcher<Route>;
+  try {
+    paths = new PathMatcher(list);
+  } catch (err) {
+    if (!(err instanceof RoutePatternError)) throw err;
+    const origin = Object.hasOwn(vh.routes, err.key) ? ` of ${(vh.routes[err.key] as Route).origin}` : '';
+    throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, `route ${JSON.stringify(err.key)}${origin}: ${err.reason}`);
+  }
+  const entry = { paths, routes: keys.length };
   if (Object.isFrozen(vh)) compiledHosts.set(vh, entry);
   return entry;
 }
@@ -95,13 +116,15 @@ function compileHost(vh: VirtualHost): VirtualHostEntry {
 // the feature would route requests somewhere they were not meant to go.
 const UNSERVED = ['backends', 'redirect', 'rewrite', 'requestHeaders', 'responseHeaders'] as const;
 
-function supportedPathType(route: Route): 'Exact' | 'Prefix' {
+// Every path match type is served (paths.ts). Header, query and method
+// conditions are matched (match.ts) only when the caller passes the request to
+// match(); until the forwarder does, they are refused rather than skipped.
+function supportedPathType(route: Route): PathMatchType {
   const m = route.match;
-  const unserved = m.type === 'RegularExpression' ? 'RegularExpression paths'
-    : m.headers || m.queryParams || m.method ? 'header, query and method matches'
+  const unserved = m.headers || m.queryParams || m.method ? 'header, query and method matches'
     : UNSERVED.find((f) => route[f] !== undefined);
   if (unserved !== undefined) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, `route ${JSON.stringify(routeKey(m.type, m.path, m))} of ${route.origin} uses ${unserved}, which this proxy does not serve yet`);
-  return m.type as 'Exact' | 'Prefix';
+  return m.type;
 }
 
 /** What a table derives from the virtual hosts map alone; shared while that map is the same object. */
@@ -247,13 +270,16 @@ export class RoutingTable {
 
   /**
    * Routes a request: host (exact, then one-label wildcard, then ANY_HOST; a
-   * matched host never falls through to ANY_HOST), then path (Exact, then the
-   * longest Prefix), then the default backend. Undefined means 404. `path`
-   * must already be normalised (paths.ts parseRequestTarget).
+   * matched host never falls through to ANY_HOST), then the host's routes
+   * (Exact, regular expressions, then the longest Prefix; among equal paths
+   * the most header, query and method conditions, then rank: paths.ts
+   * PathMatcher), then the default backend. Undefined means 404. `path` must
+   * already be normalised (paths.ts parseRequestTarget). Without `request`
+   * (method, headers, raw query) every route with conditions is skipped.
    */
-  match(hostHeader: string | undefined, path: string): RouteTarget | undefined {
+  match(hostHeader: string | undefined, path: string, request?: MatchRequest): RouteTarget | undefined {
     const vh = this.#hosts.hosts.lookup(normalizeHost(hostHeader)) ?? this.#hosts.anyHost;
-    const route = vh?.paths.match(path);
+    const route = vh?.paths.match(path, request);
     // Resolved here, not when compiling, so compiled hosts never go stale
     // when only their clusters change.
     return route === undefined ? this.#defaultRoute : this.#target(route);
