@@ -57,6 +57,12 @@ export const ClientError = {
   NO_ROUTE: { status: 404, body: 'no route\n' },
   /** The route has no backend, or its backend has no ready endpoint. */
   NO_ENDPOINT: { status: 503, body: 'no healthy upstream\n' },
+  /**
+   * A weighted split chose a backend that does not resolve, or every weight is
+   * 0. 500, not 503, as the Gateway API specifies: the configuration is wrong,
+   * retrying later will not help, and a typo must not be absorbed silently.
+   */
+  NO_BACKEND: { status: 500, body: 'backend not found\n' },
   /** No snapshot applied yet: the proxy knows no routes at all. */
   NOT_CONFIGURED: { status: 503, body: 'not configured\n' },
   /** Every attempt to connect to an endpoint failed, or it failed before answering. */

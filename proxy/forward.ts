@@ -29,13 +29,22 @@
 // - A request is retried on another endpoint (at most 2 more) only when the
 //   connection failed before any byte was sent (refused, unreachable, connect
 //   timeout): then no body byte was consumed either, so it is always safe.
+// - Route actions (rules in filters.ts and upstream/split.ts): `redirect`
+//   answers without going upstream; `backends` splits by weight (500 for an
+//   unresolved share or all weights 0); `rewrite` and `requestHeaders` change
+//   the final upstream request, forwarding headers included; `responseHeaders`
+//   edits upstream responses and redirects, not the proxy's own errors.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { HeaderFilter, Redirect, Route } from '../api/snapshot.ts';
 import { ClientError, sendClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
+import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { parseRequestTarget } from './routing/paths.ts';
+import type { RequestTarget } from './routing/paths.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
+import { pickBackend } from './upstream/split.ts';
 
 /** The protocol a listener speaks to clients, reported in X-Forwarded-Proto. */
 export type ClientProtocol = 'http' | 'https';
@@ -88,26 +97,39 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     if (req.headers.host !== undefined && !validHost(req.headers.host)) return sendClientError(res, ClientError.BAD_REQUEST);
     const headers = upstreamHeaders(req, proto);
     if (headers === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
-    const hit = table.match(req.headers.host, target.path);
+    const hit = table.match(req.headers.host, target.path, { method: req.method, headers: req.headers, query: target.query });
     if (hit === undefined) return sendClientError(res, ClientError.NO_ROUTE);
-    const endpoint = hit.cluster?.pick();
-    if (hit.cluster === undefined || endpoint === undefined) return sendClientError(res, ClientError.NO_ENDPOINT);
+    const route = hit.route;
+    if (route.redirect !== undefined) return sendRedirect(req, res, proto, route, route.redirect, target);
+    const cluster = route.backends === undefined ? hit.cluster : pickBackend(route.backends, table);
+    if (cluster === undefined && route.backends !== undefined) return sendClientError(res, ClientError.NO_BACKEND);
+    const endpoint = cluster?.pick();
+    if (cluster === undefined || endpoint === undefined) return sendClientError(res, ClientError.NO_ENDPOINT);
+    const path = upstreamPath(route, target.path);
 
     table.enter();
-    const exchange = new Exchange(req, res, hit.cluster, {
-      path: target.query === '' ? target.path : target.path + target.query,
+    const exchange = new Exchange(req, res, cluster, {
+      path: target.query === '' ? path : path + target.query,
       method: req.method ?? 'GET',
-      headers,
+      headers: upstreamRequestHeaders(route, headers),
       body: hasBody(req) ? req : null,
       headersTimeout: hit.timeoutMs,
       bodyTimeout: UPSTREAM_BODY_IDLE_MS,
-    }, maxAttempts, hit.timeoutMs, sendTimeoutMs);
+    }, route.responseHeaders, maxAttempts, hit.timeoutMs, sendTimeoutMs);
     res.once('close', () => {
       exchange.clientClosed();
       table.leave();
     });
     exchange.send(endpoint);
   };
+}
+
+/** Answers a route's redirect (filters.ts builds the Location); nothing goes upstream. */
+function sendRedirect(req: IncomingMessage, res: ServerResponse, proto: ClientProtocol, route: Route, redirect: Redirect, target: RequestTarget): void {
+  const { localAddress, localPort } = req.socket;
+  const location = redirectLocation(redirect, route.match, { proto, host: req.headers.host, localAddress, localPort, ...target });
+  res.writeHead(redirect.statusCode, applyHeaderFilter(['location', location, 'content-length', '0'], route.responseHeaders));
+  res.end();
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the proxy sets itself or
@@ -180,8 +202,8 @@ function hasBody(req: IncomingMessage): boolean {
   return cl !== undefined && cl !== '0';
 }
 
-/** The response headers relayed to the client, as flat [name, value, ...]. */
-function downstreamHeaders(raw: DispatcherRawHeaders, parsed: Record<string, string | string[] | undefined>): string[] {
+/** The response headers relayed to the client, as flat [name, value, ...] (upgrade.ts relays a 101's the same way). */
+export function downstreamHeaders(raw: DispatcherRawHeaders, parsed: Record<string, string | string[] | undefined>): string[] {
   const listed = connectionTokens(parsed.connection);
   const out: string[] = [];
   if (Array.isArray(raw)) {
@@ -232,6 +254,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #cluster: ClusterBalancer;
   readonly #opts: Dispatcher.DispatchOptions;
+  readonly #responseHeaders: HeaderFilter | undefined;
   readonly #maxAttempts: number;
   readonly #timeoutMs: number;
   readonly #sendTimeoutMs: number;
@@ -251,12 +274,13 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   constructor(
     req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, opts: Dispatcher.DispatchOptions,
-    maxAttempts: number, timeoutMs: number, sendTimeoutMs: number,
+    responseHeaders: HeaderFilter | undefined, maxAttempts: number, timeoutMs: number, sendTimeoutMs: number,
   ) {
     this.#req = req;
     this.#res = res;
     this.#cluster = cluster;
     this.#opts = opts;
+    this.#responseHeaders = responseHeaders;
     this.#maxAttempts = maxAttempts;
     this.#timeoutMs = timeoutMs;
     this.#sendTimeoutMs = sendTimeoutMs;
@@ -313,7 +337,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      res.writeHead(statusCode, downstreamHeaders(controller.rawHeaders, headers));
+      res.writeHead(statusCode, applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#responseHeaders));
     } catch {
       // Node refused a header the upstream sent (invalid characters): answer
       // 502 with none of them.

@@ -114,7 +114,7 @@ function compileHost(vh: VirtualHost): VirtualHostEntry {
 // Route features of the snapshot model this data plane does not serve yet
 // (they come with the Route CRD): refusing the snapshot is honest, ignoring
 // the feature would route requests somewhere they were not meant to go.
-const UNSERVED = ['backends', 'redirect', 'rewrite', 'requestHeaders', 'responseHeaders'] as const;
+const UNSERVED: ReadonlyArray<keyof Route> = []; // backends, redirect, rewrite, header filters: served by forward.ts
 
 // Every path match type is served (paths.ts). Header, query and method
 // conditions are matched (match.ts) only when the caller passes the request to
