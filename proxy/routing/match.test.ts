@@ -269,6 +269,48 @@ test('table: a pattern that does not compile refuses the snapshot, naming the ro
   assert.equal(own.size, 0, 'a refused build leaves no endpoint behind');
 });
 
+test('table: conditions route per host; nothing holding falls to the default route', () => {
+  const t = buildTable(sealSnapshot(content({
+    virtualHosts: {
+      'shop.com': { routes: Object.fromEntries([
+        snapRoute({ type: 'Prefix', path: '/', headers: [h('x-canary', '1')] }, 'c/canary:1'),
+        snapRoute({ type: 'RegularExpression', path: '/item/[0-9]+', method: 'GET' }, 'c/items:1', { rank: 3 }),
+      ]) },
+      '*': { routes: Object.fromEntries([snapRoute({ type: 'Prefix', path: '/' }, 'c/any:1')]) },
+    },
+    clusters: { 'c/canary:1': cluster(1), 'c/items:1': cluster(2), 'c/any:1': cluster(3), 'c/def:1': cluster(4) },
+    defaultRoute: { match: { type: 'Prefix', path: '/' }, cluster: 'c/def:1', timeoutMs: 1000, origin: 'Ingress/ns/i' },
+  })), undefined, { pools });
+  tables.push(t);
+  const at = (host: string, target: string, headers: Record<string, string> = {}, method = 'GET') => {
+    const { path, request } = req(target, headers, method);
+    return t.match(host, path, request)?.cluster?.key;
+  };
+  assert.equal(at('shop.com', '/item/12'), 'c/items:1');
+  assert.equal(at('shop.com', '/item/12', { 'x-canary': '1' }), 'c/items:1', 'the pattern is a more specific path than Prefix "/"');
+  assert.equal(at('shop.com', '/item/12', { 'x-canary': '1' }, 'POST'), 'c/canary:1', 'its method fails: on to Prefix "/"');
+  assert.equal(at('shop.com', '/cart', { 'x-canary': '1' }), 'c/canary:1');
+  assert.equal(at('shop.com', '/cart'), 'c/def:1', 'a matched host never falls through to "*", only to the default route');
+  assert.equal(at('other.com', '/cart'), 'c/any:1');
+  assert.equal(t.match('shop.com', '/cart')?.cluster?.key, 'c/def:1', 'no request: conditions fail');
+});
+
+test('table: a condition pattern that does not compile refuses the snapshot, naming the route and its origin', () => {
+  const bad = sealSnapshot(content({
+    virtualHosts: { 'shop.com': { routes: Object.fromEntries([
+      snapRoute({ type: 'Exact', path: '/x', queryParams: [h('v', '[0-9]{1,80}', 'RegularExpression')] }, 'c/a:1', { origin: 'Route/shop/big' }),
+    ]) } },
+    clusters: { 'c/a:1': cluster(1) },
+  }));
+  const key = Object.keys(bad.virtualHosts['shop.com']?.routes ?? {})[0] as string;
+  assert.throws(() => buildTable(bad, undefined, { pools: new UpstreamPools() }), (err: unknown) => {
+    assert.ok(err instanceof ApplyError);
+    assert.equal(err.code, ApplyCode.SNAPSHOT_INVALID);
+    assert.ok(err.message.startsWith(`route ${JSON.stringify(key)} of Route/shop/big: query parameter "v": regular expression "[0-9]{1,80}" is too large`), err.message);
+    return true;
+  });
+});
+
 // ReDoS: the benchmark (bench/regex.ts) prints the figure; this only guards
 // against a backtracking engine sneaking back in, loosely enough for a loaded CI.
 test('ReDoS: (a+)+$ against 50 KB of "a" and one "b" answers fast', () => {

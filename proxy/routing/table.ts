@@ -116,13 +116,11 @@ function compileHost(vh: VirtualHost): VirtualHostEntry {
 // the feature would route requests somewhere they were not meant to go.
 const UNSERVED: ReadonlyArray<keyof Route> = []; // backends, redirect, rewrite, header filters: served by forward.ts
 
-// Every path match type is served (paths.ts). Header, query and method
-// conditions are matched (match.ts) only when the caller passes the request to
-// match(); until the forwarder does, they are refused rather than skipped.
+// Every path match type and condition is served (paths.ts, match.ts; the
+// forwarder passes the request to match()); only UNSERVED actions are refused.
 function supportedPathType(route: Route): PathMatchType {
   const m = route.match;
-  const unserved = m.headers || m.queryParams || m.method ? 'header, query and method matches'
-    : UNSERVED.find((f) => route[f] !== undefined);
+  const unserved = UNSERVED.find((f) => route[f] !== undefined);
   if (unserved !== undefined) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, `route ${JSON.stringify(routeKey(m.type, m.path, m))} of ${route.origin} uses ${unserved}, which this proxy does not serve yet`);
   return m.type;
 }
