@@ -88,3 +88,19 @@ test('batch notifies once for many changes and says whether anything changed', (
   assert.equal(cache.batch(() => cache.upsert(svc('a'))), false);
   assert.equal(changes.length, 1);
 });
+
+test('Routes are cached like every other namespaced kind and handed to the compiler', () => {
+  const cache = new ObjectCache();
+  assert.equal(isCachedKind('Route'), true);
+  const route = (name: string, weight: number): KubeObject & { spec: unknown } => ({
+    apiVersion: 'turnout.dev/v1alpha1', kind: 'Route', metadata: { name }, spec: { rules: [{ backends: [{ name: 'web', port: 80, weight }] }] },
+  });
+  assert.equal(cache.upsert(route('b', 1)), true);
+  assert.equal(cache.upsert(route('a', 1)), true);
+  assert.equal(cache.upsert(route('a', 1)), false, 'same content');
+  assert.deepEqual(cache.keys(), ['Route/default/a', 'Route/default/b']);
+  assert.deepEqual(cache.inputs().routes?.map((r) => r.metadata.name), ['a', 'b']);
+  assert.equal(cache.upsert(route('a', 2)), true, 'a weight change is a change');
+  assert.equal(cache.remove('Route', 'default', 'b'), true);
+  assert.deepEqual(cache.inputs().routes?.map((r) => r.metadata.name), ['a']);
+});

@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, deepFreeze } from '../api/version.ts';
 import type { CompileInput } from './compile/types.ts';
-import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './k8s/types.ts';
+import type { EndpointSlice, Ingress, IngressClass, KubeObject, Route, Secret, Service } from './k8s/types.ts';
 import { TurnoutError } from './errors.ts';
 
 /** The kinds the compiler reads; everything else is the caller's to ignore and report. */
-export const CACHED_KINDS = ['Ingress', 'IngressClass', 'Service', 'EndpointSlice', 'Secret'] as const;
+export const CACHED_KINDS = ['Ingress', 'IngressClass', 'Service', 'EndpointSlice', 'Secret', 'Route'] as const;
 
 /** One of CACHED_KINDS. */
 export type CachedKind = (typeof CACHED_KINDS)[number];
@@ -150,6 +150,7 @@ export class ObjectCache {
       services: this.#list('Service') as Service[],
       endpointSlices: this.#list('EndpointSlice') as EndpointSlice[],
       secrets: this.#list('Secret') as Secret[],
+      routes: this.#list('Route') as Route[],
     });
     return this.#inputs;
   }

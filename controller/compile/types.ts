@@ -1,7 +1,7 @@
 // The compiler's interface: Kubernetes objects in, a snapshot plus per-object
 // conditions out. Pure: no I/O, no clock, no randomness, deterministic output.
 import type { Listener, Snapshot, TlsSecret } from '../../api/snapshot.ts';
-import type { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../k8s/types.ts';
+import type { EndpointSlice, Ingress, IngressClass, Route, Secret, Service } from '../k8s/types.ts';
 
 /** A consistent view of the cluster (or manifest folder), as the cache hands it over. */
 export interface CompileInput {
@@ -10,6 +10,11 @@ export interface CompileInput {
   readonly services: readonly Service[];
   readonly endpointSlices: readonly EndpointSlice[];
   readonly secrets: readonly Secret[];
+  /**
+   * turnout.dev Routes. Optional so that inputs built before Routes existed
+   * (tests, benchmarks) still compile; absent means none.
+   */
+  readonly routes?: readonly Route[];
 }
 
 /** What the controller's flags decide. */

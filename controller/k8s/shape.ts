@@ -23,6 +23,12 @@ const backend: Shape = {
   },
 };
 
+const valueMatch: Shape = { obj: { name: str, type: str, value: str } };
+const routeBackend: Shape = { obj: { name: str, namespace: str, port: 'int', weight: 'int' } };
+const pathModifier: Shape = { obj: { type: str, value: str } };
+const header: Shape = { obj: { name: str, value: str } };
+const headerFilter: Shape = { obj: { set: { arr: header }, add: { arr: header }, remove: { arr: str } } };
+
 const SHAPES: Readonly<Record<string, Shape>> = {
   Ingress: {
     obj: {
@@ -53,6 +59,47 @@ const SHAPES: Readonly<Record<string, Shape>> = {
     },
   },
   Secret: { obj: { metadata, type: str, data: stringMap } },
+  Route: {
+    obj: {
+      metadata,
+      spec: {
+        obj: {
+          ingressClassName: str,
+          hostnames: { arr: str },
+          tls: { obj: { mode: str, secretName: str } },
+          rules: {
+            arr: {
+              obj: {
+                matches: {
+                  arr: {
+                    obj: {
+                      path: { obj: { type: str, value: str } },
+                      headers: { arr: valueMatch },
+                      queryParams: { arr: valueMatch },
+                      method: str,
+                    },
+                  },
+                },
+                backends: { arr: routeBackend },
+                filters: {
+                  obj: {
+                    requestRedirect: { obj: { scheme: str, hostname: str, port: 'int', path: pathModifier, statusCode: 'int' } },
+                    urlRewrite: { obj: { hostname: str, path: pathModifier } },
+                    requestHeaders: headerFilter,
+                    responseHeaders: headerFilter,
+                    requestMirror: { obj: { backend: { obj: { name: str, namespace: str, port: 'int' } }, percent: 'int' } },
+                  },
+                },
+                timeouts: { obj: { request: str, backendRequest: str, idle: str } },
+                retries: { obj: { attempts: 'int', on: { arr: 'int-or-string' }, perTryTimeout: str, backoff: str } },
+              },
+            },
+          },
+          tcp: { obj: { port: 'int', backends: { arr: routeBackend } } },
+        },
+      },
+    },
+  },
 };
 
 // Fields the API server requires; a missing one is reported like a wrong type.
@@ -61,6 +108,18 @@ const REQUIRED: Readonly<Record<string, readonly string[]>> = {
   'Service.spec.ports[]': ['port'],
   'EndpointSlice': ['addressType'],
   'EndpointSlice.endpoints[]': ['addresses'],
+  'Route.spec.rules[].matches[].headers[]': ['name', 'value'],
+  'Route.spec.rules[].matches[].queryParams[]': ['name', 'value'],
+  'Route.spec.rules[].backends[]': ['name', 'port'],
+  'Route.spec.rules[].filters.requestRedirect.path': ['type', 'value'],
+  'Route.spec.rules[].filters.urlRewrite.path': ['type', 'value'],
+  'Route.spec.rules[].filters.requestHeaders.set[]': ['name', 'value'],
+  'Route.spec.rules[].filters.requestHeaders.add[]': ['name', 'value'],
+  'Route.spec.rules[].filters.responseHeaders.set[]': ['name', 'value'],
+  'Route.spec.rules[].filters.responseHeaders.add[]': ['name', 'value'],
+  'Route.spec.rules[].filters.requestMirror': ['backend'],
+  'Route.spec.rules[].filters.requestMirror.backend': ['name', 'port'],
+  'Route.spec.tcp.backends[]': ['name', 'port'],
 };
 
 /**

@@ -111,6 +111,145 @@ export interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
 
+/**
+ * turnout.dev/v1alpha1 Route (crds/turnout.dev_routes.yaml is its schema and
+ * docs/route.md its reference). Either `rules` (HTTP) or `tcp` (L4), not both.
+ */
+export interface Route extends KubeObject {
+  spec?: RouteSpec;
+  status?: { conditions?: RouteStatusCondition[] };
+}
+
+export interface RouteSpec {
+  /** Same rules as an Ingress's spec.ingressClassName (classes.ts). */
+  ingressClassName?: string;
+  /** Exact or "*." wildcard DNS names; none means any host. */
+  hostnames?: string[];
+  tls?: RouteTLS;
+  rules?: RouteRule[];
+  tcp?: RouteTCP;
+}
+
+/** Terminate TLS with `secretName` (mode Terminate, the default), or pass it through by SNI. */
+export interface RouteTLS {
+  mode?: 'Terminate' | 'Passthrough';
+  secretName?: string;
+}
+
+export interface RouteRule {
+  /** A rule applies if any match matches; none means one PathPrefix "/" match. */
+  matches?: RouteRuleMatch[];
+  backends?: RouteBackend[];
+  filters?: RouteFilters;
+  timeouts?: RouteTimeouts;
+  retries?: RouteRetries;
+}
+
+/** Every condition given must hold. */
+export interface RouteRuleMatch {
+  /** Absent: PathPrefix "/". */
+  path?: RoutePathMatch;
+  headers?: RouteValueMatch[];
+  queryParams?: RouteValueMatch[];
+  method?: string;
+}
+
+export type RoutePathType = 'Exact' | 'PathPrefix' | 'RegularExpression';
+
+export interface RoutePathMatch {
+  /** Absent: PathPrefix. */
+  type?: RoutePathType;
+  /** Absent: "/". */
+  value?: string;
+}
+
+export interface RouteValueMatch {
+  name: string;
+  /** Absent: Exact. */
+  type?: 'Exact' | 'RegularExpression';
+  value: string;
+}
+
+/** A Service port of the Route's namespace. */
+export interface RouteBackend {
+  name: string;
+  /** Only the Route's own namespace is permitted (RefNotPermitted otherwise). */
+  namespace?: string;
+  port: number;
+  /** Relative share; absent means 1, 0 means no traffic. */
+  weight?: number;
+}
+
+export interface RouteFilters {
+  requestRedirect?: RouteRedirect;
+  urlRewrite?: RouteURLRewrite;
+  requestHeaders?: RouteHeaderFilter;
+  responseHeaders?: RouteHeaderFilter;
+  requestMirror?: RouteMirror;
+}
+
+export interface RoutePathModifier {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  value: string;
+}
+
+export interface RouteRedirect {
+  scheme?: 'http' | 'https';
+  hostname?: string;
+  port?: number;
+  path?: RoutePathModifier;
+  /** Absent: 302. */
+  statusCode?: number;
+}
+
+export interface RouteURLRewrite {
+  hostname?: string;
+  path?: RoutePathModifier;
+}
+
+export interface RouteHeaderFilter {
+  set?: Array<{ name: string; value: string }>;
+  add?: Array<{ name: string; value: string }>;
+  remove?: string[];
+}
+
+export interface RouteMirror {
+  backend: { name: string; namespace?: string; port: number };
+  percent?: number;
+}
+
+/** Go durations ("15s", "500ms"). */
+export interface RouteTimeouts {
+  request?: string;
+  backendRequest?: string;
+  idle?: string;
+}
+
+export interface RouteRetries {
+  attempts?: number;
+  on?: Array<string | number>;
+  perTryTimeout?: string;
+  backoff?: string;
+}
+
+export interface RouteTCP {
+  port?: number;
+  backends?: RouteBackend[];
+}
+
+/** metav1.Condition, as written to status. */
+export interface RouteStatusCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+/** The API group of Turnout's own kinds. */
+export const TURNOUT_GROUP = 'turnout.dev';
+
 /** Label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** The legacy class annotation, still widely used. */

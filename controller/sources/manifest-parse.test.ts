@@ -81,3 +81,23 @@ test('an object of the wrong shape refuses the file, naming the field and line',
   assert.match(r.error?.message ?? '', /Ingress\/default\/a: metadata\.annotations\.turnout\.dev\/response-timeout: must be a string/);
   assert.deepEqual(r.objects, []);
 });
+
+test('Routes: turnout.dev/v1alpha1 is read and shape-checked; another group\'s Route is ignored; an unknown version refused', () => {
+  const route = 'apiVersion: turnout.dev/v1alpha1\nkind: Route\nmetadata: {name: r, namespace: shop}\nspec:\n  rules:\n  - backends: [{name: web, port: 80, weight: 90}]\n';
+  assert.deepEqual(parseManifest('/m/r.yaml', route).objects.map((o) => o.key), ['Route/shop/r']);
+
+  const openshift = parseManifest('/m/o.yaml', 'apiVersion: route.openshift.io/v1\nkind: Route\nmetadata: {name: r}\nspec: {host: x}\n');
+  assert.equal(openshift.error, undefined);
+  assert.deepEqual(openshift.objects, []);
+  assert.match(openshift.warnings[0]?.message ?? '', /route\.openshift\.io\/v1 Route\/default\/r/);
+
+  const future = parseManifest('/m/f.yaml', 'apiVersion: turnout.dev/v2\nkind: Route\nmetadata: {name: r}\n');
+  assert.equal(future.error?.code, 'MANIFEST_INVALID_OBJECT');
+  assert.match(future.error?.message ?? '', /turnout\.dev\/v2 is not a version Turnout reads \(turnout\.dev\/v1alpha1\)/);
+
+  const text = 'kind: Service\nmetadata: {name: web}\n---\n' + route.replace('weight: 90', 'weight: "90"');
+  const wrong = parseManifest('/m/w.yaml', text);
+  assert.equal(wrong.error?.code, 'MANIFEST_INVALID_OBJECT');
+  assert.equal(wrong.error?.line, 4);
+  assert.match(wrong.error?.message ?? '', /^Route\/shop\/r: spec\.rules\[0\]\.backends\[0\]\.weight: must be an integer$/);
+});

@@ -69,10 +69,12 @@ export function parseManifest(file: string, text: string): ParsedManifest {
         return refused(file, 'MANIFEST_INVALID_OBJECT', 'every document needs a string kind and metadata.name', c.line);
       }
       const entry = { key: objectKey(obj.kind!, obj.metadata.namespace, obj.metadata.name), obj, line: c.line };
-      if (!isCachedKind(obj.kind)) {
-        ignored.push(entry);
+      const group = groupCheck(obj);
+      if (!isCachedKind(obj.kind) || group === 'foreign') {
+        ignored.push(group === 'foreign' ? { ...entry, key: `${obj.apiVersion} ${entry.key}` } : entry);
         continue;
       }
+      if (group !== 'ok') return refused(file, 'MANIFEST_INVALID_OBJECT', `${entry.key}: ${group}`, c.line);
       // What the API server's schema validation would refuse must not reach the compiler.
       const problem = shapeProblem(obj.kind!, obj);
       if (problem !== undefined) return refused(file, 'MANIFEST_INVALID_OBJECT', `${entry.key}: ${problem}`, c.line);
@@ -90,6 +92,29 @@ export function parseManifest(file: string, text: string): ParsedManifest {
     });
   }
   return { objects, warnings };
+}
+
+/**
+ * Kinds Turnout defines itself, by the API versions it reads. Another group's
+ * kind of the same name (OpenShift's route.openshift.io Route) is not ours
+ * and is ignored like any other kind; an unknown version of ours is refused,
+ * as the API server would. Objects without apiVersion are taken as ours, as
+ * manifests of the other kinds may omit it too.
+ */
+const OWN_KINDS: Readonly<Record<string, { readonly group: string; readonly versions: readonly string[] }>> = {
+  Route: { group: 'turnout.dev', versions: ['v1alpha1'] },
+};
+
+function groupCheck(obj: KubeObject): 'ok' | 'foreign' | string {
+  const own = OWN_KINDS[obj.kind!];
+  if (own === undefined || obj.apiVersion === undefined) return 'ok';
+  if (typeof obj.apiVersion !== 'string') return 'apiVersion: must be a string';
+  const slash = obj.apiVersion.indexOf('/');
+  const group = slash < 0 ? '' : obj.apiVersion.slice(0, slash);
+  if (group !== own.group) return 'foreign';
+  const version = obj.apiVersion.slice(slash + 1);
+  if (own.versions.includes(version)) return 'ok';
+  return `apiVersion ${obj.apiVersion} is not a version Turnout reads (${own.versions.map((v) => `${own.group}/${v}`).join(', ')})`;
 }
 
 /** Items of a `kind: List` (or a typed list such as `IngressList`, as `kubectl get -o yaml` writes). */
