@@ -1,17 +1,19 @@
 // The compiler's entry point: Kubernetes objects in, a sealed snapshot and
 // per-object conditions out. Like Contour's builder it only orchestrates: one
-// processor per source kind, each in its own file. Pure: no I/O, no clock, no
+// processor per source kind, each in its own file (ingress.ts, route.ts),
+// sharing one set of virtual-host claims (claims.ts). Pure: no I/O, no clock, no
 // randomness; the same input always yields the same snapshot and version.
 import type { Cluster, ClusterKey, Listener, Snapshot } from '../../api/snapshot.ts';
 import { DEFAULT_SECRET } from '../../api/snapshot.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
-import type { Ingress } from '../k8s/types.ts';
+import type { Ingress, ObjectMeta, Route } from '../k8s/types.ts';
 import { Claims } from './claims.ts';
 import { ClassFilter } from './classes.ts';
 import { ObjectStatus } from './conditions.ts';
 import { IngressProcessor } from './ingress.ts';
+import { ROUTE_EMPTY, RouteProcessor } from './route.ts';
 import { share } from './reuse.ts';
 import { SecretIndex } from './secrets.ts';
 import { ServiceIndex } from './services.ts';
@@ -31,25 +33,33 @@ export const DEFAULT_INGRESS_CLASS = 'turnout';
  */
 export function compile(input: CompileInput, options: CompileOptions, previous?: Snapshot): CompileResult {
   const filter = new ClassFilter(options.ingressClass || DEFAULT_INGRESS_CLASS, input.ingressClasses);
-  const ours = byAge(input.ingresses.filter((i) => filter.accepts(i)));
+  // Ingresses and Routes in one oldest-first order: a Route and an Ingress for
+  // the same host merge into one virtual host, and the older claim wins.
+  const ours = oldestFirst<Work>([
+    ...input.ingresses.filter((i) => filter.accepts(i)).map((obj) => ({ kind: 'Ingress' as const, obj })),
+    ...(input.routes ?? []).filter((r) => filter.acceptsRoute(r)).map((obj) => ({ kind: 'Route' as const, obj })),
+  ], (w) => w.obj.metadata, (w) => w.kind);
 
   const services = new ServiceIndex(input.services, input.endpointSlices);
+  const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
-  const processor = new IngressProcessor(claims, services, new SecretIndex(input.secrets), options.defaultTimeoutMs);
+  const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs);
+  const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs);
   const conditions = new Map<string, readonly Condition[]>();
-  for (const ing of ours) {
-    const status = new ObjectStatus();
+  for (const w of ours) {
+    const status = w.kind === 'Route' ? new ObjectStatus('Route', ROUTE_EMPTY) : new ObjectStatus();
     try {
-      processor.process(ing, status);
+      if (w.kind === 'Route') routes.process(w.obj, status);
+      else ingresses.process(w.obj, status);
     } catch (err) {
       // Sources check shapes (k8s/shape.ts), so this is a compiler bug; one
-      // Ingress must still not stop every other from being served.
-      status.add('invalid', 'CompileFailed', `compiling this Ingress failed: ${(err as Error).message}`);
+      // object must still not stop every other from being served.
+      status.add('invalid', 'CompileFailed', `compiling this ${w.kind} failed: ${(err as Error).message}`);
     }
-    conditions.set(`Ingress/${ing.metadata.namespace ?? 'default'}/${ing.metadata.name}`, status.toConditions());
+    conditions.set(`${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`, status.toConditions());
   }
   const out = claims.output();
-  const defaultRoute = processor.defaultRoute();
+  const defaultRoute = ingresses.defaultRoute();
 
   const clusters: Record<ClusterKey, Cluster> = {};
   const resolved = services.clusters();
@@ -78,18 +88,27 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
 }
 compile satisfies CompileFn;
 
+/** One object to compile, tagged with its kind (API list items may carry no `kind`). */
+type Work = { readonly kind: 'Ingress'; readonly obj: Ingress } | { readonly kind: 'Route'; readonly obj: Route };
+
 /**
  * Ingresses in conflict-priority order: oldest creationTimestamp first, then
  * "namespace/name". An Ingress without a (parseable) timestamp sorts after all
  * that have one: the manifest folder sets none, and there names decide.
  */
 export function byAge(ingresses: readonly Ingress[]): Ingress[] {
-  const keyed = ingresses.map((ing) => {
-    const t = Date.parse(ing.metadata.creationTimestamp ?? '');
-    return { ing, t: Number.isNaN(t) ? Infinity : t, id: `${ing.metadata.namespace ?? 'default'}/${ing.metadata.name}` };
+  return oldestFirst(ingresses, (i) => i.metadata, () => '');
+}
+
+/** byAge for any items: by `meta`'s timestamp, then namespace/name, then `tie` (the kind). */
+function oldestFirst<T>(items: readonly T[], meta: (t: T) => ObjectMeta, tie: (t: T) => string): T[] {
+  const keyed = items.map((item) => {
+    const m = meta(item);
+    const t = Date.parse(m.creationTimestamp ?? '');
+    return { item, t: Number.isNaN(t) ? Infinity : t, id: `${m.namespace ?? 'default'}/${m.name}\0${tie(item)}` };
   });
   keyed.sort((a, b) => (a.t !== b.t ? a.t - b.t : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return keyed.map((k) => k.ing);
+  return keyed.map((k) => k.item);
 }
 
 /**

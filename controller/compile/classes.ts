@@ -1,7 +1,8 @@
-// Which Ingresses are ours. Several controllers usually share a cluster, so an
-// Ingress we are not sure about is ignored silently (no condition: it belongs to
-// somebody else, and writing status on it would fight that controller).
-import type { Ingress, IngressClass } from '../k8s/types.ts';
+// Which Ingresses and Routes are ours. Several controllers usually share a
+// cluster, so an object we are not sure about is ignored silently (no
+// condition: it belongs to somebody else, and writing status on it would fight
+// that controller).
+import type { Ingress, IngressClass, Route } from '../k8s/types.ts';
 import { CONTROLLER_NAME, DEFAULT_CLASS_ANNOTATION, LEGACY_CLASS_ANNOTATION } from '../k8s/types.ts';
 
 /**
@@ -35,7 +36,18 @@ export class ClassFilter {
 
   /** True when this controller should serve the Ingress. */
   accepts(ing: Ingress): boolean {
-    const named = nonEmpty(ing.spec?.ingressClassName) ?? nonEmpty(ing.metadata.annotations?.[LEGACY_CLASS_ANNOTATION]);
+    return this.#acceptsName(nonEmpty(ing.spec?.ingressClassName) ?? nonEmpty(ing.metadata.annotations?.[LEGACY_CLASS_ANNOTATION]));
+  }
+
+  /**
+   * True when this controller should serve the Route: rules 1 and 3 above
+   * (a Route has spec.ingressClassName and no legacy annotation).
+   */
+  acceptsRoute(route: Route): boolean {
+    return this.#acceptsName(nonEmpty(route.spec?.ingressClassName));
+  }
+
+  #acceptsName(named: string | undefined): boolean {
     if (named !== undefined) return named === this.#name && !this.#foreign;
     return this.#isDefault;
   }

@@ -6,9 +6,11 @@ import type { Reason } from './reasons.ts';
 
 /**
  * Condition types the compiler sets. Accepted and ResolvedRefs are always
- * present on an Ingress we serve, so a status writer that replaces the list
- * wholesale clears stale problems; Conflicted and PartiallyInvalid appear only
- * when True (their absence is the good state), as in the Gateway API.
+ * present on an Ingress or Route we serve, so a status writer that replaces
+ * the list wholesale clears stale problems; Conflicted and PartiallyInvalid
+ * appear only when True (their absence is the good state), as in the Gateway
+ * API. A Route's Programmed condition is not the compiler's: only the stream
+ * layer knows which proxies acknowledged a snapshot containing it.
  */
 export const CONDITION_TYPES = {
   Accepted: 'Accepted',
@@ -40,7 +42,24 @@ export class ObjectStatus {
   readonly problems: Problem[] = [];
   /** Set when any part of the object made it into the snapshot. */
   contributed = false;
+  /**
+   * Cleared when the object's references were not looked at (a Route using a
+   * feature that is not served yet): ResolvedRefs is then Unknown rather than
+   * a True nobody checked.
+   */
+  refsChecked = true;
   readonly #seen = new Set<string>();
+  readonly #kind: string;
+  readonly #empty: string;
+
+  /**
+   * `kind` names the object in messages; `empty` says what an object that
+   * contributes nothing and has no problem lacks (the NothingToServe message).
+   */
+  constructor(kind = 'Ingress', empty = 'the Ingress has no rules with paths, no defaultBackend and no TLS hosts') {
+    this.#kind = kind;
+    this.#empty = empty;
+  }
 
   add(kind: ProblemKind, reason: Reason, message: string): void {
     const id = `${kind}\0${reason}\0${message}`;
@@ -61,16 +80,18 @@ export class ObjectStatus {
     const conflicts = of('conflict');
     const out: Condition[] = [];
     if (this.contributed) {
-      out.push(cond(CONDITION_TYPES.Accepted, 'True', 'Accepted', 'the Ingress is served'));
+      out.push(cond(CONDITION_TYPES.Accepted, 'True', 'Accepted', `the ${this.#kind} is served`));
     } else {
       const why = [...invalid, ...conflicts];
       out.push(why.length > 0
         ? summarize(CONDITION_TYPES.Accepted, 'False', why)
-        : cond(CONDITION_TYPES.Accepted, 'False', 'NothingToServe', 'the Ingress has no rules with paths, no defaultBackend and no TLS hosts'));
+        : cond(CONDITION_TYPES.Accepted, 'False', 'NothingToServe', this.#empty));
     }
     out.push(refs.length > 0
       ? summarize(CONDITION_TYPES.ResolvedRefs, 'False', refs)
-      : cond(CONDITION_TYPES.ResolvedRefs, 'True', 'ResolvedRefs', 'all references resolved'));
+      : this.refsChecked
+        ? cond(CONDITION_TYPES.ResolvedRefs, 'True', 'ResolvedRefs', 'all references resolved')
+        : cond(CONDITION_TYPES.ResolvedRefs, 'Unknown', 'Unsupported', `references were not checked: nothing of this ${this.#kind} is served`));
     if (conflicts.length > 0) out.push(summarize(CONDITION_TYPES.Conflicted, 'True', conflicts));
     if (invalid.length > 0 && this.contributed) out.push(summarize(CONDITION_TYPES.PartiallyInvalid, 'True', invalid));
     return out;

@@ -5,7 +5,7 @@ import type { Cluster, Route, TlsSecret, VirtualHost } from '../../api/snapshot.
 import { DEFAULT_SECRET } from '../../api/snapshot.ts';
 import type {
   EndpointSlice, HTTPIngressPath, Ingress, IngressBackend, IngressClass, IngressRule, IngressSpec, IngressTLS,
-  KubeObject, ObjectMeta, Secret, Service, ServicePort,
+  KubeObject, ObjectMeta, Route as RouteObject, RouteBackend, RouteRule, RouteSpec, Secret, Service, ServicePort,
 } from '../k8s/types.ts';
 import { CONTROLLER_NAME, DEFAULT_CLASS_ANNOTATION, SERVICE_NAME_LABEL } from '../k8s/types.ts';
 import type { CompileInput, CompileOptions, CompileResult, Condition } from './types.ts';
@@ -92,11 +92,27 @@ export function ingressClass(name: string, o: { controller?: string; isDefault?:
   };
 }
 
+/** A turnout.dev Route of class "turnout" in "default" (override with meta / spec.ingressClassName). */
+export function httpRoute(name: string, spec: RouteSpec, m: Meta = {}): RouteObject {
+  return { apiVersion: 'turnout.dev/v1alpha1', kind: 'Route', metadata: meta(name, m), spec: { ingressClassName: 'turnout', ...spec } };
+}
+
+/** A Route rule sending every request (no matches: PathPrefix "/") to `backends`. */
+export function toBackends(...backends: RouteBackend[]): RouteRule {
+  return { backends };
+}
+
+/** A Route backend: Service `name` port `port`, optional weight. */
+export function ref(name: string, port = 80, weight?: number): RouteBackend {
+  return weight === undefined ? { name, port } : { name, port, weight };
+}
+
 /** Sorts objects into a CompileInput by `kind`. */
 export function inputOf(objs: readonly KubeObject[]): CompileInput {
-  const input = { ingresses: [] as Ingress[], ingressClasses: [] as IngressClass[], services: [] as Service[], endpointSlices: [] as EndpointSlice[], secrets: [] as Secret[] };
+  const input = { ingresses: [] as Ingress[], ingressClasses: [] as IngressClass[], services: [] as Service[], endpointSlices: [] as EndpointSlice[], secrets: [] as Secret[], routes: [] as RouteObject[] };
   for (const o of objs) {
     switch (o.kind) {
+      case 'Route': input.routes.push(o as RouteObject); break;
       case 'Ingress': input.ingresses.push(o as Ingress); break;
       case 'IngressClass': input.ingressClasses.push(o as IngressClass); break;
       case 'Service': input.services.push(o as Service); break;

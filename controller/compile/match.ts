@@ -14,7 +14,7 @@ const LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 const SUBDOMAIN_RE = new RegExp(`^${LABEL}(\\.${LABEL})*$`);
 
 /**
- * The virtual-host key of an Ingress host: lower-cased; "*.foo.com" kept as is;
+ * The virtual-host key of an Ingress host or Route hostname: lower-cased; "*.foo.com" kept as is;
  * absent or empty means ANY_HOST. Anything else must be a DNS-1123 subdomain
  * (at most 253 characters) that is not an IP address, as the API server
  * requires; the manifest folder has no API server, so we check again. A valid
@@ -28,7 +28,7 @@ export function hostKey(raw: string | undefined): Checked<string> {
     return { ok: false, reason: 'InvalidHost', message: `host ${quote(raw)} is not a DNS name or a "*." wildcard` };
   }
   if (isIP(name) !== 0) {
-    return { ok: false, reason: 'InvalidHost', message: `host ${quote(raw)} is an IP address; Ingress hosts must be DNS names` };
+    return { ok: false, reason: 'InvalidHost', message: `host ${quote(raw)} is an IP address; hosts must be DNS names` };
   }
   return { ok: true, value: host };
 }

@@ -40,3 +40,35 @@ test('share', async (t) => {
     assert.deepEqual(share({ a: 1 }, undefined), { a: 1 });
   });
 });
+
+test('share: arrays are shared element by element', async (t) => {
+  await t.test('equal arrays → previous array', () => {
+    const prev = { backends: [{ cluster: 'a', weight: 90 }, { weight: 10 }] };
+    const next = share({ backends: [{ cluster: 'a', weight: 90 }, { weight: 10 }] }, prev);
+    assert.equal(next, prev);
+  });
+  await t.test('one changed element: new array, unchanged elements shared', () => {
+    const prev = { backends: [{ cluster: 'a', weight: 90 }, { cluster: 'b', weight: 10 }] };
+    const next = share({ backends: [{ cluster: 'a', weight: 90 }, { cluster: 'b', weight: 20 }] }, prev);
+    assert.notEqual(next.backends, prev.backends);
+    assert.equal(next.backends[0], prev.backends[0]);
+    assert.deepEqual(next.backends[1], { cluster: 'b', weight: 20 });
+  });
+  await t.test('length changes are changes', () => {
+    const prev = { h: ['a', 'b'] };
+    assert.notEqual(share({ h: ['a'] }, prev), prev);
+    assert.notEqual(share({ h: ['a', 'b', 'c'] }, prev), prev);
+  });
+  await t.test('a frozen array is copied, not mutated', () => {
+    const prev = [{ a: 1 }, { b: 1 }];
+    const frozen = Object.freeze([{ a: 1 }, { b: 2 }]);
+    const next = share(frozen, prev);
+    assert.notEqual(next, frozen);
+    assert.equal(next[0], prev[0]);
+    assert.deepEqual(frozen, [{ a: 1 }, { b: 2 }]);
+  });
+  await t.test('array versus object is a change', () => {
+    assert.deepEqual(share({ a: [1] } as object, { a: { 0: 1 } }), { a: [1] });
+    assert.deepEqual(share({ a: { 0: 1 } } as object, { a: [1] }), { a: { 0: 1 } });
+  });
+});

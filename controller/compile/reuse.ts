@@ -11,11 +11,14 @@
  *
  * `next` is mutated in place (its children swapped for shared ones) unless it
  * is frozen, in which case a changed copy is returned. Only plain JSON data is
- * expected (objects, strings, numbers, booleans; arrays are compared as leaves,
- * by identity, since snapshots have none).
+ * expected (objects, arrays, strings, numbers, booleans). Arrays (a Route's
+ * backends, header matches and filters) are compared element by element: an
+ * equal array must be shared too, or the route and virtual host holding it
+ * would never be, and the proxy would recompile that host on every snapshot.
  */
 export function share<T>(next: T, prev: unknown): T {
   if (Object.is(next, prev)) return next;
+  if (Array.isArray(next)) return (Array.isArray(prev) ? shareArray(next, prev) : next) as T;
   if (!isRecord(next) || !isRecord(prev)) return next;
   let target: Record<string, unknown> = next;
   const keys = Object.keys(next);
@@ -34,6 +37,22 @@ export function share<T>(next: T, prev: unknown): T {
     }
   }
   return (same ? prev : target) as T;
+}
+
+function shareArray(next: unknown[], prev: readonly unknown[]): unknown[] {
+  let target = next;
+  let same = next.length === prev.length;
+  for (let i = 0; i < next.length; i++) {
+    if (i >= prev.length) { same = false; break; }
+    const nv = target[i];
+    const v = share(nv, prev[i]);
+    if (v !== prev[i]) same = false;
+    if (v !== nv) {
+      if (Object.isFrozen(target)) target = [...target];
+      target[i] = v;
+    }
+  }
+  return same ? (prev as unknown[]) : target;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -1,0 +1,423 @@
+// The Route processor: turns accepted turnout.dev Routes, fed oldest first
+// together with Ingresses, into routes of the shared virtual hosts (claims.ts).
+// Each rule × each match becomes one snapshot route per hostname; a match some
+// older object (or an earlier rule) already claims on a host is a conflict the
+// Route loses, with a condition naming the winner.
+//
+// What the proxy does not serve yet is never silently dropped: tcp and TLS
+// passthrough make the whole Route Unsupported (nothing of it is served);
+// requestMirror, timeouts.request, timeouts.idle and retries are named in an
+// Unsupported condition while the rest of the Route is served.
+import type {
+  HeaderFilter, PathModifier, Redirect, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
+} from '../../api/snapshot.ts';
+import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
+import { RESERVED_HEADERS } from '../../api/validate-route.ts';
+import type {
+  Route, RouteBackend, RouteHeaderFilter, RoutePathModifier, RouteRedirect, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
+} from '../k8s/types.ts';
+import type { Claims, Owner } from './claims.ts';
+import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
+import type { ObjectStatus } from './conditions.ts';
+import { quote } from './conditions.ts';
+import { parseTimeoutMs } from './duration.ts';
+import { hostKey, pathMatch } from './match.ts';
+import type { Checked } from './match.ts';
+import { checkRegex } from './regex.ts';
+import type { SecretIndex } from './secrets.ts';
+import type { ServiceIndex } from './services.ts';
+
+/** What an empty Route lacks (the NothingToServe message). */
+export const ROUTE_EMPTY = 'the Route has no rules, no tcp and no TLS hostnames';
+
+// RFC 9110 token, lower-case (as the snapshot stores header names).
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+// Visible ASCII, space, tab and obs-text: no CR, LF or NUL, which would split or cut a header.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const METHOD = /^[A-Z]+$/;
+const REDIRECT_CODES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+const MAX_WEIGHT = 1_000_000;
+/** The status of a redirect that does not say. */
+export const DEFAULT_REDIRECT_CODE = 302;
+
+/** The requests of a rule that cannot be served as written answer 500 (a split with no cluster). */
+const ANSWER_500: readonly WeightedBackend[] = [{ weight: 1 }];
+
+/** A rule's action once its filters are checked: a redirect, a split, or 500 (invalid). */
+type Action =
+  | { readonly kind: 'redirect'; readonly redirect: Redirect }
+  | { readonly kind: 'backends' }
+  | { readonly kind: 'error' };
+
+/** Per-rule parts shared by its matches. */
+interface RuleParts {
+  readonly action: Action;
+  readonly rewrite?: Rewrite;
+  readonly requestHeaders?: HeaderFilter;
+  readonly responseHeaders?: HeaderFilter;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Adds the claims of every accepted Route of one build to the shared `Claims`.
+ * Call `process` in conflict-priority order (oldest first across Routes and
+ * Ingresses, see builder.ts).
+ */
+export class RouteProcessor {
+  readonly #claims: Claims;
+  readonly #services: ServiceIndex;
+  readonly #secrets: SecretIndex;
+  readonly #defaultTimeoutMs: number;
+
+  constructor(claims: Claims, services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number) {
+    this.#claims = claims;
+    this.#services = services;
+    this.#secrets = secrets;
+    this.#defaultTimeoutMs = defaultTimeoutMs;
+  }
+
+  /** Adds one Route's claims, recording its problems in `status`. */
+  process(route: Route, status: ObjectStatus): void {
+    const ns = route.metadata.namespace ?? 'default';
+    const owner: Owner = { kind: 'Route', id: `${ns}/${route.metadata.name}` };
+    const spec = route.spec ?? {};
+
+    const whole: string[] = [];
+    if (spec.tcp !== undefined) whole.push('spec.tcp (TCP routing)');
+    if (spec.tls?.mode === 'Passthrough') whole.push('spec.tls.mode Passthrough');
+    if (whole.length > 0) {
+      // Serving the HTTP part of a Route meant for passthrough or TCP would put
+      // its traffic somewhere its author did not intend: serve none of it.
+      status.refsChecked = false;
+      status.add('invalid', 'Unsupported', `${whole.join(' and ')} ${whole.length > 1 ? 'are' : 'is'} not served yet; nothing of this Route is served`);
+      return;
+    }
+
+    const hosts = hostsOf(spec.hostnames, status);
+    if (spec.tls !== undefined) this.#tls(ns, owner, hosts, spec.tls, status);
+
+    const unsupported = new Map<string, number[]>();
+    (spec.rules ?? []).forEach((rule, i) => {
+      for (const field of unsupportedFields(rule)) {
+        const at = unsupported.get(field);
+        if (at) at.push(i); else unsupported.set(field, [i]);
+      }
+      this.#rule(ns, owner, hosts, rule, i, status);
+    });
+    if (unsupported.size > 0) {
+      const list = [...unsupported].map(([field, at]) => `${field} (${at.length > 1 ? 'rules' : 'rule'} ${at.join(', ')})`);
+      status.add('invalid', 'Unsupported', `not served yet, and ignored while the rest of the Route is served: ${list.join(', ')}`);
+    }
+  }
+
+  #tls(ns: string, owner: Owner, hosts: readonly string[], tls: RouteTLS, status: ObjectStatus): void {
+    if (tls.mode !== undefined && tls.mode !== 'Terminate') {
+      status.add('invalid', 'InvalidTLS', `spec.tls.mode ${quote(tls.mode)} is neither Terminate nor Passthrough; spec.tls skipped`);
+      return;
+    }
+    const named = hosts.filter((h) => h !== ANY_HOST);
+    if (named.length === 0) {
+      status.add('invalid', 'TLSHostsMissing', 'spec.tls is set but the Route lists no hostnames to serve it for; spec.tls skipped');
+      return;
+    }
+    const choice = tlsChoice(this.#secrets, ns, tls.secretName, status, 'spec.tls names no Secret; its hostnames get the default certificate');
+    for (const host of named) if (claimTlsHost(this.#claims, owner, host, choice, status)) status.contributed = true;
+  }
+
+  #rule(ns: string, owner: Owner, hosts: readonly string[], rule: RouteRule, i: number, status: ObjectStatus): void {
+    const where = `spec.rules[${i}]`;
+    const matches: RouteMatch[] = [];
+    (rule.matches === undefined || rule.matches.length === 0 ? [{}] : rule.matches).forEach((m, j) => {
+      const c = compileMatch(m);
+      if (c.ok) matches.push(c.value);
+      else status.add('invalid', c.reason, `${where}.matches[${j}] skipped: ${c.message}`);
+    });
+    if (matches.length === 0) return;
+
+    const parts = this.#parts(rule, where, matches, status);
+    // Resolved once per rule, and only when one of its matches wins a claim:
+    // a resolution adds the cluster to the snapshot.
+    let backends: readonly WeightedBackend[] | undefined;
+    const backendsOf = () => (backends ??= this.#backends(ns, rule.backends ?? [], where, status));
+
+    for (const match of matches) {
+      const key = routeKey(match.type, match.path, match);
+      for (const host of hosts) {
+        const prior = this.#claims.routeOwner(host, key);
+        if (prior !== undefined) {
+          status.add('conflict', 'RouteConflict', `${describe(match)} on ${hostLabel(host)} is already claimed by ${ownerLabel(prior, owner, 'an earlier rule')}`);
+          continue;
+        }
+        const action = parts.action.kind === 'redirect' ? { redirect: parts.action.redirect }
+          : { backends: parts.action.kind === 'error' ? ANSWER_500 : backendsOf() };
+        const route: SnapshotRoute = {
+          match,
+          ...action,
+          ...(parts.rewrite !== undefined ? { rewrite: parts.rewrite } : {}),
+          ...(parts.requestHeaders !== undefined ? { requestHeaders: parts.requestHeaders } : {}),
+          ...(parts.responseHeaders !== undefined ? { responseHeaders: parts.responseHeaders } : {}),
+          timeoutMs: parts.timeoutMs,
+          rank: this.#claims.nextRank(host),
+          origin: `Route/${owner.id}`,
+        };
+        this.#claims.addRoute(host, key, owner, route);
+        status.contributed = true;
+      }
+    }
+  }
+
+  /** A rule's filters and timeout, checked. */
+  #parts(rule: RouteRule, where: string, matches: readonly RouteMatch[], status: ObjectStatus): RuleParts {
+    const timeoutMs = this.#timeout(rule, where, status);
+    const f = rule.filters ?? {};
+    const requestHeaders = headerFilter(f.requestHeaders, `${where}.filters.requestHeaders`, status);
+    const responseHeaders = headerFilter(f.responseHeaders, `${where}.filters.responseHeaders`, status);
+    const headers = { ...(requestHeaders !== undefined ? { requestHeaders } : {}), ...(responseHeaders !== undefined ? { responseHeaders } : {}) };
+    const fail = (why: string): RuleParts => {
+      status.add('invalid', 'InvalidFilter', `${where}: ${why}; its requests answer 500`);
+      return { action: { kind: 'error' }, timeoutMs };
+    };
+
+    const hasBackends = (rule.backends?.length ?? 0) > 0;
+    if (f.requestRedirect !== undefined && hasBackends) return fail('requestRedirect and backends cannot both be set');
+    if (f.requestRedirect !== undefined && f.urlRewrite !== undefined) return fail('requestRedirect and urlRewrite cannot both be set');
+    const prefixOnly = [f.requestRedirect?.path, f.urlRewrite?.path].some((p) => p?.type === 'ReplacePrefixMatch');
+    if (prefixOnly && matches.some((m) => m.type !== 'Prefix')) return fail('ReplacePrefixMatch needs every match of the rule to be a PathPrefix match');
+
+    let rewrite: Rewrite | undefined;
+    if (f.urlRewrite !== undefined) {
+      const r = compileRewrite(f.urlRewrite);
+      if (!r.ok) return fail(`filters.urlRewrite ${r.message}`);
+      if (r.value.hostname !== undefined || r.value.path !== undefined) rewrite = r.value;
+    }
+    if (f.requestRedirect !== undefined) {
+      const r = compileRedirect(f.requestRedirect);
+      if (!r.ok) return fail(`filters.requestRedirect ${r.message}`);
+      return { action: { kind: 'redirect', redirect: r.value }, ...headers, timeoutMs };
+    }
+    if (!hasBackends) {
+      status.add('invalid', 'NoBackends', `${where} has neither backends nor a requestRedirect; its requests answer 500`);
+      return { action: { kind: 'error' }, timeoutMs };
+    }
+    return { action: { kind: 'backends' }, ...(rewrite !== undefined ? { rewrite } : {}), ...headers, timeoutMs };
+  }
+
+  /**
+   * The weighted split of a rule. Every backend keeps its place and weight:
+   * one that does not resolve (or points to another namespace) has no
+   * cluster, so its share answers 500 and a typo is never silently absorbed.
+   */
+  #backends(ns: string, refs: readonly RouteBackend[], where: string, status: ObjectStatus): WeightedBackend[] {
+    return refs.map((b, k) => {
+      let weight = b.weight ?? 1;
+      if (!Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT) {
+        status.add('invalid', 'InvalidWeight', `${where}.backends[${k}] weight ${quote(weight)} is not an integer in 0..${MAX_WEIGHT}; using 0`);
+        weight = 0;
+      }
+      if (b.namespace !== undefined && b.namespace !== '' && b.namespace !== ns) {
+        status.add('ref', 'RefNotPermitted', `backend Service ${b.namespace}/${b.name} is not in the Route's namespace ${ns}; cross-namespace backends are not permitted, its share answers 500`);
+        return { weight };
+      }
+      const res = this.#services.resolve(ns, { service: { name: b.name, port: { number: b.port } } });
+      for (const p of res.problems) status.add(p.kind, p.reason, p.message);
+      return res.cluster !== undefined ? { cluster: res.cluster, weight } : { weight };
+    });
+  }
+
+  #timeout(rule: RouteRule, where: string, status: ObjectStatus): number {
+    const raw = rule.timeouts?.backendRequest;
+    if (raw === undefined) return this.#defaultTimeoutMs;
+    const ms = parseTimeoutMs(raw.trim());
+    if (ms !== undefined) return ms;
+    status.add('invalid', 'InvalidTimeout', `${where}.timeouts.backendRequest ${quote(raw)} is not a positive duration like "500ms", "2s" or "1m" (at most 24 days); using the default ${this.#defaultTimeoutMs}ms`);
+    return this.#defaultTimeoutMs;
+  }
+}
+
+/** The virtual-host keys of a Route: its valid hostnames, deduplicated, or ANY_HOST when it lists none. */
+function hostsOf(hostnames: readonly string[] | undefined, status: ObjectStatus): string[] {
+  if (hostnames === undefined || hostnames.length === 0) return [ANY_HOST];
+  const out = new Set<string>();
+  for (const raw of hostnames) {
+    // In a list of hostnames an empty one is a mistake, not "any host".
+    const h: Checked<string> = raw === '' ? { ok: false, reason: 'InvalidHost', message: 'hostname "" is empty' } : hostKey(raw);
+    if (h.ok) out.add(h.value);
+    else status.add('invalid', h.reason, `${h.message}; hostname skipped`);
+  }
+  return [...out];
+}
+
+/** The features of a rule the proxy does not serve yet, by field name. */
+function unsupportedFields(rule: RouteRule): string[] {
+  const out: string[] = [];
+  if (rule.filters?.requestMirror !== undefined) out.push('filters.requestMirror');
+  if (rule.timeouts?.request !== undefined) out.push('timeouts.request');
+  if (rule.timeouts?.idle !== undefined) out.push('timeouts.idle');
+  if (rule.retries !== undefined) out.push('retries');
+  return out;
+}
+
+/**
+ * One match, compiled: PathPrefix → Prefix (element-wise, normalised as for
+ * Ingress), Exact as written, RegularExpression checked with the proxy's
+ * engine; header names lower-cased, headers and query parameters sorted by
+ * name then value; method upper-cased.
+ */
+export function compileMatch(m: RouteRuleMatch): Checked<RouteMatch> {
+  const type = m.path?.type ?? 'PathPrefix';
+  const value = m.path?.value ?? '/';
+  let path: { type: RouteMatch['type']; path: string };
+  if (type === 'PathPrefix' || type === 'Exact') {
+    const p = pathMatch(type === 'PathPrefix' ? 'Prefix' : 'Exact', value);
+    if (!p.ok) return p;
+    path = p.value;
+  } else if (type === 'RegularExpression') {
+    if (value === '') return { ok: false, reason: 'InvalidRegex', message: 'path regular expression is empty' };
+    const r = checkRegex(value, 'path');
+    if (!r.ok) return r;
+    path = { type: 'RegularExpression', path: value };
+  } else {
+    return { ok: false, reason: 'InvalidPathType', message: `path type ${quote(type)} is not Exact, PathPrefix or RegularExpression` };
+  }
+
+  const headers = valueMatches(m.headers, 'header', true);
+  if (!headers.ok) return headers;
+  const queryParams = valueMatches(m.queryParams, 'query parameter', false);
+  if (!queryParams.ok) return queryParams;
+  let method: string | undefined;
+  if (m.method !== undefined && m.method !== '') {
+    method = m.method.toUpperCase();
+    if (!METHOD.test(method)) return { ok: false, reason: 'InvalidMatch', message: `method ${quote(m.method)} is not an HTTP method` };
+  }
+  return {
+    ok: true,
+    value: {
+      ...path,
+      ...(headers.value.length > 0 ? { headers: headers.value } : {}),
+      ...(queryParams.value.length > 0 ? { queryParams: queryParams.value } : {}),
+      ...(method !== undefined ? { method } : {}),
+    },
+  };
+}
+
+/**
+ * Header or query conditions, sorted by name then value. A name given twice
+ * makes the whole match invalid: dropping either condition would widen the
+ * match beyond what its author wrote.
+ */
+function valueMatches(list: readonly RouteValueMatch[] | undefined, what: string, isHeader: boolean): Checked<ValueMatch[]> {
+  const out: ValueMatch[] = [];
+  const seen = new Set<string>();
+  for (const v of list ?? []) {
+    const name = isHeader ? v.name.toLowerCase() : v.name;
+    if (name === '' || (isHeader && !HEADER_NAME.test(name))) return { ok: false, reason: 'InvalidMatch', message: `${what} name ${quote(v.name)} is not valid` };
+    if (seen.has(name)) return { ok: false, reason: 'InvalidMatch', message: `${what} ${quote(name)} is matched twice` };
+    seen.add(name);
+    const type = v.type ?? 'Exact';
+    if (type === 'RegularExpression') {
+      const r = checkRegex(v.value, `${what} ${quote(name)}`);
+      if (!r.ok) return r;
+    } else if (type !== 'Exact') {
+      return { ok: false, reason: 'InvalidMatch', message: `${what} ${quote(name)} has match type ${quote(type)}; want Exact or RegularExpression` };
+    }
+    out.push({ name, type, value: v.value });
+  }
+  out.sort((a, b) => cmp(a.name, b.name) || cmp(a.value, b.value));
+  return { ok: true, value: out };
+}
+
+function compileRedirect(r: RouteRedirect): Checked<Redirect> {
+  const statusCode = r.statusCode ?? DEFAULT_REDIRECT_CODE;
+  if (!REDIRECT_CODES.has(statusCode)) return bad(`statusCode ${quote(statusCode)} is not 301, 302, 303, 307 or 308`);
+  if (r.scheme !== undefined && r.scheme !== 'http' && r.scheme !== 'https') return bad(`scheme ${quote(r.scheme)} is not http or https`);
+  if (r.port !== undefined && (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535)) return bad(`port ${quote(r.port)} is not in 1..65535`);
+  const hostname = exactHostname(r.hostname);
+  if (!hostname.ok) return hostname;
+  const path = modifier(r.path);
+  if (!path.ok) return path;
+  return {
+    ok: true,
+    value: {
+      ...(r.scheme !== undefined ? { scheme: r.scheme } : {}),
+      ...(hostname.value !== undefined ? { hostname: hostname.value } : {}),
+      ...(r.port !== undefined ? { port: r.port } : {}),
+      ...(path.value !== undefined ? { path: path.value } : {}),
+      statusCode: statusCode as Redirect['statusCode'],
+    },
+  };
+}
+
+function compileRewrite(r: RouteURLRewrite): Checked<Rewrite> {
+  const hostname = exactHostname(r.hostname);
+  if (!hostname.ok) return hostname;
+  const path = modifier(r.path);
+  if (!path.ok) return path;
+  return { ok: true, value: { ...(hostname.value !== undefined ? { hostname: hostname.value } : {}), ...(path.value !== undefined ? { path: path.value } : {}) } };
+}
+
+/** A hostname to redirect or rewrite to: a DNS name, lower-cased, no wildcard. */
+function exactHostname(raw: string | undefined): Checked<string | undefined> {
+  if (raw === undefined) return { ok: true, value: undefined };
+  const h = raw === '' ? undefined : hostKey(raw);
+  if (h === undefined || !h.ok || h.value.startsWith('*')) return bad(`hostname ${quote(raw)} is not a DNS name`);
+  return { ok: true, value: h.value };
+}
+
+/**
+ * A path replacement, checked like an Exact path: it ends up in a Location
+ * header or a request line, so no characters outside a URL path, no "//",
+ * dot segments or encoded "/".
+ */
+function modifier(m: RoutePathModifier | undefined): Checked<PathModifier | undefined> {
+  if (m === undefined) return { ok: true, value: undefined };
+  if (m.type !== 'ReplaceFullPath' && m.type !== 'ReplacePrefixMatch') return bad(`path type ${quote(m.type)} is not ReplaceFullPath or ReplacePrefixMatch`);
+  const p = pathMatch('Exact', m.value);
+  if (!p.ok) return bad(`path ${p.message.replace(/^path /, '')}`);
+  return { ok: true, value: { type: m.type, value: m.value } };
+}
+
+/**
+ * A header filter, names lower-cased. An entry the proxy must not apply (a
+ * hop-by-hop or proxy-managed header, a bad name or value) is dropped with a
+ * condition; the rest of the filter applies. Absent when nothing is left.
+ */
+function headerFilter(f: RouteHeaderFilter | undefined, where: string, status: ObjectStatus): HeaderFilter | undefined {
+  if (f === undefined) return undefined;
+  const usable = (name: string, at: string, value?: string): boolean => {
+    if (!HEADER_NAME.test(name)) status.add('invalid', 'InvalidHeaderFilter', `${at} header name ${quote(name)} is not valid; entry dropped`);
+    else if (RESERVED_HEADERS.has(name)) status.add('invalid', 'InvalidHeaderFilter', `${at} header ${name} is hop-by-hop or managed by the proxy; entry dropped`);
+    else if (value !== undefined && !HEADER_VALUE.test(value)) status.add('invalid', 'InvalidHeaderFilter', `${at} value of header ${name} contains CR, LF or another control character; entry dropped`);
+    else return true;
+    return false;
+  };
+  const pairs = (list: RouteHeaderFilter['set'], op: string) => (list ?? []).flatMap((h, k) => {
+    const name = h.name.toLowerCase();
+    return usable(name, `${where}.${op}[${k}]`, h.value) ? [{ name, value: h.value }] : [];
+  });
+  const set = pairs(f.set, 'set');
+  const add = pairs(f.add, 'add');
+  const remove = (f.remove ?? []).flatMap((n, k) => {
+    const name = n.toLowerCase();
+    return usable(name, `${where}.remove[${k}]`) ? [name] : [];
+  });
+  if (set.length === 0 && add.length === 0 && remove.length === 0) return undefined;
+  return { ...(remove.length > 0 ? { remove } : {}), ...(set.length > 0 ? { set } : {}), ...(add.length > 0 ? { add } : {}) };
+}
+
+/** "path Prefix /api", with its header, query and method conditions, for conflict messages. */
+function describe(m: RouteMatch): string {
+  const path = m.type === 'RegularExpression' ? quote(m.path) : m.path.length > 80 ? quote(m.path) : m.path;
+  const parts = [`path ${m.type} ${path}`];
+  if (m.headers) parts.push(`headers ${m.headers.map((h) => quote(h.name)).join(', ')}`);
+  if (m.queryParams) parts.push(`query ${m.queryParams.map((q) => quote(q.name)).join(', ')}`);
+  if (m.method) parts.push(`method ${m.method}`);
+  return parts.join(' + ');
+}
+
+function bad(message: string): Checked<never> {
+  return { ok: false, reason: 'InvalidFilter', message };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
