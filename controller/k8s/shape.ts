@@ -5,7 +5,7 @@
 // Only the fields the compiler reads are checked; everything else is ignored.
 
 /** A field's expected shape; every object field is optional, and null counts as absent (as on the API). */
-type Shape =
+export type Shape =
   | 'string' | 'int' | 'bool' | 'int-or-string'
   | { readonly obj: Readonly<Record<string, Shape>> }
   | { readonly arr: Shape }
@@ -121,6 +121,11 @@ const REQUIRED: Readonly<Record<string, readonly string[]>> = {
   'Route.spec.rules[].filters.requestMirror.backend': ['name', 'port'],
   'Route.spec.tcp.backends[]': ['name', 'port'],
 };
+
+/** The shape checked for `kind`, if any (tests compare it with the CRD schema). */
+export function shapeOf(kind: string): Shape | undefined {
+  return SHAPES[kind];
+}
 
 /**
  * Checks `obj` against the shape of its kind. Returns undefined when it fits,
