@@ -16,9 +16,10 @@
 // - Hop-by-hop headers are stripped both ways: Connection and every token it
 //   lists, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
 //   Upgrade. Expect is stripped too: Node already answered "100 Continue".
-// - Upgrade (websocket, h2c) is not supported yet: the request is forwarded
-//   as a plain request without Upgrade, which RFC 9110 §7.8 allows; the
-//   upstream answers it like any other request.
+// - Websocket upgrades never reach this handler: the listeners send them to
+//   upgrade.ts, which tunnels them. Other Upgrade requests (h2c, unknown
+//   protocols) are forwarded as plain requests without Upgrade, which RFC 9110
+//   §7.8 allows; the upstream answers them like any other request.
 // - 1xx interim responses from the upstream (e.g. 103) are not relayed;
 //   response trailers are dropped (TE/Trailer are hop-by-hop here).
 // - Errors: 404 no route, 503 no endpoint, 502 connect failure or invalid

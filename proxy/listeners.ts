@@ -12,18 +12,26 @@
 // server's default context: the listener's `defaultSecret`, reloaded with
 // setSecureContext() when its content changes.
 //
+// Websocket upgrades go to the Upgrader (upgrade.ts); other Upgrade requests
+// stay plain requests. An upgraded socket is no longer an HTTP connection to
+// the server (closeIdleConnections/closeAllConnections do not see it, and
+// server.close() waits for it), so each listener tracks its own and cuts them
+// at the drain deadline.
+//
 // Known limit: two listeners cannot trade ports in one snapshot (the new one
 // is bound while the old still holds the port): LISTENER_BIND_FAILED; move
 // them in two steps.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
+import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -62,8 +70,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
 export interface ListenerSetOptions {
   /** The data-plane handler (forward.ts) every listener calls. */
   readonly handler: ProxyHandler;
-  /** The current table, read per TLS handshake for SNI. */
+  /** The current table, read per TLS handshake for SNI (and by the default upgrader per handshake). */
   readonly getTable: () => RoutingTable | undefined;
+  /** Websocket upgrades; default: an Upgrader over `getTable` with its defaults. */
+  readonly upgrader?: Upgrader;
   /** How long a removed listener's connections may finish before being cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
@@ -97,12 +107,15 @@ export class ListenerSet {
   readonly #drainTimeoutMs: number;
   readonly #active = new Map<string, ManagedListener>();
   readonly #draining = new Set<Promise<void>>();
+  /** Websocket upgrades of every listener. */
+  readonly upgrader: Upgrader;
 
   constructor(options: ListenerSetOptions) {
     this.#opts = options;
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#log = options.log ?? silentLogger;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.upgrader = options.upgrader ?? new Upgrader({ getTable: options.getTable, log: this.#log });
   }
 
   /** Listeners now accepting, by snapshot name. */
@@ -120,7 +133,7 @@ export class ListenerSet {
     const desired = new Map<string, { name: string; spec: Listener }>();
     for (const [name, spec] of Object.entries(wanted)) desired.set(identity(spec), { name, spec });
     const toOpen = [...desired].filter(([id]) => !this.#active.has(id));
-    const results = await Promise.allSettled(toOpen.map(([id, { name, spec }]) => ManagedListener.open(id, name, spec, table, this.#opts, this.#limits)));
+    const results = await Promise.allSettled(toOpen.map(([id, { name, spec }]) => ManagedListener.open(id, name, spec, table, this.#opts, this.#limits, this.upgrader)));
     const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = results.findIndex((r) => r.status === 'rejected');
     if (failed !== -1) {
@@ -184,11 +197,13 @@ class ManagedListener {
   readonly port: number;
   readonly server: http.Server;
   readonly #inflight = new Set<http.ServerResponse>();
+  /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
+  readonly #upgraded = new Set<Duplex>();
   #draining = false;
   #defaultFingerprint: string | undefined;
 
-  static async open(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits): Promise<ManagedListener> {
-    const l = new ManagedListener(id, name, spec, table, opts, limits);
+  static async open(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader): Promise<ManagedListener> {
+    const l = new ManagedListener(id, name, spec, table, opts, limits, upgrader);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       l.server.once('error', onError);
@@ -201,7 +216,7 @@ class ManagedListener {
     return l;
   }
 
-  private constructor(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits) {
+  private constructor(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader) {
     this.id = id;
     this.name = name;
     this.protocol = spec.protocol;
@@ -217,6 +232,8 @@ class ManagedListener {
       insecureHTTPParser: false,
       // Node's default; stated because a later HTTP/1.0 knob must not lose it.
       requireHostHeader: true,
+      // Which upgrades reach the 'upgrade' event (the rest are plain requests).
+      shouldUpgradeCallback: isWebSocketUpgrade,
     };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.#onRequest(req, res, opts.handler);
     if (spec.protocol === 'https') {
@@ -248,6 +265,16 @@ class ManagedListener {
     // A cap on the header count silently DROPS the extra headers (Node does not
     // reject); maxHeaderSize already bounds them, so no count limit.
     this.server.maxHeadersCount = 0;
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      upgrader.handle(req, socket, head, this.protocol);
+    });
+  }
+
+  /** Cuts every upgraded socket (websockets, and handshakes still waiting for the upstream). */
+  #closeUpgraded(): void {
+    for (const socket of this.#upgraded) socket.destroy();
   }
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse, handler: ProxyHandler): void {
@@ -291,7 +318,12 @@ class ManagedListener {
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    const timer = setTimeout(() => this.server.closeAllConnections(), timeoutMs);
+    // A websocket on a removed listener lives until the deadline, like a long
+    // response: it is cut then (its peers see a TCP close, no close frame).
+    const timer = setTimeout(() => {
+      this.server.closeAllConnections();
+      this.#closeUpgraded();
+    }, timeoutMs);
     await closed;
     clearTimeout(timer);
   }
@@ -300,6 +332,7 @@ class ManagedListener {
   async closeNow(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
+    this.#closeUpgraded();
     await closed;
   }
 }
