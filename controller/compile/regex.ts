@@ -17,7 +17,8 @@ export const MAX_REGEX_LENGTH = 1024;
  * for Secrets.
  */
 const cache = new Map<string, string | undefined>();
-const MAX_CACHED = 4096;
+/** Room for the patterns of 10k Routes; an entry is a pattern (at most 1 KiB) and a short message. */
+const MAX_CACHED = 16_384;
 
 /**
  * Checks that `pattern` is valid RE2 syntax. `what` names it in the message
