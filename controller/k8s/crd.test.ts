@@ -1,7 +1,7 @@
 // The Route CRD (crds/turnout.dev_routes.yaml) against the code that reads
 // Routes. There is no API server in these tests: crds/verify runs the API
 // server's own validation code on the CRD and on crds/verify/cases.yaml (Go,
-// not part of `npm test`); here we check the CRD's structure, that it agrees
+// run by `npm test` as test:crd); here we check the CRD's structure, that it agrees
 // with shape.ts and the proxy's reserved headers, and that the compiler
 // accepts every object admission accepts and flags what admission refuses.
 import { test } from 'node:test';

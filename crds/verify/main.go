@@ -10,9 +10,10 @@
 //	cd crds/verify && go run . ../turnout.dev_routes.yaml cases.yaml
 //
 // Cases are YAML documents {name, want, object}: want is "ok" or a part of
-// the expected error. Exit status 1 when any case disagrees. It downloads the
-// Kubernetes modules on first run, so it is not part of `npm test`;
-// controller/k8s/crd.test.ts checks the same files for what TypeScript can.
+// the expected error. Exit status 1 when any case disagrees. `npm test` runs it
+// (npm run test:crd; the first run downloads the Kubernetes modules and builds
+// for about a minute); controller/k8s/crd.test.ts checks the same files for
+// what TypeScript can.
 package main
 
 import (
