@@ -16,7 +16,7 @@
 //
 // Medians of RUNS runs (first run included: a cold DFA is part of the story).
 import { performance } from 'node:perf_hooks';
-import { compileRegex, MAX_PROGRAM_SIZE } from '../proxy/routing/match.ts';
+import { compileRegex, MAX_PROGRAM_SIZE } from '../api/regex.ts';
 import { PathMatcher } from '../proxy/routing/paths.ts';
 import type { PathRoute } from '../proxy/routing/paths.ts';
 

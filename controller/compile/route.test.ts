@@ -452,7 +452,7 @@ test('condition messages name the winner and list what is not served', () => {
 
 test('a regex condition names the pattern and RE2\'s reason', () => {
   const res = compile(inputOf([foo(matching({ path: { type: 'RegularExpression', value: '/(a' } })), service('svc')]), OPTIONS);
-  assert.equal(condition(res, R, 'Accepted')?.message, 'spec.rules[0].matches[0] skipped: path regular expression "/(a" is not valid RE2 syntax: missing closing )');
+  assert.equal(condition(res, R, 'Accepted')?.message, 'spec.rules[0].matches[0] skipped: path regular expression "/(a" does not compile: missing closing )');
 });
 
 test('unsupported Routes say why, and claim nothing another object could want', () => {

@@ -8,14 +8,8 @@
 // use), never on a backtracking RegExp. A pattern must match the whole path or
 // value (anchored, as Envoy does): "/api/[0-9]+" does not match "/api/1/x".
 //
-// Linear is not free: re2js builds a lazy DFA and, when a pattern's states
-// exceed its memory budget (`.*a.{40}` on random a/b input does), falls back
-// to an NFA whose cost is input length × program size. So, as Envoy does
-// (re2.max_program_size, default 100), a pattern whose compiled program is
-// larger than MAX_PROGRAM_SIZE is refused: with Node's 16 KiB header limit
-// bounding every path and value, one pattern then costs at most about 0.1 s
-// per request even on adversarial input and about 1 ms on ordinary input
-// (bench/regex.ts prints both).
+// What a pattern may be (RE2 syntax, program size) is api/regex.ts's rule,
+// shared with the controller so a pattern it accepts is one the proxy serves.
 //
 // Decisions a client can notice:
 // - Header names are lower-case in the snapshot and matched against Node's
@@ -29,8 +23,9 @@
 //   name; "?v" has the value "", a missing name fails. Names are case-sensitive.
 // - Methods compare exactly (upper case): a GET condition does not take HEAD.
 import type { IncomingHttpHeaders } from 'node:http';
-import { RE2JS } from 're2js';
 import type { PathMatchType, ValueMatch } from '../../api/snapshot.ts';
+import { compileRegex, RegexError } from '../../api/regex.ts';
+import type { RE2JS } from 're2js';
 
 /** What a route's conditions look at; absent parts fail every condition on them. */
 export interface MatchRequest {
@@ -41,69 +36,6 @@ export interface MatchRequest {
   readonly query?: string;
 }
 
-/**
- * Largest compiled program accepted (RE2's "program size", Envoy's
- * re2.max_program_size default). `/api/v[0-9]+/users/[a-z0-9-]+/items/.*` is
- * 28; `[0-9a-f]{8}-[0-9a-f]{4}-...` (a UUID) is 38; `[a-z]{1,64}` is over.
- */
-export const MAX_PROGRAM_SIZE = 100;
-
-/** A pattern that cannot be served: RE2 syntax error, or too large. */
-export class RegexError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RegexError';
-  }
-}
-
-// Compiled patterns by pattern string, shared by every table: a rebuilt
-// virtual host whose patterns did not change compiles nothing. A compiled
-// RE2JS holds no per-match state, so sharing is safe. Bounded, least recently
-// used out first; an evicted pattern that is still in use stays alive in its
-// table and is only compiled again by a later build.
-const CACHE_LIMIT = 4096;
-const compiled = new Map<string, RE2JS>();
-
-/** Compiles an RE2 pattern for anchored matching; throws RegexError. */
-export function compileRegex(pattern: string): RE2JS {
-  const hit = compiled.get(pattern);
-  if (hit !== undefined) {
-    compiled.delete(pattern);
-    compiled.set(pattern, hit);
-    return hit;
-  }
-  let re: RE2JS;
-  try {
-    re = RE2JS.compile(pattern);
-  } catch (err) {
-    // re2js messages quote the offending part of the pattern; bound them anyway.
-    const why = err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
-    throw new RegexError(`regular expression ${quote(pattern)} does not compile: ${why}`);
-  }
-  const size = re.programSize();
-  if (size > MAX_PROGRAM_SIZE) {
-    throw new RegexError(`regular expression ${quote(pattern)} is too large (program size ${size}, at most ${MAX_PROGRAM_SIZE})`);
-  }
-  if (compiled.size >= CACHE_LIMIT) compiled.delete(compiled.keys().next().value as string);
-  compiled.set(pattern, re);
-  return re;
-}
-
-/** Why a pattern would be refused, or undefined when the proxy serves it (for the controller's conditions). */
-export function regexProblem(pattern: string): string | undefined {
-  try {
-    compileRegex(pattern);
-    return undefined;
-  } catch (err) {
-    if (err instanceof RegexError) return err.message;
-    throw err;
-  }
-}
-
-/** Patterns in messages: JSON-quoted, cut at 100 characters (a NACK reason is not a dump). */
-function quote(pattern: string): string {
-  return pattern.length > 100 ? `${JSON.stringify(pattern.slice(0, 100))}...` : JSON.stringify(pattern);
-}
 
 /** The request as conditions read it; query parameters parsed on first use only. */
 export class RequestFacts {

@@ -21,7 +21,8 @@
 import type { RE2JS } from 're2js';
 import { routeKey } from '../../api/snapshot.ts';
 import type { PathMatchType } from '../../api/snapshot.ts';
-import { compileConditions, compileRegex, precedence, RegexError, RequestFacts } from './match.ts';
+import { compileConditions, precedence, RequestFacts } from './match.ts';
+import { compileRegex, RegexError } from '../../api/regex.ts';
 import type { Conditions, ConditionSpec, MatchRequest, Ranked } from './match.ts';
 
 /** A request target split for routing; `query` keeps its leading "?" (or is ""). */
