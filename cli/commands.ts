@@ -11,7 +11,7 @@ const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info',
 /** `turnout local`: controller and proxy in one process, from a folder of YAML. */
 export const LOCAL: CommandSpec = {
   name: 'local',
-  summary: 'Serve a folder of Ingress/Service/EndpointSlice/Secret YAML: a controller and a proxy in one process,\nconnected by the same authenticated websocket stream as in a cluster (loopback, random per-run token).',
+  summary: 'Serve a folder of Ingress/Route/Service/EndpointSlice/Secret YAML: a controller and a proxy in one process,\nconnected by the same authenticated websocket stream as in a cluster (loopback, random per-run token).',
   flags: [
     { name: 'manifests', kind: 'string', required: true, metavar: 'DIR', help: 'Folder of .yaml/.yml/.json manifests, read recursively and reloaded on change' },
     { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP listener port' },
