@@ -4,7 +4,7 @@
 import { logLevel, type FlagValues } from './flags.ts';
 import { listenError, StartupError, type Running } from './startup.ts';
 import { Controller, defaultCertificate, proxyListeners, randomToken } from '../controller/main.ts';
-import { conditionsPage } from '../controller/admin.ts';
+import { statusPage } from '../controller/admin.ts';
 import { DataPlane } from '../proxy/apply.ts';
 import { startAdminServer } from '../proxy/admin.ts';
 import { StreamClient } from '../proxy/stream/client.ts';
@@ -36,7 +36,7 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
 
   try {
     const adminPort = flags['admin-port'] as number;
-    const admin = await startAdminServer({ source: plane, port: adminPort, address: bind, extraRoutes: { '/conditions': conditionsPage(controller) }, log: plog })
+    const admin = await startAdminServer({ source: plane, port: adminPort, address: bind, extraRoutes: { '/status': statusPage(controller) }, log: plog })
       .catch((err) => { throw listenError('--admin-port', bind, adminPort, err); });
     cleanup.push(() => admin.close());
 

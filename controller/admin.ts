@@ -1,12 +1,12 @@
 // The controller's admin pages: what it publishes, what it found wrong in its
-// input, and which proxies are connected. `/conditions` is also mounted on the
+// input, and which proxies are connected. `/status` is also mounted on the
 // proxy's admin port in local mode, where there is no kubectl to show status.
 import { snapshotCounts } from '../api/snapshot.ts';
 import { healthz, startAdminHttp, type AdminHttp, type AdminPage } from '../lib/admin-server.ts';
 import type { Controller } from './main.ts';
 
-/** `/conditions`: per-object conditions of the last compile, and the sources' current problems. */
-export function conditionsPage(controller: Controller): () => AdminPage {
+/** `/status`: every object with its conditions from the last compile, and the sources' current problems. */
+export function statusPage(controller: Controller): () => AdminPage {
   return () => ({
     status: 200,
     body: {
@@ -31,7 +31,7 @@ export function startControllerAdmin(controller: Controller, at: { host: string;
         const s = controller.snapshot;
         return { status: 200, body: s ? { version: s.version, ...snapshotCounts(s) } : { version: null } };
       },
-      '/conditions': conditionsPage(controller),
+      '/status': statusPage(controller),
       '/proxies': () => ({ status: 200, body: controller.stream.sessions() }),
     },
   });

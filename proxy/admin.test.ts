@@ -16,7 +16,7 @@ before(async () => {
     source: dp,
     port: 0,
     extraRoutes: {
-      '/conditions': () => ({ status: 200, body: [] }),
+      '/status': () => ({ status: 200, body: [] }),
       '/readyz': () => ({ status: 200, body: 'cannot replace the proxy page\n' }),
     },
   });
@@ -64,7 +64,7 @@ test('healthz is always ok; readyz waits for the first snapshot', async () => {
 });
 
 test('extra pages, 404 and 405', async () => {
-  assert.deepEqual(JSON.parse((await get(admin.port, '/conditions')).body), []);
+  assert.deepEqual(JSON.parse((await get(admin.port, '/status')).body), []);
   assert.equal((await get(admin.port, '/readyz')).body, 'ok\n', 'an extra page cannot replace a proxy page');
   assert.equal((await get(admin.port, '/nope')).status, 404);
   const post = await get(admin.port, '/healthz', {}, 'POST');

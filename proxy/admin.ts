@@ -15,7 +15,7 @@ export interface AdminOptions {
   readonly port: number;
   /** Address to bind. Default 127.0.0.1. */
   readonly address?: string;
-  /** More pages, e.g. `/conditions` in local mode; they cannot replace the proxy's own. */
+  /** More pages, e.g. `/status` in local mode; they cannot replace the proxy's own. */
   readonly extraRoutes?: AdminRoutes;
   readonly log?: Logger;
 }
