@@ -40,7 +40,7 @@
 // references it held alive; old tables close as soon as their HTTP requests
 // end. A tunnel keeps its upstream through every swap, whatever the new table
 // says: see Tunnel for the hook issue 4 needs to drain tunnels whose route or
-// endpoint was removed. Listeners track upgraded client sockets themselves and
+// endpoint was removed (tunnel.ts). Listeners track upgraded client sockets themselves and
 // cut them at their drain deadline (listeners.ts).
 import { STATUS_CODES, request as httpRequest, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
@@ -57,6 +57,7 @@ import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { parseRequestTarget } from './routing/paths.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
+import { Tunnel, type TunnelInfo } from './tunnel.ts';
 import { pickBackend } from './upstream/split.ts';
 
 /** Options of Upgrader; every field but getTable has a default. */
@@ -85,20 +86,6 @@ export interface UpgraderOptions {
    */
   readonly keepAliveMs?: number;
   readonly log?: Logger;
-}
-
-/** What the drain of issue 4 needs to know about an open tunnel; no table or pool reference. */
-export interface TunnelInfo {
-  /** The Host header as the client sent it. */
-  readonly host: string | undefined;
-  /** The normalised path the handshake was routed on. */
-  readonly path: string;
-  /** The cluster key of the route it was routed to. */
-  readonly cluster: string;
-  /** The endpoint key ("ip:port") it is connected to. */
-  readonly endpoint: string;
-  /** When the upgrade completed (Date.now()). */
-  readonly openedAt: number;
 }
 
 /**
@@ -479,83 +466,5 @@ class Handshake {
     res.once('error', cut);
     res.once('end', () => lingerThenDestroy(client, this.#up.halfCloseTimeoutMs));
     res.pipe(client);
-  }
-}
-
-/**
- * An established websocket: two sockets spliced both ways. It holds no table,
- * balancer or pool (see the top of the file), only what TunnelInfo says.
- * Issue 4 will close tunnels whose route or endpoint left the table after
- * `--drain-timeout`: Upgrader.tunnels() lists them, close() cuts one.
- */
-export class Tunnel implements TunnelInfo {
-  readonly host: string | undefined;
-  readonly path: string;
-  readonly cluster: string;
-  readonly endpoint: string;
-  readonly openedAt: number;
-  /** Resolves once both sockets have closed. */
-  readonly closed: Promise<void>;
-  readonly #client: Duplex;
-  readonly #upstream: net.Socket;
-
-  constructor(client: Duplex, upstream: net.Socket, responseHead: string, clientHead: Buffer, upstreamHead: Buffer,
-    info: TunnelInfo, opts: { halfCloseTimeoutMs: number; keepAliveMs: number }) {
-    this.host = info.host;
-    this.path = info.path;
-    this.cluster = info.cluster;
-    this.endpoint = info.endpoint;
-    this.openedAt = info.openedAt;
-    this.#client = client;
-    this.#upstream = upstream;
-
-    const both = Promise.withResolvers<void>();
-    this.closed = both.promise;
-    let open = 2;
-    let halfClose: NodeJS.Timeout | undefined;
-    const onClose = (other: Duplex) => (hadError: boolean) => {
-      if (hadError) other.destroy();
-      else if (!other.destroyed) {
-        // One side is fully gone: finish the other, but not forever.
-        other.end();
-        startHalfClose();
-      }
-      if (--open === 0) {
-        clearTimeout(halfClose);
-        both.resolve();
-      }
-    };
-    const startHalfClose = () => {
-      halfClose ??= setTimeout(() => this.close(), opts.halfCloseTimeoutMs);
-    };
-    client.once('close', onClose(upstream));
-    upstream.once('close', onClose(client));
-    client.once('end', startHalfClose);
-    upstream.once('end', startHalfClose);
-    for (const s of [client, upstream]) {
-      if (s instanceof net.Socket) s.setKeepAlive(true, opts.keepAliveMs);
-    }
-    if (client.destroyed || upstream.destroyed) {
-      // A 'close' may be past already: do not wait for it.
-      this.close();
-      both.resolve();
-      return;
-    }
-
-    // Order matters: the 101 and what followed it before the upstream's
-    // stream; the client's early bytes before its stream.
-    client.write(responseHead);
-    if (upstreamHead.length > 0) client.write(upstreamHead);
-    if (clientHead.length > 0) upstream.write(clientHead);
-    // pipe() ends the destination when the source ends (a FIN is relayed as
-    // a FIN) and applies backpressure both ways.
-    upstream.pipe(client);
-    client.pipe(upstream);
-  }
-
-  /** Cuts both sockets now. */
-  close(): void {
-    this.#client.destroy();
-    this.#upstream.destroy();
   }
 }
