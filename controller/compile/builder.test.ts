@@ -7,7 +7,7 @@ import { validateSnapshot } from '../../api/validate.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { byAge, compile } from './builder.ts';
 import {
-  backend, condSummary, exactPath, FOO_TLS, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice, tls, tlsSecret,
+  backend, condSummary, exactPath, FOO_TLS, ingress, inputOf, OPTIONS, prefixPath, rule, service, shuffled, slice, tls, tlsSecret,
 } from './fixtures.ts';
 
 /** A mixed little cluster touching every processor. */
@@ -19,17 +19,6 @@ function cluster(): KubeObject[] {
     service('svc'), service('api'), service('api', undefined, { namespace: 'team' }), service('svc', undefined, { namespace: 'team' }),
     slice('svc', ['10.0.0.2', '10.0.0.1']), slice('api', ['10.0.1.1'], { namespace: 'team' }), tlsSecret('foo-tls'), tlsSecret('unused'),
   ];
-}
-
-/** Deterministic shuffle (no randomness in tests either). */
-function shuffled<T>(xs: readonly T[], seed: number): T[] {
-  const out = [...xs];
-  for (let i = out.length - 1; i > 0; i--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const j = seed % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 test('output is deterministic whatever the input order', () => {

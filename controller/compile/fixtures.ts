@@ -165,3 +165,14 @@ export const FOO_TLS: TlsSecret = { cert: FOO_CERT_PEM, key: FOO_KEY_PEM };
 export function b64(s: string): string {
   return Buffer.from(s, 'utf8').toString('base64');
 }
+
+/** Deterministic shuffle (no randomness in tests either). */
+export function shuffled<T>(xs: readonly T[], seed: number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    const j = seed % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

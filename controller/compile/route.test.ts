@@ -6,7 +6,7 @@ import { assertValidSnapshot } from '../../api/validate.ts';
 import type { KubeObject, RouteRule } from '../k8s/types.ts';
 import { compile } from './builder.ts';
 import {
-  condition, condSummary, httpRoute, ingress, ingressClass, inputOf, OPTIONS, prefixPath, ref, rule, service, slice, tlsSecret, toBackends,
+  condition, condSummary, httpRoute, ingress, ingressClass, inputOf, OPTIONS, prefixPath, ref, rule, service, slice, tlsSecret, toBackends, shuffled,
 } from './fixtures.ts';
 
 const OK = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs'];
@@ -487,17 +487,6 @@ test('a Route the compiler chokes on gets CompileFailed; the others are still se
   assert.ok(res.snapshot.virtualHosts['b.com']);
   assert.deepEqual(condSummary(res, R), ['Accepted=False/CompileFailed', 'ResolvedRefs=True/ResolvedRefs']);
 });
-
-/** Deterministic shuffle (no randomness in tests either). */
-function shuffled<T>(xs: readonly T[], seed: number): T[] {
-  const out = [...xs];
-  for (let i = out.length - 1; i > 0; i--) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const j = seed % (i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 /** Routes and Ingresses sharing hosts, with every kind of route part. */
 function mixed(canaryWeight = 10): KubeObject[] {
