@@ -38,17 +38,27 @@ export class RegexError extends Error {
 // RE2JS holds no per-match state, so sharing is safe. Bounded, least recently
 // used out first; an evicted pattern that is still in use stays alive in its
 // table and is only compiled again by a later build.
-const CACHE_LIMIT = 4096;
-const compiled = new Map<string, RE2JS>();
+// Refusals are remembered too (as their message), so a bad pattern in a
+// Route costs one compile, not one per build. Room for the patterns of 10k Routes.
+const CACHE_LIMIT = 16_384;
+const compiled = new Map<string, RE2JS | string>();
 
 /** Compiles an RE2 pattern for anchored matching; throws RegexError. */
 export function compileRegex(pattern: string): RE2JS {
-  const hit = compiled.get(pattern);
-  if (hit !== undefined) {
+  let entry = compiled.get(pattern);
+  if (entry !== undefined) {
     compiled.delete(pattern);
-    compiled.set(pattern, hit);
-    return hit;
+  } else {
+    entry = compile(pattern);
+    if (compiled.size >= CACHE_LIMIT) compiled.delete(compiled.keys().next().value as string);
   }
+  compiled.set(pattern, entry);
+  if (typeof entry === 'string') throw new RegexError(entry);
+  return entry;
+}
+
+// The compiled pattern, or why it is refused.
+function compile(pattern: string): RE2JS | string {
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
@@ -57,14 +67,10 @@ export function compileRegex(pattern: string): RE2JS {
     // its message repeats the pattern, which ours already quotes (bounded).
     const reason = (err as { error?: unknown }).error;
     const why = typeof reason === 'string' && reason !== '' ? reason : 'not valid RE2 syntax';
-    throw new RegexError(`regular expression ${quote(pattern)} does not compile: ${why}`);
+    return `regular expression ${quote(pattern)} does not compile: ${why}`;
   }
   const size = re.programSize();
-  if (size > MAX_PROGRAM_SIZE) {
-    throw new RegexError(`regular expression ${quote(pattern)} is too large (program size ${size}, at most ${MAX_PROGRAM_SIZE})`);
-  }
-  if (compiled.size >= CACHE_LIMIT) compiled.delete(compiled.keys().next().value as string);
-  compiled.set(pattern, re);
+  if (size > MAX_PROGRAM_SIZE) return `regular expression ${quote(pattern)} is too large (program size ${size}, at most ${MAX_PROGRAM_SIZE})`;
   return re;
 }
 

@@ -1,6 +1,7 @@
 // Validation of one route (api/validate.ts checks the rest of a snapshot).
-// Structure and references only: whether a regular expression compiles is the
-// proxy's question (its engine decides), and it answers it with a NACK.
+// Structure and references only: whether a regular expression is served is
+// api/regex.ts's rule, which the controller applies first (a condition) and
+// the proxy applies again when it builds its table (a NACK).
 import type { RouteMatch } from './snapshot.ts';
 
 /** Where validation reports a problem: a JSON pointer and a reason. */

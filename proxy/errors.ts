@@ -63,6 +63,8 @@ export const ClientError = {
    * retrying later will not help, and a typo must not be absorbed silently.
    */
   NO_BACKEND: { status: 500, body: 'backend not found\n' },
+  /** A bug in the proxy while handling this request; logged, and the process keeps serving. */
+  INTERNAL: { status: 500, body: 'internal error\n' },
   /** No snapshot applied yet: the proxy knows no routes at all. */
   NOT_CONFIGURED: { status: 503, body: 'not configured\n' },
   /** Every attempt to connect to an endpoint failed, or it failed before answering. */

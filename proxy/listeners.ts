@@ -26,7 +26,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Listener } from '../api/snapshot.ts';
-import { ApplyCode, ApplyError } from './errors.ts';
+import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
@@ -201,6 +201,7 @@ class ManagedListener {
   readonly #upgraded = new Set<Duplex>();
   #draining = false;
   #defaultFingerprint: string | undefined;
+  readonly #log: Logger;
 
   static async open(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader): Promise<ManagedListener> {
     const l = new ManagedListener(id, name, spec, table, opts, limits, upgrader);
@@ -219,6 +220,7 @@ class ManagedListener {
   private constructor(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader) {
     this.id = id;
     this.name = name;
+    this.#log = opts.log ?? silentLogger;
     this.protocol = spec.protocol;
     this.address = spec.address;
     this.port = spec.port;
@@ -268,7 +270,12 @@ class ManagedListener {
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
-      upgrader.handle(req, socket, head, this.protocol);
+      try {
+        upgrader.handle(req, socket, head, this.protocol);
+      } catch (err) {
+        this.#log.error('upgrade handler threw', errorFields(err));
+        socket.destroy();
+      }
     });
   }
 
@@ -288,7 +295,14 @@ class ManagedListener {
       // socket is idle now, close it rather than wait for keepAliveTimeout.
       if (this.#draining) setImmediate(() => this.server.closeIdleConnections());
     });
-    handler(req, res, this.protocol);
+    try {
+      handler(req, res, this.protocol);
+    } catch (err) {
+      // A bug in routing must cost one request, not the process and every
+      // connection on it.
+      this.#log.error('request handler threw', errorFields(err));
+      sendClientError(res, ClientError.INTERNAL);
+    }
   }
 
   /** Address and bound port. */

@@ -49,7 +49,8 @@ export async function streamAuthFromFlags(
   try {
     review = await reviewer(kubeconfig);
   } catch (err) {
-    throw new StartupError(`--auth serviceaccount: cannot load the Kubernetes configuration: ${(err as Error).message}`);
+    // First line only: YAML errors go on to quote the file, and a kubeconfig holds credentials.
+    throw new StartupError(`--auth serviceaccount: cannot load the Kubernetes configuration: ${String((err as Error).message).split('\n')[0]}`);
   }
   return { auth: new ServiceAccountAuthenticator({ review, allowed }) };
 }

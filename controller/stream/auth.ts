@@ -196,8 +196,9 @@ const SA_PREFIX = 'system:serviceaccount:';
  */
 export function decideTokenReview(status: TokenReviewStatus | undefined, allowed: ReadonlySet<string>, audience: string): AuthResult {
   if (status?.authenticated !== true) {
-    const why = typeof status?.error === 'string' && status.error !== '' ? `: ${status.error.slice(0, 200)}` : '';
-    return { ok: false, status: 401, reason: `the API server did not authenticate the token${why}` };
+    // The API server's own error text stays out: the reason is answered to an
+    // unauthenticated client, and the text may describe the token.
+    return { ok: false, status: 401, reason: 'the API server did not authenticate the token' };
   }
   // An API server answers with the audiences the token is valid for among
   // those asked; an answer without ours means the token was meant for

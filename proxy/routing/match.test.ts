@@ -326,3 +326,10 @@ test('ReDoS: (a+)+$ against 50 KB of "a" and one "b" answers fast', () => {
   const ms = performance.now() - started;
   assert.ok(ms < 500, `${ms.toFixed(1)} ms`);
 });
+
+test('header names that Object.prototype has are just missing headers', () => {
+  const facts = new RequestFacts({ method: 'GET', headers: { host: 'a.com' }, query: '' });
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) assert.equal(facts.header(name), undefined, name);
+  const sent = new RequestFacts({ method: 'GET', headers: Object.assign(Object.create(null), { constructor: 'x' }), query: '' });
+  assert.equal(sent.header('constructor'), 'x', 'a header really sent with that name still matches');
+});

@@ -52,7 +52,10 @@ export class RequestFacts {
 
   /** A header's value as matched (see the top of this file). */
   header(name: string): string | undefined {
-    const v = this.#headers?.[name];
+    // Own keys only: req.headers inherits from Object.prototype, and a route
+    // may match a header named "constructor".
+    const h = this.#headers;
+    const v = h !== undefined && Object.hasOwn(h, name) ? h[name] : undefined;
     // Only set-cookie is an array in IncomingHttpHeaders; a request should not carry it.
     return Array.isArray(v) ? v.join(', ') : v;
   }
