@@ -349,14 +349,15 @@ test('an upstream that answers what cannot be relayed gets a 502, quickly', asyn
     const port = await freePort();
     assert.ok((await dp.apply(sealSnapshot(content({
       listeners: { http: httpListener(port) },
-      virtualHosts: { '*': vhost([route('Prefix', '/', 'c/bad', 2_000)]) },
+      virtualHosts: { '*': vhost([route('Prefix', '/', 'c/bad', 10_000)]) },
       clusters: { 'c/bad': cluster(badPort) },
     })))).ok);
     for (const path of Object.keys(answers)) {
       const started = Date.now();
       const res = await upgradeAnswer(port, path);
       assert.equal(res.status, 502, path);
-      assert.ok(Date.now() - started < 1_000, `${path}: answered before the route timeout`);
+      // Well before the 10 s route timeout: a bad answer is a 502 at once, not a 504 later.
+      assert.ok(Date.now() - started < 5_000, `${path}: answered before the route timeout`);
     }
     assert.equal(dp.listeners.upgrader.open, 0);
     assert.equal(dp.table?.inflight, 0);
@@ -428,7 +429,7 @@ test('a removed listener cuts its websockets at the drain deadline, not before',
     assert.equal(await roundTrip(ws, 'still'), 'one:still', 'alive while draining');
     await closed;
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 350 && elapsed < 3_000, `closed after ${elapsed} ms`);
+    assert.ok(elapsed >= 350 && elapsed < 10_000, `closed after ${elapsed} ms`);
     await waitFor('the backend connection to close', async () => (await ws1.connections()) === 0);
     // The new listener serves websockets.
     const next = await openWs(`ws://127.0.0.1:${p2}/chat`);
