@@ -24,8 +24,8 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
-import type { Cluster, ClusterKey, PathMatchType, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
+import { ANY_HOST } from '../../api/snapshot.ts';
+import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
@@ -95,7 +95,6 @@ function compileHost(vh: VirtualHost): VirtualHostEntry {
   for (const key of keys) {
     const route = vh.routes[key] as Route;
     const m = route.match;
-    supportedPathType(route);
     list.push({ type: m.type, path: m.path, headers: m.headers, queryParams: m.queryParams, method: m.method, rank: route.rank, key, value: route });
   }
   let paths: PathMatcher<Route>;
@@ -109,20 +108,6 @@ function compileHost(vh: VirtualHost): VirtualHostEntry {
   const entry = { paths, routes: keys.length };
   if (Object.isFrozen(vh)) compiledHosts.set(vh, entry);
   return entry;
-}
-
-// Route features of the snapshot model this data plane does not serve yet
-// (they come with the Route CRD): refusing the snapshot is honest, ignoring
-// the feature would route requests somewhere they were not meant to go.
-const UNSERVED: ReadonlyArray<keyof Route> = []; // backends, redirect, rewrite, header filters: served by forward.ts
-
-// Every path match type and condition is served (paths.ts, match.ts; the
-// forwarder passes the request to match()); only UNSERVED actions are refused.
-function supportedPathType(route: Route): PathMatchType {
-  const m = route.match;
-  const unserved = UNSERVED.find((f) => route[f] !== undefined);
-  if (unserved !== undefined) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, `route ${JSON.stringify(routeKey(m.type, m.path, m))} of ${route.origin} uses ${unserved}, which this proxy does not serve yet`);
-  return m.type;
 }
 
 /** What a table derives from the virtual hosts map alone; shared while that map is the same object. */
