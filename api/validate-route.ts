@@ -9,13 +9,15 @@ export type Report = (path: string, reason: string) => void;
 
 const PATH_TYPES = new Set(['Exact', 'Prefix', 'RegularExpression']);
 const VALUE_TYPES = new Set(['Exact', 'RegularExpression']);
-const REDIRECT_CODES = new Set([301, 302, 303, 307, 308]);
+/** Status codes a redirect may have. */
+export const REDIRECT_CODES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MODIFIER_TYPES = new Set(['ReplaceFullPath', 'ReplacePrefixMatch']);
-// RFC 9110 token, lower-case as stored.
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
-const METHOD = /^[A-Z]+$/;
-// Header values: visible ASCII, space and tab (no CR/LF: they would split a header).
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** A header name as stored: an RFC 9110 token, lower-case. */
+export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+/** A method as stored: upper-case letters. */
+export const METHOD = /^[A-Z]+$/;
+/** A header value: visible ASCII, space, tab and obs-text; no CR, LF or NUL, which would split or cut a header. */
+export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Headers a filter may not touch: hop-by-hop, or owned by the proxy. */
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',

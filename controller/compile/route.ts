@@ -12,7 +12,7 @@ import type {
   HeaderFilter, PathModifier, Redirect, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
 } from '../../api/snapshot.ts';
 import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
-import { RESERVED_HEADERS } from '../../api/validate-route.ts';
+import { HEADER_NAME, HEADER_VALUE, METHOD, REDIRECT_CODES, RESERVED_HEADERS } from '../../api/validate-route.ts';
 import type {
   Route, RouteBackend, RouteHeaderFilter, RoutePathModifier, RouteRedirect, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
 } from '../k8s/types.ts';
@@ -30,12 +30,6 @@ import type { ServiceIndex } from './services.ts';
 /** What an empty Route lacks (the NothingToServe message). */
 export const ROUTE_EMPTY = 'the Route has no rules, no tcp and no TLS hostnames';
 
-// RFC 9110 token, lower-case (as the snapshot stores header names).
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
-// Visible ASCII, space, tab and obs-text: no CR, LF or NUL, which would split or cut a header.
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const METHOD = /^[A-Z]+$/;
-const REDIRECT_CODES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const MAX_WEIGHT = 1_000_000;
 /** The status of a redirect that does not say. */
 export const DEFAULT_REDIRECT_CODE = 302;
