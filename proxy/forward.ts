@@ -35,20 +35,22 @@
 //   unresolved share or all weights 0); `rewrite` and `requestHeaders` change
 //   the final upstream request, forwarding headers included; `responseHeaders`
 //   edits upstream responses and redirects, not the proxy's own errors.
+// Everything up to "which endpoint, which path, which headers" is decided in
+// decide.ts, shared with websocket handshakes (upgrade.ts); this file carries
+// the decision out.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { HeaderFilter, Redirect, Route } from '../api/snapshot.ts';
+import type { HeaderFilter } from '../api/snapshot.ts';
+import { connectionTokens, decide } from './decide.ts';
+import type { ClientProtocol } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
-import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
+import { applyHeaderFilter } from './filters.ts';
 import type { RoutingTable } from './routing/table.ts';
-import { parseRequestTarget } from './routing/paths.ts';
-import type { RequestTarget } from './routing/paths.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
-import { pickBackend } from './upstream/split.ts';
 
-/** The protocol a listener speaks to clients, reported in X-Forwarded-Proto. */
-export type ClientProtocol = 'http' | 'https';
+/** Re-exported: listeners.ts names the protocol from here, where handlers are typed. */
+export type { ClientProtocol } from './decide.ts';
 
 /** What a listener calls per request. */
 export type ProxyHandler = (req: IncomingMessage, res: ServerResponse, proto: ClientProtocol) => void;
@@ -74,126 +76,43 @@ export interface ForwarderOptions {
  */
 const UPSTREAM_BODY_IDLE_MS = 300_000;
 
-// host[:port]: a DNS-ish name, an IPv4 address or a bracketed IPv6 literal.
-// Anything else (userinfo "@", spaces, a second colon) could make the backend
-// build links to another host (RFC 9112 §3.2: answer 400).
-const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::(\d{1,5}))?$/;
-
-/** Whether a Host header value is host[:port] with a port in range. */
-export function validHost(host: string): boolean {
-  const m = HOST_RE.exec(host);
-  return m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
-}
-
 /** Builds the data-plane request handler over a table source (normally the applier). */
 export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const maxAttempts = options.maxAttempts ?? 3;
   const sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
   return (req, res, proto) => {
     // One load per request: everything below uses this table, whatever swaps.
-    const table = options.getTable();
-    if (table === undefined) return sendClientError(res, ClientError.NOT_CONFIGURED);
-    const target = parseRequestTarget(req.url);
-    if (target === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
-    if (req.headers.host !== undefined && !validHost(req.headers.host)) return sendClientError(res, ClientError.BAD_REQUEST);
-    const headers = upstreamHeaders(req, proto);
-    if (headers === undefined) return sendClientError(res, ClientError.BAD_REQUEST);
-    const hit = table.match(req.headers.host, target.path, { method: req.method, headers: req.headers, query: target.query });
-    if (hit === undefined) return sendClientError(res, ClientError.NO_ROUTE);
-    const route = hit.route;
-    if (route.redirect !== undefined) return sendRedirect(req, res, proto, route, route.redirect, target);
-    const cluster = route.backends === undefined ? hit.cluster : pickBackend(route.backends, table);
-    if (cluster === undefined && route.backends !== undefined) return sendClientError(res, ClientError.NO_BACKEND);
-    const endpoint = cluster?.pick();
-    if (cluster === undefined || endpoint === undefined) return sendClientError(res, ClientError.NO_ENDPOINT);
-    const path = upstreamPath(route, target.path);
-
+    const d = decide(options.getTable(), req, proto);
+    if (d.kind === 'error') return sendClientError(res, d.error);
+    if (d.kind === 'redirect') {
+      // A route's redirect: answered here, nothing goes upstream.
+      res.writeHead(d.status, d.headers);
+      res.end();
+      return;
+    }
+    const table = d.table;
     table.enter();
-    const exchange = new Exchange(req, res, cluster, {
-      path: target.query === '' ? path : path + target.query,
+    const exchange = new Exchange(req, res, d.cluster, {
+      path: d.path,
       method: req.method ?? 'GET',
-      headers: upstreamRequestHeaders(route, headers),
+      headers: d.headers,
       body: hasBody(req) ? req : null,
-      headersTimeout: hit.timeoutMs,
+      headersTimeout: d.timeoutMs,
       bodyTimeout: UPSTREAM_BODY_IDLE_MS,
-    }, route.responseHeaders, maxAttempts, hit.timeoutMs, sendTimeoutMs);
+    }, d.responseHeaders, maxAttempts, d.timeoutMs, sendTimeoutMs);
     res.once('close', () => {
       exchange.clientClosed();
       table.leave();
     });
-    exchange.send(endpoint);
+    exchange.send(d.endpoint);
   };
 }
 
-/** Answers a route's redirect (filters.ts builds the Location); nothing goes upstream. */
-function sendRedirect(req: IncomingMessage, res: ServerResponse, proto: ClientProtocol, route: Route, redirect: Redirect, target: RequestTarget): void {
-  const { localAddress, localPort } = req.socket;
-  const location = redirectLocation(redirect, route.match, { proto, host: req.headers.host, localAddress, localPort, ...target });
-  res.writeHead(redirect.statusCode, applyHeaderFilter(['location', location, 'content-length', '0'], route.responseHeaders));
-  res.end();
-}
-
-// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the proxy sets itself or
-// that Node already acted on.
-const DROP_REQUEST = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'expect', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded',
-]);
+// Hop-by-hop headers (RFC 9110 §7.6.1), never relayed to the client. The
+// request side's list is in decide.ts (upstreamHeaders).
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
-
-/** Tokens named by Connection headers, which are hop-by-hop too ("close" and "keep-alive" are not header names). */
-function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
-  let out: Set<string> | undefined;
-  for (const v of Array.isArray(value) ? value : [value]) {
-    for (const t of v.split(',')) {
-      const token = t.trim().toLowerCase();
-      if (token === '' || token === 'close' || token === 'keep-alive') continue;
-      (out ??= new Set()).add(token);
-    }
-  }
-  return out;
-}
-
-/**
- * The header list sent upstream, as flat [name, value, ...] (the client's
- * spelling and order kept). Undefined means a request to refuse with 400:
- * more than one Host header (RFC 9112 §3.2).
- */
-export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): string[] | undefined {
-  const raw = req.rawHeaders;
-  const listed = connectionTokens(req.headers.connection);
-  const out: string[] = [];
-  let host: string | undefined;
-  let xff: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const value = raw[i + 1] as string;
-    const lower = name.toLowerCase();
-    if (lower === 'host') {
-      if (host !== undefined) return undefined;
-      host = value;
-    } else if (lower === 'x-forwarded-for') {
-      xff = xff === undefined ? value : `${xff}, ${value}`;
-      continue;
-    } else if (DROP_REQUEST.has(lower) || listed?.has(lower) || lower.includes('_')) {
-      continue;
-    }
-    out.push(name, value);
-  }
-  let client = req.socket.remoteAddress;
-  // A dual-stack listener ("::") reports IPv4 clients as "::ffff:a.b.c.d"; send the plain IPv4.
-  if (client?.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
-  if (client !== undefined) xff = xff === undefined ? client : `${xff}, ${client}`;
-  if (xff !== undefined) out.push('x-forwarded-for', xff);
-  if (client !== undefined) out.push('x-real-ip', client);
-  out.push('x-forwarded-proto', proto);
-  if (req.socket.localPort !== undefined) out.push('x-forwarded-port', String(req.socket.localPort));
-  if (host !== undefined) out.push('x-forwarded-host', host);
-  return out;
-}
 
 /** Whether the request carries a body to stream (Node has already enforced framing). */
 function hasBody(req: IncomingMessage): boolean {
@@ -232,6 +151,12 @@ const CONNECT_FAILURES = new Set([
   'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL',
 ]);
 
+// undici's codes for "the upstream sent something unusable" (as opposed to "it
+// went away"). undici reports llhttp failures as HTTPParserError (code
+// HPE_*; classify() also checks the name) and enforces the limits and framing
+// itself with UND_ERR_* codes that Node's parser never raises. upgrade.ts reads
+// responses with Node's own parser, whose failures are all HPE_*, so its test
+// is /^HPE_/: the two lists differ because the parsers do.
 const INVALID_RESPONSE = new Set([
   'HPE_INVALID_CONSTANT', 'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
 ]);

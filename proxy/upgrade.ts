@@ -1,11 +1,12 @@
 // Websockets through any HTTP route: the listeners' 'upgrade' event lands here
 // (listeners.ts), for requests isWebSocketUpgrade() accepted.
 //
-// A handshake is routed exactly like a request (forward.ts): it pins the
-// current table once, needs an origin-form target and a valid Host, matches
-// host, path and conditions, applies the route's actions (a redirect is
-// answered; weighted backends, rewrites and header filters apply as they do
-// to requests), and picks the cluster's next endpoint round-robin. It then
+// A handshake is routed exactly like a request, by the same function
+// (decide.ts, shared with forward.ts): it pins the current table once, needs
+// an origin-form target and a valid Host, matches host, path and conditions,
+// applies the route's actions (a redirect is answered; weighted backends,
+// rewrites and header filters apply as they do to requests), and picks the
+// cluster's next endpoint round-robin. It then
 // opens its own TCP connection to the endpoint (never an undici pool: a
 // tunnel owns its socket for its whole life), sends the request with the
 // headers forward.ts would send plus `Connection: Upgrade` and
@@ -49,16 +50,15 @@ import type { Duplex } from 'node:stream';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import type { HeaderFilter } from '../api/snapshot.ts';
-import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
-import { downstreamHeaders, upstreamHeaders, validHost } from './forward.ts';
-import type { ClientProtocol } from './forward.ts';
+import { applyHeaderFilter } from './filters.ts';
+import { decide } from './decide.ts';
+import type { ClientProtocol } from './decide.ts';
+import { downstreamHeaders } from './forward.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
-import { parseRequestTarget } from './routing/paths.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 import { Tunnel, type TunnelInfo } from './tunnel.ts';
-import { pickBackend } from './upstream/split.ts';
 
 /** Options of Upgrader; every field but getTable has a default. */
 export interface UpgraderOptions {
@@ -147,35 +147,17 @@ export class Upgrader {
     // one, a reset would be an uncaught exception. Errors end in 'close'.
     socket.on('error', ignore);
     // One load per handshake, as forward.ts does per request.
-    const table = this.#getTable();
-    if (table === undefined) return refuse(socket, ClientError.NOT_CONFIGURED, this.halfCloseTimeoutMs);
-    const target = parseRequestTarget(req.url);
-    if (target === undefined) return refuse(socket, ClientError.BAD_REQUEST, this.halfCloseTimeoutMs);
-    const host = req.headers.host;
-    if (host !== undefined && !validHost(host)) return refuse(socket, ClientError.BAD_REQUEST, this.halfCloseTimeoutMs);
-    const forwarded = upstreamHeaders(req, proto);
-    if (forwarded === undefined) return refuse(socket, ClientError.BAD_REQUEST, this.halfCloseTimeoutMs);
-    const hit = table.match(host, target.path, { method: req.method, headers: req.headers, query: target.query });
-    if (hit === undefined) return refuse(socket, ClientError.NO_ROUTE, this.halfCloseTimeoutMs);
-    // Route actions as forward.ts applies them: a handshake is a GET like any other.
-    const route = hit.route;
-    if (route.redirect !== undefined) {
-      const { localAddress, localPort } = req.socket;
-      const location = redirectLocation(route.redirect, route.match, { proto, host, localAddress, localPort, ...target });
-      return answer(socket, route.redirect.statusCode, applyHeaderFilter(['location', location, 'content-length', '0'], route.responseHeaders), '', this.halfCloseTimeoutMs);
-    }
-    const cluster = route.backends === undefined ? hit.cluster : pickBackend(route.backends, table);
-    if (cluster === undefined && route.backends !== undefined) return refuse(socket, ClientError.NO_BACKEND, this.halfCloseTimeoutMs);
-    const endpoint = cluster?.pick();
-    if (cluster === undefined || endpoint === undefined) return refuse(socket, ClientError.NO_ENDPOINT, this.halfCloseTimeoutMs);
-    const path = upstreamPath(route, target.path);
-    // upstreamHeaders dropped both as hop-by-hop; here they are the point.
-    // Added after the route's filters, which cannot name them anyway.
-    const headers = [...upstreamRequestHeaders(route, forwarded), 'Connection', 'Upgrade', 'Upgrade', 'websocket'];
-    table.enter();
-    const info = { host, path: target.path, cluster: cluster.key };
-    new Handshake(this, table, cluster, socket, head, info, target.query === '' ? path : path + target.query, headers, route.responseHeaders, hit.timeoutMs)
-      .start(endpoint);
+    // A handshake is a GET like any other: the route's actions apply as to requests.
+    const d = decide(this.#getTable(), req, proto);
+    if (d.kind === 'error') return refuse(socket, d.error, this.halfCloseTimeoutMs);
+    if (d.kind === 'redirect') return answer(socket, d.status, d.headers, '', this.halfCloseTimeoutMs);
+    // upstreamHeaders (decide.ts) dropped both as hop-by-hop; here they are
+    // the point. Added after the route's filters, which cannot name them anyway.
+    const headers = [...d.headers, 'Connection', 'Upgrade', 'Upgrade', 'websocket'];
+    d.table.enter();
+    const info = { host: req.headers.host, path: d.routedPath, cluster: d.cluster.key };
+    new Handshake(this, d.table, d.cluster, socket, head, info, d.path, headers, d.responseHeaders, d.timeoutMs)
+      .start(d.endpoint);
   }
 
   /** Registers a tunnel until both its sockets closed (Handshake only). */
@@ -256,7 +238,14 @@ interface RouteInfo {
   readonly cluster: string;
 }
 
-/** Codes of response failures that mean "the upstream sent something unusable" rather than "it went away". */
+/**
+ * Codes of response failures that mean "the upstream sent something unusable"
+ * rather than "it went away". Not forward.ts's list on purpose: handshakes are
+ * read by Node's http client, whose parser (llhttp) reports every malformed or
+ * oversized head (maxResponseHeaderSize included) as an HPE_* code, and which
+ * has none of undici's UND_ERR_* codes; resets and timeouts (ECONNRESET, ...)
+ * stay 502 connect errors, as in forward.ts.
+ */
 const INVALID_RESPONSE = /^HPE_/;
 
 /** One handshake: connect (with retries), send, read the head, then tunnel or relay. */

@@ -1,0 +1,191 @@
+// The routing decision, written once for the two ways a request enters the
+// proxy: plain requests (forward.ts) and websocket handshakes (upgrade.ts).
+// Both need the same answer to "what does this request get?", and two copies
+// of it drift apart (a check added to one and not the other is a way around
+// it). What differs between them is only how the answer is carried out:
+// forward.ts relays through an undici pool, upgrade.ts opens its own socket.
+//
+// decide() does not touch the request or its socket and does not pin the
+// table (the caller calls table.enter() once it acts on a 'forward'). Its only
+// side effects are the balancers' own: a weighted split and the cluster's
+// round-robin each advance by one pick, exactly as when the callers did it.
+//
+// Steps, in order; the first that fails is the answer:
+// 1. a table has been applied (else 503 not configured);
+// 2. the target is origin-form ("/path?query"), else 400;
+// 3. Host, if sent, is host[:port], else 400;
+// 4. the upstream header list can be built (one Host at most), else 400;
+// 5. table.match() on host, normalised path, method, headers and query
+//    (else 404);
+// 6. a redirect route is answered without going upstream;
+// 7. weighted backends pick a cluster (500 if it does not resolve), else the
+//    route's own cluster; the cluster picks an endpoint (else 503);
+// 8. the upstream path (rewrite) and request headers (filters) are built.
+import type { IncomingMessage } from 'node:http';
+import type { HeaderFilter } from '../api/snapshot.ts';
+import { ClientError } from './errors.ts';
+import type { ClientErrorKind } from './errors.ts';
+import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
+import { parseRequestTarget } from './routing/paths.ts';
+import type { RoutingTable } from './routing/table.ts';
+import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
+import { pickBackend } from './upstream/split.ts';
+
+/** The protocol a listener speaks to clients, reported in X-Forwarded-Proto and used by redirects. */
+export type ClientProtocol = 'http' | 'https';
+
+/**
+ * What a request gets; the callers only carry it out. A tagged union so each
+ * caller must handle every outcome (the type checker sees a missing kind).
+ */
+export type Decision = DecisionError | DecisionRedirect | DecisionForward;
+
+/** One of the proxy's own error answers; nothing goes upstream. */
+export interface DecisionError {
+  readonly kind: 'error';
+  readonly error: ClientErrorKind;
+}
+
+/** A redirect route's answer; nothing goes upstream. */
+export interface DecisionRedirect {
+  readonly kind: 'redirect';
+  readonly status: number;
+  /** Flat [name, value, ...]: Location and `content-length: 0`, the route's response filter applied. */
+  readonly headers: string[];
+}
+
+/** Send the request to `endpoint` of `cluster`. */
+export interface DecisionForward {
+  readonly kind: 'forward';
+  /** The table decided in (the caller's), for the caller to pin with enter()/leave() while it routes. */
+  readonly table: RoutingTable;
+  /** The cluster the endpoint came from; retries pick from it too. */
+  readonly cluster: ClusterBalancer;
+  /** The first endpoint to try. */
+  readonly endpoint: UpstreamEndpoint;
+  /** The upstream request target: the (rewritten) normalised path plus the query as sent. */
+  readonly path: string;
+  /** The normalised path the route matched (before any rewrite); a tunnel records it. */
+  readonly routedPath: string;
+  /** Flat [name, value, ...] for the upstream: forwarding headers set, the route's request filter applied. */
+  readonly headers: string[];
+  /** The route's bound on waiting for response headers, counted from arrival. */
+  readonly timeoutMs: number;
+  /** The route's filter for upstream response headers. */
+  readonly responseHeaders: HeaderFilter | undefined;
+}
+
+/** Routes one request in `table` (the one the caller pinned for it); see the top of the file. */
+export function decide(table: RoutingTable | undefined, req: IncomingMessage, proto: ClientProtocol): Decision {
+  if (table === undefined) return refused(ClientError.NOT_CONFIGURED);
+  const target = parseRequestTarget(req.url);
+  if (target === undefined) return refused(ClientError.BAD_REQUEST);
+  const host = req.headers.host;
+  if (host !== undefined && !validHost(host)) return refused(ClientError.BAD_REQUEST);
+  const forwarded = upstreamHeaders(req, proto);
+  if (forwarded === undefined) return refused(ClientError.BAD_REQUEST);
+  const hit = table.match(host, target.path, { method: req.method, headers: req.headers, query: target.query });
+  if (hit === undefined) return refused(ClientError.NO_ROUTE);
+  const route = hit.route;
+  if (route.redirect !== undefined) {
+    const { localAddress, localPort } = req.socket;
+    const location = redirectLocation(route.redirect, route.match, { proto, host, localAddress, localPort, ...target });
+    const headers = applyHeaderFilter(['location', location, 'content-length', '0'], route.responseHeaders);
+    return { kind: 'redirect', status: route.redirect.statusCode, headers };
+  }
+  const cluster = route.backends === undefined ? hit.cluster : pickBackend(route.backends, table);
+  if (cluster === undefined && route.backends !== undefined) return refused(ClientError.NO_BACKEND);
+  const endpoint = cluster?.pick();
+  if (cluster === undefined || endpoint === undefined) return refused(ClientError.NO_ENDPOINT);
+  const path = upstreamPath(route, target.path);
+  return {
+    kind: 'forward',
+    table,
+    cluster,
+    endpoint,
+    path: target.query === '' ? path : path + target.query,
+    routedPath: target.path,
+    headers: upstreamRequestHeaders(route, forwarded),
+    timeoutMs: hit.timeoutMs,
+    responseHeaders: route.responseHeaders,
+  };
+}
+
+function refused(error: ClientErrorKind): DecisionError {
+  return { kind: 'error', error };
+}
+
+// host[:port]: a DNS-ish name, an IPv4 address or a bracketed IPv6 literal.
+// Anything else (userinfo "@", spaces, a second colon) could make the backend
+// build links to another host (RFC 9112 §3.2: answer 400).
+const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::(\d{1,5}))?$/;
+
+/** Whether a Host header value is host[:port] with a port in range (step 3; also used by tests). */
+export function validHost(host: string): boolean {
+  const m = HOST_RE.exec(host);
+  return m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the proxy sets itself or
+// that Node already acted on.
+const DROP_REQUEST = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'expect', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'forwarded',
+]);
+
+/**
+ * Tokens named by Connection headers, which are hop-by-hop too ("close" and
+ * "keep-alive" are not header names). Exported because responses need the
+ * same rule (forward.ts downstreamHeaders).
+ */
+export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  let out: Set<string> | undefined;
+  for (const v of Array.isArray(value) ? value : [value]) {
+    for (const t of v.split(',')) {
+      const token = t.trim().toLowerCase();
+      if (token === '' || token === 'close' || token === 'keep-alive') continue;
+      (out ??= new Set()).add(token);
+    }
+  }
+  return out;
+}
+
+/**
+ * The header list sent upstream before route filters, as flat [name, value,
+ * ...] (the client's spelling and order kept; rules at the top of forward.ts).
+ * Undefined means a request to refuse with 400: more than one Host header
+ * (RFC 9112 §3.2). Exported for header-level tests.
+ */
+export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): string[] | undefined {
+  const raw = req.rawHeaders;
+  const listed = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  let host: string | undefined;
+  let xff: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      if (host !== undefined) return undefined;
+      host = value;
+    } else if (lower === 'x-forwarded-for') {
+      xff = xff === undefined ? value : `${xff}, ${value}`;
+      continue;
+    } else if (DROP_REQUEST.has(lower) || listed?.has(lower) || lower.includes('_')) {
+      continue;
+    }
+    out.push(name, value);
+  }
+  let client = req.socket.remoteAddress;
+  // A dual-stack listener ("::") reports IPv4 clients as "::ffff:a.b.c.d"; send the plain IPv4.
+  if (client?.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
+  if (client !== undefined) xff = xff === undefined ? client : `${xff}, ${client}`;
+  if (xff !== undefined) out.push('x-forwarded-for', xff);
+  if (client !== undefined) out.push('x-real-ip', client);
+  out.push('x-forwarded-proto', proto);
+  if (req.socket.localPort !== undefined) out.push('x-forwarded-port', String(req.socket.localPort));
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return out;
+}
