@@ -59,8 +59,10 @@ describe('turnout controller + turnout proxy', () => {
   test('a proxy with the wrong token gets nothing', async () => {
     const bad = turnout(['proxy', '--controller', `wss://127.0.0.1:${ports.stream}`, '--controller-ca', certFile, '--token-file', badTokenFile, '--admin-port', String(ports.padmin)]);
     try {
-      await eventually('refusal logged', async () => /401|unauthori[sz]ed/i.test(bad.output() + controller!.output()));
-      assert.equal((await get(ports.padmin, '/readyz')).status, 503);
+      // The proxy's own log line says it was refused (the controller's may come first, before the proxy's admin port is up).
+      await eventually('refusal logged by the proxy', async () => /401|unauthori[sz]ed/i.test(bad.output()));
+      await eventually('the proxy admin answers', async () => (await get(ports.padmin, '/readyz')).status !== 0);
+      assert.equal((await get(ports.padmin, '/readyz')).status, 503, 'never ready: it got no snapshot');
       assert.ok(!(bad.output() + controller!.output()).includes('correct-horse'), 'tokens are never logged');
     } finally {
       await bad.stop();
