@@ -168,11 +168,6 @@ export class Upgrader {
   }
 }
 
-/** Builds the upgrade handler over a table source (normally the applier's). */
-export function createUpgrader(options: UpgraderOptions): Upgrader {
-  return new Upgrader(options);
-}
-
 function ignore(): void {}
 
 const EMPTY = Buffer.alloc(0);
