@@ -4,15 +4,19 @@
 import { snapshotCounts } from '../api/snapshot.ts';
 import { healthz, startAdminHttp, type AdminHttp, type AdminPage } from '../lib/admin-server.ts';
 import type { Controller } from './main.ts';
+import { withProgrammed } from './programmed.ts';
 
-/** `/status`: every object with its conditions from the last compile, and the sources' current problems. */
+/**
+ * `/status`: every object with its conditions from the last compile plus
+ * Programmed (joined from the connected proxies), and the sources' problems.
+ */
 export function statusPage(controller: Controller): () => AdminPage {
   return () => ({
     status: 200,
     body: {
       version: controller.snapshot?.version ?? null,
       problems: controller.source.problems(),
-      objects: Object.fromEntries(controller.conditions),
+      objects: Object.fromEntries(withProgrammed(controller.conditions, controller.stream.sessions(), (v) => controller.store.get(v))),
     },
   });
 }

@@ -96,6 +96,15 @@ describe('turnout local', () => {
     assert.ok(!r.body.includes('BEGIN CERTIFICATE'));
   });
 
+  test('admin /status lists objects with their conditions, Programmed once the proxy serves them', async () => {
+    const programmed = async () => {
+      const doc = JSON.parse((await get(ports.admin, '/status')).body) as { objects: Record<string, Array<{ type: string; status: string }>> };
+      return doc.objects['Ingress/default/main']?.find((c) => c.type === 'Programmed')?.status === 'True' && doc;
+    };
+    const doc = await eventually('Programmed=True', programmed);
+    assert.ok(doc.objects['Ingress/default/unready']?.some((c) => c.type === 'ResolvedRefs' && c.status === 'False'), 'the missing Service is a condition');
+  });
+
   test('an edited manifest is served, a broken file keeps its objects', async () => {
     await writeFile(join(dir, 'routes.yaml'), routesYaml({ main: 'c' }));
     await eventually('edit served', async () => (await get(ports.http, '/', { host: 'b.test' })).body === 'c /');
