@@ -136,6 +136,18 @@ export interface HeaderFilter {
 }
 
 /**
+ * A copy of each forwarded request (a share of them) sent to another cluster,
+ * fire-and-forget: its answer is discarded and its failures never reach the
+ * client (the Gateway API's RequestMirror).
+ */
+export interface Mirror {
+  /** Absent when the mirror backend does not resolve: nothing is mirrored. */
+  readonly cluster?: ClusterKey;
+  /** The share of requests mirrored, an integer 0..100. */
+  readonly percent: number;
+}
+
+/**
  * One match and what to do with the requests it takes: forward to `cluster`
  * (Ingress), split over `backends` (Route), or `redirect`. Exactly one of the three.
  */
@@ -149,6 +161,8 @@ export interface Route {
   readonly rewrite?: Rewrite;
   readonly requestHeaders?: HeaderFilter;
   readonly responseHeaders?: HeaderFilter;
+  /** Mirrors forwarded requests (not redirects, not websocket handshakes) to another cluster. */
+  readonly mirror?: Mirror;
   /** Upper bound on waiting for the upstream's response headers, in ms. */
   readonly timeoutMs: number;
   /** Tie-breaker among routes of equal precedence: lower wins (the compiler's oldest-first order). */

@@ -29,6 +29,16 @@ const cases: Array<[name: string, r: unknown, want: RegExp | undefined]> = [
   ['an upper-case header match name', route({ cluster: 'ns/svc:80' }, { headers: [{ name: 'X-Canary', type: 'Exact', value: '1' }] }), /lower-case header name/],
   ['a lower-case method', route({ cluster: 'ns/svc:80' }, { method: 'get' }), /upper-case method/],
   ['a relative Prefix path', route({ cluster: 'ns/svc:80' }, { path: 'api' }), /must start with "\/"/],
+  ['a mirror', route({ cluster: 'ns/svc:80', mirror: { cluster: 'ns/svc:80', percent: 100 } }), undefined],
+  ['an unresolved mirror (no cluster) mirrors nothing', route({ cluster: 'ns/svc:80', mirror: { percent: 0 } }), undefined],
+  ['a mirror on a split', route({ backends: [{ cluster: 'ns/svc:80', weight: 1 }], mirror: { cluster: 'ns/svc:80', percent: 50 } }), undefined],
+  ['a dangling mirror cluster', route({ cluster: 'ns/svc:80', mirror: { cluster: 'ns/nope:80', percent: 10 } }), /mirror\/cluster: cluster "ns\/nope:80" does not exist/],
+  ['a mirror cluster that is not a string', route({ cluster: 'ns/svc:80', mirror: { cluster: 7, percent: 10 } }), /mirror\/cluster: cluster 7 does not exist/],
+  ['a mirror percent above 100', route({ cluster: 'ns/svc:80', mirror: { cluster: 'ns/svc:80', percent: 101 } }), /mirror\/percent: must be an integer in 0\.\.100/],
+  ['a negative mirror percent', route({ cluster: 'ns/svc:80', mirror: { cluster: 'ns/svc:80', percent: -1 } }), /mirror\/percent: must be an integer/],
+  ['a fractional mirror percent', route({ cluster: 'ns/svc:80', mirror: { cluster: 'ns/svc:80', percent: 12.5 } }), /mirror\/percent: must be an integer/],
+  ['a mirror without percent', route({ cluster: 'ns/svc:80', mirror: { cluster: 'ns/svc:80' } }), /mirror\/percent: must be an integer/],
+  ['a mirror that is not an object', route({ cluster: 'ns/svc:80', mirror: 'ns/svc:80' }), /mirror: must be an object/],
 ];
 
 for (const [name, r, want] of cases) {

@@ -53,6 +53,7 @@ export function validateRoute(rp: string, r: unknown, hasCluster: (key: string) 
       if (r.rewrite.path !== undefined) validateModifier(`${rp}/rewrite/path`, r.rewrite.path, bad);
     }
   }
+  if (r.mirror !== undefined) validateMirror(`${rp}/mirror`, r.mirror, hasCluster, bad);
   for (const f of ['requestHeaders', 'responseHeaders'] as const) if (r[f] !== undefined) validateFilter(`${rp}/${f}`, r[f], bad);
   if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) bad(`${rp}/timeoutMs`, 'must be a positive integer');
   if (r.rank !== undefined && (!Number.isInteger(r.rank) || (r.rank as number) < 0)) bad(`${rp}/rank`, 'must be a non-negative integer');
@@ -82,6 +83,12 @@ function validateMatch(mp: string, m: unknown, bad: Report): RouteMatch | undefi
   }
   if (m.method !== undefined && (typeof m.method !== 'string' || !METHOD.test(m.method))) { bad(`${mp}/method`, 'must be an upper-case method'); ok = false; }
   return ok ? (m as unknown as RouteMatch) : undefined;
+}
+
+function validateMirror(p: string, m: unknown, hasCluster: (key: string) => boolean, bad: Report): void {
+  if (!isObject(m)) return bad(p, 'must be an object');
+  if (m.cluster !== undefined && (typeof m.cluster !== 'string' || !hasCluster(m.cluster))) bad(`${p}/cluster`, `cluster ${JSON.stringify(m.cluster)} does not exist`);
+  if (!Number.isInteger(m.percent) || (m.percent as number) < 0 || (m.percent as number) > 100) bad(`${p}/percent`, 'must be an integer in 0..100');
 }
 
 function validateRedirect(p: string, r: unknown, bad: Report): void {

@@ -21,8 +21,10 @@
 // 7. weighted backends pick a cluster (500 if it does not resolve), else the
 //    route's own cluster; the cluster picks an endpoint (else 503);
 // 8. the upstream path (rewrite) and request headers (filters) are built.
+// The route's mirror is handed over as written: forward.ts carries it out
+// (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
 import type { IncomingMessage } from 'node:http';
-import type { HeaderFilter } from '../api/snapshot.ts';
+import type { HeaderFilter, Mirror } from '../api/snapshot.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
@@ -73,6 +75,8 @@ export interface DecisionForward {
   readonly timeoutMs: number;
   /** The route's filter for upstream response headers. */
   readonly responseHeaders: HeaderFilter | undefined;
+  /** The route's mirror, if any (only plain forwarded requests without a body are mirrored: mirror.ts). */
+  readonly mirror: Mirror | undefined;
 }
 
 /** Routes one request in `table` (the one the caller pinned for it); see the top of the file. */
@@ -108,6 +112,7 @@ export function decide(table: RoutingTable | undefined, req: IncomingMessage, pr
     headers: upstreamRequestHeaders(route, forwarded),
     timeoutMs: hit.timeoutMs,
     responseHeaders: route.responseHeaders,
+    mirror: route.mirror,
   };
 }
 

@@ -34,7 +34,9 @@
 //   answers without going upstream; `backends` splits by weight (500 for an
 //   unresolved share or all weights 0); `rewrite` and `requestHeaders` change
 //   the final upstream request, forwarding headers included; `responseHeaders`
-//   edits upstream responses and redirects, not the proxy's own errors.
+//   edits upstream responses and redirects, not the proxy's own errors;
+//   `mirror` sends a fire-and-forget copy of requests without a body to
+//   another cluster after the request is dispatched (rules in mirror.ts).
 // Everything up to "which endpoint, which path, which headers" is decided in
 // decide.ts, shared with websocket handshakes (upgrade.ts); this file carries
 // the decision out.
@@ -46,6 +48,9 @@ import type { ClientProtocol } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter } from './filters.ts';
+import type { Logger } from '../lib/log.ts';
+import { silentLogger } from '../lib/log.ts';
+import { startMirror } from './mirror.ts';
 import type { RoutingTable } from './routing/table.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 
@@ -67,6 +72,8 @@ export interface ForwarderOptions {
    * an upstream connection forever.
    */
   readonly sendTimeoutMs?: number;
+  /** Debug log of mirrored copies (failures and timeouts are reported nowhere else). Default silent. */
+  readonly log?: Logger;
 }
 
 /**
@@ -80,6 +87,7 @@ const UPSTREAM_BODY_IDLE_MS = 300_000;
 export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const maxAttempts = options.maxAttempts ?? 3;
   const sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
+  const log = options.log ?? silentLogger;
   return (req, res, proto) => {
     // One load per request: everything below uses this table, whatever swaps.
     const d = decide(options.getTable(), req, proto);
@@ -92,11 +100,13 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     }
     const table = d.table;
     table.enter();
+    const method = req.method ?? 'GET';
+    const body = hasBody(req) ? req : null;
     const exchange = new Exchange(req, res, d.cluster, {
       path: d.path,
-      method: req.method ?? 'GET',
+      method,
       headers: d.headers,
-      body: hasBody(req) ? req : null,
+      body,
       headersTimeout: d.timeoutMs,
       bodyTimeout: UPSTREAM_BODY_IDLE_MS,
     }, d.responseHeaders, maxAttempts, d.timeoutMs, sendTimeoutMs);
@@ -105,6 +115,8 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
       table.leave();
     });
     exchange.send(d.endpoint);
+    // After the main dispatch, never awaited; a body is not copied (mirror.ts).
+    if (d.mirror !== undefined && body === null) startMirror(table, d.mirror, { method, path: d.path, headers: d.headers, timeoutMs: d.timeoutMs }, log);
   };
 }
 

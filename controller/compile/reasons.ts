@@ -22,9 +22,10 @@ export const REASONS = {
   InvalidRegex: 'a Route RegularExpression (path, header or query) is not valid RE2 syntax or is too long; that match is skipped',
   InvalidFilter: 'a Route rule has a malformed filter or one not allowed where it is (requestRedirect with backends or with urlRewrite, ReplacePrefixMatch with a match that is not PathPrefix, a bad status code, hostname, port or path); the requests of that rule answer 500',
   InvalidHeaderFilter: 'a Route header filter entry names a hop-by-hop or proxy-managed header, or is not a valid header name or value; that entry is dropped',
+  InvalidMirror: 'a Route requestMirror has a percent that is not an integer in 0..100, names no backend, or sits on a rule with a requestRedirect (nothing is forwarded); nothing is mirrored',
   InvalidWeight: 'a Route backend weight is negative or above 1000000; that backend gets weight 0',
   NoBackends: 'a Route rule has neither backends nor a requestRedirect; its requests answer 500',
-  Unsupported: 'the Route uses a feature Turnout does not serve yet: with tls.mode Passthrough or tcp nothing of the Route is served (Accepted=False); with requestMirror, timeouts.request, timeouts.idle or retries the rest of the Route is served (PartiallyInvalid=True)',
+  Unsupported: 'the Route uses a feature Turnout does not serve yet: with tls.mode Passthrough or tcp nothing of the Route is served (Accepted=False); with timeouts.request, timeouts.idle or retries the rest of the Route is served (PartiallyInvalid=True)',
 
   // ResolvedRefs=False
   ResolvedRefs: 'every Service and Secret the Ingress or Route references was found and usable',

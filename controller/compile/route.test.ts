@@ -271,6 +271,61 @@ test('filters', run([
   },
 ]));
 
+test('requestMirror', run([
+  {
+    name: 'a same-namespace Service: the mirror cluster and percent on every route of the rule',
+    objs: [foo(matching({}, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 10 } } }), matching({ path: { value: '/b' } }))],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 10 } }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: OK } },
+  },
+  {
+    name: 'no percent: 100; percent 0 is kept as written (nothing mirrored); the namespace may be spelled out',
+    objs: [foo(
+      matching({}, { filters: { requestMirror: { backend: { name: 'canary', namespace: 'default', port: 80 } } } }),
+      matching({ path: { value: '/z' } }, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 0 } } }),
+    )],
+    want: {
+      vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 100 } }), sr(prefix('/z'), { ...toSvc, mirror: { cluster: CANARY, percent: 0 } }, { rank: 1 })]) },
+      conds: { [R]: OK },
+    },
+  },
+  {
+    name: 'with a urlRewrite and weighted backends',
+    objs: [foo(matching({}, { backends: [ref('svc'), { ...ref('canary'), weight: 0 }], filters: { urlRewrite: { hostname: 'x.foo.com' }, requestMirror: { backend: { name: 'svc', port: 80 }, percent: 50 } } }))],
+    want: {
+      vhosts: { 'foo.com': vh([sr(prefix('/'), { backends: [{ cluster: SVC, weight: 1 }, { cluster: CANARY, weight: 0 }], rewrite: { hostname: 'x.foo.com' }, mirror: { cluster: SVC, percent: 50 } })]) },
+      conds: { [R]: OK },
+    },
+  },
+  {
+    name: 'a missing Service: ResolvedRefs, the mirror has no cluster, the route is served',
+    objs: [foo(matching({}, { filters: { requestMirror: { backend: { name: 'nope', port: 80 }, percent: 10 } } }))],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { percent: 10 } })]) }, conds: { [R]: refs('ServiceNotFound') } },
+  },
+  {
+    name: 'a missing port: ResolvedRefs, no mirror cluster',
+    objs: [foo(matching({}, { filters: { requestMirror: { backend: { name: 'canary', port: 81 }, percent: 10 } } }))],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { percent: 10 } })]) }, conds: { [R]: refs('PortNotFound') } },
+  },
+  {
+    name: 'another namespace: RefNotPermitted, no mirror cluster',
+    objs: [foo(matching({}, { filters: { requestMirror: { backend: { name: 'canary', namespace: 'other', port: 80 }, percent: 10 } } }))],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { percent: 10 } })]) }, conds: { [R]: refs('RefNotPermitted') } },
+  },
+  {
+    name: 'a percent out of range or fractional: InvalidMirror, no mirror, the route is served',
+    objs: [foo(
+      matching({}, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 101 } } }),
+      matching({ path: { value: '/f' } }, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 2.5 } } }),
+    )],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/')), sr(prefix('/f'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('InvalidMirror') } },
+  },
+  {
+    name: 'with a requestRedirect: InvalidMirror, the redirect is served',
+    objs: [foo({ filters: { requestRedirect: { scheme: 'https' }, requestMirror: { backend: { name: 'canary', port: 80 } } } })],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { redirect: { scheme: 'https', statusCode: 302 } })]) }, conds: { [R]: partly('InvalidMirror') } },
+  },
+]));
+
 test('timeouts and features not served yet', run([
   {
     name: 'timeouts.backendRequest is the route timeout; an invalid one falls back to the default',
@@ -278,12 +333,12 @@ test('timeouts and features not served yet', run([
     want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 2500 }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('InvalidTimeout') } },
   },
   {
-    name: 'requestMirror, timeouts.request, timeouts.idle and retries: Unsupported, the rest served',
+    name: 'timeouts.request, timeouts.idle and retries: Unsupported, the rest (requestMirror included) served',
     objs: [foo(
       matching({}, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 10 } }, timeouts: { request: '10s', backendRequest: '1s' } }),
       matching({ path: { value: '/b' } }, { retries: { attempts: 2 }, timeouts: { idle: '5m' } }),
     )],
-    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 1000 }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('Unsupported') } },
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 10 } }, { timeoutMs: 1000 }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('Unsupported') } },
   },
   {
     name: 'tcp: nothing of the Route is served',
@@ -446,7 +501,7 @@ test('condition messages name the winner and list what is not served', () => {
   assert.equal(condition(res, R, 'Conflicted')?.message,
     'path Prefix / on host foo.com is already claimed by Ingress default/a; '
     + 'path Prefix /x + headers "x-canary" + method GET on host foo.com is already claimed by an earlier rule of this Route');
-  assert.equal(condition(res, R, 'PartiallyInvalid')?.message, 'not served yet, and ignored while the rest of the Route is served: retries (rules 1, 2), filters.requestMirror (rule 2)');
+  assert.equal(condition(res, R, 'PartiallyInvalid')?.message, 'not served yet, and ignored while the rest of the Route is served: retries (rules 1, 2)');
   assert.equal(condition(res, R, 'Accepted')?.message, 'the Route is served');
 });
 

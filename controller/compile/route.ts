@@ -6,15 +6,20 @@
 //
 // What the proxy does not serve yet is never silently dropped: tcp and TLS
 // passthrough make the whole Route Unsupported (nothing of it is served);
-// requestMirror, timeouts.request, timeouts.idle and retries are named in an
-// Unsupported condition while the rest of the Route is served.
+// timeouts.request, timeouts.idle and retries are named in an Unsupported
+// condition while the rest of the Route is served.
+//
+// requestMirror becomes the route's `mirror`: its backend resolves like the
+// rule's backends (same namespace only); one that does not resolve is a
+// ResolvedRefs condition and a mirror without a cluster (nothing mirrored).
+// A percent that is absent means 100 (Gateway API).
 import type {
-  HeaderFilter, PathModifier, Redirect, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
+  HeaderFilter, Mirror, PathModifier, Redirect, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
 } from '../../api/snapshot.ts';
 import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
 import { HEADER_NAME, HEADER_VALUE, METHOD, REDIRECT_CODES, RESERVED_HEADERS } from '../../api/validate-route.ts';
 import type {
-  Route, RouteBackend, RouteHeaderFilter, RoutePathModifier, RouteRedirect, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
+  Route, RouteBackend, RouteHeaderFilter, RouteMirror, RoutePathModifier, RouteRedirect, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
 } from '../k8s/types.ts';
 import type { Claims, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
@@ -49,6 +54,8 @@ interface RuleParts {
   readonly rewrite?: Rewrite;
   readonly requestHeaders?: HeaderFilter;
   readonly responseHeaders?: HeaderFilter;
+  /** The checked requestMirror, resolved when a match wins a claim. */
+  readonly mirror?: { readonly backend: RouteMirror['backend']; readonly percent: number };
   readonly timeoutMs: number;
 }
 
@@ -133,6 +140,8 @@ export class RouteProcessor {
     // a resolution adds the cluster to the snapshot.
     let backends: readonly WeightedBackend[] | undefined;
     const backendsOf = () => (backends ??= this.#backends(ns, rule.backends ?? [], where, status));
+    let mirror: Mirror | undefined;
+    const mirrorOf = (m: NonNullable<RuleParts['mirror']>) => (mirror ??= this.#mirror(ns, m, where, status));
 
     for (const match of matches) {
       const key = routeKey(match.type, match.path, match);
@@ -150,6 +159,7 @@ export class RouteProcessor {
           ...(parts.rewrite !== undefined ? { rewrite: parts.rewrite } : {}),
           ...(parts.requestHeaders !== undefined ? { requestHeaders: parts.requestHeaders } : {}),
           ...(parts.responseHeaders !== undefined ? { responseHeaders: parts.responseHeaders } : {}),
+          ...(parts.mirror !== undefined ? { mirror: mirrorOf(parts.mirror) } : {}),
           timeoutMs: parts.timeoutMs,
           rank: this.#claims.nextRank(host),
           origin: `Route/${owner.id}`,
@@ -187,13 +197,31 @@ export class RouteProcessor {
     if (f.requestRedirect !== undefined) {
       const r = compileRedirect(f.requestRedirect);
       if (!r.ok) return fail(`filters.requestRedirect ${r.message}`);
+      if (f.requestMirror !== undefined) status.add('invalid', 'InvalidMirror', `${where}.filters.requestMirror is ignored: a requestRedirect forwards nothing to mirror`);
       return { action: { kind: 'redirect', redirect: r.value }, ...headers, timeoutMs };
     }
     if (!hasBackends) {
       status.add('invalid', 'NoBackends', `${where} has neither backends nor a requestRedirect; its requests answer 500`);
       return { action: { kind: 'error' }, timeoutMs };
     }
-    return { action: { kind: 'backends' }, ...(rewrite !== undefined ? { rewrite } : {}), ...headers, timeoutMs };
+    const mirror = checkMirror(f.requestMirror, where, status);
+    return { action: { kind: 'backends' }, ...(rewrite !== undefined ? { rewrite } : {}), ...headers, ...(mirror !== undefined ? { mirror } : {}), timeoutMs };
+  }
+
+  /**
+   * A rule's mirror, resolved like a backend: another namespace is not
+   * permitted, and a Service or port that does not resolve leaves the mirror
+   * without a cluster (nothing is mirrored) and a ResolvedRefs condition.
+   */
+  #mirror(ns: string, m: NonNullable<RuleParts['mirror']>, where: string, status: ObjectStatus): Mirror {
+    const b = m.backend;
+    if (b.namespace !== undefined && b.namespace !== '' && b.namespace !== ns) {
+      status.add('ref', 'RefNotPermitted', `${where}.filters.requestMirror Service ${b.namespace}/${b.name} is not in the Route's namespace ${ns}; cross-namespace backends are not permitted, nothing is mirrored`);
+      return { percent: m.percent };
+    }
+    const res = this.#services.resolve(ns, { service: { name: b.name, port: { number: b.port } } });
+    for (const p of res.problems) status.add(p.kind, p.reason, `${where}.filters.requestMirror: ${p.message}; nothing is mirrored`);
+    return res.cluster !== undefined ? { cluster: res.cluster, percent: m.percent } : { percent: m.percent };
   }
 
   /**
@@ -241,10 +269,24 @@ function hostsOf(hostnames: readonly string[] | undefined, status: ObjectStatus)
   return [...out];
 }
 
+/** A requestMirror's backend and percent (absent: 100), checked; undefined when absent or invalid (with a condition). */
+function checkMirror(m: RouteMirror | undefined, where: string, status: ObjectStatus): RuleParts['mirror'] {
+  if (m === undefined) return undefined;
+  const percent = m.percent ?? 100;
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100) {
+    status.add('invalid', 'InvalidMirror', `${where}.filters.requestMirror percent ${quote(percent)} is not an integer in 0..100; nothing is mirrored`);
+    return undefined;
+  }
+  if (m.backend === undefined || typeof m.backend.name !== 'string' || m.backend.name === '') {
+    status.add('invalid', 'InvalidMirror', `${where}.filters.requestMirror names no backend Service; nothing is mirrored`);
+    return undefined;
+  }
+  return { backend: m.backend, percent };
+}
+
 /** The features of a rule the proxy does not serve yet, by field name. */
 function unsupportedFields(rule: RouteRule): string[] {
   const out: string[] = [];
-  if (rule.filters?.requestMirror !== undefined) out.push('filters.requestMirror');
   if (rule.timeouts?.request !== undefined) out.push('timeouts.request');
   if (rule.timeouts?.idle !== undefined) out.push('timeouts.idle');
   if (rule.retries !== undefined) out.push('retries');
