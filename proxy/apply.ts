@@ -65,7 +65,7 @@ export class DataPlane implements SnapshotApplier {
   constructor(options: DataPlaneOptions = {}) {
     this.#log = options.log ?? silentLogger;
     this.pools = new UpstreamPools(options.pools, this.#log);
-    this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts, sendTimeoutMs: options.sendTimeoutMs });
+    this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts, sendTimeoutMs: options.sendTimeoutMs, log: this.#log });
     this.listeners = new ListenerSet({
       handler: this.handler,
       getTable: () => this.#table,
