@@ -163,12 +163,45 @@ export interface Route {
   readonly responseHeaders?: HeaderFilter;
   /** Mirrors forwarded requests (not redirects, not websocket handshakes) to another cluster. */
   readonly mirror?: Mirror;
-  /** Upper bound on waiting for the upstream's response headers, in ms. */
+  /**
+   * Upper bound on waiting for the upstream's response headers, in ms, per
+   * attempt (Gateway API backendRequest). Without `requestTimeoutMs` nor
+   * `retry` it is counted from the request's arrival (queueing included).
+   */
   readonly timeoutMs: number;
+  /**
+   * Upper bound on the whole exchange, retries and backoff included, counted
+   * from arrival (Gateway API timeouts.request): expiry before response
+   * headers answers 504, after them cuts the client connection. At least `timeoutMs`.
+   */
+  readonly requestTimeoutMs?: number;
+  /** Retries beyond the always-safe connect-failure ones (proxy/retry.ts). */
+  readonly retry?: RetryPolicy;
   /** Tie-breaker among routes of equal precedence: lower wins (the compiler's oldest-first order). */
   readonly rank?: number;
   /** "Kind/namespace/name" of the object this route came from (for debugging, not routing). */
   readonly origin: string;
+}
+
+/** A condition under which an attempt is retried (RETRY_CONDITIONS). */
+export type RetryOn = 'connect-failure' | 'reset' | '502' | '503' | '504';
+
+/** Every RetryOn value, in a stable order. */
+export const RETRY_CONDITIONS: readonly RetryOn[] = ['connect-failure', 'reset', '502', '503', '504'];
+
+/**
+ * When and how often a route retries (Envoy's retry policy, the Gateway API's
+ * retries): only requests without a body are replayed after bytes were sent.
+ */
+export interface RetryPolicy {
+  /** Retries after the first attempt, an integer 0..10 (0: none, connect failures included). */
+  readonly attempts: number;
+  /** The outcomes retried; '504' includes an attempt that hit its timeout. */
+  readonly on: readonly RetryOn[];
+  /** Per-attempt bound on waiting for response headers, replacing the route's timeoutMs. */
+  readonly perTryTimeoutMs?: number;
+  /** Base of the exponential backoff with full jitter between attempts, in ms. */
+  readonly backoffMs: number;
 }
 
 /** A Service port and its ready endpoints. */

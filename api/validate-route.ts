@@ -3,6 +3,7 @@
 // api/regex.ts's rule, which the controller applies first (a condition) and
 // the proxy applies again when it builds its table (a NACK).
 import type { RouteMatch } from './snapshot.ts';
+import { RETRY_CONDITIONS } from './snapshot.ts';
 
 /** Where validation reports a problem: a JSON pointer and a reason. */
 export type Report = (path: string, reason: string) => void;
@@ -56,6 +57,11 @@ export function validateRoute(rp: string, r: unknown, hasCluster: (key: string) 
   if (r.mirror !== undefined) validateMirror(`${rp}/mirror`, r.mirror, hasCluster, bad);
   for (const f of ['requestHeaders', 'responseHeaders'] as const) if (r[f] !== undefined) validateFilter(`${rp}/${f}`, r[f], bad);
   if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) bad(`${rp}/timeoutMs`, 'must be a positive integer');
+  if (r.requestTimeoutMs !== undefined) {
+    if (!isTimeout(r.requestTimeoutMs)) bad(`${rp}/requestTimeoutMs`, `must be a positive integer up to ${MAX_TIMER_MS}`);
+    else if (typeof r.timeoutMs === 'number' && r.requestTimeoutMs < r.timeoutMs) bad(`${rp}/requestTimeoutMs`, 'must be at least timeoutMs');
+  }
+  if (r.retry !== undefined) validateRetry(`${rp}/retry`, r.retry, bad);
   if (r.rank !== undefined && (!Number.isInteger(r.rank) || (r.rank as number) < 0)) bad(`${rp}/rank`, 'must be a non-negative integer');
   if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');
   return validateMatch(`${rp}/match`, r.match, bad);
@@ -83,6 +89,29 @@ function validateMatch(mp: string, m: unknown, bad: Report): RouteMatch | undefi
   }
   if (m.method !== undefined && (typeof m.method !== 'string' || !METHOD.test(m.method))) { bad(`${mp}/method`, 'must be an upper-case method'); ok = false; }
   return ok ? (m as unknown as RouteMatch) : undefined;
+}
+
+/** Node's timers fire at once above 2^31-1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The most retries a policy may ask for (the compiler's bound too). */
+export const MAX_RETRY_ATTEMPTS = 10;
+const RETRY_ON: ReadonlySet<unknown> = new Set(RETRY_CONDITIONS);
+
+function isTimeout(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) > 0 && (v as number) <= MAX_TIMER_MS;
+}
+
+function validateRetry(p: string, r: unknown, bad: Report): void {
+  if (!isObject(r)) return bad(p, 'must be an object');
+  if (!Number.isInteger(r.attempts) || (r.attempts as number) < 0 || (r.attempts as number) > MAX_RETRY_ATTEMPTS) bad(`${p}/attempts`, `must be an integer in 0..${MAX_RETRY_ATTEMPTS}`);
+  const on = r.on;
+  if (!Array.isArray(on)) bad(`${p}/on`, 'must be a list');
+  else on.forEach((c: unknown, i: number) => {
+    if (!RETRY_ON.has(c)) bad(`${p}/on/${i}`, `must be one of ${RETRY_CONDITIONS.map((x) => JSON.stringify(x)).join(', ')}`);
+    else if (on.indexOf(c) !== i) bad(`${p}/on/${i}`, `${JSON.stringify(c)} is listed twice`);
+  });
+  if (r.perTryTimeoutMs !== undefined && !isTimeout(r.perTryTimeoutMs)) bad(`${p}/perTryTimeoutMs`, `must be a positive integer up to ${MAX_TIMER_MS}`);
+  if (!Number.isInteger(r.backoffMs) || (r.backoffMs as number) < 0 || (r.backoffMs as number) > MAX_TIMER_MS) bad(`${p}/backoffMs`, `must be an integer in 0..${MAX_TIMER_MS}`);
 }
 
 function validateMirror(p: string, m: unknown, hasCluster: (key: string) => boolean, bad: Report): void {

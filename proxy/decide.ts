@@ -24,7 +24,7 @@
 // The route's mirror is handed over as written: forward.ts carries it out
 // (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
 import type { IncomingMessage } from 'node:http';
-import type { HeaderFilter, Mirror } from '../api/snapshot.ts';
+import type { HeaderFilter, Mirror, RetryPolicy } from '../api/snapshot.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
@@ -73,6 +73,10 @@ export interface DecisionForward {
   readonly headers: string[];
   /** The route's bound on waiting for response headers, counted from arrival. */
   readonly timeoutMs: number;
+  /** The route's bound on the whole exchange, retries included, counted from arrival. */
+  readonly requestTimeoutMs: number | undefined;
+  /** The route's retry policy (proxy/retry.ts); undefined: connect-failure retries only. */
+  readonly retry: RetryPolicy | undefined;
   /** The route's filter for upstream response headers. */
   readonly responseHeaders: HeaderFilter | undefined;
   /** The route's mirror, if any (only plain forwarded requests without a body are mirrored: mirror.ts). */
@@ -111,6 +115,8 @@ export function decide(table: RoutingTable | undefined, req: IncomingMessage, pr
     routedPath: target.path,
     headers: upstreamRequestHeaders(route, forwarded),
     timeoutMs: hit.timeoutMs,
+    requestTimeoutMs: route.requestTimeoutMs,
+    retry: route.retry,
     responseHeaders: route.responseHeaders,
     mirror: route.mirror,
   };

@@ -27,9 +27,15 @@
 //   from when the request arrived (time queued for an upstream connection
 //   counts). Once the response has started, a failure cuts the client
 //   connection, and so does a client that reads nothing for sendTimeoutMs.
-// - A request is retried on another endpoint (at most 2 more) only when the
-//   connection failed before any byte was sent (refused, unreachable, connect
-//   timeout): then no body byte was consumed either, so it is always safe.
+// - Without a route retry policy, a request is retried on another endpoint (at
+//   most 2 more) only when the connection failed before any byte was sent
+//   (refused, unreachable, connect timeout): then no body byte was consumed
+//   either, so it is always safe. A route's `retry` policy and
+//   `requestTimeoutMs` change this (rules in retry.ts): each attempt then has
+//   its own timeout (perTryTimeoutMs, else timeoutMs, from its dispatch),
+//   requestTimeoutMs bounds the whole exchange from arrival (504 before
+//   response headers, a cut after), and a retried status response is
+//   discarded (its connection closed), never relayed.
 // - Route actions (rules in filters.ts and upstream/split.ts): `redirect`
 //   answers without going upstream; `backends` splits by weight (500 for an
 //   unresolved share or all weights 0); `rewrite` and `requestHeaders` change
@@ -42,20 +48,26 @@
 // the decision out.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { HeaderFilter } from '../api/snapshot.ts';
-import { connectionTokens, decide } from './decide.ts';
+import type { HeaderFilter, RetryPolicy } from '../api/snapshot.ts';
+import { decide } from './decide.ts';
 import type { ClientProtocol } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
-import type { ClientErrorKind } from './errors.ts';
+import { Attempt, classify, CONNECT_FAILURES, errorCode } from './attempt.ts';
+import type { AttemptOwner } from './attempt.ts';
 import { applyHeaderFilter } from './filters.ts';
 import type { Logger } from '../lib/log.ts';
 import { silentLogger } from '../lib/log.ts';
 import { startMirror } from './mirror.ts';
+import { downstreamHeaders } from './response-headers.ts';
+import { backoffDelay, RESET_CODES, RetryBudget, retryable } from './retry.ts';
+import type { AttemptOutcome } from './retry.ts';
 import type { RoutingTable } from './routing/table.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 
 /** Re-exported: listeners.ts names the protocol from here, where handlers are typed. */
 export type { ClientProtocol } from './decide.ts';
+/** Re-exported: upgrade.ts relays a 101's headers the same way. */
+export { downstreamHeaders } from './response-headers.ts';
 
 /** What a listener calls per request. */
 export type ProxyHandler = (req: IncomingMessage, res: ServerResponse, proto: ClientProtocol) => void;
@@ -88,6 +100,7 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const maxAttempts = options.maxAttempts ?? 3;
   const sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
   const log = options.log ?? silentLogger;
+  const budget = new RetryBudget();
   return (req, res, proto) => {
     // One load per request: everything below uses this table, whatever swaps.
     const d = decide(options.getTable(), req, proto);
@@ -103,13 +116,23 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     const method = req.method ?? 'GET';
     const body = hasBody(req) ? req : null;
     const exchange = new Exchange(req, res, d.cluster, {
-      path: d.path,
-      method,
-      headers: d.headers,
-      body,
-      headersTimeout: d.timeoutMs,
-      bodyTimeout: UPSTREAM_BODY_IDLE_MS,
-    }, d.responseHeaders, maxAttempts, d.timeoutMs, sendTimeoutMs);
+      dispatch: {
+        path: d.path,
+        method,
+        headers: d.headers,
+        body,
+        headersTimeout: d.retry?.perTryTimeoutMs ?? d.timeoutMs,
+        bodyTimeout: UPSTREAM_BODY_IDLE_MS,
+      },
+      responseHeaders: d.responseHeaders,
+      maxAttempts,
+      timeoutMs: d.timeoutMs,
+      requestTimeoutMs: d.requestTimeoutMs,
+      retry: d.retry,
+      hasBody: body !== null,
+      sendTimeoutMs,
+      budget,
+    });
     res.once('close', () => {
       exchange.clientClosed();
       table.leave();
@@ -120,12 +143,6 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
   };
 }
 
-// Hop-by-hop headers (RFC 9110 §7.6.1), never relayed to the client. The
-// request side's list is in decide.ts (upstreamHeaders).
-const DROP_RESPONSE = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-]);
-
 /** Whether the request carries a body to stream (Node has already enforced framing). */
 function hasBody(req: IncomingMessage): boolean {
   const te = req.headers['transfer-encoding'];
@@ -134,110 +151,74 @@ function hasBody(req: IncomingMessage): boolean {
   return cl !== undefined && cl !== '0';
 }
 
-/** The response headers relayed to the client, as flat [name, value, ...] (upgrade.ts relays a 101's the same way). */
-export function downstreamHeaders(raw: DispatcherRawHeaders, parsed: Record<string, string | string[] | undefined>): string[] {
-  const listed = connectionTokens(parsed.connection);
-  const out: string[] = [];
-  if (Array.isArray(raw)) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = String(raw[i] instanceof Buffer ? (raw[i] as Buffer).toString('latin1') : raw[i]);
-      const lower = name.toLowerCase();
-      if (DROP_RESPONSE.has(lower) || listed?.has(lower)) continue;
-      const v = raw[i + 1];
-      out.push(name, v instanceof Buffer ? v.toString('latin1') : String(v));
-    }
-    return out;
-  }
-  for (const [name, v] of Object.entries(parsed)) {
-    if (v === undefined || DROP_RESPONSE.has(name) || listed?.has(name)) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
-  }
-  return out;
+/** What an Exchange needs beyond the request, the response and the cluster. */
+interface ExchangeOptions {
+  readonly dispatch: Dispatcher.DispatchOptions;
+  readonly responseHeaders: HeaderFilter | undefined;
+  /** Attempts including the first when the route has no retry policy (connect failures only). */
+  readonly maxAttempts: number;
+  /** The route's timeoutMs: per attempt (from arrival when there is neither policy nor requestTimeoutMs). */
+  readonly timeoutMs: number;
+  readonly requestTimeoutMs: number | undefined;
+  readonly retry: RetryPolicy | undefined;
+  readonly hasBody: boolean;
+  readonly sendTimeoutMs: number;
+  readonly budget: RetryBudget;
 }
 
-type DispatcherRawHeaders = Dispatcher.DispatchController['rawHeaders'];
-
-// Errors raised before the connection existed: nothing was written, so another
-// endpoint may be tried whatever the method and body.
-const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL',
-]);
-
-// undici's codes for "the upstream sent something unusable" (as opposed to "it
-// went away"). undici reports llhttp failures as HTTPParserError (code
-// HPE_*; classify() also checks the name) and enforces the limits and framing
-// itself with UND_ERR_* codes that Node's parser never raises. upgrade.ts reads
-// responses with Node's own parser, whose failures are all HPE_*, so its test
-// is /^HPE_/: the two lists differ because the parsers do.
-const INVALID_RESPONSE = new Set([
-  'HPE_INVALID_CONSTANT', 'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE',
-]);
-
-function errorCode(err: Error): string {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : '';
-}
-
-/** The client response for an upstream failure that happened before the response started. */
-function classify(err: Error): ClientErrorKind {
-  const code = errorCode(err);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return ClientError.UPSTREAM_TIMEOUT;
-  if (INVALID_RESPONSE.has(code) || err.name === 'HTTPParserError') return ClientError.UPSTREAM_INVALID;
-  return ClientError.UPSTREAM_CONNECT;
-}
-
-/** One client request relayed to one or more endpoints in turn; the undici handler. */
-class Exchange implements Dispatcher.DispatchHandler {
+/** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
+class Exchange implements AttemptOwner {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #cluster: ClusterBalancer;
-  readonly #opts: Dispatcher.DispatchOptions;
-  readonly #responseHeaders: HeaderFilter | undefined;
-  readonly #maxAttempts: number;
-  readonly #timeoutMs: number;
-  readonly #sendTimeoutMs: number;
+  readonly #o: ExchangeOptions;
   readonly #tried = new Set<UpstreamEndpoint>();
-  /** Fires 504 when no response headers arrived in time, queueing included. */
+  /** Fires 504 (or cuts a started response when requestTimeoutMs is set). */
   #deadline: NodeJS.Timeout | undefined;
+  /** The current attempt's own timeout (with a policy or requestTimeoutMs). */
+  #attemptTimer: NodeJS.Timeout | undefined;
+  /** The wait before the next attempt. */
+  #backoff: NodeJS.Timeout | undefined;
   /** Fires when a paused client has not drained for sendTimeoutMs. */
   #sendTimer: NodeJS.Timeout | undefined;
   /** We answered (504) or gave up: whatever undici reports later is ignored. */
   #abandoned = false;
-  #controller: Dispatcher.DispatchController | undefined;
-  /** The current attempt reached a connection and began writing (body may be consumed). */
-  #started = false;
+  #current: Attempt | undefined;
+  #retries = 0;
+  /** A retry slot of the budget is held (released when the next outcome is known or at the end). */
+  #holdingRetry = false;
   #responded = false;
   #clientGone = false;
   #waitingDrain = false;
 
-  constructor(
-    req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, opts: Dispatcher.DispatchOptions,
-    responseHeaders: HeaderFilter | undefined, maxAttempts: number, timeoutMs: number, sendTimeoutMs: number,
-  ) {
+  constructor(req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, o: ExchangeOptions) {
     this.#req = req;
     this.#res = res;
     this.#cluster = cluster;
-    this.#opts = opts;
-    this.#responseHeaders = responseHeaders;
-    this.#maxAttempts = maxAttempts;
-    this.#timeoutMs = timeoutMs;
-    this.#sendTimeoutMs = sendTimeoutMs;
+    this.#o = o;
+    o.budget.requestStarted(cluster.key);
   }
 
   /** Starts one attempt on `endpoint`. */
   send(endpoint: UpstreamEndpoint): void {
+    const o = this.#o;
     // undici's headersTimeout starts once the request is written; a request
     // queued behind busy connections needs its own deadline.
-    this.#deadline ??= setTimeout(() => this.#giveUp(), this.#timeoutMs);
+    const overall = o.requestTimeoutMs ?? (o.retry === undefined ? o.timeoutMs : undefined);
+    if (overall !== undefined) this.#deadline ??= setTimeout(() => this.#giveUp(), overall);
     this.#tried.add(endpoint);
-    this.#controller = undefined;
-    this.#started = false;
+    const attempt = new Attempt(this, endpoint);
+    this.#current = attempt;
+    if (o.retry !== undefined || o.requestTimeoutMs !== undefined) {
+      this.#attemptTimer = setTimeout(() => this.#attemptTimedOut(attempt), o.retry?.perTryTimeoutMs ?? o.timeoutMs);
+    }
     try {
-      endpoint.dispatcher.dispatch(this.#opts, this);
+      endpoint.dispatcher.dispatch(o.dispatch, attempt);
     } catch (err) {
       // Synchronous refusals are argument errors (a header value undici
       // rejects that Node's parser let through): the request itself is bad.
       void err;
+      this.#clearTimers();
       sendClientError(this.#res, ClientError.BAD_REQUEST);
     }
   }
@@ -245,37 +226,101 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** The client response closed (finished, or the client went away). */
   clientClosed(): void {
     this.#clearTimers();
+    this.#releaseRetry();
+    this.#o.budget.requestEnded(this.#cluster.key);
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
-    this.#controller?.abort(new Error('client disconnected'));
+    this.#current?.controller?.abort(new Error('client disconnected'));
   }
 
   #clearTimers(): void {
     clearTimeout(this.#deadline);
+    clearTimeout(this.#attemptTimer);
+    clearTimeout(this.#backoff);
     clearTimeout(this.#sendTimer);
   }
 
-  // The deadline passed before response headers: answer 504 now, and abort the
-  // attempt (or, if it is still queued, abort it as soon as it starts).
+  #releaseRetry(): void {
+    if (!this.#holdingRetry) return;
+    this.#holdingRetry = false;
+    this.#o.budget.retryEnded(this.#cluster.key);
+  }
+
+  #live(a: Attempt): boolean {
+    return a === this.#current && !this.#abandoned && !this.#clientGone;
+  }
+
+  // The request deadline passed: before response headers answer 504 now, and
+  // abort the attempt (or, if it is still queued, as soon as it starts);
+  // after them (requestTimeoutMs only) cut the client connection.
   #giveUp(): void {
-    if (this.#responded || this.#clientGone) return;
+    if (this.#clientGone || this.#abandoned) return;
     this.#abandoned = true;
-    this.#controller?.abort(new Error('upstream timeout'));
-    sendClientError(this.#res, ClientError.UPSTREAM_TIMEOUT);
+    this.#clearTimers();
+    this.#current?.controller?.abort(new Error('upstream timeout'));
+    if (this.#responded) this.#res.destroy();
+    else sendClientError(this.#res, ClientError.UPSTREAM_TIMEOUT);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    this.#started = true;
-    if (this.#clientGone || this.#abandoned) controller.abort(new Error(this.#abandoned ? 'upstream timeout' : 'client disconnected'));
+  // The current attempt had no response headers within its own timeout.
+  #attemptTimedOut(a: Attempt): void {
+    if (!this.#live(a) || this.#responded) return;
+    if (!this.#retryAfter('timeout')) {
+      this.#abandoned = true;
+      this.#clearTimers();
+      sendClientError(this.#res, ClientError.UPSTREAM_TIMEOUT);
+    }
+    a.controller?.abort(new Error('upstream attempt timeout'));
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200 || this.#clientGone || this.#abandoned) return;
-    clearTimeout(this.#deadline);
+  /**
+   * After an attempt ended with `outcome`: starts the next one (at once, or
+   * after a backoff) and returns true, or returns false when this outcome is
+   * the answer. Makes the ended attempt stale either way it retries.
+   */
+  #retryAfter(outcome: AttemptOutcome): boolean {
+    this.#releaseRetry();
+    const o = this.#o;
+    const p = o.retry;
+    if (o.hasBody && this.#req.destroyed) return false;
+    if (p === undefined) {
+      // Without a policy: connect failures only, at once, on an endpoint not tried yet.
+      if (outcome !== 'connect-failure' || this.#tried.size >= o.maxAttempts) return false;
+      const next = this.#cluster.pickRetry(this.#tried);
+      if (next === undefined) return false;
+      clearTimeout(this.#attemptTimer);
+      this.send(next);
+      return true;
+    }
+    if (this.#retries >= p.attempts || !retryable(p, outcome, o.hasBody)) return false;
+    if (!o.budget.tryRetry(this.#cluster.key)) return false;
+    this.#holdingRetry = true;
+    const next = this.#cluster.pickRetry(this.#tried) ?? this.#current?.endpoint;
+    if (next === undefined) return false;
+    clearTimeout(this.#attemptTimer);
+    this.#current = undefined;
+    this.#backoff = setTimeout(() => {
+      if (!this.#clientGone && !this.#abandoned) this.send(next);
+    }, backoffDelay(p.backoffMs, this.#retries++));
+    return true;
+  }
+
+  requestStarted(a: Attempt, controller: Dispatcher.DispatchController): void {
+    if (!this.#live(a)) controller.abort(new Error(this.#clientGone ? 'client disconnected' : 'upstream timeout'));
+  }
+
+  responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200 || !this.#live(a)) return;
+    clearTimeout(this.#attemptTimer);
+    if (this.#o.retry !== undefined && this.#retryAfter(statusCode)) {
+      // Discarded, never relayed: the response body is dropped with its connection.
+      controller.abort(new Error('retrying'));
+      return;
+    }
+    if (this.#o.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      res.writeHead(statusCode, applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#responseHeaders));
+      res.writeHead(statusCode, applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#o.responseHeaders));
     } catch {
       // Node refused a header the upstream sent (invalid characters): answer
       // 502 with none of them.
@@ -287,8 +332,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#responded = true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#clientGone || this.#abandoned) return;
+  responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#live(a)) return;
     if (!this.#res.write(chunk) && !this.#waitingDrain) {
       // Backpressure: stop reading the upstream socket until the client drains,
       // but not forever: undici's body timeout is suspended while paused.
@@ -298,7 +343,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         this.#abandoned = true;
         controller.abort(new Error('client send timeout'));
         this.#res.destroy();
-      }, this.#sendTimeoutMs);
+      }, this.#o.sendTimeoutMs);
       this.#res.once('drain', () => {
         clearTimeout(this.#sendTimer);
         this.#waitingDrain = false;
@@ -307,26 +352,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  responseEnded(a: Attempt): void {
+    if (!this.#live(a)) return;
     this.#clearTimers();
-    if (this.#clientGone || this.#abandoned) return;
     this.#res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (this.#clientGone || this.#abandoned) return;
+  responseFailed(a: Attempt, err: Error): void {
+    if (!this.#live(a)) return;
     if (this.#responded) {
       // Mid-body failure: cut the client connection so the truncation is visible.
+      this.#clearTimers();
       this.#res.destroy();
       return;
     }
-    if (!this.#started && CONNECT_FAILURES.has(errorCode(err)) && this.#tried.size < this.#maxAttempts && !this.#req.destroyed) {
-      const next = this.#cluster.pickRetry(this.#tried);
-      if (next !== undefined) {
-        this.send(next);
-        return;
-      }
-    }
+    const code = errorCode(err);
+    const outcome: AttemptOutcome | undefined = !a.started && CONNECT_FAILURES.has(code) ? 'connect-failure'
+      : RESET_CODES.has(code) ? 'reset'
+        : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : undefined;
+    if (outcome !== undefined && this.#retryAfter(outcome)) return;
     this.#clearTimers();
     sendClientError(this.#res, classify(err));
   }

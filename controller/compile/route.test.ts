@@ -10,7 +10,8 @@ import {
 } from './fixtures.ts';
 
 const OK = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs'];
-const partly = (reason: string) => [...OK, `PartiallyInvalid=True/${reason}`];
+/** PartiallyInvalid's reason is the first problem's; later reasons only show in its message. */
+const partly = (reason: string, ..._later: string[]) => [...OK, `PartiallyInvalid=True/${reason}`];
 const refs = (reason: string) => ['Accepted=True/Accepted', `ResolvedRefs=False/${reason}`];
 const lost = (reason = 'RouteConflict') => [`Accepted=False/${reason}`, 'ResolvedRefs=True/ResolvedRefs', `Conflicted=True/${reason}`];
 const T1 = { creationTimestamp: '2026-01-01T00:00:00Z' };
@@ -26,8 +27,12 @@ const exact = (path: string): RouteMatch => ({ type: 'Exact', path });
 const toSvc = { backends: [{ cluster: SVC, weight: 1 }] };
 
 /** A compiled Route route: `action` is backends or redirect (+ filters). */
-function sr(match: RouteMatch, action: Partial<SnapshotRoute> = toSvc, o: { rank?: number; origin?: string; timeoutMs?: number } = {}): SnapshotRoute {
-  return { match, ...action, timeoutMs: o.timeoutMs ?? OPTIONS.defaultTimeoutMs, rank: o.rank ?? 0, origin: o.origin ?? R } as SnapshotRoute;
+function sr(
+  match: RouteMatch, action: Partial<SnapshotRoute> = toSvc,
+  o: { rank?: number; origin?: string; timeoutMs?: number; requestTimeoutMs?: number; retry?: SnapshotRoute['retry'] } = {},
+): SnapshotRoute {
+  const extra = { ...(o.requestTimeoutMs !== undefined && { requestTimeoutMs: o.requestTimeoutMs }), ...(o.retry !== undefined && { retry: o.retry }) };
+  return { match, ...action, timeoutMs: o.timeoutMs ?? OPTIONS.defaultTimeoutMs, ...extra, rank: o.rank ?? 0, origin: o.origin ?? R } as SnapshotRoute;
 }
 
 /** A compiled Ingress route to svc. */
@@ -333,12 +338,20 @@ test('timeouts and features not served yet', run([
     want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 2500 }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('InvalidTimeout') } },
   },
   {
-    name: 'timeouts.request, timeouts.idle and retries: Unsupported, the rest (requestMirror included) served',
+    name: 'timeouts.request and retries are served; timeouts.idle: Unsupported, the rest (requestMirror included) served',
     objs: [foo(
       matching({}, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 10 } }, timeouts: { request: '10s', backendRequest: '1s' } }),
       matching({ path: { value: '/b' } }, { retries: { attempts: 2 }, timeouts: { idle: '5m' } }),
     )],
-    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 10 } }, { timeoutMs: 1000 }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('Unsupported') } },
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 10 } }, { timeoutMs: 1000, requestTimeoutMs: 10000 }), sr(prefix('/b'), toSvc, { rank: 1, retry: { attempts: 2, on: ['connect-failure', 'reset'], backoffMs: 25 } })]) }, conds: { [R]: partly('Unsupported') } },
+  },
+  {
+    name: 'retries compiled: numeric codes, perTryTimeout, backoff; bad ones are InvalidRetry, a short timeouts.request InvalidTimeout',
+    objs: [foo(
+      matching({}, { retries: { attempts: 3, on: [503, 'reset', '504'], perTryTimeout: '250ms', backoff: '10ms' }, timeouts: { request: '2s', backendRequest: '1s' } }),
+      matching({ path: { value: '/b' } }, { retries: { attempts: 11 }, timeouts: { request: '500ms', backendRequest: '1s' } }),
+    )],
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 1000, requestTimeoutMs: 2000, retry: { attempts: 3, on: ['503', 'reset', '504'], perTryTimeoutMs: 250, backoffMs: 10 } }), sr(prefix('/b'), toSvc, { rank: 1, timeoutMs: 1000 })]) }, conds: { [R]: partly('InvalidTimeout', 'InvalidRetry') } },
   },
   {
     name: 'tcp: nothing of the Route is served',
@@ -492,8 +505,8 @@ test('condition messages name the winner and list what is not served', () => {
       hostnames: ['foo.com'],
       rules: [
         toBackends(ref('svc')),
-        { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], retries: { attempts: 2 } },
-        { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], retries: { attempts: 2 }, filters: { requestMirror: { backend: { name: 'svc', port: 80 } } } },
+        { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], timeouts: { idle: '5m' } },
+        { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], timeouts: { idle: '5m' }, filters: { requestMirror: { backend: { name: 'svc', port: 80 } } } },
       ],
     }, T2),
     service('svc'),
@@ -501,7 +514,7 @@ test('condition messages name the winner and list what is not served', () => {
   assert.equal(condition(res, R, 'Conflicted')?.message,
     'path Prefix / on host foo.com is already claimed by Ingress default/a; '
     + 'path Prefix /x + headers "x-canary" + method GET on host foo.com is already claimed by an earlier rule of this Route');
-  assert.equal(condition(res, R, 'PartiallyInvalid')?.message, 'not served yet, and ignored while the rest of the Route is served: retries (rules 1, 2)');
+  assert.equal(condition(res, R, 'PartiallyInvalid')?.message, 'not served yet, and ignored while the rest of the Route is served: timeouts.idle (rules 1, 2)');
   assert.equal(condition(res, R, 'Accepted')?.message, 'the Route is served');
 });
 

@@ -6,20 +6,29 @@
 //
 // What the proxy does not serve yet is never silently dropped: tcp and TLS
 // passthrough make the whole Route Unsupported (nothing of it is served);
-// timeouts.request, timeouts.idle and retries are named in an Unsupported
-// condition while the rest of the Route is served.
+// timeouts.idle is named in an Unsupported condition while the rest of the
+// Route is served.
+//
+// timeouts.request becomes `requestTimeoutMs` (it must be at least
+// backendRequest, else InvalidTimeout and it is dropped); retries become
+// `retry`: attempts 0..10, `on` (the CRD field keeps this name: it is the
+// contract, but YAML 1.1 parsers read an unquoted `on:` key as true, so the
+// docs quote it) from connect-failure, reset, 502, 503, 504 (numbers or
+// strings; absent: connect-failure and reset), perTryTimeout and backoff
+// (absent: 25ms) as Go durations. A malformed retries is InvalidRetry and the
+// rule gets no policy.
 //
 // requestMirror becomes the route's `mirror`: its backend resolves like the
 // rule's backends (same namespace only); one that does not resolve is a
 // ResolvedRefs condition and a mirror without a cluster (nothing mirrored).
 // A percent that is absent means 100 (Gateway API).
 import type {
-  HeaderFilter, Mirror, PathModifier, Redirect, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
+  HeaderFilter, Mirror, PathModifier, Redirect, RetryOn, RetryPolicy, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
 } from '../../api/snapshot.ts';
-import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
-import { HEADER_NAME, HEADER_VALUE, METHOD, REDIRECT_CODES, RESERVED_HEADERS } from '../../api/validate-route.ts';
+import { ANY_HOST, RETRY_CONDITIONS, routeKey } from '../../api/snapshot.ts';
+import { HEADER_NAME, HEADER_VALUE, MAX_RETRY_ATTEMPTS, METHOD, REDIRECT_CODES, RESERVED_HEADERS } from '../../api/validate-route.ts';
 import type {
-  Route, RouteBackend, RouteHeaderFilter, RouteMirror, RoutePathModifier, RouteRedirect, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
+  Route, RouteBackend, RouteHeaderFilter, RouteMirror, RoutePathModifier, RouteRedirect, RouteRetries, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
 } from '../k8s/types.ts';
 import type { Claims, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
@@ -58,6 +67,17 @@ interface RuleParts {
   readonly mirror?: { readonly backend: RouteMirror['backend']; readonly percent: number };
   readonly timeoutMs: number;
 }
+
+/** A rule's timeouts.request and retries, compiled (absent when not set or invalid). */
+interface Timing {
+  readonly requestTimeoutMs?: number;
+  readonly retry?: RetryPolicy;
+}
+
+/** The backoff of a retries without one (Envoy's base interval). */
+export const DEFAULT_BACKOFF_MS = 25;
+/** The conditions of a retries without `on`: the failures where no response was seen. */
+const DEFAULT_RETRY_ON: readonly RetryOn[] = ['connect-failure', 'reset'];
 
 /**
  * Adds the claims of every accepted Route of one build to the shared `Claims`.
@@ -136,6 +156,7 @@ export class RouteProcessor {
     if (matches.length === 0) return;
 
     const parts = this.#parts(rule, where, matches, status);
+    const timing = compileTiming(rule, where, parts.timeoutMs, status);
     // Resolved once per rule, and only when one of its matches wins a claim:
     // a resolution adds the cluster to the snapshot.
     let backends: readonly WeightedBackend[] | undefined;
@@ -161,6 +182,7 @@ export class RouteProcessor {
           ...(parts.responseHeaders !== undefined ? { responseHeaders: parts.responseHeaders } : {}),
           ...(parts.mirror !== undefined ? { mirror: mirrorOf(parts.mirror) } : {}),
           timeoutMs: parts.timeoutMs,
+          ...timing,
           rank: this.#claims.nextRank(host),
           origin: `Route/${owner.id}`,
         };
@@ -287,10 +309,57 @@ function checkMirror(m: RouteMirror | undefined, where: string, status: ObjectSt
 /** The features of a rule the proxy does not serve yet, by field name. */
 function unsupportedFields(rule: RouteRule): string[] {
   const out: string[] = [];
-  if (rule.timeouts?.request !== undefined) out.push('timeouts.request');
   if (rule.timeouts?.idle !== undefined) out.push('timeouts.idle');
-  if (rule.retries !== undefined) out.push('retries');
   return out;
+}
+
+/** timeouts.request and retries of a rule, checked (conditions for what is dropped). */
+function compileTiming(rule: RouteRule, where: string, timeoutMs: number, status: ObjectStatus): Timing {
+  const out: { requestTimeoutMs?: number; retry?: RetryPolicy } = {};
+  const raw = rule.timeouts?.request;
+  if (raw !== undefined) {
+    const ms = typeof raw === 'string' ? parseTimeoutMs(raw.trim()) : undefined;
+    if (ms === undefined) status.add('invalid', 'InvalidTimeout', `${where}.timeouts.request ${quote(raw)} is not a positive duration like "500ms", "2s" or "1m" (at most 24 days); the request is not bounded beyond its attempts`);
+    else if (ms < timeoutMs) status.add('invalid', 'InvalidTimeout', `${where}.timeouts.request ${quote(raw)} is shorter than the backend request timeout (${timeoutMs}ms); timeouts.request ignored`);
+    else out.requestTimeoutMs = ms;
+  }
+  if (rule.retries !== undefined) {
+    const r = compileRetries(rule.retries);
+    if (r.ok) out.retry = r.value;
+    else status.add('invalid', 'InvalidRetry', `${where}.retries ${r.message}; the rule retries only connect failures, as without retries`);
+  }
+  return out;
+}
+
+/** A retries stanza as a snapshot policy. */
+function compileRetries(r: RouteRetries): { ok: true; value: RetryPolicy } | { ok: false; message: string } {
+  if (typeof r !== 'object' || r === null) return { ok: false, message: 'is not an object' };
+  const unknown = Object.keys(r).filter((k) => !['attempts', 'on', 'perTryTimeout', 'backoff'].includes(k));
+  if (unknown.length > 0) return { ok: false, message: `has unknown field ${quote(unknown[0])} (an unquoted YAML 1.1 \`on:\` key reads as true: quote it)` };
+  const attempts = r.attempts ?? 1;
+  if (!Number.isInteger(attempts) || attempts < 0 || attempts > MAX_RETRY_ATTEMPTS) return { ok: false, message: `attempts ${quote(attempts)} is not an integer in 0..${MAX_RETRY_ATTEMPTS}` };
+  let on: RetryOn[] = [...DEFAULT_RETRY_ON];
+  if (r.on !== undefined) {
+    if (!Array.isArray(r.on)) return { ok: false, message: `on ${quote(r.on)} is not a list (an unquoted YAML 1.1 \`on:\` key reads as true: quote it)` };
+    on = [];
+    for (const c of r.on) {
+      const name = String(c) as RetryOn;
+      if ((typeof c !== 'string' && typeof c !== 'number') || !RETRY_CONDITIONS.includes(name)) return { ok: false, message: `on ${quote(c)} is not one of ${RETRY_CONDITIONS.join(', ')}` };
+      if (!on.includes(name)) on.push(name);
+    }
+  }
+  const policy: { attempts: number; on: RetryOn[]; perTryTimeoutMs?: number; backoffMs: number } = { attempts, on, backoffMs: DEFAULT_BACKOFF_MS };
+  if (r.perTryTimeout !== undefined) {
+    const ms = typeof r.perTryTimeout === 'string' ? parseTimeoutMs(r.perTryTimeout.trim()) : undefined;
+    if (ms === undefined) return { ok: false, message: `perTryTimeout ${quote(r.perTryTimeout)} is not a positive duration like "500ms"` };
+    policy.perTryTimeoutMs = ms;
+  }
+  if (r.backoff !== undefined) {
+    const ms = typeof r.backoff === 'string' ? parseTimeoutMs(r.backoff.trim()) : undefined;
+    if (ms === undefined) return { ok: false, message: `backoff ${quote(r.backoff)} is not a positive duration like "25ms"` };
+    policy.backoffMs = ms;
+  }
+  return { ok: true, value: policy };
 }
 
 /**
