@@ -175,6 +175,12 @@ export interface Route {
    * headers answers 504, after them cuts the client connection. At least `timeoutMs`.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * Longest quiet time, in ms, between two chunks of the upstream response
+   * body (Gateway API timeouts.idle) before the exchange is cut; absent: the
+   * proxy's default (300 s). Websocket tunnels are not bounded by it.
+   */
+  readonly idleTimeoutMs?: number;
   /** Retries beyond the always-safe connect-failure ones (proxy/retry.ts). */
   readonly retry?: RetryPolicy;
   /** Tie-breaker among routes of equal precedence: lower wins (the compiler's oldest-first order). */

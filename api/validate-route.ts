@@ -61,6 +61,7 @@ export function validateRoute(rp: string, r: unknown, hasCluster: (key: string) 
     if (!isTimeout(r.requestTimeoutMs)) bad(`${rp}/requestTimeoutMs`, `must be a positive integer up to ${MAX_TIMER_MS}`);
     else if (typeof r.timeoutMs === 'number' && r.requestTimeoutMs < r.timeoutMs) bad(`${rp}/requestTimeoutMs`, 'must be at least timeoutMs');
   }
+  if (r.idleTimeoutMs !== undefined && !isTimeout(r.idleTimeoutMs)) bad(`${rp}/idleTimeoutMs`, `must be a positive integer up to ${MAX_TIMER_MS}`);
   if (r.retry !== undefined) validateRetry(`${rp}/retry`, r.retry, bad);
   if (r.rank !== undefined && (!Number.isInteger(r.rank) || (r.rank as number) < 0)) bad(`${rp}/rank`, 'must be a non-negative integer');
   if (typeof r.origin !== 'string') bad(`${rp}/origin`, 'must be a string');

@@ -75,6 +75,8 @@ export interface DecisionForward {
   readonly timeoutMs: number;
   /** The route's bound on the whole exchange, retries included, counted from arrival. */
   readonly requestTimeoutMs: number | undefined;
+  /** The route's longest quiet time between two chunks of the response body; undefined: the proxy's default. */
+  readonly idleTimeoutMs: number | undefined;
   /** The route's retry policy (proxy/retry.ts); undefined: connect-failure retries only. */
   readonly retry: RetryPolicy | undefined;
   /** The route's filter for upstream response headers. */
@@ -116,6 +118,7 @@ export function decide(table: RoutingTable | undefined, req: IncomingMessage, pr
     headers: upstreamRequestHeaders(route, forwarded),
     timeoutMs: hit.timeoutMs,
     requestTimeoutMs: route.requestTimeoutMs,
+    idleTimeoutMs: route.idleTimeoutMs,
     retry: route.retry,
     responseHeaders: route.responseHeaders,
     mirror: route.mirror,

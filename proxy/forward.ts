@@ -89,9 +89,11 @@ export interface ForwarderOptions {
 }
 
 /**
- * Upper bound of silence between two body chunks from the upstream (Envoy's
- * stream idle timeout is 5 min too): long polls and event streams live, a
- * dead upstream is noticed.
+ * Upper bound of silence between two body chunks from the upstream when the
+ * route sets no idleTimeoutMs (Gateway API timeouts.idle); Envoy's stream idle
+ * timeout is 5 min too: long polls and event streams live, a dead upstream is
+ * noticed. Once the response has started, expiry cuts the client connection
+ * (the body is truncated). Websocket tunnels (tunnel.ts) are not bounded by it.
  */
 const UPSTREAM_BODY_IDLE_MS = 300_000;
 
@@ -122,7 +124,7 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
         headers: d.headers,
         body,
         headersTimeout: d.retry?.perTryTimeoutMs ?? d.timeoutMs,
-        bodyTimeout: UPSTREAM_BODY_IDLE_MS,
+        bodyTimeout: d.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS,
       },
       responseHeaders: d.responseHeaders,
       maxAttempts,

@@ -14,7 +14,7 @@ export const REASONS = {
   InvalidHost: 'a rule or TLS host (a Route hostname) is not a DNS-1123 subdomain nor a "*." wildcard; that rule or host is skipped',
   InvalidPathType: 'a path has no pathType or an unknown one; that path (a Route: that match) is skipped',
   InvalidPath: 'a path is empty, relative, contains characters invalid in a URL path, or has "//", "." or ".." segments; that path (a Route: that match) is skipped',
-  InvalidTimeout: 'the turnout.dev/response-timeout annotation (a Route: timeouts.backendRequest) is not a positive Go duration under 24 days, the default timeout is used; or a Route timeouts.request is not one or is shorter than backendRequest, it is ignored',
+  InvalidTimeout: 'the turnout.dev/response-timeout annotation (a Route: timeouts.backendRequest) is not a positive Go duration under 24 days, the default timeout is used; or a Route timeouts.request is not one or is shorter than backendRequest, it is ignored; or a Route timeouts.idle is not one, it is ignored and the 5m default applies',
   InvalidRetry: 'a Route retries has attempts outside 0..10, an unknown condition in `on` (connect-failure, reset, 502, 503, 504), or a perTryTimeout or backoff that is not a positive Go duration; the rule retries only connect failures',
   TLSHostsMissing: 'a spec.tls entry lists no hosts (a Route with tls lists no hostnames); Turnout cannot tell which hosts it is for, so it is skipped',
   TLSSecretNameMissing: 'a spec.tls entry names no Secret; its hosts are served with the default certificate',
@@ -26,7 +26,7 @@ export const REASONS = {
   InvalidMirror: 'a Route requestMirror has a percent that is not an integer in 0..100, names no backend, or sits on a rule with a requestRedirect (nothing is forwarded); nothing is mirrored',
   InvalidWeight: 'a Route backend weight is negative or above 1000000; that backend gets weight 0',
   NoBackends: 'a Route rule has neither backends nor a requestRedirect; its requests answer 500',
-  Unsupported: 'the Route uses a feature Turnout does not serve yet: with tls.mode Passthrough or tcp nothing of the Route is served (Accepted=False); with timeouts.idle the rest of the Route is served (PartiallyInvalid=True)',
+  Unsupported: 'the Route uses a feature Turnout does not serve yet: with tls.mode Passthrough or tcp nothing of the Route is served (Accepted=False)',
 
   // ResolvedRefs=False
   ResolvedRefs: 'every Service and Secret the Ingress or Route references was found and usable',

@@ -29,9 +29,12 @@ const toSvc = { backends: [{ cluster: SVC, weight: 1 }] };
 /** A compiled Route route: `action` is backends or redirect (+ filters). */
 function sr(
   match: RouteMatch, action: Partial<SnapshotRoute> = toSvc,
-  o: { rank?: number; origin?: string; timeoutMs?: number; requestTimeoutMs?: number; retry?: SnapshotRoute['retry'] } = {},
+  o: { rank?: number; origin?: string; timeoutMs?: number; requestTimeoutMs?: number; idleTimeoutMs?: number; retry?: SnapshotRoute['retry'] } = {},
 ): SnapshotRoute {
-  const extra = { ...(o.requestTimeoutMs !== undefined && { requestTimeoutMs: o.requestTimeoutMs }), ...(o.retry !== undefined && { retry: o.retry }) };
+  const extra = {
+    ...(o.requestTimeoutMs !== undefined && { requestTimeoutMs: o.requestTimeoutMs }),
+    ...(o.idleTimeoutMs !== undefined && { idleTimeoutMs: o.idleTimeoutMs }),
+    ...(o.retry !== undefined && { retry: o.retry }) };
   return { match, ...action, timeoutMs: o.timeoutMs ?? OPTIONS.defaultTimeoutMs, ...extra, rank: o.rank ?? 0, origin: o.origin ?? R } as SnapshotRoute;
 }
 
@@ -338,12 +341,50 @@ test('timeouts and features not served yet', run([
     want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 2500 }), sr(prefix('/b'), toSvc, { rank: 1 })]) }, conds: { [R]: partly('InvalidTimeout') } },
   },
   {
-    name: 'timeouts.request and retries are served; timeouts.idle: Unsupported, the rest (requestMirror included) served',
+    name: 'timeouts.request, timeouts.idle and retries are served, requestMirror too',
     objs: [foo(
       matching({}, { filters: { requestMirror: { backend: { name: 'canary', port: 80 }, percent: 10 } }, timeouts: { request: '10s', backendRequest: '1s' } }),
       matching({ path: { value: '/b' } }, { retries: { attempts: 2 }, timeouts: { idle: '5m' } }),
     )],
-    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 10 } }, { timeoutMs: 1000, requestTimeoutMs: 10000 }), sr(prefix('/b'), toSvc, { rank: 1, retry: { attempts: 2, on: ['connect-failure', 'reset'], backoffMs: 25 } })]) }, conds: { [R]: partly('Unsupported') } },
+    want: { vhosts: { 'foo.com': vh([sr(prefix('/'), { ...toSvc, mirror: { cluster: CANARY, percent: 10 } }, { timeoutMs: 1000, requestTimeoutMs: 10000 }), sr(prefix('/b'), toSvc, { rank: 1, idleTimeoutMs: 300000, retry: { attempts: 2, on: ['connect-failure', 'reset'], backoffMs: 25 } })]) }, conds: { [R]: OK } },
+  },
+  {
+    name: 'timeouts.idle: Go durations, independent of backendRequest and request',
+    objs: [foo(
+      matching({}, { timeouts: { idle: '1m30s' } }),
+      matching({ path: { value: '/a' } }, { timeouts: { idle: '250ms', backendRequest: '2s', request: '10s' } }),
+      matching({ path: { value: '/b' } }, { timeouts: { idle: ' 1.5s ' } }),
+      matching({ path: { value: '/c' } }, { timeouts: { idle: '1us' } }),
+    )],
+    want: {
+      vhosts: { 'foo.com': vh([
+        sr(prefix('/'), toSvc, { idleTimeoutMs: 90000 }),
+        sr(prefix('/a'), toSvc, { rank: 1, timeoutMs: 2000, requestTimeoutMs: 10000, idleTimeoutMs: 250 }),
+        sr(prefix('/b'), toSvc, { rank: 2, idleTimeoutMs: 1500 }),
+        sr(prefix('/c'), toSvc, { rank: 3, idleTimeoutMs: 1 }),
+      ]) },
+      conds: { [R]: OK },
+    },
+  },
+  {
+    name: 'an invalid timeouts.idle: InvalidTimeout, ignored, the rest of the rule served',
+    objs: [foo(
+      matching({}, { timeouts: { idle: '5' } }),
+      matching({ path: { value: '/a' } }, { timeouts: { idle: '0s', request: '1m' } }),
+      matching({ path: { value: '/b' } }, { timeouts: { idle: '-1s' } }),
+      matching({ path: { value: '/c' } }, { timeouts: { idle: '1000h' } }),
+      matching({ path: { value: '/d' } }, { timeouts: { idle: '' } }),
+    )],
+    want: {
+      vhosts: { 'foo.com': vh([
+        sr(prefix('/')),
+        sr(prefix('/a'), toSvc, { rank: 1, requestTimeoutMs: 60000 }),
+        sr(prefix('/b'), toSvc, { rank: 2 }),
+        sr(prefix('/c'), toSvc, { rank: 3 }),
+        sr(prefix('/d'), toSvc, { rank: 4 }),
+      ]) },
+      conds: { [R]: partly('InvalidTimeout') },
+    },
   },
   {
     name: 'retries compiled: numeric codes, perTryTimeout, backoff; bad ones are InvalidRetry, a short timeouts.request InvalidTimeout',
@@ -498,7 +539,7 @@ test('class selection applies to Routes as to Ingresses', async (t) => {
   }
 });
 
-test('condition messages name the winner and list what is not served', () => {
+test('condition messages name the winner and the timeouts.idle dropped', () => {
   const res = compile(inputOf([
     ingress('a', { rules: [rule('foo.com', prefixPath('/'))] }, T1),
     httpRoute('r', {
@@ -506,7 +547,7 @@ test('condition messages name the winner and list what is not served', () => {
       rules: [
         toBackends(ref('svc')),
         { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], timeouts: { idle: '5m' } },
-        { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], timeouts: { idle: '5m' }, filters: { requestMirror: { backend: { name: 'svc', port: 80 } } } },
+        { matches: [{ path: { value: '/x' }, headers: [{ name: 'x-canary', value: '1' }], method: 'GET' }], backends: [ref('svc')], timeouts: { idle: '5 minutes' }, filters: { requestMirror: { backend: { name: 'svc', port: 80 } } } },
       ],
     }, T2),
     service('svc'),
@@ -514,7 +555,8 @@ test('condition messages name the winner and list what is not served', () => {
   assert.equal(condition(res, R, 'Conflicted')?.message,
     'path Prefix / on host foo.com is already claimed by Ingress default/a; '
     + 'path Prefix /x + headers "x-canary" + method GET on host foo.com is already claimed by an earlier rule of this Route');
-  assert.equal(condition(res, R, 'PartiallyInvalid')?.message, 'not served yet, and ignored while the rest of the Route is served: timeouts.idle (rules 1, 2)');
+  assert.equal(condition(res, R, 'PartiallyInvalid')?.message,
+    'spec.rules[2].timeouts.idle "5 minutes" is not a positive duration like "500ms", "2s" or "1m" (at most 24 days); timeouts.idle ignored, the proxy\'s default (5m) applies');
   assert.equal(condition(res, R, 'Accepted')?.message, 'the Route is served');
 });
 

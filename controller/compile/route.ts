@@ -5,12 +5,13 @@
 // Route loses, with a condition naming the winner.
 //
 // What the proxy does not serve yet is never silently dropped: tcp and TLS
-// passthrough make the whole Route Unsupported (nothing of it is served);
-// timeouts.idle is named in an Unsupported condition while the rest of the
-// Route is served.
+// passthrough make the whole Route Unsupported (nothing of it is served).
 //
 // timeouts.request becomes `requestTimeoutMs` (it must be at least
-// backendRequest, else InvalidTimeout and it is dropped); retries become
+// backendRequest, else InvalidTimeout and it is dropped); timeouts.idle
+// becomes `idleTimeoutMs`, the longest quiet time between two chunks of the
+// upstream response body (an invalid one is InvalidTimeout and dropped: the
+// proxy's default applies); retries become
 // `retry`: attempts 0..10, `on` (the CRD field keeps this name: it is the
 // contract, but YAML 1.1 parsers read an unquoted `on:` key as true, so the
 // docs quote it) from connect-failure, reset, 502, 503, 504 (numbers or
@@ -68,9 +69,10 @@ interface RuleParts {
   readonly timeoutMs: number;
 }
 
-/** A rule's timeouts.request and retries, compiled (absent when not set or invalid). */
+/** A rule's timeouts.request, timeouts.idle and retries, compiled (absent when not set or invalid). */
 interface Timing {
   readonly requestTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
   readonly retry?: RetryPolicy;
 }
 
@@ -117,18 +119,7 @@ export class RouteProcessor {
     const hosts = hostsOf(spec.hostnames, status);
     if (spec.tls !== undefined) this.#tls(ns, owner, hosts, spec.tls, status);
 
-    const unsupported = new Map<string, number[]>();
-    (spec.rules ?? []).forEach((rule, i) => {
-      for (const field of unsupportedFields(rule)) {
-        const at = unsupported.get(field);
-        if (at) at.push(i); else unsupported.set(field, [i]);
-      }
-      this.#rule(ns, owner, hosts, rule, i, status);
-    });
-    if (unsupported.size > 0) {
-      const list = [...unsupported].map(([field, at]) => `${field} (${at.length > 1 ? 'rules' : 'rule'} ${at.join(', ')})`);
-      status.add('invalid', 'Unsupported', `not served yet, and ignored while the rest of the Route is served: ${list.join(', ')}`);
-    }
+    (spec.rules ?? []).forEach((rule, i) => this.#rule(ns, owner, hosts, rule, i, status));
   }
 
   #tls(ns: string, owner: Owner, hosts: readonly string[], tls: RouteTLS, status: ObjectStatus): void {
@@ -306,22 +297,21 @@ function checkMirror(m: RouteMirror | undefined, where: string, status: ObjectSt
   return { backend: m.backend, percent };
 }
 
-/** The features of a rule the proxy does not serve yet, by field name. */
-function unsupportedFields(rule: RouteRule): string[] {
-  const out: string[] = [];
-  if (rule.timeouts?.idle !== undefined) out.push('timeouts.idle');
-  return out;
-}
-
-/** timeouts.request and retries of a rule, checked (conditions for what is dropped). */
+/** timeouts.request, timeouts.idle and retries of a rule, checked (conditions for what is dropped). */
 function compileTiming(rule: RouteRule, where: string, timeoutMs: number, status: ObjectStatus): Timing {
-  const out: { requestTimeoutMs?: number; retry?: RetryPolicy } = {};
+  const out: { requestTimeoutMs?: number; idleTimeoutMs?: number; retry?: RetryPolicy } = {};
   const raw = rule.timeouts?.request;
   if (raw !== undefined) {
     const ms = typeof raw === 'string' ? parseTimeoutMs(raw.trim()) : undefined;
     if (ms === undefined) status.add('invalid', 'InvalidTimeout', `${where}.timeouts.request ${quote(raw)} is not a positive duration like "500ms", "2s" or "1m" (at most 24 days); the request is not bounded beyond its attempts`);
     else if (ms < timeoutMs) status.add('invalid', 'InvalidTimeout', `${where}.timeouts.request ${quote(raw)} is shorter than the backend request timeout (${timeoutMs}ms); timeouts.request ignored`);
     else out.requestTimeoutMs = ms;
+  }
+  const idle = rule.timeouts?.idle;
+  if (idle !== undefined) {
+    const ms = typeof idle === 'string' ? parseTimeoutMs(idle.trim()) : undefined;
+    if (ms === undefined) status.add('invalid', 'InvalidTimeout', `${where}.timeouts.idle ${quote(idle)} is not a positive duration like "500ms", "2s" or "1m" (at most 24 days); timeouts.idle ignored, the proxy's default (5m) applies`);
+    else out.idleTimeoutMs = ms;
   }
   if (rule.retries !== undefined) {
     const r = compileRetries(rule.retries);
