@@ -48,12 +48,15 @@ export interface Snapshot {
 
 /** A socket the proxy listens on. The controller owns ports so they can change without a restart. */
 export interface Listener {
-  readonly protocol: 'http' | 'https';
+  /** 'tcp': every accepted connection is spliced to an endpoint of `backends` (a tcp Route). */
+  readonly protocol: 'http' | 'https' | 'tcp';
   /** IP address to bind, e.g. "127.0.0.1" or "::". */
   readonly address: string;
   readonly port: number;
   /** For https: the secret served when SNI matches no virtual host with TLS. */
   readonly defaultSecret?: SecretKey;
+  /** For tcp only, and required then: the weighted split each connection picks from. */
+  readonly backends?: readonly WeightedBackend[];
 }
 
 /** All routes for one host pattern. */

@@ -28,6 +28,13 @@ test('a well-formed snapshot validates', () => {
   assertValidSnapshot(sealSnapshot(content()));
 });
 
+test('a tcp listener whose backends resolve validates', () => {
+  const c = structuredClone(content()) as any;
+  c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: 1 }, { weight: 0 }] };
+  c.version = versionOf(c);
+  assert.deepEqual(validateSnapshot(c), []);
+});
+
 test('version is a content hash independent of key order', () => {
   const a = content();
   const b = { secrets: a.secrets, clusters: a.clusters, virtualHosts: a.virtualHosts, listeners: a.listeners };
@@ -56,6 +63,11 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'proto key', mutate: (c) => { Object.defineProperty(c.secrets, '__proto__', { value: {}, enumerable: true }); }, path: '/secrets/__proto__' },
   { name: 'dangling default route cluster', mutate: (c) => { c.defaultRoute = { match: { type: 'Prefix', path: '/' }, cluster: 'a/b:1', timeoutMs: 1, origin: '' }; }, path: '/defaultRoute/cluster' },
   { name: 'default route not matching everything', mutate: (c) => { c.defaultRoute = { match: { type: 'Exact', path: '/' }, timeoutMs: 1, origin: '' }; }, path: '/defaultRoute/match' },
+  { name: 'tcp listener with a dangling cluster', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'x/y:1', weight: 1 }] }; }, path: '/listeners/tcp-a-b/backends/0/cluster' },
+  { name: 'tcp listener without backends', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000 }; }, path: '/listeners/tcp-a-b/backends' },
+  { name: 'tcp listener on a port of another listener', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 8080, backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/listeners/tcp-a-b/port' },
+  { name: 'tcp listener with a negative weight', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: -1 }] }; }, path: '/listeners/tcp-a-b/backends/0/weight' },
+  { name: 'http listener with backends', mutate: (c) => { c.listeners.http.backends = [{ cluster: 'default/web:80', weight: 1 }]; }, path: '/listeners/http/backends' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 

@@ -71,7 +71,16 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
   for (const [name, l] of Object.entries(listeners)) {
     const p = `/listeners/${ptr(name)}`;
     if (!isObject(l)) { bad(p, 'must be an object'); continue; }
-    if (l.protocol !== 'http' && l.protocol !== 'https') bad(`${p}/protocol`, 'must be "http" or "https"');
+    if (l.protocol !== 'http' && l.protocol !== 'https' && l.protocol !== 'tcp') bad(`${p}/protocol`, 'must be "http", "https" or "tcp"');
+    if (l.protocol === 'tcp') {
+      if (!Array.isArray(l.backends)) bad(`${p}/backends`, 'must be an array for a tcp listener');
+      else l.backends.forEach((b: unknown, i: number) => {
+        const bp = `${p}/backends/${i}`;
+        if (!isObject(b)) { bad(bp, 'must be an object'); return; }
+        if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, 'must name a cluster of the snapshot');
+        if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) bad(`${bp}/weight`, 'must be a non-negative integer');
+      });
+    } else if (l.backends !== undefined) bad(`${p}/backends`, 'only a tcp listener has backends');
     if (!isPlainIP(l.address)) bad(`${p}/address`, 'must be an IP address without a zone');
     if (!isPort(l.port)) bad(`${p}/port`, 'must be an integer in 1..65535');
     else if (ports.has(l.port)) bad(`${p}/port`, `port ${l.port} is also used by listener ${ports.get(l.port)}`);

@@ -32,6 +32,7 @@ import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
+import { TcpListener } from './tcp.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -76,13 +77,15 @@ export interface ListenerSetOptions {
   readonly upgrader?: Upgrader;
   /** How long a removed listener's connections may finish before being cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
+  /** How long a tcp listener waits for an upstream connect before trying another endpoint. Default 5 s. */
+  readonly tcpConnectTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
   readonly log?: Logger;
 }
 
 /** A bound listener as admin shows it; `port` is the bound port. */
 export interface ListenerInfo {
-  readonly protocol: 'http' | 'https';
+  readonly protocol: Listener['protocol'];
   readonly address: string;
   readonly port: number;
 }
@@ -192,10 +195,12 @@ export class ListenerSet {
 class ManagedListener {
   readonly id: string;
   name: string;
-  readonly protocol: ClientProtocol;
+  readonly protocol: Listener['protocol'];
   readonly address: string;
   readonly port: number;
   readonly server: http.Server;
+  /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
+  readonly #tcp: TcpListener | undefined;
   readonly #inflight = new Set<http.ServerResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
@@ -224,6 +229,13 @@ class ManagedListener {
     this.protocol = spec.protocol;
     this.address = spec.address;
     this.port = spec.port;
+    if (spec.protocol === 'tcp') {
+      this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log });
+      this.server = this.#tcp.server as unknown as http.Server;
+      return;
+    }
+    this.#tcp = undefined;
+    const clientProtocol: ClientProtocol = spec.protocol;
     const serverOptions: http.ServerOptions = {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
@@ -271,7 +283,7 @@ class ManagedListener {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       try {
-        upgrader.handle(req, socket, head, this.protocol);
+        upgrader.handle(req, socket, head, clientProtocol);
       } catch (err) {
         this.#log.error('upgrade handler threw', errorFields(err));
         socket.destroy();
@@ -296,7 +308,7 @@ class ManagedListener {
       if (this.#draining) setImmediate(() => this.server.closeIdleConnections());
     });
     try {
-      handler(req, res, this.protocol);
+      handler(req, res, this.protocol as ClientProtocol);
     } catch (err) {
       // A bug in routing must cost one request, not the process and every
       // connection on it.
@@ -313,6 +325,7 @@ class ManagedListener {
 
   /** Installs the listener's default certificate from `table` if its content changed. */
   reloadDefault(spec: Listener, table: RoutingTable, log: Logger): void {
+    this.#tcp?.update(spec);
     if (this.protocol !== 'https' || spec.defaultSecret === undefined) return;
     const creds = table.credentials(spec.defaultSecret);
     if (creds === undefined || creds.fingerprint === this.#defaultFingerprint) return;
@@ -328,6 +341,7 @@ class ManagedListener {
 
   /** Stops accepting and drains; see the top of the file. */
   async drain(timeoutMs: number): Promise<void> {
+    if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -344,6 +358,11 @@ class ManagedListener {
 
   /** Closes a listener that never served (refused snapshot). */
   async closeNow(): Promise<void> {
+    if (this.#tcp !== undefined) {
+      const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.#tcp.cutAll();
+      return done;
+    }
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     this.#closeUpgraded();

@@ -44,7 +44,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
   const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs);
-  const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs);
+  const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs, options.listeners);
   const conditions = new Map<string, readonly Condition[]>();
   for (const w of ours) {
     const status = w.kind === 'Route' ? new ObjectStatus('Route', ROUTE_EMPTY) : new ObjectStatus();
@@ -66,7 +66,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   for (const k of [...resolved.keys()].sort()) clusters[k] = resolved.get(k)!;
 
   let content: SnapshotContent = {
-    listeners: listenersOf(options.listeners),
+    listeners: { ...listenersOf(options.listeners), ...sortedByName(routes.tcpListeners()) },
     virtualHosts: out.virtualHosts,
     clusters,
     // Copied: sealing freezes the snapshot deeply, and the caller's options are not ours to freeze.
@@ -123,4 +123,8 @@ function listenersOf(listeners: Readonly<Record<string, Listener>>): Record<stri
     const l = listeners[name]!;
     return [name, l.protocol === 'https' && l.defaultSecret === undefined ? { ...l, defaultSecret: DEFAULT_SECRET } : { ...l }];
   }));
+}
+
+function sortedByName<T>(m: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]!]));
 }

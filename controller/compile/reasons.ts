@@ -19,6 +19,7 @@ export const REASONS = {
   TLSHostsMissing: 'a spec.tls entry lists no hosts (a Route with tls lists no hostnames); Turnout cannot tell which hosts it is for, so it is skipped',
   TLSSecretNameMissing: 'a spec.tls entry names no Secret; its hosts are served with the default certificate',
   InvalidTLS: 'a Route spec.tls.mode is neither Terminate nor Passthrough; spec.tls is skipped',
+  InvalidTCP: 'a Route spec.tcp.port is not an integer in 1..65535, or spec.rules and spec.tcp are both set; nothing of the Route is served',
   InvalidMatch: 'a Route match has an unknown header or query match type, an invalid header name, an empty query name, or a method that is not an HTTP token; that match is skipped',
   InvalidRegex: 'a Route RegularExpression (path, header or query) is not valid RE2 syntax or is too long; that match is skipped',
   InvalidFilter: 'a Route rule has a malformed filter or one not allowed where it is (requestRedirect with backends or with urlRewrite, ReplacePrefixMatch with a match that is not PathPrefix, a bad status code, hostname, port or path); the requests of that rule answer 500',

@@ -395,11 +395,6 @@ test('timeouts and features not served yet', run([
     want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 1000, requestTimeoutMs: 2000, retry: { attempts: 3, on: ['503', 'reset', '504'], perTryTimeoutMs: 250, backoffMs: 10 } }), sr(prefix('/b'), toSvc, { rank: 1, timeoutMs: 1000 })]) }, conds: { [R]: partly('InvalidTimeout', 'InvalidRetry') } },
   },
   {
-    name: 'tcp: nothing of the Route is served',
-    objs: [httpRoute('r', { hostnames: ['db.foo.com'], tcp: { port: 5432, backends: [ref('svc', 5432)] } })],
-    want: { vhosts: {}, conds: { [R]: ['Accepted=False/Unsupported', 'ResolvedRefs=Unknown/Unsupported'] } },
-  },
-  {
     name: 'tls.mode Passthrough: nothing of the Route is served, not even its rules',
     objs: [httpRoute('r', { hostnames: ['foo.com'], tls: { mode: 'Passthrough' }, rules: [toBackends(ref('svc'))] })],
     want: { vhosts: {}, conds: { [R]: ['Accepted=False/Unsupported', 'ResolvedRefs=Unknown/Unsupported'] } },
@@ -570,7 +565,7 @@ test('unsupported Routes say why, and claim nothing another object could want', 
     httpRoute('r', { hostnames: ['foo.com'], tls: { mode: 'Passthrough' }, tcp: { backends: [ref('svc', 443)] } }, T1),
     ingress('a', { rules: [rule('foo.com', prefixPath('/'))] }, T2), service('svc'),
   ]), OPTIONS);
-  assert.equal(condition(res, R, 'Accepted')?.message, 'spec.tcp (TCP routing) and spec.tls.mode Passthrough are not served yet; nothing of this Route is served');
+  assert.equal(condition(res, R, 'Accepted')?.message, 'spec.tls.mode Passthrough is not served yet; nothing of this Route is served');
   assert.deepEqual(res.snapshot.virtualHosts, { 'foo.com': vh([ir(prefix('/'))]) });
   assert.deepEqual(Object.keys(res.snapshot.clusters), [SVC]);
 });
@@ -639,4 +634,20 @@ test('reuse: routes with arrays are shared, and a canary weight change is a one-
   assert.equal(next.virtualHosts['bar.com'], prev.virtualHosts['bar.com']);
   const key = Object.keys(next.virtualHosts['foo.com']!.routes).find((k) => k.startsWith('RegularExpression'))!;
   assert.equal(next.virtualHosts['foo.com']!.routes[key], prev.virtualHosts['foo.com']!.routes[key], 'the untouched route of the touched host is shared');
+});
+
+test('a tcp Route becomes a tcp listener; a later Route on its port is Conflicted', () => {
+  const res = compile(inputOf([
+    httpRoute('r', { tcp: { port: 5432, backends: [ref('svc')] } }, T1),
+    httpRoute('r2', { tcp: { port: 5432, backends: [ref('svc')] } }, T2),
+    service('svc'),
+  ]), OPTIONS);
+  const l = res.snapshot.listeners['tcp-default-r'];
+  assert.equal(l?.protocol, 'tcp');
+  assert.equal(l?.port, 5432);
+  assert.deepEqual(l?.backends, [{ cluster: SVC, weight: 1 }]);
+  assert.equal(res.snapshot.listeners['tcp-default-r2'], undefined);
+  assert.equal(condition(res, R, 'Accepted')?.status, 'True');
+  assert.equal(condition(res, R2, 'Conflicted')?.status, 'True');
+  assert.equal(condition(res, R2, 'Accepted')?.status, 'False');
 });

@@ -4,8 +4,12 @@
 // older object (or an earlier rule) already claims on a host is a conflict the
 // Route loses, with a condition naming the winner.
 //
-// What the proxy does not serve yet is never silently dropped: tcp and TLS
-// passthrough make the whole Route Unsupported (nothing of it is served).
+// What the proxy does not serve yet is never silently dropped: TLS
+// passthrough makes the whole Route Unsupported (nothing of it is served).
+//
+// A tcp Route becomes a tcp listener named `tcp-<namespace>-<name>` on the
+// controller's listen address and `spec.tcp.port`; a port an option listener
+// or an older tcp Route already holds is a RouteConflict the Route loses.
 //
 // timeouts.request becomes `requestTimeoutMs` (it must be at least
 // backendRequest, else InvalidTimeout and it is dropped); timeouts.idle
@@ -24,12 +28,12 @@
 // ResolvedRefs condition and a mirror without a cluster (nothing mirrored).
 // A percent that is absent means 100 (Gateway API).
 import type {
-  HeaderFilter, Mirror, PathModifier, Redirect, RetryOn, RetryPolicy, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
+  HeaderFilter, Listener, Mirror, PathModifier, Redirect, RetryOn, RetryPolicy, Rewrite, Route as SnapshotRoute, RouteMatch, ValueMatch, WeightedBackend,
 } from '../../api/snapshot.ts';
 import { ANY_HOST, RETRY_CONDITIONS, routeKey } from '../../api/snapshot.ts';
 import { HEADER_NAME, HEADER_VALUE, MAX_RETRY_ATTEMPTS, METHOD, REDIRECT_CODES, RESERVED_HEADERS } from '../../api/validate-route.ts';
 import type {
-  Route, RouteBackend, RouteHeaderFilter, RouteMirror, RoutePathModifier, RouteRedirect, RouteRetries, RouteRule, RouteRuleMatch, RouteTLS, RouteURLRewrite, RouteValueMatch,
+  Route, RouteBackend, RouteHeaderFilter, RouteMirror, RoutePathModifier, RouteRedirect, RouteRetries, RouteRule, RouteRuleMatch, RouteTCP, RouteTLS, RouteURLRewrite, RouteValueMatch,
 } from '../k8s/types.ts';
 import type { Claims, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
@@ -91,12 +95,26 @@ export class RouteProcessor {
   readonly #services: ServiceIndex;
   readonly #secrets: SecretIndex;
   readonly #defaultTimeoutMs: number;
+  readonly #tcpAddress: string;
+  /** Port to the listener holding it: the option listeners, then tcp Routes as they win. */
+  readonly #ports = new Map<number, string>();
+  readonly #tcp: Record<string, Listener> = {};
 
-  constructor(claims: Claims, services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number) {
+  /** `listeners`: the option listeners (their ports are taken, their address is the tcp listeners'). */
+  constructor(claims: Claims, services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number,
+    listeners: Readonly<Record<string, Listener>> = {}) {
     this.#claims = claims;
     this.#services = services;
     this.#secrets = secrets;
     this.#defaultTimeoutMs = defaultTimeoutMs;
+    const names = Object.keys(listeners).sort();
+    this.#tcpAddress = names.length > 0 ? listeners[names[0]!]!.address : '0.0.0.0';
+    for (const n of names) this.#ports.set(listeners[n]!.port, `listener ${n}`);
+  }
+
+  /** The tcp listeners of the Routes processed so far, keyed by name. */
+  tcpListeners(): Record<string, Listener> {
+    return { ...this.#tcp };
   }
 
   /** Adds one Route's claims, recording its problems in `status`. */
@@ -105,14 +123,21 @@ export class RouteProcessor {
     const owner: Owner = { kind: 'Route', id: `${ns}/${route.metadata.name}` };
     const spec = route.spec ?? {};
 
-    const whole: string[] = [];
-    if (spec.tcp !== undefined) whole.push('spec.tcp (TCP routing)');
-    if (spec.tls?.mode === 'Passthrough') whole.push('spec.tls.mode Passthrough');
-    if (whole.length > 0) {
-      // Serving the HTTP part of a Route meant for passthrough or TCP would put
-      // its traffic somewhere its author did not intend: serve none of it.
+    if (spec.tls?.mode === 'Passthrough') {
+      // Serving the HTTP part of a Route meant for passthrough would put its
+      // traffic somewhere its author did not intend: serve none of it.
       status.refsChecked = false;
-      status.add('invalid', 'Unsupported', `${whole.join(' and ')} ${whole.length > 1 ? 'are' : 'is'} not served yet; nothing of this Route is served`);
+      status.add('invalid', 'Unsupported', 'spec.tls.mode Passthrough is not served yet; nothing of this Route is served');
+      return;
+    }
+    if (spec.tcp !== undefined && spec.rules !== undefined) {
+      // Admission refuses this (exactly one of rules and tcp); from a manifest
+      // folder it can arrive, and serving either half would guess the intent.
+      status.add('invalid', 'InvalidTCP', 'spec.rules and spec.tcp are both set; set exactly one of them; nothing of this Route is served');
+      return;
+    }
+    if (spec.tcp !== undefined) {
+      this.#tcpRoute(ns, route.metadata.name, spec.tcp, status);
       return;
     }
 
@@ -120,6 +145,25 @@ export class RouteProcessor {
     if (spec.tls !== undefined) this.#tls(ns, owner, hosts, spec.tls, status);
 
     (spec.rules ?? []).forEach((rule, i) => this.#rule(ns, owner, hosts, rule, i, status));
+  }
+
+  #tcpRoute(ns: string, name: string, tcp: RouteTCP, status: ObjectStatus): void {
+    const port = tcp.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      status.add('invalid', 'InvalidTCP', `spec.tcp.port ${quote(port)} is not an integer in 1..65535; nothing of this Route is served`);
+      return;
+    }
+    const holder = this.#ports.get(port);
+    if (holder !== undefined) {
+      status.add('conflict', 'RouteConflict', `spec.tcp.port ${port} is already used by ${holder}`);
+      return;
+    }
+    const backends = this.#backends(ns, tcp.backends ?? [], 'spec.tcp', status);
+    if (backends.length === 0) status.add('invalid', 'NoBackends', 'spec.tcp has no backends; its connections are closed');
+    const listenerName = `tcp-${ns}-${name}`;
+    this.#ports.set(port, `Route ${ns}/${name}`);
+    this.#tcp[listenerName] = { protocol: 'tcp', address: this.#tcpAddress, port, backends };
+    status.contributed = true;
   }
 
   #tls(ns: string, owner: Owner, hosts: readonly string[], tls: RouteTLS, status: ObjectStatus): void {

@@ -1,0 +1,100 @@
+// A tcp listener (a tcp Route): each accepted connection picks a backend of
+// the listener's weighted split, then an endpoint of its cluster in turn, in
+// the CURRENT table; a connect failure or timeout retries the next endpoint
+// not tried yet. Bytes are spliced both ways by a Tunnel (tunnel.ts). The
+// listener's identity is protocol + address + port (listeners.ts), so a
+// snapshot that keeps it changes only `backends` and open connections never
+// notice; a removed listener stops accepting and cuts its connections at the
+// drain deadline, like websockets.
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Listener, WeightedBackend } from '../api/snapshot.ts';
+import type { Logger } from '../lib/log.ts';
+import { errorFields } from '../lib/log.ts';
+import type { RoutingTable } from './routing/table.ts';
+import { Tunnel } from './tunnel.ts';
+import type { UpstreamEndpoint } from './upstream/balancer.ts';
+import { pickBackend } from './upstream/split.ts';
+
+/** Options of a TcpListener. */
+export interface TcpOptions {
+  readonly getTable: () => RoutingTable | undefined;
+  readonly connectTimeoutMs: number;
+  readonly log: Logger;
+}
+
+/** One tcp server socket and its spliced connections. */
+export class TcpListener {
+  readonly server: net.Server;
+  #backends: readonly WeightedBackend[];
+  readonly #sockets = new Set<net.Socket>();
+  readonly #opts: TcpOptions;
+
+  constructor(spec: Listener, opts: TcpOptions) {
+    this.#backends = spec.backends ?? [];
+    this.#opts = opts;
+    this.server = net.createServer((socket) => this.#accept(socket));
+  }
+
+  /** Adopts the backends of a later snapshot that keeps this listener. */
+  update(spec: Listener): void {
+    this.#backends = spec.backends ?? [];
+  }
+
+  address(): AddressInfo | null {
+    return this.server.address() as AddressInfo | null;
+  }
+
+  #track(s: net.Socket): void {
+    this.#sockets.add(s);
+    s.once('close', () => this.#sockets.delete(s));
+  }
+
+  #accept(client: net.Socket): void {
+    this.#track(client);
+    client.on('error', () => {});
+    client.pause();
+    const table = this.#opts.getTable();
+    const balancer = table === undefined ? undefined : pickBackend(this.#backends, table);
+    if (balancer === undefined) { client.destroy(); return; }
+    const tried = new Set<UpstreamEndpoint>();
+    const attempt = (ep: UpstreamEndpoint | undefined): void => {
+      if (ep === undefined || client.destroyed) { client.destroy(); return; }
+      tried.add(ep);
+      const upstream = net.connect({ host: ep.address, port: ep.port });
+      this.#track(upstream);
+      const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), this.#opts.connectTimeoutMs);
+      const onError = (err: Error) => {
+        clearTimeout(timer);
+        this.#opts.log.warn('tcp connect failed', { endpoint: ep.key, ...errorFields(err) });
+        upstream.destroy();
+        attempt(balancer.pickRetry(tried));
+      };
+      upstream.once('error', onError);
+      upstream.once('connect', () => {
+        clearTimeout(timer);
+        upstream.off('error', onError);
+        upstream.on('error', () => {});
+        if (client.destroyed) { upstream.destroy(); return; }
+        new Tunnel(client, upstream, '', Buffer.alloc(0), Buffer.alloc(0),
+          { host: undefined, path: '', cluster: balancer.key, endpoint: ep.key, openedAt: Date.now() },
+          { halfCloseTimeoutMs: 30_000, keepAliveMs: 60_000 });
+        client.resume();
+      });
+    };
+    attempt(balancer.pick());
+  }
+
+  /** Stops accepting; cuts the open connections at the deadline. */
+  async drain(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const timer = setTimeout(() => this.cutAll(), timeoutMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  /** Cuts every connection now. */
+  cutAll(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+}
