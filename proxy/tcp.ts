@@ -56,9 +56,15 @@ export class TcpListener {
     client.pause();
     const table = this.#opts.getTable();
     const balancer = table === undefined ? undefined : pickBackend(this.#backends, table);
-    if (balancer === undefined) { client.destroy(); return; }
+    if (balancer === undefined) {
+      // An unresolved backend's share (or every weight 0): nothing to connect to.
+      this.#opts.log.debug('tcp connection closed: no backend', { port: client.localPort });
+      client.destroy();
+      return;
+    }
     const tried = new Set<UpstreamEndpoint>();
     const attempt = (ep: UpstreamEndpoint | undefined): void => {
+      if (ep === undefined && !client.destroyed) this.#opts.log.warn('tcp connection closed: no endpoint left to try', { port: client.localPort, tried: tried.size });
       if (ep === undefined || client.destroyed) { client.destroy(); return; }
       tried.add(ep);
       const upstream = net.connect({ host: ep.address, port: ep.port });
