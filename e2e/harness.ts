@@ -3,21 +3,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent as HttpAgent, createServer, request as httpRequest, type Agent, type Server } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { generate } from 'selfsigned';
 
 /** Absolute path of the `turnout` executable under test. */
 export const TURNOUT = fileURLToPath(new URL('../bin/turnout.js', import.meta.url));
 
-/** Reserves a currently free loopback port (closed again before use: fine on a test machine). */
-export async function freePort(): Promise<number> {
-  const srv = netServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../proxy/testkit.ts';
 
 /** A backend on 127.0.0.1:0 answering `<name> <path>` so tests can see where a request went. */
 export async function echoBackend(name: string): Promise<{ server: Server; port: number }> {

@@ -7,37 +7,26 @@ import { sealSnapshot } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
 import { createForwarder } from './forward.ts';
 import { buildTable } from './routing/table.ts';
-import type { RoutingTable } from './routing/table.ts';
 import { UpstreamPools } from './upstream/pools.ts';
-import type { Echoed, TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, get, parseRaw, rawRequest, route, startServer, vhost } from './testkit.ts';
+import type { DirectProxy, Echoed, TestServer } from './testkit.ts';
+import { cluster, content, directProxy, echoBackend, freePort, get, parseRaw, rawRequest, route, startServer, vhost } from './testkit.ts';
 
 // A proxy whose table the test sets directly: forward.ts without apply.ts.
-let current: RoutingTable | undefined;
-const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
-const handler = createForwarder({ getTable: () => current });
-let proxy: TestServer;
+let proxy: DirectProxy;
 let a: TestServer;
 let b: TestServer;
 const cleanup: Array<() => Promise<void>> = [];
 
-function use(parts: Partial<SnapshotContent>): RoutingTable {
-  const next = buildTable(sealSnapshot(content(parts)), current, { pools });
-  current?.retire();
-  current = next;
-  return next;
-}
+const use = (parts: Partial<SnapshotContent>) => proxy.use(parts);
 
 before(async () => {
-  proxy = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  proxy = await directProxy();
   a = await echoBackend('a', { connection: 'x-secret', 'x-secret': '1', 'keep-alive': 'timeout=5', 'proxy-connection': 'keep-alive' });
   b = await echoBackend('b');
 });
 
 after(async () => {
   await proxy.close();
-  current?.retire();
-  await pools.close();
   await Promise.all([a.close(), b.close(), ...cleanup.map((f) => f())]);
 });
 
@@ -229,7 +218,7 @@ test('a client that stops reading is cut after the send timeout, releasing the u
   }));
   const slowHandler = createForwarder({ getTable: () => table, sendTimeoutMs: 200 });
   const local = await startServer(http.createServer((req, res) => slowHandler(req, res, 'http')));
-  const table = buildTable(sealSnapshot(content({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/e:1')]) }, clusters: { 'c/e:1': cluster(endless.port) } })), undefined, { pools });
+  const table = buildTable(sealSnapshot(content({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/e:1')]) }, clusters: { 'c/e:1': cluster(endless.port) } })), undefined, { pools: proxy.pools });
   cleanup.push(async () => { await local.close(); table.retire(); await endless.close(); });
   // A raw client that reads the headers, then never reads again.
   const sock = net.connect(local.port, '127.0.0.1');

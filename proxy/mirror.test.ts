@@ -6,26 +6,18 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { routeKey } from '../api/snapshot.ts';
 import type { Mirror, Route, RouteMatch } from '../api/snapshot.ts';
-import { sealSnapshot } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
 import type { Logger } from '../lib/log.ts';
-import { createForwarder } from './forward.ts';
 import { drawMirror } from './mirror.ts';
-import { buildTable } from './routing/table.ts';
-import type { RoutingTable } from './routing/table.ts';
-import { UpstreamPools } from './upstream/pools.ts';
-import type { Echoed, TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, get, startServer } from './testkit.ts';
+import type { DirectProxy, Echoed, TestServer } from './testkit.ts';
+import { cluster, directProxy, echoBackend, freePort, get, startServer } from './testkit.ts';
 
-let current: RoutingTable | undefined;
-const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
 const debug: Array<{ msg: string; fields: Record<string, unknown> }> = [];
 const log: Logger = {
   debug: (msg, fields = {}) => { debug.push({ msg, fields }); },
   info: () => {}, warn: () => {}, error: () => {},
 };
-const handler = createForwarder({ getTable: () => current, log });
-let proxy: TestServer;
+let proxy: DirectProxy;
 let main: TestServer;
 let shadow: TestServer;
 /** What the shadow (mirror) backend received. */
@@ -34,12 +26,7 @@ let slow: TestServer;
 /** Requests the slow mirror received and never answers. */
 const stalled: http.ServerResponse[] = [];
 
-function use(parts: Partial<SnapshotContent>): RoutingTable {
-  const next = buildTable(sealSnapshot(content(parts)), current, { pools });
-  current?.retire();
-  current = next;
-  return next;
-}
+const use = (parts: Partial<SnapshotContent>) => proxy.use(parts);
 
 function r(match: RouteMatch, action: Omit<Route, 'match' | 'timeoutMs' | 'origin'>, timeoutMs = 5_000): [string, Route] {
   return [routeKey(match.type, match.path), { match, ...action, timeoutMs, origin: 'Route/test/r' }];
@@ -57,7 +44,7 @@ async function until(cond: () => boolean, ms = 2_000): Promise<void> {
 }
 
 before(async () => {
-  proxy = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  proxy = await directProxy({ log });
   main = await echoBackend('main');
   shadow = await startServer(http.createServer((req, res) => {
     mirrored.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -74,8 +61,6 @@ before(async () => {
 after(async () => {
   await proxy.close();
   await Promise.all([main.close(), shadow.close(), slow.close()]);
-  current?.retire();
-  await pools.close();
 });
 
 test('a 100 % mirror gets the same method, rewritten path and filtered headers, X-Forwarded-Host kept; its answer is dropped', async () => {

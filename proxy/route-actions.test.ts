@@ -6,30 +6,17 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { routeKey } from '../api/snapshot.ts';
 import type { Route, RouteMatch } from '../api/snapshot.ts';
-import { sealSnapshot } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
-import { createForwarder } from './forward.ts';
-import { buildTable } from './routing/table.ts';
-import type { RoutingTable } from './routing/table.ts';
-import { UpstreamPools } from './upstream/pools.ts';
-import type { Echoed, TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, get, parseRaw, rawRequest, startServer } from './testkit.ts';
+import type { DirectProxy, Echoed, TestServer } from './testkit.ts';
+import { cluster, directProxy, echoBackend, freePort, get, parseRaw, rawRequest } from './testkit.ts';
 
-let current: RoutingTable | undefined;
-const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
-const handler = createForwarder({ getTable: () => current });
-let proxy: TestServer;
+let proxy: DirectProxy;
 let a: TestServer;
 let b: TestServer;
 /** Requests that reached backend a or b (a redirect must send none). */
 let upstreamRequests = 0;
 
-function use(parts: Partial<SnapshotContent>): RoutingTable {
-  const next = buildTable(sealSnapshot(content(parts)), current, { pools });
-  current?.retire();
-  current = next;
-  return next;
-}
+const use = (parts: Partial<SnapshotContent>) => proxy.use(parts);
 
 /** A snapshot route under its key; `action` gives cluster, backends or redirect and the filters. */
 function r(match: RouteMatch, action: Omit<Route, 'match' | 'timeoutMs' | 'origin'>): [string, Route] {
@@ -39,7 +26,7 @@ const prefix = (path: string): RouteMatch => ({ type: 'Prefix', path });
 const host = (...routes: Array<[string, Route]>) => ({ routes: Object.fromEntries(routes) });
 
 before(async () => {
-  proxy = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  proxy = await directProxy();
   a = await echoBackend('a', { 'x-upstream': 'secret', 'cache-control': 'no-cache' });
   b = await echoBackend('b');
   for (const s of [a, b]) s.server.on('request', () => upstreamRequests++);
@@ -47,8 +34,6 @@ before(async () => {
 
 after(async () => {
   await proxy.close();
-  current?.retire();
-  await pools.close();
   await Promise.all([a.close(), b.close()]);
 });
 

@@ -7,6 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { Cluster, Route, VirtualHost } from '../api/snapshot.ts';
 import { endpointKey, routeKey } from '../api/snapshot.ts';
 import type { SnapshotContent } from '../api/version.ts';
+import { sealSnapshot } from '../api/version.ts';
+import { createForwarder, type ForwarderOptions } from './forward.ts';
+import { buildTable, type RoutingTable } from './routing/table.ts';
+import { UpstreamPools } from './upstream/pools.ts';
 
 /** A route for a snapshot's `routes` map. */
 export function route(type: 'Exact' | 'Prefix', path: string, cluster?: string, timeoutMs = 5_000): [string, Route] {
@@ -78,6 +82,39 @@ export async function startServer(server: http.Server): Promise<TestServer> {
       server.close(() => resolve());
       server.closeAllConnections();
     }),
+  };
+}
+
+/** A forwarder on a loopback server whose table the test sets directly: forward.ts without apply.ts. */
+export interface DirectProxy {
+  readonly port: number;
+  /** Shared by every table `use` builds, as the DataPlane's are. */
+  readonly pools: UpstreamPools;
+  /** Builds a table from `parts` and swaps it in, retiring the previous one. */
+  use(parts: Partial<SnapshotContent>): RoutingTable;
+  close(): Promise<void>;
+}
+
+/** Starts a DirectProxy; `options` are the forwarder's, less the table source. */
+export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> = {}): Promise<DirectProxy> {
+  let current: RoutingTable | undefined;
+  const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
+  const handler = createForwarder({ ...options, getTable: () => current });
+  const server = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  return {
+    port: server.port,
+    pools,
+    use(parts) {
+      const next = buildTable(sealSnapshot(content(parts)), current, { pools });
+      current?.retire();
+      current = next;
+      return next;
+    },
+    async close() {
+      await server.close();
+      current?.retire();
+      await pools.close();
+    },
   };
 }
 
