@@ -2,7 +2,7 @@
 // flags, their defaults and their help, so `--help` and the parser never drift.
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
-import { parseTimeoutMs } from '../controller/compile/duration.ts';
+import { parseTimeoutMs } from '../lib/duration.ts';
 import type { LogLevel } from '../lib/log.ts';
 
 /** A command-line mistake: printed with the command's usage hint, exit status 2. */

@@ -10,7 +10,7 @@ import type { Claims, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
 import type { ObjectStatus } from './conditions.ts';
 import { quote } from './conditions.ts';
-import { parseTimeoutMs } from './duration.ts';
+import { parseTimeoutMs } from '../../lib/duration.ts';
 import { hostKey, pathMatch } from './match.ts';
 import type { SecretIndex } from './secrets.ts';
 import type { ServiceIndex } from './services.ts';

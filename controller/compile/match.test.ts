@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostKey, pathMatch } from './match.ts';
-import { parseTimeoutMs, MAX_TIMEOUT_MS } from './duration.ts';
+import { parseTimeoutMs, MAX_TIMEOUT_MS } from '../../lib/duration.ts';
 
 test('hostKey', async (t) => {
   const cases: Array<{ name: string; host: string | undefined; want: string | null }> = [
