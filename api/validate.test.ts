@@ -28,6 +28,12 @@ test('a well-formed snapshot validates', () => {
   assertValidSnapshot(sealSnapshot(content()));
 });
 
+test('a passthrough host whose backends resolve validates', () => {
+  const c = content() as any;
+  c.virtualHosts['*.pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }, { weight: 0 }] } };
+  assertValidSnapshot(sealSnapshot(c));
+});
+
 test('a tcp listener whose backends resolve validates', () => {
   const c = structuredClone(content()) as any;
   c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: 1 }, { weight: 0 }] };
@@ -68,6 +74,10 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'tcp listener on a port of another listener', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 8080, backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/listeners/tcp-a-b/port' },
   { name: 'tcp listener with a negative weight', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: -1 }] }; }, path: '/listeners/tcp-a-b/backends/0/weight' },
   { name: 'http listener with backends', mutate: (c) => { c.listeners.http.backends = [{ cluster: 'default/web:80', weight: 1 }]; }, path: '/listeners/http/backends' },
+  { name: 'passthrough host that also terminates', mutate: (c) => { c.virtualHosts['foo.com'].passthrough = { backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/virtualHosts/foo.com/passthrough' },
+  { name: 'passthrough on the catch-all host', mutate: (c) => { c.virtualHosts['*'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }] } }; }, path: '/virtualHosts/*/passthrough' },
+  { name: 'passthrough with a dangling cluster', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'x/y:1', weight: 1 }] } }; }, path: '/virtualHosts/pg.com/passthrough/backends/0/cluster' },
+  { name: 'passthrough without backends', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: {} }; }, path: '/virtualHosts/pg.com/passthrough/backends' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 
