@@ -33,6 +33,8 @@ import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
+import { TlsFront } from './passthrough.ts';
+import type net from 'node:net';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -201,6 +203,11 @@ class ManagedListener {
   readonly server: http.Server;
   /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
   readonly #tcp: TcpListener | undefined;
+  /**
+   * Set for an https listener: it owns the listening socket and hands the
+   * connections it does not pass through (passthrough.ts) to `server`.
+   */
+  readonly #front: TlsFront | undefined;
   readonly #inflight = new Set<http.ServerResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
@@ -210,15 +217,19 @@ class ManagedListener {
 
   static async open(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader): Promise<ManagedListener> {
     const l = new ManagedListener(id, name, spec, table, opts, limits, upgrader);
+    const socket = l.#listening;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      l.server.once('error', onError);
-      l.server.listen({ host: spec.address, port: spec.port }, () => {
-        l.server.off('error', onError);
+      socket.once('error', onError);
+      socket.listen({ host: spec.address, port: spec.port }, () => {
+        socket.off('error', onError);
         resolve();
       });
     });
-    l.server.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
+    // The HTTP server behind a front never listens itself, but its request
+    // and headers timeouts are checked by a timer it starts on 'listening'.
+    if (l.#front !== undefined) l.server.emit('listening');
+    socket.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
     return l;
   }
 
@@ -232,12 +243,16 @@ class ManagedListener {
     if (spec.protocol === 'tcp') {
       this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log });
       this.server = this.#tcp.server as unknown as http.Server;
+      this.#front = undefined;
       return;
     }
     this.#tcp = undefined;
     const clientProtocol: ClientProtocol = spec.protocol;
     const serverOptions: http.ServerOptions = {
       headersTimeout: limits.headersTimeoutMs,
+      // How often those two timeouts are checked: Node's default (30 s) lets
+      // a 30 s headersTimeout hold a slow client for up to a minute.
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2) || 1_000)),
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       maxHeaderSize: limits.maxHeaderSize,
@@ -270,8 +285,12 @@ class ManagedListener {
           cb(null, ctx);
         },
       }, onRequest);
+      this.#front = new TlsFront(this.server as https.Server, {
+        getTable: opts.getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log,
+      });
     } else {
       this.server = http.createServer(serverOptions, onRequest);
+      this.#front = undefined;
     }
     // Unlimited requests per keep-alive connection: recycling connections
     // costs clients a reconnect and buys nothing here.
@@ -289,6 +308,20 @@ class ManagedListener {
         socket.destroy();
       }
     });
+  }
+
+  /** The socket bound to the port: the front's for https, else the server's own. */
+  get #listening(): net.Server {
+    return this.#front?.server ?? this.server;
+  }
+
+  /** Stops accepting; resolves once every accepted connection has closed. */
+  #stopAccepting(): Promise<void> {
+    if (this.#front === undefined) return new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The server's own close() still closes its idle connections and stops
+    // its timeout checks; the front's says when the last socket is gone.
+    this.server.close();
+    return this.#front.close();
   }
 
   /** Cuts every upgraded socket (websockets, and handshakes still waiting for the upstream). */
@@ -319,7 +352,7 @@ class ManagedListener {
 
   /** Address and bound port. */
   info(): ListenerInfo {
-    const a = this.server.address() as AddressInfo | null;
+    const a = this.#listening.address() as AddressInfo | null;
     return { protocol: this.protocol, address: a?.address ?? this.address, port: a?.port ?? this.port };
   }
 
@@ -344,13 +377,14 @@ class ManagedListener {
     if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.#stopAccepting();
     this.server.closeIdleConnections();
     // A websocket on a removed listener lives until the deadline, like a long
     // response: it is cut then (its peers see a TCP close, no close frame).
     const timer = setTimeout(() => {
       this.server.closeAllConnections();
       this.#closeUpgraded();
+      this.#front?.cutAll();
     }, timeoutMs);
     await closed;
     clearTimeout(timer);
@@ -363,9 +397,10 @@ class ManagedListener {
       this.#tcp.cutAll();
       return done;
     }
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.#stopAccepting();
     this.server.closeAllConnections();
     this.#closeUpgraded();
+    this.#front?.cutAll();
     await closed;
   }
 }
