@@ -8,7 +8,7 @@ import { statusPage } from '../controller/admin.ts';
 import { DataPlane } from '../proxy/apply.ts';
 import { startAdminServer } from '../proxy/admin.ts';
 import { StreamClient } from '../proxy/stream/client.ts';
-import { logStream } from '../proxy/main.ts';
+import { dataPlaneFlags, logStream } from '../proxy/main.ts';
 import { createLogger } from '../lib/log.ts';
 
 /** Starts local mode; resolves once the first snapshot is served, rejects with a StartupError otherwise. */
@@ -28,7 +28,7 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
     stream: { host: '127.0.0.1', port: 0, token },
     log: clog,
   });
-  const plane = new DataPlane({ log: plog });
+  const plane = new DataPlane({ log: plog, ...dataPlaneFlags(flags) });
   const cleanup: Array<() => Promise<void>> = [() => controller.close(), () => plane.close()];
   const closeAll = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => {});

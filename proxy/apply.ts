@@ -25,8 +25,10 @@ export interface DataPlaneOptions {
   readonly pools?: PoolOptions;
   /** Client-side server limits (listeners.ts). */
   readonly limits?: Partial<ServerLimits>;
-  /** How long a removed listener may drain before its connections are cut. Default 30 s. */
+  /** How long a removed listener (and every listener on close()) may drain before its connections are cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
+  /** Bind listeners with SO_REUSEPORT (listeners.ts). Default false. */
+  readonly reusePort?: boolean;
   /** How long a client may leave a response unread before it is cut (forward.ts). Default 60 s. */
   readonly sendTimeoutMs?: number;
   /** Attempts per request when connects fail (forward.ts). Default 3. */
@@ -70,6 +72,7 @@ export class DataPlane implements SnapshotApplier {
       handler: this.handler,
       getTable: () => this.#table,
       drainTimeoutMs: options.drainTimeoutMs,
+      reusePort: options.reusePort,
       limits: options.limits,
       log: this.#log,
     });

@@ -4,7 +4,8 @@
 // connections never notice a swap); new ones are bound BEFORE the swap, so a
 // bind failure refuses the snapshot with nothing changed; removed ones stop
 // accepting after the swap and drain (Connection: close on responses still to
-// come, idle keep-alive sockets closed, everything cut after drainTimeoutMs).
+// come, idle keep-alive sockets closed after a short grace, everything cut
+// after drainTimeoutMs).
 //
 // TLS: the SNI callback reads the CURRENT table at handshake time, so a new
 // certificate applies to the next handshake without touching the socket. A
@@ -34,7 +35,7 @@ import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
 import { TlsFront } from './passthrough.ts';
-import type net from 'node:net';
+import net from 'node:net';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -60,6 +61,9 @@ export interface ServerLimits {
   readonly handshakeTimeoutMs: number;
 }
 
+/** How long a draining listener lets an idle keep-alive connection be reused (to be answered with Connection: close) before closing it. */
+const DRAIN_IDLE_GRACE_MS = 1_000;
+
 /** Defaults of ServerLimits (see each field). */
 export const DEFAULT_LIMITS: ServerLimits = {
   headersTimeoutMs: 30_000,
@@ -79,6 +83,13 @@ export interface ListenerSetOptions {
   readonly upgrader?: Upgrader;
   /** How long a removed listener's connections may finish before being cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
+  /**
+   * SO_REUSEPORT on every listening socket: another process (the next proxy
+   * version, or a sibling worker) can bind the same ports, and the kernel
+   * spreads new connections over all of them. Default false: a port already
+   * in use is then a bind failure, not a silent share.
+   */
+  readonly reusePort?: boolean;
   /** How long a tcp listener waits for an upstream connect before trying another endpoint. Default 5 s. */
   readonly tcpConnectTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
@@ -221,7 +232,7 @@ class ManagedListener {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       socket.once('error', onError);
-      socket.listen({ host: spec.address, port: spec.port }, () => {
+      socket.listen({ host: spec.address, port: spec.port, reusePort: opts.reusePort === true }, () => {
         socket.off('error', onError);
         resolve();
       });
@@ -315,13 +326,16 @@ class ManagedListener {
     return this.#front?.server ?? this.server;
   }
 
-  /** Stops accepting; resolves once every accepted connection has closed. */
-  #stopAccepting(): Promise<void> {
-    if (this.#front === undefined) return new Promise<void>((resolve) => this.server.close(() => resolve()));
-    // The server's own close() still closes its idle connections and stops
-    // its timeout checks; the front's says when the last socket is gone.
+  /**
+   * Stops accepting; resolves once every accepted connection has closed.
+   * net.Server's close, not http.Server's: that one also closes every idle
+   * keep-alive connection at once (see drain()). The HTTP server's own close
+   * runs at the end, to stop its timeout checks.
+   */
+  async #stopAccepting(): Promise<void> {
+    const listening = this.#listening;
+    await new Promise<void>((resolve) => net.Server.prototype.close.call(listening, () => resolve()));
     this.server.close();
-    return this.#front.close();
   }
 
   /** Cuts every upgraded socket (websockets, and handshakes still waiting for the upstream). */
@@ -334,12 +348,7 @@ class ManagedListener {
     // the client to reconnect (to a listener that stays) afterwards.
     if (this.#draining) res.shouldKeepAlive = false;
     this.#inflight.add(res);
-    res.once('close', () => {
-      this.#inflight.delete(res);
-      // A response that advertised keep-alive before the drain began: its
-      // socket is idle now, close it rather than wait for keepAliveTimeout.
-      if (this.#draining) setImmediate(() => this.server.closeIdleConnections());
-    });
+    res.once('close', () => this.#inflight.delete(res));
     try {
       handler(req, res, this.protocol as ClientProtocol);
     } catch (err) {
@@ -378,7 +387,13 @@ class ManagedListener {
     this.#draining = true;
     for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
     const closed = this.#stopAccepting();
-    this.server.closeIdleConnections();
+    // Idle keep-alive connections are closed after a grace, not at once: a
+    // client that just got a response may be sending its next request on the
+    // same socket, and a close racing it is a failed request (HTTP/1.1 has no
+    // GOAWAY). Within the grace such a client gets its answer with
+    // `Connection: close` instead; a connection idle for the whole grace is
+    // closed by the next sweep.
+    const sweep = setInterval(() => this.server.closeIdleConnections(), DRAIN_IDLE_GRACE_MS);
     // A websocket on a removed listener lives until the deadline, like a long
     // response: it is cut then (its peers see a TCP close, no close frame).
     const timer = setTimeout(() => {
@@ -388,6 +403,7 @@ class ManagedListener {
     }, timeoutMs);
     await closed;
     clearTimeout(timer);
+    clearInterval(sweep);
   }
 
   /** Closes a listener that never served (refused snapshot). */

@@ -25,6 +25,11 @@ export function logStream(client: StreamClient, log: Logger): void {
   });
 }
 
+/** The DataPlane options every command serving traffic takes from its flags. */
+export function dataPlaneFlags(flags: FlagValues): { drainTimeoutMs: number; reusePort: boolean } {
+  return { drainTimeoutMs: flags['drain-timeout'] as number, reusePort: flags['reuse-port'] as boolean };
+}
+
 /** `turnout proxy`. */
 export async function runProxy(flags: FlagValues): Promise<Running> {
   const log = createLogger({ level: logLevel(flags), base: { component: 'proxy' } });
@@ -42,7 +47,7 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   const token = () => readToken(tokenFile);
   const stateDir = flags['state-dir'] as string | undefined;
   const state = stateDir === undefined ? undefined : await StateStore.open({ dir: stateDir, log });
-  const plane = new DataPlane({ log });
+  const plane = new DataPlane({ log, ...dataPlaneFlags(flags) });
   const adminAt = { address: flags['admin-bind'] as string, port: flags['admin-port'] as number };
   const admin = await startAdminServer({ source: plane, ...adminAt, log }).catch(async (err) => {
     await plane.close();
@@ -60,10 +65,12 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   log.info('proxy started', { controller: url, admin: `${admin.address}:${admin.port}`, ...(state ? { stateDir: state.dir } : {}) });
   return {
     async close() {
+      // Admin last: /healthz and the counters stay up while the listeners drain.
       await client.close();
+      log.info('draining', { timeoutMs: flags['drain-timeout'] });
+      await plane.close();
       await state?.idle();
       await admin.close();
-      await plane.close();
     },
   };
 }

@@ -101,11 +101,6 @@ export class TlsFront {
     socket.once('end', onEnd);
   }
 
-  /** Stops accepting; resolves when every accepted socket has closed (cut them with cutAll). */
-  close(): Promise<void> {
-    return new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
   /** Cuts every socket now. */
   cutAll(): void {
     for (const s of this.#sockets) s.destroy();
