@@ -25,9 +25,9 @@ const backends: Record<string, { server: Server; port: number }> = {};
 const ports = { http: 0, https: 0, adminOld: 0, adminNew: 0 };
 const procs: Proc[] = [];
 
-function start(admin: number): Proc {
+function start(admin: number, workers: number): Proc {
   const p = turnout(['local', '--manifests', dir, '--http-port', String(ports.http), '--https-port', String(ports.https),
-    '--admin-port', String(admin), '--drain-timeout', '20s']);
+    '--admin-port', String(admin), '--drain-timeout', '20s', '--workers', String(workers)]);
   procs.push(p);
   return p;
 }
@@ -52,18 +52,19 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test('a new process takes over the ports and the old one drains and exits: zero failed requests', async () => {
+for (const workers of [0, 2]) test(`a new process takes over the ports and the old one drains and exits (--workers ${workers}): zero failed requests`, async () => {
   const migrate = (await readFile('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').catch(() => '?')).trim();
   assert.equal(migrate, '1', 'net.ipv4.tcp_migrate_req must be 1 for zero-loss upgrades: sudo sysctl -w net.ipv4.tcp_migrate_req=1 (see docs/upgrades.md)');
-  const old = start(ports.adminOld);
+  const old = start(ports.adminOld, workers);
   await ready(old, ports.adminOld);
   const load = clientLoad({ port: ports.http, host: 'b.test', path: '/steady', expect: 'b /steady', keepAlive: 3, fresh: 2, maxRequests: 200_000, maxMs: 60_000 });
   let stats;
   let exitCode: number | null = null;
+  let next: Proc | undefined;
   let drainMs = 0;
   try {
     await new Promise((r) => setTimeout(r, 500));
-    const next = start(ports.adminNew);
+    next = start(ports.adminNew, workers);
     await ready(next, ports.adminNew);
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
@@ -72,12 +73,14 @@ test('a new process takes over the ports and the old one drains and exits: zero 
     drainMs = Date.now() - t0;
     // The new process alone now, for a while.
     await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal((await get(ports.http, '/steady', { host: 'b.test' })).body, 'b /steady', 'the new process serves');
   } finally {
     stats = await load.stop();
   }
-  console.log(`# upgrade under load (tcp_migrate_req=${migrate}): ${stats.ok} ok, ${stats.failed} failed ${JSON.stringify([...stats.errors])}; old process exited ${exitCode} after ${drainMs} ms`);
+  // The next case starts over on the same ports.
+  await next?.stop();
+  console.log(`# upgrade under load (--workers ${workers}, tcp_migrate_req=${migrate}): ${stats.ok} ok, ${stats.failed} failed ${JSON.stringify([...stats.errors])}; old process exited ${exitCode} after ${drainMs} ms`);
   assert.equal(exitCode, 0, `the old process exits cleanly once drained\n--- old ---\n${old.output()}`);
   assert.ok(stats.ok > 100, `too few requests: ${stats.ok}`);
   assert.equal(stats.failed, 0, JSON.stringify([...stats.errors]));
-  assert.equal((await get(ports.http, '/steady', { host: 'b.test' })).body, 'b /steady', 'the new process serves');
 });
