@@ -51,6 +51,11 @@ export interface DataPlaneStatus {
    * that was sent a request (pools are created on first use).
    */
   readonly upstreamPools: number;
+  /**
+   * Websockets, tcp streams and passthrough connections: open, waiting for
+   * their drain deadline (route or endpoint gone), and closed for that reason.
+   */
+  readonly longLived: { readonly open: number; readonly orphaned: number; readonly drained: number };
 }
 
 /**
@@ -106,6 +111,7 @@ export class DataPlane implements SnapshotApplier {
       listeners: this.listeners.list(),
       counts: this.#table?.counts,
       upstreamPools: this.pools.open,
+      longLived: { open: this.listeners.longLived.open, orphaned: this.listeners.longLived.orphaned, drained: this.listeners.longLived.drained },
     };
   }
 

@@ -24,7 +24,7 @@
 // The route's mirror is handed over as written: forward.ts carries it out
 // (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
 import type { IncomingMessage } from 'node:http';
-import type { HeaderFilter, Mirror, RetryPolicy } from '../api/snapshot.ts';
+import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
@@ -59,6 +59,10 @@ export interface DecisionRedirect {
 /** Send the request to `endpoint` of `cluster`. */
 export interface DecisionForward {
   readonly kind: 'forward';
+  /** The snapshot route matched (its identity outlives the request: upgrade.ts re-matches tunnels). */
+  readonly route: Route;
+  /** The raw query the route was matched with, "" for none. */
+  readonly query: string;
   /** The table decided in (the caller's), for the caller to pin with enter()/leave() while it routes. */
   readonly table: RoutingTable;
   /** The cluster the endpoint came from; retries pick from it too. */
@@ -110,6 +114,8 @@ export function decide(table: RoutingTable | undefined, req: IncomingMessage, pr
   const path = upstreamPath(route, target.path);
   return {
     kind: 'forward',
+    route,
+    query: target.query,
     table,
     cluster,
     endpoint,
