@@ -224,6 +224,12 @@ export interface RetryPolicy {
 export interface Cluster {
   /** Keyed by "address:port" ("[v6]:port" for IPv6). Empty means 503. */
   readonly endpoints: Readonly<Record<string, Endpoint>>;
+  /**
+   * A DNS-named cluster (an ExternalName Service): the proxy resolves `name`
+   * at run time and re-resolves it on its TTL (proxy/upstream/dns.ts);
+   * `endpoints` is then empty.
+   */
+  readonly dns?: { readonly name: string; readonly port: number };
 }
 
 /** One ready endpoint. */

@@ -7,6 +7,9 @@ const ingressClass: FlagSpec = { name: 'ingress-class', kind: 'string', default:
 const defaultCert: FlagSpec = { name: 'default-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate for hosts without a usable Secret (self-signed if unset)' };
 const defaultKey: FlagSpec = { name: 'default-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --default-cert' };
 const timeout: FlagSpec = { name: 'upstream-timeout', kind: 'duration', default: '15s', help: 'Default wait for upstream response headers (annotation turnout.dev/response-timeout overrides)' };
+const externalName: FlagSpec = { name: 'enable-external-name', kind: 'boolean', help: 'Serve ExternalName Services: the proxy resolves their name at run time. Off by default: a Service author could point it at the proxy\'s own loopback' };
+const dnsMinTtl: FlagSpec = { name: 'dns-min-ttl', kind: 'duration', default: '5s', help: 'Shortest re-resolution interval of an ExternalName backend (and the retry after a failed lookup)' };
+const dnsMaxTtl: FlagSpec = { name: 'dns-max-ttl', kind: 'duration', default: '5m', help: 'Longest re-resolution interval of an ExternalName backend, whatever its TTL says' };
 const drainTimeout: FlagSpec = { name: 'drain-timeout', kind: 'duration', default: '5m', help: 'On SIGTERM, and for a listener a snapshot removes: how long open requests, websockets and tcp streams may finish before they are cut' };
 const reusePort: FlagSpec = { name: 'reuse-port', kind: 'boolean', default: 'true', help: 'Bind listeners with SO_REUSEPORT, so a new proxy process can take over the ports while this one drains (a zero-downtime upgrade)' };
 const workers = (dflt: string, why: string): FlagSpec => ({ name: 'workers', kind: 'count', default: dflt, metavar: 'N', help: `Worker processes serving traffic, sharing the ports with SO_REUSEPORT; 0 serves in this process (${why})` });
@@ -22,7 +25,7 @@ export const LOCAL: CommandSpec = {
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS listener port' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot, /status)' },
     { name: 'bind', kind: 'address', default: '127.0.0.1', help: 'Address of the HTTP, HTTPS and admin listeners' },
-    ingressClass, defaultCert, defaultKey, timeout, workers('0', 'the default here'), drainTimeout, reusePort, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, workers('0', 'the default here'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
   ],
 };
 
@@ -45,7 +48,7 @@ export const CONTROLLER: CommandSpec = {
     { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP port the proxies open' },
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS port the proxies open' },
     { name: 'listen-address', kind: 'address', default: '0.0.0.0', help: 'Address the proxies bind their HTTP and HTTPS listeners to' },
-    ingressClass, defaultCert, defaultKey, timeout, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, logLevel,
   ],
 };
 
@@ -61,7 +64,7 @@ export const PROXY: CommandSpec = {
     { name: 'state-dir', kind: 'string', metavar: 'DIR', help: 'Keep the last applied snapshot in DIR/snapshot.json (0600: it holds TLS keys) and serve it at start-up, before the controller answers' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
-    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, logLevel,
+    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
   ],
 };
 

@@ -31,6 +31,8 @@ export interface ControllerConfig {
   readonly listeners: Readonly<Record<string, Listener>>;
   readonly defaultCertificate: TlsSecret;
   readonly defaultTimeoutMs: number;
+  /** --enable-external-name (CompileOptions.externalNames). */
+  readonly externalNames?: boolean;
   /** `token` (shared) or `auth` (e.g. ServiceAccount TokenReviews) decides who may connect. */
   readonly stream: { readonly host: string; readonly port: number; readonly token?: string; readonly auth?: Authenticator; readonly tls?: StreamTls };
   readonly log: Logger;
@@ -59,6 +61,7 @@ export class Controller {
         listeners: cfg.listeners,
         defaultCertificate: cfg.defaultCertificate,
         defaultTimeoutMs: cfg.defaultTimeoutMs,
+        externalNames: cfg.externalNames === true,
       },
       onResult: (result) => this.#onResult(result),
       log: cfg.log,
@@ -149,6 +152,7 @@ export async function runController(flags: FlagValues): Promise<Running> {
     listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
+    externalNames: flags['enable-external-name'] === true,
     stream: { host: streamBind, port: flags['stream-port'] as number, ...streamAuth, ...(streamTls ? { tls: streamTls } : {}) },
     log,
   });
