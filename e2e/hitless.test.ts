@@ -10,8 +10,9 @@
 //   3. endpoint churn: the endpoints of the route under load replaced one by
 //      one, each removed backend shut down after its removal;
 //   4. a certificate rotation every swap under HTTPS load;
-//   5. 20 listeners added and removed under load on another one.
-// Process upgrades are e2e/upgrade.test.ts; DNS-named backends are not built yet.
+//   5. 20 listeners added and removed under load on another one;
+//   6. an ExternalName backend whose name starts resolving to another address.
+// Process upgrades are e2e/upgrade.test.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -27,20 +28,24 @@ import { WorkerSet } from '../proxy/workers.ts';
 import { cluster, content, route, vhost } from '../proxy/testkit.ts';
 import { DEFAULT, FOO, FOO2 } from '../proxy/testdata/tls.ts';
 import { clientLoad, freePort, get, type LoadStats } from './harness.ts';
+import { startDnsServer, type TestDnsServer } from '../proxy/testdata/dns-server.ts';
 
 const HOST = 'load.test';
 const BODY = 'steady /steady';
 
 /** A backend answering BODY to every request: endpoints of one cluster are interchangeable. */
-async function steadyBackend(): Promise<{ port: number; close(): Promise<void> }> {
+async function steadyBackend(address = '127.0.0.1', port = 0): Promise<{ port: number; served: () => number; close(): Promise<void> }> {
+  let served = 0;
   const server = http.createServer((req, res) => {
+    served++;
     req.resume();
     res.end(BODY);
   });
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, address, resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    served: () => served,
     // A graceful shutdown, as a terminating pod does: in-flight requests finish.
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -112,11 +117,13 @@ for (const workers of [0, 2]) {
     let tcpEcho: net.Server;
     let endpoints: number[] = [];
     let gen = 0;
+    let dns: TestDnsServer;
+    const ext: Array<Awaited<ReturnType<typeof steadyBackend>>> = [];
 
     /** A snapshot of generation `gen`: the route under load stays; the others come and go. */
     function snapshot(o: { cert?: 'FOO' | 'FOO2'; extra?: Record<string, Listener> } = {}) {
       gen++;
-      const routes = [route('Prefix', '/steady', 'c/steady:80'), route('Prefix', '/ws', 'c/ws:80')];
+      const routes = [route('Prefix', '/steady', 'c/steady:80'), route('Prefix', '/ws', 'c/ws:80'), route('Prefix', '/ext', 'c/ext:80')];
       // Added, removed and changed routes: a window of 3 of 5 paths, alternating clusters.
       for (let k = gen % 5; k < (gen % 5) + 3; k++) routes.push(route('Exact', `/gen${k % 5}`, k % 2 === 0 ? 'c/steady:80' : 'c/ws:80'));
       const vhosts: Record<string, VirtualHost> = { [HOST]: vhost(routes, 'ns/load') };
@@ -130,7 +137,10 @@ for (const workers of [0, 2]) {
           ...o.extra,
         },
         virtualHosts: vhosts,
-        clusters: { 'c/steady:80': cluster(...endpoints), 'c/ws:80': cluster(wsPort), 'c/tcp:1': cluster(tcpEchoPort) },
+        clusters: {
+          'c/steady:80': cluster(...endpoints), 'c/ws:80': cluster(wsPort), 'c/tcp:1': cluster(tcpEchoPort),
+          'c/ext:80': { endpoints: {}, dns: { name: 'ext.test', port: ext[0]!.port } },
+        },
         secrets: { '@default': { cert: DEFAULT.cert, key: DEFAULT.key }, 'ns/load': { cert: cert.cert, key: cert.key } },
       }));
     }
@@ -151,9 +161,15 @@ for (const workers of [0, 2]) {
       await new Promise<void>((resolve) => tcpEcho.listen(0, '127.0.0.1', resolve));
       tcpEchoPort = (tcpEcho.address() as AddressInfo).port;
       for (const k of Object.keys(ports) as Array<keyof typeof ports>) ports[k] = await freePort();
+      // An ExternalName backend on two loopback addresses, same port.
+      dns = await startDnsServer();
+      ext.push(await steadyBackend('127.0.0.2'));
+      ext.push(await steadyBackend('127.0.0.3', ext[0]!.port));
+      dns.records['ext.test'] = { addresses: ['127.0.0.2'], ttl: 0 };
+      const dnsOptions = { servers: [dns.address], minTtlMs: 100, maxTtlMs: 200 };
       applier = workers === 0
-        ? new DataPlane({ drainTimeoutMs: 2_000, reusePort: workers > 0 })
-        : await WorkerSet.start({ count: workers, config: { drainTimeoutMs: 2_000, reusePort: true, logLevel: 'error' }, log: silentLogger });
+        ? new DataPlane({ drainTimeoutMs: 2_000, dns: dnsOptions })
+        : await WorkerSet.start({ count: workers, config: { drainTimeoutMs: 2_000, reusePort: true, dns: dnsOptions, logLevel: 'error' }, log: silentLogger });
       await apply();
     });
 
@@ -162,7 +178,8 @@ for (const workers of [0, 2]) {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => { tcpEcho.close(() => resolve()); });
-      await Promise.all(steady.map((s) => s.close()));
+      await Promise.all([...steady, ...ext].map((s) => s.close()));
+      await dns.close();
     });
 
     test('1. 100 swaps at ~100/s under keep-alive and new-connection clients', async () => {
@@ -267,6 +284,30 @@ for (const workers of [0, 2]) {
         const s = await load.stop();
         console.log(`# --workers ${workers}, 20 listeners added and removed: ${s.ok} ok, ${s.failed} failed ${summary(s)}`);
         assert.ok(s.ok > 20, `too few requests: ${s.ok}`);
+        assert.equal(s.failed, 0, summary(s));
+      }
+    });
+
+    test('6. an ExternalName backend whose name starts resolving to another address', async () => {
+      const load = clientLoad({ port: ports.http, host: HOST, path: '/ext', expect: BODY, keepAlive: 3, fresh: 2, maxRequests: 100_000, maxMs: 60_000 });
+      const before = ext[1]!.served();
+      try {
+        await new Promise((r) => setTimeout(r, 300));
+        dns.records['ext.test'] = { addresses: ['127.0.0.3'], ttl: 0 };
+        const deadline = Date.now() + 10_000;
+        // Moved once the new address gets traffic and the old one none.
+        let last = ext[0]!.served();
+        for (;;) {
+          await new Promise((r) => setTimeout(r, 300));
+          const now = ext[0]!.served();
+          if (ext[1]!.served() > before && now === last) break;
+          last = now;
+          assert.ok(Date.now() < deadline, 'traffic moved to the new address within 10 s');
+        }
+      } finally {
+        const s = await load.stop();
+        console.log(`# --workers ${workers}, ExternalName re-resolved: ${s.ok} ok, ${s.failed} failed ${summary(s)}`);
+        assert.ok(s.ok > 50, `too few requests: ${s.ok}`);
         assert.equal(s.failed, 0, summary(s));
       }
     });
