@@ -6,5 +6,9 @@ if (major < 24) {
   process.stderr.write(`kubectl-turnout: Node ${process.versions.node} is too old; Turnout needs Node 24 LTS.\n`);
   process.exit(2);
 }
-const { pluginMain } = await import('../cli/kubectl-turnout.ts');
+// Installed as a package (under node_modules, where Node does not strip
+// types) it runs the JavaScript built at pack time (dist/, `npm run build`);
+// from a checkout, the TypeScript sources.
+const entry = import.meta.url.includes('/node_modules/') ? '../dist/cli/kubectl-turnout.js' : '../cli/kubectl-turnout.ts';
+const { pluginMain } = await import(entry);
 process.exitCode = await pluginMain(process.argv.slice(2));

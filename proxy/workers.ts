@@ -25,7 +25,8 @@ import type { ApplyOutcome, SnapshotApplier } from './applier.ts';
 import { ApplyCode } from './errors.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './worker-protocol.ts';
 
-const WORKER_ENTRY = new URL('./worker.ts', import.meta.url);
+// worker.ts next to this file when run from source, worker.js in the built package (dist/).
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
 /** Options of WorkerSet. */
 export interface WorkerSetOptions {
