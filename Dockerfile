@@ -17,7 +17,7 @@ FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /opt/turnout
 COPY --from=build /tmp/turnout.tgz /tmp/turnout.tgz
-RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund --global-style /tmp/turnout.tgz \
+RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund /tmp/turnout.tgz \
  && rm /tmp/turnout.tgz && npm cache clean --force
 # The `node` user (uid 1000) of the official image; no shell needed at run
 # time, no write access to the application. Listeners use ports >= 1024 (the
