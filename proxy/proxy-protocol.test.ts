@@ -11,7 +11,7 @@ function v2(cmd: number, famProto: number, addr: number[], rest = 'GET /'): Buff
 
 test('PROXY headers, table-driven from the spec', () => {
   const v4 = [192, 0, 2, 1, 198, 51, 100, 7, 0x30, 0x39, 0x01, 0xbb];
-  const v6 = [0x20, 0x01, 0x0d, 0xb8, ...Array(12).fill(0), 0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 1, 0x30, 0x39, 0x01, 0xbb];
+  const v6 = [0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 1, 0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 2, 0x30, 0x39, 0x01, 0xbb];
   const cases: Array<[string, Buffer, unknown]> = [
     ['v1 TCP4', Buffer.from('PROXY TCP4 192.0.2.1 198.51.100.7 12345 443\r\nGET /'), { kind: 'header', length: 45, source: { address: '192.0.2.1', port: 12345 } }],
     ['v1 TCP6', Buffer.from('PROXY TCP6 2001:db8::1 2001:db8::2 12345 443\r\n'), { kind: 'header', length: 46, source: { address: '2001:db8::1', port: 12345 } }],
