@@ -9,6 +9,10 @@ import { kubeClient, type KubeClient } from './k8s/client.ts';
 import { kubeSettings, type KubeSettings } from './kube-flags.ts';
 import type { Controller } from './main.ts';
 import { KubeSource } from './sources/kube.ts';
+import { SupervisedInformer } from './sources/kube-informer.ts';
+import { LeaderElector, kubeLeaseApi } from './leader.ts';
+import { StatusWriter, kubeStatusApi } from './status/writer.ts';
+import { publishedAddresses, type LoadBalancerIngress } from './status/diff.ts';
 
 /** The Kubernetes half of a controller, before and after the controller starts. */
 export interface KubeMode {
@@ -36,6 +40,67 @@ export async function prepareKube(flags: FlagValues, log: Logger): Promise<KubeM
     settings,
     client,
     source,
-    attach: () => async () => {},
+    attach: (controller) => attachStatus(controller, settings, client, source, log),
+  };
+}
+
+/**
+ * Status writing for a started controller: the writer follows every compile
+ * and every observed status change, and writes only while this replica leads
+ * (or always, with --leader-elect false).
+ */
+function attachStatus(controller: Controller, settings: KubeSettings, client: KubeClient, source: KubeSource, log: Logger): () => Promise<void> {
+  let published: readonly LoadBalancerIngress[] | undefined;
+  let publishInformer: SupervisedInformer | undefined;
+  const identity = settings.leaderElection?.identity ?? 'turnout-controller';
+  const writer = new StatusWriter({ api: kubeStatusApi(client), observed: (key) => source.observed(key), published: () => published, identity, log });
+  if (settings.publish !== undefined && 'addresses' in settings.publish) {
+    published = settings.publish.addresses;
+  } else if (settings.publish !== undefined) {
+    // Its own informer: the Service may live outside --watch-namespace, and the cache keeps no status.
+    const { namespace, name } = settings.publish.service;
+    let service: any;
+    let synced = false;
+    const update = () => {
+      published = synced ? publishedAddresses(service) : undefined;
+      writer.publishedChanged();
+    };
+    publishInformer = new SupervisedInformer({
+      spec: { name: `publish-service ${namespace}/${name}`, path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/services`, fieldSelector: `metadata.name=${name}` },
+      client,
+      log,
+      handlers: {
+        upsert: (obj) => { service = obj; update(); },
+        remove: () => { service = undefined; update(); },
+        resynced: (objs) => { service = objs[0]; synced = true; update(); },
+      },
+    });
+    publishInformer.start();
+  }
+  const offResult = controller.onResult((result) => writer.update(result.conditions));
+  const offObserved = source.onObservedChange((key) => writer.observedChanged(key));
+  writer.update(controller.conditions);
+  let elector: LeaderElector | undefined;
+  if (settings.leaderElection !== undefined) {
+    const { namespace, name } = settings.leaderElection;
+    elector = new LeaderElector({
+      api: kubeLeaseApi(client, namespace, name),
+      namespace,
+      name,
+      identity,
+      log,
+      onStartedLeading: () => writer.setActive(true),
+      onStoppedLeading: () => writer.setActive(false),
+    });
+    elector.start();
+  } else {
+    writer.setActive(true);
+  }
+  return async () => {
+    offResult();
+    offObserved();
+    await elector?.stop(); // stops writing first, then releases the Lease
+    writer.setActive(false);
+    await publishInformer?.close();
   };
 }
