@@ -200,6 +200,7 @@ export class StatusWriter {
           if (epoch !== this.#epoch) return;
           this.#remember(e.dedupeKey);
           this.stats.events++;
+          this.#log.debug('created event', { object: key, reason: e.reason });
         }
         if (work.patch !== undefined) {
           await this.#opts.api.patchStatus(kind, namespace, name, work.patch);
@@ -208,6 +209,7 @@ export class StatusWriter {
           const base = observedNow?.resourceVersion === work.observed.resourceVersion ? work.observed.status : observedNow?.status;
           this.#written.set(key, { baseRv: work.observed.resourceVersion, status: { ...base, ...(work.patch as { status: object }).status } });
           this.stats.patches++;
+          this.#log.debug('wrote status', { object: key });
         }
         return;
       } catch (err) {
