@@ -138,3 +138,16 @@ test('bounded concurrency; losing leadership drops the queue at once', async () 
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(w.calls.length, written, 'nothing written after losing the lease');
 });
+
+test('an object queued again while its write is in flight is not written twice', async () => {
+  const w = world({ delayMs: 30 });
+  w.objects.set('Ingress/ns/i', { uid: 'u', resourceVersion: '1', generation: 1, status: {} });
+  const writer = new StatusWriter({ api: w.api, observed: (k) => w.objects.get(k), published: () => [{ ip: '10.0.0.1' }], log: quiet });
+  writer.setActive(true);
+  writer.update(new Map([['Ingress/ns/i', ok]]));
+  await new Promise((r) => setTimeout(r, 5)); // the patch is in flight
+  writer.update(new Map([['Ingress/ns/i', ok]]));
+  writer.update(new Map([['Ingress/ns/i', ok]]));
+  await writer.idle();
+  assert.equal(w.calls.length, 1);
+});

@@ -85,6 +85,8 @@ export class StatusWriter {
   readonly #written = new Map<string, Written>();
   readonly #sentEvents = new Set<string>();
   #inFlight = 0;
+  /** Keys with a request in flight. */
+  readonly #busy = new Set<string>();
   #idleWaiters: Array<() => void> = [];
   #forbiddenLogged = new Set<string>();
   /** Counters for metrics and tests. */
@@ -148,11 +150,16 @@ export class StatusWriter {
 
   #pump(): void {
     const limit = this.#opts.concurrency ?? 4;
-    while (this.#inFlight < limit && this.#pending.size > 0) {
-      const key: string = this.#pending.values().next().value!;
+    for (const key of this.#pending) {
+      if (this.#inFlight >= limit) break;
+      // One request per object at a time: a key queued again while its write is
+      // in flight waits for it (then usually finds nothing left to do).
+      if (this.#busy.has(key)) continue;
       this.#pending.delete(key);
+      this.#busy.add(key);
       this.#inFlight++;
       void this.#process(key, this.#epoch).finally(() => {
+        this.#busy.delete(key);
         this.#inFlight--;
         this.#pump();
         this.#checkIdle();
