@@ -2,6 +2,8 @@ module turnout.dev/e2e/controlplane/helm
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require helm.sh/helm/v4 v4.3.1
 
 require (
