@@ -21,8 +21,8 @@ before(async () => {
 after(async () => {
   const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
   await cluster?.stop();
-  const left = liveGroups().filter((g) => pids.includes(g.pid));
-  assert.deepEqual(left, [], 'control-plane processes left running');
+  assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
+  for (const pid of pids) assert.throws(() => process.kill(-pid, 0), { code: 'ESRCH' }, `process group ${pid} still exists`);
 });
 
 test('the Route CRD installs, and admission runs its schema and CEL rules', async () => {

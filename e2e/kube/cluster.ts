@@ -65,11 +65,36 @@ export interface Cluster {
 
 const READY_TIMEOUT_MS = 120_000; // 2 shared cores: an apiserver start has been seen to take tens of seconds
 
-/** Starts etcd, kube-apiserver and kube-controller-manager; throws (after cleaning up) if any fails to get ready. */
-export async function startCluster(opts: { controllers?: string[] } = {}): Promise<Cluster> {
+/** Options of {@link startCluster}. */
+export interface ClusterOptions {
+  /** kube-controller-manager's --controllers (default: endpointslice, namespace, garbage-collector, serviceaccount). */
+  controllers?: string[];
+}
+
+/**
+ * Starts etcd, kube-apiserver and kube-controller-manager; throws (after cleaning
+ * up) if any fails to get ready. A free port can be taken between the probe and
+ * the bind, so a start that lost such a race is retried (3 attempts in all).
+ */
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   controlPlaneBin(); // build (or find) before the clock starts
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: ClusterOptions): Promise<Cluster> {
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'turnout-kube-'));
+  const removeDir = () => {
+    process.off('exit', removeDir);
+    if (process.env.TURNOUT_E2E_KEEP) console.error(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  };
   const started: GroupProc[] = [];
   const stopAll = async () => {
     for (const p of started.reverse()) await p.stop();
@@ -103,6 +128,9 @@ export async function startCluster(opts: { controllers?: string[] } = {}): Promi
       `--initial-cluster=default=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync', '--log-level=warn',
     ], join(dir, 'etcd.log'));
     started.push(etcd);
+    // A run that exits without stop() (a crash, process.exit) still removes the dir,
+    // after procs.ts's exit hook (registered by the first start) killed the groups.
+    process.on('exit', removeDir);
     await waitReady(etcd, 'etcd /health', () => httpGet(`http://127.0.0.1:${etcdPort}/health`).then((b) => b.includes('"true"')));
 
     const apiArgs = [
@@ -165,15 +193,14 @@ export async function startCluster(opts: { controllers?: string[] } = {}): Promi
         if (stopped) return;
         stopped = true;
         await stopAll();
-        if (process.env.TURNOUT_E2E_KEEP) console.error(`kept ${dir}`);
-        else rmSync(dir, { recursive: true, force: true });
+        removeDir();
       },
     };
     return cluster;
   } catch (err) {
     const logs = started.map((p) => `--- ${p.name} (${p.logFile}):\n${p.tail(2000)}`).join('\n');
     await stopAll();
-    if (!process.env.TURNOUT_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+    removeDir();
     throw new Error(`control plane did not start: ${(err as Error).message}\n${logs}`);
   }
 }
