@@ -4,6 +4,8 @@
 // ServiceAccount. Every other e2e/kube test builds on these working.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress } from './pods.ts';
@@ -99,4 +101,27 @@ test('the apiserver refuses loopback EndpointSlice addresses (why pods use the m
   const r = await cluster.kubectl(['create', '-f', '-'], { stdin: slice });
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /may not be in the loopback range/);
+});
+
+test('the binaries are version-stamped, so helm kubeVersion constraints hold', async () => {
+  const version = await cluster.kubectl(['version', '-o', 'json']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.match(JSON.parse(version.stdout).serverVersion.gitVersion, /^v1\.\d+\.\d+$/);
+  const chart = join(cluster.dir, 'smoke-chart');
+  mkdirSync(join(chart, 'templates'), { recursive: true });
+  writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: smoke\nversion: 0.1.0\nkubeVersion: ">=1.30.0-0"\n');
+  writeFileSync(join(chart, 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: smoke}\ndata: {kube: "{{ .Capabilities.KubeVersion.Version }}"}\n');
+  const installed = await cluster.helm(['install', 'smoke', chart, '-n', 'default']);
+  assert.equal(installed.code, 0, installed.stderr);
+  const cm = await cluster.kubectl(['get', 'configmap', 'smoke', '-n', 'default', '-o', 'jsonpath={.data.kube}']);
+  assert.match(cm.stdout, /^v1\.\d+\.\d+$/);
+});
+
+test('restartApiserver() brings the apiserver back on the same port with the same data', async () => {
+  const before = cluster.procs.apiserver.pid;
+  await cluster.restartApiserver();
+  assert.notEqual(cluster.procs.apiserver.pid, before);
+  const got = await cluster.kubectl(['get', 'route', 'web', '-n', 'default', '-o', 'name']);
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(got.stdout.trim(), 'route.turnout.dev/web');
 });

@@ -48,6 +48,8 @@ export interface Cluster {
   readonly startupMs: number;
   readonly procs: { etcd: GroupProc; apiserver: GroupProc; controllerManager: GroupProc };
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
+  /** helm with the same kubeconfig handling and caches inside `dir`. */
+  helm(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** `kubectl apply -f -`; throws with kubectl's stderr when it fails. */
   applyYaml(text: string): Promise<string>;
   /** A bound ServiceAccount token from the TokenRequest API (`kubectl create token`). */
@@ -154,7 +156,8 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
     ], join(dir, 'kube-controller-manager.log'));
     started.push(controllerManager);
 
-    const kubectl = (args: string[], o: KubectlOptions = {}) => runKubectl(args, o.kubeconfig ?? kubeconfig, env, o);
+    const kubectl = (args: string[], o: KubectlOptions = {}) => runTool('kubectl', args, o.kubeconfig ?? kubeconfig, env, o);
+    const helm = (args: string[], o: KubectlOptions = {}) => runTool('helm', args, o.kubeconfig ?? kubeconfig, env, o);
     if (controllers.includes('serviceaccount-controller')) {
       // Pods need their namespace's default ServiceAccount (ServiceAccount admission).
       await waitReady(controllerManager, 'the default ServiceAccount', () => kubectl(['get', 'serviceaccount', 'default', '-n', 'default']).then((r) => r.code === 0));
@@ -175,7 +178,7 @@ async function startOnce(opts: ClusterOptions): Promise<Cluster> {
     const cluster: Cluster = {
       dir, server, kubeconfig, caFile, apiAudience, env, startupMs: Date.now() - t0,
       procs: { etcd, get apiserver() { return apiserver; }, controllerManager },
-      kubectl, applyYaml, createToken,
+      kubectl, helm, applyYaml, createToken,
       async serviceAccountKubeconfig(namespace, name, audiences) {
         await applyYaml(`apiVersion: v1\nkind: Namespace\nmetadata: {name: ${namespace}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: ${name}, namespace: ${namespace}}\n`);
         const saToken = await createToken(namespace, name, { audiences });
@@ -248,9 +251,9 @@ function httpGet(url: string, token?: string, caFile?: string): Promise<string> 
   });
 }
 
-function runKubectl(args: string[], kubeconfig: string, env: NodeJS.ProcessEnv, opts: KubectlOptions): Promise<KubectlResult> {
+function runTool(tool: 'kubectl' | 'helm', args: string[], kubeconfig: string, env: NodeJS.ProcessEnv, opts: KubectlOptions): Promise<KubectlResult> {
   return new Promise((resolve) => {
-    const child = spawn(binary('kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary(tool), [`--kubeconfig=${kubeconfig}`, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
