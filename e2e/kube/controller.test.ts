@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
+import { clientLoad, freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress } from './pods.ts';
 import { liveGroups } from './procs.ts';
@@ -41,11 +41,11 @@ spec:
   ports: [{name: http, port: 80}]
 `;
 
-const ingress = (name: string, host: string, service = 'web') => `apiVersion: networking.k8s.io/v1
+const ingress = (name: string, host: string, service = 'web', className = 'turnout') => `apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: ${name}, namespace: app}
 spec:
-  ingressClassName: turnout
+  ingressClassName: ${className}
   rules:
   - host: ${host}
     http:
@@ -204,6 +204,60 @@ spec:
     } finally {
       await c.proc.stop();
     }
+  });
+
+  /** Applies `yaml` and resolves with the ms until `host` answers through the proxy. */
+  async function applyToRouted(yaml: string, host: string): Promise<number> {
+    const t0 = Date.now();
+    const r = await cluster.kubectl(['apply', '-f', '-'], { stdin: yaml });
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(`${host} routed`, async () => (await get(ports.http, '/', { host, timeoutMs: 2_000 })).status === 200, 60_000, 10);
+    return Date.now() - t0;
+  }
+
+  test('an Ingress of another class is ignored: not routed, no status written', async () => {
+    assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: ingress('foreign', 'foreign.test', 'web', 'nginx') })).code, 0);
+    await applyToRouted(ingress('marker', 'marker.test'), 'marker.test'); // applied after: once it routes, the other was seen
+    assert.equal((await get(ports.http, '/', { host: 'foreign.test' })).status, 404);
+    await waitFor('marker status', async () => (await kubectlJson(['get', 'ingress', 'marker', '-n', 'app'])).status?.loadBalancer?.ingress?.length > 0, 30_000);
+    const foreign = await kubectlJson(['get', 'ingress', 'foreign', '-n', 'app']);
+    assert.deepEqual(foreign.status?.loadBalancer ?? {}, {});
+  });
+
+  test('the kube-apiserver restarts mid-run: the proxy fails no request, the controller recovers by itself', async () => {
+    const load = clientLoad({ port: ports.http, host: 'shop.test', path: '/load', expect: 'web /load', keepAlive: 2, fresh: 1, maxRequests: 1_000_000, maxMs: 180_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    await cluster.restartApiserver();
+    console.log(`kube-apiserver restarted in ${Date.now() - t0} ms`);
+    const ms = await applyToRouted(ingress('after-restart', 'after-restart.test'), 'after-restart.test');
+    console.log(`after the restart, kubectl apply -> first routed request: ${ms} ms`);
+    await waitFor('after-restart status', async () => (await kubectlJson(['get', 'ingress', 'after-restart', '-n', 'app'])).status?.loadBalancer?.ingress?.length > 0, 60_000);
+    const stats = await load.stop();
+    console.log(`requests through the proxy during the restart: ${stats.ok} ok, ${stats.failed} failed`);
+    assert.equal(stats.failed, 0, JSON.stringify([...stats.errors]));
+    assert.ok(stats.ok > 0);
+  });
+
+  test('kubectl apply -> first routed request: median and worst of 20, at ~10 and at 1,000 Ingresses', async () => {
+    const sample = async (tag: string): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < 20; i++) out.push(await applyToRouted(ingress(`lat-${tag}-${i}`, `lat-${tag}-${i}.test`), `lat-${tag}-${i}.test`));
+      return out.sort((x, y) => x - y);
+    };
+    const report = (what: string, ms: number[]) => console.log(`${what}: median ${ms[Math.floor(ms.length / 2)]} ms, worst ${ms.at(-1)} ms`);
+    const small = await sample('small');
+    report('apply -> routed at ~10 Ingresses', small);
+    const bulk = Array.from({ length: 1000 }, (_, i) => ingress(`bulk-${i}`, `bulk-${i}.test`)).join('---\n');
+    const t0 = Date.now();
+    const r = await cluster.kubectl(['apply', '-f', '-'], { stdin: bulk, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const applied = Date.now() - t0;
+    await waitFor('bulk-999 routed', async () => (await get(ports.http, '/', { host: 'bulk-999.test', timeoutMs: 2_000 })).status === 200, 120_000, 50);
+    console.log(`1,000 Ingresses: kubectl apply took ${applied} ms, all routed ${Date.now() - t0} ms after it started`);
+    const large = await sample('large');
+    report('apply -> routed at 1,000 Ingresses', large);
+    assert.ok(large.at(-1)! < 30_000 && small.at(-1)! < 30_000);
   });
 
   test('two replicas: only the leader writes status; when it dies the other takes over within the lease duration', async () => {
