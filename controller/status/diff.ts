@@ -95,6 +95,18 @@ export function ingressStatusPatch(accepted: boolean, published: readonly LoadBa
   return { status: { loadBalancer: { ingress: want.length === 0 ? null : want } } };
 }
 
+/**
+ * An Ingress this controller no longer serves (its class changed): clear the
+ * addresses we wrote, but only if they are still exactly ours, so another
+ * controller's status is never erased.
+ */
+export function releasedIngressPatch(published: readonly LoadBalancerIngress[] | undefined, observed: StatusView): { status: { loadBalancer: { ingress: null } } } | undefined {
+  if (published === undefined) return undefined;
+  const have = canonical(Array.isArray(observed.status?.loadBalancer?.ingress) ? observed.status.loadBalancer.ingress : []);
+  const ours = canonical(published);
+  return have.length > 0 && JSON.stringify(have) === JSON.stringify(ours) ? { status: { loadBalancer: { ingress: null } } } : undefined;
+}
+
 function canonical(list: readonly LoadBalancerIngress[]): LoadBalancerIngress[] {
   const seen = new Map<string, LoadBalancerIngress>();
   for (const e of list) {

@@ -151,3 +151,22 @@ test('an object queued again while its write is in flight is not written twice',
   await writer.idle();
   assert.equal(w.calls.length, 1);
 });
+
+test('an Ingress that leaves our class gets our addresses withdrawn, never another controller\'s', async () => {
+  const w = world();
+  w.objects.set('Ingress/ns/mine', { resourceVersion: '1', generation: 1, status: { loadBalancer: { ingress: [{ ip: '10.0.0.1' }] } } });
+  w.objects.set('Ingress/ns/theirs', { resourceVersion: '1', generation: 1, status: { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } } });
+  const writer = new StatusWriter({ api: w.api, observed: (k) => w.objects.get(k), published: () => [{ ip: '10.0.0.1' }], log: quiet });
+  writer.setActive(true);
+  writer.update(new Map([['Ingress/ns/mine', ok], ['Ingress/ns/theirs', ok]]));
+  await writer.idle();
+  assert.deepEqual(w.calls, ['patch Ingress/ns/theirs {"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}}']);
+  // Both move to another class; "theirs" is then rewritten by its new controller.
+  w.objects.set('Ingress/ns/theirs', { resourceVersion: '3', generation: 2, status: { loadBalancer: { ingress: [{ ip: '192.0.2.7' }] } } });
+  writer.update(new Map());
+  await writer.idle();
+  assert.deepEqual(w.calls.slice(1), ['patch Ingress/ns/mine {"status":{"loadBalancer":{"ingress":null}}}']);
+  writer.update(new Map());
+  await writer.idle();
+  assert.equal(w.calls.length, 2);
+});

@@ -18,7 +18,7 @@ import type { KubeClient } from '../k8s/client.ts';
 import { describeError, errorCode, MERGE_PATCH } from '../k8s/client.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import type { ObservedStatus } from '../sources/kube.ts';
-import { ingressEvents, ingressStatusPatch, isAccepted, routeStatusPatch, type EventSpec, type LoadBalancerIngress } from './diff.ts';
+import { ingressEvents, ingressStatusPatch, isAccepted, releasedIngressPatch, routeStatusPatch, type EventSpec, type LoadBalancerIngress } from './diff.ts';
 
 /** The two writes the status writer makes, so tests can record them. */
 export interface StatusApi {
@@ -87,6 +87,8 @@ export class StatusWriter {
   #inFlight = 0;
   /** Keys with a request in flight. */
   readonly #busy = new Set<string>();
+  /** Ingresses that left the compiler's view and may still carry our addresses. */
+  readonly #released = new Set<string>();
   #idleWaiters: Array<() => void> = [];
   #forbiddenLogged = new Set<string>();
   /** Counters for metrics and tests. */
@@ -114,13 +116,20 @@ export class StatusWriter {
 
   /** The conditions of a new compile: objects whose status differs get queued. */
   update(conditions: ReadonlyMap<string, readonly Condition[]>): void {
+    const before = this.#conditions;
     this.#conditions = conditions;
-    if (this.#active) this.#enqueueAll();
+    // Ingresses the compiler no longer considers ours (class changed): their addresses are withdrawn.
+    for (const key of before.keys()) if (key.startsWith('Ingress/') && !conditions.has(key)) this.#released.add(key);
+    for (const key of this.#released) if (conditions.has(key)) this.#released.delete(key);
+    if (this.#active) {
+      this.#enqueueAll();
+      for (const key of this.#released) this.#enqueue(key);
+    }
   }
 
   /** The informer saw a status change (or deletion) of `key`: re-check it (someone else may have overwritten it). */
   observedChanged(key: string): void {
-    if (this.#active && this.#conditions.has(key)) this.#enqueue(key);
+    if (this.#active && (this.#conditions.has(key) || this.#released.has(key))) this.#enqueue(key);
   }
 
   /** The published addresses changed: every Ingress is re-checked. */
@@ -178,10 +187,17 @@ export class StatusWriter {
   #work(key: string): { patch?: unknown; events: EventSpec[]; observed: ObservedStatus } | undefined {
     const conds = this.#conditions.get(key);
     const observed = this.#opts.observed(key);
-    if (conds === undefined || observed === undefined) return undefined;
+    if (observed === undefined) {
+      this.#released.delete(key); // deleted: nothing left to clear
+      return undefined;
+    }
     const written = this.#written.get(key);
     // Our last write, until the watch shows it (or anything newer).
     const view = { generation: observed.generation, status: written !== undefined && written.baseRv === observed.resourceVersion ? written.status : observed.status };
+    if (conds === undefined) {
+      const patch = this.#released.has(key) ? releasedIngressPatch(this.#opts.published?.(), view) : undefined;
+      return patch === undefined ? undefined : { patch, events: [], observed };
+    }
     const now = (this.#opts.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
     let patch: unknown;
     let events: EventSpec[] = [];

@@ -215,13 +215,17 @@ spec:
     return Date.now() - t0;
   }
 
-  test('an Ingress of another class is ignored: not routed, no status written', async () => {
+  test('an Ingress of another class is ignored (not routed, no status); one moved to another class loses our addresses', async () => {
     assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: ingress('foreign', 'foreign.test', 'web', 'nginx') })).code, 0);
     await applyToRouted(ingress('marker', 'marker.test'), 'marker.test'); // applied after: once it routes, the other was seen
     assert.equal((await get(ports.http, '/', { host: 'foreign.test' })).status, 404);
     await waitFor('marker status', async () => (await kubectlJson(['get', 'ingress', 'marker', '-n', 'app'])).status?.loadBalancer?.ingress?.length > 0, 30_000);
     const foreign = await kubectlJson(['get', 'ingress', 'foreign', '-n', 'app']);
     assert.deepEqual(foreign.status?.loadBalancer ?? {}, {});
+    // Moving an Ingress to another class withdraws it and the addresses we wrote.
+    assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: ingress('marker', 'marker.test', 'web', 'nginx') })).code, 0);
+    await waitFor('marker status cleared', async () => !(await kubectlJson(['get', 'ingress', 'marker', '-n', 'app'])).status?.loadBalancer?.ingress, 30_000);
+    await waitFor('marker.test no longer routed', async () => (await get(ports.http, '/', { host: 'marker.test' })).status === 404, 30_000);
   });
 
   test('the kube-apiserver restarts mid-run: the proxy fails no request, the controller recovers by itself', async () => {
