@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clientLoad, freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
-import { makePodsReady, podAddress } from './pods.ts';
+import { makePodsReady, podAddress, setPodReady, deletePods } from './pods.ts';
 import { liveGroups } from './procs.ts';
 import { waitFor } from './wait.ts';
 
@@ -264,6 +264,36 @@ spec:
     assert.ok(large.at(-1)! < 30_000 && small.at(-1)! < 30_000);
   });
 
+  test('scaling pods up and down changes the endpoints without a failed request', async () => {
+    const second = await podBackend('web');
+    const load = clientLoad({ port: ports.http, host: 'shop.test', path: '/scale', expect: 'web /scale', keepAlive: 2, fresh: 1, maxRequests: 1_000_000, maxMs: 180_000 });
+    const endpoints = async () => {
+      const list = await kubectlJson(['get', 'endpointslices', '-n', 'app', '-l', 'kubernetes.io/service-name=web']);
+      return list.items.flatMap((sl: any) => (sl.endpoints ?? []).filter((e: any) => e.conditions?.ready).map((e: any) => `${e.addresses[0]}:${sl.ports?.[0]?.port}`)).sort().join(' ');
+    };
+    try {
+      await makePodsReady(cluster, 'app', [{ name: 'web-2', labels: { app: 'web' }, ports: { http: second.port } }]);
+      await waitFor('two ready endpoints', async () => (await endpoints()).split(' ').length === 2, 60_000);
+      // Both pods must now be served: requests reach the second backend.
+      let hits = 0;
+      second.server.on('request', () => hits++);
+      await waitFor('the new pod receives traffic', () => hits > 0, 30_000);
+      // Scale down the first pod: not ready first (as a kubelet does on termination), then deleted.
+      await setPodReady(cluster, 'app', 'web-1', false);
+      await waitFor('one ready endpoint', async () => (await endpoints()) === `${podAddress()}:${second.port}`, 60_000);
+      await new Promise((r) => setTimeout(r, 1_000)); // the proxy applies the change
+      backend.server.close(); // the old pod's process goes away
+      const before = load.stats.ok;
+      await waitFor('traffic keeps flowing on the remaining pod', () => load.stats.ok > before + 20, 30_000);
+      await deletePods(cluster, 'app', ['web-1']);
+    } finally {
+      const stats = await load.stop();
+      console.log(`requests through the proxy while scaling 1 -> 2 -> 1 pods: ${stats.ok} ok, ${stats.failed} failed`);
+      assert.equal(stats.failed, 0, JSON.stringify([...stats.errors]));
+    }
+    backend = second; // later tests run on web-2 (closed in after())
+  });
+
   test('two replicas: only the leader writes status; when it dies the other takes over within the lease duration', async () => {
     const b = await startController(controllerKubeconfig);
     await waitFor('controller B ready', () => ready(b.admin), 60_000);
@@ -274,6 +304,8 @@ spec:
     await waitFor('second status.loadBalancer', async () => (await kubectlJson(['get', 'ingress', 'second', '-n', 'app'])).status?.loadBalancer?.ingress?.length > 0, 30_000);
     assert.equal(/"msg":"wrote status"/.test(b.proc.output()), false, 'the follower wrote no status');
 
+    // The proxy follows A; while A is dead it keeps serving its last snapshot.
+    const load = clientLoad({ port: ports.http, host: 'shop.test', path: '/failover', expect: 'web /failover', keepAlive: 2, fresh: 1, maxRequests: 1_000_000, maxMs: 120_000 });
     a.proc.child.kill('SIGKILL'); // no lease release: B must wait for it to expire
     const killed = Date.now();
     await waitFor('B leads', () => /"msg":"became leader"/.test(b.proc.output()), 40_000);
@@ -283,5 +315,8 @@ spec:
     assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: ingress('third', 'third.test') })).code, 0);
     await waitFor('third status.loadBalancer (written by B)', async () => (await kubectlJson(['get', 'ingress', 'third', '-n', 'app'])).status?.loadBalancer?.ingress?.length > 0, 30_000);
     assert.match(b.proc.output(), /"msg":"wrote status"/);
+    const stats = await load.stop();
+    console.log(`requests through the proxy across the leader's death: ${stats.ok} ok, ${stats.failed} failed`);
+    assert.equal(stats.failed, 0, JSON.stringify([...stats.errors]));
   });
 });
