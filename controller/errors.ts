@@ -16,7 +16,6 @@ export const ERROR_CODES = {
   MANIFEST_WATCH_FAILED: 'watching the manifest folder failed; it is rescanned periodically instead',
   KUBE_WATCH_FAILED: 'listing or watching a kind on the API server failed; the informer restarts with backoff and the last objects stay',
   KUBE_INVALID_OBJECT: 'an object from the API server has a field of the wrong type (an outdated CRD?); it is ignored',
-  KUBE_CONFIG: 'the Kubernetes configuration (kubeconfig or in-cluster) could not be loaded',
   STATUS_WRITE_FAILED: 'writing an object status or Event failed after retries (RBAC? API server down?)',
   BUILD_COMPILE_FAILED: 'the compiler threw (a bug); the last snapshot keeps being served',
   BUILD_SNAPSHOT_INVALID: 'the compiler produced an invalid snapshot (a bug); it was not published',

@@ -14,6 +14,7 @@ import { setTimeout as sleepReal } from 'node:timers/promises';
 import type { KubeClient } from './k8s/client.ts';
 import { describeError, errorCode } from './k8s/client.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
+import { TurnoutError } from './errors.ts';
 
 /** The Lease spec fields leader election uses; times are MicroTime strings. */
 export interface LeaseSpec {
@@ -116,7 +117,7 @@ export class LeaderElector {
       ...opts,
     } as Required<Omit<LeaderElectorOptions, 'log'>>;
     if (!(this.#o.leaseDurationMs > this.#o.renewDeadlineMs && this.#o.renewDeadlineMs > this.#o.retryPeriodMs)) {
-      throw new Error('leader election needs leaseDuration > renewDeadline > retryPeriod');
+      throw new TurnoutError('INVALID_ARGUMENT', 'leader election needs leaseDuration > renewDeadline > retryPeriod');
     }
     this.#log = opts.log ?? createLogger({ level: 'warn' });
   }

@@ -13,6 +13,7 @@
 import type { ObjectCache } from '../cache.ts';
 import { objectKey } from '../cache.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
+import { TurnoutError } from '../errors.ts';
 import type { KubeClient } from '../k8s/client.ts';
 import type { KubeObject } from '../k8s/types.ts';
 import { shapeProblem } from '../k8s/shape.ts';
@@ -126,7 +127,7 @@ export class KubeSource implements Source {
 
   /** Starts every informer; resolves once all have listed (retrying errors meanwhile, so possibly never). */
   async start(cache: ObjectCache): Promise<void> {
-    if (this.#cache !== undefined) throw new Error(`${this.name} was already started`);
+    if (this.#cache !== undefined) throw new TurnoutError('INVALID_ARGUMENT', `${this.name} was already started`);
     this.#cache = cache;
     for (const inf of this.informers) inf.start();
     await Promise.all(this.informers.map((inf) => inf.whenSynced()));
