@@ -79,6 +79,17 @@ export class Controller {
    * proxy is handed a snapshot with routes missing), then the loop builds.
    */
   static async start(cfg: ControllerConfig): Promise<Controller> {
+    const c = await Controller.listen(cfg);
+    await c.sync();
+    return c;
+  }
+
+  /**
+   * The first half of start(): the stream listens, nothing is published yet.
+   * Lets the caller serve /healthz and /readyz (503) while a cluster source
+   * syncs, which can take long (or forever, without RBAC).
+   */
+  static async listen(cfg: ControllerConfig): Promise<Controller> {
     const c = new Controller(cfg);
     try {
       await c.stream.listen();
@@ -86,17 +97,21 @@ export class Controller {
       throw listenError('the snapshot stream', cfg.stream.host, cfg.stream.port, err);
     }
     c.source.onProblems((problems) => c.#reportProblems(problems));
+    return c;
+  }
+
+  /** The second half of start(): the source syncs fully, then the loop builds and publishes the first snapshot. */
+  async sync(): Promise<void> {
     try {
-      await c.source.start(c.cache);
+      await this.source.start(this.cache);
     } catch (err) {
-      await c.stream.close();
+      await this.stream.close();
       if (err instanceof TurnoutError && err.code === 'MANIFEST_DIR_NOT_FOUND') throw new StartupError(err.message);
       throw err;
     }
-    c.#reportProblems(c.source.problems());
-    c.loop.start();
-    await c.loop.firstSnapshot();
-    return c;
+    this.#reportProblems(this.source.problems());
+    this.loop.start();
+    await this.loop.firstSnapshot();
   }
 
   /** The newest published snapshot. */
@@ -165,7 +180,7 @@ export async function runController(flags: FlagValues): Promise<Running> {
   }
   // Kubernetes mode: the source, and (once started) the status writer under leader election.
   const kube = sourceMode(flags) === 'kubernetes' ? await (await import('./kube-mode.ts')).prepareKube(flags, log) : undefined;
-  const controller = await Controller.start({
+  const controller = await Controller.listen({
     ...(kube ? { source: kube.source } : { manifests: flags.manifests as string }),
     ingressClass: flags['ingress-class'] as string,
     listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
@@ -174,13 +189,20 @@ export async function runController(flags: FlagValues): Promise<Running> {
     stream: { host: streamBind, port: flags['stream-port'] as number, ...streamAuth, ...(streamTls ? { tls: streamTls } : {}) },
     log,
   });
-  const stopKube = kube?.attach(controller);
+  // Admin first: /healthz answers and /readyz says 503 while the sources sync.
   const adminAt = { host: flags['admin-bind'] as string, port: flags['admin-port'] as number };
   const admin = await startControllerAdmin(controller, adminAt, (err) => log.error('admin server error', { err })).catch(async (err) => {
-    await stopKube?.();
     await controller.close();
     throw listenError('--admin-port', adminAt.host, adminAt.port, err);
   });
+  try {
+    await controller.sync();
+  } catch (err) {
+    await admin.close();
+    await controller.close();
+    throw err;
+  }
+  const stopKube = kube?.attach(controller);
   log.info('controller ready', { stream: `${flags['stream-bind']}:${controller.stream.port}`, admin: `${flags['admin-bind']}:${admin.port}` });
   return {
     async close() {

@@ -200,7 +200,11 @@ spec:
       await waitFor('a 403 in its log', () => /HTTP 403/.test(c.proc.output()), 30_000).catch((err) => {
         throw new Error(`${err.message}\n${c.proc.output().slice(-3000)}`);
       });
-      assert.equal(await ready(c.admin).catch(() => false), false);
+      const readyz = await get(c.admin, '/readyz');
+      assert.equal(readyz.status, 503, 'alive but not ready');
+      assert.match(readyz.body, /not synced/);
+      const status = JSON.parse((await get(c.admin, '/status')).body);
+      assert.ok(status.problems.some((p: { code: string; message: string }) => p.code === 'KUBE_WATCH_FAILED' && /403/.test(p.message)), JSON.stringify(status.problems));
     } finally {
       await c.proc.stop();
     }
