@@ -168,3 +168,17 @@ test('renewals failing for the renew deadline stop leading; a conflict or anothe
   await stopping;
   assert.equal(store.lease!.spec!.holderIdentity, 'z', 'a lease held by another is not released');
 });
+
+test('stop() does not wait for a hung API call', async () => {
+  const store = new LeaseStore();
+  const clock = new FakeClock();
+  const log: string[] = [];
+  const a = candidate(store, clock, 'a', log);
+  a.ctl.frozen = true;
+  a.start();
+  await clock.advance(0);
+  const stopped = a.stop().then(() => 'stopped');
+  const winner = await Promise.race([stopped, new Promise((r) => setTimeout(() => r('hung'), 2_000))]);
+  assert.equal(winner, 'stopped');
+  assert.deepEqual(log, []);
+});

@@ -184,11 +184,15 @@ export class LeaderElector {
 
   /** One acquire-or-renew, bounded by `timeoutMs`. */
   async #attempt(timeoutMs: number): Promise<Attempt> {
+    // Ends at the deadline, or at once on stop(): shutdown never waits for a hung API call.
     const abort = new AbortController();
+    const onStop = () => abort.abort();
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
     const timeout = this.#o.clock.sleep(timeoutMs, abort.signal).then(() => 'error' as const);
     try {
       return await Promise.race([this.#tryAcquireOrRenew(), timeout]);
     } finally {
+      this.#stop.signal.removeEventListener('abort', onStop);
       abort.abort();
     }
   }
