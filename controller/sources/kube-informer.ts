@@ -159,6 +159,7 @@ export class SupervisedInformer {
       if (spec.labelSelector !== undefined) query.labelSelector = spec.labelSelector;
       const list = await client.request<KubeList<any>>('GET', spec.path, { query, timeoutMs: this.#opts.listTimeoutMs ?? 60_000 });
       if (!Array.isArray(list?.items)) throw new Error(`the list of ${spec.path} has no items`);
+      for (const item of list.items) slim(item);
       listed = true;
       return list;
     };
@@ -175,7 +176,7 @@ export class SupervisedInformer {
         return client.watch.watch(path, query, (phase, obj, raw) => {
           if (!live()) return;
           this.#lastActivity = this.#now();
-          callback(phase, obj, raw);
+          callback(phase, slim(obj), raw);
         }, (err) => {
           if (live()) done(err);
         });
@@ -250,4 +251,19 @@ export class SupervisedInformer {
     this.#lastError = message;
     for (const l of [...this.#errorListeners]) l();
   }
+}
+
+/**
+ * Drops what no consumer reads and what can dwarf the object itself
+ * (managedFields, kubectl's last-applied copy) before the library's cache
+ * keeps it: every object is held twice (the informer's cache and ours).
+ * Mutates a freshly parsed object that nothing else references.
+ */
+function slim(obj: any): any {
+  const meta = obj?.metadata;
+  if (meta !== undefined && meta !== null) {
+    delete meta.managedFields;
+    if (meta.annotations) delete meta.annotations['kubectl.kubernetes.io/last-applied-configuration'];
+  }
+  return obj;
 }
