@@ -13,6 +13,8 @@ import { SupervisedInformer } from './sources/kube-informer.ts';
 import { LeaderElector, kubeLeaseApi } from './leader.ts';
 import { StatusWriter, kubeStatusApi } from './status/writer.ts';
 import { publishedAddresses, type LoadBalancerIngress } from './status/diff.ts';
+import { withProgrammed } from './programmed.ts';
+import type { Condition } from './compile/types.ts';
 
 /** The Kubernetes half of a controller, before and after the controller starts. */
 export interface KubeMode {
@@ -42,6 +44,17 @@ export async function prepareKube(flags: FlagValues, log: Logger): Promise<KubeM
     source,
     attach: (controller) => attachStatus(controller, settings, client, source, log),
   };
+}
+
+/** How long proxy ACKs and compiles are gathered before status is recomputed. */
+const PROGRAMMED_COALESCE_MS = 250;
+
+/** The Programmed condition an object's status already shows, if any. */
+function observedProgrammed(status: { conditions?: unknown } | undefined): Condition | undefined {
+  const list = Array.isArray(status?.conditions) ? status.conditions as Array<Record<string, unknown>> : [];
+  const c = list.find((x) => x?.type === 'Programmed');
+  if (c === undefined || (c.status !== 'True' && c.status !== 'False' && c.status !== 'Unknown')) return undefined;
+  return { type: 'Programmed', status: c.status, reason: String(c.reason ?? ''), message: String(c.message ?? '') };
 }
 
 /**
@@ -77,9 +90,23 @@ function attachStatus(controller: Controller, settings: KubeSettings, client: Ku
     });
     publishInformer.start();
   }
-  const offResult = controller.onResult((result) => writer.update(result.conditions));
+  // The compiler's conditions plus Programmed, joined from the proxies' ACKs
+  // (programmed.ts). With no proxy connected (a controller restart), each
+  // object keeps the Programmed it already shows. Coalesced: an ACK from each
+  // of 50 proxies is one pass over the objects, not 50.
+  const joined = () => withProgrammed(controller.conditions, controller.stream.sessions(), (v) => controller.store.get(v),
+    (key) => observedProgrammed(source.observed(key)?.status));
+  let pending: NodeJS.Timeout | undefined;
+  const push = () => {
+    pending ??= setTimeout(() => {
+      pending = undefined;
+      writer.update(joined());
+    }, PROGRAMMED_COALESCE_MS);
+  };
+  const offResult = controller.onResult(push);
+  const offProxies = controller.stream.onProxiesChanged(push);
   const offObserved = source.onObservedChange((key) => writer.observedChanged(key));
-  writer.update(controller.conditions);
+  writer.update(joined());
   let elector: LeaderElector | undefined;
   if (settings.leaderElection !== undefined) {
     const { namespace, name } = settings.leaderElection;
@@ -98,6 +125,8 @@ function attachStatus(controller: Controller, settings: KubeSettings, client: Ku
   }
   return async () => {
     offResult();
+    offProxies();
+    clearTimeout(pending);
     offObserved();
     await elector?.stop(); // stops writing first, then releases the Lease
     writer.setActive(false);

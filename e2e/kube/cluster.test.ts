@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './cluster.ts';
+import { waitEstablished } from './crd.ts';
 import { makePodsReady, podAddress } from './pods.ts';
 import { liveGroups } from './procs.ts';
 import { waitFor } from './wait.ts';
@@ -30,8 +31,7 @@ after(async () => {
 test('the Route CRD installs, and admission runs its schema and CEL rules', async () => {
   const applied = await cluster.kubectl(['apply', '-f', CRD]);
   assert.equal(applied.code, 0, applied.stderr);
-  const est = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/routes.turnout.dev']);
-  assert.equal(est.code, 0, est.stderr);
+  await waitEstablished(cluster, 'crd/routes.turnout.dev');
 
   const route = 'apiVersion: turnout.dev/v1alpha1\nkind: Route\nmetadata: {name: web, namespace: default}\n'
     + 'spec: {hostnames: [web.example.com], rules: [{backends: [{name: web, port: 80}]}]}\n';

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clientLoad, freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
+import { waitEstablished } from './crd.ts';
 import { makePodsReady, podAddress, setPodReady, deletePods } from './pods.ts';
 import { liveGroups } from './procs.ts';
 import { waitFor } from './wait.ts';
@@ -97,8 +98,7 @@ describe('turnout controller on a real kube-apiserver', { timeout: 600_000 }, ()
     cluster = await startCluster();
     const crd = await cluster.kubectl(['apply', '-f', CRD]);
     assert.equal(crd.code, 0, crd.stderr);
-    const est = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/routes.turnout.dev']);
-    assert.equal(est.code, 0, est.stderr);
+    await waitEstablished(cluster, 'crd/routes.turnout.dev');
     await cluster.applyYaml(RBAC);
     await cluster.applyYaml(SETUP);
     backend = await podBackend('web');
@@ -177,6 +177,16 @@ spec:
     assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: route(['api.test', 'api2.test']) })).code, 0);
     const second = await accepted(2);
     assert.equal(second.lastTransitionTime, first.lastTransitionTime, 'status unchanged: the transition time stays');
+    // Programmed: joined from the proxy's ACK of a snapshot containing the Route.
+    const programmed = await waitFor('Route Programmed', async () => {
+      const r = await kubectlJson(['get', 'route', 'api', '-n', 'app']);
+      const c = (r.status?.conditions ?? []).find((x: any) => x.type === 'Programmed');
+      return c?.status === 'True' && c.observedGeneration === 2 ? c : undefined;
+    }, 30_000);
+    assert.equal(programmed.reason, 'Programmed');
+    const printed = await cluster.kubectl(['get', 'route', 'api', '-n', 'app']);
+    assert.match(printed.stdout, /^NAME\s+HOSTNAMES\s+ACCEPTED\s+PROGRAMMED\s+AGE\n/);
+    assert.match(printed.stdout, /\napi\s+\["api.test","api2.test"\]\s+True\s+True\s+/);
   });
 
   test('an Ingress with a missing backend Service gets a Warning Event, once', async () => {
