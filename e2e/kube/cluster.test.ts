@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress } from './pods.ts';
 import { liveGroups } from './procs.ts';
-import { waitFor } from './wait.ts';
+import { waitFor, waitForCondition } from './wait.ts';
 
 const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
 let cluster: Cluster;
@@ -30,8 +30,7 @@ after(async () => {
 test('the Route CRD installs, and admission runs its schema and CEL rules', async () => {
   const applied = await cluster.kubectl(['apply', '-f', CRD]);
   assert.equal(applied.code, 0, applied.stderr);
-  const est = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/routes.turnout.dev']);
-  assert.equal(est.code, 0, est.stderr);
+  await waitForCondition(cluster, 'crd/routes.turnout.dev', 'Established', 60_000);
 
   const route = 'apiVersion: turnout.dev/v1alpha1\nkind: Route\nmetadata: {name: web, namespace: default}\n'
     + 'spec: {hostnames: [web.example.com], rules: [{backends: [{name: web, port: 80}]}]}\n';
