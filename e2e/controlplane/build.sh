@@ -29,7 +29,8 @@ if built; then echo "$OUT/bin"; exit 0; fi  # another run built it while we wait
 
 # GOTOOLCHAIN: the machine's Go when it is new enough, else fetch go.mod's from the proxy.
 NEED=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$HERE/go.mod")
-HAVE=$(go env GOVERSION | sed 's/^go//; s/[^0-9.].*//')
+# (GOTOOLCHAIN=local: ask the installed go itself, never a toolchain it would switch to.)
+HAVE=$(GOTOOLCHAIN=local go env GOVERSION | sed 's/^go//; s/[^0-9.].*//')
 if [ "$(printf '%s\n%s\n' "$NEED" "$HAVE" | sort -V | head -1)" = "$NEED" ]; then
   export GOTOOLCHAIN=local
 else
@@ -54,7 +55,7 @@ HLDF="-s -w -X helm.sh/helm/$HMAJOR/internal/version.version=$HV -X helm.sh/helm
 TMP=$OUT/tmp.$$
 rm -rf "$OUT/bin" "$TMP" && mkdir -p "$TMP" || fail "cannot create $TMP"
 trap 'rm -rf "$TMP"' EXIT
-log "building Kubernetes $KV, etcd and helm $HV into $OUT/bin ($(go version | cut -d' ' -f3), $(nproc) cores; a cold build takes 15-30 min)"
+log "building Kubernetes $KV, etcd and helm $HV into $OUT/bin ($(cd "$HERE" && go env GOVERSION), $(nproc) cores; a cold build takes ~20 min)"
 step() {  # step NAME DIR ARGS...: one timed go build
   local name=$1 dir=$2 t0=$SECONDS; shift 2
   log "  $name ..."

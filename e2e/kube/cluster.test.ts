@@ -8,10 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from './cluster.ts';
-import { waitEstablished } from './crd.ts';
 import { makePodsReady, podAddress } from './pods.ts';
 import { liveGroups } from './procs.ts';
-import { waitFor } from './wait.ts';
+import { waitFor, waitForCondition } from './wait.ts';
 
 const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
 let cluster: Cluster;
@@ -31,7 +30,7 @@ after(async () => {
 test('the Route CRD installs, and admission runs its schema and CEL rules', async () => {
   const applied = await cluster.kubectl(['apply', '-f', CRD]);
   assert.equal(applied.code, 0, applied.stderr);
-  await waitEstablished(cluster, 'crd/routes.turnout.dev');
+  await waitForCondition(cluster, 'crd/routes.turnout.dev', 'Established', 60_000);
 
   const route = 'apiVersion: turnout.dev/v1alpha1\nkind: Route\nmetadata: {name: web, namespace: default}\n'
     + 'spec: {hostnames: [web.example.com], rules: [{backends: [{name: web, port: 80}]}]}\n';

@@ -11,10 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clientLoad, freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
-import { waitEstablished } from './crd.ts';
 import { makePodsReady, podAddress, setPodReady, deletePods } from './pods.ts';
 import { liveGroups } from './procs.ts';
-import { waitFor } from './wait.ts';
+import { waitFor, waitForCondition } from './wait.ts';
 
 const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
 const RBAC = readFileSync(fileURLToPath(new URL('./rbac.yaml', import.meta.url)), 'utf8');
@@ -98,7 +97,7 @@ describe('turnout controller on a real kube-apiserver', { timeout: 600_000 }, ()
     cluster = await startCluster();
     const crd = await cluster.kubectl(['apply', '-f', CRD]);
     assert.equal(crd.code, 0, crd.stderr);
-    await waitEstablished(cluster, 'crd/routes.turnout.dev');
+    await waitForCondition(cluster, 'crd/routes.turnout.dev', 'Established', 60_000);
     await cluster.applyYaml(RBAC);
     await cluster.applyYaml(SETUP);
     backend = await podBackend('web');
