@@ -35,6 +35,15 @@ test('a tcp listener whose backends resolve validates', () => {
   assert.deepEqual(validateSnapshot(c), []);
 });
 
+test('a cluster protocol of h2c or tls validates; absent is HTTP/1.1', () => {
+  for (const protocol of ['h2c', 'tls', undefined]) {
+    const c = structuredClone(content()) as any;
+    if (protocol !== undefined) c.clusters['default/web:80'].protocol = protocol;
+    c.version = versionOf(c);
+    assert.deepEqual(validateSnapshot(c), [], String(protocol));
+  }
+});
+
 test('version is a content hash independent of key order', () => {
   const a = content();
   const b = { secrets: a.secrets, clusters: a.clusters, virtualHosts: a.virtualHosts, listeners: a.listeners };
@@ -68,6 +77,9 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'tcp listener on a port of another listener', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 8080, backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/listeners/tcp-a-b/port' },
   { name: 'tcp listener with a negative weight', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: -1 }] }; }, path: '/listeners/tcp-a-b/backends/0/weight' },
   { name: 'http listener with backends', mutate: (c) => { c.listeners.http.backends = [{ cluster: 'default/web:80', weight: 1 }]; }, path: '/listeners/http/backends' },
+  { name: 'unknown cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 'h2'; }, path: '/clusters/default~1web:80/protocol' },
+  { name: 'appProtocol spelling as cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 'kubernetes.io/h2c'; }, path: '/clusters/default~1web:80/protocol' },
+  { name: 'non-string cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 2; }, path: '/clusters/default~1web:80/protocol' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 
