@@ -22,12 +22,14 @@
 // is bound while the old still holds the port): LISTENER_BIND_FAILED; move
 // them in two steps.
 import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import http2 from 'node:http2';
+import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
+import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
@@ -56,6 +58,16 @@ export interface ServerLimits {
   readonly maxHeaderSize: number;
   /** Time to finish a TLS handshake. 10 s. */
   readonly handshakeTimeoutMs: number;
+  /**
+   * How often Node checks HTTP/1.1 connections against headersTimeoutMs and
+   * requestTimeoutMs: a timeout fires up to this much late. 30 s, Node's
+   * default, stated so it does not drift (tests lower it).
+   */
+  readonly connectionsCheckingIntervalMs: number;
+  /** HTTP/2: streams open at once per client connection (h2-sessions.ts). 100. */
+  readonly h2MaxConcurrentStreams: number;
+  /** HTTP/2: memory one client connection may buffer, in MB (h2-sessions.ts). 10, Node's default. */
+  readonly h2MaxSessionMemoryMb: number;
 }
 
 /** Defaults of ServerLimits (see each field). */
@@ -65,6 +77,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   keepAliveTimeoutMs: 75_000,
   maxHeaderSize: 16 * 1024,
   handshakeTimeoutMs: 10_000,
+  connectionsCheckingIntervalMs: 30_000,
+  h2MaxConcurrentStreams: 100,
+  h2MaxSessionMemoryMb: 10,
 };
 
 /** Options of ListenerSet. */
@@ -198,10 +213,17 @@ class ManagedListener {
   readonly protocol: Listener['protocol'];
   readonly address: string;
   readonly port: number;
-  readonly server: http.Server;
+  /** The listening server: http.Server, Http2SecureServer (https) or the tcp listener's net.Server. */
+  readonly server: NetServer;
+  /** Set for an http listener. */
+  readonly #http: http.Server | undefined;
+  /** Set for an https listener (HTTP/2 and HTTP/1.1 by ALPN). */
+  readonly #https: Http2SecureServer | undefined;
+  /** The HTTP/2 sessions of an https listener. */
+  readonly #sessions: H2Sessions | undefined;
   /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
   readonly #tcp: TcpListener | undefined;
-  readonly #inflight = new Set<http.ServerResponse>();
+  readonly #inflight = new Set<http.ServerResponse | Http2ServerResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
   #draining = false;
@@ -231,55 +253,34 @@ class ManagedListener {
     this.port = spec.port;
     if (spec.protocol === 'tcp') {
       this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log });
-      this.server = this.#tcp.server as unknown as http.Server;
+      this.server = this.#tcp.server;
+      this.#http = undefined;
+      this.#https = undefined;
+      this.#sessions = undefined;
       return;
     }
     this.#tcp = undefined;
     const clientProtocol: ClientProtocol = spec.protocol;
-    const serverOptions: http.ServerOptions = {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      maxHeaderSize: limits.maxHeaderSize,
-      // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
-      // bare LF); never trade that for leniency.
-      insecureHTTPParser: false,
-      // Node's default; stated because a later HTTP/1.0 knob must not lose it.
-      requireHostHeader: true,
-      // Which upgrades reach the 'upgrade' event (the rest are plain requests).
-      shouldUpgradeCallback: isWebSocketUpgrade,
-    };
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.#onRequest(req, res, opts.handler);
+    const onRequest = (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => this.#onRequest(req, res, opts.handler);
+    let server: http.Server | Http2SecureServer;
     if (spec.protocol === 'https') {
       const creds = spec.defaultSecret === undefined ? undefined : table.credentials(spec.defaultSecret);
       this.#defaultFingerprint = creds?.fingerprint;
-      this.server = https.createServer({
-        ...serverOptions,
-        cert: creds?.cert,
-        key: creds?.key,
-        ALPNProtocols: ['http/1.1'],
-        handshakeTimeout: limits.handshakeTimeoutMs,
-        SNICallback: (servername, cb) => {
-          // Undefined falls back to the server's default context (defaultSecret).
-          let ctx;
-          try {
-            ctx = opts.getTable()?.secureContextFor(servername);
-          } catch {
-            ctx = undefined;
-          }
-          cb(null, ctx);
-        },
-      }, onRequest);
+      const sessions = new H2Sessions(limits.keepAliveTimeoutMs);
+      server = createHttpsServer(limits, creds, opts.getTable, onRequest);
+      server.on('session', (session: ServerHttp2Session) => sessions.add(session, this.#draining));
+      this.#https = server;
+      this.#sessions = sessions;
+      this.#http = undefined;
     } else {
-      this.server = http.createServer(serverOptions, onRequest);
+      server = http.createServer(http1Options(limits), onRequest);
+      setHttp1Counts(server);
+      this.#http = server;
+      this.#https = undefined;
+      this.#sessions = undefined;
     }
-    // Unlimited requests per keep-alive connection: recycling connections
-    // costs clients a reconnect and buys nothing here.
-    this.server.maxRequestsPerSocket = 0;
-    // A cap on the header count silently DROPS the extra headers (Node does not
-    // reject); maxHeaderSize already bounds them, so no count limit.
-    this.server.maxHeadersCount = 0;
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    this.server = server;
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       try {
@@ -291,21 +292,39 @@ class ManagedListener {
     });
   }
 
+  /** Closes idle HTTP/1.1 keep-alive connections (HTTP/2 sessions got GOAWAY from server.close()). */
+  #closeIdle(): void {
+    // Http2SecureServer has it at run time (HTTP/1.1 connections only), not in @types/node.
+    (this.#http ?? (this.#https as unknown as http.Server | undefined))?.closeIdleConnections();
+  }
+
+  /** Cuts every HTTP connection: HTTP/1.1 ones, HTTP/2 sessions and upgraded sockets. */
+  #closeAll(): void {
+    if (this.#http !== undefined) this.#http.closeAllConnections();
+    // Http2SecureServer has no closeAllConnections(), but with allowHTTP1 it
+    // tracks its HTTP/1.1 connections exactly as http.Server does (Node's
+    // setupConnectionsTracking), so http.Server's method applies to it.
+    if (this.#https !== undefined) http.Server.prototype.closeAllConnections.call(this.#https as unknown as http.Server);
+    this.#sessions?.destroyAll();
+    this.#closeUpgraded();
+  }
+
   /** Cuts every upgraded socket (websockets, and handshakes still waiting for the upstream). */
   #closeUpgraded(): void {
     for (const socket of this.#upgraded) socket.destroy();
   }
 
-  #onRequest(req: http.IncomingMessage, res: http.ServerResponse, handler: ProxyHandler): void {
+  #onRequest(req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse, handler: ProxyHandler): void {
     // A draining listener still serves requests on open connections, but asks
-    // the client to reconnect (to a listener that stays) afterwards.
-    if (this.#draining) res.shouldKeepAlive = false;
+    // the client to reconnect (to a listener that stays) afterwards. (An
+    // HTTP/2 session already got GOAWAY: no new stream comes on it.)
+    if (this.#draining && res instanceof http.ServerResponse) res.shouldKeepAlive = false;
     this.#inflight.add(res);
     res.once('close', () => {
       this.#inflight.delete(res);
       // A response that advertised keep-alive before the drain began: its
       // socket is idle now, close it rather than wait for keepAliveTimeout.
-      if (this.#draining) setImmediate(() => this.server.closeIdleConnections());
+      if (this.#draining) setImmediate(() => this.#closeIdle());
     });
     try {
       handler(req, res, this.protocol as ClientProtocol);
@@ -330,7 +349,7 @@ class ManagedListener {
     const creds = table.credentials(spec.defaultSecret);
     if (creds === undefined || creds.fingerprint === this.#defaultFingerprint) return;
     try {
-      (this.server as https.Server).setSecureContext({ cert: creds.cert, key: creds.key });
+      this.#https?.setSecureContext({ cert: creds.cert, key: creds.key });
       this.#defaultFingerprint = creds.fingerprint;
       log.info('listener default certificate reloaded', { listener: this.name, secret: spec.defaultSecret });
     } catch (err) {
@@ -343,15 +362,14 @@ class ManagedListener {
   async drain(timeoutMs: number): Promise<void> {
     if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
-    for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const res of this.#inflight) if (res instanceof http.ServerResponse && !res.headersSent) res.shouldKeepAlive = false;
+    // For https this also sends GOAWAY on every HTTP/2 session (h2-sessions.ts).
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    this.#closeIdle();
     // A websocket on a removed listener lives until the deadline, like a long
-    // response: it is cut then (its peers see a TCP close, no close frame).
-    const timer = setTimeout(() => {
-      this.server.closeAllConnections();
-      this.#closeUpgraded();
-    }, timeoutMs);
+    // response or an HTTP/2 stream: it is cut then (its peers see a TCP close,
+    // no close frame).
+    const timer = setTimeout(() => this.#closeAll(), timeoutMs);
     await closed;
     clearTimeout(timer);
   }
@@ -364,8 +382,88 @@ class ManagedListener {
       return done;
     }
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    this.#closeUpgraded();
+    this.#closeAll();
     await closed;
   }
+}
+
+/**
+ * HTTP/1.1 server options of both HTTP listeners: limits from ServerLimits,
+ * and the strict parser.
+ */
+function http1Options(limits: ServerLimits): http.ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxHeaderSize: limits.maxHeaderSize,
+    connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
+    // bare LF); never trade that for leniency.
+    insecureHTTPParser: false,
+    // Node's default; stated because a later HTTP/1.0 knob must not lose it.
+    requireHostHeader: true,
+    // Which upgrades reach the 'upgrade' event (the rest are plain requests).
+    shouldUpgradeCallback: isWebSocketUpgrade,
+  };
+}
+
+/** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */
+function setHttp1Counts(server: http.Server | Http2SecureServer): void {
+  const s = server as http.Server;
+  // Unlimited requests per keep-alive connection: recycling connections
+  // costs clients a reconnect and buys nothing here.
+  s.maxRequestsPerSocket = 0;
+  // A cap on the header count silently DROPS the extra headers (Node does not
+  // reject); maxHeaderSize already bounds them, so no count limit.
+  s.maxHeadersCount = 0;
+}
+
+/**
+ * The server of an https listener, in one function so that a front (a TLS
+ * passthrough SNI peek) can wrap it. ALPN offers h2 then http/1.1; a client
+ * that offers neither, or no ALPN at all, gets HTTP/1.1.
+ *
+ * HTTP/1.1 over this server behaves as on the http listener: Node's
+ * Http2SecureServer with allowHTTP1 hands those connections to http.Server's
+ * own connection handler, reads the same options (headersTimeout,
+ * requestTimeout, keepAliveTimeout, maxHeaderSize, insecureHTTPParser,
+ * requireHostHeader), tracks the connections for closeIdleConnections(), and
+ * emits 'upgrade'. One trap: its constructor REPLACES shouldUpgradeCallback
+ * with "any upgrade if an 'upgrade' listener exists", so it is set again
+ * after construction, or every Upgrade request (h2c included) would reach the
+ * websocket upgrader. HTTP/2 limits: h2-sessions.ts.
+ */
+export function createHttpsServer(
+  limits: ServerLimits,
+  creds: { readonly cert: string; readonly key: string } | undefined,
+  getTable: () => RoutingTable | undefined,
+  onRequest: (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => void,
+): Http2SecureServer {
+  const server = http2.createSecureServer({
+    ...http1Options(limits),
+    ...h2ServerOptions({
+      maxConcurrentStreams: limits.h2MaxConcurrentStreams,
+      maxSessionMemoryMb: limits.h2MaxSessionMemoryMb,
+      maxHeaderListSize: limits.maxHeaderSize,
+      idleMs: limits.keepAliveTimeoutMs,
+    }),
+    allowHTTP1: true,
+    cert: creds?.cert,
+    key: creds?.key,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    SNICallback: (servername, cb) => {
+      // Undefined falls back to the server's default context (defaultSecret).
+      let ctx;
+      try {
+        ctx = getTable()?.secureContextFor(servername);
+      } catch {
+        ctx = undefined;
+      }
+      cb(null, ctx);
+    },
+  }, onRequest);
+  (server as unknown as { shouldUpgradeCallback: typeof isWebSocketUpgrade }).shouldUpgradeCallback = isWebSocketUpgrade;
+  setHttp1Counts(server);
+  return server;
 }

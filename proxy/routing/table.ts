@@ -191,7 +191,7 @@ export class RoutingTable {
           for (const ep of lent.endpoints) this.pools.retain(ep);
           balancer = lent;
         } else {
-          const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port));
+          const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port, cluster.protocol));
           balancer = new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0);
         }
         built.set(key, balancer);
