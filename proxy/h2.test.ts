@@ -8,6 +8,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
 import { once } from 'node:events';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { sealSnapshot } from '../api/version.ts';
 import type { Cluster, Snapshot, UpstreamProtocol } from '../api/snapshot.ts';
@@ -330,6 +331,27 @@ test('a tls cluster is spoken to over TLS (certificate not verified); pools are 
     assert.ok(dp.pools.has(`127.0.0.1:${be.port} tls`));
     assert.ok(dp.pools.has(`127.0.0.1:${echo.port}`));
   } finally {
+    await be.close();
+  }
+});
+
+test('a websocket to a tls cluster (appProtocol kubernetes.io/wss) is tunnelled over TLS', { timeout: 30_000 }, async () => {
+  const server = https.createServer({ cert: DEFAULT.cert, key: DEFAULT.key }, (_req, res) => res.writeHead(426).end());
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send(`${(req.socket as tls.TLSSocket).encrypted === true ? 'tls' : 'plain'}:${String(m)}`)));
+  const be = await startServer(server as unknown as http.Server);
+  try {
+    assert.ok((await dp.apply(snapshot([['ws', be.port, 'tls']]))).ok);
+    const ws = new WebSocket(`ws://127.0.0.1:${httpPort}/ws`);
+    await once(ws, 'open');
+    ws.send('hi');
+    const [msg] = await once(ws, 'message');
+    assert.equal(String(msg), 'tls:hi');
+    ws.close();
+    await once(ws, 'close');
+  } finally {
+    for (const c of wss.clients) c.terminate();
+    wss.close();
     await be.close();
   }
 });
