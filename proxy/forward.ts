@@ -20,8 +20,20 @@
 //   upgrade.ts, which tunnels them. Other Upgrade requests (h2c, unknown
 //   protocols) are forwarded as plain requests without Upgrade, which RFC 9110
 //   §7.8 allows; the upstream answers them like any other request.
-// - 1xx interim responses from the upstream (e.g. 103) are not relayed;
-//   response trailers are dropped (TE/Trailer are hop-by-hop here).
+// - 1xx interim responses from the upstream (e.g. 103) are not relayed.
+//   Response trailers are relayed to HTTP/2 clients (gRPC's grpc-status) and
+//   dropped for HTTP/1.1 clients (TE/Trailer are hop-by-hop there).
+// - HTTP/2 clients (https listeners, Node's compatibility API): :authority
+//   is the Host for routing and upstream (a Host header that differs is a
+//   400); pseudo-headers are not forwarded; `te: trailers` is; the body is
+//   whatever DATA frames follow unless HEADERS ended the stream. Response
+//   headers are held until the first body byte, the end, or the next turn of
+//   the event loop, so a "trailers-only" answer (gRPC errors) stays a single
+//   HEADERS frame with END_STREAM (holdHeaders below). The HTTP/1.1 path
+//   pays one boolean test per step for this, no allocation.
+// - Upstreams speak what their cluster's protocol says (appProtocol):
+//   HTTP/1.1, h2c or TLS (upstream/pools.ts); the client's protocol and the
+//   upstream's are independent (HTTP/2 client to HTTP/1.1 upstream and back).
 // - Errors: 404 no route, 503 no endpoint, 502 connect failure or invalid
 //   response, 504 no response headers within the route's timeoutMs, counted
 //   from when the request arrived (time queued for an upstream connection

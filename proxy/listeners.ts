@@ -12,6 +12,14 @@
 // server's default context: the listener's `defaultSecret`, reloaded with
 // setSecureContext() when its content changes.
 //
+// HTTPS listeners speak HTTP/2 and HTTP/1.1 (ALPN h2, http/1.1; no ALPN is
+// HTTP/1.1) on one port: createHttpsServer() below says how HTTP/1.1 keeps
+// every behaviour of the http listener there. HTTP/2 limits and sessions are
+// in h2-sessions.ts; a removed listener sends GOAWAY on its sessions (streams
+// in flight finish) and destroys what is left at the drain deadline. Plain
+// http listeners are HTTP/1.1 only (no h2c from clients: an h2c Upgrade stays
+// a plain request, prior-knowledge h2c is a parse error).
+//
 // Websocket upgrades go to the Upgrader (upgrade.ts); other Upgrade requests
 // stay plain requests. An upgraded socket is no longer an HTTP connection to
 // the server (closeIdleConnections/closeAllConnections do not see it, and
@@ -363,8 +371,10 @@ class ManagedListener {
     if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
     for (const res of this.#inflight) if (res instanceof http.ServerResponse && !res.headersSent) res.shouldKeepAlive = false;
-    // For https this also sends GOAWAY on every HTTP/2 session (h2-sessions.ts).
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // GOAWAY on every HTTP/2 session: Http2SecureServer.close() does it too,
+    // but said here so the drain does not depend on which close runs first.
+    this.#sessions?.closeAll();
     this.#closeIdle();
     // A websocket on a removed listener lives until the deadline, like a long
     // response or an HTTP/2 stream: it is cut then (its peers see a TCP close,
