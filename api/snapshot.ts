@@ -61,8 +61,15 @@ export interface Listener {
 
 /** All routes for one host pattern. */
 export interface VirtualHost {
-  /** Present when the host is listed under an Ingress `spec.tls`. */
+  /** Present when the host is listed under an Ingress `spec.tls` or a Route's terminating `spec.tls`. */
   readonly tls?: { readonly secret: SecretKey };
+  /**
+   * TLS passthrough (a Route with tls.mode Passthrough): a TLS connection on an
+   * https listener whose SNI names this host is spliced, still encrypted, to
+   * one of `backends`. Never together with `tls`; `routes` still serve the
+   * host's cleartext requests (e.g. a redirect to https).
+   */
+  readonly passthrough?: { readonly backends: readonly WeightedBackend[] };
   /** Keyed by RouteKey (routeKey() below), unique per match. */
   readonly routes: Readonly<Record<string, Route>>;
 }

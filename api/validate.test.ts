@@ -28,6 +28,12 @@ test('a well-formed snapshot validates', () => {
   assertValidSnapshot(sealSnapshot(content()));
 });
 
+test('a passthrough host whose backends resolve validates', () => {
+  const c = content() as any;
+  c.virtualHosts['*.pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }, { weight: 0 }] } };
+  assertValidSnapshot(sealSnapshot(c));
+});
+
 test('a tcp listener whose backends resolve validates', () => {
   const c = structuredClone(content()) as any;
   c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: 1 }, { weight: 0 }] };
@@ -80,6 +86,10 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'unknown cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 'h2'; }, path: '/clusters/default~1web:80/protocol' },
   { name: 'appProtocol spelling as cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 'kubernetes.io/h2c'; }, path: '/clusters/default~1web:80/protocol' },
   { name: 'non-string cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 2; }, path: '/clusters/default~1web:80/protocol' },
+  { name: 'passthrough host that also terminates', mutate: (c) => { c.virtualHosts['foo.com'].passthrough = { backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/virtualHosts/foo.com/passthrough' },
+  { name: 'passthrough on the catch-all host', mutate: (c) => { c.virtualHosts['*'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }] } }; }, path: '/virtualHosts/*/passthrough' },
+  { name: 'passthrough with a dangling cluster', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'x/y:1', weight: 1 }] } }; }, path: '/virtualHosts/pg.com/passthrough/backends/0/cluster' },
+  { name: 'passthrough without backends', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: {} }; }, path: '/virtualHosts/pg.com/passthrough/backends' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 

@@ -76,13 +76,7 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     if (!isObject(l)) { bad(p, 'must be an object'); continue; }
     if (l.protocol !== 'http' && l.protocol !== 'https' && l.protocol !== 'tcp') bad(`${p}/protocol`, 'must be "http", "https" or "tcp"');
     if (l.protocol === 'tcp') {
-      if (!Array.isArray(l.backends)) bad(`${p}/backends`, 'must be an array for a tcp listener');
-      else l.backends.forEach((b: unknown, i: number) => {
-        const bp = `${p}/backends/${i}`;
-        if (!isObject(b)) { bad(bp, 'must be an object'); return; }
-        if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, 'must name a cluster of the snapshot');
-        if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) bad(`${bp}/weight`, 'must be a non-negative integer');
-      });
+      validateBackends(`${p}/backends`, l.backends, hasCluster, bad);
     } else if (l.backends !== undefined) bad(`${p}/backends`, 'only a tcp listener has backends');
     if (!isPlainIP(l.address)) bad(`${p}/address`, 'must be an IP address without a zone');
     if (!isPort(l.port)) bad(`${p}/port`, 'must be an integer in 1..65535');
@@ -101,6 +95,12 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     if (vh.tls !== undefined) {
       if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p}/tls/secret`, 'must be a string');
       else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
+    }
+    if (vh.passthrough !== undefined) {
+      if (vh.tls !== undefined) bad(`${p}/passthrough`, 'a host is either terminated (tls) or passed through, not both');
+      if (host === '*') bad(`${p}/passthrough`, 'passthrough needs a host name to match the SNI against');
+      if (!isObject(vh.passthrough)) bad(`${p}/passthrough`, 'must be an object');
+      else validateBackends(`${p}/passthrough/backends`, vh.passthrough.backends, hasCluster, bad);
     }
     for (const [key, r] of Object.entries(keyedMap(vh, 'routes', bad, p))) {
       const m = validateRoute(`${p}/routes/${ptr(key)}`, r, hasCluster, bad);
@@ -149,4 +149,15 @@ function isPort(v: unknown): v is number {
 /** Escapes a key as a JSON pointer segment (RFC 6901). */
 export function ptr(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** A weighted split (tcp listener, passthrough host): an array of {cluster?, weight}. */
+function validateBackends(p: string, backends: unknown, hasCluster: (key: string) => boolean, bad: (path: string, reason: string) => void): void {
+  if (!Array.isArray(backends)) { bad(p, 'must be an array'); return; }
+  backends.forEach((b: unknown, i: number) => {
+    const bp = `${p}/${i}`;
+    if (!isObject(b)) { bad(bp, 'must be an object'); return; }
+    if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, 'must name a cluster of the snapshot');
+    if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) bad(`${bp}/weight`, 'must be a non-negative integer');
+  });
 }

@@ -1,11 +1,15 @@
 // The flag tables of every subcommand. `turnout local` flags are a contract
 // other tools rely on (--manifests, --http-port, --https-port, --admin-port, --bind).
+import { availableParallelism } from 'node:os';
 import type { CommandSpec, FlagSpec } from './flags.ts';
 
 const ingressClass: FlagSpec = { name: 'ingress-class', kind: 'string', default: 'turnout', metavar: 'NAME', help: 'IngressClass name this controller serves' };
 const defaultCert: FlagSpec = { name: 'default-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate for hosts without a usable Secret (self-signed if unset)' };
 const defaultKey: FlagSpec = { name: 'default-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --default-cert' };
 const timeout: FlagSpec = { name: 'upstream-timeout', kind: 'duration', default: '15s', help: 'Default wait for upstream response headers (annotation turnout.dev/response-timeout overrides)' };
+const drainTimeout: FlagSpec = { name: 'drain-timeout', kind: 'duration', default: '5m', help: 'On SIGTERM, and for a listener a snapshot removes: how long open requests, websockets and tcp streams may finish before they are cut' };
+const reusePort: FlagSpec = { name: 'reuse-port', kind: 'boolean', default: 'true', help: 'Bind listeners with SO_REUSEPORT, so a new proxy process can take over the ports while this one drains (a zero-downtime upgrade)' };
+const workers = (dflt: string, why: string): FlagSpec => ({ name: 'workers', kind: 'count', default: dflt, metavar: 'N', help: `Worker processes serving traffic, sharing the ports with SO_REUSEPORT; 0 serves in this process (${why})` });
 const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info', metavar: 'LEVEL', choices: ['debug', 'info', 'warn', 'error'], help: 'debug, info, warn or error' };
 
 /** `turnout local`: controller and proxy in one process, from a folder of YAML. */
@@ -18,7 +22,7 @@ export const LOCAL: CommandSpec = {
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS listener port' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot, /status)' },
     { name: 'bind', kind: 'address', default: '127.0.0.1', help: 'Address of the HTTP, HTTPS and admin listeners' },
-    ingressClass, defaultCert, defaultKey, timeout, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, workers('0', 'the default here'), drainTimeout, reusePort, logLevel,
   ],
 };
 
@@ -57,7 +61,7 @@ export const PROXY: CommandSpec = {
     { name: 'state-dir', kind: 'string', metavar: 'DIR', help: 'Keep the last applied snapshot in DIR/snapshot.json (0600: it holds TLS keys) and serve it at start-up, before the controller answers' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
-    logLevel,
+    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, logLevel,
   ],
 };
 

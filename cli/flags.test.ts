@@ -14,6 +14,9 @@ const cases: Array<{ name: string; argv: string[]; want?: Record<string, unknown
   { name: 'non-numeric port', argv: ['--manifests', 'x', '--admin-port', '8o'], error: /--admin-port/ },
   { name: 'bad address', argv: ['--manifests', 'x', '--bind', 'localhost'], error: /--bind must be an IP address/ },
   { name: 'bad duration', argv: ['--manifests', 'x', '--upstream-timeout', '10'], error: /--upstream-timeout must be a duration/ },
+  { name: 'a boolean defaulting to true', argv: ['--manifests', 'x'], want: { 'reuse-port': true, 'drain-timeout': 300000 } },
+  { name: 'a boolean turned off with --no-', argv: ['--manifests', 'x', '--no-reuse-port', '--drain-timeout', '2s'], want: { 'reuse-port': false, 'drain-timeout': 2000 } },
+  { name: 'a boolean given a value', argv: ['--manifests', 'x', '--reuse-port=false'], error: /reuse-port/ },
   { name: 'positional argument', argv: ['--manifests', 'x', 'extra'], error: /extra/ },
 ];
 
@@ -32,6 +35,9 @@ test('--help needs no required flag, and every command documents every flag', ()
   for (const spec of COMMANDS) {
     assert.equal(parseFlags(spec, ['--help']).help, true);
     const text = usage(spec);
-    for (const f of spec.flags) assert.ok(text.includes(`--${f.name}`), `${spec.name} --${f.name}`);
+    for (const f of spec.flags) {
+      const shown = f.kind === 'boolean' && f.default === 'true' ? `--[no-]${f.name}` : `--${f.name}`;
+      assert.ok(text.includes(shown), `${spec.name} ${shown}`);
+    }
   }
 });

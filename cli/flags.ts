@@ -14,7 +14,7 @@ export class UsageError extends Error {
 /** One flag of a command. */
 export interface FlagSpec {
   readonly name: string;
-  readonly kind: 'string' | 'port' | 'boolean' | 'duration' | 'address';
+  readonly kind: 'string' | 'port' | 'boolean' | 'duration' | 'address' | 'count';
   readonly help: string;
   readonly default?: string;
   readonly required?: boolean;
@@ -39,7 +39,8 @@ export function parseFlags(spec: CommandSpec, argv: readonly string[]): FlagValu
   for (const f of spec.flags) options[f.name] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+    // allowNegative: a boolean that defaults to true is turned off with --no-NAME.
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false, allowNegative: true });
   } catch (err) {
     throw new UsageError(`${spec.name}: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -66,6 +67,11 @@ function convert(cmd: string, f: FlagSpec, v: string | boolean): string | number
       if (!/^\d+$/.test(s) || n < 1 || n > 65535) throw new UsageError(`${cmd}: --${f.name} must be a port number 1..65535, got ${JSON.stringify(s)}`);
       return n;
     }
+    case 'count': {
+      const n = Number(s);
+      if (!/^\d+$/.test(s) || n > 256) throw new UsageError(`${cmd}: --${f.name} must be a whole number 0..256, got ${JSON.stringify(s)}`);
+      return n;
+    }
     case 'duration': {
       const ms = parseTimeoutMs(s);
       if (ms === undefined) throw new UsageError(`${cmd}: --${f.name} must be a duration like 500ms, 15s or 1m, got ${JSON.stringify(s)}`);
@@ -88,8 +94,9 @@ export function usage(spec: CommandSpec): string {
   const lines = [`Usage: turnout ${spec.name} [flags]`, '', spec.summary, '', 'Flags:'];
   for (const f of spec.flags) {
     const meta = f.kind === 'boolean' ? '' : ` ${f.metavar ?? f.kind.toUpperCase()}`;
+    const name = f.kind === 'boolean' && f.default === 'true' ? `[no-]${f.name}` : f.name;
     const dflt = f.default !== undefined ? ` (default ${f.default})` : f.required ? ' (required)' : '';
-    lines.push(`  --${(f.name + meta).padEnd(28)} ${f.help}${dflt}`);
+    lines.push(`  --${(name + meta).padEnd(28)} ${f.help}${dflt}`);
   }
   lines.push(`  --${'help'.padEnd(28)} Show this help`);
   return lines.join('\n') + '\n';

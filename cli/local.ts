@@ -5,10 +5,9 @@ import { logLevel, type FlagValues } from './flags.ts';
 import { listenError, StartupError, type Running } from './startup.ts';
 import { Controller, defaultCertificate, proxyListeners, randomToken } from '../controller/main.ts';
 import { statusPage } from '../controller/admin.ts';
-import { DataPlane } from '../proxy/apply.ts';
 import { startAdminServer } from '../proxy/admin.ts';
 import { StreamClient } from '../proxy/stream/client.ts';
-import { logStream } from '../proxy/main.ts';
+import { logStream, startServing } from '../proxy/main.ts';
 import { createLogger } from '../lib/log.ts';
 
 /** Starts local mode; resolves once the first snapshot is served, rejects with a StartupError otherwise. */
@@ -28,7 +27,10 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
     stream: { host: '127.0.0.1', port: 0, token },
     log: clog,
   });
-  const plane = new DataPlane({ log: plog });
+  const plane = await startServing(flags, plog).catch(async (err) => {
+    await controller.close();
+    throw err;
+  });
   const cleanup: Array<() => Promise<void>> = [() => controller.close(), () => plane.close()];
   const closeAll = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => {});
@@ -40,7 +42,7 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
       .catch((err) => { throw listenError('--admin-port', bind, adminPort, err); });
     cleanup.push(() => admin.close());
 
-    const client = new StreamClient({ url: `ws://127.0.0.1:${controller.stream.port}`, token, proxyId: 'local', applier: plane });
+    const client = new StreamClient({ url: `ws://127.0.0.1:${controller.stream.port}`, token, proxyId: 'local', applier: plane.applier });
     cleanup.push(() => client.close());
     logStream(client, plog);
     await firstApply(client);

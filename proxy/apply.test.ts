@@ -204,3 +204,34 @@ test('an endpoint gets its pool on its first request, not when the table is buil
     await c.close();
   }
 });
+
+test('prepare binds without serving; abort leaves the old table and closes what it bound; applies wait for it', async () => {
+  const s1 = sealSnapshot(snap(a.port));
+  assert.ok((await dp.apply(s1)).ok);
+  const extraPort = await freePort();
+  const s2 = sealSnapshot(snap(b.port, { listeners: { http: { protocol: 'http', address: '127.0.0.1', port }, extra: { protocol: 'http', address: '127.0.0.1', port: extraPort } } }));
+  const p = await dp.prepare(s2);
+  assert.ok(p.ok);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a', 'prepared is not served');
+  assert.equal((await get(extraPort, '/')).headers['x-backend'], 'a', 'the new listener is bound and routes on the current table');
+  let applied = false;
+  const queued = dp.apply(sealSnapshot(snap(b.port))).then((r) => { applied = true; return r; });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(applied, false, 'an apply waits for the prepared one to settle');
+  await p.abort();
+  await assert.rejects(get(extraPort, '/'), 'aborting closes the listener it bound');
+  assert.ok((await queued).ok);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'b');
+});
+
+test('prepare then commit swaps like apply; a refused candidate releases the queue at once', async () => {
+  const bad = await dp.prepare({ version: 'x' });
+  assert.equal(bad.ok, false);
+  const s = sealSnapshot(snap(a.port));
+  const p = await dp.prepare(s);
+  assert.ok(p.ok);
+  p.commit();
+  p.commit();
+  assert.equal(dp.current, s);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+});

@@ -25,13 +25,20 @@ export interface DataPlaneOptions {
   readonly pools?: PoolOptions;
   /** Client-side server limits (listeners.ts). */
   readonly limits?: Partial<ServerLimits>;
-  /** How long a removed listener may drain before its connections are cut. Default 30 s. */
+  /** How long a removed listener (and every listener on close()) may drain before its connections are cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
+  /** Bind listeners with SO_REUSEPORT (listeners.ts). Default false. */
+  readonly reusePort?: boolean;
   /** How long a client may leave a response unread before it is cut (forward.ts). Default 60 s. */
   readonly sendTimeoutMs?: number;
   /** Attempts per request when connects fail (forward.ts). Default 3. */
   readonly maxAttempts?: number;
 }
+
+/** A prepared snapshot: commit() swaps it in, abort() drops it; exactly one of them, once. */
+export type PrepareResult =
+  | { readonly ok: true; readonly version: string; commit(): void; abort(): Promise<void> }
+  | Extract<ApplyOutcome, { ok: false }>;
 
 /** What admin shows about the data plane; never secret material. */
 export interface DataPlaneStatus {
@@ -70,6 +77,7 @@ export class DataPlane implements SnapshotApplier {
       handler: this.handler,
       getTable: () => this.#table,
       drainTimeoutMs: options.drainTimeoutMs,
+      reusePort: options.reusePort,
       limits: options.limits,
       log: this.#log,
     });
@@ -105,13 +113,50 @@ export class DataPlane implements SnapshotApplier {
    * See SnapshotApplier.apply. Never throws. A candidate that passes validation
    * is deep-frozen in place (even if then refused): hand over a private object.
    */
-  apply(candidate: unknown): Promise<ApplyOutcome> {
-    const run = this.#queue.then(() => this.#apply(candidate));
-    this.#queue = run.catch(() => undefined);
+  async apply(candidate: unknown): Promise<ApplyOutcome> {
+    const p = await this.prepare(candidate);
+    if (!p.ok) return p;
+    p.commit();
+    return { ok: true, version: p.version };
+  }
+
+  /**
+   * The first half of apply, for a supervisor that must know every worker can
+   * take a snapshot before any serves it (workers.ts): validates, builds the
+   * table and binds new listeners, then waits for commit() (the swap) or
+   * abort(). Applies queue behind it until one of them is called. Never throws.
+   */
+  prepare(candidate: unknown): Promise<PrepareResult> {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const run = this.#queue.then(async (): Promise<PrepareResult> => {
+      const r = await this.#prepare(candidate);
+      if (!r.ok) {
+        release();
+        return r;
+      }
+      let settled = false;
+      return {
+        ok: true,
+        version: r.version,
+        commit: () => {
+          if (settled) return;
+          settled = true;
+          r.commit();
+          release();
+        },
+        abort: async () => {
+          if (settled) return;
+          settled = true;
+          await r.abort().finally(release);
+        },
+      };
+    });
+    this.#queue = run.then(() => held, () => undefined);
     return run;
   }
 
-  async #apply(candidate: unknown): Promise<ApplyOutcome> {
+  async #prepare(candidate: unknown): Promise<PrepareResult> {
     const claimed = typeof candidate === 'object' && candidate !== null && typeof (candidate as { version?: unknown }).version === 'string'
       ? (candidate as { version: string }).version : undefined;
     try {
@@ -133,7 +178,7 @@ export class DataPlane implements SnapshotApplier {
         throw new ApplyError(ApplyCode.VERSION_MISMATCH, `version ${snapshot.version} is not the content hash of the snapshot (${actual})`);
       }
       // Equal version means equal content: nothing to rebuild.
-      if (snapshot.version === this.#table?.version) return { ok: true, version: snapshot.version };
+      if (snapshot.version === this.#table?.version) return { ok: true, version: snapshot.version, commit: () => {}, abort: async () => {} };
 
       const started = performance.now();
       const next = buildTable(snapshot, this.#table, { pools: this.pools });
@@ -149,16 +194,25 @@ export class DataPlane implements SnapshotApplier {
         next.retire();
         throw new ApplyError(ApplyCode.APPLIER_CLOSED, 'the proxy is shutting down');
       }
-
-      // The swap: one reference. Requests already running keep the old table.
-      const old = this.#table;
-      this.#table = next;
-      this.#appliedAt = new Date();
-      change.commit(next);
-      old?.retire();
-
-      this.#log.info('snapshot applied', { version: next.version, buildMs: Math.round(performance.now() - started), ...next.counts });
-      return { ok: true, version: next.version };
+      const prepared = change;
+      return {
+        ok: true,
+        version: next.version,
+        commit: () => {
+          // The swap: one reference. Requests already running keep the old table.
+          const old = this.#table;
+          this.#table = next;
+          this.#appliedAt = new Date();
+          prepared.commit(next);
+          old?.retire();
+          this.#log.info('snapshot applied', { version: next.version, buildMs: Math.round(performance.now() - started), ...next.counts });
+        },
+        abort: async () => {
+          await prepared.abort();
+          next.retire();
+          this.#log.info('prepared snapshot aborted', { version: next.version, serving: this.#table?.version });
+        },
+      };
     } catch (err) {
       const code = err instanceof ApplyError ? err.code : ApplyCode.INTERNAL;
       const reason = err instanceof ApplyError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;

@@ -25,6 +25,8 @@ export const ApplyCode = {
   DELTA_APPLY_FAILED,
   /** The applier was closed; nothing more is applied. */
   APPLIER_CLOSED: 'APPLIER_CLOSED',
+  /** A worker process (--workers) exited or did not answer in time; it is restarted, the others keep the old version. */
+  WORKER_FAILED: 'WORKER_FAILED',
   /** A bug: an unexpected exception while applying. The old table keeps serving. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -4,7 +4,8 @@
 // connections never notice a swap); new ones are bound BEFORE the swap, so a
 // bind failure refuses the snapshot with nothing changed; removed ones stop
 // accepting after the swap and drain (Connection: close on responses still to
-// come, idle keep-alive sockets closed, everything cut after drainTimeoutMs).
+// come, idle keep-alive sockets closed after a short grace, everything cut
+// after drainTimeoutMs).
 //
 // TLS: the SNI callback reads the CURRENT table at handshake time, so a new
 // certificate applies to the next handshake without touching the socket. A
@@ -32,7 +33,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
@@ -43,6 +45,7 @@ import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
+import { TlsFront } from './passthrough.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -66,17 +69,14 @@ export interface ServerLimits {
   readonly maxHeaderSize: number;
   /** Time to finish a TLS handshake. 10 s. */
   readonly handshakeTimeoutMs: number;
-  /**
-   * How often Node checks HTTP/1.1 connections against headersTimeoutMs and
-   * requestTimeoutMs: a timeout fires up to this much late. 30 s, Node's
-   * default, stated so it does not drift (tests lower it).
-   */
-  readonly connectionsCheckingIntervalMs: number;
   /** HTTP/2: streams open at once per client connection (h2-sessions.ts). 100. */
   readonly h2MaxConcurrentStreams: number;
   /** HTTP/2: memory one client connection may buffer, in MB (h2-sessions.ts). 10, Node's default. */
   readonly h2MaxSessionMemoryMb: number;
 }
+
+/** How long a draining listener lets an idle keep-alive connection be reused (to be answered with Connection: close) before closing it. */
+const DRAIN_IDLE_GRACE_MS = 1_000;
 
 /** Defaults of ServerLimits (see each field). */
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -85,7 +85,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   keepAliveTimeoutMs: 75_000,
   maxHeaderSize: 16 * 1024,
   handshakeTimeoutMs: 10_000,
-  connectionsCheckingIntervalMs: 30_000,
   h2MaxConcurrentStreams: 100,
   h2MaxSessionMemoryMb: 10,
 };
@@ -100,6 +99,13 @@ export interface ListenerSetOptions {
   readonly upgrader?: Upgrader;
   /** How long a removed listener's connections may finish before being cut. Default 30 s. */
   readonly drainTimeoutMs?: number;
+  /**
+   * SO_REUSEPORT on every listening socket: another process (the next proxy
+   * version, or a sibling worker) can bind the same ports, and the kernel
+   * spreads new connections over all of them. Default false: a port already
+   * in use is then a bind failure, not a silent share.
+   */
+  readonly reusePort?: boolean;
   /** How long a tcp listener waits for an upstream connect before trying another endpoint. Default 5 s. */
   readonly tcpConnectTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
@@ -221,8 +227,12 @@ class ManagedListener {
   readonly protocol: Listener['protocol'];
   readonly address: string;
   readonly port: number;
-  /** The listening server: http.Server, Http2SecureServer (https) or the tcp listener's net.Server. */
-  readonly server: NetServer;
+  /**
+   * The connection handler: http.Server, Http2SecureServer (https, behind
+   * `#front`) or the tcp listener's net.Server. See #listening for the socket
+   * bound to the port.
+   */
+  readonly server: net.Server;
   /** Set for an http listener. */
   readonly #http: http.Server | undefined;
   /** Set for an https listener (HTTP/2 and HTTP/1.1 by ALPN). */
@@ -231,6 +241,11 @@ class ManagedListener {
   readonly #sessions: H2Sessions | undefined;
   /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
   readonly #tcp: TcpListener | undefined;
+  /**
+   * Set for an https listener: it owns the listening socket and hands the
+   * connections it does not pass through (passthrough.ts) to `server`.
+   */
+  readonly #front: TlsFront | undefined;
   readonly #inflight = new Set<http.ServerResponse | Http2ServerResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
@@ -240,15 +255,20 @@ class ManagedListener {
 
   static async open(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader): Promise<ManagedListener> {
     const l = new ManagedListener(id, name, spec, table, opts, limits, upgrader);
+    const socket = l.#listening;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      l.server.once('error', onError);
-      l.server.listen({ host: spec.address, port: spec.port }, () => {
-        l.server.off('error', onError);
+      socket.once('error', onError);
+      socket.listen({ host: spec.address, port: spec.port, reusePort: opts.reusePort === true }, () => {
+        socket.off('error', onError);
         resolve();
       });
     });
-    l.server.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
+    // The HTTP server behind a front never listens itself, but its request
+    // and headers timeouts are checked by a timer it starts on 'listening'
+    // (Http2SecureServer with allowHTTP1 too: Node's setupConnectionsTracking).
+    if (l.#front !== undefined) l.server.emit('listening');
+    socket.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
     return l;
   }
 
@@ -262,6 +282,7 @@ class ManagedListener {
     if (spec.protocol === 'tcp') {
       this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log });
       this.server = this.#tcp.server;
+      this.#front = undefined;
       this.#http = undefined;
       this.#https = undefined;
       this.#sessions = undefined;
@@ -280,12 +301,16 @@ class ManagedListener {
       this.#https = server;
       this.#sessions = sessions;
       this.#http = undefined;
+      this.#front = new TlsFront(server, {
+        getTable: opts.getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log,
+      });
     } else {
       server = http.createServer(http1Options(limits), onRequest);
       setHttp1Counts(server);
       this.#http = server;
       this.#https = undefined;
       this.#sessions = undefined;
+      this.#front = undefined;
     }
     this.server = server;
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -300,7 +325,24 @@ class ManagedListener {
     });
   }
 
-  /** Closes idle HTTP/1.1 keep-alive connections (HTTP/2 sessions got GOAWAY from server.close()). */
+  /** The socket bound to the port: the front's for https, else the server's own. */
+  get #listening(): net.Server {
+    return this.#front?.server ?? this.server;
+  }
+
+  /**
+   * Stops accepting; resolves once every accepted connection has closed.
+   * net.Server's close, not http.Server's: that one also closes every idle
+   * keep-alive connection at once (see drain()). The HTTP server's own close
+   * runs at the end, to stop its timeout checks.
+   */
+  async #stopAccepting(): Promise<void> {
+    const listening = this.#listening;
+    await new Promise<void>((resolve) => net.Server.prototype.close.call(listening, () => resolve()));
+    this.server.close();
+  }
+
+  /** Closes idle HTTP/1.1 keep-alive connections (HTTP/2 sessions get GOAWAY in drain()). */
   #closeIdle(): void {
     // Http2SecureServer has it at run time (HTTP/1.1 connections only), not in @types/node.
     (this.#http ?? (this.#https as unknown as http.Server | undefined))?.closeIdleConnections();
@@ -315,6 +357,7 @@ class ManagedListener {
     if (this.#https !== undefined) http.Server.prototype.closeAllConnections.call(this.#https as unknown as http.Server);
     this.#sessions?.destroyAll();
     this.#closeUpgraded();
+    this.#front?.cutAll();
   }
 
   /** Cuts every upgraded socket (websockets, and handshakes still waiting for the upstream). */
@@ -328,12 +371,7 @@ class ManagedListener {
     // HTTP/2 session already got GOAWAY: no new stream comes on it.)
     if (this.#draining && res instanceof http.ServerResponse) res.shouldKeepAlive = false;
     this.#inflight.add(res);
-    res.once('close', () => {
-      this.#inflight.delete(res);
-      // A response that advertised keep-alive before the drain began: its
-      // socket is idle now, close it rather than wait for keepAliveTimeout.
-      if (this.#draining) setImmediate(() => this.#closeIdle());
-    });
+    res.once('close', () => this.#inflight.delete(res));
     try {
       handler(req, res, this.protocol as ClientProtocol);
     } catch (err) {
@@ -346,7 +384,7 @@ class ManagedListener {
 
   /** Address and bound port. */
   info(): ListenerInfo {
-    const a = this.server.address() as AddressInfo | null;
+    const a = this.#listening.address() as AddressInfo | null;
     return { protocol: this.protocol, address: a?.address ?? this.address, port: a?.port ?? this.port };
   }
 
@@ -371,17 +409,24 @@ class ManagedListener {
     if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
     for (const res of this.#inflight) if (res instanceof http.ServerResponse && !res.headersSent) res.shouldKeepAlive = false;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    // GOAWAY on every HTTP/2 session: Http2SecureServer.close() does it too,
-    // but said here so the drain does not depend on which close runs first.
+    const closed = this.#stopAccepting();
+    // GOAWAY on every HTTP/2 session now: the server's own close (which would
+    // send it too) runs only once every connection has closed.
     this.#sessions?.closeAll();
-    this.#closeIdle();
+    // Idle keep-alive connections are closed after a grace, not at once: a
+    // client that just got a response may be sending its next request on the
+    // same socket, and a close racing it is a failed request (HTTP/1.1 has no
+    // GOAWAY). Within the grace such a client gets its answer with
+    // `Connection: close` instead; a connection idle for the whole grace is
+    // closed by the next sweep.
+    const sweep = setInterval(() => this.#closeIdle(), DRAIN_IDLE_GRACE_MS);
     // A websocket on a removed listener lives until the deadline, like a long
     // response or an HTTP/2 stream: it is cut then (its peers see a TCP close,
     // no close frame).
     const timer = setTimeout(() => this.#closeAll(), timeoutMs);
     await closed;
     clearTimeout(timer);
+    clearInterval(sweep);
   }
 
   /** Closes a listener that never served (refused snapshot). */
@@ -391,7 +436,7 @@ class ManagedListener {
       this.#tcp.cutAll();
       return done;
     }
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.#stopAccepting();
     this.#closeAll();
     await closed;
   }
@@ -407,7 +452,9 @@ function http1Options(limits: ServerLimits): http.ServerOptions {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     maxHeaderSize: limits.maxHeaderSize,
-    connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    // How often those two timeouts are checked: Node's default (30 s) lets
+    // a 30 s headersTimeout hold a slow client for up to a minute.
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2) || 1_000)),
     // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
     // bare LF); never trade that for leniency.
     insecureHTTPParser: false,

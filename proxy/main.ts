@@ -7,7 +7,9 @@ import { listenError, readFlagFile, readToken, type Running } from '../cli/start
 import { isLoopback } from '../lib/net.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { startAdminServer } from './admin.ts';
-import { DataPlane } from './apply.ts';
+import { DataPlane, type DataPlaneStatus } from './apply.ts';
+import type { SnapshotApplier } from './applier.ts';
+import { WorkerSet } from './workers.ts';
 import { StreamClient } from './stream/client.ts';
 import { persistingApplier, restoreState, StateStore } from './state.ts';
 import { RESYNC_NACK_CODES } from '../api/stream.ts';
@@ -23,6 +25,33 @@ export function logStream(client: StreamClient, log: Logger): void {
   client.on('nacked', ({ version, code, reason }) => {
     if (RESYNC_NACK_CODES.has(code)) log.info('delta did not fit; asked for a full snapshot', { version, code, reason });
   });
+}
+
+/** What serves traffic: one in-process DataPlane, or a supervisor of worker processes. */
+export interface Serving {
+  readonly applier: SnapshotApplier;
+  status(): DataPlaneStatus;
+  /** Drains every listener (and worker) within --drain-timeout. */
+  close(): Promise<void>;
+}
+
+/**
+ * The data plane of every command serving traffic, from its flags:
+ * --workers 0 serves in this process, N forks N workers (workers.ts).
+ */
+export async function startServing(flags: FlagValues, log: Logger): Promise<Serving> {
+  const drainTimeoutMs = flags['drain-timeout'] as number;
+  const reusePort = flags['reuse-port'] as boolean;
+  const count = flags.workers as number;
+  if (count === 0) {
+    const plane = new DataPlane({ log, drainTimeoutMs, reusePort });
+    return { applier: plane, status: () => plane.status(), close: () => plane.close() };
+  }
+  if (!reusePort) throw new UsageError(`${flags.workers} workers share their ports with SO_REUSEPORT: --workers needs --reuse-port (or --workers 0)`);
+  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, logLevel: logLevel(flags) }, log });
+  log.info('workers started', { workers: count, pids: set.pids() });
+  // A little longer than the workers' own drain, so they cut and exit first.
+  return { applier: set, status: () => set.status(), close: () => set.close(drainTimeoutMs + 5_000) };
 }
 
 /** `turnout proxy`. */
@@ -42,7 +71,7 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   const token = () => readToken(tokenFile);
   const stateDir = flags['state-dir'] as string | undefined;
   const state = stateDir === undefined ? undefined : await StateStore.open({ dir: stateDir, log });
-  const plane = new DataPlane({ log });
+  const plane = await startServing(flags, log);
   const adminAt = { address: flags['admin-bind'] as string, port: flags['admin-port'] as number };
   const admin = await startAdminServer({ source: plane, ...adminAt, log }).catch(async (err) => {
     await plane.close();
@@ -50,9 +79,9 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   });
   // Before the client starts, so the hello names the restored version and the
   // controller answers with a delta, or nothing when it has the same one.
-  if (state) await restoreState(state, plane, log);
+  if (state) await restoreState(state, plane.applier, log);
   const client = new StreamClient({
-    url, token, applier: state ? persistingApplier(plane, state) : plane, ...(ca ? { tls: { ca } } : {}),
+    url, token, applier: state ? persistingApplier(plane.applier, state) : plane.applier, ...(ca ? { tls: { ca } } : {}),
     proxyId: (flags['proxy-id'] as string | undefined) ?? `${hostname()}-${process.pid}`,
   });
   logStream(client, log);
@@ -60,10 +89,12 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   log.info('proxy started', { controller: url, admin: `${admin.address}:${admin.port}`, ...(state ? { stateDir: state.dir } : {}) });
   return {
     async close() {
+      // Admin last: /healthz and the counters stay up while the listeners drain.
       await client.close();
+      log.info('draining', { timeoutMs: flags['drain-timeout'] });
+      await plane.close();
       await state?.idle();
       await admin.close();
-      await plane.close();
     },
   };
 }

@@ -52,43 +52,7 @@ export class TcpListener {
 
   #accept(client: net.Socket): void {
     this.#track(client);
-    client.on('error', () => {});
-    client.pause();
-    const table = this.#opts.getTable();
-    const balancer = table === undefined ? undefined : pickBackend(this.#backends, table);
-    if (balancer === undefined) {
-      // An unresolved backend's share (or every weight 0): nothing to connect to.
-      this.#opts.log.debug('tcp connection closed: no backend', { port: client.localPort });
-      client.destroy();
-      return;
-    }
-    const tried = new Set<UpstreamEndpoint>();
-    const attempt = (ep: UpstreamEndpoint | undefined): void => {
-      if (ep === undefined && !client.destroyed) this.#opts.log.warn('tcp connection closed: no endpoint left to try', { port: client.localPort, tried: tried.size });
-      if (ep === undefined || client.destroyed) { client.destroy(); return; }
-      tried.add(ep);
-      const upstream = net.connect({ host: ep.address, port: ep.port });
-      this.#track(upstream);
-      const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), this.#opts.connectTimeoutMs);
-      const onError = (err: Error) => {
-        clearTimeout(timer);
-        this.#opts.log.warn('tcp connect failed', { endpoint: ep.key, ...errorFields(err) });
-        upstream.destroy();
-        attempt(balancer.pickRetry(tried));
-      };
-      upstream.once('error', onError);
-      upstream.once('connect', () => {
-        clearTimeout(timer);
-        upstream.off('error', onError);
-        upstream.on('error', () => {});
-        if (client.destroyed) { upstream.destroy(); return; }
-        new Tunnel(client, upstream, '', Buffer.alloc(0), Buffer.alloc(0),
-          { host: undefined, path: '', cluster: balancer.key, endpoint: ep.key, openedAt: Date.now() },
-          { halfCloseTimeoutMs: 30_000, keepAliveMs: 60_000 });
-        client.resume();
-      });
-    };
-    attempt(balancer.pick());
+    splice(client, this.#backends, Buffer.alloc(0), this.#opts, (s) => this.#track(s));
   }
 
   /** Stops accepting; cuts the open connections at the deadline. */
@@ -103,4 +67,51 @@ export class TcpListener {
   cutAll(): void {
     for (const s of this.#sockets) s.destroy();
   }
+}
+
+/**
+ * Splices `client` (paused) to an endpoint of `backends` in the current table:
+ * a weighted pick, then the endpoints of that cluster in turn while connects
+ * fail or time out. `head` is what was already read from the client (the
+ * ClientHello a passthrough listener peeked at); `track` sees the upstream
+ * socket so the caller can cut it at its drain deadline.
+ */
+export function splice(client: net.Socket, backends: readonly WeightedBackend[], head: Buffer, opts: TcpOptions, track: (s: net.Socket) => void): void {
+  client.on('error', () => {});
+  client.pause();
+  const table = opts.getTable();
+  const balancer = table === undefined ? undefined : pickBackend(backends, table);
+  if (balancer === undefined) {
+    // An unresolved backend's share (or every weight 0): nothing to connect to.
+    opts.log.debug('tcp connection closed: no backend', { port: client.localPort });
+    client.destroy();
+    return;
+  }
+  const tried = new Set<UpstreamEndpoint>();
+  const attempt = (ep: UpstreamEndpoint | undefined): void => {
+    if (ep === undefined && !client.destroyed) opts.log.warn('tcp connection closed: no endpoint left to try', { port: client.localPort, tried: tried.size });
+    if (ep === undefined || client.destroyed) { client.destroy(); return; }
+    tried.add(ep);
+    const upstream = net.connect({ host: ep.address, port: ep.port });
+    track(upstream);
+    const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), opts.connectTimeoutMs);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      opts.log.warn('tcp connect failed', { endpoint: ep.key, ...errorFields(err) });
+      upstream.destroy();
+      attempt(balancer.pickRetry(tried));
+    };
+    upstream.once('error', onError);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      upstream.off('error', onError);
+      upstream.on('error', () => {});
+      if (client.destroyed) { upstream.destroy(); return; }
+      new Tunnel(client, upstream, '', head, Buffer.alloc(0),
+        { host: undefined, path: '', cluster: balancer.key, endpoint: ep.key, openedAt: Date.now() },
+        { halfCloseTimeoutMs: 30_000, keepAliveMs: 60_000 });
+      client.resume();
+    });
+  };
+  attempt(balancer.pick());
 }

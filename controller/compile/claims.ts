@@ -3,7 +3,7 @@
 // Route for the same host merge into one virtual host, and the builder feeding
 // objects oldest first makes "the older object wins a conflict" fall out of a
 // single pass: whoever claims something first keeps it.
-import type { Route, SecretKey, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
+import type { Route, SecretKey, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { ANY_HOST, DEFAULT_SECRET } from '../../api/snapshot.ts';
 import type { ObjectStatus } from './conditions.ts';
 import type { SecretIndex } from './secrets.ts';
@@ -16,7 +16,7 @@ export interface Owner {
 }
 
 interface RouteClaim { readonly owner: Owner; readonly route: Route }
-interface TlsClaim { readonly owner: Owner; readonly requested: string; readonly secret: SecretKey }
+interface TlsClaim { readonly owner: Owner; readonly choice: TlsChoice }
 
 /** The claims' contribution to the snapshot. Maps are sorted by key. */
 export interface ClaimsOutput {
@@ -55,19 +55,19 @@ export class Claims {
     return r;
   }
 
-  /** The TLS claim on `host`, if any: its owner and the Secret as written ("" for none). */
-  tlsClaim(host: string): { readonly owner: Owner; readonly requested: string } | undefined {
+  /** The TLS claim on `host`, if any: its owner and what it serves. */
+  tlsClaim(host: string): { readonly owner: Owner; readonly choice: TlsChoice } | undefined {
     return this.#tls.get(host);
   }
 
   /**
-   * Claims TLS for `host` with `secret` (DEFAULT_SECRET when the requested
-   * Secret is unusable); `material` is added to the snapshot's secrets.
+   * Claims TLS for `host`: terminated with `choice.secret` (its material is
+   * added to the snapshot's secrets), or passed through to `choice.passthrough`.
    */
-  addTls(host: string, owner: Owner, requested: string, secret: SecretKey, material: TlsSecret | undefined): void {
+  addTls(host: string, owner: Owner, choice: TlsChoice): void {
     if (this.#tls.has(host)) throw new Error(`TLS for ${host} is claimed twice`);
-    this.#tls.set(host, { owner, requested, secret });
-    if (material !== undefined) this.#usedSecrets.set(secret, material);
+    this.#tls.set(host, { owner, choice });
+    if (choice.material !== undefined) this.#usedSecrets.set(choice.secret, choice.material);
   }
 
   /** The accumulated virtual hosts (routes and TLS) and used Secrets. */
@@ -81,7 +81,9 @@ export class Claims {
       const tls = this.#tls.get(h);
       // A rule whose every path was invalid or lost leaves an empty host behind: drop it.
       if (tls === undefined && Object.keys(routes).length === 0) continue;
-      virtualHosts[h] = tls !== undefined ? { tls: { secret: tls.secret }, routes } : { routes };
+      const pass = tls?.choice.passthrough;
+      virtualHosts[h] = tls === undefined ? { routes }
+        : pass !== undefined ? { passthrough: { backends: pass }, routes } : { tls: { secret: tls.choice.secret }, routes };
     }
     const secrets: Record<SecretKey, TlsSecret> = {};
     for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;
@@ -99,12 +101,18 @@ export function hostLabel(host: string): string {
   return host === ANY_HOST ? 'any host' : `host ${host}`;
 }
 
-/** The Secret a TLS claim serves: what was asked for, what is served, and its material when usable. */
+/** What a TLS claim serves: the Secret asked for, the one served and its material when usable; or passthrough. */
 export interface TlsChoice {
-  /** "namespace/name" as written, or "" when no Secret was named. */
+  /**
+   * Compared between claims (equal is agreement): "namespace/name" as
+   * written, "" when no Secret was named, "passthrough to <Route>" otherwise.
+   */
   readonly requested: string;
+  /** Served when terminating; unused with `passthrough`. */
   readonly secret: SecretKey;
   readonly material?: TlsSecret;
+  /** Set for TLS passthrough: the split connections are spliced to, undecrypted. */
+  readonly passthrough?: readonly WeightedBackend[];
 }
 
 /**
@@ -116,12 +124,13 @@ export interface TlsChoice {
 export function claimTlsHost(claims: Claims, owner: Owner, host: string, choice: TlsChoice, status: ObjectStatus): boolean {
   const prior = claims.tlsClaim(host);
   if (prior === undefined) {
-    claims.addTls(host, owner, choice.requested, choice.secret, choice.material);
+    claims.addTls(host, owner, choice);
     return true;
   }
-  if (prior.requested === choice.requested) return true;
+  if (prior.choice.requested === choice.requested) return true;
   const by = ownerLabel(prior.owner, owner, 'an earlier spec.tls entry');
-  const what = prior.requested === '' ? 'the default certificate' : `Secret ${prior.requested}`;
+  const req = prior.choice.requested;
+  const what = prior.choice.passthrough !== undefined ? 'TLS passthrough' : req === '' ? 'the default certificate' : `Secret ${req}`;
   status.add('conflict', 'TLSConflict', `TLS host ${host} is already served by ${by} with ${what}`);
   return false;
 }

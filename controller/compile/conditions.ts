@@ -42,12 +42,6 @@ export class ObjectStatus {
   readonly problems: Problem[] = [];
   /** Set when any part of the object made it into the snapshot. */
   contributed = false;
-  /**
-   * Cleared when the object's references were not looked at (a Route using a
-   * feature that is not served yet): ResolvedRefs is then Unknown rather than
-   * a True nobody checked.
-   */
-  refsChecked = true;
   readonly #seen = new Set<string>();
   readonly #kind: string;
   readonly #empty: string;
@@ -89,9 +83,7 @@ export class ObjectStatus {
     }
     out.push(refs.length > 0
       ? summarize(CONDITION_TYPES.ResolvedRefs, 'False', refs)
-      : this.refsChecked
-        ? cond(CONDITION_TYPES.ResolvedRefs, 'True', 'ResolvedRefs', 'all references resolved')
-        : cond(CONDITION_TYPES.ResolvedRefs, 'Unknown', 'Unsupported', `references were not checked: nothing of this ${this.#kind} is served`));
+      : cond(CONDITION_TYPES.ResolvedRefs, 'True', 'ResolvedRefs', 'all references resolved'));
     if (conflicts.length > 0) out.push(summarize(CONDITION_TYPES.Conflicted, 'True', conflicts));
     if (invalid.length > 0 && this.contributed) out.push(summarize(CONDITION_TYPES.PartiallyInvalid, 'True', invalid));
     return out;

@@ -18,7 +18,7 @@ export const REASONS = {
   InvalidRetry: 'a Route retries has attempts outside 0..10, an unknown condition in `on` (connect-failure, reset, 502, 503, 504), or a perTryTimeout or backoff that is not a positive Go duration; the rule retries only connect failures',
   TLSHostsMissing: 'a spec.tls entry lists no hosts (a Route with tls lists no hostnames); Turnout cannot tell which hosts it is for, so it is skipped',
   TLSSecretNameMissing: 'a spec.tls entry names no Secret; its hosts are served with the default certificate',
-  InvalidTLS: 'a Route spec.tls.mode is neither Terminate nor Passthrough; spec.tls is skipped',
+  InvalidTLS: 'a Route spec.tls.mode is neither Terminate nor Passthrough (spec.tls is skipped), or a Passthrough Route sets secretName, tcp.port or lacks spec.tcp (nothing of it is served)',
   InvalidTCP: 'a Route spec.tcp.port is not an integer in 1..65535, or spec.rules and spec.tcp are both set; nothing of the Route is served',
   InvalidMatch: 'a Route match has an unknown header or query match type, an invalid header name, an empty query name, or a method that is not an HTTP token; that match is skipped',
   InvalidRegex: 'a Route RegularExpression (path, header or query) is not valid RE2 syntax or is too long; that match is skipped',
@@ -27,7 +27,6 @@ export const REASONS = {
   InvalidMirror: 'a Route requestMirror has a percent that is not an integer in 0..100, names no backend, or sits on a rule with a requestRedirect (nothing is forwarded); nothing is mirrored',
   InvalidWeight: 'a Route backend weight is negative or above 1000000; that backend gets weight 0',
   NoBackends: 'a Route rule has neither backends nor a requestRedirect; its requests answer 500',
-  Unsupported: 'the Route uses a feature Turnout does not serve yet: with tls.mode Passthrough or tcp nothing of the Route is served (Accepted=False)',
 
   // ResolvedRefs=False
   ResolvedRefs: 'every Service and Secret the Ingress or Route references was found and usable',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Route as SnapshotRoute, RouteMatch, VirtualHost } from '../../api/snapshot.ts';
+import type { Route as SnapshotRoute, RouteMatch, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { DEFAULT_SECRET, routeKey } from '../../api/snapshot.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import type { KubeObject, RouteRule } from '../k8s/types.ts';
@@ -395,14 +395,68 @@ test('timeouts and features not served yet', run([
     want: { vhosts: { 'foo.com': vh([sr(prefix('/'), toSvc, { timeoutMs: 1000, requestTimeoutMs: 2000, retry: { attempts: 3, on: ['503', 'reset', '504'], perTryTimeoutMs: 250, backoffMs: 10 } }), sr(prefix('/b'), toSvc, { rank: 1, timeoutMs: 1000 })]) }, conds: { [R]: partly('InvalidTimeout', 'InvalidRetry') } },
   },
   {
-    name: 'tls.mode Passthrough: nothing of the Route is served, not even its rules',
-    objs: [httpRoute('r', { hostnames: ['foo.com'], tls: { mode: 'Passthrough' }, rules: [toBackends(ref('svc'))] })],
-    want: { vhosts: {}, conds: { [R]: ['Accepted=False/Unsupported', 'ResolvedRefs=Unknown/Unsupported'] } },
-  },
-  {
     name: 'an empty Route',
     objs: [httpRoute('r', {})],
     want: { vhosts: {}, conds: { [R]: ['Accepted=False/NothingToServe', 'ResolvedRefs=True/ResolvedRefs'] } },
+  },
+]));
+
+/** A Passthrough Route "r" (or `name`) on `hostnames` to `backends`. */
+const pass = (hostnames: string[], backends = [ref('svc')], extra: object = {}, name = 'r', meta = {}) =>
+  httpRoute(name, { hostnames, tls: { mode: 'Passthrough' }, tcp: { backends }, ...extra }, meta);
+const passVh = (backends: WeightedBackend[] = [{ cluster: SVC, weight: 1 }]): VirtualHost => ({ passthrough: { backends }, routes: {} });
+const notServed = (reason: string) => [`Accepted=False/${reason}`, 'ResolvedRefs=True/ResolvedRefs'];
+
+test('TLS passthrough', run([
+  {
+    name: 'hostnames (wildcards too) pass through to the weighted backends',
+    objs: [pass(['db.foo.com', '*.pg.com'], [ref('svc', 80, 3), ref('canary', 80, 1)])],
+    want: { vhosts: { '*.pg.com': passVh([{ cluster: SVC, weight: 3 }, { cluster: CANARY, weight: 1 }]), 'db.foo.com': passVh([{ cluster: SVC, weight: 3 }, { cluster: CANARY, weight: 1 }]) }, conds: { [R]: OK } },
+  },
+  {
+    name: 'an unresolved backend keeps its share (connections closed) and is a ResolvedRefs condition',
+    objs: [pass(['db.foo.com'], [ref('svc'), ref('nope')])],
+    want: { vhosts: { 'db.foo.com': passVh([{ cluster: SVC, weight: 1 }, { weight: 1 }]) }, conds: { [R]: refs('ServiceNotFound') } },
+  },
+  {
+    name: 'an Ingress serving the host over HTTP merges: passthrough on 443, its routes in cleartext',
+    objs: [pass(['db.foo.com'], [ref('svc')], {}, 'r', T1), ingress('a', { rules: [rule('db.foo.com', prefixPath('/'))] }, T2)],
+    want: { vhosts: { 'db.foo.com': { passthrough: { backends: [{ cluster: SVC, weight: 1 }] }, routes: vh([ir(prefix('/'))]).routes } }, conds: { [R]: OK, [A]: OK } },
+  },
+  {
+    name: 'an older Ingress terminating the host keeps it: TLSConflict',
+    objs: [ingress('a', { rules: [rule('db.foo.com', prefixPath('/'))], tls: [{ hosts: ['db.foo.com'], secretName: 'foo-tls' }] }, T1), tlsSecret('foo-tls'), pass(['db.foo.com'], [ref('svc')], {}, 'r', T2)],
+    want: { vhosts: { 'db.foo.com': vh([ir(prefix('/'))], 'default/foo-tls') }, conds: { [A]: OK, [R]: lost('TLSConflict') } },
+  },
+  {
+    name: 'an older passthrough keeps the host against a newer terminating Route',
+    objs: [pass(['db.foo.com'], [ref('svc')], {}, 'r', T1), httpRoute('r2', { hostnames: ['db.foo.com'], tls: { secretName: 'foo-tls' } }, T2), tlsSecret('foo-tls')],
+    want: { vhosts: { 'db.foo.com': passVh() }, conds: { [R]: OK, [R2]: lost('TLSConflict') } },
+  },
+  {
+    name: 'two passthrough Routes for one host: the older keeps it',
+    objs: [pass(['db.foo.com'], [ref('canary')], {}, 'r2', T2), pass(['db.foo.com'], [ref('svc')], {}, 'r', T1)],
+    want: { vhosts: { 'db.foo.com': passVh() }, conds: { [R]: OK, [R2]: lost('TLSConflict') } },
+  },
+  {
+    name: 'no named hostname: nothing to route by SNI',
+    objs: [httpRoute('r', { tls: { mode: 'Passthrough' }, tcp: { backends: [ref('svc')] } })],
+    want: { vhosts: {}, conds: { [R]: notServed('TLSHostsMissing') } },
+  },
+  {
+    name: 'a secretName with Passthrough: nothing served',
+    objs: [pass(['db.foo.com'], [ref('svc')], { tls: { mode: 'Passthrough', secretName: 'foo-tls' } })],
+    want: { vhosts: {}, conds: { [R]: notServed('InvalidTLS') } },
+  },
+  {
+    name: 'Passthrough without spec.tcp: nothing served, not even its rules',
+    objs: [httpRoute('r', { hostnames: ['db.foo.com'], tls: { mode: 'Passthrough' }, rules: [toBackends(ref('svc'))] })],
+    want: { vhosts: {}, conds: { [R]: notServed('InvalidTLS') } },
+  },
+  {
+    name: 'Passthrough with a tcp.port: nothing served',
+    objs: [pass(['db.foo.com'], [ref('svc')], { tcp: { port: 5432, backends: [ref('svc')] } })],
+    want: { vhosts: {}, conds: { [R]: notServed('InvalidTLS') } },
   },
 ]));
 
@@ -558,16 +612,6 @@ test('condition messages name the winner and the timeouts.idle dropped', () => {
 test('a regex condition names the pattern and RE2\'s reason', () => {
   const res = compile(inputOf([foo(matching({ path: { type: 'RegularExpression', value: '/(a' } })), service('svc')]), OPTIONS);
   assert.equal(condition(res, R, 'Accepted')?.message, 'spec.rules[0].matches[0] skipped: path regular expression "/(a" does not compile: missing closing )');
-});
-
-test('unsupported Routes say why, and claim nothing another object could want', () => {
-  const res = compile(inputOf([
-    httpRoute('r', { hostnames: ['foo.com'], tls: { mode: 'Passthrough' }, tcp: { backends: [ref('svc', 443)] } }, T1),
-    ingress('a', { rules: [rule('foo.com', prefixPath('/'))] }, T2), service('svc'),
-  ]), OPTIONS);
-  assert.equal(condition(res, R, 'Accepted')?.message, 'spec.tls.mode Passthrough is not served yet; nothing of this Route is served');
-  assert.deepEqual(res.snapshot.virtualHosts, { 'foo.com': vh([ir(prefix('/'))]) });
-  assert.deepEqual(Object.keys(res.snapshot.clusters), [SVC]);
 });
 
 test('only clusters of winning routes reach the snapshot, with their endpoints', () => {

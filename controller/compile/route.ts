@@ -4,8 +4,12 @@
 // older object (or an earlier rule) already claims on a host is a conflict the
 // Route loses, with a condition naming the winner.
 //
-// What the proxy does not serve yet is never silently dropped: TLS
-// passthrough makes the whole Route Unsupported (nothing of it is served).
+// A Passthrough Route (spec.tls.mode Passthrough, spec.tcp.backends, named
+// hostnames, no port and no rules) claims TLS for its hostnames like a
+// terminating one, so an Ingress or Route terminating the same host is a
+// TLSConflict settled by age; the snapshot's virtual host then carries
+// `passthrough` instead of `tls`, and the proxy splices connections whose SNI
+// names it to the backends, undecrypted.
 //
 // A tcp Route becomes a tcp listener named `tcp-<namespace>-<name>` on the
 // controller's listen address and `spec.tcp.port`; a port an option listener
@@ -123,17 +127,14 @@ export class RouteProcessor {
     const owner: Owner = { kind: 'Route', id: `${ns}/${route.metadata.name}` };
     const spec = route.spec ?? {};
 
-    if (spec.tls?.mode === 'Passthrough') {
-      // Serving the HTTP part of a Route meant for passthrough would put its
-      // traffic somewhere its author did not intend: serve none of it.
-      status.refsChecked = false;
-      status.add('invalid', 'Unsupported', 'spec.tls.mode Passthrough is not served yet; nothing of this Route is served');
-      return;
-    }
     if (spec.tcp !== undefined && spec.rules !== undefined) {
       // Admission refuses this (exactly one of rules and tcp); from a manifest
       // folder it can arrive, and serving either half would guess the intent.
       status.add('invalid', 'InvalidTCP', 'spec.rules and spec.tcp are both set; set exactly one of them; nothing of this Route is served');
+      return;
+    }
+    if (spec.tls?.mode === 'Passthrough') {
+      this.#passthrough(ns, owner, spec.hostnames, spec.tls, spec.tcp, status);
       return;
     }
     if (spec.tcp !== undefined) {
@@ -164,6 +165,25 @@ export class RouteProcessor {
     this.#ports.set(port, `Route ${ns}/${name}`);
     this.#tcp[listenerName] = { protocol: 'tcp', address: this.#tcpAddress, port, backends };
     status.contributed = true;
+  }
+
+  /** A Passthrough Route: its hostnames' TLS goes, undecrypted, to spec.tcp.backends. */
+  #passthrough(ns: string, owner: Owner, hostnames: readonly string[] | undefined, tls: RouteTLS, tcp: RouteTCP | undefined, status: ObjectStatus): void {
+    // Admission refuses each of these (CEL); from a manifest folder they can
+    // arrive, and guessing the intent could expose a backend: serve nothing.
+    const invalid = (message: string) => status.add('invalid', 'InvalidTLS', `${message}; nothing of this Route is served`);
+    if (tls.secretName !== undefined) return invalid('spec.tls.secretName is set with mode Passthrough, which never decrypts');
+    if (tcp === undefined) return invalid('spec.tls.mode Passthrough needs spec.tcp.backends to forward the connections to');
+    if (tcp.port !== undefined) return invalid('spec.tcp.port is set with tls.mode Passthrough, whose connections arrive on the HTTPS port');
+    const named = hostsOf(hostnames, status).filter((h) => h !== ANY_HOST);
+    if (named.length === 0) {
+      status.add('invalid', 'TLSHostsMissing', 'spec.tls.mode Passthrough routes by SNI but the Route lists no hostnames; nothing of this Route is served');
+      return;
+    }
+    const backends = this.#backends(ns, tcp.backends ?? [], 'spec.tcp', status);
+    if (backends.length === 0) status.add('invalid', 'NoBackends', 'spec.tcp has no backends; its connections are closed');
+    const choice = { requested: `passthrough to Route ${owner.id}`, secret: '', passthrough: backends };
+    for (const host of named) if (claimTlsHost(this.#claims, owner, host, choice, status)) status.contributed = true;
   }
 
   #tls(ns: string, owner: Owner, hosts: readonly string[], tls: RouteTLS, status: ObjectStatus): void {

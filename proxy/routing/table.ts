@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { ANY_HOST } from '../../api/snapshot.ts';
-import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost } from '../../api/snapshot.ts';
+import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer } from '../upstream/balancer.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
@@ -33,6 +33,16 @@ import { HostIndex, normalizeHost } from './hosts.ts';
 import { PathMatcher, RoutePatternError } from './paths.ts';
 import type { PathRoute } from './paths.ts';
 import type { MatchRequest } from './match.ts';
+
+/**
+ * What a TLS server name leads to: a context to terminate with, or a split to
+ * pass the encrypted stream to. One index for both, so the most specific host
+ * wins whichever kind it is (an exact terminated host under a passthrough
+ * wildcard is terminated).
+ */
+export type SniTarget =
+  | { readonly context: SecureContext; readonly passthrough?: undefined }
+  | { readonly context?: undefined; readonly passthrough: readonly WeightedBackend[] };
 
 /** Where a matched request goes. */
 export interface RouteTarget {
@@ -129,7 +139,7 @@ export class RoutingTable {
   readonly #defaultRoute: RouteTarget | undefined;
   /** Balancers by cluster key; never changed after the constructor, so a successor may share it. */
   readonly #clusters: ReadonlyMap<ClusterKey, ClusterBalancer>;
-  readonly #tlsHosts: HostIndex<SecureContext>;
+  readonly #tlsHosts: HostIndex<SniTarget>;
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
   readonly #fingerprints = new Map<SecretKey, string>();
@@ -147,12 +157,13 @@ export class RoutingTable {
     const hostKeys = Object.keys(vhosts);
 
     // TLS first: it is the only step that can fail, and it takes no pool references.
-    const tlsEntries: Array<[string, SecureContext]> = [];
+    const tlsEntries: Array<[string, SniTarget]> = [];
     for (const host of hostKeys) {
       const vh = vhosts[host] as VirtualHost;
+      if (vh.passthrough !== undefined) tlsEntries.push([host, { passthrough: vh.passthrough.backends }]);
       if (vh.tls === undefined) continue;
-      const ctx = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
-      if (host !== ANY_HOST) tlsEntries.push([host, ctx]);
+      const context = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
+      if (host !== ANY_HOST) tlsEntries.push([host, { context }]);
     }
     for (const [name, l] of Object.entries(snapshot.listeners)) {
       if (l.protocol === 'https' && l.defaultSecret !== undefined) this.#context(l.defaultSecret, `listener ${JSON.stringify(name)}`, previous);
@@ -284,7 +295,16 @@ export class RoutingTable {
    * which the listener holds as its server-wide context (listeners.ts).
    */
   secureContextFor(serverName: string): SecureContext | undefined {
-    return this.#tlsHosts.lookup(normalizeHost(serverName));
+    return this.#tlsHosts.lookup(normalizeHost(serverName))?.context;
+  }
+
+  /**
+   * The split a TLS connection naming `serverName` is passed through to,
+   * undefined when it is terminated here (passthrough.ts). Same lookup as
+   * secureContextFor, on the same index.
+   */
+  passthroughFor(serverName: string): readonly WeightedBackend[] | undefined {
+    return this.#tlsHosts.lookup(normalizeHost(serverName))?.passthrough;
   }
 
   /** PEM and fingerprint of a secret, for a listener's default context. */
