@@ -12,7 +12,8 @@
 // is destroyed (destroyAll()).
 //
 // Idle: a session with no open stream for `idleMs` (the listener's
-// keepAliveTimeoutMs, as for HTTP/1.1) is closed with GOAWAY. A session with
+// keepAliveTimeoutMs, as for HTTP/1.1; counted from the last frame or the
+// last stream's end) is closed with GOAWAY. A session with
 // an open stream is never closed for idleness: a quiet gRPC stream is not
 // idle (route timeouts bound it, forward.ts), and GOAWAY-ing it would make the
 // client reconnect for nothing.
@@ -89,14 +90,24 @@ export class H2Sessions {
       return;
     }
     this.#streams.set(session, 0);
+    const idleMs = this.#idleMs;
     session.on('stream', (stream: Http2Stream) => {
       this.#streams.set(session, (this.#streams.get(session) ?? 0) + 1);
-      stream.once('close', () => this.#streams.set(session, (this.#streams.get(session) ?? 1) - 1));
+      stream.once('close', () => {
+        const open = (this.#streams.get(session) ?? 1) - 1;
+        this.#streams.set(session, open);
+        // Node's session timer does not re-arm once it has fired (it fired
+        // while this stream was open, and was ignored): start it afresh, so
+        // idleness counts from the last stream's end.
+        if (open === 0 && idleMs > 0 && !session.closed && !session.destroyed) session.setTimeout(idleMs);
+      });
     });
-    if (this.#idleMs > 0) {
-      session.setTimeout(this.#idleMs, () => {
+    if (idleMs > 0) {
+      // One listener; re-arming above passes no callback (each one passed would add a listener).
+      session.on('timeout', () => {
         if ((this.#streams.get(session) ?? 0) === 0) session.close();
       });
+      session.setTimeout(idleMs);
     }
   }
 

@@ -227,6 +227,53 @@ test('HTTP/1.1 limits still apply on the TLS listener: a slow request head is cu
   }
 });
 
+test('an HTTP/2 session without an open stream for keepAliveTimeoutMs gets GOAWAY; one with a quiet open stream does not', { timeout: 30_000 }, async () => {
+  let release: (() => void) | undefined;
+  const arrived = Promise.withResolvers<void>();
+  const quiet = await startServer(http.createServer((_req, res) => {
+    res.writeHead(200);
+    res.write('a');
+    arrived.resolve();
+    release = () => res.end('b');
+  }));
+  const local = new DataPlane({ limits: { keepAliveTimeoutMs: 300 } });
+  const p = await freePort();
+  try {
+    assert.ok((await local.apply(sealSnapshot(content({
+      listeners: { https: { protocol: 'https', address: '127.0.0.1', port: p, defaultSecret: '@default' } },
+      virtualHosts: { '*': vhost([route('Prefix', '/quiet', 'c/quiet'), route('Prefix', '/', 'c/a')]) },
+      clusters: { 'c/a': cluster(echo.port), 'c/quiet': cluster(quiet.port) },
+      secrets,
+    })))).ok);
+    const connect = async () => {
+      const s = http2.connect(`https://127.0.0.1:${p}`, { rejectUnauthorized: false });
+      s.on('error', () => {});
+      await once(s, 'connect');
+      return s;
+    };
+    const idle = await connect();
+    const idleGoaway = once(idle, 'goaway');
+    await h2request(idle, { ':path': '/x', ':authority': 'a.example' });
+    const busy = await connect();
+    let busyGoaway = false;
+    busy.on('goaway', () => { busyGoaway = true; });
+    const inflight = h2request(busy, { ':path': '/quiet', ':authority': 'a.example' });
+    await arrived.promise;
+    await idleGoaway;
+    // Three idle periods with nothing but an open, silent stream.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(busyGoaway, false, 'a session with an open stream is not idle');
+    release?.();
+    assert.equal((await inflight).body, 'ab');
+    await once(busy, 'goaway');
+    busy.destroy();
+    idle.destroy();
+  } finally {
+    await local.close();
+    await quiet.close();
+  }
+});
+
 test('an HTTP/2 header list over the limit is refused', async () => {
   assert.ok((await dp.apply(snapshot([['h1', echo.port]]))).ok);
   const session = await h2session();
