@@ -220,6 +220,18 @@ export interface RetryPolicy {
   readonly backoffMs: number;
 }
 
+/**
+ * How the proxy speaks to a cluster's endpoints, from the Service port's
+ * `appProtocol` (controller/compile/services.ts). Absent: HTTP/1.1 in clear
+ * text. 'h2c': HTTP/2 in clear text with prior knowledge (gRPC servers).
+ * 'tls': HTTP/1.1 over TLS, the endpoint's certificate not verified (pod IPs
+ * match no certificate name and the snapshot carries no CA to check against).
+ */
+export type UpstreamProtocol = 'h2c' | 'tls';
+
+/** Every UpstreamProtocol value (validation). */
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['h2c', 'tls'];
+
 /** A Service port and its ready endpoints. */
 export interface Cluster {
   /** Keyed by "address:port" ("[v6]:port" for IPv6). Empty means 503. */
@@ -230,6 +242,8 @@ export interface Cluster {
    * `endpoints` is then empty.
    */
   readonly dns?: { readonly name: string; readonly port: number };
+  /** Absent (the usual case) is HTTP/1.1 in clear text; see UpstreamProtocol. */
+  readonly protocol?: UpstreamProtocol;
 }
 
 /** One ready endpoint. */

@@ -47,6 +47,15 @@ test('a tcp listener whose backends resolve validates', () => {
   assert.deepEqual(validateSnapshot(c), []);
 });
 
+test('a cluster protocol of h2c or tls validates; absent is HTTP/1.1', () => {
+  for (const protocol of ['h2c', 'tls', undefined]) {
+    const c = structuredClone(content()) as any;
+    if (protocol !== undefined) c.clusters['default/web:80'].protocol = protocol;
+    c.version = versionOf(c);
+    assert.deepEqual(validateSnapshot(c), [], String(protocol));
+  }
+});
+
 test('version is a content hash independent of key order', () => {
   const a = content();
   const b = { secrets: a.secrets, clusters: a.clusters, virtualHosts: a.virtualHosts, listeners: a.listeners };
@@ -80,6 +89,9 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'tcp listener on a port of another listener', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 8080, backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/listeners/tcp-a-b/port' },
   { name: 'tcp listener with a negative weight', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [{ cluster: 'default/web:80', weight: -1 }] }; }, path: '/listeners/tcp-a-b/backends/0/weight' },
   { name: 'http listener with backends', mutate: (c) => { c.listeners.http.backends = [{ cluster: 'default/web:80', weight: 1 }]; }, path: '/listeners/http/backends' },
+  { name: 'unknown cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 'h2'; }, path: '/clusters/default~1web:80/protocol' },
+  { name: 'appProtocol spelling as cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 'kubernetes.io/h2c'; }, path: '/clusters/default~1web:80/protocol' },
+  { name: 'non-string cluster protocol', mutate: (c) => { c.clusters['default/web:80'].protocol = 2; }, path: '/clusters/default~1web:80/protocol' },
   { name: 'passthrough host that also terminates', mutate: (c) => { c.virtualHosts['foo.com'].passthrough = { backends: [{ cluster: 'default/web:80', weight: 1 }] }; }, path: '/virtualHosts/foo.com/passthrough' },
   { name: 'passthrough on the catch-all host', mutate: (c) => { c.virtualHosts['*'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }] } }; }, path: '/virtualHosts/*/passthrough' },
   { name: 'passthrough with a dangling cluster', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'x/y:1', weight: 1 }] } }; }, path: '/virtualHosts/pg.com/passthrough/backends/0/cluster' },

@@ -3,7 +3,7 @@
 // (a snapshot arrives as untrusted JSON). Errors name the JSON path and the reason.
 import { isIP } from 'node:net';
 import type { Snapshot } from './snapshot.ts';
-import { routeKey } from './snapshot.ts';
+import { routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
 import { validateRoute } from './validate-route.ts';
 
 /** A resolvable host name: letters, digits, hyphens, dots; labels of 1..63; at most 253; an optional trailing dot. */
@@ -62,6 +62,9 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
   for (const [name, c] of Object.entries(clusters)) {
     const p = `/clusters/${ptr(name)}`;
     if (!isObject(c)) { bad(p, 'must be an object'); continue; }
+    if (c.protocol !== undefined && !(UPSTREAM_PROTOCOLS as readonly unknown[]).includes(c.protocol)) {
+      bad(`${p}/protocol`, `must be absent (HTTP/1.1) or one of ${UPSTREAM_PROTOCOLS.map((v) => JSON.stringify(v)).join(', ')}`);
+    }
     for (const [key, ep] of Object.entries(keyedMap(c, 'endpoints', bad, p))) {
       const ep_p = `${p}/endpoints/${ptr(key)}`;
       if (!isObject(ep)) { bad(ep_p, 'must be an object'); continue; }

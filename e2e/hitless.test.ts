@@ -193,7 +193,7 @@ for (const workers of [0, 2]) {
       } finally {
         const s = await load.stop();
         console.log(`# --workers ${workers}, 100 swaps: ${s.ok} ok, ${s.failed} failed ${summary(s)}`);
-        assert.ok(s.ok > 100, `too few requests: ${s.ok}`);
+        assert.ok(s.ok > 20, `too few requests: ${s.ok}`);
         assert.equal(s.failed, 0, summary(s));
       }
     });
@@ -244,14 +244,14 @@ for (const workers of [0, 2]) {
           endpoints = [...rest, fresh.port];
           await apply();
           // Not one proxy (worker) routes to it any more: the pod may go.
-          await new Promise((r) => setTimeout(r, 100));
+          await new Promise((r) => setTimeout(r, 200));
           const idx = steady.findIndex((s) => s.port === gone);
           await steady.splice(idx, 1)[0]!.close();
         }
       } finally {
         const s = await load.stop();
         console.log(`# --workers ${workers}, endpoint churn: ${s.ok} ok, ${s.failed} failed ${summary(s)}`);
-        assert.ok(s.ok > 100, `too few requests: ${s.ok}`);
+        assert.ok(s.ok > 20, `too few requests: ${s.ok}`);
         assert.equal(s.failed, 0, summary(s));
       }
     });
@@ -266,7 +266,7 @@ for (const workers of [0, 2]) {
       } finally {
         const s = await load.stop();
         console.log(`# --workers ${workers}, 50 rotations: ${s.ok} ok, ${s.failed} failed ${summary(s)}`);
-        assert.ok(s.ok > 50, `too few requests: ${s.ok}`);
+        assert.ok(s.ok > 20, `too few requests: ${s.ok}`);
         assert.equal(s.failed, 0, summary(s));
       }
     });
@@ -307,7 +307,7 @@ for (const workers of [0, 2]) {
       } finally {
         const s = await load.stop();
         console.log(`# --workers ${workers}, ExternalName re-resolved: ${s.ok} ok, ${s.failed} failed ${summary(s)}`);
-        assert.ok(s.ok > 50, `too few requests: ${s.ok}`);
+        assert.ok(s.ok > 20, `too few requests: ${s.ok}`);
         assert.equal(s.failed, 0, summary(s));
       }
     });

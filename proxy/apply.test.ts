@@ -213,7 +213,7 @@ test('prepare binds without serving; abort leaves the old table and closes what 
   const p = await dp.prepare(s2);
   assert.ok(p.ok);
   assert.equal((await get(port, '/')).headers['x-backend'], 'a', 'prepared is not served');
-  assert.equal((await get(extraPort, '/')).headers['x-backend'], 'a', 'the new listener is bound and routes on the current table');
+  assert.equal((await get(extraPort, '/')).headers['x-backend'], 'b', 'the new listener is bound and routes on the table it was prepared with');
   let applied = false;
   const queued = dp.apply(sealSnapshot(snap(b.port))).then((r) => { applied = true; return r; });
   await new Promise((r) => setTimeout(r, 50));

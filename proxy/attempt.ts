@@ -41,7 +41,7 @@ export interface AttemptOwner {
   requestStarted(a: Attempt, controller: Dispatcher.DispatchController): void;
   responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void;
   responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void;
-  responseEnded(a: Attempt): void;
+  responseEnded(a: Attempt, trailers: Record<string, string | string[] | undefined>): void;
   responseFailed(a: Attempt, err: Error): void;
 }
 
@@ -75,8 +75,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.exchange.responseData(this, controller, chunk);
   }
 
-  onResponseEnd(): void {
-    this.exchange.responseEnded(this);
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    this.exchange.responseEnded(this, trailers);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

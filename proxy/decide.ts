@@ -23,7 +23,8 @@
 // 8. the upstream path (rewrite) and request headers (filters) are built.
 // The route's mirror is handed over as written: forward.ts carries it out
 // (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
@@ -35,6 +36,16 @@ import { pickBackend } from './upstream/split.ts';
 
 /** The protocol a listener speaks to clients, reported in X-Forwarded-Proto and used by redirects. */
 export type ClientProtocol = 'http' | 'https';
+
+/**
+ * A client request as a listener hands it over: HTTP/1.1 (node:http), or
+ * HTTP/2 through Node's compatibility API (https listeners, ALPN h2). Tell
+ * them apart with `httpVersionMajor === 2`.
+ */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+
+/** The response to a ClientRequest, of the same protocol. */
+export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 /**
  * What a request gets; the callers only carry it out. A tagged union so each
@@ -90,11 +101,13 @@ export interface DecisionForward {
 }
 
 /** Routes one request in `table` (the one the caller pinned for it); see the top of the file. */
-export function decide(table: RoutingTable | undefined, req: IncomingMessage, proto: ClientProtocol): Decision {
+export function decide(table: RoutingTable | undefined, req: ClientRequest, proto: ClientProtocol): Decision {
   if (table === undefined) return refused(ClientError.NOT_CONFIGURED);
   const target = parseRequestTarget(req.url);
   if (target === undefined) return refused(ClientError.BAD_REQUEST);
-  const host = req.headers.host;
+  // HTTP/2 names the host in :authority (a Host header is allowed too; when
+  // both are sent upstreamHeaders() refuses them if they differ).
+  const host = req.httpVersionMajor === 2 ? authority(req) : req.headers.host;
   if (host !== undefined && !validHost(host)) return refused(ClientError.BAD_REQUEST);
   const forwarded = upstreamHeaders(req, proto);
   if (forwarded === undefined) return refused(ClientError.BAD_REQUEST);
@@ -146,6 +159,12 @@ export function validHost(host: string): boolean {
   return m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
 }
 
+/** The host an HTTP/2 request names: :authority, else a Host header. */
+function authority(req: ClientRequest): string | undefined {
+  const a = req.headers[':authority'];
+  return typeof a === 'string' ? a : req.headers.host;
+}
+
 // Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the proxy sets itself or
 // that Node already acted on.
 const DROP_REQUEST = new Set([
@@ -175,9 +194,16 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
  * The header list sent upstream before route filters, as flat [name, value,
  * ...] (the client's spelling and order kept; rules at the top of forward.ts).
  * Undefined means a request to refuse with 400: more than one Host header
- * (RFC 9112 §3.2). Exported for header-level tests.
+ * (RFC 9112 §3.2), or an HTTP/2 Host header that differs from :authority
+ * (RFC 9113 §8.3.1). Exported for header-level tests.
+ *
+ * HTTP/2 requests: pseudo-headers are not forwarded, :authority becomes Host
+ * (first in the list, where HTTP/2 puts it), and `te: trailers` (the only TE
+ * HTTP/2 allows, which gRPC servers expect) is forwarded because the proxy
+ * relays response trailers to HTTP/2 clients. HTTP/1.1 clients' TE is
+ * dropped: their trailers are not relayed (forward.ts).
  */
-export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): string[] | undefined {
+export function upstreamHeaders(req: ClientRequest, proto: ClientProtocol): string[] | undefined {
   const raw = req.rawHeaders;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
@@ -186,14 +212,27 @@ export function upstreamHeaders(req: IncomingMessage, proto: ClientProtocol): st
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    // 58 is ":": HTTP/2 pseudo-headers (Node already validated them).
+    if (name.charCodeAt(0) === 58) {
+      if (name !== ':authority') continue;
+      if (host !== undefined && host !== value) return undefined;
+      host = value;
+      out.push('host', value);
+      continue;
+    }
     const lower = name.toLowerCase();
     if (lower === 'host') {
-      if (host !== undefined) return undefined;
+      if (host !== undefined) {
+        // HTTP/2 may carry both Host and :authority; the same value is one host.
+        if (req.httpVersionMajor === 2 && host === value) continue;
+        return undefined;
+      }
       host = value;
     } else if (lower === 'x-forwarded-for') {
       xff = xff === undefined ? value : `${xff}, ${value}`;
       continue;
     } else if (DROP_REQUEST.has(lower) || listed?.has(lower) || lower.includes('_')) {
+      if (lower === 'te' && req.httpVersionMajor === 2 && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
       continue;
     }
     out.push(name, value);

@@ -3,6 +3,7 @@
 // so their codes are part of the wire contract and must not be renamed; client
 // failures become short plain-text responses that name no internals.
 import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, LISTENER_BIND_FAILED } from '../api/stream.ts';
 
 /**
@@ -85,13 +86,15 @@ export type ClientErrorKind = (typeof ClientError)[keyof typeof ClientError];
  * honest signal left is to cut the connection, so the client cannot mistake a
  * truncated body for a complete one.
  */
-export function sendClientError(res: ServerResponse, err: ClientErrorKind): void {
+export function sendClientError(res: ServerResponse | Http2ServerResponse, err: ClientErrorKind): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if (res.destroyed) return;
-  res.writeHead(err.status, {
+  // An HTTP/2 response has no `destroyed` of its own: its stream's says it.
+  if ('stream' in res ? res.stream.destroyed : res.destroyed) return;
+  // Both kinds take writeHead(status, headers); only their types differ.
+  (res as ServerResponse).writeHead(err.status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(err.body),
     'cache-control': 'no-store',

@@ -20,8 +20,20 @@
 //   upgrade.ts, which tunnels them. Other Upgrade requests (h2c, unknown
 //   protocols) are forwarded as plain requests without Upgrade, which RFC 9110
 //   §7.8 allows; the upstream answers them like any other request.
-// - 1xx interim responses from the upstream (e.g. 103) are not relayed;
-//   response trailers are dropped (TE/Trailer are hop-by-hop here).
+// - 1xx interim responses from the upstream (e.g. 103) are not relayed.
+//   Response trailers are relayed to HTTP/2 clients (gRPC's grpc-status) and
+//   dropped for HTTP/1.1 clients (TE/Trailer are hop-by-hop there).
+// - HTTP/2 clients (https listeners, Node's compatibility API): :authority
+//   is the Host for routing and upstream (a Host header that differs is a
+//   400); pseudo-headers are not forwarded; `te: trailers` is; the body is
+//   whatever DATA frames follow unless HEADERS ended the stream. Response
+//   headers are held until the first body byte, the end, or the next turn of
+//   the event loop, so a "trailers-only" answer (gRPC errors) stays a single
+//   HEADERS frame with END_STREAM (holdHeaders below). The HTTP/1.1 path
+//   pays one boolean test per step for this, no allocation.
+// - Upstreams speak what their cluster's protocol says (appProtocol):
+//   HTTP/1.1, h2c or TLS (upstream/pools.ts); the client's protocol and the
+//   upstream's are independent (HTTP/2 client to HTTP/1.1 upstream and back).
 // - Errors: 404 no route, 503 no endpoint, 502 connect failure or invalid
 //   response, 504 no response headers within the route's timeoutMs, counted
 //   from when the request arrived (time queued for an upstream connection
@@ -51,11 +63,12 @@
 // Everything up to "which endpoint, which path, which headers" is decided in
 // decide.ts, shared with websocket handshakes (upgrade.ts); this file carries
 // the decision out.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import type { HeaderFilter, RetryPolicy } from '../api/snapshot.ts';
 import { decide } from './decide.ts';
-import type { ClientProtocol } from './decide.ts';
+import type { ClientProtocol, ClientRequest, ClientResponse } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
 import { Attempt, classify, CONNECT_FAILURES, errorCode } from './attempt.ts';
 import type { AttemptOwner } from './attempt.ts';
@@ -70,12 +83,16 @@ import type { RoutingTable } from './routing/table.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 
 /** Re-exported: listeners.ts names the protocol from here, where handlers are typed. */
-export type { ClientProtocol } from './decide.ts';
+export type { ClientProtocol, ClientRequest, ClientResponse } from './decide.ts';
 /** Re-exported: upgrade.ts relays a 101's headers the same way. */
 export { downstreamHeaders } from './response-headers.ts';
 
-/** What a listener calls per request. */
-export type ProxyHandler = (req: IncomingMessage, res: ServerResponse, proto: ClientProtocol) => void;
+/**
+ * What a listener calls per request. `table`, when given, is routed on
+ * instead of the current one (a listener bound for a snapshot not swapped in
+ * yet, listeners.ts).
+ */
+export type ProxyHandler = (req: ClientRequest, res: ClientResponse, proto: ClientProtocol, table?: RoutingTable) => void;
 
 /** Options of createForwarder. */
 export interface ForwarderOptions {
@@ -116,13 +133,14 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const log = options.log ?? silentLogger;
   const budget = new RetryBudget();
   const replayBodyLimit = options.replayBodyLimit ?? 64 * 1024;
-  return (req, res, proto) => {
+  return (req, res, proto, pinned) => {
     // One load per request: everything below uses this table, whatever swaps.
-    const d = decide(options.getTable(), req, proto);
+    const d = decide(pinned ?? options.getTable(), req, proto);
     if (d.kind === 'error') return sendClientError(res, d.error);
     if (d.kind === 'redirect') {
-      // A route's redirect: answered here, nothing goes upstream.
-      res.writeHead(d.status, d.headers);
+      // A route's redirect: answered here, nothing goes upstream. (Both
+      // response kinds take writeHead(status, flat list); only their types differ.)
+      (res as ServerResponse).writeHead(d.status, d.headers);
       res.end();
       return;
     }
@@ -135,7 +153,7 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     });
     const method = req.method ?? 'GET';
     /** Sends the request upstream once its body is known: none, buffered (replayable) or streamed. */
-    const start = (body: Buffer | IncomingMessage | null): void => {
+    const start = (body: Buffer | ClientRequest | null): void => {
       // The client left while its body was being buffered.
       if (res.destroyed) return;
       const streamed = body !== null && !Buffer.isBuffer(body);
@@ -174,14 +192,14 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
  * `limit` (and no Transfer-Encoding: the parser refused both together, but
  * chunked alone has no length to bound in advance).
  */
-function replayableLength(req: IncomingMessage, limit: number): boolean {
+function replayableLength(req: ClientRequest, limit: number): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return false;
   const n = Number(req.headers['content-length']);
   return Number.isInteger(n) && n >= 0 && n <= limit;
 }
 
 /** Reads the whole body (the parser bounds it by Content-Length); an aborted request never calls `done`. */
-function readBody(req: IncomingMessage, done: (body: Buffer) => void): void {
+function readBody(req: ClientRequest, done: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (c: Buffer) => {
@@ -192,7 +210,9 @@ function readBody(req: IncomingMessage, done: (body: Buffer) => void): void {
 }
 
 /** Whether the request carries a body to stream (Node has already enforced framing). */
-function hasBody(req: IncomingMessage): boolean {
+function hasBody(req: ClientRequest): boolean {
+  // HTTP/2 frames the body itself: there is one unless HEADERS ended the stream.
+  if (req.httpVersionMajor === 2) return !(req as Http2ServerRequest).stream.endAfterHeaders;
   const te = req.headers['transfer-encoding'];
   if (te !== undefined) return true;
   const cl = req.headers['content-length'];
@@ -216,8 +236,10 @@ interface ExchangeOptions {
 
 /** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
 class Exchange implements AttemptOwner {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
+  /** The client speaks HTTP/2: response headers are held briefly and trailers relayed (responseStarted). */
+  readonly #h2: boolean;
   readonly #cluster: ClusterBalancer;
   readonly #o: ExchangeOptions;
   readonly #tried = new Set<UpstreamEndpoint>();
@@ -239,9 +261,10 @@ class Exchange implements AttemptOwner {
   #clientGone = false;
   #waitingDrain = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, cluster: ClusterBalancer, o: ExchangeOptions) {
+  constructor(req: ClientRequest, res: ClientResponse, cluster: ClusterBalancer, o: ExchangeOptions) {
     this.#req = req;
     this.#res = res;
+    this.#h2 = req.httpVersionMajor === 2;
     this.#cluster = cluster;
     this.#o = o;
     o.budget.requestStarted(cluster.key);
@@ -368,7 +391,9 @@ class Exchange implements AttemptOwner {
     if (this.#o.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      res.writeHead(statusCode, applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#o.responseHeaders));
+      const list = applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#o.responseHeaders);
+      if (this.#h2) holdHeaders(res as Http2ServerResponse, statusCode, list);
+      else (res as ServerResponse).writeHead(statusCode, list);
     } catch {
       // Node refused a header the upstream sent (invalid characters): answer
       // 502 with none of them.
@@ -382,7 +407,7 @@ class Exchange implements AttemptOwner {
 
   responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#live(a)) return;
-    if (!this.#res.write(chunk) && !this.#waitingDrain) {
+    if (!(this.#res as ServerResponse).write(chunk) && !this.#waitingDrain) {
       // Backpressure: stop reading the upstream socket until the client drains,
       // but not forever: undici's body timeout is suspended while paused.
       this.#waitingDrain = true;
@@ -400,9 +425,10 @@ class Exchange implements AttemptOwner {
     }
   }
 
-  responseEnded(a: Attempt): void {
+  responseEnded(a: Attempt, trailers: Record<string, string | string[] | undefined>): void {
     if (!this.#live(a)) return;
     this.#clearTimers();
+    if (this.#h2) relayTrailers(this.#res as Http2ServerResponse, trailers);
     this.#res.end();
   }
 
@@ -423,3 +449,43 @@ class Exchange implements AttemptOwner {
     sendClientError(this.#res, classify(err));
   }
 }
+
+/**
+ * Sets an HTTP/2 client's response status and headers without sending them
+ * yet: the HEADERS frame goes out with the first body chunk, or at the end,
+ * or on the next turn of the event loop, whichever comes first. Waiting until
+ * the end is what lets an upstream's "trailers-only" response (gRPC's answer
+ * without a message: one HEADERS frame with grpc-status and END_STREAM) reach
+ * the client as one HEADERS frame with END_STREAM too, which gRPC clients
+ * require; the next-turn flush keeps a streaming response's headers from
+ * waiting for its first message. Node validates each header here, so a bad
+ * one still throws before anything was sent (a 502 in responseStarted).
+ */
+function holdHeaders(res: Http2ServerResponse, statusCode: number, list: string[]): void {
+  res.statusCode = statusCode;
+  for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i] as string, list[i + 1] as string);
+  setImmediate(() => {
+    // flushHeaders() is Node's (http2 compat), missing from @types/node.
+    if (!res.headersSent && !res.writableEnded && !res.stream.destroyed) (res as unknown as { flushHeaders(): void }).flushHeaders();
+  });
+}
+
+/**
+ * The upstream's trailers for an HTTP/2 client (gRPC's grpc-status and
+ * grpc-message). Names HTTP/2 forbids (connection-specific ones) or Node
+ * refuses are left out, one at a time: the rest still go.
+ */
+function relayTrailers(res: Http2ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  for (const name of Object.keys(trailers)) {
+    const v = trailers[name];
+    if (v === undefined || DROP_TRAILERS.has(name)) continue;
+    out[name] = v;
+    any = true;
+  }
+  if (any) res.addTrailers(out);
+}
+
+// Hop-by-hop names (never in HTTP/2) and pseudo-headers.
+const DROP_TRAILERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'host']);

@@ -49,7 +49,7 @@ test('a port change binds the new listener before the swap and drains the old on
   const set = new ListenerSet({
     handler: (req, res) => {
       handled.push(req.url ?? '');
-      if (req.url === '/hold') { held.push(res); arrived.resolve(); return; }
+      if (req.url === '/hold') { held.push(res as http.ServerResponse); arrived.resolve(); return; }
       res.end('ok');
     },
     getTable: () => undefined,
@@ -136,7 +136,7 @@ test('close() drains: a response in flight completes, then the port is closed', 
   const held: http.ServerResponse[] = [];
   const arrived = Promise.withResolvers<void>();
   const set = new ListenerSet({
-    handler: (_req, res) => { held.push(res); arrived.resolve(); },
+    handler: (_req, res) => { held.push(res as http.ServerResponse); arrived.resolve(); },
     getTable: () => undefined,
     drainTimeoutMs: 5_000,
   });

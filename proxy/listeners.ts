@@ -13,6 +13,14 @@
 // server's default context: the listener's `defaultSecret`, reloaded with
 // setSecureContext() when its content changes.
 //
+// HTTPS listeners speak HTTP/2 and HTTP/1.1 (ALPN h2, http/1.1; no ALPN is
+// HTTP/1.1) on one port: createHttpsServer() below says how HTTP/1.1 keeps
+// every behaviour of the http listener there. HTTP/2 limits and sessions are
+// in h2-sessions.ts; a removed listener sends GOAWAY on its sessions (streams
+// in flight finish) and destroys what is left at the drain deadline. Plain
+// http listeners are HTTP/1.1 only (no h2c from clients: an h2c Upgrade stays
+// a plain request, prior-knowledge h2c is a parse error).
+//
 // Websocket upgrades go to the Upgrader (upgrade.ts); other Upgrade requests
 // stay plain requests. An upgraded socket is no longer an HTTP connection to
 // the server (closeIdleConnections/closeAllConnections do not see it, and
@@ -23,12 +31,15 @@
 // is bound while the old still holds the port): LISTENER_BIND_FAILED; move
 // them in two steps.
 import http from 'node:http';
-import https from 'node:https';
+import http2 from 'node:http2';
+import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
+import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
@@ -36,7 +47,6 @@ import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
 import { TlsFront } from './passthrough.ts';
 import { LongLivedSet } from './long-lived.ts';
-import net from 'node:net';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -60,6 +70,10 @@ export interface ServerLimits {
   readonly maxHeaderSize: number;
   /** Time to finish a TLS handshake. 10 s. */
   readonly handshakeTimeoutMs: number;
+  /** HTTP/2: streams open at once per client connection (h2-sessions.ts). 100. */
+  readonly h2MaxConcurrentStreams: number;
+  /** HTTP/2: memory one client connection may buffer, in MB (h2-sessions.ts). 10, Node's default. */
+  readonly h2MaxSessionMemoryMb: number;
 }
 
 /** How long a draining listener lets an idle keep-alive connection be reused (to be answered with Connection: close) before closing it. */
@@ -72,6 +86,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   keepAliveTimeoutMs: 75_000,
   maxHeaderSize: 16 * 1024,
   handshakeTimeoutMs: 10_000,
+  h2MaxConcurrentStreams: 100,
+  h2MaxSessionMemoryMb: 10,
 };
 
 /** Options of ListenerSet. */
@@ -171,6 +187,7 @@ export class ListenerSet {
         if (settled) return;
         settled = true;
         for (const l of opened) {
+          l.adopted();
           this.#active.set(l.id, l);
           this.#log.info('listener opened', { listener: l.name, ...l.info() });
         }
@@ -221,7 +238,18 @@ class ManagedListener {
   readonly protocol: Listener['protocol'];
   readonly address: string;
   readonly port: number;
-  readonly server: http.Server;
+  /**
+   * The connection handler: http.Server, Http2SecureServer (https, behind
+   * `#front`) or the tcp listener's net.Server. See #listening for the socket
+   * bound to the port.
+   */
+  readonly server: net.Server;
+  /** Set for an http listener. */
+  readonly #http: http.Server | undefined;
+  /** Set for an https listener (HTTP/2 and HTTP/1.1 by ALPN). */
+  readonly #https: Http2SecureServer | undefined;
+  /** The HTTP/2 sessions of an https listener. */
+  readonly #sessions: H2Sessions | undefined;
   /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
   readonly #tcp: TcpListener | undefined;
   /**
@@ -229,10 +257,12 @@ class ManagedListener {
    * connections it does not pass through (passthrough.ts) to `server`.
    */
   readonly #front: TlsFront | undefined;
-  readonly #inflight = new Set<http.ServerResponse>();
+  readonly #inflight = new Set<http.ServerResponse | Http2ServerResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
   #draining = false;
+  /** The table this listener was prepared with, until the swap (see the constructor). */
+  #pending: RoutingTable | undefined;
   #defaultFingerprint: string | undefined;
   readonly #log: Logger;
 
@@ -248,7 +278,8 @@ class ManagedListener {
       });
     });
     // The HTTP server behind a front never listens itself, but its request
-    // and headers timeouts are checked by a timer it starts on 'listening'.
+    // and headers timeouts are checked by a timer it starts on 'listening'
+    // (Http2SecureServer with allowHTTP1 too: Node's setupConnectionsTracking).
     if (l.#front !== undefined) l.server.emit('listening');
     socket.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
     return l;
@@ -257,73 +288,56 @@ class ManagedListener {
   private constructor(id: string, name: string, spec: Listener, table: RoutingTable, opts: ListenerSetOptions, limits: ServerLimits, upgrader: Upgrader) {
     this.id = id;
     this.name = name;
+    // Bound before the swap (prepare), a new listener already gets
+    // connections: with SO_REUSEPORT the kernel sends them as soon as it
+    // listens, and with workers the commit is an IPC round trip away. Until
+    // commit() it routes on the table it was prepared with, not on the current
+    // one (which may not exist yet: a new process's first snapshot).
+    this.#pending = table;
+    const getTable = () => this.#pending ?? opts.getTable();
     this.#log = opts.log ?? silentLogger;
     this.protocol = spec.protocol;
     this.address = spec.address;
     this.port = spec.port;
     if (spec.protocol === 'tcp') {
-      this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log });
-      this.server = this.#tcp.server as unknown as http.Server;
+      this.#tcp = new TcpListener(spec, { getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log });
+      this.server = this.#tcp.server;
       this.#front = undefined;
+      this.#http = undefined;
+      this.#https = undefined;
+      this.#sessions = undefined;
       return;
     }
     this.#tcp = undefined;
     const clientProtocol: ClientProtocol = spec.protocol;
-    const serverOptions: http.ServerOptions = {
-      headersTimeout: limits.headersTimeoutMs,
-      // How often those two timeouts are checked: Node's default (30 s) lets
-      // a 30 s headersTimeout hold a slow client for up to a minute.
-      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2) || 1_000)),
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      maxHeaderSize: limits.maxHeaderSize,
-      // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
-      // bare LF); never trade that for leniency.
-      insecureHTTPParser: false,
-      // Node's default; stated because a later HTTP/1.0 knob must not lose it.
-      requireHostHeader: true,
-      // Which upgrades reach the 'upgrade' event (the rest are plain requests).
-      shouldUpgradeCallback: isWebSocketUpgrade,
-    };
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.#onRequest(req, res, opts.handler);
+    const onRequest = (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => this.#onRequest(req, res, opts.handler);
+    let server: http.Server | Http2SecureServer;
     if (spec.protocol === 'https') {
       const creds = spec.defaultSecret === undefined ? undefined : table.credentials(spec.defaultSecret);
       this.#defaultFingerprint = creds?.fingerprint;
-      this.server = https.createServer({
-        ...serverOptions,
-        cert: creds?.cert,
-        key: creds?.key,
-        ALPNProtocols: ['http/1.1'],
-        handshakeTimeout: limits.handshakeTimeoutMs,
-        SNICallback: (servername, cb) => {
-          // Undefined falls back to the server's default context (defaultSecret).
-          let ctx;
-          try {
-            ctx = opts.getTable()?.secureContextFor(servername);
-          } catch {
-            ctx = undefined;
-          }
-          cb(null, ctx);
-        },
-      }, onRequest);
-      this.#front = new TlsFront(this.server as https.Server, {
-        getTable: opts.getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
+      const sessions = new H2Sessions(limits.keepAliveTimeoutMs);
+      server = createHttpsServer(limits, creds, getTable, onRequest);
+      server.on('session', (session: ServerHttp2Session) => sessions.add(session, this.#draining));
+      this.#https = server;
+      this.#sessions = sessions;
+      this.#http = undefined;
+      this.#front = new TlsFront(server, {
+        getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
       });
     } else {
-      this.server = http.createServer(serverOptions, onRequest);
+      server = http.createServer(http1Options(limits), onRequest);
+      setHttp1Counts(server);
+      this.#http = server;
+      this.#https = undefined;
+      this.#sessions = undefined;
       this.#front = undefined;
     }
-    // Unlimited requests per keep-alive connection: recycling connections
-    // costs clients a reconnect and buys nothing here.
-    this.server.maxRequestsPerSocket = 0;
-    // A cap on the header count silently DROPS the extra headers (Node does not
-    // reject); maxHeaderSize already bounds them, so no count limit.
-    this.server.maxHeadersCount = 0;
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    this.server = server;
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       try {
-        upgrader.handle(req, socket, head, clientProtocol);
+        upgrader.handle(req, socket, head, clientProtocol, this.#pending);
       } catch (err) {
         this.#log.error('upgrade handler threw', errorFields(err));
         socket.destroy();
@@ -348,25 +362,49 @@ class ManagedListener {
     this.server.close();
   }
 
+  /** Closes idle HTTP/1.1 keep-alive connections (HTTP/2 sessions get GOAWAY in drain()). */
+  #closeIdle(): void {
+    // Http2SecureServer has it at run time (HTTP/1.1 connections only), not in @types/node.
+    (this.#http ?? (this.#https as unknown as http.Server | undefined))?.closeIdleConnections();
+  }
+
+  /** Cuts every HTTP connection: HTTP/1.1 ones, HTTP/2 sessions and upgraded sockets. */
+  #closeAll(): void {
+    if (this.#http !== undefined) this.#http.closeAllConnections();
+    // Http2SecureServer has no closeAllConnections(), but with allowHTTP1 it
+    // tracks its HTTP/1.1 connections exactly as http.Server does (Node's
+    // setupConnectionsTracking), so http.Server's method applies to it.
+    if (this.#https !== undefined) http.Server.prototype.closeAllConnections.call(this.#https as unknown as http.Server);
+    this.#sessions?.destroyAll();
+    this.#closeUpgraded();
+    this.#front?.cutAll();
+  }
+
   /** Cuts every upgraded socket (websockets, and handshakes still waiting for the upstream). */
   #closeUpgraded(): void {
     for (const socket of this.#upgraded) socket.destroy();
   }
 
-  #onRequest(req: http.IncomingMessage, res: http.ServerResponse, handler: ProxyHandler): void {
+  #onRequest(req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse, handler: ProxyHandler): void {
     // A draining listener still serves requests on open connections, but asks
-    // the client to reconnect (to a listener that stays) afterwards.
-    if (this.#draining) res.shouldKeepAlive = false;
+    // the client to reconnect (to a listener that stays) afterwards. (An
+    // HTTP/2 session already got GOAWAY: no new stream comes on it.)
+    if (this.#draining && res instanceof http.ServerResponse) res.shouldKeepAlive = false;
     this.#inflight.add(res);
     res.once('close', () => this.#inflight.delete(res));
     try {
-      handler(req, res, this.protocol as ClientProtocol);
+      handler(req, res, this.protocol as ClientProtocol, this.#pending);
     } catch (err) {
       // A bug in routing must cost one request, not the process and every
       // connection on it.
       this.#log.error('request handler threw', errorFields(err));
       sendClientError(res, ClientError.INTERNAL);
     }
+  }
+
+  /** The swap happened: route on the current table from now on. */
+  adopted(): void {
+    this.#pending = undefined;
   }
 
   /** Address and bound port. */
@@ -382,7 +420,7 @@ class ManagedListener {
     const creds = table.credentials(spec.defaultSecret);
     if (creds === undefined || creds.fingerprint === this.#defaultFingerprint) return;
     try {
-      (this.server as https.Server).setSecureContext({ cert: creds.cert, key: creds.key });
+      this.#https?.setSecureContext({ cert: creds.cert, key: creds.key });
       this.#defaultFingerprint = creds.fingerprint;
       log.info('listener default certificate reloaded', { listener: this.name, secret: spec.defaultSecret });
     } catch (err) {
@@ -395,22 +433,22 @@ class ManagedListener {
   async drain(timeoutMs: number): Promise<void> {
     if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
-    for (const res of this.#inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const res of this.#inflight) if (res instanceof http.ServerResponse && !res.headersSent) res.shouldKeepAlive = false;
     const closed = this.#stopAccepting();
+    // GOAWAY on every HTTP/2 session now: the server's own close (which would
+    // send it too) runs only once every connection has closed.
+    this.#sessions?.closeAll();
     // Idle keep-alive connections are closed after a grace, not at once: a
     // client that just got a response may be sending its next request on the
     // same socket, and a close racing it is a failed request (HTTP/1.1 has no
     // GOAWAY). Within the grace such a client gets its answer with
     // `Connection: close` instead; a connection idle for the whole grace is
     // closed by the next sweep.
-    const sweep = setInterval(() => this.server.closeIdleConnections(), DRAIN_IDLE_GRACE_MS);
+    const sweep = setInterval(() => this.#closeIdle(), DRAIN_IDLE_GRACE_MS);
     // A websocket on a removed listener lives until the deadline, like a long
-    // response: it is cut then (its peers see a TCP close, no close frame).
-    const timer = setTimeout(() => {
-      this.server.closeAllConnections();
-      this.#closeUpgraded();
-      this.#front?.cutAll();
-    }, timeoutMs);
+    // response or an HTTP/2 stream: it is cut then (its peers see a TCP close,
+    // no close frame).
+    const timer = setTimeout(() => this.#closeAll(), timeoutMs);
     await closed;
     clearTimeout(timer);
     clearInterval(sweep);
@@ -424,9 +462,90 @@ class ManagedListener {
       return done;
     }
     const closed = this.#stopAccepting();
-    this.server.closeAllConnections();
-    this.#closeUpgraded();
-    this.#front?.cutAll();
+    this.#closeAll();
     await closed;
   }
+}
+
+/**
+ * HTTP/1.1 server options of both HTTP listeners: limits from ServerLimits,
+ * and the strict parser.
+ */
+function http1Options(limits: ServerLimits): http.ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxHeaderSize: limits.maxHeaderSize,
+    // How often those two timeouts are checked: Node's default (30 s) lets
+    // a 30 s headersTimeout hold a slow client for up to a minute.
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2) || 1_000)),
+    // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
+    // bare LF); never trade that for leniency.
+    insecureHTTPParser: false,
+    // Node's default; stated because a later HTTP/1.0 knob must not lose it.
+    requireHostHeader: true,
+    // Which upgrades reach the 'upgrade' event (the rest are plain requests).
+    shouldUpgradeCallback: isWebSocketUpgrade,
+  };
+}
+
+/** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */
+function setHttp1Counts(server: http.Server | Http2SecureServer): void {
+  const s = server as http.Server;
+  // Unlimited requests per keep-alive connection: recycling connections
+  // costs clients a reconnect and buys nothing here.
+  s.maxRequestsPerSocket = 0;
+  // A cap on the header count silently DROPS the extra headers (Node does not
+  // reject); maxHeaderSize already bounds them, so no count limit.
+  s.maxHeadersCount = 0;
+}
+
+/**
+ * The server of an https listener, in one function so that a front (a TLS
+ * passthrough SNI peek) can wrap it. ALPN offers h2 then http/1.1; a client
+ * that offers neither, or no ALPN at all, gets HTTP/1.1.
+ *
+ * HTTP/1.1 over this server behaves as on the http listener: Node's
+ * Http2SecureServer with allowHTTP1 hands those connections to http.Server's
+ * own connection handler, reads the same options (headersTimeout,
+ * requestTimeout, keepAliveTimeout, maxHeaderSize, insecureHTTPParser,
+ * requireHostHeader), tracks the connections for closeIdleConnections(), and
+ * emits 'upgrade'. One trap: its constructor REPLACES shouldUpgradeCallback
+ * with "any upgrade if an 'upgrade' listener exists", so it is set again
+ * after construction, or every Upgrade request (h2c included) would reach the
+ * websocket upgrader. HTTP/2 limits: h2-sessions.ts.
+ */
+export function createHttpsServer(
+  limits: ServerLimits,
+  creds: { readonly cert: string; readonly key: string } | undefined,
+  getTable: () => RoutingTable | undefined,
+  onRequest: (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => void,
+): Http2SecureServer {
+  const server = http2.createSecureServer({
+    ...http1Options(limits),
+    ...h2ServerOptions({
+      maxConcurrentStreams: limits.h2MaxConcurrentStreams,
+      maxSessionMemoryMb: limits.h2MaxSessionMemoryMb,
+      maxHeaderListSize: limits.maxHeaderSize,
+      idleMs: limits.keepAliveTimeoutMs,
+    }),
+    allowHTTP1: true,
+    cert: creds?.cert,
+    key: creds?.key,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    SNICallback: (servername, cb) => {
+      // Undefined falls back to the server's default context (defaultSecret).
+      let ctx;
+      try {
+        ctx = getTable()?.secureContextFor(servername);
+      } catch {
+        ctx = undefined;
+      }
+      cb(null, ctx);
+    },
+  }, onRequest);
+  (server as unknown as { shouldUpgradeCallback: typeof isWebSocketUpgrade }).shouldUpgradeCallback = isWebSocketUpgrade;
+  setHttp1Counts(server);
+  return server;
 }

@@ -8,7 +8,9 @@
 // rewrites and header filters apply as they do to requests), and picks the
 // cluster's next endpoint round-robin. It then
 // opens its own TCP connection to the endpoint (never an undici pool: a
-// tunnel owns its socket for its whole life), sends the request with the
+// tunnel owns its socket for its whole life; TLS for a 'tls' cluster, HTTP/1.1
+// for every cluster, an h2c one included: websockets over HTTP/2 are not
+// served, and h2c servers commonly accept HTTP/1.1 too), sends the request with the
 // headers forward.ts would send plus `Connection: Upgrade` and
 // `Upgrade: websocket`, and reads the answer with Node's strict response
 // parser (bounded head size, the route's timeoutMs from arrival):
@@ -47,6 +49,7 @@
 import { STATUS_CODES, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
@@ -143,14 +146,18 @@ export class Upgrader {
     return this.#tunnels.values();
   }
 
-  /** The listeners' 'upgrade' event: `socket` is the client's, `head` what it sent after the request head. */
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer, proto: ClientProtocol): void {
+  /**
+   * The listeners' 'upgrade' event: `socket` is the client's, `head` what it
+   * sent after the request head; `table` replaces the current one for a
+   * listener not swapped in yet (listeners.ts).
+   */
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer, proto: ClientProtocol, table?: RoutingTable): void {
     // Node removed its own listeners from the socket before the event: without
     // one, a reset would be an uncaught exception. Errors end in 'close'.
     socket.on('error', ignore);
     // One load per handshake, as forward.ts does per request.
     // A handshake is a GET like any other: the route's actions apply as to requests.
-    const d = decide(this.#getTable(), req, proto);
+    const d = decide(table ?? this.#getTable(), req, proto);
     if (d.kind === 'error') return refuse(socket, d.error, this.halfCloseTimeoutMs);
     if (d.kind === 'redirect') return answer(socket, d.status, d.headers, '', this.halfCloseTimeoutMs);
     // upstreamHeaders (decide.ts) dropped both as hop-by-hop; here they are
@@ -247,7 +254,12 @@ class Handshake {
     this.#endpoint = endpoint;
     // allowHalfOpen: a FIN from the upstream is relayed as a FIN, and the
     // client may still finish sending (the tunnel bounds how long).
-    const socket = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    // A 'tls' cluster (appProtocol https or kubernetes.io/wss) gets the
+    // handshake over TLS, unverified as its pools are (upstream/pools.ts).
+    const secure = endpoint.protocol === 'tls';
+    const socket = secure
+      ? tls.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] } as tls.ConnectionOptions)
+      : net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
     this.#socket = socket;
     const onError = (err: Error) => {
       clearTimeout(this.#connectTimer);
@@ -256,7 +268,7 @@ class Handshake {
     };
     socket.once('error', onError);
     this.#connectTimer = setTimeout(() => onError(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), this.#up.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(this.#connectTimer);
       socket.off('error', onError);
       // The request reports errors from here on; this one only keeps a late

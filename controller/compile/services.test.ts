@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Cluster } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, KubeObject } from '../k8s/types.ts';
 import { compile } from './builder.ts';
-import { clusterKey } from './services.ts';
+import { clusterKey, upstreamProtocol } from './services.ts';
 import { cluster, condition, condSummary, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice } from './fixtures.ts';
 
 const OK = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs'];
@@ -42,6 +42,30 @@ test('backends resolve to clusters and endpoints', async (t) => {
         slice('svc', ['10.0.0.1'], { ports: [{ name: 'http', port: 8080 }, { name: 'metrics', port: 9100 }] }),
       ],
       want: { route: 'default/svc:9090', clusters: { 'default/svc:9090': cluster('10.0.0.1:9100') }, conds: OK },
+    },
+    {
+      name: 'appProtocol kubernetes.io/h2c: an h2c cluster',
+      objs: [ing(), service('svc', [{ name: 'http', port: 80, targetPort: 8080, appProtocol: 'kubernetes.io/h2c' }]), slice('svc', ['10.0.0.1'])],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': { ...cluster('10.0.0.1:8080'), protocol: 'h2c' } }, conds: OK },
+    },
+    {
+      name: 'appProtocol https: a tls cluster',
+      objs: [ing(), service('svc', [{ name: 'http', port: 80, targetPort: 8080, appProtocol: 'https' }]), slice('svc', ['10.0.0.1'])],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': { ...cluster('10.0.0.1:8080'), protocol: 'tls' } }, conds: OK },
+    },
+    {
+      name: 'appProtocol kubernetes.io/ws: HTTP/1.1 (no protocol field)',
+      objs: [ing(), service('svc', [{ name: 'http', port: 80, targetPort: 8080, appProtocol: 'kubernetes.io/ws' }]), slice('svc', ['10.0.0.1'])],
+      want: { route: 'default/svc:80', clusters: { 'default/svc:80': cluster('10.0.0.1:8080') }, conds: OK },
+    },
+    {
+      name: 'appProtocol of another port of the Service does not leak',
+      objs: [
+        ing(prefixPath('/', 'svc', 'http')),
+        service('svc', [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'grpc', port: 9090, targetPort: 9090, appProtocol: 'kubernetes.io/h2c' }]),
+        slice('svc', ['10.0.0.1'], { ports: [{ name: 'http', port: 8080 }, { name: 'grpc', port: 9090 }] }),
+      ],
+      want: { route: 'default/svc:http', clusters: { 'default/svc:http': cluster('10.0.0.1:8080') }, conds: OK },
     },
     {
       name: 'slice without ports falls back to a numeric targetPort',
@@ -172,6 +196,15 @@ test('one cluster per (Service, port as written), shared by all routes', () => {
     service('svc'), slice('svc', ['10.0.0.1']),
   ]), OPTIONS);
   assert.deepEqual(Object.keys(res.snapshot.clusters), ['default/svc:80', 'default/svc:http']);
+});
+
+test('appProtocol → upstream protocol', () => {
+  const cases: Array<[string | undefined, string | undefined]> = [
+    ['kubernetes.io/h2c', 'h2c'], ['https', 'tls'], ['kubernetes.io/wss', 'tls'],
+    ['kubernetes.io/ws', undefined], [undefined, undefined], ['http', undefined], ['HTTPS', undefined],
+    ['h2c', undefined], ['grpc', undefined], ['', undefined],
+  ];
+  for (const [app, want] of cases) assert.equal(upstreamProtocol(app), want, String(app));
 });
 
 test('clusterKey', () => {

@@ -2,7 +2,7 @@
 // cluster's endpoints come from the Service's EndpointSlices. Resolution is
 // memoized per build by cluster key, so 10k routes to one Service cost one lookup.
 import { isIP } from 'node:net';
-import type { Cluster, ClusterKey, Endpoint } from '../../api/snapshot.ts';
+import type { Cluster, ClusterKey, Endpoint, UpstreamProtocol } from '../../api/snapshot.ts';
 import { endpointKey } from '../../api/snapshot.ts';
 import { isPlainIP } from '../../api/validate.ts';
 import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s/types.ts';
@@ -115,7 +115,8 @@ export class ServiceIndex {
     }
     const sorted: Record<string, Endpoint> = {};
     for (const k of [...endpoints.keys()].sort()) sorted[k] = endpoints.get(k)!;
-    this.#clusters.set(key, { endpoints: sorted });
+    const protocol = upstreamProtocol(sp.appProtocol);
+    this.#clusters.set(key, protocol === undefined ? { endpoints: sorted } : { endpoints: sorted, protocol });
     return { cluster: key, problems };
   }
 
@@ -141,6 +142,25 @@ export class ServiceIndex {
 
 /** A DNS name as an ExternalName may hold (RFC 1123 labels, optional trailing dot). */
 const EXTERNAL_NAME_RE = /^(?=.{1,253}\.?$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/;
+
+/**
+ * The upstream protocol a Service port's `appProtocol` asks for (the values
+ * Kubernetes defines, and `https`, the IANA name Contour and Gateway API
+ * implementations read as TLS): `kubernetes.io/h2c` → 'h2c';
+ * `https` and `kubernetes.io/wss` → 'tls' (websocket handshakes then go over
+ * TLS too); anything else, `kubernetes.io/ws` and no appProtocol included, is
+ * HTTP/1.1 in clear text (undefined), as before appProtocol was read. An
+ * unknown value is not a condition: appProtocol is free-form and other
+ * consumers (service meshes) define their own values.
+ */
+export function upstreamProtocol(appProtocol: string | undefined): UpstreamProtocol | undefined {
+  switch (appProtocol) {
+    case 'kubernetes.io/h2c': return 'h2c';
+    case 'https':
+    case 'kubernetes.io/wss': return 'tls';
+    default: return undefined;
+  }
+}
 
 /**
  * The endpoint port of a slice for a Service port: the slice's port entry with

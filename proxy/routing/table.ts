@@ -215,7 +215,7 @@ export class RoutingTable {
           this.#dnsFirst.push(target.first);
           balancer = new DnsBalancer(key, target, previous?.cluster(key)?.cursor ?? 0);
         } else {
-          const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port));
+          const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port, cluster.protocol));
           balancer = new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0);
         }
         built.set(key, balancer);

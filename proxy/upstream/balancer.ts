@@ -4,13 +4,16 @@
 // starts where the old one stopped (see routing/table.ts). Either way frequent
 // swaps do not pile traffic on the first endpoint.
 import type { Dispatcher } from 'undici';
+import type { UpstreamProtocol } from '../../api/snapshot.ts';
 
 /** One endpoint of a cluster with the pool that reaches it. */
 export interface UpstreamEndpoint {
-  /** "ip:port" ("[v6]:port"), the pool key. */
+  /** "ip:port" ("[v6]:port"), then " h2c" or " tls" for those protocols: the pool key. */
   readonly key: string;
   readonly address: string;
   readonly port: number;
+  /** How to speak to it (api/snapshot.ts UpstreamProtocol); undefined: HTTP/1.1 in clear text. */
+  readonly protocol: UpstreamProtocol | undefined;
   /**
    * Shared with every table that lists the same endpoint; created on first
    * read, so read it only to dispatch (upstream/pools.ts).

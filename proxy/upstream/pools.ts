@@ -15,9 +15,25 @@
 // running requests finish). So a request still running on an old table never
 // finds its pool closed, and an endpoint removed from the snapshot loses its
 // connections as soon as nothing can use it.
+//
+// The key is the endpoint AND the cluster's protocol (api/snapshot.ts
+// UpstreamProtocol): two Services selecting the same pod port, one with
+// appProtocol kubernetes.io/h2c and one without, get two pools, since a
+// connection speaks one protocol. Per protocol:
+// - HTTP/1.1 (no protocol): up to `connections` sockets, one request each.
+// - h2c: HTTP/2 with prior knowledge (undici's useH2c). Requests multiplex on
+//   one connection up to the server's SETTINGS_MAX_CONCURRENT_STREAMS (100
+//   assumed until it says), then the pool opens another, still capped by
+//   `connections`. Response trailers reach the handler (gRPC's grpc-status).
+// - tls: HTTP/1.1 over TLS (ALPN http/1.1 only), WITHOUT verifying the
+//   endpoint's certificate: endpoints are pod IPs that no certificate names,
+//   and the snapshot carries no CA to verify against. This is Contour's
+//   choice for upstream TLS without a CA: it protects against passive
+//   eavesdropping on the pod network, not against an active attacker there.
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { endpointKey } from '../../api/snapshot.ts';
+import type { UpstreamProtocol } from '../../api/snapshot.ts';
 import type { Logger } from '../../lib/log.ts';
 import { errorFields, silentLogger } from '../../lib/log.ts';
 import type { UpstreamEndpoint } from './balancer.ts';
@@ -58,6 +74,7 @@ export class PooledEndpoint implements UpstreamEndpoint {
   readonly key: string;
   readonly address: string;
   readonly port: number;
+  readonly protocol: UpstreamProtocol | undefined;
   /** References held by tables; managed by the owning UpstreamPools only. */
   refs = 0;
   #pool: Pool | undefined;
@@ -65,10 +82,11 @@ export class PooledEndpoint implements UpstreamEndpoint {
   readonly #owner: object;
   readonly #create: (ep: PooledEndpoint) => Pool;
 
-  constructor(owner: object, address: string, port: number, create: (ep: PooledEndpoint) => Pool) {
-    this.key = endpointKey(address, port);
+  constructor(owner: object, address: string, port: number, protocol: UpstreamProtocol | undefined, create: (ep: PooledEndpoint) => Pool) {
+    this.key = poolKey(address, port, protocol);
     this.address = address;
     this.port = port;
+    this.protocol = protocol;
     this.#owner = owner;
     this.#create = create;
   }
@@ -103,10 +121,18 @@ export class PooledEndpoint implements UpstreamEndpoint {
   }
 }
 
+/** The registry key of an endpoint spoken to with `protocol` (see the top of the file). */
+export function poolKey(address: string, port: number, protocol: UpstreamProtocol | undefined): string {
+  const ep = endpointKey(address, port);
+  return protocol === undefined ? ep : `${ep} ${protocol}`;
+}
+
 /** The registry of endpoint pools; one per applier. */
 export class UpstreamPools {
   readonly #endpoints = new Map<string, PooledEndpoint>();
   readonly #options: Pool.Options;
+  readonly #h2cOptions: Pool.Options;
+  readonly #tlsOptions: Pool.Options;
   readonly #log: Logger;
   readonly #closing = new Set<Promise<void>>();
   #open = 0;
@@ -122,6 +148,23 @@ export class UpstreamPools {
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
       connect: { timeout: options.connectTimeoutMs ?? 3_000 },
       bodyTimeout: options.bodyTimeoutMs ?? 300_000,
+    };
+    // `useH2c` at the top level: Pool builds the connector from its own
+    // options, and undici 8's types only list it under h2Options (which the
+    // Pool's connector never reads).
+    const h2c: Pool.Options & { useH2c: boolean } = {
+      ...this.#options,
+      allowH2: true,
+      useH2c: true,
+      // Streams per connection: undici's default, and what Node's and
+      // grpc-go's servers accept; the server's own SETTINGS lower it.
+      h2Options: { maxConcurrentStreams: 100 },
+      pipelining: 100,
+    };
+    this.#h2cOptions = h2c;
+    this.#tlsOptions = {
+      ...this.#options,
+      connect: { timeout: options.connectTimeoutMs ?? 3_000, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] },
     };
   }
 
@@ -145,12 +188,12 @@ export class UpstreamPools {
     return this.#endpoints.get(key);
   }
 
-  /** Takes a reference on the endpoint, registering it if needed; no pool is created here. */
-  acquire(address: string, port: number): PooledEndpoint {
-    const key = endpointKey(address, port);
+  /** Takes a reference on the endpoint (for `protocol`), registering it if needed; no pool is created here. */
+  acquire(address: string, port: number, protocol?: UpstreamProtocol): PooledEndpoint {
+    const key = poolKey(address, port, protocol);
     let ep = this.#endpoints.get(key);
     if (ep === undefined) {
-      ep = new PooledEndpoint(this, address, port, (e) => this.#createPool(e));
+      ep = new PooledEndpoint(this, address, port, protocol, (e) => this.#createPool(e));
       this.#endpoints.set(key, ep);
     }
     ep.refs++;
@@ -178,7 +221,9 @@ export class UpstreamPools {
 
   #createPool(ep: PooledEndpoint): Pool {
     const host = ep.address.includes(':') ? `[${ep.address}]` : ep.address;
-    const pool = new Pool(`http://${host}:${ep.port}`, this.#options);
+    const pool = ep.protocol === undefined ? new Pool(`http://${host}:${ep.port}`, this.#options)
+      : ep.protocol === 'h2c' ? new Pool(`http://${host}:${ep.port}`, this.#h2cOptions)
+        : new Pool(`https://${host}:${ep.port}`, this.#tlsOptions);
     // A pool emits 'connectionError' per failed connect; the request that
     // triggered it already reports the failure, so only note it at debug.
     pool.on('connectionError', (_origin, _targets, err) => this.#log.debug('upstream connect failed', { endpoint: ep.key, ...errorFields(err) }));
