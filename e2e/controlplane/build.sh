@@ -17,7 +17,8 @@ HASH=$(cd "$HERE" && cat go.mod go.sum helm/go.mod helm/go.sum build.sh | sha256
 OUT=$CACHE/$HASH
 BINS=(kube-apiserver kube-controller-manager kubectl etcd helm)
 built() { [ -f "$OUT/bin/.complete" ]; }
-if built; then echo "$OUT/bin"; exit 0; fi
+# .complete's mtime says when a set was last used: builds prune sets unused for 14 days.
+if built; then touch "$OUT/bin/.complete" 2>/dev/null || true; echo "$OUT/bin"; exit 0; fi
 
 command -v go >/dev/null 2>&1 || fail "go is not installed (.ci/run installs Debian's golang-go; any go >= 1.21 can fetch the toolchain that go.mod asks for)"
 command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is not installed"
@@ -73,4 +74,8 @@ for b in "${BINS[@]}"; do [ -x "$TMP/$b" ] || fail "$b missing after the build";
 touch "$TMP/.complete"
 mv "$TMP" "$OUT/bin" || fail "cannot move the binaries to $OUT/bin"
 log "built in $((SECONDS - T0)) s: $(du -sh "$OUT/bin" | cut -f1) in $OUT/bin"
+for old in $(find "$CACHE" -mindepth 3 -maxdepth 3 -path '*/bin/.complete' -mtime +14 2>/dev/null); do
+  log "removing a control plane unused for 14 days: ${old%/bin/.complete}"
+  rm -rf "${old%/bin/.complete}"
+done
 echo "$OUT/bin"
