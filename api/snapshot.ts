@@ -238,6 +238,12 @@ export interface Cluster {
   readonly endpoints: Readonly<Record<string, Endpoint>>;
   /** Absent (the usual case) is HTTP/1.1 in clear text; see UpstreamProtocol. */
   readonly protocol?: UpstreamProtocol;
+  /**
+   * A DNS-named cluster (an ExternalName Service): the proxy resolves `name`
+   * at run time and re-resolves it on its TTL (proxy/upstream/dns.ts);
+   * `endpoints` is then empty.
+   */
+  readonly dns?: { readonly name: string; readonly port: number };
 }
 
 /** One ready endpoint. */

@@ -28,6 +28,12 @@ test('a well-formed snapshot validates', () => {
   assertValidSnapshot(sealSnapshot(content()));
 });
 
+test('a DNS-named cluster validates', () => {
+  const c = content() as any;
+  c.clusters['ns/ext:80'] = { endpoints: {}, dns: { name: 'db.example.com', port: 5432 } };
+  assertValidSnapshot(sealSnapshot(c));
+});
+
 test('a passthrough host whose backends resolve validates', () => {
   const c = content() as any;
   c.virtualHosts['*.pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }, { weight: 0 }] } };
@@ -90,6 +96,9 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'passthrough on the catch-all host', mutate: (c) => { c.virtualHosts['*'] = { routes: {}, passthrough: { backends: [{ cluster: 'default/web:80', weight: 1 }] } }; }, path: '/virtualHosts/*/passthrough' },
   { name: 'passthrough with a dangling cluster', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: { backends: [{ cluster: 'x/y:1', weight: 1 }] } }; }, path: '/virtualHosts/pg.com/passthrough/backends/0/cluster' },
   { name: 'passthrough without backends', mutate: (c) => { c.virtualHosts['pg.com'] = { routes: {}, passthrough: {} }; }, path: '/virtualHosts/pg.com/passthrough/backends' },
+  { name: 'DNS cluster with a bad name', mutate: (c) => { c.clusters['ns/ext:80'] = { endpoints: {}, dns: { name: 'no spaces.com', port: 80 } }; }, path: '/clusters/ns~1ext:80/dns/name' },
+  { name: 'DNS cluster with a bad port', mutate: (c) => { c.clusters['ns/ext:80'] = { endpoints: {}, dns: { name: 'db.example.com', port: 0 } }; }, path: '/clusters/ns~1ext:80/dns/port' },
+  { name: 'DNS cluster with endpoints too', mutate: (c) => { c.clusters['ns/ext:80'] = { endpoints: { '10.0.0.1:80': { address: '10.0.0.1', port: 80 } }, dns: { name: 'db.example.com', port: 80 } }; }, path: '/clusters/ns~1ext:80/endpoints' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 

@@ -6,6 +6,9 @@ import type { Snapshot } from './snapshot.ts';
 import { routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
 import { validateRoute } from './validate-route.ts';
 
+/** A resolvable host name: letters, digits, hyphens, dots; labels of 1..63; at most 253; an optional trailing dot. */
+const DNS_NAME_RE = /^(?=.{1,253}\.?$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
 /** One problem, e.g. {path: "/virtualHosts/foo.com/routes/Exact:~1a/cluster", reason: "..."}. */
 export interface SnapshotProblem {
   readonly path: string;
@@ -67,6 +70,14 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
       if (!isObject(ep)) { bad(ep_p, 'must be an object'); continue; }
       if (!isPlainIP(ep.address)) bad(`${ep_p}/address`, 'must be an IP address without a zone');
       if (!isPort(ep.port)) bad(`${ep_p}/port`, 'must be an integer in 1..65535');
+    }
+    if (c.dns !== undefined) {
+      if (!isObject(c.dns)) bad(`${p}/dns`, 'must be an object');
+      else {
+        if (typeof c.dns.name !== 'string' || !DNS_NAME_RE.test(c.dns.name)) bad(`${p}/dns/name`, 'must be a DNS name');
+        if (!isPort(c.dns.port)) bad(`${p}/dns/port`, 'must be an integer in 1..65535');
+      }
+      if (isObject(c.endpoints) && Object.keys(c.endpoints).length > 0) bad(`${p}/endpoints`, 'must be empty for a DNS-named cluster');
     }
   }
 

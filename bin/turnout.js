@@ -10,5 +10,9 @@ if (major < 24) {
   );
   process.exit(2);
 }
-const { main } = await import('../cli/turnout.ts');
+// Installed as a package (under node_modules, where Node does not strip
+// types) it runs the JavaScript built at pack time (dist/, `npm run build`);
+// from a checkout, the TypeScript sources.
+const entry = import.meta.url.includes('/node_modules/') ? '../dist/cli/turnout.js' : '../cli/turnout.ts';
+const { main } = await import(entry);
 process.exitCode = await main(process.argv.slice(2));

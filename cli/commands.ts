@@ -7,6 +7,9 @@ const ingressClass: FlagSpec = { name: 'ingress-class', kind: 'string', default:
 const defaultCert: FlagSpec = { name: 'default-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate for hosts without a usable Secret (self-signed if unset)' };
 const defaultKey: FlagSpec = { name: 'default-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --default-cert' };
 const timeout: FlagSpec = { name: 'upstream-timeout', kind: 'duration', default: '15s', help: 'Default wait for upstream response headers (annotation turnout.dev/response-timeout overrides)' };
+const externalName: FlagSpec = { name: 'enable-external-name', kind: 'boolean', help: 'Serve ExternalName Services: the proxy resolves their name at run time. Off by default: a Service author could point it at the proxy\'s own loopback' };
+const dnsMinTtl: FlagSpec = { name: 'dns-min-ttl', kind: 'duration', default: '5s', help: 'Shortest re-resolution interval of an ExternalName backend (and the retry after a failed lookup)' };
+const dnsMaxTtl: FlagSpec = { name: 'dns-max-ttl', kind: 'duration', default: '5m', help: 'Longest re-resolution interval of an ExternalName backend, whatever its TTL says' };
 const drainTimeout: FlagSpec = { name: 'drain-timeout', kind: 'duration', default: '5m', help: 'On SIGTERM, and for a listener a snapshot removes: how long open requests, websockets and tcp streams may finish before they are cut' };
 const reusePort: FlagSpec = { name: 'reuse-port', kind: 'boolean', default: 'true', help: 'Bind listeners with SO_REUSEPORT, so a new proxy process can take over the ports while this one drains (a zero-downtime upgrade)' };
 const workers = (dflt: string, why: string): FlagSpec => ({ name: 'workers', kind: 'count', default: dflt, metavar: 'N', help: `Worker processes serving traffic, sharing the ports with SO_REUSEPORT; 0 serves in this process (${why})` });
@@ -22,22 +25,28 @@ export const LOCAL: CommandSpec = {
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS listener port' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot, /status)' },
     { name: 'bind', kind: 'address', default: '127.0.0.1', help: 'Address of the HTTP, HTTPS and admin listeners' },
-    ingressClass, defaultCert, defaultKey, timeout, workers('0', 'the default here'), drainTimeout, reusePort, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, workers('0', 'the default here'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
   ],
 };
 
 /** `turnout controller`: compiles sources into snapshots and streams them to proxies. */
 export const CONTROLLER: CommandSpec = {
   name: 'controller',
-  summary: 'Watch sources, compile snapshots and stream them to proxies over an authenticated websocket.',
+  summary: 'Watch a cluster (or a folder of manifests), compile snapshots and stream them to proxies over an authenticated websocket.',
   flags: [
-    { name: 'manifests', kind: 'string', required: true, metavar: 'DIR', help: 'Folder of manifests to serve (the Kubernetes source comes in a later release)' },
+    { name: 'manifests', kind: 'string', metavar: 'DIR', help: 'Serve a folder of manifests instead of watching a cluster' },
+    { name: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'Kubeconfig of the cluster to watch and to send TokenReviews to (default: in-cluster configuration)' },
+    { name: 'watch-namespace', kind: 'string', metavar: 'NS', help: 'Watch only this namespace (default: all; IngressClasses are cluster-wide)' },
+    { name: 'publish-service', kind: 'string', metavar: 'NS/NAME', help: "Write this Service's load-balancer addresses (else its ClusterIP) to Ingress status" },
+    { name: 'publish-address', kind: 'string', metavar: 'ADDR,...', help: 'Write these IPs or DNS names to Ingress status instead' },
+    { name: 'leader-elect', kind: 'string', metavar: 'BOOL', choices: ['true', 'false'], help: 'Elect one replica (Lease) to write status; every replica serves the stream (default true with a cluster)' },
+    { name: 'leader-election-namespace', kind: 'string', metavar: 'NS', help: "Namespace of the Lease (default: the pod's namespace)" },
+    { name: 'leader-election-id', kind: 'string', metavar: 'NAME', help: 'Name of the Lease (default turnout-controller)' },
     { name: 'stream-port', kind: 'port', default: '18000', help: 'Port proxies connect to for snapshots' },
     { name: 'stream-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the snapshot stream' },
     { name: 'auth', kind: 'string', default: 'token', metavar: 'MODE', choices: ['token', 'serviceaccount'], help: 'How proxies authenticate: token (the shared --token-file) or serviceaccount (TokenReview of their ServiceAccount token, audience turnout)' },
     { name: 'token-file', kind: 'string', metavar: 'FILE', help: 'File holding the bearer token proxies must present (required with --auth token)' },
     { name: 'allowed-proxy-serviceaccounts', kind: 'string', metavar: 'NS/NAME,...', help: 'ServiceAccounts whose tokens may receive snapshots (required with --auth serviceaccount)' },
-    { name: 'kubeconfig', kind: 'string', metavar: 'FILE', help: 'Kubeconfig for TokenReviews with --auth serviceaccount (default: in-cluster configuration)' },
     { name: 'stream-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate of the stream (wss); required unless --stream-bind is loopback' },
     { name: 'stream-key', kind: 'string', metavar: 'FILE', help: 'PEM private key of --stream-cert' },
     { name: 'admin-port', kind: 'port', default: '9902', help: 'Admin port (/healthz, /readyz, /snapshot, /status, /proxies)' },
@@ -45,7 +54,7 @@ export const CONTROLLER: CommandSpec = {
     { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP port the proxies open' },
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS port the proxies open' },
     { name: 'listen-address', kind: 'address', default: '0.0.0.0', help: 'Address the proxies bind their HTTP and HTTPS listeners to' },
-    ingressClass, defaultCert, defaultKey, timeout, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, logLevel,
   ],
 };
 
@@ -61,7 +70,7 @@ export const PROXY: CommandSpec = {
     { name: 'state-dir', kind: 'string', metavar: 'DIR', help: 'Keep the last applied snapshot in DIR/snapshot.json (0600: it holds TLS keys) and serve it at start-up, before the controller answers' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
-    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, logLevel,
+    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
   ],
 };
 

@@ -24,6 +24,7 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
     listeners: proxyListeners(bind, flags['http-port'] as number, flags['https-port'] as number),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
+    externalNames: flags['enable-external-name'] === true,
     stream: { host: '127.0.0.1', port: 0, token },
     log: clog,
   });

@@ -29,8 +29,9 @@ export function startControllerAdmin(controller: Controller, at: { host: string;
     onError,
     routes: {
       '/healthz': healthz,
-      // Ready once a snapshot is published: proxies connecting before would wait.
-      '/readyz': () => (controller.snapshot ? { status: 200, body: 'ok\n' } : { status: 503, body: 'no snapshot published\n' }),
+      // Ready once every source kind synced and a snapshot is published: proxies connecting before would wait.
+      '/readyz': () => (!controller.source.synced ? { status: 503, body: 'sources not synced\n' }
+        : controller.snapshot ? { status: 200, body: 'ok\n' } : { status: 503, body: 'no snapshot published\n' }),
       '/snapshot': () => {
         const s = controller.snapshot;
         return { status: 200, body: s ? { version: s.version, ...snapshotCounts(s) } : { version: null } };

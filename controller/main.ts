@@ -16,21 +16,26 @@ import { TurnoutError } from './errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { BuildLoop } from './loop.ts';
 import { SnapshotStore } from './snapshot/store.ts';
-import { formatProblem, type SourceProblem } from './sources/source.ts';
+import { formatProblem, type Source, type SourceProblem } from './sources/source.ts';
 import { ManifestSource } from './sources/manifests.ts';
 import { StreamServer, type StreamTls } from './stream/server.ts';
 import type { Authenticator } from './stream/auth.ts';
 import { streamAuthFromFlags } from './stream/auth-flags.ts';
 import { isLoopback } from '../lib/net.ts';
 import { startControllerAdmin } from './admin.ts';
+import { sourceMode } from './kube-flags.ts';
 
 /** Everything the controller needs, already validated (the CLI builds it from flags). */
 export interface ControllerConfig {
-  readonly manifests: string;
+  /** The manifest folder; or give `source` (the Kubernetes source), exactly one of the two. */
+  readonly manifests?: string;
+  readonly source?: Source;
   readonly ingressClass: string;
   readonly listeners: Readonly<Record<string, Listener>>;
   readonly defaultCertificate: TlsSecret;
   readonly defaultTimeoutMs: number;
+  /** --enable-external-name (CompileOptions.externalNames). */
+  readonly externalNames?: boolean;
   /** `token` (shared) or `auth` (e.g. ServiceAccount TokenReviews) decides who may connect. */
   readonly stream: { readonly host: string; readonly port: number; readonly token?: string; readonly auth?: Authenticator; readonly tls?: StreamTls };
   readonly log: Logger;
@@ -40,15 +45,19 @@ export interface ControllerConfig {
 export class Controller {
   readonly cache = new ObjectCache();
   readonly store = new SnapshotStore();
-  readonly source: ManifestSource;
+  readonly source: Source;
   readonly loop: BuildLoop;
   readonly stream: StreamServer;
   #conditions: ReadonlyMap<string, readonly Condition[]> = new Map();
   readonly #log: Logger;
+  readonly #resultListeners = new Set<(result: CompileResult) => void>();
 
   private constructor(cfg: ControllerConfig) {
     this.#log = cfg.log;
-    this.source = new ManifestSource({ dir: cfg.manifests, log: cfg.log });
+    if ((cfg.source === undefined) === (cfg.manifests === undefined)) {
+      throw new TurnoutError('INVALID_ARGUMENT', 'the controller needs exactly one source: manifests or source');
+    }
+    this.source = cfg.source ?? new ManifestSource({ dir: cfg.manifests!, log: cfg.log });
     this.loop = new BuildLoop({
       cache: this.cache,
       compile,
@@ -59,6 +68,7 @@ export class Controller {
         listeners: cfg.listeners,
         defaultCertificate: cfg.defaultCertificate,
         defaultTimeoutMs: cfg.defaultTimeoutMs,
+        externalNames: cfg.externalNames === true,
       },
       onResult: (result) => this.#onResult(result),
       log: cfg.log,
@@ -72,6 +82,17 @@ export class Controller {
    * proxy is handed a snapshot with routes missing), then the loop builds.
    */
   static async start(cfg: ControllerConfig): Promise<Controller> {
+    const c = await Controller.listen(cfg);
+    await c.sync();
+    return c;
+  }
+
+  /**
+   * The first half of start(): the stream listens, nothing is published yet.
+   * Lets the caller serve /healthz and /readyz (503) while a cluster source
+   * syncs, which can take long (or forever, without RBAC).
+   */
+  static async listen(cfg: ControllerConfig): Promise<Controller> {
     const c = new Controller(cfg);
     try {
       await c.stream.listen();
@@ -79,17 +100,21 @@ export class Controller {
       throw listenError('the snapshot stream', cfg.stream.host, cfg.stream.port, err);
     }
     c.source.onProblems((problems) => c.#reportProblems(problems));
+    return c;
+  }
+
+  /** The second half of start(): the source syncs fully, then the loop builds and publishes the first snapshot. */
+  async sync(): Promise<void> {
     try {
-      await c.source.start(c.cache);
+      await this.source.start(this.cache);
     } catch (err) {
-      await c.stream.close();
+      await this.stream.close();
       if (err instanceof TurnoutError && err.code === 'MANIFEST_DIR_NOT_FOUND') throw new StartupError(err.message);
       throw err;
     }
-    c.#reportProblems(c.source.problems());
-    c.loop.start();
-    await c.loop.firstSnapshot();
-    return c;
+    this.#reportProblems(this.source.problems());
+    this.loop.start();
+    await this.loop.firstSnapshot();
   }
 
   /** The newest published snapshot. */
@@ -100,6 +125,12 @@ export class Controller {
   /** Conditions of the last compile, keyed "Kind/namespace/name". */
   get conditions(): ReadonlyMap<string, readonly Condition[]> {
     return this.#conditions;
+  }
+
+  /** Calls `listener` with every compile result (the status writer); returns an unsubscribe function. */
+  onResult(listener: (result: CompileResult) => void): () => void {
+    this.#resultListeners.add(listener);
+    return () => void this.#resultListeners.delete(listener);
   }
 
   /** Stops watching and streaming; proxies keep serving their last snapshot. */
@@ -113,6 +144,13 @@ export class Controller {
   #onResult(result: CompileResult): void {
     const before = this.#conditions;
     this.#conditions = result.conditions;
+    for (const l of [...this.#resultListeners]) {
+      try {
+        l(result);
+      } catch (err) {
+        this.#log.error('a compile result listener threw', { err });
+      }
+    }
     for (const [obj, conds] of result.conditions) {
       const prev = JSON.stringify(before.get(obj) ?? []);
       if (prev === JSON.stringify(conds)) continue;
@@ -143,24 +181,37 @@ export async function runController(flags: FlagValues): Promise<Running> {
     // they move between replicas or the controller restarts.
     log.warn('no --default-cert: using a self-signed certificate generated now; give replicas the same one');
   }
-  const controller = await Controller.start({
-    manifests: flags.manifests as string,
+  // Kubernetes mode: the source, and (once started) the status writer under leader election.
+  const kube = sourceMode(flags) === 'kubernetes' ? await (await import('./kube-mode.ts')).prepareKube(flags, log) : undefined;
+  const controller = await Controller.listen({
+    ...(kube ? { source: kube.source } : { manifests: flags.manifests as string }),
     ingressClass: flags['ingress-class'] as string,
     listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
+    externalNames: flags['enable-external-name'] === true,
     stream: { host: streamBind, port: flags['stream-port'] as number, ...streamAuth, ...(streamTls ? { tls: streamTls } : {}) },
     log,
   });
+  // Admin first: /healthz answers and /readyz says 503 while the sources sync.
   const adminAt = { host: flags['admin-bind'] as string, port: flags['admin-port'] as number };
   const admin = await startControllerAdmin(controller, adminAt, (err) => log.error('admin server error', { err })).catch(async (err) => {
     await controller.close();
     throw listenError('--admin-port', adminAt.host, adminAt.port, err);
   });
+  try {
+    await controller.sync();
+  } catch (err) {
+    await admin.close();
+    await controller.close();
+    throw err;
+  }
+  const stopKube = kube?.attach(controller);
   log.info('controller ready', { stream: `${flags['stream-bind']}:${controller.stream.port}`, admin: `${flags['admin-bind']}:${admin.port}` });
   return {
     async close() {
       await admin.close();
+      await stopKube?.(); // releases the Lease, so another replica takes over at once
       await controller.close();
     },
   };

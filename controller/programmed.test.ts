@@ -37,3 +37,19 @@ test('Programmed joins the proxies\' served versions to the objects', () => {
     }
   }
 });
+
+test('with no proxy connected, a caller may keep what the object already shows', () => {
+  const conds = new Map<string, readonly Condition[]>([['Route/default/a', [accepted]], ['Route/default/b', [accepted]]]);
+  const kept: Condition = { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'served by every connected proxy' };
+  const got = withProgrammed(conds, [], () => undefined, (key) => (key === 'Route/default/a' ? kept : undefined));
+  assert.deepEqual(got.get('Route/default/a')?.at(-1), kept);
+  assert.equal(got.get('Route/default/b')?.at(-1)?.reason, 'NoProxies');
+});
+
+test('the True message does not depend on how many proxies there are (no status rewrite when they scale)', () => {
+  const s = snap('Route/default/a');
+  const conds = new Map<string, readonly Condition[]>([['Route/default/a', [accepted]]]);
+  const one = withProgrammed(conds, [{ proxyId: 'p0', ackedVersion: s.version }], () => s);
+  const three = withProgrammed(conds, [0, 1, 2].map((i) => ({ proxyId: `p${i}`, ackedVersion: s.version })), () => s);
+  assert.deepEqual(one.get('Route/default/a'), three.get('Route/default/a'));
+});

@@ -33,11 +33,15 @@ function originsOf(s: Snapshot): ReadonlySet<string> {
  * False (Pending) when some do not yet, Unknown (NoProxies) when none is
  * connected. `snapshot(v)` looks a version up in the controller's history; a
  * proxy on a version no longer there counts as not programmed.
+ * `whenNoProxies(key)` replaces Unknown/NoProxies: a status writer keeps what
+ * the object already says, so a controller restart (no proxy connected yet)
+ * does not flip every object to Unknown and back.
  */
 export function withProgrammed(
   conditions: ReadonlyMap<string, readonly Condition[]>,
   proxies: readonly ProxyView[],
   snapshot: (version: Version) => Snapshot | undefined,
+  whenNoProxies?: (key: string) => Condition | undefined,
 ): Map<string, readonly Condition[]> {
   const served = proxies.map((p) => (p.ackedVersion === undefined ? undefined : snapshot(p.ackedVersion)));
   const out = new Map<string, readonly Condition[]>();
@@ -48,11 +52,13 @@ export function withProgrammed(
     }
     let programmed: Condition;
     if (proxies.length === 0) {
-      programmed = { type: 'Programmed', status: 'Unknown', reason: 'NoProxies', message: 'no proxy is connected' };
+      programmed = whenNoProxies?.(key) ?? { type: 'Programmed', status: 'Unknown', reason: 'NoProxies', message: 'no proxy is connected' };
     } else {
       const behind = proxies.filter((_, i) => !(served[i] !== undefined && originsOf(served[i]!).has(key)));
       programmed = behind.length === 0
-        ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: `served by all ${proxies.length} connected proxies` }
+        // No count in the message: status is written when it changes, and
+        // scaling the proxies must not rewrite every object's status.
+        ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'served by every connected proxy' }
         : { type: 'Programmed', status: 'False', reason: 'Pending', message: `not yet served by ${behind.length} of ${proxies.length} proxies (${behind.map((p) => p.proxyId ?? '?').slice(0, 5).join(', ')})` };
     }
     out.set(key, [...conds, programmed]);

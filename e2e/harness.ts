@@ -2,7 +2,7 @@
 // `turnout` process, and HTTP(S) requests that report failures instead of throwing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent as HttpAgent, createServer, request as httpRequest, type Agent, type Server } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { generate } from 'selfsigned';
@@ -126,14 +126,16 @@ export interface LoadStats {
  * until stop() or the bounds (`maxRequests` in all, `maxMs`). Every answer
  * other than 200 with body `expect` is a failure, counted by kind.
  */
-export function clientLoad(opts: { port: number; host: string; path: string; expect: string; keepAlive: number; fresh: number; maxRequests: number; maxMs: number }): { stats: LoadStats; stop(): Promise<LoadStats> } {
+export function clientLoad(opts: { port: number; host: string; path: string; expect: string; keepAlive: number; fresh: number; maxRequests: number; maxMs: number; tls?: boolean }): { stats: LoadStats; stop(): Promise<LoadStats> } {
   const stats: LoadStats = { ok: 0, failed: 0, errors: new Map() };
   const deadline = Date.now() + opts.maxMs;
   let stopped = false;
-  const agents = Array.from({ length: opts.keepAlive }, () => new HttpAgent({ keepAlive: true, maxSockets: 1 }));
+  const agents = Array.from({ length: opts.keepAlive }, () => opts.tls
+    ? new HttpsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false, servername: opts.host })
+    : new HttpAgent({ keepAlive: true, maxSockets: 1 }));
   const loop = async (agent: Agent | false) => {
     while (!stopped && Date.now() < deadline && stats.ok + stats.failed < opts.maxRequests) {
-      const r = await get(opts.port, opts.path, { host: opts.host, agent });
+      const r = await get(opts.port, opts.path, { host: opts.host, agent, tls: opts.tls, servername: opts.host });
       if (r.status === 200 && r.body === opts.expect) stats.ok++;
       else {
         stats.failed++;

@@ -56,5 +56,6 @@ export function snapshotSummary(status: DataPlaneStatus): Record<string, unknown
     endpoints: c?.endpoints ?? 0,
     secrets: c?.secrets ?? 0,
     upstreamPools: status.upstreamPools,
+    longLived: status.longLived,
   };
 }

@@ -17,6 +17,8 @@ import { buildTable } from './routing/table.ts';
 import type { RoutingTable, TableCounts } from './routing/table.ts';
 import { UpstreamPools } from './upstream/pools.ts';
 import type { PoolOptions } from './upstream/pools.ts';
+import { DnsTargets } from './upstream/dns.ts';
+import type { DnsOptions } from './upstream/dns.ts';
 
 /** Options of DataPlane; every field has a production default. */
 export interface DataPlaneOptions {
@@ -29,11 +31,16 @@ export interface DataPlaneOptions {
   readonly drainTimeoutMs?: number;
   /** Bind listeners with SO_REUSEPORT (listeners.ts). Default false. */
   readonly reusePort?: boolean;
+  /** DNS-named clusters: TTL bounds, name servers (upstream/dns.ts). */
+  readonly dns?: DnsOptions;
   /** How long a client may leave a response unread before it is cut (forward.ts). Default 60 s. */
   readonly sendTimeoutMs?: number;
   /** Attempts per request when connects fail (forward.ts). Default 3. */
   readonly maxAttempts?: number;
 }
+
+/** How long an apply waits for the first lookup of a new DNS-named cluster. */
+const DNS_FIRST_WAIT_MS = 2_000;
 
 /** A prepared snapshot: commit() swaps it in, abort() drops it; exactly one of them, once. */
 export type PrepareResult =
@@ -51,6 +58,11 @@ export interface DataPlaneStatus {
    * that was sent a request (pools are created on first use).
    */
   readonly upstreamPools: number;
+  /**
+   * Websockets, tcp streams and passthrough connections: open, waiting for
+   * their drain deadline (route or endpoint gone), and closed for that reason.
+   */
+  readonly longLived: { readonly open: number; readonly orphaned: number; readonly drained: number };
 }
 
 /**
@@ -62,6 +74,7 @@ export class DataPlane implements SnapshotApplier {
   /** The request handler every listener uses; exposed for embedding (tests, `turnout local`). */
   readonly handler: ProxyHandler;
   readonly pools: UpstreamPools;
+  readonly dns: DnsTargets;
   readonly listeners: ListenerSet;
   readonly #log: Logger;
   #table: RoutingTable | undefined;
@@ -72,6 +85,7 @@ export class DataPlane implements SnapshotApplier {
   constructor(options: DataPlaneOptions = {}) {
     this.#log = options.log ?? silentLogger;
     this.pools = new UpstreamPools(options.pools, this.#log);
+    this.dns = new DnsTargets(this.pools, this.#log, options.dns);
     this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts, sendTimeoutMs: options.sendTimeoutMs, log: this.#log });
     this.listeners = new ListenerSet({
       handler: this.handler,
@@ -106,6 +120,7 @@ export class DataPlane implements SnapshotApplier {
       listeners: this.listeners.list(),
       counts: this.#table?.counts,
       upstreamPools: this.pools.open,
+      longLived: { open: this.listeners.longLived.open, orphaned: this.listeners.longLived.orphaned, drained: this.listeners.longLived.drained },
     };
   }
 
@@ -181,9 +196,11 @@ export class DataPlane implements SnapshotApplier {
       if (snapshot.version === this.#table?.version) return { ok: true, version: snapshot.version, commit: () => {}, abort: async () => {} };
 
       const started = performance.now();
-      const next = buildTable(snapshot, this.#table, { pools: this.pools });
+      const next = buildTable(snapshot, this.#table, { pools: this.pools, dns: this.dns });
       let change;
       try {
+        // A new DNS-named cluster gets its first answer before it serves.
+        await next.dnsReady(DNS_FIRST_WAIT_MS);
         change = await this.listeners.prepare(snapshot.listeners, next);
       } catch (err) {
         next.retire(); // releases the pool references the refused table took

@@ -25,7 +25,7 @@
 // (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { HeaderFilter, Mirror, RetryPolicy } from '../api/snapshot.ts';
+import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
@@ -70,6 +70,10 @@ export interface DecisionRedirect {
 /** Send the request to `endpoint` of `cluster`. */
 export interface DecisionForward {
   readonly kind: 'forward';
+  /** The snapshot route matched (its identity outlives the request: upgrade.ts re-matches tunnels). */
+  readonly route: Route;
+  /** The raw query the route was matched with, "" for none. */
+  readonly query: string;
   /** The table decided in (the caller's), for the caller to pin with enter()/leave() while it routes. */
   readonly table: RoutingTable;
   /** The cluster the endpoint came from; retries pick from it too. */
@@ -123,6 +127,8 @@ export function decide(table: RoutingTable | undefined, req: ClientRequest, prot
   const path = upstreamPath(route, target.path);
   return {
     kind: 'forward',
+    route,
+    query: target.query,
     table,
     cluster,
     endpoint,

@@ -47,14 +47,19 @@
 //   its own timeout (perTryTimeoutMs, else timeoutMs, from its dispatch),
 //   requestTimeoutMs bounds the whole exchange from arrival (504 before
 //   response headers, a cut after), and a retried status response is
-//   discarded (its connection closed), never relayed.
+//   discarded (its connection closed), never relayed. For such a route (or
+//   one that mirrors) a body of known length up to replayBodyLimit (64 KiB)
+//   is read whole before the first attempt, so every attempt and the mirror
+//   send the same bytes; larger or chunked bodies stream (and are retried
+//   only after connect failures, and not mirrored).
 // - Route actions (rules in filters.ts and upstream/split.ts): `redirect`
 //   answers without going upstream; `backends` splits by weight (500 for an
 //   unresolved share or all weights 0); `rewrite` and `requestHeaders` change
 //   the final upstream request, forwarding headers included; `responseHeaders`
 //   edits upstream responses and redirects, not the proxy's own errors;
-//   `mirror` sends a fire-and-forget copy of requests without a body to
-//   another cluster after the request is dispatched (rules in mirror.ts).
+//   `mirror` sends a fire-and-forget copy of requests without a body or with
+//   a buffered one to another cluster after the request is dispatched (rules
+//   in mirror.ts).
 // Everything up to "which endpoint, which path, which headers" is decided in
 // decide.ts, shared with websocket handshakes (upgrade.ts); this file carries
 // the decision out.
@@ -99,6 +104,13 @@ export interface ForwarderOptions {
   readonly sendTimeoutMs?: number;
   /** Debug log of mirrored copies (failures and timeouts are reported nowhere else). Default silent. */
   readonly log?: Logger;
+  /**
+   * Largest request body (by Content-Length) buffered so that a route's retry
+   * policy or mirror can send it again. Larger or chunked bodies stream to the
+   * upstream, and are then retried only after connect failures and not
+   * mirrored. Default 64 KiB.
+   */
+  readonly replayBodyLimit?: number;
 }
 
 /**
@@ -116,6 +128,7 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
   const log = options.log ?? silentLogger;
   const budget = new RetryBudget();
+  const replayBodyLimit = options.replayBodyLimit ?? 64 * 1024;
   return (req, res, proto) => {
     // One load per request: everything below uses this table, whatever swaps.
     const d = decide(options.getTable(), req, proto);
@@ -129,34 +142,68 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     }
     const table = d.table;
     table.enter();
-    const method = req.method ?? 'GET';
-    const body = hasBody(req) ? req : null;
-    const exchange = new Exchange(req, res, d.cluster, {
-      dispatch: {
-        path: d.path,
-        method,
-        headers: d.headers,
-        body,
-        headersTimeout: d.retry?.perTryTimeoutMs ?? d.timeoutMs,
-        bodyTimeout: d.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS,
-      },
-      responseHeaders: d.responseHeaders,
-      maxAttempts,
-      timeoutMs: d.timeoutMs,
-      requestTimeoutMs: d.requestTimeoutMs,
-      retry: d.retry,
-      hasBody: body !== null,
-      sendTimeoutMs,
-      budget,
-    });
+    let exchange: Exchange | undefined;
     res.once('close', () => {
-      exchange.clientClosed();
+      exchange?.clientClosed();
       table.leave();
     });
-    exchange.send(d.endpoint);
-    // After the main dispatch, never awaited; a body is not copied (mirror.ts).
-    if (d.mirror !== undefined && body === null) startMirror(table, d.mirror, { method, path: d.path, headers: d.headers, timeoutMs: d.timeoutMs }, log);
+    const method = req.method ?? 'GET';
+    /** Sends the request upstream once its body is known: none, buffered (replayable) or streamed. */
+    const start = (body: Buffer | ClientRequest | null): void => {
+      // The client left while its body was being buffered. (An HTTP/2
+      // response has no `destroyed` of its own: its stream's says it.)
+      if ('stream' in res ? res.stream.destroyed : res.destroyed) return;
+      const streamed = body !== null && !Buffer.isBuffer(body);
+      exchange = new Exchange(req, res, d.cluster, {
+        dispatch: {
+          path: d.path,
+          method,
+          headers: d.headers,
+          body,
+          headersTimeout: d.retry?.perTryTimeoutMs ?? d.timeoutMs,
+          bodyTimeout: d.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS,
+        },
+        responseHeaders: d.responseHeaders,
+        maxAttempts,
+        timeoutMs: d.timeoutMs,
+        requestTimeoutMs: d.requestTimeoutMs,
+        retry: d.retry,
+        hasBody: streamed,
+        sendTimeoutMs,
+        budget,
+      });
+      exchange.send(d.endpoint);
+      // After the main dispatch, never awaited; a streamed body is not copied (mirror.ts).
+      if (d.mirror !== undefined && !streamed) startMirror(table, d.mirror, { method, path: d.path, headers: d.headers, body, timeoutMs: d.timeoutMs }, log);
+    };
+    if (!hasBody(req)) return start(null);
+    // A body is buffered only when a retry policy or a mirror could send it
+    // again, and only when small and of known length; otherwise it streams.
+    if ((d.retry === undefined && d.mirror === undefined) || !replayableLength(req, replayBodyLimit)) return start(req);
+    readBody(req, start);
   };
+}
+
+/**
+ * Whether the body can be buffered for a replay: a Content-Length of at most
+ * `limit` (and no Transfer-Encoding: the parser refused both together, but
+ * chunked alone has no length to bound in advance).
+ */
+function replayableLength(req: ClientRequest, limit: number): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return false;
+  const n = Number(req.headers['content-length']);
+  return Number.isInteger(n) && n >= 0 && n <= limit;
+}
+
+/** Reads the whole body (the parser bounds it by Content-Length); an aborted request never calls `done`. */
+function readBody(req: ClientRequest, done: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (c: Buffer) => {
+    chunks.push(c);
+    size += c.length;
+  });
+  req.once('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
 }
 
 /** Whether the request carries a body to stream (Node has already enforced framing). */

@@ -46,6 +46,7 @@ import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
 import { TlsFront } from './passthrough.ts';
+import { LongLivedSet } from './long-lived.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -109,6 +110,8 @@ export interface ListenerSetOptions {
   /** How long a tcp listener waits for an upstream connect before trying another endpoint. Default 5 s. */
   readonly tcpConnectTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
+  /** Long-lived connections to close after a drain when their route goes; default: the set's own. */
+  readonly longLived?: LongLivedSet;
   readonly log?: Logger;
 }
 
@@ -141,13 +144,16 @@ export class ListenerSet {
   readonly #draining = new Set<Promise<void>>();
   /** Websocket upgrades of every listener. */
   readonly upgrader: Upgrader;
+  /** Websockets, tcp streams and passthrough connections of every listener (long-lived.ts). */
+  readonly longLived: LongLivedSet;
 
   constructor(options: ListenerSetOptions) {
-    this.#opts = options;
-    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#log = options.log ?? silentLogger;
+    this.longLived = options.longLived ?? new LongLivedSet(this.#log);
+    this.#opts = { ...options, longLived: this.longLived };
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
-    this.upgrader = options.upgrader ?? new Upgrader({ getTable: options.getTable, log: this.#log });
+    this.upgrader = options.upgrader ?? new Upgrader({ getTable: options.getTable, longLived: this.longLived, log: this.#log });
   }
 
   /** Listeners now accepting, by snapshot name. */
@@ -194,6 +200,8 @@ export class ListenerSet {
           l.name = want.name;
           l.reloadDefault(want.spec, next, this.#log);
         }
+        // After the tcp listeners adopted their new backends (reloadDefault).
+        this.longLived.reconcile(next, this.#drainTimeoutMs);
       },
       abort: async () => {
         if (settled) return;
@@ -214,6 +222,8 @@ export class ListenerSet {
 
   /** Drains every listener (open and already draining); resolves when all are closed. */
   async close(): Promise<void> {
+    // Every listener drains now; their own deadline cuts what is left.
+    this.longLived.clear();
     for (const l of this.#active.values()) this.#drain(l);
     this.#active.clear();
     await Promise.all([...this.#draining]);
@@ -280,7 +290,7 @@ class ManagedListener {
     this.address = spec.address;
     this.port = spec.port;
     if (spec.protocol === 'tcp') {
-      this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log });
+      this.#tcp = new TcpListener(spec, { getTable: opts.getTable, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log });
       this.server = this.#tcp.server;
       this.#front = undefined;
       this.#http = undefined;
@@ -302,7 +312,7 @@ class ManagedListener {
       this.#sessions = sessions;
       this.#http = undefined;
       this.#front = new TlsFront(server, {
-        getTable: opts.getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, log: this.#log,
+        getTable: opts.getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
       });
     } else {
       server = http.createServer(http1Options(limits), onRequest);

@@ -43,12 +43,13 @@ export async function startServing(flags: FlagValues, log: Logger): Promise<Serv
   const drainTimeoutMs = flags['drain-timeout'] as number;
   const reusePort = flags['reuse-port'] as boolean;
   const count = flags.workers as number;
+  const dns = { minTtlMs: flags['dns-min-ttl'] as number, maxTtlMs: flags['dns-max-ttl'] as number };
   if (count === 0) {
-    const plane = new DataPlane({ log, drainTimeoutMs, reusePort });
+    const plane = new DataPlane({ log, drainTimeoutMs, reusePort, dns });
     return { applier: plane, status: () => plane.status(), close: () => plane.close() };
   }
   if (!reusePort) throw new UsageError(`${flags.workers} workers share their ports with SO_REUSEPORT: --workers needs --reuse-port (or --workers 0)`);
-  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, logLevel: logLevel(flags) }, log });
+  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, dns, logLevel: logLevel(flags) }, log });
   log.info('workers started', { workers: count, pids: set.pids() });
   // A little longer than the workers' own drain, so they cut and exit first.
   return { applier: set, status: () => set.status(), close: () => set.close(drainTimeoutMs + 5_000) };

@@ -21,7 +21,7 @@ let proxy: DirectProxy;
 let main: TestServer;
 let shadow: TestServer;
 /** What the shadow (mirror) backend received. */
-const mirrored: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }> = [];
+const mirrored: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
 let slow: TestServer;
 /** Requests the slow mirror received and never answers. */
 const stalled: http.ServerResponse[] = [];
@@ -47,10 +47,13 @@ before(async () => {
   proxy = await directProxy({ log });
   main = await echoBackend('main');
   shadow = await startServer(http.createServer((req, res) => {
-    mirrored.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    req.resume();
-    res.writeHead(500, { 'content-type': 'text/plain' });
-    res.end('the shadow answer is never seen');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      mirrored.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() });
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('the shadow answer is never seen');
+    });
   }));
   slow = await startServer(http.createServer((req, res) => {
     req.resume();
@@ -92,7 +95,7 @@ test('a 100 % mirror gets the same method, rewritten path and filtered headers, 
   assert.equal(h['x-trace'], 't1');
 });
 
-test('requests with a body are not mirrored (yet); redirects and unresolved mirrors send nothing', async () => {
+test('a small body is mirrored with the same bytes; chunked bodies, redirects and unresolved mirrors send nothing', async () => {
   mirrored.length = 0;
   use({
     virtualHosts: {
@@ -104,8 +107,12 @@ test('requests with a body are not mirrored (yet); redirects and unresolved mirr
     },
     clusters: { 'ns/main:80': cluster(main.port), 'ns/shadow:80': cluster(shadow.port) },
   });
-  const posted = await get(proxy.port, '/m', {}, 'POST', 'payload');
+  const posted = await get(proxy.port, '/m/posted', {}, 'POST', 'payload');
   assert.equal((JSON.parse(posted.body) as Echoed).body, 'payload');
+  await until(() => mirrored.length >= 1);
+  assert.deepEqual(mirrored.splice(0).map((m) => [m.method, m.url, m.body]), [['POST', '/m/posted', 'payload']]);
+  const chunked = await get(proxy.port, '/m/chunked', { 'transfer-encoding': 'chunked' }, 'POST', 'streamed');
+  assert.equal((JSON.parse(chunked.body) as Echoed).body, 'streamed');
   assert.equal((await get(proxy.port, '/redirect')).status, 302);
   assert.equal((await get(proxy.port, '/unresolved')).status, 200);
   // A bodyless request afterwards is mirrored: once it arrives, nothing else did.

@@ -6,10 +6,11 @@
 // Rules:
 // - Only forwarded requests are mirrored: redirects, the proxy's own errors
 //   and websocket handshakes (upgrade.ts) are not.
-// - Only requests without a body (no Content-Length above 0, no
-//   Transfer-Encoding) are mirrored: a body is a stream the client's request
-//   consumes, and copying it would mean buffering it or teeing it with
-//   backpressure from two upstreams. Requests with bodies are not mirrored yet.
+// - A request with a body is mirrored when forward.ts buffered it (a
+//   Content-Length of at most its replay limit, 64 KiB by default): the copy
+//   sends the same bytes. A body streamed to the main upstream (chunked, or
+//   larger) is not mirrored: teeing a stream would tie the client to the
+//   mirror's backpressure.
 // - The copy has the client request's method, upstream path (after rewrite)
 //   and upstream headers (after the route's request filter), X-Forwarded-*
 //   included: the mirror sees what the main backend sees. It goes to an
@@ -37,6 +38,8 @@ export interface MirroredRequest {
   readonly method: string;
   /** The upstream request target (rewritten path plus query). */
   readonly path: string;
+  /** The body as buffered for the main upstream; null for none. */
+  readonly body?: Buffer | null;
   /** Flat [name, value, ...], as sent to the main upstream. */
   readonly headers: string[];
   /** Bound on the whole copy, in ms (the route's timeout). */
@@ -73,7 +76,7 @@ export function startMirror(table: RoutingTable, mirror: Mirror, request: Mirror
   const copy = new MirrorCopy(table, mirror.cluster, endpoint.key, request.timeoutMs, log);
   try {
     endpoint.dispatcher.dispatch({
-      method: request.method, path: request.path, headers: request.headers, body: null,
+      method: request.method, path: request.path, headers: request.headers, body: request.body ?? null,
       headersTimeout: request.timeoutMs, bodyTimeout: request.timeoutMs,
     }, copy);
   } catch (err) {

@@ -23,6 +23,7 @@ import type { Logger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { readClientHello } from './sni.ts';
 import { splice } from './tcp.ts';
+import type { LongLivedSet } from './long-lived.ts';
 
 /** Options of a TlsFront. */
 export interface TlsFrontOptions {
@@ -31,6 +32,8 @@ export interface TlsFrontOptions {
   readonly peekTimeoutMs: number;
   /** Connect timeout per endpoint for a passed-through connection. */
   readonly connectTimeoutMs: number;
+  /** Where passed-through connections are registered, to be closed after a drain when their host or backend goes. */
+  readonly longLived?: LongLivedSet;
   readonly log: Logger;
 }
 
@@ -85,7 +88,11 @@ export class TlsFront {
       const backends = hello.kind === 'hello' && hello.serverName !== undefined
         ? this.#opts.getTable()?.passthroughFor(hello.serverName) : undefined;
       if (backends !== undefined) {
-        splice(socket, backends, data, this.#opts, (s) => this.#track(s));
+        const name = (hello as { serverName: string }).serverName;
+        splice(socket, backends, data, this.#opts, (s) => this.#track(s), (t) => this.#opts.longLived?.add({
+          kind: 'passthrough', cluster: t.cluster, endpoint: t.endpoint, close: () => t.close(), closed: t.closed,
+          routed: (table) => table.passthroughFor(name)?.some((b) => b.cluster === t.cluster) === true,
+        }));
         return;
       }
       // Not ours to pass through: the TLS server reads these bytes first

@@ -7,6 +7,7 @@ import { routeKey } from '../api/snapshot.ts';
 import type { ClusterKey, RetryPolicy, Route } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
 import { createForwarder } from './forward.ts';
+import type { Echoed } from './testkit.ts';
 import { backoffDelay, conditionOf, RetryBudget, retryable } from './retry.ts';
 import { buildTable } from './routing/table.ts';
 import type { RoutingTable } from './routing/table.ts';
@@ -49,7 +50,7 @@ test('retryable: listed conditions, and a body only after a connect failure', ()
 
 let current: RoutingTable | undefined;
 const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
-const handler = createForwarder({ getTable: () => current });
+const handler = createForwarder({ getTable: () => current, replayBodyLimit: 16 });
 let proxy: TestServer;
 let good: TestServer;
 let bad: TestServer;
@@ -120,11 +121,24 @@ test('without a policy a reset is not retried (502), as before', async () => {
   assert.equal(hits.reset, 1);
 });
 
-test('a request with a body is not retried on 503', async () => {
+test('a small body of known length is buffered: the retry sends the same bytes', async () => {
+  use({ 'ns/c:80': [bad.port, good.port] }, { retry: policy({}) });
+  for (let i = 0; i < 2; i++) {
+    const res = await get(proxy.port, '/x', { 'content-type': 'text/plain' }, 'POST', `payload ${i}`);
+    assert.equal(res.status, 200);
+    assert.equal((JSON.parse(res.body) as Echoed).body, `payload ${i}`);
+  }
+  assert.equal(hits.bad, 1, 'one of the two went to bad first, and was retried');
+});
+
+test('a body over the replay limit, or chunked, streams and is not retried on 503', async () => {
   use({ 'ns/c:80': [bad.port] }, { retry: policy({}) });
-  const res = await get(proxy.port, '/x', { 'content-type': 'text/plain' }, 'POST', 'payload');
-  assert.equal(res.status, 503);
+  const big = await get(proxy.port, '/x', { 'content-type': 'text/plain' }, 'POST', 'x'.repeat(17));
+  assert.equal(big.status, 503);
   assert.equal(hits.bad, 1);
+  const chunked = await get(proxy.port, '/x', { 'transfer-encoding': 'chunked' }, 'POST', 'small');
+  assert.equal(chunked.status, 503);
+  assert.equal(hits.bad, 2);
 });
 
 test('attempts exhausted: the last attempt\'s status and body are the answer', async () => {

@@ -6,9 +6,9 @@
 //   are retried, at once, on another endpoint: the proxy's behaviour before
 //   policies existed (forward.ts, maxAttempts).
 // - With a policy, an outcome is retried when its condition is listed in `on`
-//   and the request can be replayed: a request without a body always (nothing
-//   of it is lost), one with a body only after a connect failure (its body is
-//   streamed, not buffered, so once a byte was sent it is gone). A per-attempt
+//   and the request can be replayed: without a body or with a body forward.ts
+//   buffered (known length up to its replay limit) always; with a streamed
+//   body only after a connect failure (once a byte was sent it is gone). A per-attempt
 //   timeout counts as '504'. At most `attempts` retries, each after a backoff
 //   with full jitter (random in [0, min(10 × backoffMs, backoffMs × 2^n)]),
 //   on another endpoint when there is one, and all within requestTimeoutMs.

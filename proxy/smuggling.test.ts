@@ -23,7 +23,7 @@ before(async () => {
     req.resume();
     req.on('end', () => res.end('ok'));
   }));
-  dp = new DataPlane();
+  dp = new DataPlane({ limits: { headersTimeoutMs: 600 } });
   port = await freePort();
   const applied = await dp.apply(sealSnapshot(content({
     listeners: { http: { protocol: 'http', address: '127.0.0.1', port } },
@@ -120,4 +120,21 @@ test('the same connection framed correctly is forwarded (the table above is not 
   const { data } = await exchange(`POST /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body('abc')}GET /ok2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
   assert.equal(data.match(/HTTP\/1.1 200/g)?.length, 2, data);
   assert.deepEqual(seen.slice(before), ['POST /ok', 'GET /ok2']);
+});
+
+test('slowloris: a client dribbling its headers is cut at the header timeout (408), whatever it keeps sending', async () => {
+  const t0 = Date.now();
+  const result = await new Promise<{ data: string; ms: number }>((resolve) => {
+    let data = '';
+    const socket = net.connect(port, '127.0.0.1');
+    const bytes = 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200);
+    let i = 0;
+    const drip = setInterval(() => { if (!socket.destroyed) socket.write(bytes[i++ % bytes.length]!); }, 50);
+    socket.on('data', (c: Buffer) => { data += c.toString('latin1'); });
+    socket.on('error', () => {});
+    socket.on('close', () => { clearInterval(drip); resolve({ data, ms: Date.now() - t0 }); });
+    setTimeout(() => socket.destroy(), 10_000);
+  });
+  assert.match(result.data, /^HTTP\/1.1 408 /);
+  assert.ok(result.ms >= 550 && result.ms < 5_000, `cut after ${result.ms} ms`);
 });

@@ -13,6 +13,7 @@ import type { Logger } from '../lib/log.ts';
 import { errorFields } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { Tunnel } from './tunnel.ts';
+import type { LongLivedSet } from './long-lived.ts';
 import type { UpstreamEndpoint } from './upstream/balancer.ts';
 import { pickBackend } from './upstream/split.ts';
 
@@ -20,6 +21,8 @@ import { pickBackend } from './upstream/split.ts';
 export interface TcpOptions {
   readonly getTable: () => RoutingTable | undefined;
   readonly connectTimeoutMs: number;
+  /** Where spliced connections are registered, to be closed after a drain when their backend goes. */
+  readonly longLived?: LongLivedSet;
   readonly log: Logger;
 }
 
@@ -52,7 +55,11 @@ export class TcpListener {
 
   #accept(client: net.Socket): void {
     this.#track(client);
-    splice(client, this.#backends, Buffer.alloc(0), this.#opts, (s) => this.#track(s));
+    splice(client, this.#backends, Buffer.alloc(0), this.#opts, (s) => this.#track(s), (t) => this.#opts.longLived?.add({
+      kind: 'tcp', cluster: t.cluster, endpoint: t.endpoint, close: () => t.close(), closed: t.closed,
+      // Still this listener's (removal drains it anyway) and still one of its backends.
+      routed: () => this.#backends.some((b) => b.cluster === t.cluster),
+    }));
   }
 
   /** Stops accepting; cuts the open connections at the deadline. */
@@ -76,7 +83,8 @@ export class TcpListener {
  * ClientHello a passthrough listener peeked at); `track` sees the upstream
  * socket so the caller can cut it at its drain deadline.
  */
-export function splice(client: net.Socket, backends: readonly WeightedBackend[], head: Buffer, opts: TcpOptions, track: (s: net.Socket) => void): void {
+export function splice(client: net.Socket, backends: readonly WeightedBackend[], head: Buffer, opts: TcpOptions, track: (s: net.Socket) => void,
+  register: (tunnel: Tunnel) => void): void {
   client.on('error', () => {});
   client.pause();
   const table = opts.getTable();
@@ -107,9 +115,9 @@ export function splice(client: net.Socket, backends: readonly WeightedBackend[],
       upstream.off('error', onError);
       upstream.on('error', () => {});
       if (client.destroyed) { upstream.destroy(); return; }
-      new Tunnel(client, upstream, '', head, Buffer.alloc(0),
+      register(new Tunnel(client, upstream, '', head, Buffer.alloc(0),
         { host: undefined, path: '', cluster: balancer.key, endpoint: ep.key, openedAt: Date.now() },
-        { halfCloseTimeoutMs: 30_000, keepAliveMs: 60_000 });
+        { halfCloseTimeoutMs: 30_000, keepAliveMs: 60_000 }));
       client.resume();
     });
   };

@@ -1,9 +1,10 @@
-// An established websocket tunnel: the client's and the upstream's sockets
-// spliced both ways after a 101 (upgrade.ts does the handshake).
+// An established tunnel: the client's and the upstream's sockets spliced both
+// ways, after a websocket's 101 (upgrade.ts), or at once for a tcp or TLS
+// passthrough connection (tcp.ts).
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 
-/** What the drain of issue 4 needs to know about an open tunnel; no table or pool reference. */
+/** What the drain (long-lived.ts) needs to know about an open tunnel; no table or pool reference. */
 export interface TunnelInfo {
   /** The Host header as the client sent it. */
   readonly host: string | undefined;
@@ -18,10 +19,9 @@ export interface TunnelInfo {
 }
 
 /**
- * An established websocket: two sockets spliced both ways. It holds no table,
- * balancer or pool (see the top of the file), only what TunnelInfo says.
- * Issue 4 will close tunnels whose route or endpoint left the table after
- * `--drain-timeout`: Upgrader.tunnels() lists them, close() cuts one.
+ * Two sockets spliced both ways. It holds no table, balancer or pool, only
+ * what TunnelInfo says; long-lived.ts closes it at the drain timeout once its
+ * route or endpoint left the table.
  */
 export class Tunnel implements TunnelInfo {
   readonly host: string | undefined;

@@ -41,10 +41,11 @@
 // reference is not needed to keep the socket open. So a websocket that lives
 // for days does not keep its first table, that table's balancers, or the pool
 // references it held alive; old tables close as soon as their HTTP requests
-// end. A tunnel keeps its upstream through every swap, whatever the new table
-// says: see Tunnel for the hook issue 4 needs to drain tunnels whose route or
-// endpoint was removed (tunnel.ts). Listeners track upgraded client sockets themselves and
-// cut them at their drain deadline (listeners.ts).
+// end. A tunnel keeps its upstream through every swap that still matches its
+// handshake to the same route and still lists its endpoint; after one that
+// does not, it is closed at the drain timeout (long-lived.ts). Listeners track
+// upgraded client sockets themselves and cut them at their drain deadline
+// (listeners.ts).
 import { STATUS_CODES, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import net from 'node:net';
@@ -61,6 +62,8 @@ import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { answer, lingerThenDestroy, refuse, responseHead } from './raw-response.ts';
+import { routeIdentity, sameRoute } from './long-lived.ts';
+import type { LongLivedSet, RouteIdentity } from './long-lived.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 import { Tunnel, type TunnelInfo } from './tunnel.ts';
 
@@ -89,6 +92,8 @@ export interface UpgraderOptions {
    * without imposing an idle timeout on quiet websockets. Default 60 s.
    */
   readonly keepAliveMs?: number;
+  /** Where established tunnels are registered, to be closed after a drain when their route or endpoint goes (long-lived.ts). */
+  readonly longLived?: LongLivedSet;
   readonly log?: Logger;
 }
 
@@ -117,9 +122,11 @@ export class Upgrader {
   readonly keepAliveMs: number;
   readonly log: Logger;
   readonly #tunnels = new Set<Tunnel>();
+  readonly #longLived: LongLivedSet | undefined;
 
   constructor(options: UpgraderOptions) {
     this.#getTable = options.getTable;
+    this.#longLived = options.longLived;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.maxResponseHeaderSize = options.maxResponseHeaderSize ?? 16 * 1024;
@@ -134,13 +141,7 @@ export class Upgrader {
     return this.#tunnels.size;
   }
 
-  /**
-   * The open tunnels. Issue 4's hook: after each swap, re-match every
-   * tunnel's host and path in the new table, and close after the drain
-   * timeout those whose route is gone or whose cluster no longer lists their
-   * endpoint (Tunnel.close()). Not built yet: today a tunnel lives until a
-   * peer closes it or its listener drains.
-   */
+  /** The open tunnels (admin, tests). */
   tunnels(): IterableIterator<Tunnel> {
     return this.#tunnels.values();
   }
@@ -159,15 +160,20 @@ export class Upgrader {
     // the point. Added after the route's filters, which cannot name them anyway.
     const headers = [...d.headers, 'Connection', 'Upgrade', 'Upgrade', 'websocket'];
     d.table.enter();
-    const info = { host: req.headers.host, path: d.routedPath, cluster: d.cluster.key };
+    const identity = routeIdentity(d.route, req.headers.host, d.routedPath, { method: req.method, headers: req.headers, query: d.query });
+    const info = { host: req.headers.host, path: d.routedPath, cluster: d.cluster.key, identity };
     new Handshake(this, d.table, d.cluster, socket, head, info, d.path, headers, d.responseHeaders, d.timeoutMs)
       .start(d.endpoint);
   }
 
   /** Registers a tunnel until both its sockets closed (Handshake only). */
-  adopt(tunnel: Tunnel): void {
+  adopt(tunnel: Tunnel, identity: RouteIdentity): void {
     this.#tunnels.add(tunnel);
     tunnel.closed.then(() => this.#tunnels.delete(tunnel), ignore);
+    this.#longLived?.add({
+      kind: 'websocket', cluster: tunnel.cluster, endpoint: tunnel.endpoint,
+      routed: (table) => sameRoute(table, identity), close: () => tunnel.close(), closed: tunnel.closed,
+    });
   }
 }
 
@@ -180,6 +186,8 @@ interface RouteInfo {
   readonly host: string | undefined;
   readonly path: string;
   readonly cluster: string;
+  /** The route matched, re-matched after each swap (long-lived.ts). */
+  readonly identity: RouteIdentity;
 }
 
 /**
@@ -356,10 +364,11 @@ class Handshake {
       return;
     }
     const endpoint = this.#endpoint as UpstreamEndpoint;
-    const info: TunnelInfo = { ...this.#route, endpoint: endpoint.key, openedAt: Date.now() };
+    const { identity, ...where } = this.#route;
+    const info: TunnelInfo = { ...where, endpoint: endpoint.key, openedAt: Date.now() };
     const clientHead = this.#head;
     this.#head = EMPTY;
-    this.#up.adopt(new Tunnel(this.#client, upstream, head, clientHead, upstreamHead, info, this.#up));
+    this.#up.adopt(new Tunnel(this.#client, upstream, head, clientHead, upstreamHead, info, this.#up), identity);
   }
 
   /**

@@ -25,7 +25,8 @@ import type { ApplyOutcome, SnapshotApplier } from './applier.ts';
 import { ApplyCode } from './errors.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './worker-protocol.ts';
 
-const WORKER_ENTRY = new URL('./worker.ts', import.meta.url);
+// worker.ts next to this file when run from source, worker.js in the built package (dist/).
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
 /** Options of WorkerSet. */
 export interface WorkerSetOptions {
@@ -104,7 +105,8 @@ export class WorkerSet implements SnapshotApplier {
   readonly #workers: Array<Worker | undefined>;
   #current: Snapshot | undefined;
   #appliedAt: Date | undefined;
-  #status: DataPlaneStatus | undefined;
+  /** The last status of each worker, by index. */
+  readonly #status = new Map<number, DataPlaneStatus>();
   #queue: Promise<unknown> = Promise.resolve();
   #seq = 0;
   #closing = false;
@@ -128,14 +130,22 @@ export class WorkerSet implements SnapshotApplier {
     return this.#current;
   }
 
-  /** Admin's view: the version every worker serves, and worker 0's listeners and counts. */
+  /**
+   * Admin's view: the version every worker serves, the first worker's
+   * listeners and counts (the same in all), pools and long-lived connections
+   * summed, as of the last apply.
+   */
   status(): DataPlaneStatus {
+    const all = [...this.#status.values()];
+    const first = all[0];
+    const sum = (f: (s: DataPlaneStatus) => number) => all.reduce((n, s) => n + f(s), 0);
     return {
       version: this.#current?.version,
       appliedAt: this.#appliedAt,
-      listeners: this.#status?.listeners ?? {},
-      counts: this.#status?.counts,
-      upstreamPools: this.#status?.upstreamPools ?? 0,
+      listeners: first?.listeners ?? {},
+      counts: first?.counts,
+      upstreamPools: sum((s) => s.upstreamPools),
+      longLived: { open: sum((s) => s.longLived.open), orphaned: sum((s) => s.longLived.orphaned), drained: sum((s) => s.longLived.drained) },
     };
   }
 
@@ -176,13 +186,13 @@ export class WorkerSet implements SnapshotApplier {
     this.#current = deepFreeze(candidate as Snapshot);
     this.#appliedAt = new Date();
     this.#log.info('snapshot served by every worker', { version, workers: workers.length, ms: Math.round(performance.now() - started) });
-    await this.#refreshStatus(workers[0]!);
+    await Promise.all(workers.map((w) => this.#refreshStatus(w)));
     return { ok: true, version };
   }
 
   async #refreshStatus(w: Worker): Promise<void> {
     const r = await w.request({ type: 'status', seq: ++this.#seq }, 'status', this.#timeoutMs);
-    if (r.type === 'status') this.#status = r.status;
+    if (r.type === 'status') this.#status.set(w.index, r.status);
   }
 
   /** Forks worker `i`; once ready, brings it to the current snapshot (under the apply queue). */

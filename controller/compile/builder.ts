@@ -40,7 +40,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     ...(input.routes ?? []).filter((r) => filter.acceptsRoute(r)).map((obj) => ({ kind: 'Route' as const, obj })),
   ], (w) => w.obj.metadata, (w) => w.kind);
 
-  const services = new ServiceIndex(input.services, input.endpointSlices);
+  const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true);
   const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
   const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs);

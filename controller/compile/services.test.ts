@@ -138,7 +138,7 @@ test('backends resolve to clusters and endpoints', async (t) => {
       want: { clusters: {}, conds: refs('PortNotFound') },
     },
     {
-      name: 'ExternalName Service is unsupported',
+      name: 'ExternalName Service without --enable-external-name',
       objs: [ing(), { ...service('svc'), spec: { type: 'ExternalName', externalName: 'db.example.com', ports: [{ port: 80 }] } } as KubeObject],
       want: { clusters: {}, conds: refs('UnsupportedServiceType') },
     },
@@ -159,6 +159,25 @@ test('backends resolve to clusters and endpoints', async (t) => {
       const r = res.snapshot.virtualHosts['foo.com']?.routes['Prefix:/'];
       assert.ok(r, 'the route exists whether or not its backend resolved');
       assert.equal(r.cluster, c.want.route);
+      assert.deepEqual(res.snapshot.clusters, c.want.clusters);
+      assert.deepEqual(condSummary(res, 'Ingress/default/a'), c.want.conds);
+    });
+  }
+});
+
+test('ExternalName Services with --enable-external-name become DNS-named clusters', async (t) => {
+  const ext = (externalName: string, ports?: Array<{ port: number; name?: string }>) =>
+    ({ ...service('svc'), spec: { type: 'ExternalName', externalName, ...(ports ? { ports } : {}) } }) as KubeObject;
+  const cases: Array<{ name: string; objs: KubeObject[]; want: { clusters: Record<string, Cluster>; conds: string[] } }> = [
+    { name: 'a port the Service lists', objs: [ing(), ext('DB.Example.com.', [{ port: 80 }])], want: { clusters: { 'default/svc:80': { endpoints: {}, dns: { name: 'db.example.com', port: 80 } } }, conds: OK } },
+    { name: 'no ports on the Service: the backend port number', objs: [ing(prefixPath('/', 'svc', 8443)), ext('api.example.com')], want: { clusters: { 'default/svc:8443': { endpoints: {}, dns: { name: 'api.example.com', port: 8443 } } }, conds: OK } },
+    { name: 'a port name the Service lists', objs: [ing(prefixPath('/', 'svc', 'web')), ext('api.example.com', [{ name: 'web', port: 8080 }])], want: { clusters: { 'default/svc:web': { endpoints: {}, dns: { name: 'api.example.com', port: 8080 } } }, conds: OK } },
+    { name: 'a port name the Service does not list', objs: [ing(prefixPath('/', 'svc', 'web')), ext('api.example.com')], want: { clusters: {}, conds: refs('PortNotFound') } },
+    { name: 'not a DNS name', objs: [ing(), ext('http://x/')], want: { clusters: {}, conds: refs('InvalidExternalName') } },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const res = compile(inputOf(c.objs), { ...OPTIONS, externalNames: true });
       assert.deepEqual(res.snapshot.clusters, c.want.clusters);
       assert.deepEqual(condSummary(res, 'Ingress/default/a'), c.want.conds);
     });

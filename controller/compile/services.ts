@@ -37,7 +37,11 @@ export class ServiceIndex {
   readonly #memo = new Map<string, Resolution>();
   readonly #clusters = new Map<ClusterKey, Cluster>();
 
-  constructor(services: readonly Service[], slices: readonly EndpointSlice[]) {
+  readonly #externalNames: boolean;
+
+  /** `externalNames`: serve ExternalName Services (CompileOptions.externalNames). */
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false) {
+    this.#externalNames = externalNames;
     for (const s of services) this.#services.set(`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s);
     for (const sl of slices) {
       const svc = sl.metadata.labels?.[SERVICE_NAME_LABEL];
@@ -84,8 +88,8 @@ export class ServiceIndex {
     const id = `${namespace}/${name}`;
     const service = this.#services.get(id);
     if (!service) return fail('ServiceNotFound', `Service ${id} not found`);
-    if (service.spec?.type === 'ExternalName') return fail('UnsupportedServiceType', `Service ${id} is of type ExternalName, which is not supported yet`);
     const sp = service.spec?.ports?.find((p) => (typeof port === 'number' ? p.port === port : p.name === port));
+    if (service.spec?.type === 'ExternalName') return this.#externalName(key, id, service, port, sp);
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
 
     const problems: Problem[] = [];
@@ -115,7 +119,29 @@ export class ServiceIndex {
     this.#clusters.set(key, protocol === undefined ? { endpoints: sorted } : { endpoints: sorted, protocol });
     return { cluster: key, problems };
   }
+
+  /**
+   * An ExternalName Service: a DNS-named cluster the proxy resolves itself.
+   * The port is the Service port's `port` when the backend names one the
+   * Service lists, else the backend's port number as written (ExternalName
+   * Services often list no ports); a port name the Service does not list is
+   * PortNotFound.
+   */
+  #externalName(key: ClusterKey, id: string, service: Service, port: number | string, sp: ServicePort | undefined): Resolution {
+    if (!this.#externalNames) {
+      return fail('UnsupportedServiceType', `Service ${id} is of type ExternalName, which is served only with --enable-external-name (its name could point the proxy at its own loopback)`);
+    }
+    const name = (service.spec?.externalName ?? '').toLowerCase();
+    if (!EXTERNAL_NAME_RE.test(name)) return fail('InvalidExternalName', `Service ${id} has externalName ${quote(service.spec?.externalName ?? '')}, which is not a DNS name`);
+    const p = sp?.port ?? (typeof port === 'number' ? port : undefined);
+    if (p === undefined || !isPort(p)) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
+    this.#clusters.set(key, { endpoints: {}, dns: { name: name.replace(/\.$/, ''), port: p } });
+    return { cluster: key, problems: [] };
+  }
 }
+
+/** A DNS name as an ExternalName may hold (RFC 1123 labels, optional trailing dot). */
+const EXTERNAL_NAME_RE = /^(?=.{1,253}\.?$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/;
 
 /**
  * The upstream protocol a Service port's `appProtocol` asks for (the values

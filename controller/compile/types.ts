@@ -27,6 +27,14 @@ export interface CompileOptions {
   readonly defaultCertificate: TlsSecret;
   /** Upstream response-header timeout for routes that do not set one. */
   readonly defaultTimeoutMs: number;
+  /**
+   * --enable-external-name: serve ExternalName Services as DNS-named clusters.
+   * Off by default: the name is chosen by whoever writes the Service, and
+   * `localhost` or an internal name would route the Internet to the proxy's
+   * own loopback services (admin port) or to anything the proxy can reach
+   * (Contour's CVE-2021-XXXXX class of problem; it is opt-in there too).
+   */
+  readonly externalNames?: boolean;
 }
 
 /** A status condition on one object, in the Kubernetes shape. */

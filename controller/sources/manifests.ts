@@ -287,47 +287,8 @@ export class ManifestSource implements Source {
     for (const listener of [...this.#reloadListeners]) listener();
   }
 
-  /**
-   * Lists manifest files, sorted, skipping hidden entries (editor swap files,
-   * ConfigMap volumes' `..data` internals; their visible symlinks are followed)
-   * and folders already visited (symlink loops). Undefined if the root is gone.
-   */
-  async #scan(): Promise<{ files: string[]; unreadableDirs: string[]; problems: SourceProblem[] } | undefined> {
-    const files: string[] = [];
-    const unreadableDirs: string[] = [];
-    const problems: SourceProblem[] = [];
-    const seen = new Set<string>();
-    const walk = async (dir: string, isRoot: boolean): Promise<boolean> => {
-      let entries;
-      try {
-        const st = await stat(dir);
-        const id = `${st.dev}:${st.ino}`;
-        if (seen.has(id)) return true;
-        seen.add(id);
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if (isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-        unreadableDirs.push(dir);
-        problems.push({ code: 'MANIFEST_UNREADABLE', severity: 'error', file: dir, message: `cannot read folder: ${(err as Error).message}` });
-        return true;
-      }
-      for (const e of entries) {
-        if (e.name.startsWith('.')) continue;
-        const full = join(dir, e.name);
-        let isDir = e.isDirectory();
-        let isFile = e.isFile();
-        if (e.isSymbolicLink()) {
-          const target = await stat(full).catch(() => undefined); // dangling links are skipped
-          isDir = target?.isDirectory() ?? false;
-          isFile = target?.isFile() ?? false;
-        }
-        if (isDir) await walk(full, false);
-        else if (isFile && MANIFEST_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(full);
-      }
-      return true;
-    };
-    if (!(await walk(this.dir, true))) return undefined;
-    return { files: files.sort(), unreadableDirs, problems };
+  #scan(): ReturnType<typeof listManifestFiles> {
+    return listManifestFiles(this.dir);
   }
 }
 
@@ -345,4 +306,48 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Lists the manifest files under `root`, sorted, skipping hidden entries
+ * (editor swap files, ConfigMap volumes' `..data` internals; their visible
+ * symlinks are followed) and folders already visited (symlink loops).
+ * Undefined if the root is gone. Shared with `kubectl turnout check`.
+ */
+export async function listManifestFiles(root: string): Promise<{ files: string[]; unreadableDirs: string[]; problems: SourceProblem[] } | undefined> {
+  const files: string[] = [];
+  const unreadableDirs: string[] = [];
+  const problems: SourceProblem[] = [];
+  const seen = new Set<string>();
+  const walk = async (dir: string, isRoot: boolean): Promise<boolean> => {
+    let entries;
+    try {
+      const st = await stat(dir);
+      const id = `${st.dev}:${st.ino}`;
+      if (seen.has(id)) return true;
+      seen.add(id);
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      unreadableDirs.push(dir);
+      problems.push({ code: 'MANIFEST_UNREADABLE', severity: 'error', file: dir, message: `cannot read folder: ${(err as Error).message}` });
+      return true;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const full = join(dir, e.name);
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        const target = await stat(full).catch(() => undefined); // dangling links are skipped
+        isDir = target?.isDirectory() ?? false;
+        isFile = target?.isFile() ?? false;
+      }
+      if (isDir) await walk(full, false);
+      else if (isFile && MANIFEST_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(full);
+    }
+    return true;
+  };
+  if (!(await walk(root, true))) return undefined;
+  return { files: files.sort(), unreadableDirs, problems };
 }

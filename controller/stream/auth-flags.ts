@@ -25,8 +25,10 @@ export async function streamAuthFromFlags(
   const kubeconfig = flags.kubeconfig as string | undefined;
   if (mode === 'token') {
     if (tokenFile === undefined) throw new UsageError('controller: --token-file is required with --auth token');
-    if (allowedFlag !== undefined || kubeconfig !== undefined) {
-      throw new UsageError('controller: --allowed-proxy-serviceaccounts and --kubeconfig go with --auth serviceaccount');
+    if (allowedFlag !== undefined) throw new UsageError('controller: --allowed-proxy-serviceaccounts goes with --auth serviceaccount');
+    // With the Kubernetes source (no --manifests) --kubeconfig names the cluster to watch.
+    if (kubeconfig !== undefined && flags.manifests !== undefined) {
+      throw new UsageError('controller: --kubeconfig goes with the Kubernetes source (no --manifests) or --auth serviceaccount');
     }
     return { token: await readToken(tokenFile) };
   }

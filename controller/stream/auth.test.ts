@@ -215,7 +215,10 @@ test('controller flags: --auth token needs --token-file; serviceaccount needs an
     await writeFile(tokenFile, 'the-shared-token-0123456789\n');
     assert.deepEqual(await streamAuthFromFlags({ auth: 'token', 'token-file': tokenFile }), { token: 'the-shared-token-0123456789' });
     await assert.rejects(streamAuthFromFlags({ auth: 'token' }), (e) => e instanceof UsageError && /--token-file is required/.test(e.message));
-    await assert.rejects(streamAuthFromFlags({ auth: 'token', 'token-file': tokenFile, kubeconfig: 'x' }), UsageError);
+    await assert.rejects(streamAuthFromFlags({ auth: 'token', 'token-file': tokenFile, manifests: 'd', kubeconfig: 'x' }), UsageError);
+    await assert.rejects(streamAuthFromFlags({ auth: 'token', 'token-file': tokenFile, 'allowed-proxy-serviceaccounts': 'a/b' }), UsageError);
+    // The Kubernetes source reads --kubeconfig itself: fine with a shared token.
+    assert.deepEqual(await streamAuthFromFlags({ auth: 'token', 'token-file': tokenFile, kubeconfig: 'x' }), { token: 'the-shared-token-0123456789' });
 
     const fake = async () => recordedReviewer({}).review;
     const sa = { auth: 'serviceaccount', 'allowed-proxy-serviceaccounts': 'turnout-system/turnout-proxy' };

@@ -93,6 +93,7 @@ export class StreamServer {
   readonly #log: Logger;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<number, StreamSession>();
+  readonly #changeListeners = new Set<() => void>();
   readonly #heartbeat: NodeJS.Timeout;
   readonly #unsubscribe: () => void;
   #nextId = 1;
@@ -252,9 +253,26 @@ export class StreamServer {
       id, store: this.#store, remoteAddress: remote, identity, helloTimeoutMs: this.#helloTimeoutMs, log: this.#log,
       encode: (msg: ControllerMessage) => this.#frames.get(this.#store, msg),
       publishedAt: (version) => this.#publishedAt.get(version),
+      changed: () => this.#proxiesChanged(),
     });
     this.#sessions.set(id, session);
-    void session.closed.then(() => this.#sessions.delete(id));
+    void session.closed.then(() => {
+      this.#sessions.delete(id);
+      this.#proxiesChanged();
+    });
+  }
+
+  /**
+   * Calls `listener` whenever a proxy connects, disconnects, or ACKs or NACKs
+   * a version (what Programmed depends on). Returns the unsubscribe.
+   */
+  onProxiesChanged(listener: () => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  #proxiesChanged(): void {
+    for (const l of [...this.#changeListeners]) l();
   }
 
   /** Remembers publish times of the versions the store still remembers (so the map stays bounded). */

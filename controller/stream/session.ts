@@ -66,6 +66,8 @@ export interface StreamSessionOptions {
   readonly encode?: (msg: ControllerMessage) => Buffer | string;
   /** When a remembered version was published (performance.now() ms), for the lag. */
   readonly publishedAt?: (version: Version) => number | undefined;
+  /** Called after the proxy's served version may have changed (hello, ACK, NACK); Programmed status follows it. */
+  readonly changed?: () => void;
 }
 
 const MAX_PROXY_ID = 253;
@@ -219,6 +221,7 @@ export class StreamSession {
     this.#proxyId = msg.proxyId;
     this.#acked = msg.version;
     this.#updateLag();
+    this.#opts.changed?.();
     this.#log.info('proxy connected', { version: msg.version, protocol: this.#ws.protocol, identity: this.#opts.identity });
     this.pump();
   }
@@ -228,6 +231,7 @@ export class StreamSession {
     this.#acked = msg.version;
     this.#inFlight = undefined;
     this.#updateLag();
+    this.#opts.changed?.();
     this.#log.debug('proxy acknowledged', { version: msg.version });
   }
 
@@ -236,6 +240,7 @@ export class StreamSession {
     this.#inFlight = undefined;
     this.#acked = msg.current;
     this.#updateLag();
+    this.#opts.changed?.();
     const reason = msg.reason.length > MAX_LOGGED_REASON ? `${msg.reason.slice(0, MAX_LOGGED_REASON)}…` : msg.reason;
     this.#lastNack = { version: msg.version, code: msg.code, reason, at: new Date().toISOString() };
     if (RESYNC_NACK_CODES.has(msg.code) && !wasFull) {

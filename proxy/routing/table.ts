@@ -27,7 +27,9 @@ import type { SecureContext } from 'node:tls';
 import { ANY_HOST } from '../../api/snapshot.ts';
 import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
-import { ClusterBalancer } from '../upstream/balancer.ts';
+import { ClusterBalancer, DnsBalancer } from '../upstream/balancer.ts';
+import { DnsTargets } from '../upstream/dns.ts';
+import { silentLogger } from '../../lib/log.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
 import { HostIndex, normalizeHost } from './hosts.ts';
 import { PathMatcher, RoutePatternError } from './paths.ts';
@@ -61,6 +63,8 @@ export type TableCounts = SnapshotCounts;
 export interface BuildOptions {
   /** The pool registry; defaults to the previous table's, else a new one. */
   readonly pools?: UpstreamPools;
+  /** DNS-named clusters (over `pools`); defaults to the previous table's, else a new one with default TTL bounds. */
+  readonly dns?: DnsTargets;
 }
 
 /** A certificate as a listener needs it for its default TLS context. */
@@ -134,6 +138,8 @@ export class RoutingTable {
   /** The snapshot this table was built from (the applier's delta base). */
   readonly snapshot: Snapshot;
   readonly pools: UpstreamPools;
+  /** The DNS-named clusters' resolver state, shared like `pools`. */
+  readonly dns: DnsTargets;
   readonly counts: TableCounts;
   readonly #hosts: HostTables;
   readonly #defaultRoute: RouteTarget | undefined;
@@ -143,6 +149,8 @@ export class RoutingTable {
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
   readonly #fingerprints = new Map<SecretKey, string>();
+  /** First lookups of the DNS-named clusters this table started resolving. */
+  readonly #dnsFirst: Array<Promise<void>> = [];
   #inflight = 0;
   #retired = false;
   #closed = false;
@@ -151,6 +159,7 @@ export class RoutingTable {
     this.version = snapshot.version;
     this.snapshot = snapshot;
     this.pools = options.pools ?? previous?.pools ?? new UpstreamPools();
+    this.dns = options.dns ?? (previous?.pools === this.pools ? previous.dns : undefined) ?? new DnsTargets(this.pools, silentLogger);
     const vhosts = snapshot.virtualHosts;
     // Object.keys and an index, not Object.entries: at 10k keys the pair
     // arrays cost more than the rest of a delta's build.
@@ -187,7 +196,7 @@ export class RoutingTable {
       // balancers, so share the map itself; one more reference per endpoint.
       this.#clusters = lender.#clusters;
       for (const balancer of this.#clusters.values()) {
-        for (const ep of balancer.endpoints) this.pools.retain(ep);
+        balancer.retain(this.pools);
         endpoints += balancer.endpoints.length;
       }
     } else {
@@ -199,8 +208,12 @@ export class RoutingTable {
           ? lender.#clusters.get(key) : undefined;
         let balancer: ClusterBalancer;
         if (lent !== undefined) {
-          for (const ep of lent.endpoints) this.pools.retain(ep);
+          lent.retain(this.pools);
           balancer = lent;
+        } else if (cluster.dns !== undefined) {
+          const target = this.dns.acquire(cluster.dns.name, cluster.dns.port);
+          this.#dnsFirst.push(target.first);
+          balancer = new DnsBalancer(key, target, previous?.cluster(key)?.cursor ?? 0);
         } else {
           const eps = Object.values(cluster.endpoints).map((ep) => this.pools.acquire(ep.address, ep.port, cluster.protocol));
           balancer = new ClusterBalancer(key, eps, previous?.cluster(key)?.cursor ?? 0);
@@ -315,6 +328,18 @@ export class RoutingTable {
     return { fingerprint: fp, cert: secret.cert, key: secret.key };
   }
 
+  /**
+   * Resolves once every DNS-named cluster new in this table had its first
+   * lookup, or after `timeoutMs`: swapped in before, its requests would be
+   * 503s for a moment.
+   */
+  async dnsReady(timeoutMs: number): Promise<void> {
+    if (this.#dnsFirst.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.#dnsFirst), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   /** Requests currently pinned to this table. */
   get inflight(): number {
     return this.#inflight;
@@ -350,7 +375,7 @@ export class RoutingTable {
     this.#closed = true;
     // One reference per endpoint per cluster, as taken in the constructor.
     for (const balancer of this.#clusters.values()) {
-      for (const ep of balancer.endpoints) this.pools.release(ep);
+      balancer.release(this.pools);
     }
   }
 }

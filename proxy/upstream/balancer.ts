@@ -21,17 +21,38 @@ export interface UpstreamEndpoint {
   readonly dispatcher: Dispatcher;
 }
 
+/** The pool references a balancer's holders take and give back (upstream/pools.ts). */
+export interface EndpointRefs {
+  retain(ep: UpstreamEndpoint): void;
+  release(ep: UpstreamEndpoint): void;
+}
+
 /** A cluster as the data plane sees it: its endpoints in a stable order and a cursor. */
 export class ClusterBalancer {
   readonly key: string;
-  readonly endpoints: readonly UpstreamEndpoint[];
+  readonly #endpoints: readonly UpstreamEndpoint[];
   #next: number;
 
   /** `start` carries the cursor over from the previous table's entry for this cluster. */
   constructor(key: string, endpoints: readonly UpstreamEndpoint[], start = 0) {
     this.key = key;
-    this.endpoints = endpoints;
+    this.#endpoints = endpoints;
     this.#next = start >>> 0;
+  }
+
+  /** The endpoints now (a DNS-named cluster's change between two reads). */
+  get endpoints(): readonly UpstreamEndpoint[] {
+    return this.#endpoints;
+  }
+
+  /** One more holder (a routing table): a reference on every endpoint. */
+  retain(refs: EndpointRefs): void {
+    for (const ep of this.#endpoints) refs.retain(ep);
+  }
+
+  /** A holder let go (its table closed). */
+  release(refs: EndpointRefs): void {
+    for (const ep of this.#endpoints) refs.release(ep);
   }
 
   /** Where the next table's entry for this cluster should start. */
@@ -62,5 +83,32 @@ export class ClusterBalancer {
       if (!tried.has(ep)) return ep;
     }
     return undefined;
+  }
+}
+
+/**
+ * A DNS-named cluster's balancer: its endpoints are the target's current
+ * addresses (upstream/dns.ts), and a holder's reference is on the target,
+ * which owns the endpoint references.
+ */
+export class DnsBalancer extends ClusterBalancer {
+  readonly target: { readonly endpoints: readonly UpstreamEndpoint[]; retain(): void; release(): void };
+
+  /** Takes over one reference on `target` (the acquire that produced it). */
+  constructor(key: string, target: DnsBalancer['target'], start = 0) {
+    super(key, [], start);
+    this.target = target;
+  }
+
+  override get endpoints(): readonly UpstreamEndpoint[] {
+    return this.target.endpoints;
+  }
+
+  override retain(): void {
+    this.target.retain();
+  }
+
+  override release(): void {
+    this.target.release();
   }
 }

@@ -1,0 +1,24 @@
+// `kubectl turnout <command>`: the kubectl plugin (kubectl finds the
+// `kubectl-turnout` executable on PATH). `check` compiles manifests offline;
+// `status` (proxies and objects of a cluster) comes with the helm chart.
+import { runCheck } from './check.ts';
+
+const USAGE = `Usage: kubectl turnout <command>
+
+Commands:
+  check -f FILE|DIR...   compile manifests offline and print the conditions Turnout would set
+`;
+
+/** Runs the plugin and resolves with the exit status. */
+export async function pluginMain(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const out = (s: string) => void process.stdout.write(s);
+  const err = (s: string) => void process.stderr.write(s);
+  if (cmd === 'check') return runCheck(rest, out, err);
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    out(USAGE);
+    return cmd === undefined ? 2 : 0;
+  }
+  err(`kubectl turnout: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+  return 2;
+}
