@@ -57,6 +57,16 @@ export interface Listener {
   readonly defaultSecret?: SecretKey;
   /** For tcp only, and required then: the weighted split each connection picks from. */
   readonly backends?: readonly WeightedBackend[];
+  /**
+   * http/https: every connection starts with a PROXY protocol (v1 or v2)
+   * header from a load balancer, naming the client; one without is closed.
+   */
+  readonly proxyProtocol?: boolean;
+  /**
+   * http/https: addresses or CIDRs of proxies in front whose X-Forwarded-For
+   * is believed for X-Real-IP (the rightmost untrusted hop).
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 /** All routes for one host pattern. */

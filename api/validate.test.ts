@@ -99,6 +99,9 @@ const cases: Array<{ name: string; mutate: (c: any) => void; path: string }> = [
   { name: 'DNS cluster with a bad name', mutate: (c) => { c.clusters['ns/ext:80'] = { endpoints: {}, dns: { name: 'no spaces.com', port: 80 } }; }, path: '/clusters/ns~1ext:80/dns/name' },
   { name: 'DNS cluster with a bad port', mutate: (c) => { c.clusters['ns/ext:80'] = { endpoints: {}, dns: { name: 'db.example.com', port: 0 } }; }, path: '/clusters/ns~1ext:80/dns/port' },
   { name: 'DNS cluster with endpoints too', mutate: (c) => { c.clusters['ns/ext:80'] = { endpoints: { '10.0.0.1:80': { address: '10.0.0.1', port: 80 } }, dns: { name: 'db.example.com', port: 80 } }; }, path: '/clusters/ns~1ext:80/endpoints' },
+  { name: 'proxyProtocol on a tcp listener', mutate: (c) => { c.listeners['tcp-a-b'] = { protocol: 'tcp', address: '127.0.0.1', port: 9000, backends: [], proxyProtocol: true }; }, path: '/listeners/tcp-a-b/proxyProtocol' },
+  { name: 'proxyProtocol not a boolean', mutate: (c) => { c.listeners.http.proxyProtocol = 'yes'; }, path: '/listeners/http/proxyProtocol' },
+  { name: 'a trusted proxy that is not a CIDR', mutate: (c) => { c.listeners.http.trustedProxies = ['10.0.0.0/8', 'lb.example.com']; }, path: '/listeners/http/trustedProxies/1' },
   { name: 'bad timeout', mutate: (c) => { c.virtualHosts['foo.com'].routes['Prefix:/'].timeoutMs = 0; }, path: '/virtualHosts/foo.com/routes/Prefix:~1/timeoutMs' },
 ];
 

@@ -89,6 +89,11 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     if (l.protocol === 'tcp') {
       validateBackends(`${p}/backends`, l.backends, hasCluster, bad);
     } else if (l.backends !== undefined) bad(`${p}/backends`, 'only a tcp listener has backends');
+    if (l.proxyProtocol !== undefined && (typeof l.proxyProtocol !== 'boolean' || l.protocol === 'tcp')) bad(`${p}/proxyProtocol`, 'must be a boolean, on an http or https listener');
+    if (l.trustedProxies !== undefined) {
+      if (!Array.isArray(l.trustedProxies) || l.protocol === 'tcp') bad(`${p}/trustedProxies`, 'must be an array, on an http or https listener');
+      else l.trustedProxies.forEach((c: unknown, i: number) => { if (typeof c !== 'string' || !isCidr(c)) bad(`${p}/trustedProxies/${i}`, 'must be an IP address or a CIDR'); });
+    }
     if (!isPlainIP(l.address)) bad(`${p}/address`, 'must be an IP address without a zone');
     if (!isPort(l.port)) bad(`${p}/port`, 'must be an integer in 1..65535');
     else if (ports.has(l.port)) bad(`${p}/port`, `port ${l.port} is also used by listener ${ports.get(l.port)}`);
@@ -171,4 +176,15 @@ function validateBackends(p: string, backends: unknown, hasCluster: (key: string
     if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, 'must name a cluster of the snapshot');
     if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) bad(`${bp}/weight`, 'must be a non-negative integer');
   });
+}
+
+/** Whether `cidr` is an IPv4 or IPv6 address, or one with a prefix length in range ("10.0.0.0/8", "fd00::/8"). */
+export function isCidr(cidr: string): boolean {
+  const [addr, bits, extra] = cidr.split('/');
+  if (extra !== undefined || addr === undefined) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
 }

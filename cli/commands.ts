@@ -10,6 +10,8 @@ const timeout: FlagSpec = { name: 'upstream-timeout', kind: 'duration', default:
 const externalName: FlagSpec = { name: 'enable-external-name', kind: 'boolean', help: 'Serve ExternalName Services: the proxy resolves their name at run time. Off by default: a Service author could point it at the proxy\'s own loopback' };
 const dnsMinTtl: FlagSpec = { name: 'dns-min-ttl', kind: 'duration', default: '5s', help: 'Shortest re-resolution interval of an ExternalName backend (and the retry after a failed lookup)' };
 const dnsMaxTtl: FlagSpec = { name: 'dns-max-ttl', kind: 'duration', default: '5m', help: 'Longest re-resolution interval of an ExternalName backend, whatever its TTL says' };
+const proxyProtocol: FlagSpec = { name: 'proxy-protocol', kind: 'boolean', help: 'The HTTP and HTTPS listeners expect a PROXY protocol (v1/v2) header from a load balancer on every connection, naming the client; connections without one are closed' };
+const trustedProxies: FlagSpec = { name: 'trusted-proxies', kind: 'string', metavar: 'CIDR,...', help: 'Proxies in front whose X-Forwarded-For is believed: X-Real-IP becomes the rightmost address not in these ranges' };
 const drainTimeout: FlagSpec = { name: 'drain-timeout', kind: 'duration', default: '5m', help: 'On SIGTERM, and for a listener a snapshot removes: how long open requests, websockets and tcp streams may finish before they are cut' };
 const reusePort: FlagSpec = { name: 'reuse-port', kind: 'boolean', default: 'true', help: 'Bind listeners with SO_REUSEPORT, so a new proxy process can take over the ports while this one drains (a zero-downtime upgrade)' };
 const workers = (dflt: string, why: string): FlagSpec => ({ name: 'workers', kind: 'count', default: dflt, metavar: 'N', help: `Worker processes serving traffic, sharing the ports with SO_REUSEPORT; 0 serves in this process (${why})` });
@@ -25,7 +27,7 @@ export const LOCAL: CommandSpec = {
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS listener port' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot, /status)' },
     { name: 'bind', kind: 'address', default: '127.0.0.1', help: 'Address of the HTTP, HTTPS and admin listeners' },
-    ingressClass, defaultCert, defaultKey, timeout, externalName, workers('0', 'the default here'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, proxyProtocol, trustedProxies, workers('0', 'the default here'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
   ],
 };
 
@@ -54,7 +56,7 @@ export const CONTROLLER: CommandSpec = {
     { name: 'http-port', kind: 'port', default: '8080', help: 'HTTP port the proxies open' },
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS port the proxies open' },
     { name: 'listen-address', kind: 'address', default: '0.0.0.0', help: 'Address the proxies bind their HTTP and HTTPS listeners to' },
-    ingressClass, defaultCert, defaultKey, timeout, externalName, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, proxyProtocol, trustedProxies, logLevel,
   ],
 };
 

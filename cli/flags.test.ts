@@ -17,6 +17,7 @@ const cases: Array<{ name: string; argv: string[]; want?: Record<string, unknown
   { name: 'a boolean defaulting to true', argv: ['--manifests', 'x'], want: { 'reuse-port': true, 'drain-timeout': 300000 } },
   { name: 'a boolean turned off with --no-', argv: ['--manifests', 'x', '--no-reuse-port', '--drain-timeout', '2s'], want: { 'reuse-port': false, 'drain-timeout': 2000 } },
   { name: 'a boolean given a value', argv: ['--manifests', 'x', '--reuse-port=false'], error: /reuse-port/ },
+  { name: 'proxy protocol and trusted proxies', argv: ['--manifests', 'x', '--proxy-protocol', '--trusted-proxies', '10.0.0.0/8,fd00::/8'], want: { 'proxy-protocol': true, 'trusted-proxies': '10.0.0.0/8,fd00::/8' } },
   { name: 'positional argument', argv: ['--manifests', 'x', 'extra'], error: /extra/ },
 ];
 

@@ -3,7 +3,7 @@
 // mode exercises exactly the code paths of a deployment.
 import { logLevel, type FlagValues } from './flags.ts';
 import { listenError, StartupError, type Running } from './startup.ts';
-import { Controller, defaultCertificate, proxyListeners, randomToken } from '../controller/main.ts';
+import { Controller, defaultCertificate, edgeFlags, proxyListeners, randomToken } from '../controller/main.ts';
 import { statusPage } from '../controller/admin.ts';
 import { startAdminServer } from '../proxy/admin.ts';
 import { StreamClient } from '../proxy/stream/client.ts';
@@ -21,7 +21,7 @@ export async function runLocal(flags: FlagValues): Promise<Running> {
   const controller = await Controller.start({
     manifests: flags.manifests as string,
     ingressClass: flags['ingress-class'] as string,
-    listeners: proxyListeners(bind, flags['http-port'] as number, flags['https-port'] as number),
+    listeners: proxyListeners(bind, flags['http-port'] as number, flags['https-port'] as number, edgeFlags(flags)),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
     externalNames: flags['enable-external-name'] === true,

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_SECRET, type Listener, type Snapshot, type TlsSecret } from '../api/snapshot.ts';
 import type { Running } from '../cli/startup.ts';
 import { listenError, StartupError } from '../cli/startup.ts';
-import { logLevel, type FlagValues } from '../cli/flags.ts';
+import { logLevel, UsageError, type FlagValues } from '../cli/flags.ts';
+import { isCidr } from '../api/validate.ts';
 import { ObjectCache } from './cache.ts';
 import { compile } from './compile/builder.ts';
 import { recompileEndpoints } from './compile/endpoints.ts';
@@ -186,7 +187,7 @@ export async function runController(flags: FlagValues): Promise<Running> {
   const controller = await Controller.listen({
     ...(kube ? { source: kube.source } : { manifests: flags.manifests as string }),
     ingressClass: flags['ingress-class'] as string,
-    listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number),
+    listeners: proxyListeners(flags['listen-address'] as string, flags['http-port'] as number, flags['https-port'] as number, edgeFlags(flags)),
     defaultCertificate: await defaultCertificate(flags),
     defaultTimeoutMs: flags['upstream-timeout'] as number,
     externalNames: flags['enable-external-name'] === true,
@@ -218,12 +219,31 @@ export async function runController(flags: FlagValues): Promise<Running> {
 }
 
 /** The listeners every proxy opens: one HTTP and one HTTPS port. */
-export function proxyListeners(address: string, httpPort: number, httpsPort: number): Record<string, Listener> {
+export function proxyListeners(address: string, httpPort: number, httpsPort: number, edge: EdgeOptions = {}): Record<string, Listener> {
   if (httpPort === httpsPort) throw new StartupError(`--http-port and --https-port are both ${httpPort}`);
-  return {
-    http: { protocol: 'http', address, port: httpPort },
-    https: { protocol: 'https', address, port: httpsPort, defaultSecret: DEFAULT_SECRET },
+  const client = {
+    ...(edge.proxyProtocol ? { proxyProtocol: true } : {}),
+    ...(edge.trustedProxies !== undefined && edge.trustedProxies.length > 0 ? { trustedProxies: edge.trustedProxies } : {}),
   };
+  return {
+    http: { protocol: 'http', address, port: httpPort, ...client },
+    https: { protocol: 'https', address, port: httpsPort, defaultSecret: DEFAULT_SECRET, ...client },
+  };
+}
+
+/** How the proxies learn the client's address behind a load balancer (--proxy-protocol, --trusted-proxies). */
+export interface EdgeOptions {
+  readonly proxyProtocol?: boolean;
+  readonly trustedProxies?: readonly string[];
+}
+
+/** --proxy-protocol and --trusted-proxies, checked; a bad CIDR is a UsageError naming the flag. */
+export function edgeFlags(flags: FlagValues): EdgeOptions {
+  const raw = flags['trusted-proxies'] as string | undefined;
+  const trustedProxies = raw === undefined ? [] : raw.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const bad = trustedProxies.find((c) => !isCidr(c));
+  if (bad !== undefined) throw new UsageError(`--trusted-proxies: ${JSON.stringify(bad)} is not an IP address or a CIDR (e.g. 10.0.0.0/8)`);
+  return { proxyProtocol: flags['proxy-protocol'] === true, trustedProxies };
 }
 
 /** --default-cert/--default-key, or a certificate self-signed now. */

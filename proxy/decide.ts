@@ -26,6 +26,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.ts';
+import type { BlockList } from 'node:net';
+import { peerAddress, realClient } from './client-address.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
@@ -101,7 +103,7 @@ export interface DecisionForward {
 }
 
 /** Routes one request in `table` (the one the caller pinned for it); see the top of the file. */
-export function decide(table: RoutingTable | undefined, req: ClientRequest, proto: ClientProtocol): Decision {
+export function decide(table: RoutingTable | undefined, req: ClientRequest, proto: ClientProtocol, trusted?: BlockList): Decision {
   if (table === undefined) return refused(ClientError.NOT_CONFIGURED);
   const target = parseRequestTarget(req.url);
   if (target === undefined) return refused(ClientError.BAD_REQUEST);
@@ -109,7 +111,7 @@ export function decide(table: RoutingTable | undefined, req: ClientRequest, prot
   // both are sent upstreamHeaders() refuses them if they differ).
   const host = req.httpVersionMajor === 2 ? authority(req) : req.headers.host;
   if (host !== undefined && !validHost(host)) return refused(ClientError.BAD_REQUEST);
-  const forwarded = upstreamHeaders(req, proto);
+  const forwarded = upstreamHeaders(req, proto, trusted);
   if (forwarded === undefined) return refused(ClientError.BAD_REQUEST);
   const hit = table.match(host, target.path, { method: req.method, headers: req.headers, query: target.query });
   if (hit === undefined) return refused(ClientError.NO_ROUTE);
@@ -203,7 +205,7 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
  * relays response trailers to HTTP/2 clients. HTTP/1.1 clients' TE is
  * dropped: their trailers are not relayed (forward.ts).
  */
-export function upstreamHeaders(req: ClientRequest, proto: ClientProtocol): string[] | undefined {
+export function upstreamHeaders(req: ClientRequest, proto: ClientProtocol, trusted?: BlockList): string[] | undefined {
   const raw = req.rawHeaders;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
@@ -237,12 +239,12 @@ export function upstreamHeaders(req: ClientRequest, proto: ClientProtocol): stri
     }
     out.push(name, value);
   }
-  let client = req.socket.remoteAddress;
-  // A dual-stack listener ("::") reports IPv4 clients as "::ffff:a.b.c.d"; send the plain IPv4.
-  if (client?.startsWith('::ffff:') && client.includes('.')) client = client.slice(7);
+  // The peer, or the client a PROXY header named (client-address.ts).
+  const client = peerAddress(req.socket);
+  const received = xff;
   if (client !== undefined) xff = xff === undefined ? client : `${xff}, ${client}`;
   if (xff !== undefined) out.push('x-forwarded-for', xff);
-  if (client !== undefined) out.push('x-real-ip', client);
+  if (client !== undefined) out.push('x-real-ip', realClient(client, received, trusted));
   out.push('x-forwarded-proto', proto);
   if (req.socket.localPort !== undefined) out.push('x-forwarded-port', String(req.socket.localPort));
   if (host !== undefined) out.push('x-forwarded-host', host);

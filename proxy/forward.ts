@@ -66,6 +66,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
+import type { BlockList } from 'node:net';
 import type { HeaderFilter, RetryPolicy } from '../api/snapshot.ts';
 import { decide } from './decide.ts';
 import type { ClientProtocol, ClientRequest, ClientResponse } from './decide.ts';
@@ -90,9 +91,10 @@ export { downstreamHeaders } from './response-headers.ts';
 /**
  * What a listener calls per request. `table`, when given, is routed on
  * instead of the current one (a listener bound for a snapshot not swapped in
- * yet, listeners.ts).
+ * yet, listeners.ts); `trusted` are the listener's trusted proxies
+ * (client-address.ts).
  */
-export type ProxyHandler = (req: ClientRequest, res: ClientResponse, proto: ClientProtocol, table?: RoutingTable) => void;
+export type ProxyHandler = (req: ClientRequest, res: ClientResponse, proto: ClientProtocol, table?: RoutingTable, trusted?: BlockList) => void;
 
 /** Options of createForwarder. */
 export interface ForwarderOptions {
@@ -133,9 +135,9 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const log = options.log ?? silentLogger;
   const budget = new RetryBudget();
   const replayBodyLimit = options.replayBodyLimit ?? 64 * 1024;
-  return (req, res, proto, pinned) => {
+  return (req, res, proto, pinned, trusted) => {
     // One load per request: everything below uses this table, whatever swaps.
-    const d = decide(pinned ?? options.getTable(), req, proto);
+    const d = decide(pinned ?? options.getTable(), req, proto, trusted);
     if (d.kind === 'error') return sendClientError(res, d.error);
     if (d.kind === 'redirect') {
       // A route's redirect: answered here, nothing goes upstream. (Both

@@ -45,7 +45,9 @@ import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
-import { TlsFront } from './passthrough.ts';
+import { ListenerFront } from './front.ts';
+import type { BlockList } from 'node:net';
+import { trustedList } from './client-address.ts';
 import { LongLivedSet } from './long-lived.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
@@ -256,13 +258,16 @@ class ManagedListener {
    * Set for an https listener: it owns the listening socket and hands the
    * connections it does not pass through (passthrough.ts) to `server`.
    */
-  readonly #front: TlsFront | undefined;
+  readonly #front: ListenerFront | undefined;
   readonly #inflight = new Set<http.ServerResponse | Http2ServerResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
   #draining = false;
   /** The table this listener was prepared with, until the swap (see the constructor). */
   #pending: RoutingTable | undefined;
+  /** Its trusted proxies (client-address.ts), replaced when a snapshot changes them. */
+  #trusted: BlockList | undefined;
+  #trustedSpec = '';
   #defaultFingerprint: string | undefined;
   readonly #log: Logger;
 
@@ -321,7 +326,8 @@ class ManagedListener {
       this.#https = server;
       this.#sessions = sessions;
       this.#http = undefined;
-      this.#front = new TlsFront(server, {
+      this.#front = new ListenerFront(server, {
+        tls: true, proxyProtocol: spec.proxyProtocol === true,
         getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
       });
     } else {
@@ -330,14 +336,20 @@ class ManagedListener {
       this.#http = server;
       this.#https = undefined;
       this.#sessions = undefined;
-      this.#front = undefined;
+      // Cleartext needs a front only to read a PROXY header.
+      this.#front = spec.proxyProtocol === true ? new ListenerFront(server, {
+        tls: false, proxyProtocol: true,
+        getTable, peekTimeoutMs: limits.headersTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
+      }) : undefined;
     }
+    this.#trusted = trustedList(spec.trustedProxies);
+    this.#trustedSpec = (spec.trustedProxies ?? []).join();
     this.server = server;
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       try {
-        upgrader.handle(req, socket, head, clientProtocol, this.#pending);
+        upgrader.handle(req, socket, head, clientProtocol, this.#pending, this.#trusted);
       } catch (err) {
         this.#log.error('upgrade handler threw', errorFields(err));
         socket.destroy();
@@ -393,7 +405,7 @@ class ManagedListener {
     this.#inflight.add(res);
     res.once('close', () => this.#inflight.delete(res));
     try {
-      handler(req, res, this.protocol as ClientProtocol, this.#pending);
+      handler(req, res, this.protocol as ClientProtocol, this.#pending, this.#trusted);
     } catch (err) {
       // A bug in routing must cost one request, not the process and every
       // connection on it.
@@ -416,6 +428,11 @@ class ManagedListener {
   /** Installs the listener's default certificate from `table` if its content changed. */
   reloadDefault(spec: Listener, table: RoutingTable, log: Logger): void {
     this.#tcp?.update(spec);
+    if ((spec.trustedProxies ?? []).join() !== this.#trustedSpec) {
+      this.#trustedSpec = (spec.trustedProxies ?? []).join();
+      this.#trusted = trustedList(spec.trustedProxies);
+    this.#trustedSpec = (spec.trustedProxies ?? []).join();
+    }
     if (this.protocol !== 'https' || spec.defaultSecret === undefined) return;
     const creds = table.credentials(spec.defaultSecret);
     if (creds === undefined || creds.fingerprint === this.#defaultFingerprint) return;

@@ -49,6 +49,7 @@
 import { STATUS_CODES, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import net from 'node:net';
+import type { BlockList } from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ClientError } from './errors.ts';
@@ -149,15 +150,16 @@ export class Upgrader {
   /**
    * The listeners' 'upgrade' event: `socket` is the client's, `head` what it
    * sent after the request head; `table` replaces the current one for a
-   * listener not swapped in yet (listeners.ts).
+   * listener not swapped in yet (listeners.ts); `trusted` are its trusted
+   * proxies (client-address.ts).
    */
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer, proto: ClientProtocol, table?: RoutingTable): void {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer, proto: ClientProtocol, table?: RoutingTable, trusted?: BlockList): void {
     // Node removed its own listeners from the socket before the event: without
     // one, a reset would be an uncaught exception. Errors end in 'close'.
     socket.on('error', ignore);
     // One load per handshake, as forward.ts does per request.
     // A handshake is a GET like any other: the route's actions apply as to requests.
-    const d = decide(table ?? this.#getTable(), req, proto);
+    const d = decide(table ?? this.#getTable(), req, proto, trusted);
     if (d.kind === 'error') return refuse(socket, d.error, this.halfCloseTimeoutMs);
     if (d.kind === 'redirect') return answer(socket, d.status, d.headers, '', this.halfCloseTimeoutMs);
     // upstreamHeaders (decide.ts) dropped both as hop-by-hop; here they are

@@ -204,3 +204,80 @@ test('a removed https listener drains a passthrough connection, then cuts it at 
     await local.close();
   }
 });
+
+// PROXY protocol and trusted proxies, on their own listeners.
+test('PROXY protocol on http and https listeners: the header names the client; a connection without one is closed', async () => {
+  const local = new DataPlane({ limits: { handshakeTimeoutMs: 400, headersTimeoutMs: 400 } });
+  const [h, s] = [await freePort(), await freePort()];
+  const snapPP = sealSnapshot(content({
+    listeners: {
+      http: { protocol: 'http', address: '127.0.0.1', port: h, proxyProtocol: true },
+      https: { protocol: 'https', address: '127.0.0.1', port: s, defaultSecret: '@default', proxyProtocol: true },
+    },
+    virtualHosts: { 'foo.com': vhost([route('Prefix', '/', 'c/web:1')], 'ns/foo'), 'db.example.com': pass('c/db:1') },
+    clusters: { 'c/web:1': cluster(web.port), 'c/db:1': cluster(db.port) },
+    secrets: { '@default': { cert: DEFAULT.cert, key: DEFAULT.key }, 'ns/foo': { cert: FOO.cert, key: FOO.key } },
+  }));
+  try {
+    assert.ok((await local.apply(snapPP)).ok);
+    // Cleartext: header, then the request, in one write.
+    const raw = await new Promise<string>((resolve) => {
+      let out = '';
+      const c = net.connect(h, '127.0.0.1', () => c.write('PROXY TCP4 203.0.113.7 10.0.0.1 40000 80\r\nGET /pp HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n'));
+      c.on('data', (d) => { out += d; });
+      c.on('close', () => resolve(out));
+    });
+    assert.match(raw, /^HTTP\/1.1 200/);
+    const echoed = JSON.parse(raw.slice(raw.indexOf('{'), raw.lastIndexOf('}') + 1)) as { headers: Record<string, string> };
+    assert.equal(echoed.headers['x-forwarded-for'], '203.0.113.7');
+    assert.equal(echoed.headers['x-real-ip'], '203.0.113.7');
+    // Without a header: closed, nothing answered.
+    const bare = await new Promise<string>((resolve) => {
+      let out = '';
+      const c = net.connect(h, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: foo.com\r\n\r\n'));
+      c.on('data', (d) => { out += d; });
+      c.on('error', () => {});
+      c.on('close', () => resolve(out));
+    });
+    assert.equal(bare, '');
+    // TLS after a v1 header: terminated, and passed through with the header stripped.
+    for (const [servername, org] of [['foo.com', FOO.org], ['db.example.com', BAR.org]] as const) {
+      const got = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(s, '127.0.0.1', () => {
+          sock.write('PROXY TCP4 203.0.113.8 10.0.0.1 40001 443\r\n');
+          const t = tls.connect({ socket: sock, servername, rejectUnauthorized: false }, () => {
+            resolve(String(t.getPeerCertificate().subject?.O));
+            t.destroy();
+          });
+          t.on('error', reject);
+        });
+      });
+      assert.equal(got, org, servername);
+    }
+  } finally {
+    await local.close();
+  }
+});
+
+test('trusted proxies: X-Real-IP is the rightmost untrusted X-Forwarded-For hop only when the peer is trusted', async () => {
+  const local = new DataPlane();
+  const p = await freePort();
+  const snapT = (trustedProxies?: string[]) => sealSnapshot(content({
+    listeners: { http: { protocol: 'http', address: '127.0.0.1', port: p, ...(trustedProxies ? { trustedProxies } : {}) } },
+    virtualHosts: { '*': vhost([route('Prefix', '/', 'c/web:1')]) },
+    clusters: { 'c/web:1': cluster(web.port) },
+  }));
+  const realIp = async () => {
+    const r = await fetch(`http://127.0.0.1:${p}/x`, { headers: { 'x-forwarded-for': '198.51.100.4, 10.9.9.9' } });
+    const body = await r.json() as { headers: Record<string, string> };
+    return [body.headers['x-real-ip'], body.headers['x-forwarded-for']];
+  };
+  try {
+    assert.ok((await local.apply(snapT())).ok);
+    assert.deepEqual(await realIp(), ['127.0.0.1', '198.51.100.4, 10.9.9.9, 127.0.0.1'], 'untrusted peer: its own address');
+    assert.ok((await local.apply(snapT(['127.0.0.0/8', '10.0.0.0/8']))).ok);
+    assert.deepEqual(await realIp(), ['198.51.100.4', '198.51.100.4, 10.9.9.9, 127.0.0.1'], 'trusted peer and hop: the client behind them');
+  } finally {
+    await local.close();
+  }
+});
