@@ -79,8 +79,11 @@ const PENDING_KUBE_SRC_FLAGS: Record<string, string[]> = {
   proxy: [],
 };
 
-const DEFAULT = render();
-const DAEMONSET = render(['proxy.kind=DaemonSet', 'proxy.hostNetwork=true', 'proxy.tcpMigrateReq.enabled=true', 'controller.watchNamespace=apps']);
+// Rendered once on first use, inside a test, so a missing helm fails that test.
+let defaultObjs: Promise<K8sObject[]> | undefined;
+let daemonSetObjs: Promise<K8sObject[]> | undefined;
+const DEFAULT = () => (defaultObjs ??= render());
+const DAEMONSET = () => (daemonSetObjs ??= render(['proxy.kind=DaemonSet', 'proxy.hostNetwork=true', 'proxy.tcpMigrateReq.enabled=true', 'controller.watchNamespace=apps']));
 
 /** `turnout <cmd> --help`, run for real: the flag names the CLI accepts. */
 function cliFlags(cmd: string): Promise<Set<string>> {
@@ -100,7 +103,7 @@ test('helm lint --strict passes with the default and the DaemonSet values', asyn
 });
 
 test('the rendered kinds: one of each workload, the two Services, the IngressClass', async () => {
-  for (const [objs, proxyKind] of [[await DEFAULT, 'Deployment'], [await DAEMONSET, 'DaemonSet']] as const) {
+  for (const [objs, proxyKind] of [[await DEFAULT(), 'Deployment'], [await DAEMONSET(), 'DaemonSet']] as const) {
     const kinds = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.ok(kinds.includes(`${proxyKind}/turnout-proxy`), kinds.join(' '));
     assert.ok(kinds.includes('Deployment/turnout-controller'));
@@ -110,7 +113,7 @@ test('the rendered kinds: one of each workload, the two Services, the IngressCla
 });
 
 test('RBAC: exactly the rules of e2e/kube/rbac.yaml, the Lease Role in the release namespace, proxies get none', async () => {
-  const objs = await DEFAULT;
+  const objs = await DEFAULT();
   const cr = one(objs, 'ClusterRole');
   assert.deepEqual(cr.rules, CLUSTER_RULES);
   const role = one(objs, 'Role');
@@ -142,7 +145,7 @@ test('every container is hardened; the only exception is the opt-in sysctl init 
     allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
   };
   let privileged = 0;
-  for (const objs of [await DEFAULT, await DAEMONSET]) {
+  for (const objs of [await DEFAULT(), await DAEMONSET()]) {
     for (const w of objs.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')) {
       const spec = pod(w);
       assert.deepEqual(spec.securityContext?.seccompProfile, { type: 'RuntimeDefault' }, w.metadata.name);
@@ -158,7 +161,7 @@ test('every container is hardened; the only exception is the opt-in sysctl init 
 });
 
 test('flags: every flag the chart passes exists in `turnout <cmd> --help`, or is listed as pending kube-src', async () => {
-  for (const objs of [await DEFAULT, await DAEMONSET]) {
+  for (const objs of [await DEFAULT(), await DAEMONSET()]) {
     for (const [w, cmd] of [[one(objs, 'Deployment', '-controller'), 'controller'], [one(objs, objs.some((o) => o.kind === 'DaemonSet') ? 'DaemonSet' : 'Deployment', '-proxy'), 'proxy']] as const) {
       const c = pod(w).containers[0]!;
       assert.equal(c.args?.[0], cmd, 'container args start with the subcommand (the image entrypoint is turnout)');
@@ -194,7 +197,7 @@ test('proxy drain: terminationGracePeriodSeconds covers preStop + --drain-timeou
 });
 
 test('controller: 2 replicas, leader election, probes on its admin port, stream on 0.0.0.0 with TLS', async () => {
-  const w = one(await DEFAULT, 'Deployment', '-controller');
+  const w = one(await DEFAULT(), 'Deployment', '-controller');
   assert.equal((w.spec as { replicas: number }).replicas, 2);
   const c = container(w, 'controller');
   assert.equal(flag(c, 'leader-elect'), 'true');
@@ -205,5 +208,5 @@ test('controller: 2 replicas, leader election, probes on its admin port, stream 
   assert.equal(flag(c, 'stream-bind'), '0.0.0.0');
   assert.ok(flag(c, 'stream-cert').startsWith('/etc/turnout/stream-tls/') && flag(c, 'stream-key').startsWith('/etc/turnout/stream-tls/'));
   assert.equal(flag(c, 'publish-service'), `${RELEASE.namespace}/turnout-proxy`);
-  assert.equal(flag(container(one(await DAEMONSET, 'Deployment', '-controller'), 'controller'), 'watch-namespace'), 'apps');
+  assert.equal(flag(container(one(await DAEMONSET(), 'Deployment', '-controller'), 'controller'), 'watch-namespace'), 'apps');
 });
