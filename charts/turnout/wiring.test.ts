@@ -180,3 +180,14 @@ test('CRDs: the chart carries exact copies of crds/ (scripts/sync-chart-crds.sh 
   const crd = one(withCrds, 'CustomResourceDefinition');
   assert.deepEqual(crd, parse(readFileSync(join(REPO_ROOT, 'crds', 'turnout.dev_routes.yaml'), 'utf8')));
 });
+
+test('NOTES: the proxy address command and a first Ingress of our class that parses', async () => {
+  const r = await helm(['install', '--dry-run=client', RELEASE.name, CHART_DIR, '--namespace', RELEASE.namespace, '--set', 'ingressClass.name=edge']);
+  assert.equal(r.code, 0, r.stderr);
+  const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+  assert.match(notes, new RegExp(`kubectl -n ${RELEASE.namespace} get service turnout-proxy `));
+  const body = /kubectl apply -f - <<'YAML'\n([\s\S]*?)\nYAML\n/.exec(notes)?.[1];
+  assert.ok(body, 'a flush-left heredoc');
+  const ing = parse(body) as { kind: string; spec: { ingressClassName: string } };
+  assert.deepEqual([ing.kind, ing.spec.ingressClassName], ['Ingress', 'edge']);
+});
