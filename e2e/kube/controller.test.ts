@@ -144,6 +144,19 @@ describe('turnout controller on a real kube-apiserver', { timeout: 600_000 }, ()
     assert.equal(answer.body, 'web /cart');
   });
 
+  test('editing the Ingress changes routing: a new host is served, the old one is not', async () => {
+    assert.equal((await cluster.kubectl(['apply', '-f', '-'], { stdin: ingress('edit', 'before.test') })).code, 0);
+    await waitFor('before.test routed', async () => (await get(ports.http, '/', { host: 'before.test', timeoutMs: 2_000 })).status === 200, 30_000, 20);
+    const patch = JSON.stringify([{ op: 'replace', path: '/spec/rules/0/host', value: 'after.test' }]);
+    assert.equal((await cluster.kubectl(['patch', 'ingress', 'edit', '-n', 'app', '--type=json', '-p', patch])).code, 0);
+    const after = await waitFor('after.test routed', async () => {
+      const res = await get(ports.http, '/x', { host: 'after.test', timeoutMs: 2_000 });
+      return res.status === 200 ? res : undefined;
+    }, 30_000, 20);
+    assert.equal(after.body, 'web /x');
+    assert.equal((await get(ports.http, '/', { host: 'before.test', timeoutMs: 2_000 })).status, 404, 'the old host is gone');
+  });
+
   test('Ingress status.loadBalancer is the --publish-service ClusterIP', async () => {
     const svc = await kubectlJson(['get', 'service', 'turnout', '-n', 'turnout-system']);
     const ip = svc.spec.clusterIP as string;
