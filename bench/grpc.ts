@@ -8,8 +8,6 @@
 //
 // Bounded: a 2 s warm-up, then 20,000 calls or 10 s, whichever comes first.
 // The direct rate (client → server without the proxy) is printed for scale.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { sealSnapshot } from '../api/version.ts';
@@ -17,16 +15,10 @@ import { DataPlane } from '../proxy/apply.ts';
 import { DEFAULT } from '../proxy/testdata/tls.ts';
 import { ECHO_SERVICE, echoClient, grpcBackend } from '../proxy/testdata/grpc.ts';
 import type { EchoClient } from '../proxy/testdata/grpc.ts';
+import { freePort } from '../proxy/testkit.ts';
 
 const concurrency = Number(process.argv[2] ?? 32);
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 function call(client: EchoClient): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -20,18 +20,12 @@ import type { Snapshot } from '../api/snapshot.ts';
 import { DataPlane } from '../proxy/apply.ts';
 import { applyDelta } from '../proxy/stream/delta.ts';
 import { fleet, keyPairs, SECRETS } from './compile.ts';
+import { freePort } from '../proxy/testkit.ts';
 
 const SIZES = [1_000, 10_000];
 const SWAPS = 20;
 const WINDOW_MS = 4_000;
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

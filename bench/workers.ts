@@ -9,8 +9,6 @@
 // A change alternates path "/" ↔ "/v2" of one Ingress, so each is real; it is
 // handed over as the stream client does (a copy-on-write patch of the served
 // snapshot), and the supervisor sends workers a JSON patch of it.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { compile } from '../controller/compile/builder.ts';
 import { inputOf, OPTIONS } from '../controller/compile/fixtures.ts';
@@ -24,17 +22,11 @@ import { WorkerSet } from '../proxy/workers.ts';
 import { applyDelta } from '../proxy/stream/delta.ts';
 import jsonpatch from 'fast-json-patch';
 import { fleet, keyPairs, median, SECRETS } from './compile.ts';
+import { freePort } from '../proxy/testkit.ts';
 
 const SIZES = [1_000, 10_000];
 const CHANGES = 7;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 function changed(objs: readonly KubeObject[], name: string): KubeObject[] {
   return objs.map((o) => {
