@@ -2,7 +2,9 @@
 // can change without a restart. A listener's identity is protocol + address +
 // port: one that stays the same across snapshots is kept open untouched (its
 // connections never notice a swap); new ones are bound BEFORE the swap, so a
-// bind failure refuses the snapshot with nothing changed; removed ones stop
+// bind failure refuses the snapshot with nothing changed (until the swap a
+// new listener routes on the table it was prepared with: with SO_REUSEPORT
+// it gets connections as soon as it is bound); removed ones stop
 // accepting after the swap and drain (Connection: close on responses still to
 // come, idle keep-alive sockets closed after a short grace, everything cut
 // after drainTimeoutMs).
@@ -14,7 +16,7 @@
 // setSecureContext() when its content changes.
 //
 // HTTPS listeners speak HTTP/2 and HTTP/1.1 (ALPN h2, http/1.1; no ALPN is
-// HTTP/1.1) on one port: createHttpsServer() below says how HTTP/1.1 keeps
+// HTTP/1.1) on one port: createHttpsServer() (servers.ts) says how HTTP/1.1 keeps
 // every behaviour of the http listener there. HTTP/2 limits and sessions are
 // in h2-sessions.ts; a removed listener sends GOAWAY on its sessions (streams
 // in flight finish) and destroys what is left at the drain deadline. Plain
@@ -27,11 +29,13 @@
 // server.close() waits for it), so each listener tracks its own and cuts them
 // at the drain deadline.
 //
-// Known limit: two listeners cannot trade ports in one snapshot (the new one
-// is bound while the old still holds the port): LISTENER_BIND_FAILED; move
-// them in two steps.
+// A front (front.ts) owns the socket of an https listener (TLS passthrough by
+// SNI) and of one with `proxyProtocol`; the server behind it never listens.
+//
+// Known limit without --reuse-port: two listeners cannot trade ports in one
+// snapshot (the new one is bound while the old still holds the port):
+// LISTENER_BIND_FAILED; move them in two steps.
 import http from 'node:http';
-import http2 from 'node:http2';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -39,58 +43,24 @@ import type { Duplex } from 'node:stream';
 import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
-import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
+import { H2Sessions } from './h2-sessions.ts';
+import { createHttpsServer, DEFAULT_LIMITS, http1Options, setHttp1Counts } from './servers.ts';
+import type { ServerLimits } from './servers.ts';
+/** Re-exported: the data plane's options name them from here. */
+export { DEFAULT_LIMITS } from './servers.ts';
+export type { ServerLimits } from './servers.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
-import { isWebSocketUpgrade, Upgrader } from './upgrade.ts';
+import { Upgrader } from './upgrade.ts';
 import { TcpListener } from './tcp.ts';
 import { ListenerFront } from './front.ts';
 import type { BlockList } from 'node:net';
 import { trustedList } from './client-address.ts';
 import { LongLivedSet } from './long-lived.ts';
 
-/** Server limits, set on purpose rather than inherited from Node's defaults. */
-export interface ServerLimits {
-  /**
-   * Time to receive a request's headers. Bounds slowloris-style clients
-   * without hurting real ones (a browser sends headers in one packet). 30 s.
-   */
-  readonly headersTimeoutMs: number;
-  /**
-   * Time to receive a whole request, body included. Bounds slow uploads; large
-   * uploads over slow links need more (raise it, or 0 to disable). 300 s.
-   */
-  readonly requestTimeoutMs: number;
-  /**
-   * Idle time of a client keep-alive connection. Longer than what load
-   * balancers in front commonly use (AWS ALB 60 s), so the client side, not
-   * the proxy, closes idle connections and never races a close. 75 s (nginx's).
-   */
-  readonly keepAliveTimeoutMs: number;
-  /** Largest request head. 16 KiB, Node's default, stated so it does not drift. */
-  readonly maxHeaderSize: number;
-  /** Time to finish a TLS handshake. 10 s. */
-  readonly handshakeTimeoutMs: number;
-  /** HTTP/2: streams open at once per client connection (h2-sessions.ts). 100. */
-  readonly h2MaxConcurrentStreams: number;
-  /** HTTP/2: memory one client connection may buffer, in MB (h2-sessions.ts). 10, Node's default. */
-  readonly h2MaxSessionMemoryMb: number;
-}
-
 /** How long a draining listener lets an idle keep-alive connection be reused (to be answered with Connection: close) before closing it. */
 const DRAIN_IDLE_GRACE_MS = 1_000;
-
-/** Defaults of ServerLimits (see each field). */
-export const DEFAULT_LIMITS: ServerLimits = {
-  headersTimeoutMs: 30_000,
-  requestTimeoutMs: 300_000,
-  keepAliveTimeoutMs: 75_000,
-  maxHeaderSize: 16 * 1024,
-  handshakeTimeoutMs: 10_000,
-  h2MaxConcurrentStreams: 100,
-  h2MaxSessionMemoryMb: 10,
-};
 
 /** Options of ListenerSet. */
 export interface ListenerSetOptions {
@@ -482,87 +452,4 @@ class ManagedListener {
     this.#closeAll();
     await closed;
   }
-}
-
-/**
- * HTTP/1.1 server options of both HTTP listeners: limits from ServerLimits,
- * and the strict parser.
- */
-function http1Options(limits: ServerLimits): http.ServerOptions {
-  return {
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    maxHeaderSize: limits.maxHeaderSize,
-    // How often those two timeouts are checked: Node's default (30 s) lets
-    // a 30 s headersTimeout hold a slow client for up to a minute.
-    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 2) || 1_000)),
-    // The strict parser rejects request smuggling vectors (CL+TE, obs-fold,
-    // bare LF); never trade that for leniency.
-    insecureHTTPParser: false,
-    // Node's default; stated because a later HTTP/1.0 knob must not lose it.
-    requireHostHeader: true,
-    // Which upgrades reach the 'upgrade' event (the rest are plain requests).
-    shouldUpgradeCallback: isWebSocketUpgrade,
-  };
-}
-
-/** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */
-function setHttp1Counts(server: http.Server | Http2SecureServer): void {
-  const s = server as http.Server;
-  // Unlimited requests per keep-alive connection: recycling connections
-  // costs clients a reconnect and buys nothing here.
-  s.maxRequestsPerSocket = 0;
-  // A cap on the header count silently DROPS the extra headers (Node does not
-  // reject); maxHeaderSize already bounds them, so no count limit.
-  s.maxHeadersCount = 0;
-}
-
-/**
- * The server of an https listener, in one function so that a front (a TLS
- * passthrough SNI peek) can wrap it. ALPN offers h2 then http/1.1; a client
- * that offers neither, or no ALPN at all, gets HTTP/1.1.
- *
- * HTTP/1.1 over this server behaves as on the http listener: Node's
- * Http2SecureServer with allowHTTP1 hands those connections to http.Server's
- * own connection handler, reads the same options (headersTimeout,
- * requestTimeout, keepAliveTimeout, maxHeaderSize, insecureHTTPParser,
- * requireHostHeader), tracks the connections for closeIdleConnections(), and
- * emits 'upgrade'. One trap: its constructor REPLACES shouldUpgradeCallback
- * with "any upgrade if an 'upgrade' listener exists", so it is set again
- * after construction, or every Upgrade request (h2c included) would reach the
- * websocket upgrader. HTTP/2 limits: h2-sessions.ts.
- */
-export function createHttpsServer(
-  limits: ServerLimits,
-  creds: { readonly cert: string; readonly key: string } | undefined,
-  getTable: () => RoutingTable | undefined,
-  onRequest: (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => void,
-): Http2SecureServer {
-  const server = http2.createSecureServer({
-    ...http1Options(limits),
-    ...h2ServerOptions({
-      maxConcurrentStreams: limits.h2MaxConcurrentStreams,
-      maxSessionMemoryMb: limits.h2MaxSessionMemoryMb,
-      maxHeaderListSize: limits.maxHeaderSize,
-      idleMs: limits.keepAliveTimeoutMs,
-    }),
-    allowHTTP1: true,
-    cert: creds?.cert,
-    key: creds?.key,
-    handshakeTimeout: limits.handshakeTimeoutMs,
-    SNICallback: (servername, cb) => {
-      // Undefined falls back to the server's default context (defaultSecret).
-      let ctx;
-      try {
-        ctx = getTable()?.secureContextFor(servername);
-      } catch {
-        ctx = undefined;
-      }
-      cb(null, ctx);
-    },
-  }, onRequest);
-  (server as unknown as { shouldUpgradeCallback: typeof isWebSocketUpgrade }).shouldUpgradeCallback = isWebSocketUpgrade;
-  setHttp1Counts(server);
-  return server;
 }
