@@ -74,7 +74,7 @@ const LEASE_RULES: Rule[] = [{ apiGroups: ['coordination.k8s.io'], resources: ['
 let defaultObjs: Promise<K8sObject[]> | undefined;
 let daemonSetObjs: Promise<K8sObject[]> | undefined;
 const DEFAULT = () => (defaultObjs ??= render());
-const DAEMONSET = () => (daemonSetObjs ??= render(['proxy.kind=DaemonSet', 'proxy.hostNetwork=true', 'proxy.tcpMigrateReq.enabled=true', 'controller.watchNamespace=apps']));
+const DAEMONSET = () => (daemonSetObjs ??= render(['proxy.kind=DaemonSet', 'proxy.hostNetwork=true', 'proxy.tcpMigrateReq.enabled=true', 'controller.watchNamespace=apps', 'controller.proxyProtocol=true', 'controller.trustedProxies={10.0.0.0/8,192.0.2.1}']));
 
 /** `turnout <cmd> --help`, run for real: the flag names the CLI accepts. */
 function cliFlags(cmd: string): Promise<Set<string>> {
@@ -158,6 +158,11 @@ test('flags: every flag the chart passes exists in `turnout <cmd> --help`', asyn
       for (const name of flags(c).keys()) assert.ok(known.has(name), `turnout ${cmd} has no --${name}`);
     }
   }
+  // Values that become flags: the client-address settings reach the controller.
+  const ctl = flags(pod(one(await DAEMONSET(), 'Deployment', '-controller')).containers[0]!);
+  assert.equal(ctl.get('trusted-proxies'), '10.0.0.0/8,192.0.2.1');
+  assert.ok(ctl.has('proxy-protocol'));
+  assert.ok(!flags(pod(one(await DEFAULT(), 'Deployment', '-controller')).containers[0]!).has('proxy-protocol'));
   // The check can fail: a made-up flag is caught.
   const bad = await render(['controller.extraArgs={--no-such-flag}']);
   const known = await cliFlags('controller');
