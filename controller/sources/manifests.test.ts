@@ -7,7 +7,7 @@ import { ObjectCache } from '../cache.ts';
 import type { CacheChange } from '../cache.ts';
 import { TurnoutError } from '../errors.ts';
 import { silentLogger } from '../../lib/log.ts';
-import { ManifestSource, MAX_MANIFEST_BYTES } from './manifests.ts';
+import { EMPTY_GRACE_MS, ManifestSource, MAX_MANIFEST_BYTES } from './manifests.ts';
 import type { SourceProblem } from './source.ts';
 import { formatProblem } from './source.ts';
 
@@ -179,4 +179,21 @@ test('unreadable (oversized) files are reported and keep their objects', async (
   assert.equal(problem?.code, 'MANIFEST_UNREADABLE');
   assert.match(problem?.message ?? '', /limit/);
   assert.deepEqual(cache.keys(), ['Service/default/a']);
+});
+
+test('a file truncated for a rewrite keeps its objects; one that stays empty loses them after the grace', async () => {
+  const dir = folder({ 'a.yaml': svc('a') });
+  const { source, cache } = await started(dir);
+  const removed: string[] = [];
+  cache.onChange((c) => removed.push(...c.keys.filter((k) => cache.get('Service', 'default', k.split('/')[2]!) === undefined)));
+  write(dir, 'a.yaml', '');
+  await new Promise((r) => setTimeout(r, 300)); // past the debounce, inside EMPTY_GRACE_MS
+  assert.ok(cache.get('Service', 'default', 'a') !== undefined, 'still served while the file reads empty');
+  write(dir, 'a.yaml', svc('a', undefined, 81));
+  await until(source, () => (cache.get('Service', 'default', 'a') as { spec?: { ports?: { port: number }[] } } | undefined)?.spec?.ports?.[0]?.port === 81, 'the rewritten file');
+  assert.deepEqual(removed, [], 'never removed in between');
+  const t0 = Date.now();
+  write(dir, 'a.yaml', '');
+  await until(source, () => cache.get('Service', 'default', 'a') === undefined, 'the object to go once the file stays empty');
+  assert.ok(Date.now() - t0 >= EMPTY_GRACE_MS - 50, `removed after ${Date.now() - t0} ms`);
 });

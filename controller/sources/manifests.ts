@@ -49,7 +49,17 @@ interface FileState {
   /** The last good objects (kept while the file is broken or unreadable). */
   readonly objects: readonly ManifestObject[];
   readonly problems: readonly SourceProblem[];
+  /** When the file was first read empty while it had objects (see EMPTY_GRACE_MS). */
+  readonly emptySince?: number;
 }
+
+/**
+ * How long a file that suddenly reads empty keeps its objects. Editors and
+ * `>` redirections truncate a file, then write it: read in between, it would
+ * drop every route it defines for a moment (404s). Empty for this long, it
+ * really is empty. Writing manifests atomically (a rename) avoids the wait.
+ */
+export const EMPTY_GRACE_MS = 1_000;
 
 /** The manifest-folder Source. See the module comment for the rules. */
 export class ManifestSource implements Source {
@@ -226,6 +236,14 @@ export class ManifestSource implements Source {
       };
     }
     if (prev !== undefined && prev.text === text) return prev;
+    if (text.trim() === '' && prev !== undefined && prev.objects.length > 0) {
+      const since = prev.emptySince ?? Date.now();
+      if (Date.now() - since < EMPTY_GRACE_MS) {
+        // Look again once the grace is over, even if nothing else changes.
+        if (prev.emptySince === undefined) setTimeout(() => this.#debounce.trigger(), EMPTY_GRACE_MS).unref();
+        return { ...prev, emptySince: since };
+      }
+    }
     const parsed = parseManifest(file, text);
     if (parsed.error !== undefined) return { text, objects: prev?.objects ?? [], problems: [parsed.error] };
     return { text, objects: parsed.objects, problems: parsed.warnings };
