@@ -1,0 +1,289 @@
+// One client request carried out upstream: attempts on endpoints in turn
+// (attempt.ts, retry rules in retry.ts), timeouts, backpressure both ways, and
+// the response relayed to an HTTP/1.1 or HTTP/2 client (headers held briefly
+// and trailers relayed for HTTP/2). forward.ts decides and creates one per
+// request; the rules are listed at the top of forward.ts.
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+import type { Dispatcher } from 'undici';
+import type { HeaderFilter, RetryPolicy } from '../api/snapshot.ts';
+import type { ClientRequest, ClientResponse } from './decide.ts';
+import { ClientError, sendClientError } from './errors.ts';
+import { Attempt, classify, CONNECT_FAILURES, errorCode } from './attempt.ts';
+import type { AttemptOwner } from './attempt.ts';
+import { applyHeaderFilter } from './filters.ts';
+import { downstreamHeaders } from './response-headers.ts';
+import { backoffDelay, RESET_CODES, RetryBudget, retryable } from './retry.ts';
+import type { AttemptOutcome } from './retry.ts';
+import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
+
+/** What an Exchange needs beyond the request, the response and the cluster. */
+export interface ExchangeOptions {
+  readonly dispatch: Dispatcher.DispatchOptions;
+  readonly responseHeaders: HeaderFilter | undefined;
+  /** Attempts including the first when the route has no retry policy (connect failures only). */
+  readonly maxAttempts: number;
+  /** The route's timeoutMs: per attempt (from arrival when there is neither policy nor requestTimeoutMs). */
+  readonly timeoutMs: number;
+  readonly requestTimeoutMs: number | undefined;
+  readonly retry: RetryPolicy | undefined;
+  readonly hasBody: boolean;
+  readonly sendTimeoutMs: number;
+  readonly budget: RetryBudget;
+}
+
+/** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
+export class Exchange implements AttemptOwner {
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
+  /** The client speaks HTTP/2: response headers are held briefly and trailers relayed (responseStarted). */
+  readonly #h2: boolean;
+  readonly #cluster: ClusterBalancer;
+  readonly #o: ExchangeOptions;
+  readonly #tried = new Set<UpstreamEndpoint>();
+  /** Fires 504 (or cuts a started response when requestTimeoutMs is set). */
+  #deadline: NodeJS.Timeout | undefined;
+  /** The current attempt's own timeout (with a policy or requestTimeoutMs). */
+  #attemptTimer: NodeJS.Timeout | undefined;
+  /** The wait before the next attempt. */
+  #backoff: NodeJS.Timeout | undefined;
+  /** Fires when a paused client has not drained for sendTimeoutMs. */
+  #sendTimer: NodeJS.Timeout | undefined;
+  /** We answered (504) or gave up: whatever undici reports later is ignored. */
+  #abandoned = false;
+  #current: Attempt | undefined;
+  #retries = 0;
+  /** A retry slot of the budget is held (released when the next outcome is known or at the end). */
+  #holdingRetry = false;
+  #responded = false;
+  #clientGone = false;
+  #waitingDrain = false;
+
+  constructor(req: ClientRequest, res: ClientResponse, cluster: ClusterBalancer, o: ExchangeOptions) {
+    this.#req = req;
+    this.#res = res;
+    this.#h2 = req.httpVersionMajor === 2;
+    this.#cluster = cluster;
+    this.#o = o;
+    o.budget.requestStarted(cluster.key);
+  }
+
+  /** Starts one attempt on `endpoint`. */
+  send(endpoint: UpstreamEndpoint): void {
+    const o = this.#o;
+    // undici's headersTimeout starts once the request is written; a request
+    // queued behind busy connections needs its own deadline.
+    const overall = o.requestTimeoutMs ?? (o.retry === undefined ? o.timeoutMs : undefined);
+    if (overall !== undefined) this.#deadline ??= setTimeout(() => this.#giveUp(), overall);
+    this.#tried.add(endpoint);
+    const attempt = new Attempt(this, endpoint);
+    this.#current = attempt;
+    if (o.retry !== undefined || o.requestTimeoutMs !== undefined) {
+      this.#attemptTimer = setTimeout(() => this.#attemptTimedOut(attempt), o.retry?.perTryTimeoutMs ?? o.timeoutMs);
+    }
+    try {
+      endpoint.dispatcher.dispatch(o.dispatch, attempt);
+    } catch (err) {
+      // Synchronous refusals are argument errors (a header value undici
+      // rejects that Node's parser let through): the request itself is bad.
+      void err;
+      this.#clearTimers();
+      sendClientError(this.#res, ClientError.BAD_REQUEST);
+    }
+  }
+
+  /** The client response closed (finished, or the client went away). */
+  clientClosed(): void {
+    this.#clearTimers();
+    this.#releaseRetry();
+    this.#o.budget.requestEnded(this.#cluster.key);
+    if (this.#res.writableFinished) return;
+    this.#clientGone = true;
+    this.#current?.controller?.abort(new Error('client disconnected'));
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#deadline);
+    clearTimeout(this.#attemptTimer);
+    clearTimeout(this.#backoff);
+    clearTimeout(this.#sendTimer);
+  }
+
+  #releaseRetry(): void {
+    if (!this.#holdingRetry) return;
+    this.#holdingRetry = false;
+    this.#o.budget.retryEnded(this.#cluster.key);
+  }
+
+  #live(a: Attempt): boolean {
+    return a === this.#current && !this.#abandoned && !this.#clientGone;
+  }
+
+  // The request deadline passed: before response headers answer 504 now, and
+  // abort the attempt (or, if it is still queued, as soon as it starts);
+  // after them (requestTimeoutMs only) cut the client connection.
+  #giveUp(): void {
+    if (this.#clientGone || this.#abandoned) return;
+    this.#abandoned = true;
+    this.#clearTimers();
+    this.#current?.controller?.abort(new Error('upstream timeout'));
+    if (this.#responded) this.#res.destroy();
+    else sendClientError(this.#res, ClientError.UPSTREAM_TIMEOUT);
+  }
+
+  // The current attempt had no response headers within its own timeout.
+  #attemptTimedOut(a: Attempt): void {
+    if (!this.#live(a) || this.#responded) return;
+    if (!this.#retryAfter('timeout')) {
+      this.#abandoned = true;
+      this.#clearTimers();
+      sendClientError(this.#res, ClientError.UPSTREAM_TIMEOUT);
+    }
+    a.controller?.abort(new Error('upstream attempt timeout'));
+  }
+
+  /**
+   * After an attempt ended with `outcome`: starts the next one (at once, or
+   * after a backoff) and returns true, or returns false when this outcome is
+   * the answer. Makes the ended attempt stale either way it retries.
+   */
+  #retryAfter(outcome: AttemptOutcome): boolean {
+    this.#releaseRetry();
+    const o = this.#o;
+    const p = o.retry;
+    if (o.hasBody && this.#req.destroyed) return false;
+    if (p === undefined) {
+      // Without a policy: connect failures only, at once, on an endpoint not tried yet.
+      if (outcome !== 'connect-failure' || this.#tried.size >= o.maxAttempts) return false;
+      const next = this.#cluster.pickRetry(this.#tried);
+      if (next === undefined) return false;
+      clearTimeout(this.#attemptTimer);
+      this.send(next);
+      return true;
+    }
+    if (this.#retries >= p.attempts || !retryable(p, outcome, o.hasBody)) return false;
+    if (!o.budget.tryRetry(this.#cluster.key)) return false;
+    this.#holdingRetry = true;
+    const next = this.#cluster.pickRetry(this.#tried) ?? this.#current?.endpoint;
+    if (next === undefined) return false;
+    clearTimeout(this.#attemptTimer);
+    this.#current = undefined;
+    this.#backoff = setTimeout(() => {
+      if (!this.#clientGone && !this.#abandoned) this.send(next);
+    }, backoffDelay(p.backoffMs, this.#retries++));
+    return true;
+  }
+
+  requestStarted(a: Attempt, controller: Dispatcher.DispatchController): void {
+    if (!this.#live(a)) controller.abort(new Error(this.#clientGone ? 'client disconnected' : 'upstream timeout'));
+  }
+
+  responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200 || !this.#live(a)) return;
+    clearTimeout(this.#attemptTimer);
+    if (this.#o.retry !== undefined && this.#retryAfter(statusCode)) {
+      // Discarded, never relayed: the response body is dropped with its connection.
+      controller.abort(new Error('retrying'));
+      return;
+    }
+    if (this.#o.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
+    const res = this.#res;
+    try {
+      const list = applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#o.responseHeaders);
+      if (this.#h2) holdHeaders(res as Http2ServerResponse, statusCode, list);
+      else (res as ServerResponse).writeHead(statusCode, list);
+    } catch {
+      // Node refused a header the upstream sent (invalid characters): answer
+      // 502 with none of them.
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      controller.abort(new Error('invalid upstream response headers'));
+      sendClientError(res, ClientError.UPSTREAM_INVALID);
+      return;
+    }
+    this.#responded = true;
+  }
+
+  responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#live(a)) return;
+    if (!(this.#res as ServerResponse).write(chunk) && !this.#waitingDrain) {
+      // Backpressure: stop reading the upstream socket until the client drains,
+      // but not forever: undici's body timeout is suspended while paused.
+      this.#waitingDrain = true;
+      controller.pause();
+      this.#sendTimer = setTimeout(() => {
+        this.#abandoned = true;
+        controller.abort(new Error('client send timeout'));
+        this.#res.destroy();
+      }, this.#o.sendTimeoutMs);
+      this.#res.once('drain', () => {
+        clearTimeout(this.#sendTimer);
+        this.#waitingDrain = false;
+        controller.resume();
+      });
+    }
+  }
+
+  responseEnded(a: Attempt, trailers: Record<string, string | string[] | undefined>): void {
+    if (!this.#live(a)) return;
+    this.#clearTimers();
+    if (this.#h2) relayTrailers(this.#res as Http2ServerResponse, trailers);
+    this.#res.end();
+  }
+
+  responseFailed(a: Attempt, err: Error): void {
+    if (!this.#live(a)) return;
+    if (this.#responded) {
+      // Mid-body failure: cut the client connection so the truncation is visible.
+      this.#clearTimers();
+      this.#res.destroy();
+      return;
+    }
+    const code = errorCode(err);
+    const outcome: AttemptOutcome | undefined = !a.started && CONNECT_FAILURES.has(code) ? 'connect-failure'
+      : RESET_CODES.has(code) ? 'reset'
+        : code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : undefined;
+    if (outcome !== undefined && this.#retryAfter(outcome)) return;
+    this.#clearTimers();
+    sendClientError(this.#res, classify(err));
+  }
+}
+
+/**
+ * Sets an HTTP/2 client's response status and headers without sending them
+ * yet: the HEADERS frame goes out with the first body chunk, or at the end,
+ * or on the next turn of the event loop, whichever comes first. Waiting until
+ * the end is what lets an upstream's "trailers-only" response (gRPC's answer
+ * without a message: one HEADERS frame with grpc-status and END_STREAM) reach
+ * the client as one HEADERS frame with END_STREAM too, which gRPC clients
+ * require; the next-turn flush keeps a streaming response's headers from
+ * waiting for its first message. Node validates each header here, so a bad
+ * one still throws before anything was sent (a 502 in responseStarted).
+ */
+function holdHeaders(res: Http2ServerResponse, statusCode: number, list: string[]): void {
+  res.statusCode = statusCode;
+  for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i] as string, list[i + 1] as string);
+  setImmediate(() => {
+    // flushHeaders() is Node's (http2 compat), missing from @types/node.
+    if (!res.headersSent && !res.writableEnded && !res.stream.destroyed) (res as unknown as { flushHeaders(): void }).flushHeaders();
+  });
+}
+
+/**
+ * The upstream's trailers for an HTTP/2 client (gRPC's grpc-status and
+ * grpc-message). Names HTTP/2 forbids (connection-specific ones) or Node
+ * refuses are left out, one at a time: the rest still go.
+ */
+function relayTrailers(res: Http2ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  for (const name of Object.keys(trailers)) {
+    const v = trailers[name];
+    if (v === undefined || DROP_TRAILERS.has(name)) continue;
+    out[name] = v;
+    any = true;
+  }
+  if (any) res.addTrailers(out);
+}
+
+// Hop-by-hop names (never in HTTP/2) and pseudo-headers.
+const DROP_TRAILERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'host']);
