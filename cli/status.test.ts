@@ -56,8 +56,10 @@ test('a proxy is well when it acked the controller version; none connected is no
   assert.equal(behind.ok, false);
   const base = { ingressClass: 'turnout', ingresses: { total: 0, failing: [] }, routes: { total: 0, failing: [] }, problems: [] };
   assert.equal(judge(base), true);
-  assert.equal(judge({ ...base, proxies: { controllerVersion: 'v2', list: [] } }), false);
-  assert.equal(judge({ ...base, proxies: { controllerVersion: 'v2', list: [behind] } }), false);
+  const current = proxyVerdict({ proxyId: 'q', ackedVersion: 'v2' }, 'v2');
+  assert.equal(judge({ ...base, controllers: [{ admin: 'a', controllerVersion: 'v2', proxies: [] }] }), false, 'no proxy anywhere');
+  assert.equal(judge({ ...base, controllers: [{ admin: 'a', controllerVersion: 'v2', proxies: [] }, { admin: 'b', controllerVersion: 'v2', proxies: [current] }] }), true, 'a replica without proxies is fine');
+  assert.equal(judge({ ...base, controllers: [{ admin: 'a', controllerVersion: 'v2', proxies: [current, behind] }] }), false);
   assert.equal(judge({ ...base, problems: ['listing Routes: HTTP 403'] }), false);
 });
 
@@ -66,7 +68,7 @@ test('formatStatus prints failing objects with reasons, and every proxy', () => 
     ok: false, ingressClass: 'turnout',
     ingresses: { total: 2, failing: [{ object: 'app/broken', ok: false, addresses: [], warning: { reason: 'ServiceNotFound', message: 'Service app/missing not found', at: 't1' } }] },
     routes: { total: 2, failing: [{ object: 'app/bad', ok: false, problems: ['ResolvedRefs=False BackendNotFound: Service app/missing not found'] }] },
-    proxies: { controllerVersion: 'v2', list: [proxyVerdict({ proxyId: 'p1', identity: 'sa', ackedVersion: 'v1', lagMs: 1500, lastNack: { version: 'v2', code: 'INVALID', reason: 'bad', at: 't2' } }, 'v2')] },
+    controllers: [{ admin: 'http://127.0.0.1:9902', controllerVersion: 'v2', proxies: [proxyVerdict({ proxyId: 'p1', identity: 'sa', ackedVersion: 'v1', lagMs: 1500, lastNack: { version: 'v2', code: 'INVALID', reason: 'bad', at: 't2' } }, 'v2')] }],
     problems: [],
   };
   assert.equal(formatStatus(r), `Ingresses (class turnout): 2, 1 not served as written
@@ -75,7 +77,7 @@ FAIL  ingress app/broken (no load-balancer address)
 Routes: 2, 1 not served as written
 FAIL  route app/bad
         ResolvedRefs=False BackendNotFound: Service app/missing not found
-Proxies: 1 connected, controller version v2
+Proxies of http://127.0.0.1:9902: 1 connected, controller version v2
 FAIL  proxy p1 (sa) acked v1 lag 1.5s
         last NACK INVALID of v2 at t2: bad
 problems found

@@ -20,11 +20,13 @@ import { ClassFilter } from '../controller/compile/classes.ts';
 import { describeError, kubeClient, type KubeClient, type KubeList } from '../controller/k8s/client.ts';
 import type { Ingress, IngressClass, Route } from '../controller/k8s/types.ts';
 
-const USAGE = `Usage: kubectl turnout status [--kubeconfig FILE] [-n NAMESPACE] [--ingress-class turnout] [--controller-admin URL] [-o text|json]
+const USAGE = `Usage: kubectl turnout status [--kubeconfig FILE] [-n NAMESPACE] [--ingress-class turnout] [--controller-admin URL]... [-o text|json]
 
 Lists the Ingresses of the class and the Routes (turnout.dev/v1alpha1) that are not
 served, with the reason, and with --controller-admin (the controller's admin port,
 e.g. after kubectl port-forward) every connected proxy: acked version, lag, last NACK.
+Each controller replica knows only the proxies connected to it: give one
+--controller-admin per replica to see them all.
 Exit status 0 when all is well, 1 when something is not.
 `;
 
@@ -55,13 +57,17 @@ export interface ProxyVerdict {
   readonly ok: boolean;
 }
 
+/** The proxies connected to one controller replica, judged against its published version. */
+export interface ControllerProxies { readonly admin: string; readonly controllerVersion: string | null; readonly proxies: readonly ProxyVerdict[] }
+
 /** Everything status found; `problems` are things it could not read. */
 export interface StatusResult {
   readonly ok: boolean;
   readonly ingressClass: string;
   readonly ingresses: { readonly total: number; readonly failing: readonly IngressVerdict[] };
   readonly routes: { readonly total: number; readonly failing: readonly RouteVerdict[] };
-  readonly proxies?: { readonly controllerVersion: string | null; readonly list: readonly ProxyVerdict[] };
+  /** One entry per --controller-admin: each replica knows only the proxies connected to it. */
+  readonly controllers?: readonly ControllerProxies[];
   readonly problems: readonly string[];
 }
 
@@ -165,7 +171,7 @@ export async function collectCluster(client: KubeClient, opts: { namespace?: str
 }
 
 /** Reads /snapshot and /proxies from the controller's admin URL. */
-export async function collectProxies(adminUrl: string): Promise<{ proxies?: StatusResult['proxies']; problems: string[] }> {
+export async function collectProxies(adminUrl: string): Promise<{ controller?: ControllerProxies; problems: string[] }> {
   const get = async (path: string): Promise<unknown> => {
     const res = await fetch(new URL(path, adminUrl.endsWith('/') ? adminUrl : adminUrl + '/'), { signal: AbortSignal.timeout(10_000) });
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
@@ -174,16 +180,16 @@ export async function collectProxies(adminUrl: string): Promise<{ proxies?: Stat
   try {
     const [snap, sessions] = await Promise.all([get('snapshot'), get('proxies')]) as [{ version?: string | null }, WireSession[]];
     const version = snap.version ?? null;
-    return { proxies: { controllerVersion: version, list: sessions.map((s) => proxyVerdict(s, version)) }, problems: [] };
+    return { controller: { admin: adminUrl, controllerVersion: version, proxies: sessions.map((s) => proxyVerdict(s, version)) }, problems: [] };
   } catch (err) {
     return { problems: [`reading the controller admin ${adminUrl}: ${describeError(err)}`] };
   }
 }
 
-/** Whether a result is all well: nothing failing, every proxy current, at least one proxy when asked. */
+/** Whether a result is all well: nothing failing, every proxy current, at least one proxy over the controllers asked. */
 export function judge(r: Omit<StatusResult, 'ok'>): boolean {
   return r.problems.length === 0 && r.ingresses.failing.length === 0 && r.routes.failing.length === 0
-    && (r.proxies === undefined || (r.proxies.list.length > 0 && r.proxies.list.every((p) => p.ok)));
+    && (r.controllers === undefined || (r.controllers.some((c) => c.proxies.length > 0) && r.controllers.every((c) => c.proxies.every((p) => p.ok))));
 }
 
 const ms = (n: number) => (n < 1000 ? `${n}ms` : `${(n / 1000).toFixed(1)}s`);
@@ -202,14 +208,14 @@ export function formatStatus(r: StatusResult): string {
     lines.push(`FAIL  route ${v.object}`);
     for (const p of v.problems) lines.push(`        ${p}`);
   }
-  if (r.proxies !== undefined) {
-    lines.push(`Proxies: ${r.proxies.list.length} connected, controller version ${r.proxies.controllerVersion ?? '(none published)'}`);
-    if (r.proxies.list.length === 0) lines.push('FAIL  no proxy is connected to this controller');
-    for (const p of r.proxies.list) {
+  for (const c of r.controllers ?? []) {
+    lines.push(`Proxies of ${c.admin}: ${c.proxies.length} connected, controller version ${c.controllerVersion ?? '(none published)'}`);
+    for (const p of c.proxies) {
       lines.push(`${p.ok ? 'ok  ' : 'FAIL'}  proxy ${p.proxyId} (${p.identity}) acked ${p.ackedVersion ?? '(none)'} lag ${ms(p.lagMs)}`);
       if (p.lastNack) lines.push(`        last NACK ${p.lastNack.code} of ${p.lastNack.version} at ${p.lastNack.at}: ${p.lastNack.reason}`);
     }
   }
+  if (r.controllers !== undefined && r.controllers.every((c) => c.proxies.length === 0)) lines.push('FAIL  no proxy is connected to any controller asked');
   lines.push(r.ok ? 'all well' : 'problems found');
   return lines.join('\n') + '\n';
 }
@@ -231,7 +237,7 @@ export async function runStatus(argv: readonly string[], out: (s: string) => voi
         kubeconfig: { type: 'string' },
         namespace: { type: 'string', short: 'n' },
         'ingress-class': { type: 'string', default: 'turnout' },
-        'controller-admin': { type: 'string' },
+        'controller-admin': { type: 'string', multiple: true },
         output: { type: 'string', short: 'o', default: 'text' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -244,8 +250,9 @@ export async function runStatus(argv: readonly string[], out: (s: string) => voi
   }
   if (values.help) { out(USAGE); return 0; }
   if (values.output !== 'text' && values.output !== 'json') { err(`kubectl turnout status: -o must be text or json, got ${JSON.stringify(values.output)}\n`); return 2; }
-  const admin = values['controller-admin'];
-  if (admin !== undefined && !/^https?:\/\//.test(admin)) { err(`kubectl turnout status: --controller-admin must be an http(s) URL, got ${JSON.stringify(admin)}\n`); return 2; }
+  const admins = values['controller-admin'];
+  const badAdmin = admins?.find((a) => !/^https?:\/\//.test(a));
+  if (badAdmin !== undefined) { err(`kubectl turnout status: --controller-admin must be an http(s) URL, got ${JSON.stringify(badAdmin)}\n`); return 2; }
   const file = kubeconfigPath(values.kubeconfig);
   let client: KubeClient;
   try {
@@ -255,11 +262,12 @@ export async function runStatus(argv: readonly string[], out: (s: string) => voi
     return 1;
   }
   const ingressClass = values['ingress-class'];
-  const [cluster, proxies] = await Promise.all([
+  const [cluster, ...perController] = await Promise.all([
     collectCluster(client, { namespace: values.namespace, ingressClass }),
-    admin === undefined ? undefined : collectProxies(admin),
+    ...(admins ?? []).map(collectProxies),
   ]);
-  const partial = { ingressClass, ...cluster, ...(proxies?.proxies ? { proxies: proxies.proxies } : {}), problems: [...cluster.problems, ...(proxies?.problems ?? [])] };
+  const controllers = perController.flatMap((c) => (c.controller ? [c.controller] : []));
+  const partial = { ingressClass, ...cluster, ...(admins ? { controllers } : {}), problems: [...cluster.problems, ...perController.flatMap((c) => c.problems)] };
   const result: StatusResult = { ok: judge(partial), ...partial };
   out(values.output === 'json' ? JSON.stringify(result, null, 2) + '\n' : formatStatus(result));
   return result.ok ? 0 : 1;

@@ -19,6 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { clientLoad, freePort, get, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress } from './pods.ts';
+import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
 
 const CHART = fileURLToPath(new URL('../../charts/turnout', import.meta.url));
@@ -149,7 +150,10 @@ describe('helm install, upgrade and uninstall of charts/turnout on a real kube-a
   after(async () => {
     for (const p of procs) await p.stop();
     backend?.close();
+    const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
     await cluster?.stop();
+    assert.equal(procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length, 0, 'turnout processes left running');
+    assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
   });
 
   test('helm install; the local controller and proxy, run as the release, route an Ingress and a Route', async () => {

@@ -15,6 +15,7 @@ import { freePort, get, turnout, type Proc } from '../harness.ts';
 import { binary } from './binaries.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress } from './pods.ts';
+import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
 
 const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
@@ -72,6 +73,7 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
   const procs: Proc[] = [];
   let admin = 0;
   let http = 0;
+  let controllerArgs: string[] = [];
 
   /** `kubectl turnout <args>`: kubectl finds the plugin on PATH; the kubeconfig comes from $KUBECONFIG. */
   function plugin(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -108,11 +110,11 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
     admin = await freePort();
     http = await freePort();
     const padmin = await freePort();
-    const controller = turnout(['controller', '--kubeconfig', kubeconfig,
+    controllerArgs = ['controller', '--kubeconfig', kubeconfig,
       '--auth', 'serviceaccount', '--allowed-proxy-serviceaccounts', 'turnout-system/turnout-proxy',
-      '--stream-port', String(stream), '--admin-port', String(admin),
       '--http-port', String(http), '--https-port', String(await freePort()), '--listen-address', '127.0.0.1',
-      '--publish-service', 'turnout-system/turnout', '--leader-election-namespace', 'turnout-system']);
+      '--publish-service', 'turnout-system/turnout', '--leader-election-namespace', 'turnout-system'];
+    const controller = turnout([...controllerArgs, '--stream-port', String(stream), '--admin-port', String(admin)]);
     procs.push(controller);
     await waitFor('controller ready', async () => (await get(admin, '/readyz', { timeoutMs: 2_000 })).status === 200, 60_000).catch((err) => {
       throw new Error(`${err.message}\n${controller.output().slice(-3000)}`);
@@ -127,7 +129,10 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
   after(async () => {
     for (const p of procs) await p.stop();
     backend?.close();
+    const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
     await cluster?.stop();
+    assert.equal(procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length, 0, 'turnout processes left running');
+    assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
   });
 
   test('all well: exit 0, the proxy listed with the acked version', async () => {
@@ -138,12 +143,12 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
       const res = await plugin(['status', '--controller-admin', `http://127.0.0.1:${admin}`]);
       return res.code === 0 ? res : (() => { throw new Error(`exit ${res.code}: ${res.stdout}${res.stderr}`); })();
     }, 60_000, 500);
-    assert.match(r.stdout, /^Ingresses \(class turnout\): 1, 0 not served as written\nRoutes: 1, 0 not served as written\nProxies: 1 connected, controller version (\S+)\nok    proxy e2e-proxy \(system:serviceaccount:turnout-system:turnout-proxy\) acked (\S+) lag 0ms\nall well\n$/);
+    assert.match(r.stdout, /^Ingresses \(class turnout\): 1, 0 not served as written\nRoutes: 1, 0 not served as written\nProxies of http:\/\/127\.0\.0\.1:\d+: 1 connected, controller version (\S+)\nok    proxy e2e-proxy \(system:serviceaccount:turnout-system:turnout-proxy\) acked (\S+) lag 0ms\nall well\n$/);
     const [, controllerVersion, acked] = /controller version (\S+)\n.*acked (\S+)/.exec(r.stdout)!;
     assert.equal(acked, controllerVersion);
     const json = JSON.parse((await plugin(['status', '-o', 'json', '--controller-admin', `http://127.0.0.1:${admin}`])).stdout);
     assert.equal(json.ok, true);
-    assert.equal(json.proxies.list[0].proxyId, 'e2e-proxy');
+    assert.equal(json.controllers[0].proxies[0].proxyId, 'e2e-proxy');
   });
 
   test('a Route and an Ingress with a missing backend: exit 1, each named with the reason', async () => {
@@ -170,5 +175,23 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
     const dead = await plugin(['status', '-n', 'default', '--controller-admin', `http://127.0.0.1:${await freePort()}`]);
     assert.equal(dead.code, 1);
     assert.match(dead.stdout, /^error: reading the controller admin http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  test('one --controller-admin per replica: a replica without proxies is fine, no proxy anywhere is not', async () => {
+    const admin2 = await freePort();
+    const second = turnout([...controllerArgs, '--stream-port', String(await freePort()), '--admin-port', String(admin2)]);
+    procs.push(second);
+    await waitFor('second controller ready', async () => (await get(admin2, '/readyz', { timeoutMs: 2_000 })).status === 200, 60_000).catch((err) => {
+      throw new Error(`${err.message}\n${second.output().slice(-3000)}`);
+    });
+    const both = await waitFor('status with both replicas exit 0', async () => {
+      const res = await plugin(['status', '-n', 'default', '--controller-admin', `http://127.0.0.1:${admin}`, '--controller-admin', `http://127.0.0.1:${admin2}`]);
+      return res.code === 0 ? res : (() => { throw new Error(`exit ${res.code}: ${res.stdout}${res.stderr}`); })();
+    }, 30_000, 500);
+    assert.match(both.stdout, new RegExp(`Proxies of http://127\\.0\\.0\\.1:${admin}/?: 1 connected`));
+    assert.match(both.stdout, new RegExp(`Proxies of http://127\\.0\\.0\\.1:${admin2}/?: 0 connected`));
+    const alone = await plugin(['status', '-n', 'default', '--controller-admin', `http://127.0.0.1:${admin2}`]);
+    assert.equal(alone.code, 1, alone.stdout);
+    assert.match(alone.stdout, /FAIL  no proxy is connected to any controller asked/);
   });
 });
