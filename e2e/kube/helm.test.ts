@@ -232,6 +232,21 @@ describe('helm install, upgrade and uninstall of charts/turnout on a real kube-a
     assert.equal(proxyB.child.exitCode, null, 'the new proxy serves');
   });
 
+  test('non-default values render objects the real apiserver accepts (server-side dry run, strict validation)', async () => {
+    const sets = [
+      ['proxy.kind=DaemonSet', 'proxy.hostNetwork=true', 'proxy.tcpMigrateReq.enabled=true', 'controller.watchNamespace=apps',
+        'controller.proxyProtocol=true', 'controller.trustedProxies={10.0.0.0/8}', 'controller.enableExternalName=true'],
+      ['controller.leaderElection.enabled=false', 'controller.publishService=false', 'proxy.workers=4', 'proxy.service.type=NodePort'],
+    ];
+    for (const set of sets) {
+      const rendered = await cluster.helm(['template', 'dry', CHART, '-n', NS, ...set.flatMap((v) => ['--set', v])], { timeoutMs: 60_000 });
+      assert.equal(rendered.code, 0, rendered.stderr);
+      const applied = await cluster.kubectl(['apply', '--dry-run=server', '--validate=strict', '-n', NS, '-f', '-'], { stdin: rendered.stdout });
+      assert.equal(applied.code, 0, `${set.join(' ')}: ${applied.stderr}`);
+      assert.match(applied.stdout, /daemonset|deployment/i);
+    }
+  });
+
   test('helm uninstall leaves only the CRD (and what the controller itself wrote: its Lease)', async () => {
     for (const p of procs) await p.stop();
     const r = await cluster.helm(['uninstall', RELEASE, '-n', NS], { timeoutMs: 90_000 });
