@@ -119,11 +119,18 @@ test('a deleted file removes its objects; a new subfolder and an atomic rename a
   write(dir, 'new/c.yaml', svc('c'));
   await until(source, () => cache.get('Service', 'default', 'c') !== undefined, 'c in a new folder');
 
-  // Editors write a hidden temporary file and rename it over the original.
-  write(dir, '.a.yaml.tmp', svc('a2'));
-  renameSync(join(dir, '.a.yaml.tmp'), join(dir, 'a.yaml'));
-  await until(source, () => cache.get('Service', 'default', 'a2') !== undefined, 'the renamed file');
-  assert.deepEqual(cache.keys(), ['Service/default/a2', 'Service/default/c']);
+  // Editors write a hidden temporary file and rename it over the original,
+  // every time: each rename is seen (Node's recursive watcher on Linux went
+  // deaf after the first one; a file in a subfolder too).
+  for (let i = 2; i <= 6; i++) {
+    write(dir, '.a.yaml.tmp', svc(`a${i}`));
+    renameSync(join(dir, '.a.yaml.tmp'), join(dir, 'a.yaml'));
+    await until(source, () => cache.get('Service', 'default', `a${i}`) !== undefined, `renamed file ${i}`);
+    write(dir, 'new/.c.tmp', svc(`c${i}`));
+    renameSync(join(dir, 'new/.c.tmp'), join(dir, 'new/c.yaml'));
+    await until(source, () => cache.get('Service', 'default', `c${i}`) !== undefined, `renamed file ${i} in a subfolder`);
+  }
+  assert.deepEqual(cache.keys(), ['Service/default/a6', 'Service/default/c6']);
 });
 
 test('files written together become one cache update', async () => {

@@ -80,7 +80,13 @@ export class ManifestSource implements Source {
   /** objectKey → object this source last put in the cache. */
   #owned = new Map<string, ManifestObject>();
   #cache: ObjectCache | undefined;
-  #watcher: FSWatcher | undefined;
+  /**
+   * One non-recursive watcher per folder of the last scan. Not
+   * `watch(root, {recursive: true})`: on Linux, Node 24's recursive watcher
+   * stops reporting a file after it was replaced by a rename (how editors and
+   * tools write atomically): measured, 3 events for the first rename, then none.
+   */
+  readonly #watchers = new Map<string, FSWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -110,12 +116,9 @@ export class ManifestSource implements Source {
       throw new TurnoutError('MANIFEST_DIR_NOT_FOUND', `manifest folder ${this.dir} ${st ? 'is not a directory' : 'does not exist'}`);
     }
     this.#cache = cache;
-    this.#watch(); // before the first scan, so nothing written during it is missed
+    this.#syncWatchers([this.dir]); // before the first scan, so nothing written during it is missed
     if (this.#rescanIntervalMs > 0) {
-      this.#timer = setInterval(() => {
-        if (this.#watcher === undefined) this.#watch();
-        void this.reload();
-      }, this.#rescanIntervalMs);
+      this.#timer = setInterval(() => void this.reload(), this.#rescanIntervalMs);
       this.#timer.unref();
     }
     await this.reload();
@@ -165,25 +168,38 @@ export class ManifestSource implements Source {
     this.#closed = true;
     this.#debounce.cancel();
     clearInterval(this.#timer);
-    this.#watcher?.close();
-    this.#watcher = undefined;
+    for (const w of this.#watchers.values()) w.close();
+    this.#watchers.clear();
     await this.#running;
   }
 
-  #watch(): void {
-    try {
-      const w = watch(this.dir, { recursive: true }, () => this.#debounce.trigger());
-      w.on('error', (err) => {
+  /** Watches exactly `dirs` (the folders of the last scan): new ones are added, gone ones closed. */
+  #syncWatchers(dirs: readonly string[]): void {
+    if (this.#closed) return;
+    const wanted = new Set(dirs);
+    for (const [dir, w] of this.#watchers) {
+      if (!wanted.has(dir)) {
         w.close();
-        if (this.#watcher === w) this.#watcher = undefined;
-        this.#setWatchProblem(err);
-        this.#debounce.trigger();
-      });
-      this.#watcher = w;
-      this.#setWatchProblem(undefined);
-    } catch (err) {
-      this.#setWatchProblem(err);
+        this.#watchers.delete(dir);
+      }
     }
+    let failed: unknown;
+    for (const dir of wanted) {
+      if (this.#watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, () => this.#debounce.trigger());
+        w.on('error', (err) => {
+          w.close();
+          if (this.#watchers.get(dir) === w) this.#watchers.delete(dir);
+          this.#setWatchProblem(err);
+          this.#debounce.trigger();
+        });
+        this.#watchers.set(dir, w);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+    this.#setWatchProblem(failed);
   }
 
   #setWatchProblem(err: unknown): void {
@@ -215,6 +231,7 @@ export class ManifestSource implements Source {
     if (this.#closed) return;
     this.#files = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     this.#scanProblems = scan.problems;
+    this.#syncWatchers(scan.dirs);
     this.#apply();
     this.#emitReload();
   }
@@ -332,8 +349,9 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
  * symlinks are followed) and folders already visited (symlink loops).
  * Undefined if the root is gone. Shared with `kubectl turnout check`.
  */
-export async function listManifestFiles(root: string): Promise<{ files: string[]; unreadableDirs: string[]; problems: SourceProblem[] } | undefined> {
+export async function listManifestFiles(root: string): Promise<{ files: string[]; dirs: string[]; unreadableDirs: string[]; problems: SourceProblem[] } | undefined> {
   const files: string[] = [];
+  const dirs: string[] = [];
   const unreadableDirs: string[] = [];
   const problems: SourceProblem[] = [];
   const seen = new Set<string>();
@@ -344,6 +362,7 @@ export async function listManifestFiles(root: string): Promise<{ files: string[]
       const id = `${st.dev}:${st.ino}`;
       if (seen.has(id)) return true;
       seen.add(id);
+      dirs.push(dir);
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       if (isRoot && (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -367,5 +386,5 @@ export async function listManifestFiles(root: string): Promise<{ files: string[]
     return true;
   };
   if (!(await walk(root, true))) return undefined;
-  return { files: files.sort(), unreadableDirs, problems };
+  return { files: files.sort(), dirs, unreadableDirs, problems };
 }
