@@ -1,7 +1,7 @@
 // `npm run bench`: Turnout's proxy side by side with nginx and HAProxy on this
 // machine, in the same run (issue 8, first part). Not a test.
 //
-//   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write]
+//   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
 // turn with 1 worker (and 2 with --full): nginx (keep-alive upstream pool),
@@ -28,7 +28,9 @@ const argv = new Set(process.argv.slice(2));
 const full = argv.has('--full');
 const plan = full
   ? { warmup: 3, seconds: 10, reps: 5, workers: [1, 2], changeSeconds: 20 }
-  : { warmup: 1, seconds: 4, reps: 3, workers: [1], changeSeconds: 8 };
+  : { warmup: 2, seconds: 4, reps: 3, workers: [1], changeSeconds: 8 };
+// --only=turnout,nginx: a subset of the proxies (the direct ceiling always runs).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const CONNECTIONS = 50;
 const CHANGE_RATE = 10;
 
@@ -74,11 +76,15 @@ async function underChange(t: Target, base: Throughput): Promise<UnderChange> {
   const run = await load;
   clearInterval(timer);
   while (busy) await new Promise((resolve) => setTimeout(resolve, 10));
-  let lastChangeServed: boolean | undefined;
-  if (base.kind !== 'turnout') {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    lastChangeServed = (await get(t.port, `/bench-change-${n}`).catch(() => ({ status: 0 }))).status === 204;
+  // The last change must go live (within 5 s): the reloads were real.
+  let lastChangeServed = false;
+  for (const deadline = Date.now() + 5_000; !lastChangeServed && Date.now() < deadline;) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    lastChangeServed = (await get(t.port, `/bench-change-${n}`).catch(() => ({ status: 0 }))).status === t.changedStatus;
   }
+  if (!lastChangeServed) console.error(`  ${t.name}: change ${n} not live after 5 s; its output:\n${t.output().slice(-1500)}`);
+  const last = await t.version();
+  if (last !== undefined) versions.add(last);
   const failed = failures(run);
   const r: UnderChange = {
     target: t.name, kind: base.kind, workers: base.workers, rate: CHANGE_RATE, changes: n,
@@ -109,6 +115,7 @@ try {
   };
   for (const w of plan.workers) {
     for (const [kind, workers, make] of makers(w)) {
+      if (only && !only.includes(kind)) continue;
       const t = await track(make());
       tp.push(await throughput(t, kind, workers));
       await stop(t);
@@ -117,6 +124,7 @@ try {
   console.log(`scenario 4: errors during ${CHANGE_RATE} changes/s (${plan.changeSeconds} s under the same load)`);
   const single = (kind: Throughput['kind']) => tp.filter((x) => x.kind === kind && x.workers <= 1).sort((a, b) => b.rps - a.rps)[0];
   for (const kind of ['nginx', 'haproxy', 'turnout'] as const) {
+    if (only && !only.includes(kind)) continue;
     const base = single(kind);
     if (base === undefined) continue;
     const t = await track(kind === 'nginx' ? startNginxProxy(path.join(tmp, 'nginx-c'), 1, backend.port)

@@ -24,8 +24,8 @@ export interface UnderChange {
   changes: number;
   /** Distinct versions the proxy reported while changing (Turnout only: its reload coalesces bursts). */
   versionsSeen?: number;
-  /** The last change answered as configured (a 204 route for nginx/HAProxy). */
-  lastChangeServed?: boolean;
+  /** The last change answered as configured within 5 s (a 204 route for nginx/HAProxy, a 503 one for Turnout). */
+  lastChangeServed: boolean;
   run: WrkResult;
   failed: number;
   perMillion: number;
@@ -83,7 +83,7 @@ export function markdown(opts: {
       '|---|---|---|---|---|---|---|---|---|---|');
     for (const c of changes) {
       const e = c.run.errors;
-      lines.push(`| ${c.target} | ${c.workers} | ${c.changes} | ${c.versionsSeen ?? ''} | ${c.lastChangeServed === undefined ? '' : c.lastChangeServed ? 'yes' : 'no'} | ${f0(c.run.requests)} | ${c.failed} (c${e.connect} r${e.read} w${e.write} t${e.timeout} + ${c.run.non2xx}) | ${f0(c.perMillion)} | ${f0(c.run.rps)} | ${c.deltaPct >= 0 ? '+' : ''}${c.deltaPct.toFixed(1)} % |`);
+      lines.push(`| ${c.target} | ${c.workers} | ${c.changes} | ${c.versionsSeen ?? ''} | ${c.lastChangeServed ? 'yes' : 'no'} | ${f0(c.run.requests)} | ${c.failed} (c${e.connect} r${e.read} w${e.write} t${e.timeout} + ${c.run.non2xx}) | ${f0(c.perMillion)} | ${f0(c.run.rps)} | ${c.deltaPct >= 0 ? '+' : ''}${c.deltaPct.toFixed(1)} % |`);
     }
   }
   lines.push('', '## Issue 8 goals this run can judge', '', '| goal | measured | result |', '|---|---|---|');

@@ -17,8 +17,12 @@ export interface Target {
   readonly port: number;
   /** Applies configuration change number n (a new route) through the server's reload path. */
   change(n: number): Promise<void>;
+  /** The status GET /bench-change-n answers once change n is live. */
+  readonly changedStatus: number;
   /** The version the server reports serving, when it has one (Turnout). */
   version(): Promise<string | undefined>;
+  /** The server's recent output (for diagnostics). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -58,7 +62,9 @@ async function nginx(name: string, dir: string, conf: (n: number) => string, por
       // without forking an nginx binary 10 times a second on a 2-core machine.
       process.kill(s.child.pid!, 'SIGHUP');
     },
+    changedStatus: 204,
     version: async () => undefined,
+    output: s.output,
     stop: () => s.stop(),
   };
 }
@@ -112,7 +118,9 @@ backend be
       await fs.writeFile(file, conf(n));
       process.kill(s.child.pid!, 'SIGUSR2');
     },
+    changedStatus: 204,
     version: async () => undefined,
+    output: s.output,
     stop: () => s.stop(),
   };
 }
@@ -127,6 +135,11 @@ apiVersion: v1
 kind: Service
 metadata: { name: backend, namespace: default }
 spec: { ports: [{ name: http, port: 80, targetPort: ${backendPort} }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: bench-empty, namespace: default }
+spec: { ports: [{ name: http, port: 80, targetPort: 9 }] }
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -144,14 +157,16 @@ spec:
 `;
 }
 
-// Change n: a second Ingress with a path named after n, to the same Service.
+// Change n: a second Ingress with a path named after n, to a Service without
+// endpoints, so GET /bench-change-n answers 503 once the change is live
+// (and 200 from the backend, through the / route, before).
 function changeManifest(n: number): string {
   return `apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: { name: bench-change, namespace: default }
 spec:
   ingressClassName: turnout
-  rules: [{ http: { paths: [{ path: /bench-change-${n}, pathType: Exact, backend: { service: { name: backend, port: { name: http } } } }] } }]
+  rules: [{ http: { paths: [{ path: /bench-change-${n}, pathType: Exact, backend: { service: { name: bench-empty, port: { name: http } } } }] } }]
 `;
 }
 
@@ -162,17 +177,19 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
   await fs.writeFile(path.join(mdir, 'backend.yaml'), manifests(backendPort));
   const [port, https, admin] = [await freePort(), await freePort(), await freePort()];
   const args = [...nodeFlags, path.join(root, 'bin/turnout.js'), 'local', '--manifests', mdir, '--workers', String(workers),
-    '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', 'warn', '--drain-timeout', '2s'];
+    '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s'];
   const s = startServer(`turnout --workers ${workers}`, process.execPath, args);
   await waitReady(s, port, '/', 200, 30_000);
   return {
     name: s.name, port,
     async change(n) {
-      // Written aside then renamed: the watcher never reads half a file.
-      const tmp = path.join(mdir, 'change.yaml.tmp');
-      await fs.writeFile(tmp, changeManifest(n));
-      await fs.rename(tmp, path.join(mdir, 'change.yaml'));
+      // Rewritten in place (one small write). Written aside and renamed over
+      // change.yaml 10 times a second from Node, the change was picked up
+      // once and then no more (2026-11-25; see docs/performance.md).
+      await fs.writeFile(path.join(mdir, 'change.yaml'), changeManifest(n));
     },
+    changedStatus: 503,
+    output: s.output,
     async version() {
       try { return String(JSON.parse((await get(admin, '/snapshot')).body).version); } catch { return undefined; }
     },
