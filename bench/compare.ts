@@ -18,7 +18,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { get } from './compare/procs.ts';
+import { atExit, get } from './compare/procs.ts';
+import { rmSync } from 'node:fs';
 import { machine, markdown, median, type Throughput, type UnderChange } from './compare/report.ts';
 import { startBackend, startHaproxy, startNginxProxy, startTurnout, type Target } from './compare/servers.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
@@ -43,6 +44,7 @@ if (missing.length > 0) {
 }
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'turnout-bench-'));
+atExit(() => rmSync(tmp, { recursive: true, force: true }));
 const mach = machine();
 const started: Target[] = [];
 const track = async (t: Promise<Target>) => { const x = await t; started.push(x); return x; };

@@ -16,6 +16,19 @@ export interface Server {
 }
 
 const live = new Set<ChildProcess>();
+const plain = new Set<ChildProcess>();
+const exitHooks: Array<() => void> = [];
+
+/** Kills `child` (not a group leader: wrk) if the bench exits first. */
+export function trackChild(child: ChildProcess): void {
+  plain.add(child);
+  child.once('exit', () => plain.delete(child));
+}
+
+/** Runs `fn` (synchronous) when the bench exits, also on Ctrl-C: e.g. removing its temp folder. */
+export function atExit(fn: () => void): void {
+  exitHooks.push(fn);
+}
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -26,6 +39,9 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function killAll(): void {
   for (const c of live) killGroup(c, 'SIGKILL');
   live.clear();
+  for (const c of plain) c.kill('SIGKILL');
+  plain.clear();
+  for (const fn of exitHooks.splice(0)) { try { fn(); } catch { /* best effort */ } }
 }
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 export const tools: Record<string, string> = { nginx: 'nginx-light', haproxy: 'haproxy', wrk: 'wrk', h2load: 'nghttp2-client' };
 
 function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
 /** Names of the programs not found on PATH (also /usr/sbin, where nginx and haproxy live). */

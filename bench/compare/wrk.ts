@@ -2,6 +2,7 @@
 // text output: wrk has no machine-readable mode without a Lua script, and the
 // plain output is what people compare against.
 import { spawn } from 'node:child_process';
+import { trackChild } from './procs.ts';
 
 /** What one wrk run measured. Latencies in milliseconds. */
 export interface WrkResult {
@@ -54,6 +55,7 @@ export function runWrk(url: string, opts: { connections: number; seconds: number
   const args = [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', url];
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    trackChild(child);
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d; });
     child.stderr.on('data', (d: Buffer) => { out += d; });
