@@ -183,9 +183,9 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
   return {
     name: s.name, port,
     async change(n) {
-      // Rewritten in place (one small write). Written aside and renamed over
-      // change.yaml 10 times a second from Node, the change was picked up
-      // once and then no more (2026-11-25; see docs/performance.md).
+      // Rewritten in place (one small write), as most editors do. (Renames
+      // were missed until the manifest source stopped using Node's recursive
+      // watcher: docs/performance.md.)
       await fs.writeFile(path.join(mdir, 'change.yaml'), changeManifest(n));
     },
     changedStatus: 503,
