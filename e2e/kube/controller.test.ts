@@ -3,62 +3,20 @@
 // the RBAC of e2e/kube/rbac.yaml, and `turnout proxy` authenticated by its own
 // ServiceAccount token (TokenReview). Both run as local processes.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { clientLoad, freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress, setPodReady, deletePods } from './pods.ts';
 import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
+import { CRD, ingress, podBackend, RBAC, SETUP } from './fixtures.ts';
 
-const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
-const RBAC = readFileSync(fileURLToPath(new URL('./rbac.yaml', import.meta.url)), 'utf8');
 
-const SETUP = `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: turnout}
-spec: {controller: turnout.dev/ingress-controller}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: app}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: app}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: turnout, namespace: turnout-system}
-spec:
-  ports: [{name: http, port: 80}]
-`;
 
-const ingress = (name: string, host: string, service = 'web', className = 'turnout') => `apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: ${name}, namespace: app}
-spec:
-  ingressClassName: ${className}
-  rules:
-  - host: ${host}
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: ${service}, port: {number: 80}}}}
-`;
 
-/** An echo backend at the machine's pod address (EndpointSlices refuse loopback). */
-async function podBackend(name: string): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => res.end(`${name} ${req.url}`));
-  await new Promise<void>((resolve) => server.listen(0, podAddress(), resolve));
-  return { server, port: (server.address() as AddressInfo).port };
-}
 
 describe('turnout controller on a real kube-apiserver', { timeout: 600_000 }, () => {
   let cluster: Cluster;

@@ -10,45 +10,25 @@
 // 127.0.0.1, so the proxy dials the stream Service's name and checks the
 // certificate against it, as in a pod.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { clientLoad, freePort, get, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
-import { makePodsReady, podAddress } from './pods.ts';
+import { makePodsReady } from './pods.ts';
 import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
+import { APP, ingress, podBackend } from './fixtures.ts';
 
 const CHART = fileURLToPath(new URL('../../charts/turnout', import.meta.url));
 const NS = 'turnout-system';
 const RELEASE = 'edge';
 const FULL = 'edge-turnout';
 
-const APP = `apiVersion: v1
-kind: Namespace
-metadata: {name: app}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: app}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: shop, namespace: app}
-spec:
-  ingressClassName: turnout
-  rules:
-  - host: shop.test
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
----
+const ROUTED = `${APP}---
+${ingress('shop', 'shop.test')}---
 apiVersion: turnout.dev/v1alpha1
 kind: Route
 metadata: {name: api, namespace: app}
@@ -91,6 +71,7 @@ function localArgs(args: readonly string[], replace: Record<string, string | und
 describe('helm install, upgrade and uninstall of charts/turnout on a real kube-apiserver', { timeout: 300_000 }, () => {
   let cluster: Cluster;
   let backend: Server;
+  let backendPort = 0;
   const procs: Proc[] = [];
   let files: { crt: string; key: string; ca: string; proxyToken: string; controllerKubeconfig: string; shim: string };
   let secretBefore: Record<string, string>;
@@ -143,8 +124,7 @@ describe('helm install, upgrade and uninstall of charts/turnout on a real kube-a
     cluster = await startCluster();
     http.port = await freePort();
     http.https = await freePort();
-    backend = createServer((req, res) => res.end(`web ${req.url}`));
-    await new Promise<void>((resolve) => backend.listen(0, podAddress(), resolve));
+    ({ server: backend, port: backendPort } = await podBackend('web'));
   });
 
   after(async () => {
@@ -182,8 +162,8 @@ describe('helm install, upgrade and uninstall of charts/turnout on a real kube-a
     writeFileSync(files.proxyToken, await cluster.createToken(NS, proxyDeployment.spec.template.spec.serviceAccountName, { audiences: [projected.audience] }));
     writeFileSync(files.shim, DNS_SHIM);
 
-    await cluster.applyYaml(APP);
-    await makePodsReady(cluster, 'app', [{ name: 'web-1', labels: { app: 'web' }, ports: { http: (backend.address() as AddressInfo).port } }]);
+    await cluster.applyYaml(ROUTED);
+    await makePodsReady(cluster, 'app', [{ name: 'web-1', labels: { app: 'web' }, ports: { http: backendPort } }]);
     const a = await startController();
     const proxyA = await startProxy(a.stream, 'proxy-a');
     for (const host of ['shop.test', 'api.test']) {

@@ -5,45 +5,21 @@
 // so this is the command a person types.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, get, turnout, type Proc } from '../harness.ts';
 import { binary } from './binaries.ts';
 import { startCluster, type Cluster } from './cluster.ts';
-import { makePodsReady, podAddress } from './pods.ts';
+import { makePodsReady } from './pods.ts';
 import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
+import { CRD, ingress, podBackend, RBAC, SETUP } from './fixtures.ts';
 
-const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
-const RBAC = readFileSync(fileURLToPath(new URL('./rbac.yaml', import.meta.url)), 'utf8');
 const PLUGIN = fileURLToPath(new URL('../../bin/kubectl-turnout.js', import.meta.url));
 
-const SETUP = `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: turnout}
-spec: {controller: turnout.dev/ingress-controller}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: app}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: app}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: turnout, namespace: turnout-system}
-spec:
-  ports: [{name: http, port: 80}]
-`;
 
 const route = (name: string, backend: string) => `apiVersion: turnout.dev/v1alpha1
 kind: Route
@@ -54,17 +30,6 @@ spec:
   rules: [{backends: [{name: ${backend}, port: 80}]}]
 `;
 
-const ingress = (name: string, service: string) => `apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: ${name}, namespace: app}
-spec:
-  ingressClassName: turnout
-  rules:
-  - host: ${name}.test
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: ${service}, port: {number: 80}}}}
-`;
 
 describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }, () => {
   let cluster: Cluster;
@@ -100,9 +65,9 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
     await waitForCondition(cluster, 'crd/routes.turnout.dev', 'Established', 60_000);
     await cluster.applyYaml(RBAC);
     await cluster.applyYaml(SETUP);
-    backend = createServer((req, res) => res.end(`web ${req.url}`));
-    await new Promise<void>((resolve) => backend.listen(0, podAddress(), resolve));
-    await makePodsReady(cluster, 'app', [{ name: 'web-1', labels: { app: 'web' }, ports: { http: (backend.address() as AddressInfo).port } }]);
+    const web = await podBackend('web');
+    backend = web.server;
+    await makePodsReady(cluster, 'app', [{ name: 'web-1', labels: { app: 'web' }, ports: { http: web.port } }]);
     const kubeconfig = await cluster.serviceAccountKubeconfig('turnout-system', 'turnout-controller');
     const tokenFile = join(cluster.dir, 'proxy-token');
     writeFileSync(tokenFile, await cluster.createToken('turnout-system', 'turnout-proxy', { audiences: ['turnout'] }));
@@ -136,7 +101,7 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
   });
 
   test('all well: exit 0, the proxy listed with the acked version', async () => {
-    await cluster.applyYaml(route('good', 'web') + '---\n' + ingress('shop', 'web'));
+    await cluster.applyYaml(route('good', 'web') + '---\n' + ingress('shop', 'shop.test', 'web'));
     await waitFor('good.test routed', async () => (await get(http, '/', { host: 'good.test', timeoutMs: 2_000 })).status === 200, 30_000);
     // Programmed and the load-balancer address are written after the proxy's ACK: poll the command itself.
     const r = await waitFor('status exit 0', async () => {
@@ -152,7 +117,7 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
   });
 
   test('a Route and an Ingress with a missing backend: exit 1, each named with the reason', async () => {
-    await cluster.applyYaml(route('bad', 'missing') + '---\n' + ingress('broken', 'missing'));
+    await cluster.applyYaml(route('bad', 'missing') + '---\n' + ingress('broken', 'broken.test', 'missing'));
     const r = await waitFor('status names app/bad and app/broken', async () => {
       const res = await plugin(['status']);
       return res.code === 1 && /route app\/bad/.test(res.stdout) && /ingress app\/broken/.test(res.stdout) ? res : (() => { throw new Error(`exit ${res.code}: ${res.stdout}${res.stderr}`); })();
