@@ -62,7 +62,7 @@ export class Controller {
     this.loop = new BuildLoop({
       cache: this.cache,
       compile,
-      compileEndpoints: recompileEndpoints,
+      compileEndpoints: (input, previous) => recompileEndpoints(input, previous, cfg.externalNames === true),
       store: this.store,
       options: {
         ingressClass: cfg.ingressClass,

@@ -171,9 +171,9 @@ export class ListenerSet {
             continue;
           }
           l.name = want.name;
-          l.reloadDefault(want.spec, next, this.#log);
+          l.update(want.spec, next, this.#log);
         }
-        // After the tcp listeners adopted their new backends (reloadDefault).
+        // After the tcp listeners adopted their new backends (update).
         this.longLived.reconcile(next, this.#drainTimeoutMs);
       },
       abort: async () => {
@@ -237,7 +237,6 @@ class ManagedListener {
   #pending: RoutingTable | undefined;
   /** Its trusted proxies (client-address.ts), replaced when a snapshot changes them. */
   #trusted: BlockList | undefined;
-  #trustedSpec = '';
   #defaultFingerprint: string | undefined;
   readonly #log: Logger;
 
@@ -313,7 +312,6 @@ class ManagedListener {
       }) : undefined;
     }
     this.#trusted = trustedList(spec.trustedProxies);
-    this.#trustedSpec = (spec.trustedProxies ?? []).join();
     this.server = server;
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket);
@@ -395,14 +393,14 @@ class ManagedListener {
     return { protocol: this.protocol, address: a?.address ?? this.address, port: a?.port ?? this.port };
   }
 
-  /** Installs the listener's default certificate from `table` if its content changed. */
-  reloadDefault(spec: Listener, table: RoutingTable, log: Logger): void {
+  /**
+   * Adopts what a later snapshot that keeps this listener says: tcp backends,
+   * trusted proxies, and the default certificate (reloaded only if its content
+   * changed).
+   */
+  update(spec: Listener, table: RoutingTable, log: Logger): void {
     this.#tcp?.update(spec);
-    if ((spec.trustedProxies ?? []).join() !== this.#trustedSpec) {
-      this.#trustedSpec = (spec.trustedProxies ?? []).join();
-      this.#trusted = trustedList(spec.trustedProxies);
-    this.#trustedSpec = (spec.trustedProxies ?? []).join();
-    }
+    this.#trusted = trustedList(spec.trustedProxies);
     if (this.protocol !== 'https' || spec.defaultSecret === undefined) return;
     const creds = table.credentials(spec.defaultSecret);
     if (creds === undefined || creds.fingerprint === this.#defaultFingerprint) return;

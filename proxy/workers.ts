@@ -186,7 +186,8 @@ export class WorkerSet implements SnapshotApplier {
     this.#current = deepFreeze(candidate as Snapshot);
     this.#appliedAt = new Date();
     this.#log.info('snapshot served by every worker', { version, workers: workers.length, ms: Math.round(performance.now() - started) });
-    await Promise.all(workers.map((w) => this.#refreshStatus(w)));
+    // For admin only: not worth delaying the ACK for.
+    void Promise.all(workers.map((w) => this.#refreshStatus(w)));
     return { ok: true, version };
   }
 

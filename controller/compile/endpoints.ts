@@ -16,10 +16,11 @@ import type { CompileInput, CompileResult } from './types.ts';
  * differs from the previous build's input in EndpointSlices only; undefined
  * when that cannot be guaranteed (a cluster whose resolution reports a
  * problem, such as an FQDN slice, which would be a condition): the caller then
- * compiles in full. Pure, like the compiler.
+ * compiles in full. Pure, like the compiler. `externalNames` is the build's
+ * CompileOptions.externalNames, so DNS-named clusters resolve as they did.
  */
-export function recompileEndpoints(input: CompileInput, previous: CompileResult): CompileResult | undefined {
-  const services = new ServiceIndex(input.services, input.endpointSlices);
+export function recompileEndpoints(input: CompileInput, previous: CompileResult, externalNames = false): CompileResult | undefined {
+  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames);
   const resolved: Record<ClusterKey, Cluster> = {};
   for (const key of Object.keys(previous.snapshot.clusters).sort()) {
     const ref = parseClusterKey(key);
