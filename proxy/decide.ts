@@ -177,10 +177,11 @@ const DROP_REQUEST = new Set([
 /**
  * Tokens named by Connection headers, which are hop-by-hop too ("close" and
  * "keep-alive" are not header names). Exported because responses need the
- * same rule (forward.ts downstreamHeaders).
+ * same rule (response-headers.ts).
  */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  // The values nearly every request and response carry, without splitting.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   let out: Set<string> | undefined;
   for (const v of Array.isArray(value) ? value : [value]) {
     for (const t of v.split(',')) {

@@ -189,7 +189,7 @@ export class Exchange implements AttemptOwner {
     if (this.#o.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      const list = applyHeaderFilter(downstreamHeaders(controller.rawHeaders, headers), this.#o.responseHeaders);
+      const list = applyHeaderFilter(downstreamHeaders(headers), this.#o.responseHeaders);
       if (this.#h2) holdHeaders(res as Http2ServerResponse, statusCode, list);
       else (res as ServerResponse).writeHead(statusCode, list);
     } catch {

@@ -80,6 +80,22 @@ test('request headers: forwarded-* set, hop-by-hop stripped both ways, Host kept
   assert.ok(res.headers.includes('connection: close'), 'the client asked to close its own connection');
 });
 
+test('response headers: repeated fields each relayed in order, names lower-case, Connection-listed ones dropped', async () => {
+  const up = await startServer(http.createServer((_req, res) => {
+    res.writeHead(200, ['Set-Cookie', 'a=1', 'X-Multi', 'one', 'Set-Cookie', 'b=2', 'X-Multi', 'two', 'Connection', 'keep-alive, X-Private', 'X-Private', 'no', 'Content-Length', '2']);
+    res.end('ok');
+  }));
+  cleanup.push(() => up.close());
+  use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/up:1')]) }, clusters: { 'c/up:1': cluster(up.port) } });
+  const raw = await rawRequest(proxy.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const res = parseRaw(raw);
+  assert.equal(res.status, 200);
+  assert.equal(res.body, 'ok');
+  assert.ok(raw.includes('\r\nset-cookie: a=1\r\n') && raw.includes('\r\ncontent-length: 2\r\n'), raw);
+  assert.deepEqual(res.headers.filter((h) => /^(set-cookie|x-multi):/i.test(h)), ['set-cookie: a=1', 'set-cookie: b=2', 'x-multi: one', 'x-multi: two']);
+  assert.ok(!res.headers.some((h) => h.toLowerCase().startsWith('x-private')), res.headers.join('|'));
+});
+
 test('request body streams through (chunked and content-length)', async () => {
   use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(a.port) } });
   const big = 'x'.repeat(3 * 1024 * 1024);

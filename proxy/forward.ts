@@ -16,6 +16,9 @@
 // - Hop-by-hop headers are stripped both ways: Connection and every token it
 //   lists, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
 //   Upgrade. Expect is stripped too: Node already answered "100 Continue".
+// - Response header names reach the client lower-case, as HAProxy and Envoy
+//   send them (undici's parsed names; field names are case-insensitive),
+//   repeated fields in their order; request headers keep the client's spelling.
 // - Websocket upgrades never reach this handler: the listeners send them to
 //   upgrade.ts, which tunnels them. Other Upgrade requests (h2c, unknown
 //   protocols) are forwarded as plain requests without Upgrade, which RFC 9110
@@ -73,14 +76,11 @@ import { Exchange } from './exchange.ts';
 import type { Logger } from '../lib/log.ts';
 import { silentLogger } from '../lib/log.ts';
 import { startMirror } from './mirror.ts';
-import { downstreamHeaders } from './response-headers.ts';
 import { RetryBudget } from './retry.ts';
 import type { RoutingTable } from './routing/table.ts';
 
 /** Re-exported: listeners.ts names the protocol from here, where handlers are typed. */
 export type { ClientProtocol, ClientRequest, ClientResponse } from './decide.ts';
-/** Re-exported: upgrade.ts relays a 101's headers the same way. */
-export { downstreamHeaders } from './response-headers.ts';
 
 /**
  * What a listener calls per request. `table`, when given, is routed on

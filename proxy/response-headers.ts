@@ -1,7 +1,7 @@
 // The upstream response headers relayed to the client: hop-by-hop ones
-// (and those Connection lists) dropped. Shared by forward.ts and upgrade.ts.
+// (and those Connection lists) dropped. Shared by forward.ts (undici's parsed
+// headers) and upgrade.ts (Node's raw list of a 101).
 
-import type { Dispatcher } from 'undici';
 import { connectionTokens } from './decide.ts';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1), never relayed to the client. The
@@ -10,25 +10,35 @@ const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
 
-/** The response headers relayed to the client, as flat [name, value, ...] (upgrade.ts relays a 101's the same way). */
-export function downstreamHeaders(raw: DispatcherRawHeaders, parsed: Record<string, string | string[] | undefined>): string[] {
+/**
+ * The response headers relayed to the client, as flat [name, value, ...],
+ * from undici's parsed headers: names lower-case (as HAProxy and Envoy send
+ * them; HTTP field names are case-insensitive), order and repeated fields
+ * kept. Working from the object undici has already built, rather than
+ * converting its raw Buffers again, is the cheaper of the two per request
+ * (docs/performance.md).
+ */
+export function downstreamHeaders(parsed: Record<string, string | string[] | undefined>): string[] {
   const listed = connectionTokens(parsed.connection);
   const out: string[] = [];
-  if (Array.isArray(raw)) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = String(raw[i] instanceof Buffer ? (raw[i] as Buffer).toString('latin1') : raw[i]);
-      const lower = name.toLowerCase();
-      if (DROP_RESPONSE.has(lower) || listed?.has(lower)) continue;
-      const v = raw[i + 1];
-      out.push(name, v instanceof Buffer ? v.toString('latin1') : String(v));
-    }
-    return out;
-  }
-  for (const [name, v] of Object.entries(parsed)) {
-    if (v === undefined || DROP_RESPONSE.has(name) || listed?.has(name)) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
+  for (const name in parsed) {
+    const v = parsed[name];
+    if (v === undefined || DROP_RESPONSE.has(name) || (listed !== undefined && listed.has(name))) continue;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const one of v) out.push(name, one);
   }
   return out;
 }
 
-type DispatcherRawHeaders = Dispatcher.DispatchController['rawHeaders'];
+/** The same rule over a raw [name, value, ...] list (Node's rawHeaders of a 101 in upgrade.ts), spelling kept. */
+export function downstreamRawHeaders(raw: readonly string[], connection: string | string[] | undefined): string[] {
+  const listed = connectionTokens(connection);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (DROP_RESPONSE.has(lower) || (listed !== undefined && listed.has(lower))) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}

@@ -58,7 +58,7 @@ import type { HeaderFilter } from '../api/snapshot.ts';
 import { applyHeaderFilter } from './filters.ts';
 import { decide } from './decide.ts';
 import type { ClientProtocol } from './decide.ts';
-import { downstreamHeaders } from './forward.ts';
+import { downstreamRawHeaders } from './response-headers.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import type { RoutingTable } from './routing/table.ts';
@@ -384,7 +384,7 @@ class Handshake {
    */
   #responseHead(res: IncomingMessage, extra: readonly string[]): string | undefined {
     try {
-      const headers = applyHeaderFilter(downstreamHeaders(res.rawHeaders, res.headers), this.#responseHeaders);
+      const headers = applyHeaderFilter(downstreamRawHeaders(res.rawHeaders, res.headers.connection), this.#responseHeaders);
       return responseHead(res.statusCode ?? 502, res.statusMessage || (STATUS_CODES[res.statusCode ?? 502] ?? ''), [...headers, ...extra]);
     } catch {
       this.#fail(ClientError.UPSTREAM_INVALID);
