@@ -1,0 +1,28 @@
+// The runtime's own limits, run next to the proxies as reference rows (not
+// contenders): Node's http.Server answering by itself, and the least a Node
+// proxy on undici does (bench/compare/reference/). They show how much of the
+// distance between Turnout and nginx belongs to Node's HTTP stack.
+import { fileURLToPath } from 'node:url';
+import { freePort, startServer, waitReady } from './procs.ts';
+import type { Target } from './servers.ts';
+
+const dir = fileURLToPath(new URL('./reference/', import.meta.url));
+
+/** Which reference: `node-hello` answers itself; `node-proxy` relays to the backend. */
+export type ReferenceKind = 'node-hello' | 'node-proxy';
+
+/** Starts a reference server on a free port; it has no configuration to change. */
+export async function startReference(kind: ReferenceKind, backendPort: number): Promise<Target> {
+  const port = await freePort();
+  const args = kind === 'node-hello' ? [`${dir}node-hello.ts`, String(port)] : [`${dir}node-proxy.ts`, String(port), String(backendPort)];
+  const s = startServer(kind === 'node-hello' ? 'Node http.Server alone (ceiling)' : 'minimal Node proxy (floor)', process.execPath, args);
+  await waitReady(s, port, '/');
+  return {
+    name: s.name, port,
+    change: () => Promise.reject(new Error(`${kind} has no configuration to change`)),
+    changedStatus: 0,
+    version: async () => undefined,
+    output: s.output,
+    stop: () => s.stop(),
+  };
+}
