@@ -45,7 +45,7 @@ function canonical(value: unknown, depth: number): string {
   }
   const obj = value as Record<string, unknown>;
   const parts: string[] = [];
-  for (const key of Object.keys(obj).sort()) {
+  for (const key of sortedKeys(obj)) {
     const v = obj[key];
     if (v === undefined) continue;
     parts.push(`${JSON.stringify(key)}:${canonical(v, depth + 1)}`);
@@ -55,17 +55,74 @@ function canonical(value: unknown, depth: number): string {
   return out;
 }
 
-/** The version of some snapshot content: 128 bits of SHA-256 over its canonical JSON. */
+/**
+ * Own keys in sorted order. Compiled maps arrive sorted already (a delta only
+ * appends), so one linear check usually replaces the sort of 10k keys.
+ */
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return keys.sort();
+  }
+  return keys;
+}
+
+/**
+ * The version of some snapshot content: 128 bits of SHA-256 over its canonical
+ * JSON. The text is fed to the hash in chunks rather than built whole: at 10k
+ * hosts the whole text is megabytes of garbage per apply, though every entry's
+ * part of it is remembered.
+ */
 export function versionOf(content: SnapshotContent): Version {
   const { version: _ignored, ...rest } = content as Snapshot;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 32);
+  const hash = createHash('sha256');
+  const out = { hash, buf: '' };
+  feedCanonical(out, rest, 0);
+  hash.update(out.buf);
+  return hash.digest('hex').slice(0, 32);
+}
+
+/** Bytes of text gathered before a hash update: few native calls, small strings. */
+const CHUNK = 64 * 1024;
+
+/** canonical(value, depth), written to `out` piecewise above MEMO_DEPTH; the same text. */
+function feedCanonical(out: { hash: ReturnType<typeof createHash>; buf: string }, value: unknown, depth: number): void {
+  if (depth >= MEMO_DEPTH || value === null || typeof value !== 'object' || Array.isArray(value)) {
+    out.buf += canonical(value, depth);
+  } else {
+    const obj = value as Record<string, unknown>;
+    let sep = '{';
+    for (const key of sortedKeys(obj)) {
+      const v = obj[key];
+      if (v === undefined) continue;
+      out.buf += `${sep}${JSON.stringify(key)}:`;
+      sep = ',';
+      feedCanonical(out, v, depth + 1);
+    }
+    out.buf += sep === '{' ? '{}' : '}';
+  }
+  if (out.buf.length >= CHUNK) {
+    out.hash.update(out.buf);
+    out.buf = '';
+  }
 }
 
 /** Seals content into a snapshot: stamps its version and freezes it deeply. */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
   // Freeze first so the version computation can remember the frozen entries.
   const frozen = deepFreeze({ ...content });
-  return Object.freeze({ ...frozen, version: versionOf(frozen) });
+  const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
+  sealed.add(snapshot);
+  return snapshot;
+}
+
+// Snapshots stamped by sealSnapshot: frozen, so their version is still their
+// content hash, and a publisher need not hash megabytes again to know it.
+const sealed = new WeakSet<Snapshot>();
+
+/** True when `snapshot` came from sealSnapshot in this process: its version is its content hash. */
+export function isSealed(snapshot: Snapshot): boolean {
+  return sealed.has(snapshot);
 }
 
 /** Freezes an object graph; already-frozen sub-objects (shared with older snapshots) are skipped. */

@@ -20,7 +20,8 @@ import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { ObjectCache } from '../../controller/cache.ts';
 import { compile } from '../../controller/compile/builder.ts';
 import { exactPath, ingress, OPTIONS, prefixPath, rule, service, slice } from '../../controller/compile/fixtures.ts';
@@ -63,7 +64,23 @@ export interface LoopRow {
 interface Probe { p50: number; p99: number; max: number; count: number; rss: number; heapUsed: number }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const PROBE = fileURLToPath(new URL('loop-probe.ts', import.meta.url));
+const PROBE = fileURLToPath(new URL('loop-probe.mjs', import.meta.url));
+
+/**
+ * How the proxy process is started: as deployed, the JavaScript `npm run build`
+ * writes to dist/ (built by the caller), or with `fromSource` the TypeScript
+ * checkout (Node's type stripper adds ~30 MB of RSS).
+ */
+function proxyCommand(fromSource: boolean): string[] {
+  if (fromSource) return [path.join(root, 'bin/turnout.js')];
+  const main = pathToFileURL(path.join(root, 'dist/cli/turnout.js')).href;
+  return ['--input-type=module', '-e', `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(process.argv.slice(1));`];
+}
+
+/** Builds dist/ (`npm run build`: tsc -p tsconfig.build.json), what the proxy process runs. */
+export function buildDist(): void {
+  execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+}
 /** Bound on one change going live: a change slower than this counts as timed out. */
 const CHANGE_TIMEOUT_MS = 10_000;
 const MB = 1e6;
@@ -99,7 +116,7 @@ function pct(xs: number[], p: number): number {
  */
 export async function applyToServing(opts: {
   n: number; changes: number; pairs: ReadonlyArray<{ cert: string; key: string }>; backendPort: number; dir: string;
-  loopSeconds: number; swapEveryMs: number; budgetMs: number; log?: (line: string) => void;
+  loopSeconds: number; swapEveryMs: number; budgetMs: number; fromSource: boolean; log?: (line: string) => void;
 }): Promise<ApplyRow> {
   const log = opts.log ?? (() => {});
   const [httpPort, httpsPort, adminPort, probePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -133,7 +150,9 @@ export async function applyToServing(opts: {
     const tokenFile = path.join(opts.dir, `token-${opts.n}`);
     await writeFile(tokenFile, token, { mode: 0o600 });
     proxy = startServer(`turnout proxy (${opts.n} Ingresses)`, process.execPath, [
-      '--import', PROBE, path.join(root, 'bin/turnout.js'), 'proxy', '--controller', `ws://127.0.0.1:${streamPort}`,
+      // e.g. TURNOUT_BENCH_PROXY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p" to profile the proxy.
+      ...(process.env.TURNOUT_BENCH_PROXY_FLAGS?.split(' ').filter(Boolean) ?? []),
+      '--import', PROBE, ...proxyCommand(opts.fromSource), 'proxy', '--controller', `ws://127.0.0.1:${streamPort}`,
       '--token-file', tokenFile, '--workers', '0', '--admin-port', String(adminPort), '--log-level', 'warn', '--drain-timeout', '2s',
     ], { ...process.env, TURNOUT_BENCH_PROBE_PORT: String(probePort) });
     await waitReady(proxy, httpPort, '/bench-load', 200, 60_000);

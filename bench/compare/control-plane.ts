@@ -10,20 +10,24 @@
 // Called by `npm run bench` (bench/compare.ts), or alone:
 //   node_modules/.bin/node bench/compare/control-plane.ts [--full]
 // Quick mode ~1.5 minutes, --full ~4. Alone, the backend is nginx when it is
-// installed, else a Node server in this process.
+// installed, else a Node server in this process. The proxy runs the build in
+// dist/ (rebuilt first), as deployed; --from-source runs the checkout instead.
+// --scenario=6 or 7 runs one half.
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { keyPairs, SECRETS } from '../compile.ts';
-import { applyToServing, type ApplyRow } from './control-apply.ts';
+import { applyToServing, buildDist, type ApplyRow } from './control-apply.ts';
 import { measureSize, type SizeRow } from './control-sizes.ts';
 import { goalsMarkdown, type GoalResult } from './goals.ts';
 
 /** What scenarios 6 and 7 measured, and the goals judged from it. */
 export interface ControlPlaneResult {
   mode: 'quick' | 'full';
+  /** The proxy process ran the TypeScript checkout instead of dist/. */
+  fromSource: boolean;
   loadavg: { start: number[]; end: number[] };
   apply: ApplyRow[];
   sizes: SizeRow[];
@@ -50,18 +54,23 @@ export async function controlPlane(opts: { full: boolean; backendPort: number; d
   const { pairs } = keyPairs(SECRETS);
   const apply: ApplyRow[] = [];
   log(`scenario 6: apply → first response on the new version (${p.changes} changes; hold-off 0), load average ${start.join(' ')}`);
-  for (const n of p.applySizes) {
+  // --scenario=6 or 7 (alone only): one half, for development.
+  const only = process.argv.find((a) => a.startsWith('--scenario='))?.slice(11);
+  // The proxy runs as deployed (dist/, built now) unless --from-source.
+  const fromSource = process.argv.includes('--from-source');
+  if (!fromSource && only !== '7') buildDist();
+  for (const n of only === '7' ? [] : p.applySizes) {
     const big = n === Math.max(...p.applySizes);
-    apply.push(await applyToServing({ n, changes: p.changes, pairs, backendPort: opts.backendPort, dir: opts.dir, budgetMs: p.budgetMs, loopSeconds: big ? p.loopSeconds : 0, swapEveryMs: p.swapEveryMs, log }));
+    apply.push(await applyToServing({ n, changes: p.changes, pairs, backendPort: opts.backendPort, dir: opts.dir, budgetMs: p.budgetMs, fromSource, loopSeconds: big ? p.loopSeconds : 0, swapEveryMs: p.swapEveryMs, log }));
   }
   log(`scenario 7: snapshot size and build time, full vs one-change delta (median of ${p.runs}), load average ${la().join(' ')}`);
   const sizes: SizeRow[] = [];
-  for (const n of p.sizeSizes) {
+  for (const n of only === '6' ? [] : p.sizeSizes) {
     const r = await measureSize(n, pairs, p.runs);
     sizes.push(r);
     log(`  ${n} Ingresses: compile ${r.compileFullMs.toFixed(0)} ms, one change ${r.compileChangeMs.toFixed(1)} ms + diff ${r.diffMs.toFixed(1)} ms; full ${r.fullBytes} B, delta ${r.deltaBytes} B; proxy full ${r.proxyFullMs.toFixed(0)} ms, delta ${r.proxyDeltaMs.toFixed(1)} ms`);
   }
-  const result: ControlPlaneResult = { mode: opts.full ? 'full' : 'quick', loadavg: { start, end: la() }, apply, sizes, goals: [] };
+  const result: ControlPlaneResult = { mode: opts.full ? 'full' : 'quick', fromSource, loadavg: { start, end: la() }, apply, sizes, goals: [] };
   result.goals = controlPlaneGoals(result);
   return result;
 }
@@ -100,7 +109,7 @@ const kb = (b: number) => (b < 10_000 ? `${b} B` : `${(b / 1e6).toFixed(2)} MB`)
 export function controlPlaneMarkdown(r: ControlPlaneResult): string {
   const lines = [
     `## Control path: apply → serving, snapshot sizes (${r.mode}; load average ${r.loadavg.start.join(' / ')} → ${r.loadavg.end.join(' / ')})`, '',
-    'Scenario 6: a real controller pipeline (cache → build loop, hold-off 0 → compile → store → stream) and a real `turnout proxy --workers 0`;',
+    `Scenario 6: a real controller pipeline (cache → build loop, hold-off 0 → compile → store → stream) and a real \`turnout proxy --workers 0\` (${r.fromSource ? 'TypeScript checkout' : 'dist/, as deployed'});`,
     'a change renames one Ingress\'s host, and the clock runs from the cache upsert to the first 200 for the new host.', '',
     '| Ingresses | changes | p50 ms | p99 ms | max ms | timed out | proxy RSS after full / after changes MB |',
     '|---|---|---|---|---|---|---|',

@@ -83,7 +83,8 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     };
   }
   const snapshot = sealSnapshot(content);
-  assertValidSnapshot(snapshot);
+  // Entries shared with `previous` were checked when it was (if it ever was: see validateSnapshot).
+  assertValidSnapshot(snapshot, previous);
   return { snapshot, conditions };
 }
 compile satisfies CompileFn;

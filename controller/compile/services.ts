@@ -26,6 +26,30 @@ export interface Resolution {
   readonly problems: readonly Problem[];
 }
 
+/** An earlier build's resolution of one Service port, with the slices it read. */
+interface Earlier {
+  readonly port: number | string;
+  readonly externalNames: boolean;
+  readonly slices: readonly EndpointSlice[];
+  readonly res: Resolution;
+  readonly cluster: Cluster | undefined;
+}
+
+// Resolutions by Service object, across builds: the cache hands out the same
+// frozen objects until they change, so at 10k Services a one-Ingress change
+// resolves none of them again. Weak: a replaced Service takes its entries along.
+const earlier = new WeakMap<Service, Earlier[]>();
+const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+
+/** Objects that cannot change under an identity-keyed memo. */
+function frozenInputs(service: Service, slices: readonly EndpointSlice[]): boolean {
+  return Object.isFrozen(service) && slices.every((s) => Object.isFrozen(s));
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /**
  * The Services and EndpointSlices of one build, indexed, plus the clusters
  * resolved so far. Only clusters some winning route or the default backend
@@ -88,6 +112,28 @@ export class ServiceIndex {
     const id = `${namespace}/${name}`;
     const service = this.#services.get(id);
     if (!service) return fail('ServiceNotFound', `Service ${id} not found`);
+    // The same (frozen) Service and slices as in an earlier build: the same
+    // resolution and the very same cluster object, which the snapshot then
+    // shares with the previous one without comparing it (reuse.ts, version.ts).
+    const slices = this.#slices.get(id) ?? NO_SLICES;
+    const memo = frozenInputs(service, slices) ? earlier.get(service) : undefined;
+    const hit = memo?.find((m) => m.port === port && m.externalNames === this.#externalNames && sameList(m.slices, slices));
+    if (hit !== undefined) {
+      if (hit.cluster !== undefined) this.#clusters.set(key, hit.cluster);
+      return hit.res;
+    }
+    const res = this.#resolveFresh(key, id, namespace, service, port);
+    if (memo !== undefined || frozenInputs(service, slices)) {
+      const entry: Earlier = { port, externalNames: this.#externalNames, slices, res, cluster: this.#clusters.get(key) };
+      // One entry per port and flag; a changed slice list replaces its entry.
+      const kept = (memo ?? []).filter((m) => m.port !== port || m.externalNames !== this.#externalNames);
+      kept.push(entry);
+      earlier.set(service, kept);
+    }
+    return res;
+  }
+
+  #resolveFresh(key: ClusterKey, id: string, namespace: string, service: Service, port: number | string): Resolution {
     const sp = service.spec?.ports?.find((p) => (typeof port === 'number' ? p.port === port : p.name === port));
     if (service.spec?.type === 'ExternalName') return this.#externalName(key, id, service, port, sp);
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);

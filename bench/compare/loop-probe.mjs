@@ -1,5 +1,5 @@
 // Preloaded into a proxy process by the control-plane bench
-// (`node --import bench/compare/loop-probe.ts bin/turnout.js proxy ...`): it
+// (`node --import bench/compare/loop-probe.mjs dist/cli/turnout.js proxy ...`): it
 // measures that process's event-loop delay from inside, where a long swap
 // shows, without a line of benchmark code in the proxy itself.
 //
@@ -7,7 +7,8 @@
 //   GET /       → {"p50","p99","max" (ms), "count", "rss", "heapUsed" (bytes)}
 //   GET /reset  → the same, then the histogram starts over.
 // Without the variable it does nothing. Its server is unref'd: it never keeps
-// the proxy alive.
+// the proxy alive. Plain JavaScript: a .ts file would make Node load its type
+// stripper into the proxy, ~30 MB of RSS that a deployed proxy (dist/) does not have.
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
