@@ -43,7 +43,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true);
   const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
-  const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs);
+  const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs, previous?.virtualHosts);
   const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs, options.listeners);
   const conditions = new Map<string, readonly Condition[]>();
   for (const w of ours) {
@@ -58,7 +58,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     }
     conditions.set(`${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`, status.toConditions());
   }
-  const out = claims.output();
+  const out = claims.output(previous?.virtualHosts);
   const defaultRoute = ingresses.defaultRoute();
 
   const clusters: Record<ClusterKey, Cluster> = {};
