@@ -86,3 +86,17 @@ test('a base that never passed validation, or an unfrozen entry, is not trusted'
   hot.endpoints['10.0.0.1:80']!.port = 70_000;
   assert.ok(validateSnapshot(loose, b).some((p) => p.path.startsWith('/clusters/default~1a:80/')));
 });
+
+test('the base\'s own hosts map (an endpoint-only change) is skipped only while its references resolve', () => {
+  const b = base();
+  // Endpoints replaced: new clusters map, the very same hosts map.
+  const moved = deepFreeze({ ...b, clusters: { ...b.clusters, 'default/b:80': { endpoints: {} } } }) as Snapshot;
+  assert.equal(moved.virtualHosts, b.virtualHosts);
+  assert.deepEqual(validateSnapshot(moved, b), []);
+  // A cluster gone that a host of that shared map routes to.
+  const { 'default/b:80': _gone, ...rest } = b.clusters;
+  const gone = deepFreeze({ ...b, clusters: rest }) as Snapshot;
+  const problems = validateSnapshot(gone, b);
+  assert.deepEqual(problems, validateSnapshot(gone));
+  assert.ok(problems.some((p) => p.path.startsWith('/virtualHosts/b.com/')), JSON.stringify(problems));
+});

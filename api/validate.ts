@@ -67,15 +67,17 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
   const b = base !== undefined && validated.has(base) && Object.isFrozen(base) ? base as unknown as Record<string, Record<string, unknown>> : undefined;
 
   if (typeof s.version !== 'string' || !VERSION_RE.test(s.version)) bad('/version', 'must be a hex content hash');
-  const secrets = keyedMap(s, 'secrets', bad);
-  const clusters = keyedMap(s, 'clusters', bad);
+  // A whole map that is the base's (frozen) map was checked with it: its keys too.
+  const sameMap = (field: string) => b !== undefined && s[field] === b[field] && Object.isFrozen(s[field]);
+  const secrets = sameMap('secrets') ? b!.secrets! : keyedMap(s, 'secrets', bad);
+  const clusters = sameMap('clusters') ? b!.clusters! : keyedMap(s, 'clusters', bad);
   const hasCluster = (key: string) => Object.hasOwn(clusters, key);
   const listeners = keyedMap(s, 'listeners', bad);
-  const vhosts = keyedMap(s, 'virtualHosts', bad);
+  const vhosts = sameMap('virtualHosts') ? b!.virtualHosts! : keyedMap(s, 'virtualHosts', bad);
 
   // Object.keys and an index, not Object.entries: no pair arrays at 10k keys.
-  const refsKept = b !== undefined && keysKept(secrets, b.secrets) && keysKept(clusters, b.clusters);
-  for (const name of Object.keys(secrets)) {
+  const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters));
+  for (const name of sameMap('secrets') ? [] : Object.keys(secrets)) {
     const sec = secrets[name];
     if (b !== undefined && shared(sec, b.secrets, name)) continue;
     const p = `/secrets/${ptr(name)}`;
@@ -84,7 +86,7 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p}/key`, 'must be a PEM string');
   }
 
-  for (const name of Object.keys(clusters)) {
+  for (const name of sameMap('clusters') ? [] : Object.keys(clusters)) {
     const c = clusters[name];
     if (b !== undefined && shared(c, b.clusters, name)) continue;
     const p = `/clusters/${ptr(name)}`;
@@ -131,12 +133,10 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     }
   }
 
-  for (const host of Object.keys(vhosts)) {
-    const vh = vhosts[host];
-    if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
+  function vhostProblems(host: string, vh: unknown): void {
     const p = `/virtualHosts/${ptr(host)}`;
     if (host !== '*' && !HOST_RE.test(host)) bad(p, 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
-    if (!isObject(vh)) { bad(p, 'must be an object'); continue; }
+    if (!isObject(vh)) { bad(p, 'must be an object'); return; }
     if (vh.tls !== undefined) {
       if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p}/tls/secret`, 'must be a string');
       else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
@@ -153,6 +153,13 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
         bad(`${p}/routes/${ptr(key)}`, `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
       }
     }
+  }
+
+  // The base's own hosts map needs no look while every reference still resolves.
+  for (const host of refsKept && sameMap('virtualHosts') ? [] : Object.keys(vhosts)) {
+    const vh = vhosts[host];
+    if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
+    vhostProblems(host, vh);
   }
 
   if (s.defaultRoute !== undefined) {
