@@ -15,6 +15,7 @@ import { ObjectStatus } from './conditions.ts';
 import { IngressProcessor } from './ingress.ts';
 import { ROUTE_EMPTY, RouteProcessor } from './route.ts';
 import { share } from './reuse.ts';
+import { recompileIngresses, remember } from './incremental.ts';
 import { SecretIndex } from './secrets.ts';
 import { ServiceIndex } from './services.ts';
 import type { CompileFn, CompileInput, CompileOptions, CompileResult, Condition } from './types.ts';
@@ -32,6 +33,9 @@ export const DEFAULT_INGRESS_CLASS = 'turnout';
  * so diffs and memory scale with what changed, not with the cluster.
  */
 export function compile(input: CompileInput, options: CompileOptions, previous?: Snapshot): CompileResult {
+  // Only Ingresses changed since `previous` (compiled here): only their hosts are compiled again.
+  const fast = previous === undefined ? undefined : recompileIngresses(input, options, previous);
+  if (fast !== undefined) return fast;
   const filter = new ClassFilter(options.ingressClass || DEFAULT_INGRESS_CLASS, input.ingressClasses);
   // Ingresses and Routes in one oldest-first order: a Route and an Ingress for
   // the same host merge into one virtual host, and the older claim wins.
@@ -85,7 +89,9 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const snapshot = sealSnapshot(content);
   // Entries shared with `previous` were checked when it was (if it ever was: see validateSnapshot).
   assertValidSnapshot(snapshot, previous);
-  return { snapshot, conditions };
+  const result = { snapshot, conditions };
+  remember(result, input, options, services, secrets);
+  return result;
 }
 compile satisfies CompileFn;
 

@@ -56,16 +56,19 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
  * resolved end up in the snapshot.
  */
 export class ServiceIndex {
-  readonly #services = new Map<string, Service>();
-  readonly #slices = new Map<string, EndpointSlice[]>();
+  readonly #services: Map<string, Service>;
+  readonly #slices: Map<string, EndpointSlice[]>;
   readonly #memo = new Map<string, Resolution>();
   readonly #clusters = new Map<ClusterKey, Cluster>();
 
   readonly #externalNames: boolean;
 
   /** `externalNames`: serve ExternalName Services (CompileOptions.externalNames). */
-  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false) {
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, shareFrom?: ServiceIndex) {
     this.#externalNames = externalNames;
+    this.#services = shareFrom === undefined ? new Map() : shareFrom.#services;
+    this.#slices = shareFrom === undefined ? new Map() : shareFrom.#slices;
+    if (shareFrom !== undefined) return;
     for (const s of services) this.#services.set(`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s);
     for (const sl of slices) {
       const svc = sl.metadata.labels?.[SERVICE_NAME_LABEL];
@@ -101,6 +104,15 @@ export class ServiceIndex {
       this.#memo.set(key, res);
     }
     return res;
+  }
+
+  /**
+   * An index for another build over the very same Services and slices: the
+   * lookup maps are shared (never changed after construction), what a build
+   * resolves is not. Saves indexing 10k Services and slices per build.
+   */
+  forBuild(): ServiceIndex {
+    return new ServiceIndex([], [], this.#externalNames, this);
   }
 
   /** The clusters resolved in this build, keyed by cluster key. */
