@@ -39,6 +39,11 @@ export interface DataPlaneOptions {
   readonly maxAttempts?: number;
 }
 
+/** Lets pending I/O run before the next step of an apply. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** How long an apply waits for the first lookup of a new DNS-named cluster. */
 const DNS_FIRST_WAIT_MS = 2_000;
 
@@ -191,6 +196,9 @@ export class DataPlane implements SnapshotApplier {
       // unchanged entry with this one, re-serialises only what changed. A
       // refused candidate stays frozen; the caller owns nothing else.
       const snapshot = candidate;
+      // Each step of a large apply runs in its own turn of the event loop, so
+      // requests are served between them (the old table serves until the swap).
+      await nextTurn();
       const actual = versionOf(snapshot);
       if (actual !== snapshot.version) {
         throw new ApplyError(ApplyCode.VERSION_MISMATCH, `version ${snapshot.version} is not the content hash of the snapshot (${actual})`);
@@ -199,6 +207,7 @@ export class DataPlane implements SnapshotApplier {
       if (snapshot.version === this.#table?.version) return { ok: true, version: snapshot.version, commit: () => {}, abort: async () => {} };
 
       const started = performance.now();
+      await nextTurn();
       const next = buildTable(snapshot, this.#table, { pools: this.pools, dns: this.dns });
       let change;
       try {
