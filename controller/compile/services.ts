@@ -4,7 +4,6 @@
 import { isIP } from 'node:net';
 import type { Cluster, ClusterKey, Endpoint, UpstreamProtocol } from '../../api/snapshot.ts';
 import { endpointKey } from '../../api/snapshot.ts';
-import { isPlainIP } from '../../api/validate.ts';
 import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s/types.ts';
 import { SERVICE_NAME_LABEL } from '../k8s/types.ts';
 import type { Problem } from './conditions.ts';
@@ -165,7 +164,8 @@ export class ServiceIndex {
         if (ep.conditions?.ready === false) continue;
         for (const address of ep.addresses ?? []) {
           // The API server validates this; hand-written slices may not.
-          if (isIP(address) !== family || !isPlainIP(address)) continue;
+          // isPlainIP without a second isIP: a zone ("%eth0") is all it adds.
+          if (isIP(address) !== family || address.includes('%')) continue;
           const k = endpointKey(address, target);
           if (!endpoints.has(k)) endpoints.set(k, { address, port: target });
         }
