@@ -57,6 +57,9 @@ export interface ApplyRow {
   /** Proxy RSS (MB) after the first full snapshot, and after every change. */
   rssAfterFull: number;
   rssAfterChanges: number;
+  /** V8 heap in use (MB) at the same two moments: how much of the RSS is live objects. */
+  heapAfterFull: number;
+  heapAfterChanges: number;
   loop?: LoopRow;
 }
 
@@ -178,7 +181,8 @@ export async function applyToServing(opts: {
       '--token-file', tokenFile, '--workers', '0', '--admin-port', String(adminPort), '--log-level', 'warn', '--drain-timeout', '2s',
     ], { ...process.env, TURNOUT_BENCH_PROBE_PORT: String(probePort) });
     await waitReady(proxy, httpPort, '/bench-load', 200, 60_000);
-    const rssAfterFull = (await probe(probePort)).rss / MB;
+    const afterFull = await probe(probePort);
+    const rssAfterFull = afterFull.rss / MB;
 
     const times: number[] = [];
     let timedOut = 0;
@@ -200,12 +204,13 @@ export async function applyToServing(opts: {
       }
     }
     const cpuPerChange = { proxy: (procCpuMs(proxy.child.pid!) - proxyCpu0) / Math.max(1, done), controller: cpuMs(cpu0) / Math.max(1, done) };
-    const rssAfterChanges = (await probe(probePort)).rss / MB;
+    const afterChanges = await probe(probePort);
+    const rssAfterChanges = afterChanges.rss / MB;
     const row: ApplyRow = {
       routes: opts.n, changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times),
-      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange,
+      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB,
     };
-    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB`);
+    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB)`);
 
     if (opts.loopSeconds > 0) {
       const url = `http://127.0.0.1:${httpPort}/bench-load`;
