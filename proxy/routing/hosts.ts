@@ -29,9 +29,8 @@ export function normalizeHost(raw: string | undefined): string {
  * TLS (which has none) and routing share this class.
  */
 export class HostIndex<T> {
-  // Not readonly only so that patched() can install its copies; never changed after.
-  #exact = new Map<string, T>();
-  #wildcard = new Map<string, T>();
+  readonly #exact = new Map<string, T>();
+  readonly #wildcard = new Map<string, T>();
 
   /** `entries` keys are snapshot host keys: "foo.com" or "*.foo.com", already lower case. */
   constructor(entries: Iterable<readonly [string, T]>) {
@@ -40,24 +39,6 @@ export class HostIndex<T> {
       if (host.startsWith('*.')) this.#wildcard.set(host.slice(2), value);
       else this.#exact.set(host, value);
     }
-  }
-
-  /**
-   * A new index: this one with `changes` applied (a value sets the host, undefined
-   * removes it). Copies the two maps natively instead of re-inserting every
-   * host: at 10k hosts a one-host change is a copy, not a rebuild.
-   */
-  patched(changes: ReadonlyMap<string, T | undefined>): HostIndex<T> {
-    const next = new HostIndex<T>([]);
-    next.#exact = new Map(this.#exact);
-    next.#wildcard = new Map(this.#wildcard);
-    for (const [host, value] of changes) {
-      if (host === ANY_HOST) continue;
-      const [map, key] = host.startsWith('*.') ? [next.#wildcard, host.slice(2)] : [next.#exact, host];
-      if (value === undefined) map.delete(key);
-      else map.set(key, value);
-    }
-    return next;
   }
 
   /** Number of exact plus wildcard hosts. */
