@@ -104,6 +104,12 @@ class HashSink {
     this.#off += HashSink.#scratch.write(s, this.#off);
   }
 
+  /** One ASCII byte ("{", ","): no native call for the separator of every entry. */
+  byte(code: number): void {
+    if (this.#off === HashSink.#scratch.length) this.#flush();
+    HashSink.#scratch[this.#off++] = code;
+  }
+
   bytes(b: Buffer): void {
     if (b.length > HashSink.#scratch.length - this.#off) {
       this.#flush();
@@ -170,7 +176,7 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
   for (const key of sortedKeys(obj)) {
     const v = obj[key];
     if (v === undefined) continue;
-    sink.str(sep);
+    sink.byte(sep === '{' ? 0x7b : 0x2c);
     sep = ',';
     if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
       let m = memo.get(v);

@@ -126,3 +126,16 @@ test('a change to anything but Ingresses, or a default backend, takes the full c
   assert.equal(d.snapshot.version, compile(inputOf(structuredClone(withDefault)), OPTIONS).snapshot.version);
   assert.equal(incrementalBuildCount(), builds);
 });
+
+test('the Ingress list in another order is no change; one change in a reordered list is found', () => {
+  const objs = objects();
+  const prev = compile(inputOf(objs), OPTIONS).snapshot;
+  const builds = incrementalBuildCount();
+  const backwards = (input: ReturnType<typeof inputOf>) => ({ ...input, ingresses: [...input.ingresses].reverse() });
+  const reversed = compile(backwards(inputOf(objs)), OPTIONS, prev);
+  assert.equal(reversed.snapshot, prev, 'nothing changed: the previous snapshot itself');
+  const changed = objects((i) => (i === 2 ? { path: '/v2' } : {}));
+  const r = compile(backwards(inputOf(changed)), OPTIONS, reversed.snapshot);
+  assert.equal(r.snapshot.version, compile(inputOf(structuredClone(changed)), OPTIONS).snapshot.version);
+  assert.equal(incrementalBuildCount() - builds, 2);
+});

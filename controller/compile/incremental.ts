@@ -51,6 +51,8 @@ interface State {
   readonly services: ServiceIndex;
   readonly secrets: SecretIndex;
   index: Index | undefined;
+  /** Every Ingress of `input` is known to be frozen (checked once, then kept true). */
+  readonly frozen: boolean;
 }
 
 const states = new WeakMap<Snapshot, State>();
@@ -64,7 +66,7 @@ export function incrementalBuildCount(): number {
 /** Called by compile() with every result: the base of the next incremental build. */
 export function remember(result: CompileResult, input: CompileInput, options: CompileOptions, services: ServiceIndex, secrets: SecretIndex): void {
   if ((input.routes?.length ?? 0) > 0) return;
-  states.set(result.snapshot, { input, options, conditions: result.conditions, services, secrets, index: undefined });
+  states.set(result.snapshot, { input, options, conditions: result.conditions, services, secrets, index: undefined, frozen: false });
 }
 
 /** At most this share of the Ingresses may be processed again; beyond it a full compile is as cheap. */
@@ -79,15 +81,13 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
     || !sameFrozen(input.secrets, before.secrets) || !sameFrozen(input.ingressClasses, before.ingressClasses)) return undefined;
 
   // Which Ingresses changed: objects are frozen, so identity is content.
-  const was = new Set(before.ingresses);
-  const is = new Set(input.ingresses);
-  const added = input.ingresses.filter((o) => !was.has(o));
-  const removed = before.ingresses.filter((o) => !is.has(o));
   const limit = Math.max(16, Math.floor(input.ingresses.length * MAX_SHARE));
-  if (added.length + removed.length > limit) return undefined;
+  const diff = changedObjects(before.ingresses, input.ingresses, limit);
+  if (diff === undefined) return undefined;
+  const { added, removed } = diff;
   if (!added.every((o) => Object.isFrozen(o) && o.spec?.defaultBackend === undefined)) return undefined;
   if (!removed.every((o) => o.spec?.defaultBackend === undefined)) return undefined;
-  if (!before.ingresses.every((o) => Object.isFrozen(o))) return undefined;
+  if (!st.frozen && !before.ingresses.every((o) => Object.isFrozen(o))) return undefined;
 
   const filter = new ClassFilter(options.ingressClass || DEFAULT_INGRESS_CLASS, input.ingressClasses);
   const idx = st.index ?? buildIndex(previous, before, filter);
@@ -173,8 +173,39 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
     assertValidSnapshot(snapshot, previous);
   }
   incrementalBuilds++;
-  states.set(snapshot, { input, options, conditions, services: st.services, secrets: st.secrets, index: idx });
+  // Every Ingress of `input` is frozen: the unchanged ones were, and `added` was checked.
+  states.set(snapshot, { input, options, conditions, services: st.services, secrets: st.secrets, index: idx, frozen: true });
   return { snapshot, conditions };
+}
+
+/**
+ * The objects of `before` not in `after` (removed or replaced) and of `after`
+ * not in `before`, by identity; undefined beyond `limit`. Lists in a stable
+ * order (the cache sorts by key) differ in one stretch: skipping the equal
+ * head and tail makes that a linear scan without any set. Anything else is
+ * settled with sets.
+ */
+function changedObjects<T>(before: readonly T[], after: readonly T[], limit: number): { added: T[]; removed: T[] } | undefined {
+  let head = 0;
+  const min = Math.min(before.length, after.length);
+  while (head < min && before[head] === after[head]) head++;
+  let tail = 0;
+  while (tail < min - head && before[before.length - 1 - tail] === after[after.length - 1 - tail]) tail++;
+  const removedSpan = before.slice(head, before.length - tail);
+  const addedSpan = after.slice(head, after.length - tail);
+  if (removedSpan.length + addedSpan.length <= 2 * limit) {
+    // Within the stretch, an object may only have moved: keep what is on both sides out.
+    const was = new Set(removedSpan);
+    const is = new Set(addedSpan);
+    const added = addedSpan.filter((o) => !was.has(o));
+    const removed = removedSpan.filter((o) => !is.has(o));
+    return added.length + removed.length > limit ? undefined : { added, removed };
+  }
+  const was = new Set(before);
+  const is = new Set(after);
+  const added = after.filter((o) => !was.has(o));
+  const removed = before.filter((o) => !is.has(o));
+  return added.length + removed.length > limit ? undefined : { added, removed };
 }
 
 function keyOf(o: KubeObject): string {
