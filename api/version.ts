@@ -34,6 +34,7 @@ const memo = new WeakMap<object, { readonly key: string; readonly bytes: Buffer 
 // Whole frozen maps at depth 1, the same way: a delta that patches hosts
 // leaves the clusters map shared, and its 10k entries need no walk at all.
 const maps = new WeakMap<object, Buffer>();
+const seenMaps = new WeakSet<object>();
 
 /** Whether the canonical JSON of `value` is remembered (for tests and benchmarks). */
 export function isMemoised(value: object): boolean {
@@ -166,10 +167,13 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
     return;
   }
   const obj = value as Record<string, unknown>;
-  const whole = depth === MEMO_DEPTH - 1 && Object.isFrozen(obj);
+  let whole = depth === MEMO_DEPTH - 1 && Object.isFrozen(obj);
   if (whole) {
     const hit = maps.get(obj);
     if (hit !== undefined) { sink.bytes(hit); return; }
+    // Remembered from its second hashing on: a map a delta patched is new every
+    // time, and copying megabytes for it once would be garbage per apply.
+    if (!seenMaps.has(obj)) { seenMaps.add(obj); whole = false; }
   }
   if (whole) sink.mark();
   let sep = '{';

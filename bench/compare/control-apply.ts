@@ -60,6 +60,9 @@ export interface ApplyRow {
   /** V8 heap in use (MB) at the same two moments: how much of the RSS is live objects. */
   heapAfterFull: number;
   heapAfterChanges: number;
+  /** The same after a full GC: the live objects. */
+  liveAfterFull: number;
+  liveAfterChanges: number;
   loop?: LoopRow;
 }
 
@@ -112,8 +115,8 @@ function hit(agent: http.Agent, port: number, host: string): Promise<number> {
   });
 }
 
-async function probe(port: number, reset = false): Promise<Probe> {
-  return JSON.parse((await get(port, reset ? '/reset' : '/')).body) as Probe;
+async function probe(port: number, what: '/' | '/reset' | '/gc' = '/'): Promise<Probe> {
+  return JSON.parse((await get(port, what, 10_000)).body) as Probe;
 }
 
 /** User + system CPU milliseconds of a process so far, from /proc/PID/stat (Linux). */
@@ -177,11 +180,12 @@ export async function applyToServing(opts: {
     proxy = startServer(`turnout proxy (${opts.n} Ingresses)`, process.execPath, [
       // e.g. TURNOUT_BENCH_PROXY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p" to profile the proxy.
       ...(process.env.TURNOUT_BENCH_PROXY_FLAGS?.split(' ').filter(Boolean) ?? []),
-      '--import', PROBE, ...proxyCommand(opts.fromSource), 'proxy', '--controller', `ws://127.0.0.1:${streamPort}`,
+      '--expose-gc', '--import', PROBE, ...proxyCommand(opts.fromSource), 'proxy', '--controller', `ws://127.0.0.1:${streamPort}`,
       '--token-file', tokenFile, '--workers', '0', '--admin-port', String(adminPort), '--log-level', 'warn', '--drain-timeout', '2s',
     ], { ...process.env, TURNOUT_BENCH_PROBE_PORT: String(probePort) });
     await waitReady(proxy, httpPort, '/bench-load', 200, 60_000);
     const afterFull = await probe(probePort);
+    const liveAfterFull = (await probe(probePort, '/gc')).heapUsed / MB;
     const rssAfterFull = afterFull.rss / MB;
 
     const times: number[] = [];
@@ -205,19 +209,20 @@ export async function applyToServing(opts: {
     }
     const cpuPerChange = { proxy: (procCpuMs(proxy.child.pid!) - proxyCpu0) / Math.max(1, done), controller: cpuMs(cpu0) / Math.max(1, done) };
     const afterChanges = await probe(probePort);
+    const liveAfterChanges = (await probe(probePort, '/gc')).heapUsed / MB;
     const rssAfterChanges = afterChanges.rss / MB;
     const row: ApplyRow = {
       routes: opts.n, changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times),
-      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB,
+      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB, liveAfterFull, liveAfterChanges,
     };
-    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB)`);
+    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
 
     if (opts.loopSeconds > 0) {
       const url = `http://127.0.0.1:${httpPort}/bench-load`;
       await runWrk(url, { connections: 8, seconds: 1 });
-      await probe(probePort, true);
+      await probe(probePort, '/reset');
       const wrkSteady = await runWrk(url, { connections: 8, seconds: opts.loopSeconds });
-      const steady = await probe(probePort, true);
+      const steady = await probe(probePort, '/reset');
       // Swaps: a change every swapEveryMs while wrk runs (each waits for the previous to be acked).
       const load = runWrk(url, { connections: 8, seconds: opts.loopSeconds });
       const until = performance.now() + (opts.loopSeconds - 0.3) * 1000;

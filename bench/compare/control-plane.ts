@@ -119,10 +119,10 @@ export function controlPlaneMarkdown(r: ControlPlaneResult): string {
     `## Control path: apply → serving, snapshot sizes (${r.mode}; load average ${r.loadavg.start.join(' / ')} → ${r.loadavg.end.join(' / ')})`, '',
     `Scenario 6: a real controller pipeline (cache → build loop, hold-off 0 → compile → store → stream) and a real \`turnout proxy --workers 0\` (${r.fromSource ? 'TypeScript checkout' : 'dist/, as deployed'});`,
     'a change renames one Ingress\'s host, and the clock runs from the cache upsert to the first 200 for the new host.', '',
-    '| Ingresses | changes | p50 ms | p99 ms | max ms | timed out | CPU ms per change: proxy / controller + poller | proxy RSS after full / after changes MB (heap in use) |',
+    '| Ingresses | changes | p50 ms | p99 ms | max ms | timed out | CPU ms per change: proxy / controller + poller | proxy RSS after full / after changes MB (heap in use; live after GC) |',
     '|---|---|---|---|---|---|---|---|',
   ];
-  for (const a of r.apply) lines.push(`| ${a.routes} | ${a.changes} | ${f1(a.p50)} | ${f1(a.p99)} | ${f1(a.max)} | ${a.timedOut} | ${f1(a.cpuPerChange.proxy)} / ${f1(a.cpuPerChange.controller)} | ${a.rssAfterFull.toFixed(0)} / ${a.rssAfterChanges.toFixed(0)} (${a.heapAfterFull.toFixed(0)} / ${a.heapAfterChanges.toFixed(0)}) |`);
+  for (const a of r.apply) lines.push(`| ${a.routes} | ${a.changes} | ${f1(a.p50)} | ${f1(a.p99)} | ${f1(a.max)} | ${a.timedOut} | ${f1(a.cpuPerChange.proxy)} / ${f1(a.cpuPerChange.controller)} | ${a.rssAfterFull.toFixed(0)} / ${a.rssAfterChanges.toFixed(0)} (${a.heapAfterFull.toFixed(0)} / ${a.heapAfterChanges.toFixed(0)}; ${a.liveAfterFull.toFixed(0)} / ${a.liveAfterChanges.toFixed(0)}) |`);
   const withLoop = r.apply.filter((a) => a.loop);
   if (withLoop.length > 0) {
     lines.push('', 'Proxy event-loop delay (monitorEventLoopDelay inside the proxy) under `wrk -c8`, without and with a change every 200 ms:', '',
