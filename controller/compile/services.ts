@@ -62,7 +62,10 @@ export class ServiceIndex {
 
   readonly #externalNames: boolean;
 
-  /** `externalNames`: serve ExternalName Services (CompileOptions.externalNames). */
+  /**
+   * `externalNames`: serve ExternalName Services (CompileOptions.externalNames).
+   * `shareFrom`: forBuild() only; the lookup maps of that index, `services` and `slices` then unused.
+   */
   constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, shareFrom?: ServiceIndex) {
     this.#externalNames = externalNames;
     this.#services = shareFrom === undefined ? new Map() : shareFrom.#services;
