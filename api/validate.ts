@@ -27,39 +27,70 @@ export class SnapshotValidationError extends Error {
   }
 }
 
-/** Throws SnapshotValidationError unless `value` is a well-formed snapshot whose references all resolve. */
-export function assertValidSnapshot(value: unknown): asserts value is Snapshot {
-  const problems = validateSnapshot(value);
+/**
+ * Throws SnapshotValidationError unless `value` is a well-formed snapshot whose
+ * references all resolve. With `base`, a snapshot that passed this function
+ * before, entries `value` shares with it are not checked again (see
+ * validateSnapshot): a one-route change at 10k hosts checks one host.
+ */
+export function assertValidSnapshot(value: unknown, base?: Snapshot): asserts value is Snapshot {
+  // Checked before and frozen since (the compiler's result, published next): nothing can have changed.
+  if (typeof value === 'object' && value !== null && validated.has(value) && Object.isFrozen(value)) return;
+  const problems = validateSnapshot(value, base);
   if (problems.length > 0) throw new SnapshotValidationError(problems);
+  if (typeof value === 'object' && value !== null && Object.isFrozen(value)) validated.add(value);
 }
+
+// Snapshots that passed assertValidSnapshot while frozen: the only bases whose
+// entries are trusted without a new check. Frozen, because an entry is reused
+// by identity and must not have changed since it was checked (deepFreeze
+// freezes children first, so a frozen entry is frozen all the way down).
+const validated = new WeakSet<object>();
 
 // Keys that would reach Object.prototype when a patch or a lookup uses them.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const HOST_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const VERSION_RE = /^[0-9a-f]{8,64}$/;
 
-/** Lists every problem found; an empty list means valid. */
-export function validateSnapshot(value: unknown): SnapshotProblem[] {
+/**
+ * Lists every problem found; an empty list means valid. `base`: a snapshot
+ * that passed assertValidSnapshot while frozen (anything else is ignored).
+ * A secret, cluster or virtual host of `value` that is the very (frozen)
+ * object `base` has under the same key was valid there and is skipped; a
+ * virtual host only while every secret and cluster key of `base` still
+ * exists, since its references must resolve. Listeners, few, are always
+ * checked (their ports are compared with each other).
+ */
+export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProblem[] {
   const out: SnapshotProblem[] = [];
   const bad = (path: string, reason: string) => void out.push({ path, reason });
   if (!isObject(value)) return [{ path: '', reason: 'must be an object' }];
   const s = value as Record<string, unknown>;
+  const b = base !== undefined && validated.has(base) && Object.isFrozen(base) ? base as unknown as Record<string, Record<string, unknown>> : undefined;
 
   if (typeof s.version !== 'string' || !VERSION_RE.test(s.version)) bad('/version', 'must be a hex content hash');
-  const secrets = keyedMap(s, 'secrets', bad);
-  const clusters = keyedMap(s, 'clusters', bad);
+  // A whole map that is the base's (frozen) map was checked with it: its keys too.
+  const sameMap = (field: string) => b !== undefined && s[field] === b[field] && Object.isFrozen(s[field]);
+  const secrets = sameMap('secrets') ? b!.secrets! : keyedMap(s, 'secrets', bad);
+  const clusters = sameMap('clusters') ? b!.clusters! : keyedMap(s, 'clusters', bad);
   const hasCluster = (key: string) => Object.hasOwn(clusters, key);
   const listeners = keyedMap(s, 'listeners', bad);
-  const vhosts = keyedMap(s, 'virtualHosts', bad);
+  const vhosts = sameMap('virtualHosts') ? b!.virtualHosts! : keyedMap(s, 'virtualHosts', bad);
 
-  for (const [name, sec] of Object.entries(secrets)) {
+  // Object.keys and an index, not Object.entries: no pair arrays at 10k keys.
+  const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters));
+  for (const name of sameMap('secrets') ? [] : Object.keys(secrets)) {
+    const sec = secrets[name];
+    if (b !== undefined && shared(sec, b.secrets, name)) continue;
     const p = `/secrets/${ptr(name)}`;
     if (!isObject(sec)) { bad(p, 'must be an object'); continue; }
     if (typeof sec.cert !== 'string' || !sec.cert.includes('-----BEGIN')) bad(`${p}/cert`, 'must be a PEM string');
     if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p}/key`, 'must be a PEM string');
   }
 
-  for (const [name, c] of Object.entries(clusters)) {
+  for (const name of sameMap('clusters') ? [] : Object.keys(clusters)) {
+    const c = clusters[name];
+    if (b !== undefined && shared(c, b.clusters, name)) continue;
     const p = `/clusters/${ptr(name)}`;
     if (!isObject(c)) { bad(p, 'must be an object'); continue; }
     if (c.protocol !== undefined && !(UPSTREAM_PROTOCOLS as readonly unknown[]).includes(c.protocol)) {
@@ -104,10 +135,10 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
     }
   }
 
-  for (const [host, vh] of Object.entries(vhosts)) {
+  function vhostProblems(host: string, vh: unknown): void {
     const p = `/virtualHosts/${ptr(host)}`;
     if (host !== '*' && !HOST_RE.test(host)) bad(p, 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
-    if (!isObject(vh)) { bad(p, 'must be an object'); continue; }
+    if (!isObject(vh)) { bad(p, 'must be an object'); return; }
     if (vh.tls !== undefined) {
       if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p}/tls/secret`, 'must be a string');
       else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
@@ -124,6 +155,13 @@ export function validateSnapshot(value: unknown): SnapshotProblem[] {
         bad(`${p}/routes/${ptr(key)}`, `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
       }
     }
+  }
+
+  // The base's own hosts map needs no look while every reference still resolves.
+  for (const host of refsKept && sameMap('virtualHosts') ? [] : Object.keys(vhosts)) {
+    const vh = vhosts[host];
+    if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
+    vhostProblems(host, vh);
   }
 
   if (s.defaultRoute !== undefined) {
@@ -144,6 +182,18 @@ function keyedMap(
     if (FORBIDDEN_KEYS.has(key)) { bad(`${p}/${ptr(key)}`, 'forbidden key'); return {}; }
   }
   return v;
+}
+
+/** `entry` is the frozen object `baseMap` holds under `key` (own key). */
+function shared(entry: unknown, baseMap: Record<string, unknown> | undefined, key: string): boolean {
+  return typeof entry === 'object' && entry !== null && isObject(baseMap) && Object.hasOwn(baseMap, key) && baseMap[key] === entry && Object.isFrozen(entry);
+}
+
+/** Every own key of `baseMap` is still a key of `map`: references valid in the base still resolve. */
+function keysKept(map: Record<string, unknown>, baseMap: Record<string, unknown> | undefined): boolean {
+  if (!isObject(baseMap)) return false;
+  for (const key of Object.keys(baseMap)) if (!Object.hasOwn(map, key)) return false;
+  return true;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

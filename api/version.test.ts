@@ -62,3 +62,24 @@ test('only frozen objects are remembered: an unfrozen entry is serialised afresh
   (c.virtualHosts['h0.com']!.routes['Prefix:/'] as { timeoutMs: number }).timeoutMs = 7;
   assert.equal(versionOf(c), reference(c));
 });
+
+test('remembered maps and entries never change the hash: shared maps, one entry under two keys, a replaced entry', () => {
+  const a = sealSnapshot(content(8));
+  assert.equal(versionOf(a), reference(a));
+  // A delta that touched only hosts: the clusters map is the same frozen object (remembered whole).
+  const hosts = { ...a.virtualHosts, 'new.com': a.virtualHosts['h1.com']! };
+  const b = deepFreeze({ ...a, virtualHosts: hosts });
+  assert.equal(b.clusters, a.clusters);
+  assert.equal(versionOf(b), reference(b), 'one host object under two keys');
+  assert.equal(versionOf(b), reference(b), 'and again, from the memo');
+  // A cluster replaced: the clusters map is new, its other entries remembered.
+  const c = deepFreeze({ ...b, clusters: { ...b.clusters, 'ns/c3:80': { endpoints: {} } } });
+  assert.equal(versionOf(c), reference(c));
+  assert.equal(versionOf(a), a.version, 'the first snapshot still hashes to its own version');
+  // An unfrozen map is walked every time: changing it changes the hash.
+  const d = { ...structuredClone(a) } as Snapshot;
+  const before = versionOf(d);
+  (d.clusters as Record<string, unknown>)['ns/c0:80'] = { endpoints: {} };
+  assert.notEqual(versionOf(d), before);
+  assert.equal(versionOf(d), reference(d));
+});

@@ -1,6 +1,6 @@
 // Versions are content hashes, so equal content always means equal version and a
 // controller restart does not make every proxy re-apply what it already has.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Snapshot, Version } from './snapshot.ts';
 
 /** A snapshot's content without its version: what the compiler produces and the hash covers. */
@@ -16,11 +16,13 @@ export function canonicalJson(value: unknown): string {
 }
 
 // Canonical JSON of frozen map entries (a virtual host, a cluster, a secret),
-// remembered per object. Consecutive snapshots share unchanged entries, so a
-// one-route change re-serialises one virtual host instead of all 10k. Only
-// depth 2 is remembered: deeper levels would store the same text many times
-// over, and the maps at depth 1 are new in nearly every snapshot (a delta
-// copies the map it patches) while holding the whole text once more.
+// remembered per object as the UTF-8 bytes of `"key":{...}`, ready for the hash. Consecutive
+// snapshots share unchanged entries, so a one-route change re-serialises one
+// virtual host instead of all 10k, and hashing the rest is a copy of bytes
+// into the hash's buffer (no string is built, flattened or encoded again).
+// Only depth 2 is remembered: deeper levels would store the same text many
+// times over, and the maps at depth 1 are new in nearly every snapshot (a
+// delta copies the map it patches).
 //
 // Keyed by object identity, so an entry must never change after it is
 // remembered: only frozen objects are, and "frozen" is taken to mean deeply
@@ -28,7 +30,11 @@ export function canonicalJson(value: unknown): string {
 // children before their parent). Callers therefore freeze BEFORE hashing
 // (sealSnapshot, proxy/apply.ts); an unfrozen object is serialised every time.
 const MEMO_DEPTH = 2;
-const memo = new WeakMap<object, string>();
+const memo = new WeakMap<object, { readonly key: string; readonly bytes: Buffer }>();
+// Whole frozen maps at depth 1, the same way: a delta that patches hosts
+// leaves the clusters map shared, and its 10k entries need no walk at all.
+const maps = new WeakMap<object, Buffer>();
+const seenMaps = new WeakSet<object>();
 
 /** Whether the canonical JSON of `value` is remembered (for tests and benchmarks). */
 export function isMemoised(value: object): boolean {
@@ -38,34 +44,179 @@ export function isMemoised(value: object): boolean {
 function canonical(value: unknown, depth: number): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return `[${value.map((v) => canonical(v, depth + 1)).join(',')}]`;
-  const remember = depth === MEMO_DEPTH && Object.isFrozen(value);
-  if (remember) {
-    const hit = memo.get(value);
-    if (hit !== undefined) return hit;
-  }
   const obj = value as Record<string, unknown>;
   const parts: string[] = [];
-  for (const key of Object.keys(obj).sort()) {
+  for (const key of sortedKeys(obj)) {
     const v = obj[key];
     if (v === undefined) continue;
     parts.push(`${JSON.stringify(key)}:${canonical(v, depth + 1)}`);
   }
-  const out = `{${parts.join(',')}}`;
-  if (remember) memo.set(value, out);
-  return out;
+  return `{${parts.join(',')}}`;
 }
 
-/** The version of some snapshot content: 128 bits of SHA-256 over its canonical JSON. */
+/**
+ * Own keys in sorted order. Compiled maps arrive sorted already (a delta only
+ * appends), so one linear check usually replaces the sort of 10k keys.
+ */
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return keys.sort();
+  }
+  return keys;
+}
+
+/**
+ * The version of some snapshot content: 128 bits of SHA-256 over its canonical
+ * JSON. The text is fed to the hash in pieces (remembered entries as bytes)
+ * rather than built whole: at 10k hosts the whole text is megabytes of
+ * garbage per apply, though every entry's part of it is remembered.
+ */
 export function versionOf(content: SnapshotContent): Version {
   const { version: _ignored, ...rest } = content as Snapshot;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 32);
+  const sink = new HashSink(createHash('sha256'));
+  feedCanonical(sink, rest, 0);
+  return sink.end().digest('hex').slice(0, 32);
+}
+
+/**
+ * Gathers text and bytes into one reused buffer and hands the hash a full
+ * buffer at a time: one native call per 64 KiB instead of one per entry.
+ */
+class HashSink {
+  static readonly #scratch = Buffer.allocUnsafe(64 * 1024);
+  readonly #hash: Hash;
+  #off = 0;
+  /** Copies of what was flushed since mark(), while recording. */
+  #recording: Buffer[] | undefined;
+  #recordFrom = 0;
+
+  constructor(hash: Hash) {
+    this.#hash = hash;
+  }
+
+  str(s: string): void {
+    const room = HashSink.#scratch.length - this.#off;
+    // At most 3 UTF-8 bytes per UTF-16 unit: only then is the write never cut short.
+    if (s.length * 3 > room) {
+      this.#flush();
+      if (s.length * 3 > HashSink.#scratch.length) { this.#direct(Buffer.from(s)); return; }
+    }
+    this.#off += HashSink.#scratch.write(s, this.#off);
+  }
+
+  /** One ASCII byte ("{", ","): no native call for the separator of every entry. */
+  byte(code: number): void {
+    if (this.#off === HashSink.#scratch.length) this.#flush();
+    HashSink.#scratch[this.#off++] = code;
+  }
+
+  bytes(b: Buffer): void {
+    if (b.length > HashSink.#scratch.length - this.#off) {
+      this.#flush();
+      if (b.length > HashSink.#scratch.length) { this.#direct(b); return; }
+    }
+    b.copy(HashSink.#scratch, this.#off);
+    this.#off += b.length;
+  }
+
+  /** Starts recording what is fed from now on (one recording at a time), for since(). */
+  mark(): void {
+    this.#recording = [];
+    this.#recordFrom = this.#off;
+  }
+
+  /** The bytes fed since mark(), as one buffer; ends the recording. */
+  since(): Buffer | undefined {
+    const parts = this.#recording;
+    if (parts === undefined) return undefined;
+    parts.push(Buffer.from(HashSink.#scratch.subarray(this.#recordFrom, this.#off)));
+    this.#recording = undefined;
+    return Buffer.concat(parts);
+  }
+
+  end(): Hash {
+    this.#flush();
+    return this.#hash;
+  }
+
+  /** A piece larger than the buffer, after a flush: straight to the hash (and the recording). */
+  #direct(b: Buffer): void {
+    this.#recording?.push(b);
+    this.#hash.update(b);
+  }
+
+  #flush(): void {
+    if (this.#off > 0) {
+      if (this.#recording !== undefined) this.#recording.push(Buffer.from(HashSink.#scratch.subarray(this.#recordFrom, this.#off)));
+      this.#hash.update(HashSink.#scratch.subarray(0, this.#off));
+    }
+    this.#off = 0;
+    this.#recordFrom = 0;
+  }
+}
+
+/**
+ * canonical(value, depth), fed piecewise: the same text. A frozen map at
+ * depth 1 (clusters, when a delta touched only hosts) and each frozen entry
+ * at depth 2 come from the memo, an entry together with its key.
+ */
+function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
+  if (depth >= MEMO_DEPTH || value === null || typeof value !== 'object' || Array.isArray(value)) {
+    sink.str(canonical(value, depth));
+    return;
+  }
+  const obj = value as Record<string, unknown>;
+  let whole = depth === MEMO_DEPTH - 1 && Object.isFrozen(obj);
+  if (whole) {
+    const hit = maps.get(obj);
+    if (hit !== undefined) { sink.bytes(hit); return; }
+    // Remembered from its second hashing on: a map a delta patched is new every
+    // time, and copying megabytes for it once would be garbage per apply.
+    if (!seenMaps.has(obj)) { seenMaps.add(obj); whole = false; }
+  }
+  if (whole) sink.mark();
+  let sep = '{';
+  for (const key of sortedKeys(obj)) {
+    const v = obj[key];
+    if (v === undefined) continue;
+    sink.byte(sep === '{' ? 0x7b : 0x2c);
+    sep = ',';
+    if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
+      let m = memo.get(v);
+      if (m === undefined || m.key !== key) {
+        m = { key, bytes: Buffer.from(`${JSON.stringify(key)}:${canonical(v, MEMO_DEPTH)}`) };
+        memo.set(v, m);
+      }
+      sink.bytes(m.bytes);
+    } else {
+      sink.str(`${JSON.stringify(key)}:`);
+      feedCanonical(sink, v, depth + 1);
+    }
+  }
+  sink.str(sep === '{' ? '{}' : '}');
+  if (whole) {
+    const bytes = sink.since();
+    if (bytes !== undefined) maps.set(obj, bytes);
+  }
 }
 
 /** Seals content into a snapshot: stamps its version and freezes it deeply. */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
   // Freeze first so the version computation can remember the frozen entries.
   const frozen = deepFreeze({ ...content });
-  return Object.freeze({ ...frozen, version: versionOf(frozen) });
+  const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
+  sealed.add(snapshot);
+  return snapshot;
+}
+
+// Snapshots stamped by sealSnapshot: frozen, so their version is still their
+// content hash, and a publisher need not hash megabytes again to know it.
+const sealed = new WeakSet<Snapshot>();
+
+/** True when `snapshot` came from sealSnapshot in this process: its version is its content hash. */
+export function isSealed(snapshot: Snapshot): boolean {
+  return sealed.has(snapshot);
 }
 
 /** Freezes an object graph; already-frozen sub-objects (shared with older snapshots) are skipped. */

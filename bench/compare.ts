@@ -23,6 +23,7 @@ import { rmSync } from 'node:fs';
 import { machine, markdown, median, type Throughput, type UnderChange } from './compare/report.ts';
 import { startBackend, startHaproxy, startNginxProxy, startTurnout, type Target } from './compare/servers.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
+import { controlPlane, controlPlaneMarkdown, type ControlPlaneResult } from './compare/control-plane.ts';
 import { failures, runWrk } from './compare/wrk.ts';
 
 const argv = new Set(process.argv.slice(2));
@@ -99,6 +100,7 @@ async function underChange(t: Target, base: Throughput): Promise<UnderChange> {
 
 const tp: Throughput[] = [];
 const ch: UnderChange[] = [];
+let cp: ControlPlaneResult | undefined;
 try {
   console.log(`bench: ${full ? 'full' : 'quick'} mode, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const backend = await track(startBackend(path.join(tmp, 'backend')));
@@ -135,6 +137,7 @@ try {
     ch.push(await underChange(t, base));
     await stop(t);
   }
+  if (!only || only.includes('turnout')) cp = await controlPlane({ full, backendPort: backend.port, dir: tmp }); // scenarios 6 and 7
   await stop(backend);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).stack ?? err}`);
@@ -148,13 +151,13 @@ if (tp.length > 0) {
   const now = new Date();
   const date = now.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
   const vers = versions();
-  const md = markdown({ date, mode: full ? '--full' : 'quick', mach, versions: vers, wrk: wrkLine, throughput: tp, changes: ch });
+  const md = markdown({ date, mode: full ? '--full' : 'quick', mach, versions: vers, wrk: wrkLine, throughput: tp, changes: ch }) + (cp ? `\n${controlPlaneMarkdown(cp)}` : '');
   console.log(`\n${md}`);
   if (!argv.has('--no-write') && process.exitCode !== 1) {
     const dir = fileURLToPath(new URL('results/', import.meta.url));
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, `${date}.md`), md);
-    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({ date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, plan, connections: CONNECTIONS, changeRate: CHANGE_RATE, throughput: tp, underChange: ch }, null, 2) + '\n');
+    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({ date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, plan, connections: CONNECTIONS, changeRate: CHANGE_RATE, throughput: tp, underChange: ch, controlPlane: cp }, null, 2) + '\n');
     console.log(`written: bench/results/${date}.md and .json`);
   }
 }

@@ -235,3 +235,33 @@ test('prepare then commit swaps like apply; a refused candidate releases the que
   assert.equal(dp.current, s);
   assert.equal((await get(port, '/')).headers['x-backend'], 'a');
 });
+
+test('a delta is checked where it changed: a bad new route or a removed cluster still in use is refused, the old table serves', async () => {
+  const hosts = { '*': vhost([route('Prefix', '/', 'c/web:80')]), 'x.com': vhost([route('Prefix', '/', 'c/web:80')]) };
+  const s1 = sealSnapshot(snap(a.port, { virtualHosts: hosts }));
+  assert.ok((await dp.apply(JSON.parse(JSON.stringify(s1)))).ok);
+  const served = dp.current!;
+  const deltaTo = (c: SnapshotContent) => {
+    const target = { ...c, version: versionOf(c) };
+    const r = applyDelta(dp.current, { type: 'delta', base: served.version, version: target.version, patch: jsonpatch.compare(served, target) });
+    assert.ok(r.ok);
+    return r.candidate;
+  };
+  // A new host whose route names a cluster that does not exist.
+  const badHost = deltaTo(snap(a.port, { virtualHosts: { ...hosts, 'y.com': vhost([route('Prefix', '/', 'c/missing:80')]) } }));
+  const r1 = await dp.apply(badHost);
+  assert.ok(!r1.ok);
+  assert.equal(r1.code, 'SNAPSHOT_INVALID');
+  assert.match(r1.reason, /\/virtualHosts\/y\.com\/routes\//);
+  // The cluster every unchanged host routes to, removed (and another added).
+  const gone = deltaTo(snap(a.port, { virtualHosts: hosts, clusters: { 'c/other:80': cluster(b.port) } }));
+  const r2 = await dp.apply(gone);
+  assert.ok(!r2.ok);
+  assert.equal(r2.code, 'SNAPSHOT_INVALID');
+  assert.match(r2.reason, /\/virtualHosts\/.*\/cluster/);
+  assert.equal(dp.current, served);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'a');
+  // A good delta after the refusals applies.
+  assert.ok((await dp.apply(deltaTo(snap(b.port, { virtualHosts: hosts })))).ok);
+  assert.equal((await get(port, '/')).headers['x-backend'], 'b');
+});

@@ -39,6 +39,11 @@ export interface DataPlaneOptions {
   readonly maxAttempts?: number;
 }
 
+/** Lets pending I/O run before the next step of an apply. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** How long an apply waits for the first lookup of a new DNS-named cluster. */
 const DNS_FIRST_WAIT_MS = 2_000;
 
@@ -125,8 +130,8 @@ export class DataPlane implements SnapshotApplier {
   }
 
   /**
-   * See SnapshotApplier.apply. Never throws. A candidate that passes validation
-   * is deep-frozen in place (even if then refused): hand over a private object.
+   * See SnapshotApplier.apply. Never throws. A candidate object is deep-frozen
+   * in place (even if then refused): hand over a private object.
    */
   async apply(candidate: unknown): Promise<ApplyOutcome> {
     const p = await this.prepare(candidate);
@@ -176,18 +181,24 @@ export class DataPlane implements SnapshotApplier {
       ? (candidate as { version: string }).version : undefined;
     try {
       if (this.#closed) throw new ApplyError(ApplyCode.APPLIER_CLOSED, 'the proxy is shutting down');
+      // Frozen first: entries shared with the served snapshot (stream/delta.ts)
+      // are frozen and were checked when it was applied, so only what the
+      // delta changed is checked again; the check trusts frozen entries only.
+      deepFreeze(candidate);
       try {
-        assertValidSnapshot(candidate);
+        assertValidSnapshot(candidate, this.#table?.snapshot);
       } catch (err) {
         if (err instanceof SnapshotValidationError) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, err.message);
         throw err;
       }
-      // Freeze before hashing: version.ts remembers the canonical JSON of frozen
-      // entries, so the next delta's candidate, which shares every unchanged
-      // entry with this one (stream/delta.ts), re-serialises only what changed.
-      // Sub-objects shared with the served snapshot are frozen already and
-      // skipped. A refused candidate stays frozen; the caller owns nothing else.
-      const snapshot = deepFreeze(candidate);
+      // Frozen before hashing too: version.ts remembers the canonical JSON of
+      // frozen entries, so the next delta's candidate, which shares every
+      // unchanged entry with this one, re-serialises only what changed. A
+      // refused candidate stays frozen; the caller owns nothing else.
+      const snapshot = candidate;
+      // Each step of a large apply runs in its own turn of the event loop, so
+      // requests are served between them (the old table serves until the swap).
+      await nextTurn();
       const actual = versionOf(snapshot);
       if (actual !== snapshot.version) {
         throw new ApplyError(ApplyCode.VERSION_MISMATCH, `version ${snapshot.version} is not the content hash of the snapshot (${actual})`);
@@ -196,6 +207,7 @@ export class DataPlane implements SnapshotApplier {
       if (snapshot.version === this.#table?.version) return { ok: true, version: snapshot.version, commit: () => {}, abort: async () => {} };
 
       const started = performance.now();
+      await nextTurn();
       const next = buildTable(snapshot, this.#table, { pools: this.pools, dns: this.dns });
       let change;
       try {

@@ -15,6 +15,7 @@ import { ObjectStatus } from './conditions.ts';
 import { IngressProcessor } from './ingress.ts';
 import { ROUTE_EMPTY, RouteProcessor } from './route.ts';
 import { share } from './reuse.ts';
+import { recompileIngresses, remember } from './incremental.ts';
 import { SecretIndex } from './secrets.ts';
 import { ServiceIndex } from './services.ts';
 import type { CompileFn, CompileInput, CompileOptions, CompileResult, Condition } from './types.ts';
@@ -32,6 +33,9 @@ export const DEFAULT_INGRESS_CLASS = 'turnout';
  * so diffs and memory scale with what changed, not with the cluster.
  */
 export function compile(input: CompileInput, options: CompileOptions, previous?: Snapshot): CompileResult {
+  // Only Ingresses changed since `previous` (compiled here): only their hosts are compiled again.
+  const fast = previous === undefined ? undefined : recompileIngresses(input, options, previous);
+  if (fast !== undefined) return fast;
   const filter = new ClassFilter(options.ingressClass || DEFAULT_INGRESS_CLASS, input.ingressClasses);
   // Ingresses and Routes in one oldest-first order: a Route and an Ingress for
   // the same host merge into one virtual host, and the older claim wins.
@@ -43,7 +47,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true);
   const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
-  const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs);
+  const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs, previous?.virtualHosts);
   const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs, options.listeners);
   const conditions = new Map<string, readonly Condition[]>();
   for (const w of ours) {
@@ -58,7 +62,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     }
     conditions.set(`${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`, status.toConditions());
   }
-  const out = claims.output();
+  const out = claims.output(previous?.virtualHosts);
   const defaultRoute = ingresses.defaultRoute();
 
   const clusters: Record<ClusterKey, Cluster> = {};
@@ -83,8 +87,11 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     };
   }
   const snapshot = sealSnapshot(content);
-  assertValidSnapshot(snapshot);
-  return { snapshot, conditions };
+  // Entries shared with `previous` were checked when it was (if it ever was: see validateSnapshot).
+  assertValidSnapshot(snapshot, previous);
+  const result = { snapshot, conditions };
+  remember(result, input, options, services, secrets);
+  return result;
 }
 compile satisfies CompileFn;
 

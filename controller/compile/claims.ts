@@ -70,18 +70,30 @@ export class Claims {
     if (choice.material !== undefined) this.#usedSecrets.set(choice.secret, choice.material);
   }
 
-  /** The accumulated virtual hosts (routes and TLS) and used Secrets. */
-  output(): ClaimsOutput {
+  /**
+   * The accumulated virtual hosts (routes and TLS) and used Secrets. A host
+   * whose routes are the very objects `previous` has for it (processors reuse
+   * unchanged routes), in the same order, with the same TLS secret, is
+   * `previous`'s object itself: at 10k hosts a one-host change allocates one.
+   */
+  output(previous?: Readonly<Record<string, VirtualHost>>): ClaimsOutput {
     const hosts = [...new Set([...this.#routes.keys(), ...this.#tls.keys()])].sort();
     const virtualHosts: Record<string, VirtualHost> = {};
     for (const h of hosts) {
       const claims = this.#routes.get(h);
-      const routes: Record<string, Route> = {};
-      if (claims !== undefined) for (const k of [...claims.keys()].sort()) routes[k] = claims.get(k)!.route;
+      const keys = claims === undefined ? [] : [...claims.keys()].sort();
       const tls = this.#tls.get(h);
       // A rule whose every path was invalid or lost leaves an empty host behind: drop it.
-      if (tls === undefined && Object.keys(routes).length === 0) continue;
+      if (tls === undefined && keys.length === 0) continue;
       const pass = tls?.choice.passthrough;
+      const before = previous !== undefined && Object.hasOwn(previous, h) ? previous[h] : undefined;
+      if (before !== undefined && pass === undefined && Object.keys(before).length === (tls === undefined ? 1 : 2)
+        && before.tls?.secret === tls?.choice.secret && sameRoutes(before.routes, keys, claims)) {
+        virtualHosts[h] = before;
+        continue;
+      }
+      const routes: Record<string, Route> = {};
+      for (const k of keys) routes[k] = claims!.get(k)!.route;
       virtualHosts[h] = tls === undefined ? { routes }
         : pass !== undefined ? { passthrough: { backends: pass }, routes } : { tls: { secret: tls.choice.secret }, routes };
     }
@@ -89,6 +101,16 @@ export class Claims {
     for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;
     return { virtualHosts, secrets };
   }
+}
+
+/** `routes` has exactly `keys`, in that order, each the very route claimed. */
+function sameRoutes(routes: Readonly<Record<string, Route>>, keys: readonly string[], claims: ReadonlyMap<string, RouteClaim> | undefined): boolean {
+  const have = Object.keys(routes);
+  if (have.length !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    if (have[i] !== keys[i] || routes[keys[i]!] !== claims!.get(keys[i]!)!.route) return false;
+  }
+  return true;
 }
 
 /** "Ingress default/a", or "an earlier rule of this Route" when `prior` is `self`. */

@@ -34,7 +34,7 @@ export function recompileEndpoints(input: CompileInput, previous: CompileResult,
   const { version: _version, ...rest } = previous.snapshot;
   const content: SnapshotContent = { ...rest, clusters: share(resolved, previous.snapshot.clusters) };
   const snapshot = sealSnapshot(content);
-  assertValidSnapshot(snapshot);
+  assertValidSnapshot(snapshot, previous.snapshot);
   return { snapshot, conditions: previous.conditions };
 }
 

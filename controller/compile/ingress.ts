@@ -3,7 +3,7 @@
 // Route processor (claims.ts), so whoever claims something first keeps it, and
 // feeding objects in age order makes "the older one wins" fall out of a single
 // pass; the loser gets a condition naming the winner.
-import type { Route } from '../../api/snapshot.ts';
+import type { Route, Snapshot } from '../../api/snapshot.ts';
 import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, Ingress } from '../k8s/types.ts';
 import type { Claims, Owner } from './claims.ts';
@@ -14,6 +14,20 @@ import { parseTimeoutMs } from '../../lib/duration.ts';
 import { hostKey, pathMatch } from './match.ts';
 import type { SecretIndex } from './secrets.ts';
 import type { ServiceIndex } from './services.ts';
+
+/** The route `previous` has under `host` and `key` (own keys only), if any. */
+function previousRoute(previous: Snapshot['virtualHosts'] | undefined, host: string, key: string): Route | undefined {
+  if (previous === undefined || !Object.hasOwn(previous, host)) return undefined;
+  const routes = previous[host]!.routes;
+  return Object.hasOwn(routes, key) ? routes[key] : undefined;
+}
+
+/** `r` is exactly the route #path would build: these fields and no others. */
+function sameIngressRoute(r: Route, type: string, path: string, cluster: string | undefined, timeoutMs: number, origin: string): boolean {
+  return r.match.type === type && r.match.path === path && Object.keys(r.match).length === 2
+    && r.cluster === cluster && r.timeoutMs === timeoutMs && r.origin === origin
+    && Object.keys(r).length === (cluster === undefined ? 3 : 4);
+}
 
 /** Per-Ingress upstream response-header timeout, a Go duration ("500ms", "2s", "1m"). */
 export const TIMEOUT_ANNOTATION = 'turnout.dev/response-timeout';
@@ -29,12 +43,19 @@ export class IngressProcessor {
   readonly #secrets: SecretIndex;
   readonly #defaultTimeoutMs: number;
   #default: { readonly owner: string; readonly route: Route } | undefined;
+  readonly #previous: Snapshot['virtualHosts'] | undefined;
 
-  constructor(claims: Claims, services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number) {
+  /**
+   * `previous`: the virtual hosts of the last snapshot; a route equal to the
+   * one it has under the same host and key is taken from it, so unchanged
+   * hosts come out as the very same objects (claims.ts output, reuse.ts).
+   */
+  constructor(claims: Claims, services: ServiceIndex, secrets: SecretIndex, defaultTimeoutMs: number, previous?: Snapshot['virtualHosts']) {
     this.#claims = claims;
     this.#services = services;
     this.#secrets = secrets;
     this.#defaultTimeoutMs = defaultTimeoutMs;
+    this.#previous = previous;
   }
 
   /** Adds one Ingress's claims, recording its problems in `status`. */
@@ -86,9 +107,10 @@ export class IngressProcessor {
     }
     const res = this.#services.resolve(ns, p.backend);
     for (const pr of res.problems) status.add(pr.kind, pr.reason, pr.message);
-    const match = { type, path };
     const origin = `Ingress/${id}`;
-    const route: Route = res.cluster !== undefined ? { match, cluster: res.cluster, timeoutMs, origin } : { match, timeoutMs, origin };
+    const before = previousRoute(this.#previous, host, key);
+    const route: Route = before !== undefined && sameIngressRoute(before, type, path, res.cluster, timeoutMs, origin) ? before
+      : res.cluster !== undefined ? { match: { type, path }, cluster: res.cluster, timeoutMs, origin } : { match: { type, path }, timeoutMs, origin };
     this.#claims.addRoute(host, key, owner, route);
     status.contributed = true;
   }

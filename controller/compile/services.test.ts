@@ -4,6 +4,7 @@ import type { Cluster } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, KubeObject } from '../k8s/types.ts';
 import { compile } from './builder.ts';
 import { clusterKey, upstreamProtocol } from './services.ts';
+import { deepFreeze } from '../../api/version.ts';
 import { cluster, condition, condSummary, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice } from './fixtures.ts';
 
 const OK = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs'];
@@ -210,4 +211,29 @@ test('appProtocol → upstream protocol', () => {
 test('clusterKey', () => {
   assert.equal(clusterKey('ns', 'svc', 80), 'ns/svc:80');
   assert.equal(clusterKey('ns', 'svc', 'http'), 'ns/svc:http');
+});
+
+test('frozen Services and slices resolve once: a later build reuses the cluster object, a changed slice or port does not', () => {
+  const freeze = <T>(o: T): T => deepFreeze(structuredClone(o));
+  const ingA = freeze(ingress('a', { rules: [rule('a.com', prefixPath('/', 'sa'))] }));
+  const ingB = freeze(ingress('b', { rules: [rule('b.com', prefixPath('/', 'sb'))] }));
+  const [sa, sb] = [freeze(service('sa')), freeze(service('sb'))];
+  const [la, lb] = [freeze(slice('sa', ['10.0.0.1'])), freeze(slice('sb', ['10.0.0.2']))];
+  const first = compile(inputOf([ingA, ingB, sa, sb, la, lb]), OPTIONS).snapshot;
+  // Only Service sb's slice changes: sa's cluster is the very same object, sb's is new and right.
+  const lb2 = freeze(slice('sb', ['10.0.0.3']));
+  const second = compile(inputOf([ingA, ingB, sa, sb, la, lb2]), OPTIONS, first).snapshot;
+  assert.equal(second.clusters['default/sa:80'], first.clusters['default/sa:80']);
+  assert.deepEqual(second.clusters['default/sb:80'], cluster('10.0.0.3:8080'));
+  // The same result as a build that never saw the earlier objects.
+  const fresh = compile(inputOf(structuredClone([ingA, ingB, sa, sb, la, lb2])), OPTIONS).snapshot;
+  assert.equal(second.version, fresh.version);
+  // A second port of the same Service resolves on its own, next to the remembered one.
+  const ingC = freeze(ingress('c', { rules: [rule('c.com', prefixPath('/', 'sa', 'http'))] }));
+  const third = compile(inputOf([ingA, ingB, ingC, sa, sb, la, lb2]), OPTIONS, second).snapshot;
+  assert.deepEqual(third.clusters['default/sa:http'], cluster('10.0.0.1:8080'));
+  assert.equal(third.clusters['default/sa:80'], first.clusters['default/sa:80']);
+  // A removed slice empties the cluster even though the Service object is the same.
+  const fourth = compile(inputOf([ingA, ingB, sa, sb, lb2]), OPTIONS, third).snapshot;
+  assert.deepEqual(fourth.clusters['default/sa:80'], cluster());
 });

@@ -4,7 +4,6 @@
 import { isIP } from 'node:net';
 import type { Cluster, ClusterKey, Endpoint, UpstreamProtocol } from '../../api/snapshot.ts';
 import { endpointKey } from '../../api/snapshot.ts';
-import { isPlainIP } from '../../api/validate.ts';
 import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s/types.ts';
 import { SERVICE_NAME_LABEL } from '../k8s/types.ts';
 import type { Problem } from './conditions.ts';
@@ -26,22 +25,52 @@ export interface Resolution {
   readonly problems: readonly Problem[];
 }
 
+/** An earlier build's resolution of one Service port, with the slices it read. */
+interface Earlier {
+  readonly port: number | string;
+  readonly externalNames: boolean;
+  readonly slices: readonly EndpointSlice[];
+  readonly res: Resolution;
+  readonly cluster: Cluster | undefined;
+}
+
+// Resolutions by Service object, across builds: the cache hands out the same
+// frozen objects until they change, so at 10k Services a one-Ingress change
+// resolves none of them again. Weak: a replaced Service takes its entries along.
+const earlier = new WeakMap<Service, Earlier[]>();
+const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+
+/** Objects that cannot change under an identity-keyed memo. */
+function frozenInputs(service: Service, slices: readonly EndpointSlice[]): boolean {
+  return Object.isFrozen(service) && slices.every((s) => Object.isFrozen(s));
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /**
  * The Services and EndpointSlices of one build, indexed, plus the clusters
  * resolved so far. Only clusters some winning route or the default backend
  * resolved end up in the snapshot.
  */
 export class ServiceIndex {
-  readonly #services = new Map<string, Service>();
-  readonly #slices = new Map<string, EndpointSlice[]>();
+  readonly #services: Map<string, Service>;
+  readonly #slices: Map<string, EndpointSlice[]>;
   readonly #memo = new Map<string, Resolution>();
   readonly #clusters = new Map<ClusterKey, Cluster>();
 
   readonly #externalNames: boolean;
 
-  /** `externalNames`: serve ExternalName Services (CompileOptions.externalNames). */
-  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false) {
+  /**
+   * `externalNames`: serve ExternalName Services (CompileOptions.externalNames).
+   * `shareFrom`: forBuild() only; the lookup maps of that index, `services` and `slices` then unused.
+   */
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, shareFrom?: ServiceIndex) {
     this.#externalNames = externalNames;
+    this.#services = shareFrom === undefined ? new Map() : shareFrom.#services;
+    this.#slices = shareFrom === undefined ? new Map() : shareFrom.#slices;
+    if (shareFrom !== undefined) return;
     for (const s of services) this.#services.set(`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s);
     for (const sl of slices) {
       const svc = sl.metadata.labels?.[SERVICE_NAME_LABEL];
@@ -79,6 +108,15 @@ export class ServiceIndex {
     return res;
   }
 
+  /**
+   * An index for another build over the very same Services and slices: the
+   * lookup maps are shared (never changed after construction), what a build
+   * resolves is not. Saves indexing 10k Services and slices per build.
+   */
+  forBuild(): ServiceIndex {
+    return new ServiceIndex([], [], this.#externalNames, this);
+  }
+
   /** The clusters resolved in this build, keyed by cluster key. */
   clusters(): ReadonlyMap<ClusterKey, Cluster> {
     return this.#clusters;
@@ -88,6 +126,28 @@ export class ServiceIndex {
     const id = `${namespace}/${name}`;
     const service = this.#services.get(id);
     if (!service) return fail('ServiceNotFound', `Service ${id} not found`);
+    // The same (frozen) Service and slices as in an earlier build: the same
+    // resolution and the very same cluster object, which the snapshot then
+    // shares with the previous one without comparing it (reuse.ts, version.ts).
+    const slices = this.#slices.get(id) ?? NO_SLICES;
+    const memo = frozenInputs(service, slices) ? earlier.get(service) : undefined;
+    const hit = memo?.find((m) => m.port === port && m.externalNames === this.#externalNames && sameList(m.slices, slices));
+    if (hit !== undefined) {
+      if (hit.cluster !== undefined) this.#clusters.set(key, hit.cluster);
+      return hit.res;
+    }
+    const res = this.#resolveFresh(key, id, namespace, service, port);
+    if (memo !== undefined || frozenInputs(service, slices)) {
+      const entry: Earlier = { port, externalNames: this.#externalNames, slices, res, cluster: this.#clusters.get(key) };
+      // One entry per port and flag; a changed slice list replaces its entry.
+      const kept = (memo ?? []).filter((m) => m.port !== port || m.externalNames !== this.#externalNames);
+      kept.push(entry);
+      earlier.set(service, kept);
+    }
+    return res;
+  }
+
+  #resolveFresh(key: ClusterKey, id: string, namespace: string, service: Service, port: number | string): Resolution {
     const sp = service.spec?.ports?.find((p) => (typeof port === 'number' ? p.port === port : p.name === port));
     if (service.spec?.type === 'ExternalName') return this.#externalName(key, id, service, port, sp);
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
@@ -107,7 +167,8 @@ export class ServiceIndex {
         if (ep.conditions?.ready === false) continue;
         for (const address of ep.addresses ?? []) {
           // The API server validates this; hand-written slices may not.
-          if (isIP(address) !== family || !isPlainIP(address)) continue;
+          // isPlainIP without a second isIP: a zone ("%eth0") is all it adds.
+          if (isIP(address) !== family || address.includes('%')) continue;
           const k = endpointKey(address, target);
           if (!endpoints.has(k)) endpoints.set(k, { address, port: target });
         }

@@ -6,7 +6,7 @@ import jsonpatch from 'fast-json-patch';
 import type { Snapshot, Version } from '../../api/snapshot.ts';
 import type { ControllerMessage, DeltaMessage, SnapshotMessage } from '../../api/stream.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
-import { versionOf } from '../../api/version.ts';
+import { isSealed, versionOf } from '../../api/version.ts';
 import { TurnoutError } from '../errors.ts';
 
 /** Options of SnapshotStore. */
@@ -76,8 +76,9 @@ export class SnapshotStore {
       throw new TurnoutError('INVALID_ARGUMENT', 'only sealed snapshots can be published (use sealSnapshot)');
     }
     if (snapshot.version === this.#current?.version) return false;
-    assertValidSnapshot(snapshot);
-    const hash = versionOf(snapshot);
+    // Entries shared with the current snapshot were checked when it was published.
+    assertValidSnapshot(snapshot, this.#current);
+    const hash = isSealed(snapshot) ? snapshot.version : versionOf(snapshot);
     if (hash !== snapshot.version) {
       throw new TurnoutError('INVALID_ARGUMENT', `snapshot version ${snapshot.version} is not its content hash ${hash}`);
     }
