@@ -1,0 +1,137 @@
+// Scenario 3: routing-table scale. 10 / 1k / 10k / 50k hosts (quick: 10 and
+// 10k), all routed to the same backend, and wrk sending each request with a
+// Host drawn at random from the list (a Lua script), so every request pays
+// the host lookup at that table size. nginx: one server block per host;
+// HAProxy: a map file (`map_str` chooses the backend); Turnout: one Ingress
+// per host in the manifests folder. Start-up (spawn → the last host served)
+// is measured too; a server that does not come up in time is a row that says so.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { hostList, randomHostLua } from './configs.ts';
+import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type ScenarioOutput } from './context.ts';
+import type { GoalResult } from './goals.ts';
+import { median } from './report.ts';
+import { CONNECTIONS } from './throughput.ts';
+import { failures, runWrk, type WrkResult } from './wrk.ts';
+
+/** Host counts per mode (issue 8: 10 / 1k / 10k / 50k). */
+export function hostCounts(full: boolean): number[] {
+  return full ? [10, 1_000, 10_000, 50_000] : [10, 10_000];
+}
+
+/** How long a proxy may take to serve its last host before the row says "did not start". */
+export const START_TIMEOUT_MS = 240_000;
+
+/** One proxy at one table size. */
+export interface HostsRow {
+  kind: Proxy;
+  target: string;
+  workers: number;
+  hosts: number;
+  /** Spawn → the last host answered 200, ms; undefined if it never did. */
+  startMs?: number;
+  /** Why there is no measurement (start-up failed or timed out). */
+  error?: string;
+  runs: WrkResult[];
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Socket errors + non-2xx (an unrouted host answers 404/503, so this also checks every host is routed). */
+  failed: number;
+}
+
+/** Change of req/s from the smallest to the largest table measured, percent; undefined when either is missing. */
+export function scaleDelta(rows: readonly HostsRow[], kind: Proxy): { from: HostsRow; to: HostsRow; pct: number } | undefined {
+  const ok = rows.filter((r) => r.kind === kind && r.error === undefined && r.workers <= 1).sort((a, b) => a.hosts - b.hosts);
+  const all = rows.filter((r) => r.kind === kind).sort((a, b) => a.hosts - b.hosts);
+  const from = ok[0];
+  const to = all[all.length - 1];
+  if (!from || !to || from === to) return undefined;
+  return { from, to, pct: to.error !== undefined ? -100 : (to.rps / from.rps - 1) * 100 };
+}
+
+/** The goal row per proxy: req/s from 10 to the largest table within 5 % (Turnout judged, the others for reference). */
+export function hostsGoals(rows: readonly HostsRow[], proxies: readonly Proxy[], full: boolean): GoalResult[] {
+  const goals: GoalResult[] = [];
+  for (const kind of proxies) {
+    const d = scaleDelta(rows, kind);
+    if (!d) continue;
+    const judged = kind === 'turnout';
+    const measured = d.to.error !== undefined
+      ? `${fmt.int(d.to.hosts)} hosts: ${d.to.error}`
+      : `${fmt.pct(d.pct)} (${fmt.int(d.from.rps)} at ${fmt.int(d.from.hosts)} → ${fmt.int(d.to.rps)} at ${fmt.int(d.to.hosts)} hosts)`;
+    const notes = [judged ? '' : 'reference, not judged', d.to.hosts < 50_000 ? `largest table ${fmt.int(d.to.hosts)}${full ? '' : ' in quick mode'}` : ''].filter(Boolean);
+    goals.push({
+      metric: `req/s from 10 to 50k hosts — ${LABEL[kind]}`, goal: 'within 5 %', measured,
+      pass: judged ? d.to.error === undefined && Math.abs(d.pct) <= 5 : undefined, note: notes.join('; ') || undefined,
+    });
+  }
+  return goals;
+}
+
+/** Scenario 3's Markdown section. */
+export function hostsMarkdown(rows: readonly HostsRow[], line: string): string {
+  const lines = [`## 3. Routing-table scale: random Host per request (\`${line}\`, median of the runs)`, '',
+    '| target | hosts | start-up → last host served | req/s | vs 10 hosts | p50 ms | p99 ms | failed | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const base = rows.find((x) => x.kind === r.kind && x.hosts === Math.min(...rows.filter((y) => y.kind === r.kind).map((y) => y.hosts)));
+    const start = r.startMs === undefined ? 'n/a' : `${(r.startMs / 1000).toFixed(1)} s`;
+    if (r.error !== undefined) {
+      lines.push(`| ${r.target} | ${fmt.int(r.hosts)} | **${r.error}** | | | | | | |`);
+      continue;
+    }
+    const vs = base && base !== r && base.error === undefined ? fmt.pct((r.rps / base.rps - 1) * 100) : '';
+    lines.push(`| ${r.target} | ${fmt.int(r.hosts)} | ${start} | ${fmt.int(r.rps)} | ${vs} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${r.failed} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Runs scenario 3: for each table size, each proxy with 1 worker (the lookup cost, not the core count, is the question). */
+export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
+  const { warmup, seconds, reps } = ctx.timing;
+  const counts = hostCounts(ctx.full);
+  const line = `wrk -t1 -c${CONNECTIONS} -d${seconds}s --latency -s random-host.lua`;
+  console.log(`scenario 3: routing-table scale, ${counts.map(fmt.int).join(' / ')} hosts (${line}, median of ${reps}) [${load()}]`);
+  const rows: HostsRow[] = [];
+  for (const n of counts) {
+    const dir = path.join(ctx.tmp, `hosts-${n}`);
+    await fs.mkdir(dir, { recursive: true });
+    const hosts = hostList(n);
+    const hostsFile = path.join(dir, 'hosts.txt');
+    const script = path.join(dir, 'random-host.lua');
+    await fs.writeFile(hostsFile, hosts.join('\n') + '\n');
+    await fs.writeFile(script, randomHostLua(hostsFile));
+    for (const kind of ctx.proxies) {
+      const workers = workersFor(ctx, kind, 1);
+      const row: HostsRow = { kind, target: `${LABEL[kind]} (${kind === 'turnout' ? `--workers ${workers}` : '1 worker'})`, workers, hosts: n, runs: [], rps: NaN, p50: NaN, p99: NaN, failed: 0 };
+      rows.push(row);
+      let t;
+      try {
+        t = await ctx.start(kind, workers, { hosts, startTimeoutMs: START_TIMEOUT_MS });
+      } catch (err) {
+        const msg = (err as Error).message;
+        row.error = /not ready/.test(msg) ? `not serving the last host after ${START_TIMEOUT_MS / 1000} s` : `failed to start: ${msg.split('\n')[0]!.slice(0, 160)}`;
+        console.log(`  ${row.target}, ${n} hosts: ${row.error}\n${msg.slice(-600)}`);
+        continue;
+      }
+      try {
+        row.startMs = t.startMs;
+        const url = `http://127.0.0.1:${t.port}/`;
+        await runWrk(url, { connections: CONNECTIONS, seconds: warmup, script });
+        for (let i = 0; i < reps; i++) row.runs.push(await runWrk(url, { connections: CONNECTIONS, seconds, script }));
+      } finally { await ctx.stop(t); }
+      row.rps = median(row.runs.map((x) => x.rps));
+      row.p50 = median(row.runs.map((x) => x.p50));
+      row.p99 = median(row.runs.map((x) => x.p99));
+      row.failed = row.runs.reduce((s, x) => s + failures(x), 0);
+      console.log(`  ${row.target}, ${n} hosts: start ${(t.startMs / 1000).toFixed(1)} s, ${Math.round(row.rps)} req/s (runs ${row.runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(row.p99)} ms, failed ${row.failed} [${load()}]`);
+    }
+  }
+  const bars = [];
+  for (const n of [counts[0]!, counts[counts.length - 1]!]) {
+    const values: Partial<Record<Proxy, number>> = {};
+    for (const r of rows) if (r.hosts === n && r.error === undefined) values[r.kind] = r.rps;
+    bars.push({ label: `${fmt.int(n)} hosts`, values });
+  }
+  return { id: 'hosts', rows, goals: hostsGoals(rows, ctx.proxies, ctx.full), markdown: hostsMarkdown(rows, line), bars };
+}
