@@ -142,14 +142,16 @@ if (outputs.length > 0) {
   const vers = versions();
   mach.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
-  const [first, ...rest] = outputs;
-  const goals: GoalResult[] = [...first!.goals, ...changeGoals(ch), ...rest.flatMap((o) => o.goals)];
+  // Report order: 1, 1b, 2, 3, the half-rate latency, then 4 (whatever order they ran in).
+  const order = ['keepAlive', 'http2', 'churn', 'hosts', 'halfRate'];
+  const sorted = [...outputs].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  const goals: GoalResult[] = [...sorted.flatMap((o) => o.goals), ...changeGoals(ch)];
   const md = markdown({
     date, mode: full ? '--full' : 'quick', mach, versions: vers,
-    sections: [first!.markdown, changesMarkdown(ch), ...rest.map((o) => o.markdown)], goals,
+    sections: [...sorted.map((o) => o.markdown), changesMarkdown(ch)], goals,
     notMeasured: '1/s and 100/s change rates, kernel counters, p99 inside vs outside change windows (scenario 4); long-lived connections (5); apply → first response (6); snapshot size and build time (7).',
   });
-  const bars = outputs.flatMap((o) => o.bars);
+  const bars = sorted.flatMap((o) => o.bars);
   const svg = barChart(bars, 'Turnout vs nginx vs HAProxy: req/s, 1 worker each', `${date} (${full ? '--full' : 'quick'}), ${mach.cores} shared cores, load ${(mach.loadavgAtStart as number[])[0]}; the client and the backend run on the same cores`);
   console.log(`\n${md}`);
   if (!argv.has('--no-write') && process.exitCode !== 1) {

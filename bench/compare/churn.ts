@@ -8,6 +8,7 @@ import { median } from './report.ts';
 import type { Kind, Target } from './servers.ts';
 import { CONNECTIONS } from './throughput.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
+import { withCpu } from './cpu.ts';
 
 /** The header that turns keep-alive off. */
 export const CLOSE_HEADER = 'Connection: close';
@@ -24,6 +25,8 @@ export interface ChurnRow {
   /** Socket errors + non-2xx over all runs. */
   failed: number;
   requests: number;
+  /** CPU µs per request of the target's process group over the runs. */
+  cpuUsPerReq: number;
 }
 
 async function churnOne(ctx: Ctx, t: Target, kind: Kind, workers: number): Promise<ChurnRow> {
@@ -32,12 +35,13 @@ async function churnOne(ctx: Ctx, t: Target, kind: Kind, workers: number): Promi
   const opts = { connections: CONNECTIONS, headers: [CLOSE_HEADER] };
   await runWrk(url, { ...opts, seconds: warmup });
   const runs: WrkResult[] = [];
-  for (let i = 0; i < reps; i++) runs.push(await runWrk(url, { ...opts, seconds }));
+  const { cpuMs } = await withCpu(t.pid, async () => { for (let i = 0; i < reps; i++) runs.push(await runWrk(url, { ...opts, seconds })); });
+  const requests = runs.reduce((s, x) => s + x.requests, 0);
   const r: ChurnRow = {
     target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)),
-    p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + failures(x), 0), requests: runs.reduce((s, x) => s + x.requests, 0),
+    p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + failures(x), 0), requests, cpuUsPerReq: cpuMs * 1000 / requests,
   };
-  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(r.p99)} ms, failed ${r.failed} of ${r.requests} [${load()}]`);
+  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} of ${r.requests} [${load()}]`);
   return r;
 }
 
@@ -45,9 +49,9 @@ async function churnOne(ctx: Ctx, t: Target, kind: Kind, workers: number): Promi
 export function churnMarkdown(rows: readonly ChurnRow[], line: string): string {
   const nginx = (w: number) => rows.find((r) => r.kind === 'nginx' && r.workers === w)?.rps;
   const lines = [`## 2. \`Connection: close\` churn (\`${line}\`, median of the runs)`, '',
-    '| target | workers | req/s | vs nginx | p50 ms | p99 ms | failed / requests | runs (req/s) |', '|---|---|---|---|---|---|---|---|'];
+    '| target | workers | req/s | vs nginx | p50 ms | p99 ms | CPU µs/req | failed / requests | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.target} | ${r.workers} | ${fmt.int(r.rps)} | ${r.kind === 'direct' ? '' : fmt.ratio(r.rps, nginx(Math.max(1, r.workers)))} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${r.failed} / ${fmt.int(r.requests)} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
+    lines.push(`| ${r.target} | ${r.workers} | ${fmt.int(r.rps)} | ${r.kind === 'direct' ? '' : fmt.ratio(r.rps, nginx(Math.max(1, r.workers)))} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${fmt.us(r.cpuUsPerReq)} | ${r.failed} / ${fmt.int(r.requests)} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
   }
   return lines.join('\n') + '\n';
 }

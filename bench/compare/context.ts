@@ -74,6 +74,7 @@ export const fmt = {
   int: (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a'),
   ms: (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a'),
   ratio: (a: number, b: number | undefined) => (b && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : 'n/a'),
+  us: (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(1) : 'n/a'),
   pct: (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(1)} %` : 'n/a'),
 };
 

@@ -5,6 +5,7 @@
 // keep-alive to the backend. No direct-to-backend row (the backend is h1).
 import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type ScenarioOutput } from './context.ts';
 import { TLS_HOST } from './configs.ts';
+import { withCpu } from './cpu.ts';
 import { runH2load, type H2Result } from './h2load.ts';
 import { median } from './report.ts';
 import { makeCert } from './servers.ts';
@@ -25,6 +26,8 @@ export interface H2Row {
   p50: number;
   p99: number;
   failed: number;
+  /** CPU µs per request of the proxy's process group over the runs. */
+  cpuUsPerReq: number;
 }
 
 /** The command line shown in the report (the port differs per proxy). */
@@ -37,10 +40,10 @@ export function h2Markdown(rows: readonly H2Row[], line: string): string {
   const nginx = (w: number) => rows.find((r) => r.kind === 'nginx' && r.workers === w)?.rps;
   const haproxy = (w: number) => rows.find((r) => r.kind === 'haproxy' && r.workers === w)?.rps;
   const lines = [`## 1b. Keep-alive throughput, HTTP/2 over TLS (\`${line}\`, median of the runs)`, '',
-    '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | failed | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
+    '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | CPU µs/req | failed | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const w = Math.max(1, r.workers);
-    lines.push(`| ${r.target} | ${r.workers} | ${fmt.int(r.rps)} | ${fmt.ratio(r.rps, nginx(w))} | ${fmt.ratio(r.rps, haproxy(w))} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${r.failed} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
+    lines.push(`| ${r.target} | ${r.workers} | ${fmt.int(r.rps)} | ${fmt.ratio(r.rps, nginx(w))} | ${fmt.ratio(r.rps, haproxy(w))} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${fmt.us(r.cpuUsPerReq)} | ${r.failed} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
   }
   return lines.join('\n') + '\n';
 }
@@ -57,17 +60,22 @@ export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
       const workers = workersFor(ctx, kind, w);
       const t = await ctx.start(kind, workers, { cert });
       const runs: H2Result[] = [];
+      let cpuMs = NaN;
       try {
-        for (let i = 0; i < reps; i++) {
-          runs.push(await runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds, warmup }));
-        }
+        ({ cpuMs } = await withCpu(t.pid, async () => {
+          for (let i = 0; i < reps; i++) {
+            runs.push(await runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds, warmup }));
+          }
+        }));
       } finally { await ctx.stop(t); }
       const r: H2Row = {
         target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)),
         p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + x.failed, 0),
+        // The warm-up's requests are not counted by h2load but its CPU is: scale to the measured share of the time.
+        cpuUsPerReq: cpuMs * 1000 * (seconds / (seconds + warmup)) / runs.reduce((s, x) => s + x.requests, 0),
       };
       rows.push(r);
-      console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, failed ${r.failed} [${load()}]`);
+      console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} [${load()}]`);
     }
   }
   const values: Partial<Record<Proxy, number>> = {};

@@ -13,6 +13,7 @@ import type { GoalResult } from './goals.ts';
 import { median } from './report.ts';
 import { CONNECTIONS } from './throughput.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
+import { withCpu } from './cpu.ts';
 
 /** Host counts per mode (issue 8: 10 / 1k / 10k / 50k). */
 export function hostCounts(full: boolean): number[] {
@@ -38,6 +39,8 @@ export interface HostsRow {
   p99: number;
   /** Socket errors + non-2xx (an unrouted host answers 404/503, so this also checks every host is routed). */
   failed: number;
+  /** CPU µs per request of the proxy's process group over the runs (steadier than req/s on a shared machine). */
+  cpuUsPerReq: number;
 }
 
 /** Change of req/s from the smallest to the largest table measured, percent; undefined when either is missing. */
@@ -59,7 +62,7 @@ export function hostsGoals(rows: readonly HostsRow[], proxies: readonly Proxy[],
     const judged = kind === 'turnout';
     const measured = d.to.error !== undefined
       ? `${fmt.int(d.to.hosts)} hosts: ${d.to.error}`
-      : `${fmt.pct(d.pct)} (${fmt.int(d.from.rps)} at ${fmt.int(d.from.hosts)} → ${fmt.int(d.to.rps)} at ${fmt.int(d.to.hosts)} hosts)`;
+      : `${fmt.pct(d.pct)} (${fmt.int(d.from.rps)} at ${fmt.int(d.from.hosts)} → ${fmt.int(d.to.rps)} at ${fmt.int(d.to.hosts)} hosts); CPU per request ${fmt.pct((d.to.cpuUsPerReq / d.from.cpuUsPerReq - 1) * 100)}`;
     const notes = [judged ? '' : 'reference, not judged', d.to.hosts < 50_000 ? `largest table ${fmt.int(d.to.hosts)}${full ? '' : ' in quick mode'}` : ''].filter(Boolean);
     goals.push({
       metric: `req/s from 10 to 50k hosts — ${LABEL[kind]}`, goal: 'within 5 %', measured,
@@ -72,16 +75,18 @@ export function hostsGoals(rows: readonly HostsRow[], proxies: readonly Proxy[],
 /** Scenario 3's Markdown section. */
 export function hostsMarkdown(rows: readonly HostsRow[], line: string): string {
   const lines = [`## 3. Routing-table scale: random Host per request (\`${line}\`, median of the runs)`, '',
-    '| target | hosts | start-up → last host served | req/s | vs 10 hosts | p50 ms | p99 ms | failed | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
+    '| target | hosts | start-up → last host served | req/s | vs 10 hosts | p50 ms | p99 ms | CPU µs/req | vs 10 hosts | failed | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const base = rows.find((x) => x.kind === r.kind && x.hosts === Math.min(...rows.filter((y) => y.kind === r.kind).map((y) => y.hosts)));
     const start = r.startMs === undefined ? 'n/a' : `${(r.startMs / 1000).toFixed(1)} s`;
     if (r.error !== undefined) {
-      lines.push(`| ${r.target} | ${fmt.int(r.hosts)} | **${r.error}** | | | | | | |`);
+      lines.push(`| ${r.target} | ${fmt.int(r.hosts)} | **${r.error}** | | | | | | | | |`);
       continue;
     }
-    const vs = base && base !== r && base.error === undefined ? fmt.pct((r.rps / base.rps - 1) * 100) : '';
-    lines.push(`| ${r.target} | ${fmt.int(r.hosts)} | ${start} | ${fmt.int(r.rps)} | ${vs} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${r.failed} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
+    const cmp = base && base !== r && base.error === undefined;
+    const vs = cmp ? fmt.pct((r.rps / base.rps - 1) * 100) : '';
+    const vsCpu = cmp ? fmt.pct((r.cpuUsPerReq / base.cpuUsPerReq - 1) * 100) : '';
+    lines.push(`| ${r.target} | ${fmt.int(r.hosts)} | ${start} | ${fmt.int(r.rps)} | ${vs} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${fmt.us(r.cpuUsPerReq)} | ${vsCpu} | ${r.failed} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
   }
   return lines.join('\n') + '\n';
 }
@@ -103,7 +108,7 @@ export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
     await fs.writeFile(script, randomHostLua(hostsFile));
     for (const kind of ctx.proxies) {
       const workers = workersFor(ctx, kind, 1);
-      const row: HostsRow = { kind, target: `${LABEL[kind]} (${kind === 'turnout' ? `--workers ${workers}` : '1 worker'})`, workers, hosts: n, runs: [], rps: NaN, p50: NaN, p99: NaN, failed: 0 };
+      const row: HostsRow = { kind, target: `${LABEL[kind]} (${kind === 'turnout' ? `--workers ${workers}` : '1 worker'})`, workers, hosts: n, runs: [], rps: NaN, p50: NaN, p99: NaN, failed: 0, cpuUsPerReq: NaN };
       rows.push(row);
       let t;
       try {
@@ -118,13 +123,16 @@ export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
         row.startMs = t.startMs;
         const url = `http://127.0.0.1:${t.port}/`;
         await runWrk(url, { connections: CONNECTIONS, seconds: warmup, script });
-        for (let i = 0; i < reps; i++) row.runs.push(await runWrk(url, { connections: CONNECTIONS, seconds, script }));
+        const { cpuMs } = await withCpu(t.pid, async () => {
+          for (let i = 0; i < reps; i++) row.runs.push(await runWrk(url, { connections: CONNECTIONS, seconds, script }));
+        });
+        row.cpuUsPerReq = cpuMs * 1000 / row.runs.reduce((s, x) => s + x.requests, 0);
       } finally { await ctx.stop(t); }
       row.rps = median(row.runs.map((x) => x.rps));
       row.p50 = median(row.runs.map((x) => x.p50));
       row.p99 = median(row.runs.map((x) => x.p99));
       row.failed = row.runs.reduce((s, x) => s + failures(x), 0);
-      console.log(`  ${row.target}, ${n} hosts: start ${(t.startMs / 1000).toFixed(1)} s, ${Math.round(row.rps)} req/s (runs ${row.runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(row.p99)} ms, failed ${row.failed} [${load()}]`);
+      console.log(`  ${row.target}, ${n} hosts: start ${(t.startMs / 1000).toFixed(1)} s, ${Math.round(row.rps)} req/s (runs ${row.runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(row.p99)} ms, ${fmt.us(row.cpuUsPerReq)} µs CPU/req, failed ${row.failed} [${load()}]`);
     }
   }
   const bars = [];

@@ -51,7 +51,7 @@ export function rateGoals(rows: readonly RateRow[]): GoalResult[] {
 /** The section's Markdown. */
 export function rateMarkdown(rows: readonly RateRow[], line: string): string {
   const ng = rows.find((r) => r.kind === 'nginx');
-  const lines = [`## p99 at ${RATE_SHARE * 100} % of each one's max rate (\`${line}\`, median of the runs)`, '',
+  const lines = [`## Latency at ${RATE_SHARE * 100} % of each one's max rate (\`${line}\`, median of the runs)`, '',
     'Max rate = the proxy\'s scenario-1 median (same form, 1 worker). h2load counts latency from when a request is sent (coordinated omission not corrected).', '',
     '| target | max req/s | asked req/s | achieved req/s | p50 ms | p99 ms | p99 vs nginx | failed |', '|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {

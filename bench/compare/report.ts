@@ -14,6 +14,8 @@ export interface Throughput {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU µs per request of the server's process group over the measured runs. */
+  cpuUsPerReq?: number;
 }
 
 /** Scenario 4 for one target: load while the configuration changes `rate` times a second. */

@@ -22,6 +22,8 @@ export type Kind = 'direct' | 'nginx' | 'haproxy' | 'turnout';
 export interface Target {
   readonly name: string;
   readonly port: number;
+  /** The process group (its leader's pid): CPU time is summed over it. */
+  readonly pid?: number;
   /** The TLS (h2 + http/1.1) port, when started with `tls`. */
   readonly tlsPort?: number;
   /** Milliseconds from spawn to answering the readiness request (the last host, with `hosts`). */
@@ -91,7 +93,7 @@ async function reloadable(name: string, cmd: string, args: string[], file: strin
   const s = startServer(name, cmd, args);
   await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 20_000, readiness(opts.hosts)).catch(stopAndThrow(s));
   return {
-    name, port, tlsPort, startMs: performance.now() - t0,
+    name, port, tlsPort, pid: s.child.pid, startMs: performance.now() - t0,
     async change(n) {
       await fs.writeFile(file, conf(n));
       // nginx: what `nginx -s reload` does (SIGHUP from the pid file), without
@@ -161,7 +163,7 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
   const s = startServer(`turnout --workers ${workers}`, process.execPath, args);
   await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 30_000, readiness(opts.hosts)).catch(stopAndThrow(s));
   return {
-    name: s.name, port, tlsPort: opts.cert ? https : undefined, startMs: performance.now() - t0,
+    name: s.name, port, pid: s.child.pid, tlsPort: opts.cert ? https : undefined, startMs: performance.now() - t0,
     async change(n) {
       // Rewritten in place (one small write), as most editors do. (Renames
       // were missed until the manifest source stopped using Node's recursive

@@ -6,7 +6,8 @@ import { fmt, load, type Ctx, type ScenarioOutput } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { median, type Throughput } from './report.ts';
 import type { Target } from './servers.ts';
-import { failures, runWrk } from './wrk.ts';
+import { failures, runWrk, type WrkResult } from './wrk.ts';
+import { withCpu } from './cpu.ts';
 
 /** wrk's connections in scenarios 1, 2 and 4 (as in issue 8's measurements). */
 export const CONNECTIONS = 50;
@@ -20,10 +21,13 @@ export function keepAliveTiming(full: boolean): { warmup: number; seconds: numbe
 export async function measure(t: Target, kind: Throughput['kind'], workers: number, timing: { warmup: number; seconds: number; reps: number }): Promise<Throughput> {
   const url = `http://127.0.0.1:${t.port}/`;
   await runWrk(url, { connections: CONNECTIONS, seconds: timing.warmup });
-  const runs = [];
-  for (let i = 0; i < timing.reps; i++) runs.push(await runWrk(url, { connections: CONNECTIONS, seconds: timing.seconds }));
-  const r: Throughput = { target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)) };
-  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, failed ${runs.reduce((s, x) => s + failures(x), 0)} [${load()}]`);
+  const runs: WrkResult[] = [];
+  const { cpuMs } = await withCpu(t.pid, async () => {
+    for (let i = 0; i < timing.reps; i++) runs.push(await runWrk(url, { connections: CONNECTIONS, seconds: timing.seconds }));
+  });
+  const cpuUsPerReq = cpuMs * 1000 / runs.reduce((s, x) => s + x.requests, 0);
+  const r: Throughput = { target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), cpuUsPerReq };
+  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${fmt.us(cpuUsPerReq)} µs CPU/req, failed ${runs.reduce((s, x) => s + failures(x), 0)} [${load()}]`);
   return r;
 }
 
@@ -49,11 +53,11 @@ export function keepAliveGoals(rows: readonly Throughput[]): GoalResult[] {
 export function keepAliveMarkdown(rows: readonly Throughput[], wrkLine: string): string {
   const best = (kind: Throughput['kind'], w: number) => rows.filter((t) => t.kind === kind && t.workers === w).sort((a, b) => b.rps - a.rps)[0];
   const lines = [`## 1. Keep-alive throughput, HTTP/1.1 (\`${wrkLine}\`, median of the runs)`, '',
-    '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | runs (req/s) |', '|---|---|---|---|---|---|---|---|'];
+    '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | CPU µs/req | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
   for (const t of rows) {
     const w = Math.max(1, t.workers);
     const d = t.kind === 'direct';
-    lines.push(`| ${t.target} | ${t.workers} | ${fmt.int(t.rps)} | ${d ? '' : fmt.ratio(t.rps, best('nginx', w)?.rps)} | ${d ? '' : fmt.ratio(t.rps, best('haproxy', w)?.rps)} | ${fmt.ms(t.p50)} | ${fmt.ms(t.p99)} | ${t.runs.map((r) => fmt.int(r.rps)).join(', ')} |`);
+    lines.push(`| ${t.target} | ${t.workers} | ${fmt.int(t.rps)} | ${d ? '' : fmt.ratio(t.rps, best('nginx', w)?.rps)} | ${d ? '' : fmt.ratio(t.rps, best('haproxy', w)?.rps)} | ${fmt.ms(t.p50)} | ${fmt.ms(t.p99)} | ${fmt.us(t.cpuUsPerReq)} | ${t.runs.map((r) => fmt.int(r.rps)).join(', ')} |`);
   }
   return lines.join('\n') + '\n';
 }
