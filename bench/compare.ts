@@ -2,6 +2,7 @@
 // machine, in the same run (issue 8). Not a test.
 //
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
+//                                           [--scenarios=1b,2,3,rate,4]   (scenario 1 always runs)
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
 // turn with 1 worker (and 2 with --full): nginx, HAProxy, Turnout (`turnout
