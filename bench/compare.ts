@@ -37,7 +37,7 @@ const argv = new Set(process.argv.slice(2));
 const full = argv.has('--full');
 // Scenario 4's timing (scenario 1's is in throughput.ts; the others' in `timing`).
 const plan = full ? { warmup: 3, changeSeconds: 20 } : { warmup: 2, changeSeconds: 8 };
-const timing = full ? { warmup: 2, seconds: 6, reps: 3 } : { warmup: 1, seconds: 3, reps: 3 };
+const timing = full ? { warmup: 2, seconds: 5, reps: 3 } : { warmup: 1, seconds: 3, reps: 3 };
 // --only=turnout,nginx: a subset of the proxies (the direct ceiling always runs).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 // --scenarios=1,1b,2,3,rate,4: a subset of the scenarios (1 always runs: the others need its figures).
