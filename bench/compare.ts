@@ -29,7 +29,7 @@ import { atExit, get } from './compare/procs.ts';
 import { halfRate } from './compare/rate.ts';
 import { changeGoals, changesMarkdown, machine, markdown, type Throughput, type UnderChange } from './compare/report.ts';
 import { startBackend, startHaproxy, startNginxProxy, startProxy, startTurnout, type Target } from './compare/servers.ts';
-import { bestSingle, CONNECTIONS, keepAlive } from './compare/throughput.ts';
+import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/throughput.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
 import { failures, runWrk } from './compare/wrk.ts';
 
@@ -163,7 +163,7 @@ if (outputs.length > 0) {
     await fs.copyFile(path.join(dir, `${date}.svg`), fileURLToPath(new URL('../docs/bench.svg', import.meta.url)));
     const scenarios = Object.fromEntries(outputs.map((o) => [o.id, o.rows]));
     await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({
-      date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, timing, plan, connections: CONNECTIONS,
+      date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, keepAliveTiming: keepAliveTiming(full), timing, plan, connections: CONNECTIONS,
       changeRate: CHANGE_RATE, throughput: scenarios.keepAlive ?? [], scenarios, underChange: ch, goals,
     }, null, 2) + '\n');
     console.log(`written: bench/results/${date}.md, .json and .svg; docs/bench.svg [${load()}]`);
