@@ -11,7 +11,7 @@
 //   1  keep-alive HTTP/1.1, wrk (throughput.ts)    1b HTTP/2 over TLS, h2load (h2.ts)
 //   2  Connection: close churn (churn.ts)          3  10 → 50k hosts, random Host (hosts.ts)
 //   4  errors during 10 changes/s (below)          p99 at 50 % of max rate, h2load --rps (rate.ts)
-// Quick mode ≈ 6 minutes; --full ≈ 20. Every server runs on 127.0.0.1 on a
+// Quick mode ≈ 5 minutes; --full ≈ 22. Every server runs on 127.0.0.1 on a
 // free port and is killed at the end, on failure and on Ctrl-C (compare/procs.ts).
 // Writes bench/results/<date>.{md,json,svg} and copies the chart to docs/bench.svg.
 import fs from 'node:fs/promises';
