@@ -2,40 +2,59 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { h2loadArgs, logLatencies, parseH2load, percentile } from './h2load.ts';
 
-// h2load 1.52 (nghttp2-client, Debian 12) against nginx `listen ssl http2`, -D mode.
-const sample = `starting benchmark...
-spawning thread #0: 10 total client(s). Timing-based test with 1s of warm-up time and 3s of main duration for measurements.
+// Recorded: h2load 1.52 (nghttp2-client, Debian 12) -t1 -c10 -m10 -D2 --warm-up-time=1
+// against nginx 1.22 `listen ssl http2` on this machine (2026-11-26).
+const recorded = `starting benchmark...
+spawning thread #0: 10 total client(s). Timing-based test with 1s of warm-up time and 2s of main duration for measurements.
+Warm-up started for thread #0.
+progress: 10% of clients started
+progress: 20% of clients started
+progress: 30% of clients started
+progress: 40% of clients started
+progress: 50% of clients started
+progress: 60% of clients started
+progress: 70% of clients started
+progress: 80% of clients started
+progress: 90% of clients started
+progress: 100% of clients started
 TLS Protocol: TLSv1.3
 Cipher: TLS_AES_128_GCM_SHA256
 Server Temp Key: X25519 253 bits
 Application protocol: h2
-Warm-up started for thread #0.
-progress: 10% of clients started
 Warm-up phase is over for thread #0.
 Main benchmark duration is started for thread #0.
 Main benchmark duration is over for thread #0. Stopping all clients.
 Stopped all clients for thread #0
 
-finished in 4.00s, 14307.33 req/s, 1.10MB/s
-requests: 42922 total, 43022 started, 42922 done, 42910 succeeded, 12 failed, 3 errored, 1 timeout
-status codes: 42910 2xx, 0 3xx, 2 4xx, 7 5xx
-traffic: 3.30MB (3459364) total, 2.06MB (2160048) headers (space savings 50.51%), 558.05KB (571441) data
+finished in 3.00s, 8365.50 req/s, 653.55KB/s
+requests: 16731 total, 16731 started, 16731 done, 16731 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 16731 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 1.28MB (1338480) total, 1.01MB (1062663) headers (space savings 50.51%), 275.32KB (281931) data
                      min         max         mean         sd        +/- sd
-time for request:      412us     31.02ms      6.94ms      2.85ms    71.38%
-time for connect:     4.20ms      5.05ms      4.62ms       602us   100.00%
-time to 1st byte:     6.21ms      7.28ms      6.75ms       757us   100.00%
-req/s           :    1428.12     1433.45     1430.73        1.71    60.00%
+time for request:      858us     53.05ms     10.88ms      5.18ms    79.34%
+time for connect:        0us         0us         0us         0us     0.00%
+time to 1st byte:        0us         0us         0us         0us     0.00%
+req/s           :     814.50      856.98      835.49       14.24    50.00%
 `;
 
-test('parses the h2load summary: req/s, done requests, failures plus non-2xx', () => {
-  const r = parseH2load(sample);
-  assert.equal(r.requests, 42922);
-  assert.equal(r.rps, 14307.33);
-  assert.equal(r.seconds, 4);
-  assert.equal(r.succeeded, 42910);
+test('parses a recorded h2load run: req/s of the measured period, done requests, no failures', () => {
+  const r = parseH2load(recorded);
+  assert.equal(r.requests, 16731);
+  assert.equal(r.rps, 8365.5);
+  assert.equal(r.seconds, 2, '"finished in 3.00s" includes the 1 s warm-up');
+  assert.equal(r.succeeded, 16731);
+  assert.equal(r.failed, 0);
+  assert.equal(r.non2xx, 0);
+  assert.throws(() => parseH2load('connect: Connection refused'), /unexpected h2load output/);
+});
+
+test('failures are failed + errored + timeout plus non-2xx answers (the recorded run, edited to have some)', () => {
+  const edited = recorded
+    .replace(/requests: .*/, 'requests: 16731 total, 16800 started, 16731 done, 16719 succeeded, 12 failed, 3 errored, 1 timeout')
+    .replace(/status codes: .*/, 'status codes: 16719 2xx, 0 3xx, 2 4xx, 7 5xx');
+  const r = parseH2load(edited);
   assert.equal(r.non2xx, 9);
   assert.equal(r.failed, 12 + 3 + 1 + 9);
-  assert.throws(() => parseH2load('connect: Connection refused'), /unexpected h2load output/);
 });
 
 test('latencies come from the per-request log in ms; percentiles by nearest rank', () => {

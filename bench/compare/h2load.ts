@@ -11,6 +11,7 @@ import { trackChild } from './procs.ts';
 /** What one h2load run measured. Latencies in milliseconds. */
 export interface H2Result {
   requests: number;
+  /** The measured period (without the warm-up). */
   seconds: number;
   rps: number;
   succeeded: number;
@@ -31,10 +32,13 @@ export function parseH2load(text: string): Omit<H2Result, 'p50' | 'p99' | 'sampl
   if (!fin || !req || !codes) throw new Error(`unexpected h2load output:\n${text}`);
   const unit: Record<string, number> = { us: 1e-6, ms: 1e-3, s: 1 };
   const non2xx = Number(codes[2]) + Number(codes[3]) + Number(codes[4]);
+  const requests = Number(req[3]);
+  const rps = Number(fin[3]);
   return {
-    requests: Number(req[3]),
-    seconds: Number(fin[1]) * unit[fin[2]!]!,
-    rps: Number(fin[3]),
+    requests,
+    // "finished in" includes the warm-up; req/s is over the measured period only.
+    seconds: rps > 0 ? requests / rps : Number(fin[1]) * unit[fin[2]!]!,
+    rps,
     succeeded: Number(req[4]),
     failed: Number(req[5]) + Number(req[6]) + Number(req[7]) + non2xx,
     non2xx,
