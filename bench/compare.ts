@@ -3,6 +3,7 @@
 //
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
 //                                           [--scenarios=1b,2,3,rate,4]   (scenario 1 always runs)
+//                                           [--turnout-workers=0|1]       (Turnout's single-core form after scenario 1)
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
 // turn with 1 worker (and 2 with --full): nginx, HAProxy, Turnout (`turnout
@@ -19,15 +20,14 @@ import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { barChart } from './compare/chart.ts';
 import { churn } from './compare/churn.ts';
 import { dirFor, load, PROXIES, type Ctx, type Proxy, type ScenarioOutput } from './compare/context.ts';
-import type { GoalResult } from './compare/goals.ts';
 import { http2 } from './compare/h2.ts';
 import { hostScale } from './compare/hosts.ts';
 import { atExit, get } from './compare/procs.ts';
 import { halfRate } from './compare/rate.ts';
-import { changeGoals, changesMarkdown, machine, markdown, type Throughput, type UnderChange } from './compare/report.ts';
+import { machine, type Throughput, type UnderChange } from './compare/report.ts';
+import { renderResults, stamp, type ResultsFile } from './compare/results.ts';
 import { startBackend, startHaproxy, startNginxProxy, startProxy, startTurnout, type Target } from './compare/servers.ts';
 import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/throughput.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
@@ -43,6 +43,8 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split('
 // --scenarios=1,1b,2,3,rate,4: a subset of the scenarios (1 always runs: the others need its figures).
 const pick = process.argv.find((a) => a.startsWith('--scenarios='))?.slice(12).split(',');
 const runs = (s: string) => !pick || pick.includes(s);
+// --turnout-workers=1: Turnout's form in the single-core slot of the added scenarios (default: the faster in scenario 1).
+const turnoutWorkers = process.argv.find((a) => a.startsWith('--turnout-workers='))?.slice(18);
 const CHANGE_RATE = 10;
 
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
@@ -110,6 +112,7 @@ try {
     stop,
   };
   const ka = await keepAlive(ctx);
+  if (turnoutWorkers !== undefined) ctx.turnoutSingle = Number(turnoutWorkers);
   outputs.push(ka);
   const tp = ka.rows;
   if (runs('4')) {
@@ -139,21 +142,16 @@ try {
 
 if (outputs.length > 0) {
   const now = new Date();
-  const date = now.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
-  const vers = versions();
   mach.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
-  // Report order: 1, 1b, 2, 3, the half-rate latency, then 4 (whatever order they ran in).
-  const order = ['keepAlive', 'http2', 'churn', 'hosts', 'halfRate'];
-  const sorted = [...outputs].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
-  const goals: GoalResult[] = [...sorted.flatMap((o) => o.goals), ...changeGoals(ch)];
-  const md = markdown({
-    date, mode: full ? '--full' : 'quick', mach, versions: vers,
-    sections: [...sorted.map((o) => o.markdown), changesMarkdown(ch)], goals,
-    notMeasured: '1/s and 100/s change rates, kernel counters, p99 inside vs outside change windows (scenario 4); long-lived connections (5); apply → first response (6); snapshot size and build time (7).',
-  });
-  const bars = sorted.flatMap((o) => o.bars);
-  const svg = barChart(bars, 'Turnout vs nginx vs HAProxy: req/s, 1 worker each', `${date} (${full ? '--full' : 'quick'}), ${mach.cores} shared cores, load ${(mach.loadavgAtStart as number[])[0]}; the client and the backend run on the same cores`);
+  const scenarios = Object.fromEntries(outputs.map((o) => [o.id, o.rows])) as ResultsFile['scenarios'];
+  const file: ResultsFile = {
+    date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: versions(), keepAliveTiming: keepAliveTiming(full), timing, plan,
+    connections: CONNECTIONS, changeRate: CHANGE_RATE, scenarios, underChange: ch,
+  };
+  const { md, svg, goals } = renderResults(file);
+  file.goals = goals;
+  const date = stamp(file.date);
   console.log(`\n${md}`);
   if (!argv.has('--no-write') && process.exitCode !== 1) {
     const dir = fileURLToPath(new URL('results/', import.meta.url));
@@ -161,11 +159,7 @@ if (outputs.length > 0) {
     await fs.writeFile(path.join(dir, `${date}.md`), md);
     await fs.writeFile(path.join(dir, `${date}.svg`), svg);
     await fs.copyFile(path.join(dir, `${date}.svg`), fileURLToPath(new URL('../docs/bench.svg', import.meta.url)));
-    const scenarios = Object.fromEntries(outputs.map((o) => [o.id, o.rows]));
-    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({
-      date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, keepAliveTiming: keepAliveTiming(full), timing, plan, connections: CONNECTIONS,
-      changeRate: CHANGE_RATE, throughput: scenarios.keepAlive ?? [], scenarios, underChange: ch, goals,
-    }, null, 2) + '\n');
+    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify(file, null, 2) + '\n');
     console.log(`written: bench/results/${date}.md, .json and .svg; docs/bench.svg [${load()}]`);
   }
 }

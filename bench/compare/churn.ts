@@ -2,7 +2,7 @@
 // every request opens a new TCP connection and the proxy closes it after the
 // answer: accept, parse, route and close on every request. req/s, p99 and
 // failures per proxy (and direct to the backend as the ceiling).
-import { fmt, load, workersFor, type Ctx, type Proxy, type ScenarioOutput } from './context.ts';
+import { fmt, load, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { median } from './report.ts';
 import type { Kind, Target } from './servers.ts';
@@ -70,7 +70,7 @@ export function churnGoals(rows: readonly ChurnRow[]): GoalResult[] {
 
 /** Runs scenario 2: direct, then each proxy at each worker count. */
 export async function churn(ctx: Ctx): Promise<ScenarioOutput<ChurnRow>> {
-  const line = `wrk -t1 -c${CONNECTIONS} -d${ctx.timing.seconds}s --latency -H '${CLOSE_HEADER}'`;
+  const line = churnLine(ctx.timing.seconds);
   console.log(`scenario 2: Connection: close churn (${line}, median of ${ctx.timing.reps}) [${load()}]`);
   const rows: ChurnRow[] = [await churnOne(ctx, ctx.backend, 'direct', 1)];
   for (const w of ctx.workers) {
@@ -80,7 +80,17 @@ export async function churn(ctx: Ctx): Promise<ScenarioOutput<ChurnRow>> {
       try { rows.push(await churnOne(ctx, t, kind, workers)); } finally { await ctx.stop(t); }
     }
   }
+  return { id: 'churn', rows, ...churnReport(rows, ctx.timing.seconds) };
+}
+
+/** The command line shown in the report. */
+export function churnLine(seconds: number): string {
+  return `wrk -t1 -c${CONNECTIONS} -d${seconds}s --latency -H '${CLOSE_HEADER}'`;
+}
+
+/** Scenario 2's goals, section and bars from its rows (pure: also used to re-render a results file). */
+export function churnReport(rows: readonly ChurnRow[], seconds: number): Report {
   const values: Partial<Record<Proxy, number>> = {};
   for (const r of rows) if (r.kind !== 'direct' && r.workers <= 1) values[r.kind] = r.rps;
-  return { id: 'churn', rows, goals: churnGoals(rows), markdown: churnMarkdown(rows, line), bars: [{ label: 'Connection: close', values }] };
+  return { goals: churnGoals(rows), markdown: churnMarkdown(rows, churnLine(seconds)), bars: [{ label: 'Connection: close', values }] };
 }

@@ -53,6 +53,9 @@ export interface ScenarioOutput<Row> {
   readonly bars: Bars[];
 }
 
+/** What a scenario's pure report function derives from its rows (also when re-rendering a results JSON). */
+export type Report = Pick<ScenarioOutput<unknown>, 'goals' | 'markdown' | 'bars'>;
+
 /** The load average as printed next to every figure (the machine is shared). */
 export function load(): string {
   return `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;

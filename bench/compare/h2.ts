@@ -3,7 +3,7 @@
 // Turnout's https listener (an Ingress with `tls:` and a kubernetes.io/tls
 // Secret). Same certificate for all three; the upstream stays HTTP/1.1
 // keep-alive to the backend. No direct-to-backend row (the backend is h1).
-import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type ScenarioOutput } from './context.ts';
+import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import { TLS_HOST } from './configs.ts';
 import { withCpu } from './cpu.ts';
 import { runH2load, type H2Result } from './h2load.ts';
@@ -50,7 +50,8 @@ export function h2Markdown(rows: readonly H2Row[], line: string): string {
 
 /** Runs scenario 1b for every proxy and worker count. */
 export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
-  const { warmup, seconds, reps } = ctx.timing;
+  const { timing } = ctx;
+  const { warmup, seconds, reps } = timing;
   const line = h2Line(seconds, warmup);
   console.log(`scenario 1b: HTTP/2 over TLS (${line}, median of ${reps}) [${load()}]`);
   const cert = await makeCert(path.join(ctx.tmp, 'cert'));
@@ -78,6 +79,11 @@ export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
       console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} [${load()}]`);
     }
   }
+  return { id: 'http2', rows, ...h2Report(rows, timing) };
+}
+
+/** Scenario 1b's goals, section and bars from its rows (pure: also used to re-render a results file). */
+export function h2Report(rows: readonly H2Row[], timing: { seconds: number; warmup: number }): Report {
   const values: Partial<Record<Proxy, number>> = {};
   for (const r of rows) if (r.workers <= 1) values[r.kind] = r.rps;
   const tn = rows.find((r) => r.kind === 'turnout' && r.workers <= 1);
@@ -87,5 +93,5 @@ export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
     measured: `${(tn.rps / ng.rps).toFixed(2)}× (${LABEL.turnout} ${fmt.int(tn.rps)} vs nginx ${fmt.int(ng.rps)})`,
     pass: tn.rps / ng.rps >= 0.8, note: tn.failed > 0 ? `${tn.failed} failed requests` : undefined,
   }] : [];
-  return { id: 'http2', rows, goals, markdown: h2Markdown(rows, line), bars: [{ label: 'HTTP/2 over TLS', values }] };
+  return { goals, markdown: h2Markdown(rows, h2Line(timing.seconds, timing.warmup)), bars: [{ label: 'HTTP/2 over TLS', values }] };
 }

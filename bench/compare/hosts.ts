@@ -13,7 +13,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hostList, randomHostLua } from './configs.ts';
-import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type ScenarioOutput } from './context.ts';
+import { fmt, LABEL, load, PROXIES, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import { withCpu } from './cpu.ts';
 import type { GoalResult } from './goals.ts';
 import { median } from './report.ts';
@@ -71,7 +71,7 @@ export function hostsGoals(rows: readonly HostsRow[], proxies: readonly Proxy[],
     const judged = kind === 'turnout';
     const measured = d.to.error !== undefined
       ? `${fmt.int(d.to.hosts)} hosts: ${d.to.error}`
-      : `${fmt.pct(d.pct)} paired (${fmt.int(d.to.refRps ?? d.from.rps)} at ${fmt.int(d.from.hosts)} → ${fmt.int(d.to.rps)} at ${fmt.int(d.to.hosts)} hosts, medians of the pairs); CPU per request ${fmt.pct((d.to.cpuUsPerReq / d.from.cpuUsPerReq - 1) * 100)}`;
+      : `${fmt.pct(d.pct)} paired (${fmt.int(d.to.refRps ?? d.from.rps)} at ${fmt.int(d.from.hosts)}${d.to.refRps === undefined ? ' over all pairs' : ''} → ${fmt.int(d.to.rps)} at ${fmt.int(d.to.hosts)} hosts); CPU per request ${fmt.pct((d.to.cpuUsPerReq / d.from.cpuUsPerReq - 1) * 100)}`;
     const notes = [judged ? '' : 'reference, not judged', d.to.hosts < 50_000 ? `largest table ${fmt.int(d.to.hosts)}${full ? '' : ' in quick mode'}` : ''].filter(Boolean);
     goals.push({
       metric: `req/s from 10 to 50k hosts — ${LABEL[kind]}`, goal: 'within 5 %', measured,
@@ -125,7 +125,7 @@ async function startRow(ctx: Ctx, row: HostsRow, hosts: string[]): Promise<Targe
 export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
   const { warmup, seconds, reps } = ctx.timing;
   const counts = hostCounts(ctx.full);
-  const line = `wrk -t1 -c${CONNECTIONS} -d${seconds}s --latency -s random-host.lua`;
+  const line = hostsLine(seconds);
   console.log(`scenario 3: routing-table scale, ${counts.map(fmt.int).join(' / ')} hosts (${line}, ${reps} pairs per table) [${load()}]`);
   const lists = new Map<number, { hosts: string[]; script: string }>();
   for (const n of counts) {
@@ -182,11 +182,23 @@ export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
     console.log(`  ${baseRow.target}, ${fmt.int(n0!)} hosts (all pairs): ${Math.round(baseRow.rps)} req/s, ${fmt.us(baseRow.cpuUsPerReq)} µs CPU/req, failed ${baseRow.failed}`);
   }
   rows.sort((a, b) => a.hosts - b.hosts || ctx.proxies.indexOf(a.kind) - ctx.proxies.indexOf(b.kind));
+  return { id: 'hosts', rows, ...hostsReport(rows, ctx.full, seconds) };
+}
+
+/** Scenario 3's goals, section and bars (smallest and largest table) from its rows (pure: also used to re-render a results file). */
+export function hostsReport(rows: readonly HostsRow[], full: boolean, seconds: number): Report {
+  const counts = [...new Set(rows.map((r) => r.hosts))].sort((a, b) => a - b);
+  const proxies = PROXIES.filter((p) => rows.some((r) => r.kind === p));
   const bars = [];
-  for (const n of [counts[0]!, counts[counts.length - 1]!]) {
+  for (const n of counts.length > 1 ? [counts[0]!, counts[counts.length - 1]!] : counts) {
     const values: Partial<Record<Proxy, number>> = {};
     for (const r of rows) if (r.hosts === n && r.error === undefined && Number.isFinite(r.rps)) values[r.kind] = r.rps;
     bars.push({ label: `${fmt.int(n)} hosts`, values });
   }
-  return { id: 'hosts', rows, goals: hostsGoals(rows, ctx.proxies, ctx.full), markdown: hostsMarkdown(rows, line), bars };
+  return { goals: hostsGoals(rows, proxies, full), markdown: hostsMarkdown(rows, hostsLine(seconds)), bars };
+}
+
+/** The command line shown in the report. */
+export function hostsLine(seconds: number): string {
+  return `wrk -t1 -c${CONNECTIONS} -d${seconds}s --latency -s random-host.lua`;
 }

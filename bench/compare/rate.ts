@@ -8,7 +8,7 @@
 // (coordinated omission); at half load queues are short, and the
 // comparison is the same for the three.
 import { bestSingle } from './throughput.ts';
-import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type ScenarioOutput } from './context.ts';
+import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { runH2load, type H2Result } from './h2load.ts';
 import { median, type Throughput } from './report.ts';
@@ -62,8 +62,9 @@ export function rateMarkdown(rows: readonly RateRow[], line: string): string {
 
 /** Runs the fixed-rate load for each proxy (1 worker; Turnout in its faster single-core form). */
 export async function halfRate(ctx: Ctx, keepAlive: readonly Throughput[]): Promise<ScenarioOutput<RateRow>> {
-  const { warmup, seconds, reps } = ctx.timing;
-  const line = `h2load --h1 -t1 -c${RATE_CLIENTS} -m1 --rps=RATE/${RATE_CLIENTS} -D${seconds} --warm-up-time=${warmup}`;
+  const { timing } = ctx;
+  const { warmup, seconds, reps } = timing;
+  const line = rateLine(timing);
   console.log(`goal p99 at ${RATE_SHARE * 100} % of max: ${line}, median of ${reps} [${load()}]`);
   const rows: RateRow[] = [];
   for (const kind of ctx.proxies) {
@@ -85,5 +86,15 @@ export async function halfRate(ctx: Ctx, keepAlive: readonly Throughput[]): Prom
     rows.push(r);
     console.log(`  ${LABEL[kind]} (${t.name}): asked ${Math.round(targetRps)} req/s, got ${Math.round(r.rps)}, p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, failed ${r.failed} [${load()}]`);
   }
-  return { id: 'halfRate', rows, goals: rateGoals(rows), markdown: rateMarkdown(rows, line), bars: [] };
+  return { id: 'halfRate', rows, ...rateReport(rows, timing) };
+}
+
+/** The command line shown in the report. */
+export function rateLine(timing: { seconds: number; warmup: number }): string {
+  return `h2load --h1 -t1 -c${RATE_CLIENTS} -m1 --rps=RATE/${RATE_CLIENTS} -D${timing.seconds} --warm-up-time=${timing.warmup}`;
+}
+
+/** The half-rate goal and section from its rows (pure: also used to re-render a results file). */
+export function rateReport(rows: readonly RateRow[], timing: { seconds: number; warmup: number }): Report {
+  return { goals: rateGoals(rows), markdown: rateMarkdown(rows, rateLine(timing)), bars: [] };
 }

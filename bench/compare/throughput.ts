@@ -2,7 +2,7 @@
 // the backend (the ceiling) and through each proxy with 1 worker (Turnout both
 // in-process and with one worker process) and, with --full, 2. Its medians
 // are also the "max rate" the fixed-rate scenario takes half of.
-import { fmt, load, type Ctx, type ScenarioOutput } from './context.ts';
+import { fmt, load, PROXIES, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { median, type Throughput } from './report.ts';
 import type { Target } from './servers.ts';
@@ -81,10 +81,16 @@ export async function keepAlive(ctx: Ctx): Promise<ScenarioOutput<Throughput>> {
   }
   const tn = bestSingle(rows, 'turnout');
   if (tn) ctx.turnoutSingle = tn.workers;
-  const values: Record<string, number> = {};
-  for (const kind of ctx.proxies) { const b = bestSingle(rows, kind); if (b) values[kind] = b.rps; }
+  return { id: 'keepAlive', rows, ...keepAliveReport(rows, ctx.full) };
+}
+
+/** Scenario 1's goal, section and bars (best single-core form of each) from its rows (pure: also used to re-render a results file). */
+export function keepAliveReport(rows: readonly Throughput[], full: boolean): Report {
+  const timing = keepAliveTiming(full);
+  const values: Partial<Record<Proxy, number>> = {};
+  for (const kind of PROXIES) { const b = bestSingle(rows, kind); if (b) values[kind] = b.rps; }
   return {
-    id: 'keepAlive', rows, goals: keepAliveGoals(rows), markdown: keepAliveMarkdown(rows, wrkLine),
+    goals: keepAliveGoals(rows), markdown: keepAliveMarkdown(rows, `wrk -t1 -c${CONNECTIONS} -d${timing.seconds}s --latency`),
     bars: [{ label: 'HTTP/1.1 keep-alive', values }],
   };
 }
