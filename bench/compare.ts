@@ -127,10 +127,18 @@ try {
       await stop(t);
     }
   }
-  if (runs('1b')) outputs.push(await http2(ctx));
-  if (runs('2')) outputs.push(await churn(ctx));
-  if (runs('rate')) outputs.push(await halfRate(ctx, tp));
-  if (runs('3')) outputs.push(await hostScale(ctx));
+  // A scenario that throws is reported and the next one still runs (the results are then not written).
+  const attempt = async (id: string, fn: () => Promise<ScenarioOutput<unknown>>) => {
+    if (!runs(id)) return;
+    try { outputs.push(await fn()); } catch (err) {
+      console.error(`scenario ${id} failed: ${(err as Error).stack ?? err}`);
+      process.exitCode = 1;
+    }
+  };
+  await attempt('1b', () => http2(ctx));
+  await attempt('2', () => churn(ctx));
+  await attempt('rate', () => halfRate(ctx, tp));
+  await attempt('3', () => hostScale(ctx));
   await stop(backend);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).stack ?? err}`);
