@@ -4,6 +4,7 @@
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
 //                                           [--scenarios=1b,2,3,rate,4]   (scenario 1 always runs)
 //                                           [--turnout-workers=0|1]       (Turnout's single-core form after scenario 1)
+//                                           [--hosts=10,50000]            (scenario 3's table sizes)
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
 // turn with 1 worker (and 2 with --full): nginx, HAProxy, Turnout (`turnout
@@ -44,6 +45,8 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split('
 const pick = process.argv.find((a) => a.startsWith('--scenarios='))?.slice(12).split(',');
 const runs = (s: string) => !pick || pick.includes(s);
 // --turnout-workers=1: Turnout's form in the single-core slot of the added scenarios (default: the faster in scenario 1).
+// --hosts=10,50000: scenario 3's table sizes (default: 10 and 10k; --full 10, 1k, 10k, 50k).
+const hostSizes = process.argv.find((a) => a.startsWith('--hosts='))?.slice(8).split(',').map(Number);
 const turnoutWorkers = process.argv.find((a) => a.startsWith('--turnout-workers='))?.slice(18);
 const CHANGE_RATE = 10;
 
@@ -106,7 +109,7 @@ try {
   console.log(`bench: ${full ? 'full' : 'quick'} mode, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const backend = await track(startBackend(path.join(tmp, 'backend')));
   const ctx: Ctx = {
-    full, timing, tmp, backend, workers: full ? [1, 2] : [1], turnoutSingle: 1,
+    full, timing, tmp, backend, workers: full ? [1, 2] : [1], turnoutSingle: 1, hostCounts: hostSizes,
     proxies: PROXIES.filter((p) => !only || only.includes(p)),
     start: (kind: Proxy, workers: number, opts = {}) => track(startProxy(kind, dirFor(tmp, `${kind}-${workers}`), workers, backend.port, opts)),
     stop,

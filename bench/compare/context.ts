@@ -30,6 +30,8 @@ export interface Ctx {
   readonly backend: Target;
   /** --only: the proxies to run. */
   readonly proxies: readonly Proxy[];
+  /** --hosts=10,50000: scenario 3's table sizes instead of the mode's (the first is the reference). */
+  readonly hostCounts?: readonly number[];
   /** Turnout's --workers value for the single-core slot (the faster of 0 and 1 in scenario 1). */
   turnoutSingle: number;
   /** Starts a proxy in a fresh folder, tracked so it is stopped on failure. */

@@ -124,7 +124,7 @@ async function startRow(ctx: Ctx, row: HostsRow, hosts: string[]): Promise<Targe
 /** Runs scenario 3: per proxy (1 worker: the lookup cost, not the core count, is the question), each large table paired with 10 hosts. */
 export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
   const { warmup, seconds, reps } = ctx.timing;
-  const counts = hostCounts(ctx.full);
+  const counts = ctx.hostCounts ? [...ctx.hostCounts] : hostCounts(ctx.full);
   const line = hostsLine(seconds);
   console.log(`scenario 3: routing-table scale, ${counts.map(fmt.int).join(' / ')} hosts (${line}, ${reps} pairs per table) [${load()}]`);
   const lists = new Map<number, { hosts: string[]; script: string }>();
