@@ -110,6 +110,7 @@ try {
   const backend = await track(startBackend(path.join(tmp, 'backend')));
   const ctx: Ctx = {
     full, timing, tmp, backend, workers: full ? [1, 2] : [1], turnoutSingle: 1, hostCounts: hostSizes,
+    turnoutOverride: turnoutWorkers === undefined ? undefined : Number(turnoutWorkers),
     proxies: PROXIES.filter((p) => !only || only.includes(p)),
     start: (kind: Proxy, workers: number, opts = {}) => track(startProxy(kind, dirFor(tmp, `${kind}-${workers}`), workers, backend.port, opts)),
     stop,

@@ -32,6 +32,8 @@ export interface Ctx {
   readonly proxies: readonly Proxy[];
   /** --hosts=10,50000: scenario 3's table sizes instead of the mode's (the first is the reference). */
   readonly hostCounts?: readonly number[];
+  /** --turnout-workers=N: Turnout's form forced for every scenario after 1. */
+  readonly turnoutOverride?: number;
   /** Turnout's --workers value for the single-core slot (the faster of 0 and 1 in scenario 1). */
   turnoutSingle: number;
   /** Starts a proxy in a fresh folder, tracked so it is stopped on failure. */

@@ -13,7 +13,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hostList, randomHostLua } from './configs.ts';
-import { fmt, LABEL, load, PROXIES, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
+import { fmt, LABEL, load, PROXIES, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import { withCpu } from './cpu.ts';
 import type { GoalResult } from './goals.ts';
 import { median } from './report.ts';
@@ -141,7 +141,10 @@ export async function hostScale(ctx: Ctx): Promise<ScenarioOutput<HostsRow>> {
   const rows: HostsRow[] = [];
   const wrk = (t: Target, script: string, s: number) => runWrk(`http://127.0.0.1:${t.port}/`, { connections: CONNECTIONS, seconds: s, script });
   for (const kind of ctx.proxies) {
-    const workers = workersFor(ctx, kind, 1);
+    // Turnout with a worker process: in a cluster the controller (and its 50k
+    // Ingresses) never shares the proxy's heap; `--workers 0` puts both on one
+    // thread and then measures the controller (docs/performance.md, 50k hosts).
+    const workers = kind === 'turnout' ? ctx.turnoutOverride ?? 1 : 1;
     const newRow = (hosts: number): HostsRow => ({ kind, target: `${LABEL[kind]} (${kind === 'turnout' ? `--workers ${workers}` : '1 worker'})`, workers, hosts, runs: [], rps: NaN, p50: NaN, p99: NaN, failed: 0, cpuUsPerReq: NaN });
     const [n0, ...large] = counts;
     const baseRow = newRow(n0!);
