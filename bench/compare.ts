@@ -1,39 +1,54 @@
 // `npm run bench`: Turnout's proxy side by side with nginx and HAProxy on this
-// machine, in the same run (issue 8, first part). Not a test.
+// machine, in the same run (issue 8). Not a test.
 //
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
+//                                           [--scenarios=1b,2,3,rate,4]   (scenario 1 always runs)
+//                                           [--turnout-workers=0|1]       (Turnout's single-core form after scenario 1)
+//                                           [--hosts=10,50000]            (scenario 3's table sizes)
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
-// turn with 1 worker (and 2 with --full): nginx (keep-alive upstream pool),
-// HAProxy (master-worker, keep-alive), Turnout (`turnout local`, in-process
-// and with 1 worker process). Scenario 1: wrk keep-alive throughput and
-// p50/p99, warm-up then several runs, median; direct-to-backend is the
-// ceiling. Scenario 4: the same load while the configuration really changes
-// 10 times a second (nginx SIGHUP reload, HAProxy SIGUSR2 reload, Turnout a
-// rewritten manifest): wrk socket errors + non-2xx per million requests and
-// the throughput lost. Quick mode ~3 minutes; --full ~10 minutes.
-// Every server runs on 127.0.0.1 on a free port and is killed at the end,
-// on failure and on Ctrl-C (bench/compare/procs.ts).
+// turn with 1 worker (and 2 with --full): nginx, HAProxy, Turnout (`turnout
+// local`). Each scenario is a module of bench/compare/ returning its rows,
+// goals, report section and chart bars:
+//   1  keep-alive HTTP/1.1, wrk (throughput.ts)    1b HTTP/2 over TLS, h2load (h2.ts)
+//   2  Connection: close churn (churn.ts)          3  10 → 50k hosts, random Host (hosts.ts)
+//   4  errors during 10 changes/s (below)          p99 at 50 % of max rate, h2load --rps (rate.ts)
+// Quick mode ≈ 5 minutes; --full ≈ 22. Every server runs on 127.0.0.1 on a
+// free port and is killed at the end, on failure and on Ctrl-C (compare/procs.ts).
+// Writes bench/results/<date>.{md,json,svg} and copies the chart to docs/bench.svg.
 import fs from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { churn } from './compare/churn.ts';
+import { dirFor, load, PROXIES, type Ctx, type Proxy, type ScenarioOutput } from './compare/context.ts';
+import { http2 } from './compare/h2.ts';
+import { hostScale } from './compare/hosts.ts';
 import { atExit, get } from './compare/procs.ts';
-import { rmSync } from 'node:fs';
-import { machine, markdown, median, type Throughput, type UnderChange } from './compare/report.ts';
-import { startBackend, startHaproxy, startNginxProxy, startTurnout, type Target } from './compare/servers.ts';
+import { halfRate } from './compare/rate.ts';
+import { machine, type Throughput, type UnderChange } from './compare/report.ts';
+import { renderResults, stamp, type ResultsFile } from './compare/results.ts';
+import { startBackend, startHaproxy, startNginxProxy, startProxy, startTurnout, type Target } from './compare/servers.ts';
+import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/throughput.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
-import { controlPlane, controlPlaneMarkdown, type ControlPlaneResult } from './compare/control-plane.ts';
+import { controlPlane, type ControlPlaneResult } from './compare/control-plane.ts';
 import { failures, runWrk } from './compare/wrk.ts';
 
 const argv = new Set(process.argv.slice(2));
 const full = argv.has('--full');
-const plan = full
-  ? { warmup: 3, seconds: 10, reps: 5, workers: [1, 2], changeSeconds: 20 }
-  : { warmup: 2, seconds: 4, reps: 3, workers: [1], changeSeconds: 8 };
+// Scenario 4's timing (scenario 1's is in throughput.ts; the others' in `timing`).
+const plan = full ? { warmup: 3, changeSeconds: 20 } : { warmup: 2, changeSeconds: 8 };
+const timing = full ? { warmup: 2, seconds: 5, reps: 3 } : { warmup: 1, seconds: 3, reps: 3 };
 // --only=turnout,nginx: a subset of the proxies (the direct ceiling always runs).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const CONNECTIONS = 50;
+// --scenarios=1,1b,2,3,rate,4: a subset of the scenarios (1 always runs: the others need its figures).
+const pick = process.argv.find((a) => a.startsWith('--scenarios='))?.slice(12).split(',');
+const runs = (s: string) => !pick || pick.includes(s);
+// --turnout-workers=1: Turnout's form in the single-core slot of the added scenarios (default: the faster in scenario 1).
+// --hosts=10,50000: scenario 3's table sizes (default: 10 and 10k; --full 10, 1k, 10k, 50k).
+const hostSizes = process.argv.find((a) => a.startsWith('--hosts='))?.slice(8).split(',').map(Number);
+const turnoutWorkers = process.argv.find((a) => a.startsWith('--turnout-workers='))?.slice(18);
 const CHANGE_RATE = 10;
 
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
@@ -50,17 +65,7 @@ const mach = machine();
 const started: Target[] = [];
 const track = async (t: Promise<Target>) => { const x = await t; started.push(x); return x; };
 const stop = async (t: Target) => { await t.stop(); started.splice(started.indexOf(t), 1); };
-const wrkLine = `wrk -t1 -c${CONNECTIONS} -d${plan.seconds}s --latency`;
 const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
-
-async function throughput(t: Target, kind: Throughput['kind'], workers: number): Promise<Throughput> {
-  await runWrk(url(t), { connections: CONNECTIONS, seconds: plan.warmup });
-  const runs = [];
-  for (let i = 0; i < plan.reps; i++) runs.push(await runWrk(url(t), { connections: CONNECTIONS, seconds: plan.seconds }));
-  const r: Throughput = { target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)) };
-  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, failed ${runs.reduce((s, x) => s + failures(x), 0)}`);
-  return r;
-}
 
 // Load for changeSeconds while change(n) fires CHANGE_RATE times a second.
 async function underChange(t: Target, base: Throughput): Promise<UnderChange> {
@@ -98,46 +103,50 @@ async function underChange(t: Target, base: Throughput): Promise<UnderChange> {
   return r;
 }
 
-const tp: Throughput[] = [];
+const outputs: ScenarioOutput<unknown>[] = [];
 const ch: UnderChange[] = [];
-let cp: ControlPlaneResult | undefined;
+const t0 = performance.now();
+let controlPlaneResult: ControlPlaneResult | undefined;
 try {
   console.log(`bench: ${full ? 'full' : 'quick'} mode, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const backend = await track(startBackend(path.join(tmp, 'backend')));
-  console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${plan.warmup} s warm-up, median of ${plan.reps})`);
-  tp.push(await throughput(backend, 'direct', 1));
-  type Maker = [Throughput['kind'], number, () => Promise<Target>];
-  const makers = (w: number): Maker[] => {
-    const list: Maker[] = [
-      ['nginx', w, () => startNginxProxy(path.join(tmp, `nginx-${w}`), w, backend.port)],
-      ['haproxy', w, () => startHaproxy(path.join(tmp, `haproxy-${w}`), w, backend.port)],
-    ];
-    // --workers 0 (in-process) is the other single-core form of Turnout.
-    if (w === 1) list.push(['turnout', 0, () => startTurnout(path.join(tmp, 'turnout-0'), 0, backend.port)]);
-    list.push(['turnout', w, () => startTurnout(path.join(tmp, `turnout-${w}`), w, backend.port)]);
-    return list;
+  const ctx: Ctx = {
+    full, timing, tmp, backend, workers: full ? [1, 2] : [1], turnoutSingle: 1, hostCounts: hostSizes,
+    turnoutOverride: turnoutWorkers === undefined ? undefined : Number(turnoutWorkers),
+    proxies: PROXIES.filter((p) => !only || only.includes(p)),
+    start: (kind: Proxy, workers: number, opts = {}) => track(startProxy(kind, dirFor(tmp, `${kind}-${workers}`), workers, backend.port, opts)),
+    track,
+    stop,
   };
-  for (const w of plan.workers) {
-    for (const [kind, workers, make] of makers(w)) {
-      if (only && !only.includes(kind)) continue;
-      const t = await track(make());
-      tp.push(await throughput(t, kind, workers));
+  const ka = await keepAlive(ctx);
+  if (turnoutWorkers !== undefined) ctx.turnoutSingle = Number(turnoutWorkers);
+  outputs.push(ka);
+  const tp = ka.rows;
+  if (runs('4')) {
+    console.log(`scenario 4: errors during ${CHANGE_RATE} changes/s (${plan.changeSeconds} s under the same load) [${load()}]`);
+    for (const kind of ctx.proxies) {
+      const base = bestSingle(tp, kind);
+      if (base === undefined) continue;
+      const t = await track(kind === 'nginx' ? startNginxProxy(path.join(tmp, 'nginx-c'), 1, backend.port)
+        : kind === 'haproxy' ? startHaproxy(path.join(tmp, 'haproxy-c'), 1, backend.port)
+        : startTurnout(path.join(tmp, 'turnout-c'), base.workers, backend.port));
+      ch.push(await underChange(t, base));
       await stop(t);
     }
   }
-  console.log(`scenario 4: errors during ${CHANGE_RATE} changes/s (${plan.changeSeconds} s under the same load)`);
-  const single = (kind: Throughput['kind']) => tp.filter((x) => x.kind === kind && x.workers <= 1).sort((a, b) => b.rps - a.rps)[0];
-  for (const kind of ['nginx', 'haproxy', 'turnout'] as const) {
-    if (only && !only.includes(kind)) continue;
-    const base = single(kind);
-    if (base === undefined) continue;
-    const t = await track(kind === 'nginx' ? startNginxProxy(path.join(tmp, 'nginx-c'), 1, backend.port)
-      : kind === 'haproxy' ? startHaproxy(path.join(tmp, 'haproxy-c'), 1, backend.port)
-      : startTurnout(path.join(tmp, 'turnout-c'), base.workers, backend.port));
-    ch.push(await underChange(t, base));
-    await stop(t);
-  }
-  if (!only || only.includes('turnout')) cp = await controlPlane({ full, backendPort: backend.port, dir: tmp }); // scenarios 6 and 7
+  // A scenario that throws is reported and the next one still runs (the results are then not written).
+  const attempt = async (id: string, fn: () => Promise<ScenarioOutput<unknown>>) => {
+    if (!runs(id)) return;
+    try { outputs.push(await fn()); } catch (err) {
+      console.error(`scenario ${id} failed: ${(err as Error).stack ?? err}`);
+      process.exitCode = 1;
+    }
+  };
+  await attempt('1b', () => http2(ctx));
+  await attempt('2', () => churn(ctx));
+  await attempt('rate', () => halfRate(ctx, tp));
+  await attempt('3', () => hostScale(ctx));
+  if (runs('6') && (!only || only.includes('turnout'))) controlPlaneResult = await controlPlane({ full, backendPort: backend.port, dir: tmp }); // scenarios 6 and 7
   await stop(backend);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).stack ?? err}`);
@@ -147,17 +156,26 @@ try {
   await fs.rm(tmp, { recursive: true, force: true });
 }
 
-if (tp.length > 0) {
+if (outputs.length > 0) {
   const now = new Date();
-  const date = now.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
-  const vers = versions();
-  const md = markdown({ date, mode: full ? '--full' : 'quick', mach, versions: vers, wrk: wrkLine, throughput: tp, changes: ch }) + (cp ? `\n${controlPlaneMarkdown(cp)}` : '');
+  mach.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+  mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
+  const scenarios = Object.fromEntries(outputs.map((o) => [o.id, o.rows])) as ResultsFile['scenarios'];
+  const file: ResultsFile = {
+    date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: versions(), keepAliveTiming: keepAliveTiming(full), timing, plan,
+    connections: CONNECTIONS, changeRate: CHANGE_RATE, scenarios, underChange: ch, controlPlane: controlPlaneResult,
+  };
+  const { md, svg, goals } = renderResults(file);
+  file.goals = goals;
+  const date = stamp(file.date);
   console.log(`\n${md}`);
   if (!argv.has('--no-write') && process.exitCode !== 1) {
     const dir = fileURLToPath(new URL('results/', import.meta.url));
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, `${date}.md`), md);
-    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({ date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, plan, connections: CONNECTIONS, changeRate: CHANGE_RATE, throughput: tp, underChange: ch, controlPlane: cp }, null, 2) + '\n');
-    console.log(`written: bench/results/${date}.md and .json`);
+    await fs.writeFile(path.join(dir, `${date}.svg`), svg);
+    await fs.copyFile(path.join(dir, `${date}.svg`), fileURLToPath(new URL('../docs/bench.svg', import.meta.url)));
+    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify(file, null, 2) + '\n');
+    console.log(`written: bench/results/${date}.md, .json and .svg; docs/bench.svg [${load()}]`);
   }
 }

@@ -113,8 +113,8 @@ export function controlPlaneGoals(r: ControlPlaneResult): GoalResult[] {
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const kb = (b: number) => (b < 10_000 ? `${b} B` : `${(b / 1e6).toFixed(2)} MB`);
 
-/** The Markdown section of scenarios 6 and 7 (goals included). */
-export function controlPlaneMarkdown(r: ControlPlaneResult): string {
+/** The Markdown section of scenarios 6 and 7; its goals too when printed alone (the full report has one goals table). */
+export function controlPlaneMarkdown(r: ControlPlaneResult, withGoals = true): string {
   const lines = [
     `## Control path: apply → serving, snapshot sizes (${r.mode}; load average ${r.loadavg.start.join(' / ')} → ${r.loadavg.end.join(' / ')})`, '',
     `Scenario 6: a real controller pipeline (cache → build loop, hold-off 0 → compile → store → stream) and a real \`turnout proxy --workers 0\` (${r.fromSource ? 'TypeScript checkout' : 'dist/, as deployed'});`,
@@ -138,7 +138,7 @@ export function controlPlaneMarkdown(r: ControlPlaneResult): string {
     '| Ingresses | compile full ms (CPU) | one change: recompile ms (CPU) | diff ms | full message | delta message | proxy full apply ms | proxy delta apply ms (CPU) |',
     '|---|---|---|---|---|---|---|---|');
   for (const s of r.sizes) lines.push(`| ${s.routes} | ${f1(s.compileFullMs)} (${f1(s.cpu.compileFullMs)}) | ${f1(s.compileChangeMs)} (${f1(s.cpu.compileChangeMs)}) | ${f1(s.diffMs)} | ${kb(s.fullBytes)} | ${kb(s.deltaBytes)} | ${f1(s.proxyFullMs)} | ${f1(s.proxyDeltaMs)} (${f1(s.cpu.proxyDeltaMs)}) |`);
-  lines.push('', '### Control-path goals', '', goalsMarkdown(r.goals));
+  if (withGoals) lines.push('', '### Control-path goals', '', goalsMarkdown(r.goals));
   return lines.join('\n');
 }
 

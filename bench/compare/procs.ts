@@ -91,9 +91,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** One GET on 127.0.0.1: status and body, or an error. */
-export function get(port: number, path: string, timeoutMs = 2_000): Promise<{ status: number; body: string }> {
+export function get(port: number, path: string, timeoutMs = 2_000, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
@@ -104,14 +104,14 @@ export function get(port: number, path: string, timeoutMs = 2_000): Promise<{ st
   });
 }
 
-/** Waits until GET `path` answers `status` (bounded), or throws with the server's output. */
-export async function waitReady(server: Server, port: number, path: string, status = 200, timeoutMs = 20_000): Promise<void> {
+/** Waits until GET `path` (with `headers`, e.g. a Host) answers `status` (bounded), or throws with the server's output. */
+export async function waitReady(server: Server, port: number, path: string, status = 200, timeoutMs = 20_000, headers: Record<string, string> = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) throw new Error(`${server.name} exited (${server.child.exitCode}):\n${server.output()}`);
     try {
-      const r = await get(port, path, 1_000);
+      const r = await get(port, path, 1_000, headers);
       if (r.status === status) return;
       last = `status ${r.status}`;
     } catch (err) { last = (err as Error).message; }

@@ -14,11 +14,12 @@ export type ReferenceKind = 'node-hello' | 'node-proxy';
 /** Starts a reference server on a free port; it has no configuration to change. */
 export async function startReference(kind: ReferenceKind, backendPort: number): Promise<Target> {
   const port = await freePort();
+  const t0 = performance.now();
   const args = kind === 'node-hello' ? [`${dir}node-hello.ts`, String(port)] : [`${dir}node-proxy.ts`, String(port), String(backendPort)];
   const s = startServer(kind === 'node-hello' ? 'Node http.Server alone (ceiling)' : 'minimal Node proxy (floor)', process.execPath, args);
   await waitReady(s, port, '/');
   return {
-    name: s.name, port,
+    name: s.name, port, pid: s.child.pid, startMs: performance.now() - t0,
     change: () => Promise.reject(new Error(`${kind} has no configuration to change`)),
     changedStatus: 0,
     version: async () => undefined,

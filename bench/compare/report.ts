@@ -1,18 +1,22 @@
-// The comparison's output: a Markdown table (printed and written next to a
-// JSON file in bench/results/) with ratios to nginx and HAProxy, and the
-// issue-8 goals this run can judge, each with pass or miss.
+// The comparison's output: a Markdown report (printed and written next to a
+// JSON file in bench/results/) made of each scenario's section and one table
+// of every issue-8 goal the run could judge, each with pass or miss.
 import os from 'node:os';
+import { goalsMarkdown, type GoalResult } from './goals.ts';
 import type { WrkResult } from './wrk.ts';
 
 /** Scenario 1 for one target: every repetition and the medians. */
 export interface Throughput {
   target: string;
-  kind: 'direct' | 'nginx' | 'haproxy' | 'turnout';
+  /** 'reference': the runtime's own limits (reference.ts), shown for scale, never judged. */
+  kind: 'direct' | 'nginx' | 'haproxy' | 'turnout' | 'reference';
   workers: number;
   runs: WrkResult[];
   rps: number;
   p50: number;
   p99: number;
+  /** CPU µs per request of the server's process group over the measured runs. */
+  cpuUsPerReq?: number;
 }
 
 /** Scenario 4 for one target: load while the configuration changes `rate` times a second. */
@@ -54,50 +58,44 @@ export function machine(): Record<string, unknown> {
 }
 
 const f0 = (x: number) => Math.round(x).toLocaleString('en-US');
-const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
-const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : 'n/a');
 
-/** The Markdown report. */
+/** Scenario 4's Markdown section. */
+export function changesMarkdown(changes: readonly UnderChange[]): string {
+  if (changes.length === 0) return '';
+  const lines = [`## 4. Errors during change (${changes[0]!.rate} changes/s under the same load)`, '',
+    '| target | workers | changes | versions served | last change live | requests | failed (sock + non-2xx) | per million | req/s | vs no change |',
+    '|---|---|---|---|---|---|---|---|---|---|'];
+  for (const c of changes) {
+    const e = c.run.errors;
+    lines.push(`| ${c.target} | ${c.workers} | ${c.changes} | ${c.versionsSeen ?? ''} | ${c.lastChangeServed ? 'yes' : 'no'} | ${f0(c.run.requests)} | ${c.failed} (c${e.connect} r${e.read} w${e.write} t${e.timeout} + ${c.run.non2xx}) | ${f0(c.perMillion)} | ${f0(c.run.rps)} | ${c.deltaPct >= 0 ? '+' : ''}${c.deltaPct.toFixed(1)} % |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Scenario 4's goals: no failed request during changes, throughput within 5 % of none (Turnout judged). */
+export function changeGoals(changes: readonly UnderChange[]): GoalResult[] {
+  const tc = changes.find((c) => c.kind === 'turnout');
+  if (!tc) return [];
+  return [
+    {
+      metric: `failed requests during ${tc.rate}/s changes`, goal: '0 per ≥ 10⁶ requests', measured: `${tc.failed} of ${f0(tc.run.requests)}`,
+      pass: tc.failed === 0, note: tc.failed === 0 && tc.run.requests < 1e6 ? 'fewer than 10⁶ requests' : undefined,
+    },
+    { metric: 'throughput during changes', goal: 'within 5 % of none', measured: `${tc.deltaPct.toFixed(1)} %`, pass: tc.deltaPct >= -5 },
+  ];
+}
+
+/** The whole Markdown report: header, each scenario's section, then one goals table. */
 export function markdown(opts: {
   date: string; mode: string; mach: Record<string, unknown>; versions: Record<string, string>;
-  wrk: string; throughput: Throughput[]; changes: UnderChange[];
+  sections: readonly string[]; goals: readonly GoalResult[]; notMeasured?: string;
 }): string {
-  const { throughput: tp, changes } = opts;
-  const best = (kind: Throughput['kind'], workers: number) =>
-    tp.filter((t) => t.kind === kind && t.workers === workers).sort((a, b) => b.rps - a.rps)[0];
-  const lines: string[] = [];
   const m = opts.mach;
-  lines.push(`# Turnout vs nginx vs HAProxy, ${opts.date} (${opts.mode})`, '',
-    `Machine: ${m.host}, ${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; load average at start ${(m.loadavgAtStart as number[]).join(' / ')}.`,
-    `Versions: ${Object.values(opts.versions).join('; ')}. Everything on 127.0.0.1; backend: nginx, 1 worker, 13-byte body.`, '',
-    `## Keep-alive throughput (\`${opts.wrk}\`, median of the runs)`, '',
-    '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | runs (req/s) |',
-    '|---|---|---|---|---|---|---|---|');
-  for (const t of tp) {
-    const w = Math.max(1, t.workers);
-    lines.push(`| ${t.target} | ${t.workers} | ${f0(t.rps)} | ${t.kind === 'direct' ? '' : ratio(t.rps, best('nginx', w)?.rps)} | ${t.kind === 'direct' ? '' : ratio(t.rps, best('haproxy', w)?.rps)} | ${f2(t.p50)} | ${f2(t.p99)} | ${t.runs.map((r) => f0(r.rps)).join(', ')} |`);
-  }
-  if (changes.length > 0) {
-    lines.push('', `## Errors during change (${changes[0]!.rate} changes/s under the same load)`, '',
-      '| target | workers | changes | versions served | last change live | requests | failed (sock + non-2xx) | per million | req/s | vs no change |',
-      '|---|---|---|---|---|---|---|---|---|---|');
-    for (const c of changes) {
-      const e = c.run.errors;
-      lines.push(`| ${c.target} | ${c.workers} | ${c.changes} | ${c.versionsSeen ?? ''} | ${c.lastChangeServed ? 'yes' : 'no'} | ${f0(c.run.requests)} | ${c.failed} (c${e.connect} r${e.read} w${e.write} t${e.timeout} + ${c.run.non2xx}) | ${f0(c.perMillion)} | ${f0(c.run.rps)} | ${c.deltaPct >= 0 ? '+' : ''}${c.deltaPct.toFixed(1)} % |`);
-    }
-  }
-  lines.push('', '## Issue 8 goals this run can judge', '', '| goal | measured | result |', '|---|---|---|');
-  const tn = tp.filter((t) => t.kind === 'turnout' && t.workers <= 1).sort((a, b) => b.rps - a.rps)[0];
-  const ng = best('nginx', 1);
-  if (tn && ng) {
-    const r = tn.rps / ng.rps;
-    lines.push(`| keep-alive req/s, 1 worker, ≥ 0.8× nginx (milestone ≥ 0.5×) | ${r.toFixed(2)}× (${tn.target}) | ${r >= 0.8 ? 'pass' : r >= 0.5 ? 'miss (milestone met)' : 'miss'} |`);
-  }
-  const tc = changes.find((c) => c.kind === 'turnout');
-  if (tc) {
-    lines.push(`| failed requests during ${tc.rate}/s changes: 0 per ≥ 10⁶ | ${tc.failed} of ${f0(tc.run.requests)} | ${tc.failed === 0 ? (tc.run.requests >= 1e6 ? 'pass' : 'pass (fewer than 10⁶ requests)') : 'miss'} |`);
-    lines.push(`| throughput during changes within 5 % of none | ${tc.deltaPct.toFixed(1)} % | ${tc.deltaPct >= -5 ? 'pass' : 'miss'} |`);
-  }
-  lines.push('', 'Not measured here: HTTP/2 (h2load), Connection: close churn, routing-table scale, long-lived connections, apply→serving latency, kernel counters, p99 inside vs outside change windows.');
-  return lines.join('\n') + '\n';
+  const lines = [`# Turnout vs nginx vs HAProxy, ${opts.date} (${opts.mode})`, '',
+    `Machine: ${m.host}, ${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; load average at start ${(m.loadavgAtStart as number[]).join(' / ')}${m.loadavgAtEnd ? `, at the end ${(m.loadavgAtEnd as number[]).join(' / ')}` : ''}.`,
+    `Versions: ${Object.values(opts.versions).join('; ')}. Everything on 127.0.0.1; backend: nginx, 1 worker, 13-byte body.`, ''];
+  for (const s of opts.sections) if (s) lines.push(s);
+  lines.push('## Issue 8 goals this run can judge', '', goalsMarkdown(opts.goals));
+  if (opts.notMeasured) lines.push(`Not measured here: ${opts.notMeasured}`, '');
+  return lines.join('\n');
 }

@@ -1,20 +1,33 @@
-// The servers under test, started from configs generated here (templates with
-// the ports, worker count and a "change" number filled in) in a temp folder:
-// a backend nginx answering 13 bytes, and nginx, HAProxy and Turnout as proxies
-// in front of it. `change(n)` really changes each one's configuration (adds a
-// route named after n) and triggers its own reload mechanism.
+// The servers under test, started from the configs of configs.ts written to a
+// temp folder: a backend nginx answering 13 bytes, and nginx, HAProxy and
+// Turnout as proxies in front of it. `change(n)` really changes each one's
+// configuration (adds a route named after n) and triggers its own reload.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generate } from 'selfsigned';
+import {
+  backendServer, haproxyCfg, haproxyMap, nginxConf, nginxProxyConf, TLS_HOST, turnoutBase, turnoutCatchAll,
+  turnoutChange, turnoutHostIngresses, turnoutTls, type ProxyOptions,
+} from './configs.ts';
 import { freePort, get, startServer, waitReady, type Server } from './procs.ts';
 
 /** The backend's body: 13 bytes, as in issue 8. */
 export const BODY = 'Hello, world!';
 
-/** A running target: where wrk sends load, and how to change its configuration. */
+/** The proxies compared (the backend is 'direct'); a kind names the program, not its worker count. */
+export type Kind = 'direct' | 'nginx' | 'haproxy' | 'turnout';
+
+/** A running target: where load goes, and how to change its configuration. */
 export interface Target {
   readonly name: string;
   readonly port: number;
+  /** The process group (its leader's pid): CPU time is summed over it. */
+  readonly pid?: number;
+  /** The TLS (h2 + http/1.1) port, when started with `tls`. */
+  readonly tlsPort?: number;
+  /** Milliseconds from spawn to answering the readiness request (the last host, with `hosts`). */
+  readonly startMs: number;
   /** Applies configuration change number n (a new route) through the server's reload path. */
   change(n: number): Promise<void>;
   /** The status GET /bench-change-n answers once change n is live. */
@@ -26,41 +39,66 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+/** A self-signed certificate for TLS_HOST on disk, shared by the three proxies so the TLS work is the same. */
+export interface Cert {
+  readonly cert: string;
+  readonly key: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly pemFile: string;
+}
+
+/** What to start besides plain HTTP: TLS with a certificate, or host routing for a host list. */
+export interface StartOptions {
+  readonly cert?: Cert;
+  readonly hosts?: readonly string[];
+  /** Readiness bound (large host tables take a while to load). */
+  readonly startTimeoutMs?: number;
+}
+
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function nginxConf(dir: string, workers: number, server: string, upstream = ''): string {
-  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  return `${user}daemon off;
-master_process on;
-worker_processes ${workers};
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-worker_shutdown_timeout 10s;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-${upstream}
-${server}
-}
-`;
+/** Generates the EC P-256 certificate for TLS_HOST into `dir`. */
+export async function makeCert(dir: string): Promise<Cert> {
+  await fs.mkdir(dir, { recursive: true });
+  const now = Date.now();
+  const pems = await generate([{ name: 'commonName', value: TLS_HOST }], {
+    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+    notBeforeDate: new Date(now - 60_000), notAfterDate: new Date(now + 7 * 24 * 3600_000),
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: TLS_HOST }] }],
+  });
+  // PEM blocks end with a newline, or HAProxy cannot read cert + key from one file.
+  const nl = (x: string) => (x.endsWith('\n') ? x : `${x}\n`);
+  const c = { cert: nl(pems.cert), key: nl(pems.private), certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem'), pemFile: path.join(dir, 'both.pem') };
+  await fs.writeFile(c.certFile, c.cert);
+  await fs.writeFile(c.keyFile, c.key, { mode: 0o600 });
+  await fs.writeFile(c.pemFile, c.cert + c.key, { mode: 0o600 });
+  return c;
 }
 
-async function nginx(name: string, dir: string, conf: (n: number) => string, port: number): Promise<Target> {
-  await fs.mkdir(dir, { recursive: true });
-  const file = path.join(dir, 'nginx.conf');
+// Readiness: `/` through the catch-all, or with `hosts` the last host (the table is complete).
+function readiness(hosts: readonly string[] | undefined): Record<string, string> {
+  return hosts && hosts.length > 0 ? { host: hosts[hosts.length - 1]! } : {};
+}
+
+// A server that never became ready is stopped before the error goes up (it may still be loading).
+function stopAndThrow(s: Server): (err: unknown) => Promise<never> {
+  return async (err) => { await s.stop(); throw err; };
+}
+
+async function reloadable(name: string, cmd: string, args: string[], file: string, conf: (n: number) => string,
+  port: number, signal: NodeJS.Signals, opts: StartOptions, tlsPort?: number): Promise<Target> {
   await fs.writeFile(file, conf(0));
-  const s = startServer(name, 'nginx', ['-p', dir, '-c', file]);
-  await waitReady(s, port, '/');
+  const t0 = performance.now();
+  const s = startServer(name, cmd, args);
+  await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 20_000, readiness(opts.hosts)).catch(stopAndThrow(s));
   return {
-    name, port,
+    name, port, tlsPort, pid: s.child.pid, startMs: performance.now() - t0,
     async change(n) {
       await fs.writeFile(file, conf(n));
-      // What `nginx -s reload` does (it reads the pid file and sends SIGHUP),
-      // without forking an nginx binary 10 times a second on a 2-core machine.
-      process.kill(s.child.pid!, 'SIGHUP');
+      // nginx: what `nginx -s reload` does (SIGHUP from the pid file), without
+      // forking a binary 10 times a second; HAProxy -W: SIGUSR2 to the master.
+      process.kill(s.child.pid!, signal);
     },
     changedStatus: 204,
     version: async () => undefined,
@@ -71,122 +109,66 @@ async function nginx(name: string, dir: string, conf: (n: number) => string, por
 
 /** The backend: nginx, one worker, a fixed 13-byte body on every path. */
 export async function startBackend(dir: string): Promise<Target> {
-  const port = await freePort();
-  const server = `  server { listen 127.0.0.1:${port}; location / { default_type text/plain; return 200 "${BODY}"; } }`;
-  return nginx('backend nginx', dir, () => nginxConf(dir, 1, server), port);
-}
-
-/** nginx as a reverse proxy with a keep-alive upstream pool. */
-export async function startNginxProxy(dir: string, workers: number, backendPort: number): Promise<Target> {
-  const port = await freePort();
-  const upstream = `  upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; keepalive_requests 1000000; }`;
-  const conf = (n: number) => nginxConf(dir, workers, `  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
-${n > 0 ? `    location = /bench-change-${n} { return 204; }\n` : ''}  }`, upstream);
-  return nginx(`nginx x${workers}`, dir, conf, port);
-}
-
-/** HAProxy in master-worker mode (-W), http mode, keep-alive on both sides; reload is SIGUSR2 to the master. */
-export async function startHaproxy(dir: string, threads: number, backendPort: number): Promise<Target> {
   await fs.mkdir(dir, { recursive: true });
   const port = await freePort();
+  const file = path.join(dir, 'nginx.conf');
+  return reloadable('backend nginx', 'nginx', ['-p', dir, '-c', file], file, () => nginxConf(dir, 1, backendServer(port, BODY)), port, 'SIGHUP', {});
+}
+
+/** nginx as a reverse proxy with a keep-alive upstream pool (server blocks per host with `hosts`). */
+export async function startNginxProxy(dir: string, workers: number, backendPort: number, opts: StartOptions = {}): Promise<Target> {
+  await fs.mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const tlsPort = opts.cert ? await freePort() : undefined;
+  const p: ProxyOptions = { hosts: opts.hosts, tls: opts.cert && tlsPort ? { ...opts.cert, port: tlsPort } : undefined };
+  const file = path.join(dir, 'nginx.conf');
+  return reloadable(`nginx x${workers}`, 'nginx', ['-p', dir, '-c', file], file, (n) => nginxProxyConf(dir, workers, port, backendPort, n, p), port, 'SIGHUP', opts, tlsPort);
+}
+
+/** HAProxy in master-worker mode (-W), http mode, keep-alive on both sides (a map_str host lookup with `hosts`). */
+export async function startHaproxy(dir: string, threads: number, backendPort: number, opts: StartOptions = {}): Promise<Target> {
+  await fs.mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const tlsPort = opts.cert ? await freePort() : undefined;
+  const mapFile = path.join(dir, 'hosts.map');
+  if (opts.hosts) await fs.writeFile(mapFile, haproxyMap(opts.hosts));
+  const p: ProxyOptions = { hosts: opts.hosts, mapFile, tls: opts.cert && tlsPort ? { ...opts.cert, port: tlsPort } : undefined };
   const file = path.join(dir, 'haproxy.cfg');
-  const conf = (n: number) => `global
-  nbthread ${threads}
-  maxconn 4000
-  hard-stop-after 10s
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-frontend fe
-  bind 127.0.0.1:${port}
-${n > 0 ? `  http-request return status 204 if { path /bench-change-${n} }\n` : ''}  default_backend be
-backend be
-  http-reuse always
-  server s1 127.0.0.1:${backendPort} maxconn 1000
-`;
-  await fs.writeFile(file, conf(0));
-  const s = startServer(`haproxy x${threads}`, 'haproxy', ['-W', '-db', '-f', file, '-p', path.join(dir, 'haproxy.pid')]);
-  await waitReady(s, port, '/');
-  return {
-    name: s.name, port,
-    async change(n) {
-      await fs.writeFile(file, conf(n));
-      process.kill(s.child.pid!, 'SIGUSR2');
-    },
-    changedStatus: 204,
-    version: async () => undefined,
-    output: s.output,
-    stop: () => s.stop(),
-  };
+  return reloadable(`haproxy x${threads}`, 'haproxy', ['-W', '-db', '-f', file, '-p', path.join(dir, 'haproxy.pid')], file,
+    (n) => haproxyCfg(threads, port, backendPort, n, p), port, 'SIGUSR2', opts, tlsPort);
 }
 
-function manifests(backendPort: number): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: turnout }
-spec: { controller: turnout.dev/ingress-controller }
----
-apiVersion: v1
-kind: Service
-metadata: { name: backend, namespace: default }
-spec: { ports: [{ name: http, port: 80, targetPort: ${backendPort} }] }
----
-apiVersion: v1
-kind: Service
-metadata: { name: bench-empty, namespace: default }
-spec: { ports: [{ name: http, port: 80, targetPort: 9 }] }
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: backend-1, namespace: default, labels: { kubernetes.io/service-name: backend } }
-addressType: IPv4
-ports: [{ name: http, port: ${backendPort} }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: backend, namespace: default }
-spec:
-  ingressClassName: turnout
-  rules: [{ http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: backend, port: { name: http } } } }] } }]
-`;
-}
+// Host Ingresses go in files of this many documents (one huge YAML file is no
+// more realistic than many, and keeps each parse bounded).
+const HOSTS_PER_FILE = 1000;
 
-// Change n: a second Ingress with a path named after n, to a Service without
-// endpoints, so GET /bench-change-n answers 503 once the change is live
-// (and 200 from the backend, through the / route, before).
-function changeManifest(n: number): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: bench-change, namespace: default }
-spec:
-  ingressClassName: turnout
-  rules: [{ http: { paths: [{ path: /bench-change-${n}, pathType: Exact, backend: { service: { name: bench-empty, port: { name: http } } } }] } }]
-`;
-}
-
-/** Turnout local mode (controller + proxy, real manifest reload path); extra node flags e.g. --cpu-prof. */
-export async function startTurnout(dir: string, workers: number, backendPort: number, nodeFlags: string[] = []): Promise<Target> {
+/**
+ * Turnout local mode (controller + proxy, real manifest reload path). With
+ * `hosts`: one Ingress per host and no catch-all; with `cert`: a TLS Secret
+ * and Ingress for TLS_HOST on the https port. `nodeFlags` e.g. --cpu-prof.
+ */
+export async function startTurnout(dir: string, workers: number, backendPort: number, nodeFlags: string[] = [], opts: StartOptions = {}): Promise<Target> {
   const mdir = path.join(dir, 'manifests');
   await fs.mkdir(mdir, { recursive: true });
-  await fs.writeFile(path.join(mdir, 'backend.yaml'), manifests(backendPort));
+  await fs.writeFile(path.join(mdir, 'backend.yaml'), turnoutBase(backendPort) + (opts.hosts ? '' : '---\n' + turnoutCatchAll()));
+  if (opts.cert) await fs.writeFile(path.join(mdir, 'tls.yaml'), turnoutTls(opts.cert.cert, opts.cert.key));
+  const hosts = opts.hosts ?? [];
+  for (let i = 0; i < hosts.length; i += HOSTS_PER_FILE) {
+    await fs.writeFile(path.join(mdir, `hosts-${String(i / HOSTS_PER_FILE).padStart(3, '0')}.yaml`), turnoutHostIngresses(hosts.slice(i, i + HOSTS_PER_FILE), i));
+  }
   const [port, https, admin] = [await freePort(), await freePort(), await freePort()];
   const args = [...nodeFlags, path.join(root, 'bin/turnout.js'), 'local', '--manifests', mdir, '--workers', String(workers),
     '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s'];
+  const t0 = performance.now();
   const s = startServer(`turnout --workers ${workers}`, process.execPath, args);
-  await waitReady(s, port, '/', 200, 30_000);
+  await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 30_000, readiness(opts.hosts)).catch(stopAndThrow(s));
   return {
-    name: s.name, port,
+    name: s.name, port, pid: s.child.pid, tlsPort: opts.cert ? https : undefined, startMs: performance.now() - t0,
     async change(n) {
       // Rewritten in place (one small write), as most editors do. (Renames
       // were missed until the manifest source stopped using Node's recursive
       // watcher: docs/performance.md.)
-      await fs.writeFile(path.join(mdir, 'change.yaml'), changeManifest(n));
+      await fs.writeFile(path.join(mdir, 'change.yaml'), turnoutChange(n));
     },
     changedStatus: 503,
     output: s.output,
@@ -203,4 +185,11 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
       await s.stop();
     },
   };
+}
+
+/** Starts a proxy of `kind` with `workers` (nginx worker_processes, HAProxy nbthread, Turnout --workers). */
+export function startProxy(kind: Exclude<Kind, 'direct'>, dir: string, workers: number, backendPort: number, opts: StartOptions = {}): Promise<Target> {
+  if (kind === 'nginx') return startNginxProxy(dir, workers, backendPort, opts);
+  if (kind === 'haproxy') return startHaproxy(dir, workers, backendPort, opts);
+  return startTurnout(dir, workers, backendPort, [], opts);
 }

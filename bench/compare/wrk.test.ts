@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { failures, parseWrk } from './wrk.ts';
+import { failures, parseWrk, wrkArgs } from './wrk.ts';
 
 // wrk 4.1 output with --latency, errors and non-2xx lines.
 const sample = `Running 4s test @ http://127.0.0.1:40000/
@@ -36,4 +36,9 @@ test('a run without errors has none, and output without a summary is refused', (
   const clean = sample.replace(/ {2}Socket errors.*\n {2}Non-2xx.*\n/, '');
   assert.equal(failures(parseWrk(clean)), 0);
   assert.throws(() => parseWrk('unable to connect to 127.0.0.1:1 Connection refused'), /unexpected wrk output/);
+});
+
+test('arguments: extra headers with -H and a Lua script with -s, the URL last', () => {
+  assert.deepEqual(wrkArgs('http://127.0.0.1:1/', { connections: 50, seconds: 3, headers: ['Connection: close'], script: '/d/r.lua' }),
+    ['-t1', '-c50', '-d3s', '--latency', '-H', 'Connection: close', '-s', '/d/r.lua', 'http://127.0.0.1:1/']);
 });

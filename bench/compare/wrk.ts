@@ -50,9 +50,27 @@ export function failures(r: WrkResult): number {
   return r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout + r.non2xx;
 }
 
+/** Options of one wrk run: extra request headers (`-H`) and a Lua script (`-s`). */
+export interface WrkOptions {
+  connections: number;
+  seconds: number;
+  threads?: number;
+  headers?: string[];
+  script?: string;
+}
+
+/** wrk's argument list for `url` and `opts`. */
+export function wrkArgs(url: string, opts: WrkOptions): string[] {
+  const args = [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency'];
+  for (const h of opts.headers ?? []) args.push('-H', h);
+  if (opts.script) args.push('-s', opts.script);
+  args.push(url);
+  return args;
+}
+
 /** `wrk -t1 -cC -dSs --latency URL`, killed if it overruns its duration by 15 s. */
-export function runWrk(url: string, opts: { connections: number; seconds: number; threads?: number }): Promise<WrkResult> {
-  const args = [`-t${opts.threads ?? 1}`, `-c${opts.connections}`, `-d${opts.seconds}s`, '--latency', url];
+export function runWrk(url: string, opts: WrkOptions): Promise<WrkResult> {
+  const args = wrkArgs(url, opts);
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     trackChild(child);

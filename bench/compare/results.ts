@@ -1,0 +1,68 @@
+// The results file (bench/results/<date>.json) and everything derived from it:
+// the Markdown report and the SVG chart are rendered from the JSON's rows by
+// the scenarios' pure report functions, so a report or chart change can be
+// applied to a past run (bench/compare/render.ts) without measuring again.
+import { barChart } from './chart.ts';
+import { churnReport, type ChurnRow } from './churn.ts';
+import { controlPlaneGoals, controlPlaneMarkdown, type ControlPlaneResult } from './control-plane.ts';
+import type { Report, Timing } from './context.ts';
+import type { GoalResult } from './goals.ts';
+import { h2Report, type H2Row } from './h2.ts';
+import { hostsReport, type HostsRow } from './hosts.ts';
+import { rateReport, type RateRow } from './rate.ts';
+import { changeGoals, changesMarkdown, markdown, type Throughput, type UnderChange } from './report.ts';
+import { keepAliveReport } from './throughput.ts';
+
+/** The JSON written by every run: every run of every scenario, and what it ran on. */
+export interface ResultsFile {
+  /** ISO time of the end of the run. */
+  date: string;
+  mode: 'quick' | 'full';
+  machine: Record<string, unknown>;
+  versions: Record<string, string>;
+  /** Timing of scenarios 1b, 2, 3 and the half-rate latency. */
+  timing: Timing;
+  scenarios: {
+    keepAlive?: Throughput[];
+    http2?: H2Row[];
+    churn?: ChurnRow[];
+    hosts?: HostsRow[];
+    halfRate?: RateRow[];
+  };
+  underChange: UnderChange[];
+  /** Scenarios 6 and 7 (control-plane.ts). */
+  controlPlane?: ControlPlaneResult;
+  goals?: GoalResult[];
+  [extra: string]: unknown;
+}
+
+/** The file-name stamp of a run: 2026-11-26T01:03:12Z → 2026-11-26-0103. */
+export function stamp(iso: string): string {
+  return iso.slice(0, 16).replace('T', '-').replace(':', '');
+}
+
+/** The report, the chart and the goals of a results file, in scenario order (1, 1b, 2, 3, half rate, 4). */
+export function renderResults(file: ResultsFile): { md: string; svg: string; goals: GoalResult[] } {
+  const full = file.mode === 'full';
+  const s = file.scenarios;
+  const parts: Report[] = [];
+  if (s.keepAlive) parts.push(keepAliveReport(s.keepAlive, full));
+  if (s.http2) parts.push(h2Report(s.http2, file.timing));
+  if (s.churn) parts.push(churnReport(s.churn, file.timing.seconds));
+  if (s.hosts) parts.push(hostsReport(s.hosts, full, file.timing.seconds));
+  if (s.halfRate) parts.push(rateReport(s.halfRate, file.timing));
+  const cp = file.controlPlane;
+  const goals = [...parts.flatMap((p) => p.goals), ...changeGoals(file.underChange), ...(cp ? controlPlaneGoals(cp) : [])];
+  const date = stamp(file.date);
+  const mode = full ? '--full' : 'quick';
+  const md = markdown({
+    date, mode, mach: file.machine, versions: file.versions, goals,
+    sections: [...parts.map((p) => p.markdown), changesMarkdown(file.underChange), ...(cp ? [controlPlaneMarkdown(cp, false)] : [])],
+    notMeasured: '1/s and 100/s change rates, kernel counters, p99 inside vs outside change windows (scenario 4); long-lived connections (5); apply → first response (6); snapshot size and build time (7).',
+  });
+  const start = (file.machine.loadavgAtStart as number[] | undefined)?.[0];
+  const end = (file.machine.loadavgAtEnd as number[] | undefined)?.[0];
+  const svg = barChart(parts.flatMap((p) => p.bars), 'Turnout vs nginx vs HAProxy: req/s, 1 worker each',
+    `${date} (${mode}), ${file.machine.cores} shared cores, load average ${start ?? '?'} at start, ${end ?? '?'} at end; client and backend on the same cores`);
+  return { md, svg, goals };
+}
