@@ -2,25 +2,30 @@
 // machine, in the same run (issue 8, first part). Not a test.
 //
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
+//                                           [--scenarios=keepalive,changes,long-lived]
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
 // turn with 1 worker (and 2 with --full): nginx (keep-alive upstream pool),
 // HAProxy (master-worker, keep-alive), Turnout (`turnout local`, in-process
 // and with 1 worker process). Scenario 1: wrk keep-alive throughput and
 // p50/p99, warm-up then several runs, median; direct-to-backend is the
-// ceiling. Scenario 4: the same load while the configuration really changes
-// 10 times a second (nginx SIGHUP reload, HAProxy SIGUSR2 reload, Turnout a
-// rewritten manifest): wrk socket errors + non-2xx per million requests and
-// the throughput lost. Quick mode ~3 minutes; --full ~10 minutes.
+// ceiling. Scenario 4 (compare/changes.ts): the same load while the
+// configuration really changes 1, 10 or 100 times a second. Scenario 5
+// (compare/long-lived.ts): long-lived keep-alive and websocket connections
+// through 100 changes. Quick mode ~3 + 3 minutes; --full ~10 + 10 minutes plus
+// Turnout's ≥ 10⁶-request change runs.
 // Every server runs on 127.0.0.1 on a free port and is killed at the end,
 // on failure and on Ctrl-C (bench/compare/procs.ts).
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { atExit, get } from './compare/procs.ts';
+import { atExit } from './compare/procs.ts';
 import { rmSync } from 'node:fs';
-import { machine, markdown, median, type Throughput, type UnderChange } from './compare/report.ts';
+import { changesMarkdown, changesScenario, type ChangeResult } from './compare/changes.ts';
+import { goalsMarkdown, type GoalResult } from './compare/goals.ts';
+import { longLivedMarkdown, longLivedScenario, type LongLivedResult } from './compare/long-lived.ts';
+import { machine, markdown, median, type Throughput } from './compare/report.ts';
 import { startBackend, startHaproxy, startNginxProxy, startTurnout, type Target } from './compare/servers.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
 import { failures, runWrk } from './compare/wrk.ts';
@@ -33,7 +38,9 @@ const plan = full
 // --only=turnout,nginx: a subset of the proxies (the direct ceiling always runs).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const CONNECTIONS = 50;
-const CHANGE_RATE = 10;
+// --scenarios=keepalive,changes,long-lived: a subset of the scenarios (default: all).
+const scenarios = process.argv.find((a) => a.startsWith('--scenarios='))?.slice(12).split(',');
+const want = (s: string) => !scenarios || scenarios.includes(s);
 
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 let missing = missingTools();
@@ -61,79 +68,49 @@ async function throughput(t: Target, kind: Throughput['kind'], workers: number):
   return r;
 }
 
-// Load for changeSeconds while change(n) fires CHANGE_RATE times a second.
-async function underChange(t: Target, base: Throughput): Promise<UnderChange> {
-  await runWrk(url(t), { connections: CONNECTIONS, seconds: plan.warmup });
-  const versions = new Set<string>();
-  let n = 0;
-  let busy = false;
-  const load = runWrk(url(t), { connections: CONNECTIONS, seconds: plan.changeSeconds });
-  const t0 = Date.now();
-  const timer = setInterval(() => {
-    if (busy || Date.now() - t0 > (plan.changeSeconds - 0.5) * 1000) return;
-    busy = true;
-    n++;
-    t.change(n).then(() => t.version()).then((v) => { if (v !== undefined) versions.add(v); }).finally(() => { busy = false; });
-  }, 1000 / CHANGE_RATE);
-  const run = await load;
-  clearInterval(timer);
-  while (busy) await new Promise((resolve) => setTimeout(resolve, 10));
-  // The last change must go live (within 5 s): the reloads were real.
-  let lastChangeServed = false;
-  for (const deadline = Date.now() + 5_000; !lastChangeServed && Date.now() < deadline;) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    lastChangeServed = (await get(t.port, `/bench-change-${n}`).catch(() => ({ status: 0 }))).status === t.changedStatus;
-  }
-  if (!lastChangeServed) console.error(`  ${t.name}: change ${n} not live after 5 s; its output:\n${t.output().slice(-1500)}`);
-  const last = await t.version();
-  if (last !== undefined) versions.add(last);
-  const failed = failures(run);
-  const r: UnderChange = {
-    target: t.name, kind: base.kind, workers: base.workers, rate: CHANGE_RATE, changes: n,
-    versionsSeen: base.kind === 'turnout' ? versions.size : undefined, lastChangeServed,
-    run, failed, perMillion: failed / run.requests * 1e6, deltaPct: (run.rps / base.rps - 1) * 100,
-  };
-  console.log(`  ${t.name}: ${n} changes, ${run.requests} requests, ${failed} failed (${Math.round(r.perMillion)} per million), ${Math.round(run.rps)} req/s (${r.deltaPct.toFixed(1)} %)`);
-  return r;
-}
-
 const tp: Throughput[] = [];
-const ch: UnderChange[] = [];
+let changes: ChangeResult[] = [];
+let longLived: LongLivedResult[] = [];
+const goals: GoalResult[] = [];
 try {
   console.log(`bench: ${full ? 'full' : 'quick'} mode, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const backend = await track(startBackend(path.join(tmp, 'backend')));
-  console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${plan.warmup} s warm-up, median of ${plan.reps})`);
-  tp.push(await throughput(backend, 'direct', 1));
-  type Maker = [Throughput['kind'], number, () => Promise<Target>];
-  const makers = (w: number): Maker[] => {
-    const list: Maker[] = [
-      ['nginx', w, () => startNginxProxy(path.join(tmp, `nginx-${w}`), w, backend.port)],
-      ['haproxy', w, () => startHaproxy(path.join(tmp, `haproxy-${w}`), w, backend.port)],
-    ];
-    // --workers 0 (in-process) is the other single-core form of Turnout.
-    if (w === 1) list.push(['turnout', 0, () => startTurnout(path.join(tmp, 'turnout-0'), 0, backend.port)]);
-    list.push(['turnout', w, () => startTurnout(path.join(tmp, `turnout-${w}`), w, backend.port)]);
-    return list;
-  };
-  for (const w of plan.workers) {
-    for (const [kind, workers, make] of makers(w)) {
-      if (only && !only.includes(kind)) continue;
-      const t = await track(make());
-      tp.push(await throughput(t, kind, workers));
-      await stop(t);
+  if (want('keepalive')) {
+    console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${plan.warmup} s warm-up, median of ${plan.reps})`);
+    tp.push(await throughput(backend, 'direct', 1));
+    type Maker = [Throughput['kind'], number, () => Promise<Target>];
+    const makers = (w: number): Maker[] => {
+      const list: Maker[] = [
+        ['nginx', w, () => startNginxProxy(path.join(tmp, `nginx-${w}`), w, backend.port)],
+        ['haproxy', w, () => startHaproxy(path.join(tmp, `haproxy-${w}`), w, backend.port)],
+      ];
+      // --workers 0 (in-process) is the other single-core form of Turnout.
+      if (w === 1) list.push(['turnout', 0, () => startTurnout(path.join(tmp, 'turnout-0'), 0, backend.port)]);
+      list.push(['turnout', w, () => startTurnout(path.join(tmp, `turnout-${w}`), w, backend.port)]);
+      return list;
+    };
+    for (const w of plan.workers) {
+      for (const [kind, workers, make] of makers(w)) {
+        if (only && !only.includes(kind)) continue;
+        const t = await track(make());
+        tp.push(await throughput(t, kind, workers));
+        await stop(t);
+      }
     }
   }
-  console.log(`scenario 4: errors during ${CHANGE_RATE} changes/s (${plan.changeSeconds} s under the same load)`);
   const single = (kind: Throughput['kind']) => tp.filter((x) => x.kind === kind && x.workers <= 1).sort((a, b) => b.rps - a.rps)[0];
-  for (const kind of ['nginx', 'haproxy', 'turnout'] as const) {
-    if (only && !only.includes(kind)) continue;
-    const base = single(kind);
-    if (base === undefined) continue;
-    const t = await track(kind === 'nginx' ? startNginxProxy(path.join(tmp, 'nginx-c'), 1, backend.port)
-      : kind === 'haproxy' ? startHaproxy(path.join(tmp, 'haproxy-c'), 1, backend.port)
-      : startTurnout(path.join(tmp, 'turnout-c'), base.workers, backend.port));
-    ch.push(await underChange(t, base));
-    await stop(t);
+  const kinds = (['nginx', 'haproxy', 'turnout'] as const).filter((k) => !only || only.includes(k));
+  // Turnout in its best single-core form from scenario 1; --workers 1 when scenario 1 did not run.
+  const turnoutWorkers = single('turnout')?.workers ?? 1;
+  if (want('changes')) {
+    const r = await changesScenario({ full, tmp, backendPort: backend.port, kinds, turnoutWorkers });
+    changes = r.results;
+    goals.push(...r.goals);
+  }
+  if (want('long-lived')) {
+    const r = await longLivedScenario({ full, tmp, kinds, turnoutWorkers });
+    longLived = r.results;
+    goals.push(...r.goals);
   }
   await stop(backend);
 } catch (err) {
@@ -144,17 +121,19 @@ try {
   await fs.rm(tmp, { recursive: true, force: true });
 }
 
-if (tp.length > 0) {
+if (tp.length > 0 || changes.length > 0 || longLived.length > 0) {
   const now = new Date();
   const date = now.toISOString().slice(0, 16).replace('T', '-').replace(':', '');
   const vers = versions();
-  const md = markdown({ date, mode: full ? '--full' : 'quick', mach, versions: vers, wrk: wrkLine, throughput: tp, changes: ch });
+  const head = `# Turnout vs nginx vs HAProxy, ${date} (${full ? '--full' : 'quick'}, scenarios ${scenarios?.join(', ') ?? 'all'})\n\nMachine: ${JSON.stringify(mach)}; versions: ${Object.values(vers).join('; ')}.\n`;
+  const md = (tp.length === 0 ? head : markdown({ date, mode: full ? '--full' : 'quick', mach, versions: vers, wrk: wrkLine, throughput: tp, changes: [] })) +
+    ['', changesMarkdown(changes), longLivedMarkdown(longLived), goals.length > 0 ? `## Issue 8 goals (scenarios 4 and 5)\n\n${goalsMarkdown(goals)}` : ''].filter((x) => x !== '').join('\n');
   console.log(`\n${md}`);
   if (!argv.has('--no-write') && process.exitCode !== 1) {
     const dir = fileURLToPath(new URL('results/', import.meta.url));
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, `${date}.md`), md);
-    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({ date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, plan, connections: CONNECTIONS, changeRate: CHANGE_RATE, throughput: tp, underChange: ch }, null, 2) + '\n');
+    await fs.writeFile(path.join(dir, `${date}.json`), JSON.stringify({ date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: vers, plan, connections: CONNECTIONS, throughput: tp, changes, longLived, goals }, null, 2) + '\n');
     console.log(`written: bench/results/${date}.md and .json`);
   }
 }
