@@ -10,10 +10,11 @@ function run(rate: number, requests: number, failed: number, rps: number): LoadR
     probe: { requests: 1000, failed: 0, late: 0, opened: 8, all: stat(3), inside: rate ? stat(9, 300) : undefined, outside: rate ? stat(4, 700) : undefined },
     nstat: { TcpExtListenDrops: 0, TcpOutRsts: rate * 3 }, processes: { min: 2, max: rate ? 5 : 2 },
     versionsSeen: rate ? 7 : undefined, lastChangeServed: rate ? true : undefined, requests, failed,
+    cpuSeconds: requests / 1e5, cpuUsPerRequest: rate ? 12 : 10,
   };
 }
 function result(kind: ChangeResult['kind'], rate: number, requests: number, failed: number, rps: number): ChangeResult {
-  return { target: `${kind} x1`, kind, workers: 1, rate, baseline: run(0, requests, 0, 10_000), changed: run(rate, requests, failed, rps), deltaPct: (rps / 10_000 - 1) * 100, perMillion: (failed / requests) * 1e6 };
+  return { target: `${kind} x1`, kind, workers: 1, rate, baseline: run(0, requests, 0, 11_000), baselineAfter: run(0, requests, 0, 9_000), changed: run(rate, requests, failed, rps), deltaPct: (rps / 10_000 - 1) * 100, perMillion: (failed / requests) * 1e6 };
 }
 
 test('goals: Turnout only; 0 failed of fewer than 10⁶ is not judged, any failure is a miss, throughput within 5 %', () => {
@@ -38,7 +39,7 @@ test('goals: Turnout only; 0 failed of fewer than 10⁶ is not judged, any failu
 test('markdown: one row per proxy and rate in both tables, counters without → with changes', () => {
   const md = changesMarkdown([result('nginx', 100, 1e6, 5_000, 7_000), result('turnout', 100, 1e6, 0, 9_800)]);
   assert.match(md, /^## Errors during change \(scenario 4\)/);
-  assert.match(md, /\| nginx x1 \| 100 \(95\.0\) \| 20 \| 1,000,000 \| 5000 \(0\/5000\/0\/0 \+ 0; 0\) \| 5,000 \| 10,000 → 7,000 \| -30\.0 % \| yes \|/);
+  assert.match(md, /\| nginx x1 \| 100 \(95\.0\) \| 20 \| 1,000,000 \| 5000 \(0\/5000\/0\/0 \+ 0; 0\) \| 5,000 \| 11,000, 9,000 → 7,000 \| -30\.0 % \| 10\.00 → 12\.00 \| yes \|/);
   assert.match(md, /\| turnout x1 \| 100 \| 5 \| 3\.00 \| 9\.00 \(n=300\) \| 4\.00 \(n=700\) \| 18\.00 \| 0 → 0 \| n\/a → n\/a/);
   assert.equal(changesMarkdown([]), '');
 });

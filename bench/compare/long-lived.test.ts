@@ -23,18 +23,18 @@ test('summarize: drops are idle + busy; p99 split by send time into during the c
 
 test('markdown: an HTTP and a websocket row per proxy, and the process-tree table', () => {
   const during = { from: 0, to: 1 };
-  const tree = { processes: 2, rssKiB: 10_240, pssKiB: 5_120 };
+  const tree = { processes: 2, rssKiB: 10_240, pssKiB: 5_120, cpuSeconds: 1 };
   const r: LongLivedResult = {
     target: 'nginx x1', kind: 'nginx', workers: 1, changes: 100, intervalMs: 300, settleSeconds: 12, lastChangeServed: true,
     http: summarize(counts({ opened: 7, droppedIdle: 5, requests: 10, ok: 10, latencies: [1], sentAt: [0] }), during),
     ws: summarize(counts({ opened: 4, droppedIdle: 2, closeCodes: { 1006: 2 }, requests: 9, ok: 9, latencies: [2], sentAt: [5] }), during),
     openBefore: { http: 2, ws: 2 }, openAtEnd: { http: 2, ws: 2 },
-    tree: { before: tree, peak: { processes: 30, rssKiB: 102_400, pssKiB: 51_200 }, after: tree }, allClosed: true, loadavg: [1, 1, 1],
+    tree: { before: tree, peak: { processes: 30, rssKiB: 102_400, pssKiB: 51_200, cpuSeconds: 3 }, after: { ...tree, cpuSeconds: 3.5 } }, allClosed: true, loadavg: [1, 1, 1],
   };
   const md = longLivedMarkdown([r]);
   assert.match(md, /\| nginx x1 \| HTTP \| 7 \(5\) \| 5 \| 0 \| 0 \| 10 \| 0 \| 1\.00 \| 1\.00 \/ n\/a \|/);
   assert.match(md, /\| nginx x1 \| websocket \| 4 \(2\) \| 2 \| 0 \|  \| 9 \| 0 \| 2\.00 \| n\/a \/ 2\.00 \| 2\.00 \| 1006×2 \|/);
-  assert.match(md, /\| nginx x1 \| 2 \/ 30 \/ 2 \| 10 \/ 100 \/ 10 \| 5 \/ 50 \/ 5 \| 2 \+ 2 \| 2 \+ 2 \| yes \| yes \|/);
+  assert.match(md, /\| nginx x1 \| 2 \/ 30 \/ 2 \| 10 \/ 100 \/ 10 \| 5 \/ 50 \/ 5 \| 2\.50 \| 2 \+ 2 \| 2 \+ 2 \| yes \| yes \|/);
   assert.equal(longLivedMarkdown([]), '');
 });
 

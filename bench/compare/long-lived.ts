@@ -74,7 +74,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function oneProxy(t: Target, kind: ProxyKind, workers: number, plan: LongLivedPlan): Promise<LongLivedResult> {
   const root = serverRoot(t.port);
-  const look = (memory = true): TreeSample => (root === undefined ? { processes: 0, rssKiB: 0, pssKiB: 0 } : sampleTree(root, memory));
+  const look = (memory = true): TreeSample => (root === undefined ? { processes: 0, rssKiB: 0, pssKiB: 0, cpuSeconds: 0 } : sampleTree(root, memory));
   const http = httpClients(t.port, plan.connections);
   const ws = wsClients(t.port, plan.connections);
   // Every slot sends within its first second; give them 3 s to be open.
@@ -90,6 +90,7 @@ async function oneProxy(t: Target, kind: ProxyKind, workers: number, plan: LongL
     peak.processes = Math.max(peak.processes, s.processes);
     peak.rssKiB = Math.max(peak.rssKiB, s.rssKiB);
     peak.pssKiB = Math.max(peak.pssKiB, s.pssKiB);
+    peak.cpuSeconds = s.cpuSeconds;
   }, 250);
   const during = { from: now(), to: Infinity };
   try {
@@ -166,11 +167,11 @@ export function longLivedMarkdown(results: readonly LongLivedResult[]): string {
     }
   }
   lines.push('', 'The proxy\'s process tree (from /proc): processes, RSS summed over processes (counts pages shared after fork once per process) and PSS (shared pages split: the honest total), before the changes, peak, and after settling; connections open before the changes and at the end.', '',
-    '| target | processes before / peak / after | RSS MiB before / peak / after | PSS MiB before / peak / after | open before (HTTP + ws) | open at end | last change live | all sockets closed |',
-    '|---|---|---|---|---|---|---|---|');
+    '| target | processes before / peak / after | RSS MiB before / peak / after | PSS MiB before / peak / after | CPU s, changes + settling | open before (HTTP + ws) | open at end | last change live | all sockets closed |',
+    '|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const t = r.tree;
-    lines.push(`| ${r.target} | ${t.before.processes} / ${t.peak.processes} / ${t.after.processes} | ${mib(t.before.rssKiB)} / ${mib(t.peak.rssKiB)} / ${mib(t.after.rssKiB)} | ${mib(t.before.pssKiB)} / ${mib(t.peak.pssKiB)} / ${mib(t.after.pssKiB)} | ${r.openBefore.http} + ${r.openBefore.ws} | ${r.openAtEnd.http} + ${r.openAtEnd.ws} | ${r.lastChangeServed ? 'yes' : '**no**'} | ${r.allClosed ? 'yes' : '**no**'} |`);
+    lines.push(`| ${r.target} | ${t.before.processes} / ${t.peak.processes} / ${t.after.processes} | ${mib(t.before.rssKiB)} / ${mib(t.peak.rssKiB)} / ${mib(t.after.rssKiB)} | ${mib(t.before.pssKiB)} / ${mib(t.peak.pssKiB)} / ${mib(t.after.pssKiB)} | ${(t.after.cpuSeconds - t.before.cpuSeconds).toFixed(2)} | ${r.openBefore.http} + ${r.openBefore.ws} | ${r.openAtEnd.http} + ${r.openAtEnd.ws} | ${r.lastChangeServed ? 'yes' : '**no**'} | ${r.allClosed ? 'yes' : '**no**'} |`);
   }
   return lines.join('\n') + '\n';
 }

@@ -1,24 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { kibField, listeners, parseStat, treeOf } from './proctree.ts';
+import { kibField, listeners, parseStat, treeCpuSeconds, treeOf } from './proctree.ts';
 
 test('parses /proc/PID/stat, also a comm with spaces and parentheses', () => {
   const cat = '693 (cat) R 691 691 30688 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 1838304 3133440 382';
-  assert.deepEqual(parseStat(cat), { pid: 693, comm: 'cat', state: 'R', ppid: 691 });
-  const odd = '42 (nginx: worker (old)) S 40 40 0 0 -1';
-  assert.deepEqual(parseStat(odd), { pid: 42, comm: 'nginx: worker (old)', state: 'S', ppid: 40 });
+  assert.deepEqual(parseStat(cat), { pid: 693, comm: 'cat', state: 'R', ppid: 691, ticks: 0, childTicks: 0 });
+  const odd = '42 (nginx: worker (old)) S 40 40 0 0 -1 4194368 900 0 0 0 1234 567 89 10 20 0 1 0';
+  assert.deepEqual(parseStat(odd), { pid: 42, comm: 'nginx: worker (old)', state: 'S', ppid: 40, ticks: 1801, childTicks: 99 });
 });
 
 test('a tree is the root and every descendant, nothing else', () => {
-  const procs = [
-    { pid: 1, comm: 'init', state: 'S', ppid: 0 },
-    { pid: 10, comm: 'nginx', state: 'S', ppid: 1 },
-    { pid: 11, comm: 'nginx', state: 'S', ppid: 10 },
-    { pid: 12, comm: 'nginx', state: 'S', ppid: 10 },
-    { pid: 13, comm: 'helper', state: 'S', ppid: 12 },
-    { pid: 20, comm: 'other', state: 'S', ppid: 1 },
-  ];
-  assert.deepEqual(treeOf(procs, 10).map((p) => p.pid), [10, 11, 12, 13]);
+  const p = (pid: number, ppid: number, ticks = 0, childTicks = 0) => ({ pid, comm: 'x', state: 'S', ppid, ticks, childTicks });
+  const procs = [p(1, 0, 5000), p(10, 1, 100, 300), p(11, 10, 200), p(12, 10, 50), p(13, 12, 7), p(20, 1, 9000)];
+  assert.deepEqual(treeOf(procs, 10).map((x) => x.pid), [10, 11, 12, 13]);
+  // Reaped workers (the master's childTicks) count; the unrelated 1 and 20 do not.
+  assert.equal(treeCpuSeconds(treeOf(procs, 10)), 6.57);
   assert.deepEqual(treeOf(procs, 99), []);
 });
 

@@ -11,6 +11,9 @@ export interface ProcStat {
   comm: string;
   state: string;
   ppid: number;
+  /** CPU ticks (1/100 s): own user+system, and of waited-for children that exited (old workers, once reaped). */
+  ticks: number;
+  childTicks: number;
 }
 
 /** Parses one /proc/PID/stat line; comm may hold spaces and parentheses, so it ends at the last ')'. */
@@ -19,7 +22,9 @@ export function parseStat(line: string): ProcStat {
   const close = line.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error(`not a /proc stat line: ${line.slice(0, 80)}`);
   const rest = line.slice(close + 2).split(' ');
-  return { pid: Number(line.slice(0, open).trim()), comm: line.slice(open + 1, close), state: rest[0]!, ppid: Number(rest[1]) };
+  // Fields 14–17 of stat (utime, stime, cutime, cstime) are rest[11..14].
+  const n = (i: number) => Number(rest[i] ?? 0);
+  return { pid: Number(line.slice(0, open).trim()), comm: line.slice(open + 1, close), state: rest[0]!, ppid: Number(rest[1]), ticks: n(11) + n(12), childTicks: n(13) + n(14) };
 }
 
 /** `root` and all its descendants among `procs` (parent links), root first. */
@@ -52,6 +57,13 @@ export interface TreeSample {
   processes: number;
   rssKiB: number;
   pssKiB: number;
+  /** CPU seconds used by the tree so far: live processes and the exited ones they reaped. */
+  cpuSeconds: number;
+}
+
+/** CPU seconds of a tree: every member's own ticks plus those of children it reaped, so an exited worker still counts once. */
+export function treeCpuSeconds(tree: readonly ProcStat[]): number {
+  return tree.reduce((s, p) => s + p.ticks + p.childTicks, 0) / 100;
 }
 
 function read(file: string): string | undefined {
@@ -80,7 +92,7 @@ export function sampleTree(root: number, withMemory = true): TreeSample {
       pssKiB += kibField(read(`/proc/${p.pid}/smaps_rollup`) ?? '', 'Pss');
     }
   }
-  return { processes: tree.length, rssKiB, pssKiB };
+  return { processes: tree.length, rssKiB, pssKiB, cpuSeconds: treeCpuSeconds(tree) };
 }
 
 /** Hex "0100007F:1F90"-style local port of a /proc/net/tcp line in LISTEN state (0A), with its socket inode. */
