@@ -16,7 +16,8 @@ test('summarize: drops are idle + busy; p99 split by send time into during the c
   const s = summarize(counts({ droppedIdle: 3, droppedBusy: 2, latencies, sentAt, requests: 200, ok: 200 }), { from: 100, to: 200 });
   assert.equal(s.dropped, 5);
   assert.equal(s.p99During, 50);
-  assert.equal(s.p99Outside, 1);
+  assert.equal(s.p99Before, 1);
+  assert.ok(Number.isNaN(s.p99After));
   assert.equal(s.p99, 50);
   assert.equal('latencies' in s, false);
 });
@@ -32,8 +33,8 @@ test('markdown: an HTTP and a websocket row per proxy, and the process-tree tabl
     tree: { before: tree, peak: { processes: 30, rssKiB: 102_400, pssKiB: 51_200, cpuSeconds: 3 }, after: { ...tree, cpuSeconds: 3.5 } }, allClosed: true, loadavg: [1, 1, 1],
   };
   const md = longLivedMarkdown([r]);
-  assert.match(md, /\| nginx x1 \| HTTP \| 7 \(5\) \| 5 \| 0 \| 0 \| 10 \| 0 \| 1\.00 \| 1\.00 \/ n\/a \|/);
-  assert.match(md, /\| nginx x1 \| websocket \| 4 \(2\) \| 2 \| 0 \|  \| 9 \| 0 \| 2\.00 \| n\/a \/ 2\.00 \| 2\.00 \| 1006×2 \|/);
+  assert.match(md, /\| nginx x1 \| HTTP \| 7 \(5\) \| 5 \| 0 \| 0 \| 10 \| 0 \| 1\.00 \| n\/a \/ 1\.00 \/ n\/a \|/);
+  assert.match(md, /\| nginx x1 \| websocket \| 4 \(2\) \| 2 \| 0 \|  \| 9 \| 0 \| 2\.00 \| n\/a \/ n\/a \/ 2\.00 \| 2\.00 \| 1006×2 \|/);
   assert.match(md, /\| nginx x1 \| 2 \/ 30 \/ 2 \| 10 \/ 100 \/ 10 \| 5 \/ 50 \/ 5 \| 2\.50 \| 2 \+ 2 \| 2 \+ 2 \| yes \| yes \|/);
   assert.equal(longLivedMarkdown([]), '');
 });
