@@ -40,7 +40,7 @@ test('markdown: one row per proxy and rate in both tables, counters without → 
   const md = changesMarkdown([result('nginx', 100, 1e6, 5_000, 7_000), result('turnout', 100, 1e6, 0, 9_800)]);
   assert.match(md, /^## Errors during change \(scenario 4\)/);
   assert.match(md, /\| nginx x1 \| 100 \(95\.0\) \| 20 \| 1,000,000 \| 5000 \(0\/5000\/0\/0 \+ 0; 0\) \| 5,000 \| 11,000, 9,000 → 7,000 \| -30\.0 % \| 10\.00 → 12\.00 \| yes \|/);
-  assert.match(md, /\| turnout x1 \| 100 \| 5 \| 3\.00 \| 9\.00 \(n=300\) \| 4\.00 \(n=700\) \| 18\.00 \| 0 → 0 \| n\/a → n\/a/);
+  assert.match(md, /\| turnout x1 \| 100 \| 5 \| 0 of 1,000 \| 3\.00 \| 9\.00 \(n=300\) \| 4\.00 \(n=700\) \| 18\.00 \| 0 → 0 \| n\/a → n\/a/);
   assert.equal(changesMarkdown([]), '');
 });
 
