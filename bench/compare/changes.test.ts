@@ -10,7 +10,7 @@ function run(rate: number, requests: number, failed: number, rps: number): LoadR
     probe: { requests: 1000, failed: 0, late: 0, opened: 8, all: stat(3), inside: rate ? stat(9, 300) : undefined, outside: rate ? stat(4, 700) : undefined },
     nstat: { TcpExtListenDrops: 0, TcpOutRsts: rate * 3 }, processes: { min: 2, max: rate ? 5 : 2 },
     versionsSeen: rate ? 7 : undefined, lastChangeServed: rate ? true : undefined, requests, failed,
-    cpuSeconds: requests / 1e5, cpuUsPerRequest: rate ? 12 : 10,
+    cpuSeconds: requests / 1e5, cpuUsPerRequest: rate ? 12 : 10, loadavg: [2, 2, 2],
   };
 }
 function result(kind: ChangeResult['kind'], rate: number, requests: number, failed: number, rps: number): ChangeResult {

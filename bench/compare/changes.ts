@@ -48,6 +48,8 @@ export interface LoadRun {
   /** CPU seconds of the proxy's process tree over the run, and per request (µs): the cost of changes without the noise of req/s. */
   cpuSeconds: number;
   cpuUsPerRequest: number;
+  /** The machine's load average at the end of the run (it is shared). */
+  loadavg: number[];
 }
 
 /** One proxy at one change rate: the change run and its baseline on the same instance. */
@@ -160,6 +162,7 @@ async function loadRun(t: Target, kind: ProxyKind, rate: number, seconds: number
     processes: { min: Number.isFinite(procs.min) ? procs.min : 0, max: procs.max },
     versionsSeen: kind === 'turnout' && rate > 0 ? versions.size : undefined,
     lastChangeServed, requests, failed, cpuSeconds, cpuUsPerRequest: (cpuSeconds / requests) * 1e6,
+    loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
 }
 
@@ -167,7 +170,7 @@ function describe(r: LoadRun): string {
   const p = r.probe;
   const lat = r.rate > 0 ? `probe p99 in/out ${p.inside!.p99.toFixed(2)}/${p.outside!.p99.toFixed(2)} ms` : `probe p99 ${p.all.p99.toFixed(2)} ms`;
   const k = r.nstat ? ` nstat ${Object.entries(SHORT).map(([name, s]) => `${s} ${r.nstat![name] ?? '?'}`).join(' ')}` : '';
-  return `${r.rate}/s: ${r.changes} changes, ${r.requests} requests, ${r.failed} failed, ${Math.round(r.wrk.rps)} req/s, ${r.cpuUsPerRequest.toFixed(1)} µs CPU/request, ${lat}, processes ${r.processes.min}–${r.processes.max}${k}`;
+  return `${r.rate}/s (load ${r.loadavg[0]}): ${r.changes} changes, ${r.requests} requests, ${r.failed} failed, ${Math.round(r.wrk.rps)} req/s, ${r.cpuUsPerRequest.toFixed(1)} µs CPU/request, ${lat}, processes ${r.processes.min}–${r.processes.max}${k}`;
 }
 
 /** Runs scenario 4 for each proxy kind and rate of the plan; returns raw results and the goals it judges. */
@@ -240,13 +243,13 @@ export function changesMarkdown(results: readonly ChangeResult[]): string {
   const lines = [
     '## Errors during change (scenario 4)', '',
     `wrk -t1 -c${CONNECTIONS} plus a ${PROBE_RATE} req/s probe (${PROBE_CONNECTIONS} keep-alive connections), without changes, with changes, and without again, on the same instance; the throughput change is against the mean of the two runs without. Failed = wrk socket errors (connect/read/write/timeout) + non-2xx/3xx + failed probe requests.`, '',
-    '| target | changes/s (achieved) | s | requests | failed (wrk c/r/w/t + non-2xx; probe) | per million | req/s none before, after → during | Δ vs mean | proxy CPU µs/request none → during | last change live | versions served |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| target | changes/s (achieved) | s | requests | failed (wrk c/r/w/t + non-2xx; probe) | per million | req/s none before, after → during | Δ vs mean | proxy CPU µs/request none → during | last change live | versions served | load average (1 min) before, during, after |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const c = r.changed;
     const e = c.wrk.errors;
-    lines.push(`| ${r.target} | ${r.rate} (${c.achievedRate.toFixed(1)}) | ${c.seconds} | ${f0(c.requests)} | ${c.failed} (${e.connect}/${e.read}/${e.write}/${e.timeout} + ${c.wrk.non2xx}; ${c.probe.failed}) | ${f0(r.perMillion)} | ${f0(r.baseline.wrk.rps)}, ${f0(r.baselineAfter.wrk.rps)} → ${f0(c.wrk.rps)} | ${pct(r.deltaPct)} | ${f2(r.baseline.cpuUsPerRequest)} → ${f2(c.cpuUsPerRequest)} | ${c.lastChangeServed ? 'yes' : '**no**'} | ${c.versionsSeen ?? ''} |`);
+    lines.push(`| ${r.target} | ${r.rate} (${c.achievedRate.toFixed(1)}) | ${c.seconds} | ${f0(c.requests)} | ${c.failed} (${e.connect}/${e.read}/${e.write}/${e.timeout} + ${c.wrk.non2xx}; ${c.probe.failed}) | ${f0(r.perMillion)} | ${f0(r.baseline.wrk.rps)}, ${f0(r.baselineAfter.wrk.rps)} → ${f0(c.wrk.rps)} | ${pct(r.deltaPct)} | ${f2(r.baseline.cpuUsPerRequest)} → ${f2(c.cpuUsPerRequest)} | ${c.lastChangeServed ? 'yes' : '**no**'} | ${c.versionsSeen ?? ''} | ${[r.baseline, c, r.baselineAfter].map((x) => x.loadavg[0]).join(', ')} |`);
   }
   const counters = Object.keys(SHORT);
   lines.push('', 'Probe latency (ms, successful requests): p99 without changes, and with changes inside the window after each change (200 ms, at most half the period) and outside it. Kernel counters: differences over the run, **system-wide** (other processes on the machine count too), without changes → with changes. Processes: the proxy\'s process tree, least–most seen. "Sent late": probe requests that found all its connections busy and left > 5 ms after their slot (when most are, the probe was closed-loop on its 8 connections: the proxy could not keep up with 1,000 req/s on top of wrk).', '',

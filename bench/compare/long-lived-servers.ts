@@ -10,6 +10,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { freePort, startServer, waitReady } from './procs.ts';
+import { nofileHardLimit } from './proctree.ts';
+
+// Open files a proxy may have: a child can raise its soft limit up to our hard
+// limit (20,000 here); nginx asks for it with worker_rlimit_nofile, HAProxy
+// derives it from maxconn (about 2 files per connection) and refuses to start
+// above the limit. Capped so a huge limit does not make huge tables.
+const nofile = () => Math.min(20_000, nofileHardLimit());
 import type { Target } from './servers.ts';
 
 /** nginx (1 worker) in front of `backendPort`, websockets passed on; change(n) adds a location and sends SIGHUP. */
@@ -21,11 +28,11 @@ export async function startNginxWs(dir: string, backendPort: number): Promise<Ta
   const conf = (n: number) => `${user}daemon off;
 master_process on;
 worker_processes 1;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile ${nofile()};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 worker_shutdown_timeout 10s;
-events { worker_connections 10000; }
+events { worker_connections ${Math.floor(nofile() / 2)}; }
 http {
   access_log off;
   keepalive_requests 1000000;
@@ -64,7 +71,7 @@ export async function startHaproxyWs(dir: string, backendPort: number): Promise<
   const file = path.join(dir, 'haproxy.cfg');
   const conf = (n: number) => `global
   nbthread 1
-  maxconn 6000
+  maxconn ${Math.min(6000, Math.floor((nofile() - 100) / 2))}
   hard-stop-after 10s
 defaults
   mode http

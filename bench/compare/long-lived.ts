@@ -13,7 +13,7 @@ import { changeLive, type ProxyKind } from './changes.ts';
 import type { GoalResult } from './goals.ts';
 import { httpClients, now, wsClients, type ClientCounts } from './long-lived-clients.ts';
 import { startHaproxyWs, startNginxWs } from './long-lived-servers.ts';
-import { sampleTree, serverRoot, type TreeSample } from './proctree.ts';
+import { nofileHardLimit, sampleTree, serverRoot, type TreeSample } from './proctree.ts';
 import { startTurnout, type Target } from './servers.ts';
 import { percentile } from './windows.ts';
 import { startWsBackend } from './ws-backend.ts';
@@ -120,6 +120,8 @@ async function oneProxy(t: Target, kind: ProxyKind, workers: number, plan: LongL
 /** Runs scenario 5 for each proxy kind against its own websocket-capable backend. */
 export async function longLivedScenario(opts: { full: boolean; tmp: string; kinds: readonly ProxyKind[]; turnoutWorkers: number; plan?: LongLivedPlan }): Promise<{ results: LongLivedResult[]; goals: GoalResult[] }> {
   const plan = opts.plan ?? longLivedPlan(opts.full);
+  // Client sockets, then per proxy about 2 files per connection (client and upstream side).
+  if (nofileHardLimit() < 4 * plan.connections + 200) console.error(`scenario 5: the open-files limit (${nofileHardLimit()}) is low for 2 × ${plan.connections} connections; raise it (ulimit -n) or expect connect failures`);
   console.log(`scenario 5: ${plan.connections} keep-alive + ${plan.connections} websocket connections through ${plan.changes} changes every ${plan.intervalMs} ms (load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})`);
   const backend = await startWsBackend();
   const results: LongLivedResult[] = [];

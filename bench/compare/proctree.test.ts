@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { kibField, listeners, parseStat, treeCpuSeconds, treeOf } from './proctree.ts';
+import { kibField, listeners, parseNofile, parseStat, treeCpuSeconds, treeOf } from './proctree.ts';
 
 test('parses /proc/PID/stat, also a comm with spaces and parentheses', () => {
   const cat = '693 (cat) R 691 691 30688 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 1838304 3133440 382';
@@ -31,4 +31,11 @@ test('listening sockets of /proc/net/tcp with their port and inode', () => {
    1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 123457 1 0000000000000000 20 4 30 10 -1
 `;
   assert.deepEqual(listeners(t), [{ port: 8080, inode: 123456 }]);
+});
+
+test('open-files limits from /proc/PID/limits', () => {
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax processes             95000                95000                processes \nMax open files            1024                 524288               files     \n';
+  assert.deepEqual(parseNofile(limits), { soft: 1024, hard: 524288 });
+  assert.deepEqual(parseNofile('Max open files            unlimited            unlimited            files'), { soft: Infinity, hard: Infinity });
+  assert.equal(parseNofile('nothing'), undefined);
 });

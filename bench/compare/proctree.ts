@@ -126,3 +126,16 @@ export function serverRoot(port: number): number | undefined {
   }
   return undefined;
 }
+
+/** The soft and hard open-files limits in /proc/PID/limits text ("Max open files  1024  524288  files"). */
+export function parseNofile(limits: string): { soft: number; hard: number } | undefined {
+  const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(limits);
+  if (!m) return undefined;
+  const n = (x: string) => (x === 'unlimited' ? Infinity : Number(x));
+  return { soft: n(m[1]!), hard: n(m[2]!) };
+}
+
+/** This process's hard open-files limit: what a child (nginx, HAProxy) may raise its own soft limit to. */
+export function nofileHardLimit(): number {
+  return parseNofile(read('/proc/self/limits') ?? '')?.hard ?? 1024;
+}
