@@ -25,11 +25,13 @@ import { churn } from './compare/churn.ts';
 import { dirFor, load, PROXIES, type Ctx, type Proxy, type ScenarioOutput } from './compare/context.ts';
 import { http2 } from './compare/h2.ts';
 import { hostScale } from './compare/hosts.ts';
-import { atExit, get } from './compare/procs.ts';
+import { atExit } from './compare/procs.ts';
 import { halfRate } from './compare/rate.ts';
-import { machine, type Throughput, type UnderChange } from './compare/report.ts';
+import { changesScenario, type ChangeResult } from './compare/changes.ts';
+import { longLivedScenario, type LongLivedResult } from './compare/long-lived.ts';
+import { machine } from './compare/report.ts';
 import { renderResults, stamp, type ResultsFile } from './compare/results.ts';
-import { startBackend, startHaproxy, startNginxProxy, startProxy, startTurnout, type Target } from './compare/servers.ts';
+import { startBackend, startProxy, type Target } from './compare/servers.ts';
 import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/throughput.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
 import { controlPlane, type ControlPlaneResult } from './compare/control-plane.ts';
@@ -37,8 +39,6 @@ import { failures, runWrk } from './compare/wrk.ts';
 
 const argv = new Set(process.argv.slice(2));
 const full = argv.has('--full');
-// Scenario 4's timing (scenario 1's is in throughput.ts; the others' in `timing`).
-const plan = full ? { warmup: 3, changeSeconds: 20 } : { warmup: 2, changeSeconds: 8 };
 const timing = full ? { warmup: 2, seconds: 5, reps: 3 } : { warmup: 1, seconds: 3, reps: 3 };
 // --only=turnout,nginx: a subset of the proxies (the direct ceiling always runs).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -49,7 +49,6 @@ const runs = (s: string) => !pick || pick.includes(s);
 // --hosts=10,50000: scenario 3's table sizes (default: 10 and 10k; --full 10, 1k, 10k, 50k).
 const hostSizes = process.argv.find((a) => a.startsWith('--hosts='))?.slice(8).split(',').map(Number);
 const turnoutWorkers = process.argv.find((a) => a.startsWith('--turnout-workers='))?.slice(18);
-const CHANGE_RATE = 10;
 
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 let missing = missingTools();
@@ -65,48 +64,12 @@ const mach = machine();
 const started: Target[] = [];
 const track = async (t: Promise<Target>) => { const x = await t; started.push(x); return x; };
 const stop = async (t: Target) => { await t.stop(); started.splice(started.indexOf(t), 1); };
-const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
-
-// Load for changeSeconds while change(n) fires CHANGE_RATE times a second.
-async function underChange(t: Target, base: Throughput): Promise<UnderChange> {
-  await runWrk(url(t), { connections: CONNECTIONS, seconds: plan.warmup });
-  const versions = new Set<string>();
-  let n = 0;
-  let busy = false;
-  const load = runWrk(url(t), { connections: CONNECTIONS, seconds: plan.changeSeconds });
-  const t0 = Date.now();
-  const timer = setInterval(() => {
-    if (busy || Date.now() - t0 > (plan.changeSeconds - 0.5) * 1000) return;
-    busy = true;
-    n++;
-    t.change(n).then(() => t.version()).then((v) => { if (v !== undefined) versions.add(v); }).finally(() => { busy = false; });
-  }, 1000 / CHANGE_RATE);
-  const run = await load;
-  clearInterval(timer);
-  while (busy) await new Promise((resolve) => setTimeout(resolve, 10));
-  // The last change must go live (within 5 s): the reloads were real.
-  let lastChangeServed = false;
-  for (const deadline = Date.now() + 5_000; !lastChangeServed && Date.now() < deadline;) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    lastChangeServed = (await get(t.port, `/bench-change-${n}`).catch(() => ({ status: 0 }))).status === t.changedStatus;
-  }
-  if (!lastChangeServed) console.error(`  ${t.name}: change ${n} not live after 5 s; its output:\n${t.output().slice(-1500)}`);
-  const last = await t.version();
-  if (last !== undefined) versions.add(last);
-  const failed = failures(run);
-  const r: UnderChange = {
-    target: t.name, kind: base.kind, workers: base.workers, rate: CHANGE_RATE, changes: n,
-    versionsSeen: base.kind === 'turnout' ? versions.size : undefined, lastChangeServed,
-    run, failed, perMillion: failed / run.requests * 1e6, deltaPct: (run.rps / base.rps - 1) * 100,
-  };
-  console.log(`  ${t.name}: ${n} changes, ${run.requests} requests, ${failed} failed (${Math.round(r.perMillion)} per million), ${Math.round(run.rps)} req/s (${r.deltaPct.toFixed(1)} %)`);
-  return r;
-}
 
 const outputs: ScenarioOutput<unknown>[] = [];
-const ch: UnderChange[] = [];
 const t0 = performance.now();
 let controlPlaneResult: ControlPlaneResult | undefined;
+let changes: ChangeResult[] | undefined;
+let longLived: LongLivedResult[] | undefined;
 try {
   console.log(`bench: ${full ? 'full' : 'quick'} mode, ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const backend = await track(startBackend(path.join(tmp, 'backend')));
@@ -122,18 +85,6 @@ try {
   if (turnoutWorkers !== undefined) ctx.turnoutSingle = Number(turnoutWorkers);
   outputs.push(ka);
   const tp = ka.rows;
-  if (runs('4')) {
-    console.log(`scenario 4: errors during ${CHANGE_RATE} changes/s (${plan.changeSeconds} s under the same load) [${load()}]`);
-    for (const kind of ctx.proxies) {
-      const base = bestSingle(tp, kind);
-      if (base === undefined) continue;
-      const t = await track(kind === 'nginx' ? startNginxProxy(path.join(tmp, 'nginx-c'), 1, backend.port)
-        : kind === 'haproxy' ? startHaproxy(path.join(tmp, 'haproxy-c'), 1, backend.port)
-        : startTurnout(path.join(tmp, 'turnout-c'), base.workers, backend.port));
-      ch.push(await underChange(t, base));
-      await stop(t);
-    }
-  }
   // A scenario that throws is reported and the next one still runs (the results are then not written).
   const attempt = async (id: string, fn: () => Promise<ScenarioOutput<unknown>>) => {
     if (!runs(id)) return;
@@ -146,6 +97,10 @@ try {
   await attempt('2', () => churn(ctx));
   await attempt('rate', () => halfRate(ctx, tp));
   await attempt('3', () => hostScale(ctx));
+  // Scenarios 4 and 5 start their own instances (nginx and HAProxy with their reload set-ups), Turnout in its best single-core form.
+  const kinds = ctx.proxies;
+  if (runs('4')) changes = (await changesScenario({ full, tmp, backendPort: backend.port, kinds, turnoutWorkers: ctx.turnoutSingle })).results;
+  if (runs('5')) longLived = (await longLivedScenario({ full, tmp, kinds, turnoutWorkers: ctx.turnoutSingle })).results;
   if (runs('6') && (!only || only.includes('turnout'))) controlPlaneResult = await controlPlane({ full, backendPort: backend.port, dir: tmp }); // scenarios 6 and 7
   await stop(backend);
 } catch (err) {
@@ -160,10 +115,10 @@ if (outputs.length > 0) {
   const now = new Date();
   mach.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
-  const scenarios = Object.fromEntries(outputs.map((o) => [o.id, o.rows])) as ResultsFile['scenarios'];
+  const scenarios = { ...Object.fromEntries(outputs.map((o) => [o.id, o.rows])), changes, longLived } as ResultsFile['scenarios'];
   const file: ResultsFile = {
-    date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: versions(), keepAliveTiming: keepAliveTiming(full), timing, plan,
-    connections: CONNECTIONS, changeRate: CHANGE_RATE, scenarios, underChange: ch, controlPlane: controlPlaneResult,
+    date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: versions(), keepAliveTiming: keepAliveTiming(full), timing,
+    connections: CONNECTIONS, scenarios, controlPlane: controlPlaneResult,
   };
   const { md, svg, goals } = renderResults(file);
   file.goals = goals;

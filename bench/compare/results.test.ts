@@ -16,7 +16,6 @@ test('a results file renders to the report and chart: sections in scenario order
       churn: [{ target: 'nginx x1', kind: 'nginx', workers: 1, runs: [run(9_000)], rps: 9_000, p50: 3, p99: 8, failed: 0, requests: 27_000, cpuUsPerReq: 45 },
         { target: 'turnout --workers 0', kind: 'turnout', workers: 0, runs: [run(2_000)], rps: 2_000, p50: 20, p99: 60, failed: 0, requests: 6_000, cpuUsPerReq: 250 }],
     },
-    underChange: [],
   };
   assert.equal(stamp(file.date), '2026-11-26-0103');
   const { md, svg, goals } = renderResults(file);

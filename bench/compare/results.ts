@@ -10,7 +10,9 @@ import type { GoalResult } from './goals.ts';
 import { h2Report, type H2Row } from './h2.ts';
 import { hostsReport, type HostsRow } from './hosts.ts';
 import { rateReport, type RateRow } from './rate.ts';
-import { changeGoals, changesMarkdown, markdown, type Throughput, type UnderChange } from './report.ts';
+import { changesGoals, changesMarkdown, type ChangeResult } from './changes.ts';
+import { longLivedMarkdown, type LongLivedResult } from './long-lived.ts';
+import { markdown, type Throughput } from './report.ts';
 import { keepAliveReport } from './throughput.ts';
 
 /** The JSON written by every run: every run of every scenario, and what it ran on. */
@@ -28,8 +30,11 @@ export interface ResultsFile {
     churn?: ChurnRow[];
     hosts?: HostsRow[];
     halfRate?: RateRow[];
+    /** Scenario 4 (changes.ts). */
+    changes?: ChangeResult[];
+    /** Scenario 5 (long-lived.ts). */
+    longLived?: LongLivedResult[];
   };
-  underChange: UnderChange[];
   /** Scenarios 6 and 7 (control-plane.ts). */
   controlPlane?: ControlPlaneResult;
   goals?: GoalResult[];
@@ -41,7 +46,16 @@ export function stamp(iso: string): string {
   return iso.slice(0, 16).replace('T', '-').replace(':', '');
 }
 
-/** The report, the chart and the goals of a results file, in scenario order (1, 1b, 2, 3, half rate, 4). */
+/** The scenarios a run left out (--scenarios=, --only=), so a partial report says so. */
+function pickedNote(s: ResultsFile['scenarios'], control: boolean): string | undefined {
+  const missing = [
+    [s.http2, '1b HTTP/2'], [s.churn, '2 Connection: close churn'], [s.hosts, '3 host scale'], [s.halfRate, 'p99 at half rate'],
+    [s.changes, '4 errors during change'], [s.longLived, '5 long-lived connections'], [control || undefined, '6–7 control path'],
+  ].filter(([x]) => x === undefined).map(([, name]) => name as string);
+  return missing.length > 0 ? `${missing.join('; ')} (not run this time).` : undefined;
+}
+
+/** The report, the chart and the goals of a results file, in scenario order (1, 1b, 2, 3, half rate, 4, 5, 6–7). */
 export function renderResults(file: ResultsFile): { md: string; svg: string; goals: GoalResult[] } {
   const full = file.mode === 'full';
   const s = file.scenarios;
@@ -52,13 +66,13 @@ export function renderResults(file: ResultsFile): { md: string; svg: string; goa
   if (s.hosts) parts.push(hostsReport(s.hosts, full, file.timing.seconds));
   if (s.halfRate) parts.push(rateReport(s.halfRate, file.timing));
   const cp = file.controlPlane;
-  const goals = [...parts.flatMap((p) => p.goals), ...changeGoals(file.underChange), ...(cp ? controlPlaneGoals(cp) : [])];
+  const goals = [...parts.flatMap((p) => p.goals), ...changesGoals(s.changes ?? []), ...(cp ? controlPlaneGoals(cp) : [])];
   const date = stamp(file.date);
   const mode = full ? '--full' : 'quick';
   const md = markdown({
     date, mode, mach: file.machine, versions: file.versions, goals,
-    sections: [...parts.map((p) => p.markdown), changesMarkdown(file.underChange), ...(cp ? [controlPlaneMarkdown(cp, false)] : [])],
-    notMeasured: '1/s and 100/s change rates, kernel counters, p99 inside vs outside change windows (scenario 4); long-lived connections (5); apply → first response (6); snapshot size and build time (7).',
+    sections: [...parts.map((p) => p.markdown), changesMarkdown(s.changes ?? []), longLivedMarkdown(s.longLived ?? []), ...(cp ? [controlPlaneMarkdown(cp, false)] : [])],
+    notMeasured: pickedNote(s, !!cp),
   });
   const start = (file.machine.loadavgAtStart as number[] | undefined)?.[0];
   const end = (file.machine.loadavgAtEnd as number[] | undefined)?.[0];
