@@ -2,7 +2,7 @@
 // machine, in the same run (issue 8). Not a test.
 //
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
-//                                           [--scenarios=1b,2,3,rate,4]   (scenario 1 always runs)
+//                                           [--scenarios=1b,2,3,rate,4,5,6] (scenario 1 always runs)
 //                                           [--turnout-workers=0|1]       (Turnout's single-core form after scenario 1)
 //                                           [--hosts=10,50000]            (scenario 3's table sizes)
 //
@@ -12,8 +12,12 @@
 // goals, report section and chart bars:
 //   1  keep-alive HTTP/1.1, wrk (throughput.ts)    1b HTTP/2 over TLS, h2load (h2.ts)
 //   2  Connection: close churn (churn.ts)          3  10 → 50k hosts, random Host (hosts.ts)
-//   4  errors during 10 changes/s (below)          p99 at 50 % of max rate, h2load --rps (rate.ts)
-// Quick mode ≈ 5 minutes; --full ≈ 22. Every server runs on 127.0.0.1 on a
+//   p99 at 50 % of max rate, h2load --rps (rate.ts)
+//   4  errors during 1, 10, 100 changes/s (changes.ts)   5  long-lived connections through changes (long-lived.ts)
+//   6, 7  apply → serving, snapshot sizes, swaps (control-plane.ts)
+// Scenario 1 also runs two reference servers (reference.ts): Node answering
+// by itself and a minimal Node proxy, the runtime's own limits.
+// Quick mode ≈ 12 minutes; --full ≈ 45 (8 of them Turnout's 10⁶-request change runs). Every server runs on 127.0.0.1 on a
 // free port and is killed at the end, on failure and on Ctrl-C (compare/procs.ts).
 // Writes bench/results/<date>.{md,json,svg} and copies the chart to docs/bench.svg.
 import fs from 'node:fs/promises';
