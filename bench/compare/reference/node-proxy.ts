@@ -23,6 +23,7 @@ http.createServer((req, res) => {
     if (!HOP.has(req.rawHeaders[i]!.toLowerCase())) headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   }
   const handler: Dispatcher.DispatchHandler = {
+    onRequestStart() {},
     onResponseStart(_c, status, parsed) {
       const out: string[] = [];
       for (const name in parsed) {
