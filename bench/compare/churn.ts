@@ -9,6 +9,7 @@ import type { Kind, Target } from './servers.ts';
 import { CONNECTIONS } from './throughput.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
 import { withCpu } from './cpu.ts';
+import { startReference } from './reference.ts';
 
 /** The header that turns keep-alive off. */
 export const CLOSE_HEADER = 'Connection: close';
@@ -73,6 +74,13 @@ export async function churn(ctx: Ctx): Promise<ScenarioOutput<ChurnRow>> {
   const line = churnLine(ctx.timing.seconds);
   console.log(`scenario 2: Connection: close churn (${line}, median of ${ctx.timing.reps}) [${load()}]`);
   const rows: ChurnRow[] = [await churnOne(ctx, ctx.backend, 'direct', 1)];
+  // Node answering by itself and a minimal Node proxy: what a new connection costs the runtime.
+  if (ctx.proxies.includes('turnout')) {
+    for (const kind of ['node-hello', 'node-proxy'] as const) {
+      const t = await ctx.track(startReference(kind, ctx.backend.port));
+      try { rows.push(await churnOne(ctx, t, 'reference', 1)); } finally { await ctx.stop(t); }
+    }
+  }
   for (const w of ctx.workers) {
     for (const kind of ctx.proxies) {
       const workers = workersFor(ctx, kind, w);
@@ -91,6 +99,6 @@ export function churnLine(seconds: number): string {
 /** Scenario 2's goals, section and bars from its rows (pure: also used to re-render a results file). */
 export function churnReport(rows: readonly ChurnRow[], seconds: number): Report {
   const values: Partial<Record<Proxy, number>> = {};
-  for (const r of rows) if (r.kind !== 'direct' && r.workers <= 1) values[r.kind] = r.rps;
+  for (const r of rows) if (r.kind !== 'direct' && r.kind !== 'reference' && r.workers <= 1) values[r.kind] = r.rps;
   return { goals: churnGoals(rows), markdown: churnMarkdown(rows, churnLine(seconds)), bars: [{ label: 'Connection: close', values }] };
 }

@@ -139,7 +139,7 @@ export function controlPlaneMarkdown(r: ControlPlaneResult, withGoals = true): s
     '|---|---|---|---|---|---|---|---|');
   for (const s of r.sizes) lines.push(`| ${s.routes} | ${f1(s.compileFullMs)} (${f1(s.cpu.compileFullMs)}) | ${f1(s.compileChangeMs)} (${f1(s.cpu.compileChangeMs)}) | ${f1(s.diffMs)} | ${kb(s.fullBytes)} | ${kb(s.deltaBytes)} | ${f1(s.proxyFullMs)} | ${f1(s.proxyDeltaMs)} (${f1(s.cpu.proxyDeltaMs)}) |`);
   if (withGoals) lines.push('', '### Control-path goals', '', goalsMarkdown(r.goals));
-  return lines.join('\n');
+  return lines.join('\n') + '\n';
 }
 
 // Alone: a backend, the two scenarios, the section printed.

@@ -15,8 +15,8 @@ import { freePort, get, startServer, waitReady, type Server } from './procs.ts';
 /** The backend's body: 13 bytes, as in issue 8. */
 export const BODY = 'Hello, world!';
 
-/** The proxies compared (the backend is 'direct'); a kind names the program, not its worker count. */
-export type Kind = 'direct' | 'nginx' | 'haproxy' | 'turnout';
+/** The proxies compared (the backend is 'direct'; 'reference': the runtime's own limits, reference.ts); a kind names the program, not its worker count. */
+export type Kind = 'direct' | 'nginx' | 'haproxy' | 'turnout' | 'reference';
 
 /** A running target: where load goes, and how to change its configuration. */
 export interface Target {
