@@ -74,7 +74,8 @@ function echoers(n: number, maxMs: number, open: () => { send(s: string): void; 
     let i = 0;
     let waiting: NodeJS.Timeout | undefined;
     let finished = false;
-    const finish = () => { finished = true; clearTimeout(waiting); c.close(); resolve(); };
+    // A slot that ends (a timeout, a mismatch, a close) counts as opened too, so `ready` never waits on it.
+    const finish = () => { finished = true; clearTimeout(waiting); c.close(); ready(); resolve(); };
     const next = () => {
       if (stopped || Date.now() > deadline) return finish();
       waiting = setTimeout(() => { fail('echo timeout'); finish(); }, 5_000);
@@ -93,7 +94,7 @@ function echoers(n: number, maxMs: number, open: () => { send(s: string): void; 
       stats.rounds++;
       setTimeout(next, 50);
     });
-    c.onEnd((why) => { if (!finished) { fail(why); ready(); finish(); } });
+    c.onEnd((why) => { if (!finished) { fail(why); finish(); } });
     next();
   }));
   return {
