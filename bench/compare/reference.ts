@@ -17,7 +17,8 @@ export async function startReference(kind: ReferenceKind, backendPort: number): 
   const t0 = performance.now();
   const args = kind === 'node-hello' ? [`${dir}node-hello.ts`, String(port)] : [`${dir}node-proxy.ts`, String(port), String(backendPort)];
   const s = startServer(kind === 'node-hello' ? 'Node http.Server alone (ceiling)' : 'minimal Node proxy (floor)', process.execPath, args);
-  await waitReady(s, port, '/');
+  // A server that never answers is stopped before the error goes up (else it keeps the bench alive).
+  await waitReady(s, port, '/').catch(async (err: unknown) => { await s.stop(); throw err; });
   return {
     name: s.name, port, pid: s.child.pid, startMs: performance.now() - t0,
     change: () => Promise.reject(new Error(`${kind} has no configuration to change`)),
