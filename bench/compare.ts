@@ -17,7 +17,7 @@
 //   6, 7  apply → serving, snapshot sizes, swaps (control-plane.ts)
 // Scenario 1 also runs two reference servers (reference.ts): Node answering
 // by itself and a minimal Node proxy, the runtime's own limits.
-// Quick mode ≈ 12 minutes; --full ≈ 45 (8 of them Turnout's 10⁶-request change runs). Every server runs on 127.0.0.1 on a
+// Quick mode ≈ 8 minutes; --full ≈ 36 (measured on 2 cores; 8 of them Turnout's 10⁶-request change runs). Every server runs on 127.0.0.1 on a
 // free port and is killed at the end, on failure and on Ctrl-C (compare/procs.ts).
 // Writes bench/results/<date>.{md,json,svg} and copies the chart to docs/bench.svg.
 import fs from 'node:fs/promises';
