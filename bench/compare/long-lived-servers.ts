@@ -9,7 +9,7 @@
 // HAProxy hard-stop-after, both 10 s.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { freePort, startServer, waitReady } from './procs.ts';
+import { freePort } from './procs.ts';
 import { nofileHardLimit } from './proctree.ts';
 
 // Open files a proxy may have: a child can raise its soft limit up to our hard
@@ -17,7 +17,7 @@ import { nofileHardLimit } from './proctree.ts';
 // derives it from maxconn (about 2 files per connection) and refuses to start
 // above the limit. Capped so a huge limit does not make huge tables.
 const nofile = () => Math.min(20_000, nofileHardLimit());
-import type { Target } from './servers.ts';
+import { reloadable, type Target } from './servers.ts';
 
 /** nginx (1 worker) in front of `backendPort`, websockets passed on; change(n) adds a location and sends SIGHUP. */
 export async function startNginxWs(dir: string, backendPort: number): Promise<Target> {
@@ -51,18 +51,7 @@ http {
 ${n > 0 ? `    location = /bench-change-${n} { return 204; }\n` : ''}  }
 }
 `;
-  await fs.writeFile(file, conf(0));
-  const t0 = performance.now();
-  const s = startServer('nginx x1', 'nginx', ['-p', dir, '-c', file]);
-  await waitReady(s, port, '/');
-  return {
-    name: s.name, port, pid: s.child.pid, startMs: performance.now() - t0,
-    async change(n) { await fs.writeFile(file, conf(n)); process.kill(s.child.pid!, 'SIGHUP'); },
-    changedStatus: 204,
-    version: async () => undefined,
-    output: s.output,
-    stop: () => s.stop(),
-  };
+  return reloadable('nginx x1', 'nginx', ['-p', dir, '-c', file], file, conf, port, 'SIGHUP', {});
 }
 
 /** HAProxy master-worker (1 thread) in front of `backendPort`; change(n) adds a rule and sends SIGUSR2. */
@@ -88,16 +77,5 @@ backend be
   http-reuse always
   server s1 127.0.0.1:${backendPort} maxconn 5000
 `;
-  await fs.writeFile(file, conf(0));
-  const t0 = performance.now();
-  const s = startServer('haproxy x1', 'haproxy', ['-W', '-db', '-f', file, '-p', path.join(dir, 'haproxy.pid')]);
-  await waitReady(s, port, '/');
-  return {
-    name: s.name, port, pid: s.child.pid, startMs: performance.now() - t0,
-    async change(n) { await fs.writeFile(file, conf(n)); process.kill(s.child.pid!, 'SIGUSR2'); },
-    changedStatus: 204,
-    version: async () => undefined,
-    output: s.output,
-    stop: () => s.stop(),
-  };
+  return reloadable('haproxy x1', 'haproxy', ['-W', '-db', '-f', file, '-p', path.join(dir, 'haproxy.pid')], file, conf, port, 'SIGUSR2', {});
 }

@@ -86,7 +86,8 @@ function stopAndThrow(s: Server): (err: unknown) => Promise<never> {
   return async (err) => { await s.stop(); throw err; };
 }
 
-async function reloadable(name: string, cmd: string, args: string[], file: string, conf: (n: number) => string,
+/** Starts a server whose configuration `conf(n)` is rewritten and reloaded by `signal` (nginx SIGHUP, HAProxy -W SIGUSR2); shared with long-lived-servers.ts. */
+export async function reloadable(name: string, cmd: string, args: string[], file: string, conf: (n: number) => string,
   port: number, signal: NodeJS.Signals, opts: StartOptions, tlsPort?: number): Promise<Target> {
   await fs.writeFile(file, conf(0));
   const t0 = performance.now();

@@ -10,9 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { clientLoad, freePort, get, selfSignedPair, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady, podAddress, setPodReady, deletePods } from './pods.ts';
-import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
-import { CRD, ingress, podBackend, RBAC, SETUP } from './fixtures.ts';
+import { CRD, ingress, podBackend, RBAC, SETUP, teardown } from './fixtures.ts';
 
 
 
@@ -81,14 +80,7 @@ describe('turnout controller on a real kube-apiserver', { timeout: 600_000 }, ()
     });
   });
 
-  after(async () => {
-    for (const p of procs) await p.stop();
-    backend?.server.close();
-    const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
-    await cluster?.stop();
-    assert.deepEqual(procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length, 0, 'turnout processes left running');
-    assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
-  });
+  after(() => teardown(procs, backend?.server, cluster));
 
   test('kubectl apply -f of an Ingress routes traffic through the proxy', async () => {
     const t0 = Date.now();

@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import type { Proc } from '../harness.ts';
+import type { Cluster } from './cluster.ts';
 import { podAddress } from './pods.ts';
+import { liveGroups } from './procs.ts';
 
 /** The Route CRD, as `kubectl apply -f` takes it. */
 export const CRD = fileURLToPath(new URL('../../crds/turnout.dev_routes.yaml', import.meta.url));
@@ -58,4 +62,18 @@ export async function podBackend(name: string): Promise<{ server: Server; port: 
   const server = createServer((req, res) => res.end(`${name} ${req.url}`));
   await new Promise<void>((resolve) => server.listen(0, podAddress(), resolve));
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * The suites' teardown: the Turnout processes, the backend and the control
+ * plane stopped, and none of them left running (a leak here would make the
+ * next suite's ports and process counts lie).
+ */
+export async function teardown(procs: readonly Proc[], backend: Server | undefined, cluster: Cluster | undefined): Promise<void> {
+  for (const p of procs) await p.stop();
+  backend?.close();
+  const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
+  await cluster?.stop();
+  assert.equal(procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length, 0, 'turnout processes left running');
+  assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
 }

@@ -18,9 +18,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { clientLoad, freePort, get, turnout, type Proc } from '../harness.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady } from './pods.ts';
-import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
-import { APP, ingress, podBackend } from './fixtures.ts';
+import { APP, ingress, podBackend, teardown } from './fixtures.ts';
 
 const CHART = fileURLToPath(new URL('../../charts/turnout', import.meta.url));
 const NS = 'turnout-system';
@@ -127,14 +126,7 @@ describe('helm install, upgrade and uninstall of charts/turnout on a real kube-a
     ({ server: backend, port: backendPort } = await podBackend('web'));
   });
 
-  after(async () => {
-    for (const p of procs) await p.stop();
-    backend?.close();
-    const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
-    await cluster?.stop();
-    assert.equal(procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length, 0, 'turnout processes left running');
-    assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
-  });
+  after(() => teardown(procs, backend, cluster));
 
   test('helm install; the local controller and proxy, run as the release, route an Ingress and a Route', async () => {
     const values = join(cluster.dir, 'values-1.yaml');

@@ -14,9 +14,8 @@ import { freePort, get, turnout, type Proc } from '../harness.ts';
 import { binary } from './binaries.ts';
 import { startCluster, type Cluster } from './cluster.ts';
 import { makePodsReady } from './pods.ts';
-import { liveGroups } from './procs.ts';
 import { waitFor, waitForCondition } from './wait.ts';
-import { CRD, ingress, podBackend, RBAC, SETUP } from './fixtures.ts';
+import { CRD, ingress, podBackend, RBAC, SETUP, teardown } from './fixtures.ts';
 
 const PLUGIN = fileURLToPath(new URL('../../bin/kubectl-turnout.js', import.meta.url));
 
@@ -91,14 +90,7 @@ describe('kubectl turnout status on a real kube-apiserver', { timeout: 300_000 }
     });
   });
 
-  after(async () => {
-    for (const p of procs) await p.stop();
-    backend?.close();
-    const pids = cluster ? Object.values(cluster.procs).map((p) => p.pid) : [];
-    await cluster?.stop();
-    assert.equal(procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length, 0, 'turnout processes left running');
-    assert.deepEqual(liveGroups().filter((g) => pids.includes(g.pid)), [], 'control-plane processes left running');
-  });
+  after(() => teardown(procs, backend, cluster));
 
   test('all well: exit 0, the proxy listed with the acked version', async () => {
     await cluster.applyYaml(route('good', 'web') + '---\n' + ingress('shop', 'shop.test', 'web'));
