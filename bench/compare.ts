@@ -15,8 +15,9 @@
 //   p99 at 50 % of max rate, h2load --rps (rate.ts)
 //   4  errors during 1, 10, 100 changes/s (changes.ts)   5  long-lived connections through changes (long-lived.ts)
 //   6, 7  apply → serving, snapshot sizes, swaps (control-plane.ts)
-// Scenario 1 also runs two reference servers (reference.ts): Node answering
-// by itself and a minimal Node proxy, the runtime's own limits.
+// Scenario 1 also runs reference servers (reference.ts), the runtime's own
+// limits: Node answering by itself, a minimal Node proxy on undici, a
+// net-level Node proxy on llhttp, and a TCP byte pipe.
 // Quick mode ≈ 8 minutes; --full ≈ 36 (measured on 2 cores; 8 of them Turnout's 10⁶-request change runs). Every server runs on 127.0.0.1 on a
 // free port and is killed at the end, on failure and on Ctrl-C (compare/procs.ts).
 // Writes bench/results/<date>.{md,json,svg} and copies the chart to docs/bench.svg.

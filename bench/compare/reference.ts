@@ -1,22 +1,31 @@
 // The runtime's own limits, run next to the proxies as reference rows (not
-// contenders): Node's http.Server answering by itself, and the least a Node
-// proxy on undici does (bench/compare/reference/). They show how much of the
-// distance between Turnout and nginx belongs to Node's HTTP stack.
+// contenders): Node's http.Server answering by itself, the least a Node proxy
+// on undici does, a net-level Node proxy parsing with llhttp, and a TCP byte
+// pipe with no HTTP at all (bench/compare/reference/). They show how much of
+// the distance between Turnout and nginx belongs to Node's HTTP stack, and how
+// much a data plane rewritten below it could win back.
 import { fileURLToPath } from 'node:url';
 import { freePort, startServer, waitReady } from './procs.ts';
 import type { Target } from './servers.ts';
 
 const dir = fileURLToPath(new URL('./reference/', import.meta.url));
 
-/** Which reference: `node-hello` answers itself; `node-proxy` relays to the backend. */
-export type ReferenceKind = 'node-hello' | 'node-proxy';
+/** Which reference: `node-hello` answers itself; the others relay to the backend. */
+export type ReferenceKind = 'node-hello' | 'node-proxy' | 'node-raw' | 'node-pipe';
+
+const NAMES: Record<ReferenceKind, string> = {
+  'node-hello': 'Node http.Server alone (ceiling)',
+  'node-proxy': 'minimal Node proxy (floor)',
+  'node-raw': 'net-level Node proxy, llhttp (prototype)',
+  'node-pipe': 'Node TCP byte pipe, no HTTP',
+};
 
 /** Starts a reference server on a free port; it has no configuration to change. */
 export async function startReference(kind: ReferenceKind, backendPort: number): Promise<Target> {
   const port = await freePort();
   const t0 = performance.now();
-  const args = kind === 'node-hello' ? [`${dir}node-hello.ts`, String(port)] : [`${dir}node-proxy.ts`, String(port), String(backendPort)];
-  const s = startServer(kind === 'node-hello' ? 'Node http.Server alone (ceiling)' : 'minimal Node proxy (floor)', process.execPath, args);
+  const args = [`${dir}${kind}.ts`, String(port), String(backendPort)];
+  const s = startServer(NAMES[kind], process.execPath, args);
   // A server that never answers is stopped before the error goes up (else it keeps the bench alive).
   await waitReady(s, port, '/').catch(async (err: unknown) => { await s.stop(); throw err; });
   return {

@@ -69,9 +69,10 @@ export async function keepAlive(ctx: Ctx): Promise<ScenarioOutput<Throughput>> {
   const wrkLine = `wrk -t1 -c${CONNECTIONS} -d${timing.seconds}s --latency`;
   console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${timing.warmup} s warm-up, median of ${timing.reps}) [${load()}]`);
   const rows: Throughput[] = [await measure(ctx.backend, 'direct', 1, timing)];
-  // The runtime's own limits next to Turnout: Node answering by itself, and a minimal Node proxy.
+  // The runtime's own limits next to Turnout: Node answering by itself, a minimal Node proxy,
+  // a net-level one, and a byte pipe (reference.ts).
   if (ctx.proxies.includes('turnout')) {
-    for (const kind of ['node-hello', 'node-proxy'] as const) {
+    for (const kind of ['node-hello', 'node-proxy', 'node-raw', 'node-pipe'] as const) {
       const t = await ctx.track(startReference(kind, ctx.backend.port));
       rows.push(await measure(t, 'reference', 1, timing));
       await ctx.stop(t);
