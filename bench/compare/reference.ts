@@ -1,7 +1,8 @@
 // The runtime's own limits, run next to the proxies as reference rows (not
 // contenders): Node's http.Server answering by itself, the least a Node proxy
-// on undici does, a net-level Node proxy parsing with llhttp, and a TCP byte
-// pipe with no HTTP at all (bench/compare/reference/). They show how much of
+// on undici does, the same with undici swapped for a lean llhttp client, a
+// net-level Node proxy parsing both sides with llhttp, and a TCP byte pipe with
+// no HTTP at all (bench/compare/reference/). They show how much of
 // the distance between Turnout and nginx belongs to Node's HTTP stack, and how
 // much a data plane rewritten below it could win back.
 import { fileURLToPath } from 'node:url';
@@ -11,11 +12,12 @@ import type { Target } from './servers.ts';
 const dir = fileURLToPath(new URL('./reference/', import.meta.url));
 
 /** Which reference: `node-hello` answers itself; the others relay to the backend. */
-export type ReferenceKind = 'node-hello' | 'node-proxy' | 'node-raw' | 'node-pipe';
+export type ReferenceKind = 'node-hello' | 'node-proxy' | 'node-hybrid' | 'node-raw' | 'node-pipe';
 
 const NAMES: Record<ReferenceKind, string> = {
   'node-hello': 'Node http.Server alone (ceiling)',
   'node-proxy': 'minimal Node proxy (floor)',
+  'node-hybrid': 'http.Server + lean llhttp client (prototype)',
   'node-raw': 'net-level Node proxy, llhttp (prototype)',
   'node-pipe': 'Node TCP byte pipe, no HTTP',
 };

@@ -70,9 +70,9 @@ export async function keepAlive(ctx: Ctx): Promise<ScenarioOutput<Throughput>> {
   console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${timing.warmup} s warm-up, median of ${timing.reps}) [${load()}]`);
   const rows: Throughput[] = [await measure(ctx.backend, 'direct', 1, timing)];
   // The runtime's own limits next to Turnout: Node answering by itself, a minimal Node proxy,
-  // a net-level one, and a byte pipe (reference.ts).
+  // it with a lean backend client, a net-level one, and a byte pipe (reference.ts).
   if (ctx.proxies.includes('turnout')) {
-    for (const kind of ['node-hello', 'node-proxy', 'node-raw', 'node-pipe'] as const) {
+    for (const kind of ['node-hello', 'node-proxy', 'node-hybrid', 'node-raw', 'node-pipe'] as const) {
       const t = await ctx.track(startReference(kind, ctx.backend.port));
       rows.push(await measure(t, 'reference', 1, timing));
       await ctx.stop(t);
