@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { changesGoals, changesMarkdown, changesPlan, type ChangeResult, type LoadRun } from './changes.ts';
+import { changesBars, changesGoals, changesMarkdown, changesPlan, type ChangeResult, type LoadRun } from './changes.ts';
 
 const stat = (p99: number, n = 1000, failed = 0) => ({ n, failed, p50: p99 / 2, p99, max: p99 * 2 });
 function run(rate: number, requests: number, failed: number, rps: number): LoadRun {
@@ -48,4 +48,16 @@ test('quick plan is 10/s only; --full adds 1 and 100/s and asks for 10⁶ reques
   assert.deepEqual(changesPlan(false).rates, [10]);
   assert.deepEqual(changesPlan(true).rates, [1, 10, 100]);
   assert.ok(changesPlan(true).minRequests >= 1e6);
+});
+
+test('chart bars: failed per million per rate and proxy, single-core runs only, repeated runs pooled', () => {
+  const twoWorkers = { ...result('nginx', 10, 100_000, 50_000, 9_000), workers: 2 };
+  const bars = changesBars([
+    result('nginx', 10, 100_000, 490, 8_000), result('haproxy', 10, 200_000, 86, 5_000),
+    result('turnout', 10, 500_000, 0, 9_500), result('turnout', 10, 500_000, 1, 9_500),
+    result('turnout', 1, 50_000, 0, 10_000), twoWorkers,
+  ]);
+  assert.deepEqual(bars.map((b) => b.label), ['1 change/s', '10 changes/s']);
+  assert.deepEqual(bars[0]!.values, { turnout: 0 });
+  assert.deepEqual(bars[1]!.values, { nginx: 4_900, haproxy: 430, turnout: 1 });
 });

@@ -12,6 +12,7 @@
 // leave workers behind for the next run.
 import os from 'node:os';
 import path from 'node:path';
+import { PROXIES, type Bars } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { SHORT, diffCounters, readNstat } from './nstat.ts';
 import { runProbe } from './probe.ts';
@@ -214,6 +215,23 @@ export async function changesScenario(opts: { full: boolean; tmp: string; backen
 const f0 = (x: number) => Math.round(x).toLocaleString('en-US');
 const f2 = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
+
+/**
+ * The chart's second panel: failed requests per million during each change
+ * rate, per proxy (single-core runs, pooled when a rate ran more than once).
+ */
+export function changesBars(results: readonly ChangeResult[]): Bars[] {
+  const rates = [...new Set(results.map((r) => r.rate))].sort((a, b) => a - b);
+  return rates.map((rate) => {
+    const values: Bars['values'] = {};
+    for (const kind of PROXIES) {
+      const runs = results.filter((r) => r.rate === rate && r.kind === kind && r.workers <= 1);
+      const requests = runs.reduce((n, r) => n + r.changed.requests, 0);
+      if (requests > 0) values[kind] = (runs.reduce((n, r) => n + r.changed.failed, 0) / requests) * 1e6;
+    }
+    return { label: `${rate} change${rate === 1 ? '' : 's'}/s`, values };
+  });
+}
 
 /** The issue-8 goals scenario 4 judges, for Turnout: no failed request at 10 and 100/s (over ≥ 10⁶), throughput within 5 %. */
 export function changesGoals(results: readonly ChangeResult[]): GoalResult[] {

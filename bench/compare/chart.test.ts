@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { barChart, COLORS, esc, niceMax, short } from './chart.ts';
+import { axisMax, barChart, COLORS, esc, H, niceMax, short, stack, W } from './chart.ts';
 
 test('axis maximum is round and not below the data; labels are short', () => {
   assert.equal(niceMax(51_253), 100_000);
@@ -31,4 +31,24 @@ test('grouped bars: one bar per proxy and value, n/a for a missing one, a legend
   const bottoms = [...svg.matchAll(/<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill/g)].map((m) => (Number(m[1]) + Number(m[2])).toFixed(0));
   assert.equal(bottoms.length, 5);
   assert.equal(new Set(bottoms).size, 1);
+});
+
+test('one value far above the rest is cut at the top of the axis and labelled with its value; others keep a readable scale', () => {
+  assert.equal(axisMax([4_898, 431, 0]), 1_000);
+  assert.equal(axisMax([5_000, 4_500, 0]), 5_000);
+  assert.equal(axisMax([0, 0]), 1);
+  const svg = barChart([{ label: '10 changes/s', values: { nginx: 4_898, haproxy: 431, turnout: 0 } }], 't', '', { label: 'failed per million (lower is better)', unit: 'failed per million' });
+  assert.match(svg, /↑ 4\.9k/);
+  assert.match(svg, />431</);
+  assert.match(svg, />0</);
+  assert.match(svg, /failed per million \(lower is better\)/);
+  assert.match(svg, /nginx, 10 changes\/s: 4,898 failed per million/);
+});
+
+test('panels stack into one SVG, each placed below the previous one', () => {
+  const a = barChart([{ label: 'x', values: { nginx: 1 } }], 'a');
+  const svg = stack([a, a]);
+  assert.ok(svg.startsWith(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${2 * H + 12}"`));
+  assert.deepEqual([...svg.matchAll(/<svg y="(\d+)"/g)].map((m) => Number(m[1])), [0, H + 12]);
+  assert.equal(svg.match(/<\/svg>/g)?.length, 3);
 });

@@ -2,7 +2,7 @@
 // the Markdown report and the SVG chart are rendered from the JSON's rows by
 // the scenarios' pure report functions, so a report or chart change can be
 // applied to a past run (bench/compare/render.ts) without measuring again.
-import { barChart } from './chart.ts';
+import { barChart, stack } from './chart.ts';
 import { churnReport, type ChurnRow } from './churn.ts';
 import { controlPlaneGoals, controlPlaneMarkdown, type ControlPlaneResult } from './control-plane.ts';
 import type { Report, Timing } from './context.ts';
@@ -10,7 +10,7 @@ import type { GoalResult } from './goals.ts';
 import { h2Report, type H2Row } from './h2.ts';
 import { hostsReport, type HostsRow } from './hosts.ts';
 import { rateReport, type RateRow } from './rate.ts';
-import { changesGoals, changesMarkdown, type ChangeResult } from './changes.ts';
+import { changesBars, changesGoals, changesMarkdown, type ChangeResult } from './changes.ts';
 import { longLivedMarkdown, type LongLivedResult } from './long-lived.ts';
 import { markdown, type Throughput } from './report.ts';
 import { keepAliveReport } from './throughput.ts';
@@ -76,7 +76,13 @@ export function renderResults(file: ResultsFile): { md: string; svg: string; goa
   });
   const start = (file.machine.loadavgAtStart as number[] | undefined)?.[0];
   const end = (file.machine.loadavgAtEnd as number[] | undefined)?.[0];
-  const svg = barChart(parts.flatMap((p) => p.bars), 'Turnout vs nginx vs HAProxy: req/s, 1 worker each',
-    `${date} (${mode}), ${file.machine.cores} shared cores, load average ${start ?? '?'} at start, ${end ?? '?'} at end; client and backend on the same cores`);
+  const where = `${date} (${mode}), ${file.machine.cores} shared cores, load average ${start ?? '?'} at start, ${end ?? '?'} at end; client and backend on the same cores`;
+  const panels = [barChart(parts.flatMap((p) => p.bars), 'Turnout vs nginx vs HAProxy: req/s, 1 worker each', where)];
+  const changed = changesBars(s.changes ?? []);
+  if (changed.length > 0) {
+    panels.push(barChart(changed, 'Failed requests during configuration changes, 1 worker each', `${date} (${mode}): nginx -s reload, HAProxy master-worker SIGUSR2, Turnout a new snapshot`,
+      { label: 'failed per million requests (lower is better)', unit: 'failed per million' }));
+  }
+  const svg = panels.length === 1 ? panels[0]! : stack(panels);
   return { md, svg, goals };
 }
