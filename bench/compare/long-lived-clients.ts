@@ -45,6 +45,27 @@ const TIMEOUT_MS = 5_000;
 export const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The timers of a group's slots, so stop() can clear them all. */
+interface Timers { stopping: boolean; readonly set: Set<NodeJS.Timeout> }
+
+/** Calls `tick` after a random part of `everyMs` (slots spread out), then every `everyMs` until the group stops. */
+function every(timers: Timers, everyMs: number, tick: () => void, firstMs = Math.random() * everyMs): void {
+  const t = setTimeout(() => {
+    timers.set.delete(t);
+    if (timers.stopping) return;
+    tick();
+    every(timers, everyMs, tick, everyMs);
+  }, firstMs);
+  timers.set.add(t);
+}
+
+/** Stops a group's timers. */
+function stopTimers(timers: Timers): void {
+  timers.stopping = true;
+  for (const t of timers.set) clearTimeout(t);
+  timers.set.clear();
+}
+
 function counts(connections: number): ClientCounts {
   return { connections, opened: 0, connectFailed: 0, droppedIdle: 0, droppedBusy: 0, announcedClose: 0, closeCodes: {}, requests: 0, ok: 0, failed: 0, latencies: [], sentAt: [] };
 }
@@ -53,9 +74,8 @@ function counts(connections: number): ClientCounts {
 export function httpClients(port: number, connections: number, everyMs = 1000): ClientGroup {
   const c = counts(connections);
   const request = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: turnout-bench-long-lived\r\n\r\n');
-  let stopping = false;
+  const timers: Timers = { stopping: false, set: new Set() };
   const live = new Set<net.Socket>();
-  const timers = new Set<NodeJS.Timeout>();
   const slot = () => {
     let sock: net.Socket | undefined;
     let sentAt: number | undefined;
@@ -86,12 +106,11 @@ export function httpClients(port: number, connections: number, everyMs = 1000): 
         live.delete(s);
         if (sock === s) sock = undefined;
         if (!connected) c.connectFailed++;
-        if (sentAt !== undefined) { c.failed++; sentAt = undefined; if (connected && !stopping) c.droppedBusy++; }
-        else if (connected && !stopping && !announced) c.droppedIdle++;
+        if (sentAt !== undefined) { c.failed++; sentAt = undefined; if (connected && !timers.stopping) c.droppedBusy++; }
+        else if (connected && !timers.stopping && !announced) c.droppedIdle++;
       });
     };
-    const send = () => {
-      if (stopping) return;
+    every(timers, everyMs, () => {
       if (sentAt !== undefined && now() - sentAt > TIMEOUT_MS) sock?.destroy(); // counted as failed on close
       if (sentAt === undefined) {
         if (!sock || sock.destroyed || announced) connect();
@@ -99,19 +118,13 @@ export function httpClients(port: number, connections: number, everyMs = 1000): 
         c.requests++;
         sock!.write(request);
       }
-      const t = setTimeout(() => { timers.delete(t); send(); }, everyMs);
-      timers.add(t);
-    };
-    const t = setTimeout(() => { timers.delete(t); send(); }, Math.random() * everyMs);
-    timers.add(t);
+    });
   };
   for (let i = 0; i < connections; i++) slot();
   return {
     open: () => live.size,
     async stop() {
-      stopping = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      stopTimers(timers);
       // In-flight requests get their answer (bounded), then every socket is closed.
       for (const deadline = Date.now() + TIMEOUT_MS; Date.now() < deadline && c.requests > c.ok + c.failed;) await sleep(20);
       for (const s of live) s.destroy();
@@ -124,9 +137,8 @@ export function httpClients(port: number, connections: number, everyMs = 1000): 
 /** `connections` websockets to ws://127.0.0.1:port/, each sending a 16-byte message every `everyMs` and expecting its echo. */
 export function wsClients(port: number, connections: number, everyMs = 1000): ClientGroup {
   const c = counts(connections);
-  let stopping = false;
+  const timers: Timers = { stopping: false, set: new Set() };
   const live = new Set<WebSocket>();
-  const timers = new Set<NodeJS.Timeout>();
   const slot = () => {
     let ws: WebSocket | undefined;
     let sentAt: number | undefined;
@@ -149,13 +161,12 @@ export function wsClients(port: number, connections: number, everyMs = 1000): Cl
         live.delete(w);
         if (ws === w) ws = undefined;
         if (!opened) { c.connectFailed++; if (sentAt !== undefined) { c.failed++; sentAt = undefined; } return; }
-        if (stopping) return;
+        if (timers.stopping) return;
         c.closeCodes[code] = (c.closeCodes[code] ?? 0) + 1;
         if (sentAt !== undefined) { c.failed++; sentAt = undefined; c.droppedBusy++; } else c.droppedIdle++;
       });
     };
-    const send = () => {
-      if (stopping) return;
+    every(timers, everyMs, () => {
       if (sentAt !== undefined && now() - sentAt > TIMEOUT_MS) ws?.terminate(); // counted on close
       if (!ws) connect();
       else if (sentAt === undefined && ws.readyState === WebSocket.OPEN) {
@@ -163,19 +174,13 @@ export function wsClients(port: number, connections: number, everyMs = 1000): Cl
         c.requests++;
         ws.send('turnout-bench-ws');
       }
-      const t = setTimeout(() => { timers.delete(t); send(); }, everyMs);
-      timers.add(t);
-    };
-    const t = setTimeout(() => { timers.delete(t); send(); }, Math.random() * everyMs);
-    timers.add(t);
+    });
   };
   for (let i = 0; i < connections; i++) slot();
   return {
     open: () => [...live].filter((w) => w.readyState === WebSocket.OPEN).length,
     async stop() {
-      stopping = true;
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      stopTimers(timers);
       for (const deadline = Date.now() + TIMEOUT_MS; Date.now() < deadline && c.requests > c.ok + c.failed;) await sleep(20);
       // Outstanding echoes at this point failed.
       c.failed += c.requests - c.ok - c.failed;
