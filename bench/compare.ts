@@ -5,6 +5,7 @@
 //                                           [--scenarios=1b,2,3,rate,4,5,6] (scenario 1 always runs)
 //                                           [--turnout-workers=0|1]       (Turnout's single-core form after scenario 1)
 //                                           [--hosts=10,50000]            (scenario 3's table sizes)
+//                                           [--host-netns]                (stay in the host's network namespace)
 //
 // A backend nginx (1 worker, 13-byte body) and, in front of it, each proxy in
 // turn with 1 worker (and 2 with --full): nginx, HAProxy, Turnout (`turnout
@@ -34,6 +35,7 @@ import { atExit } from './compare/procs.ts';
 import { halfRate } from './compare/rate.ts';
 import { changesScenario, type ChangeResult } from './compare/changes.ts';
 import { longLivedScenario, type LongLivedResult } from './compare/long-lived.ts';
+import { rerunInPrivateNetns } from './compare/netns.ts';
 import { machine } from './compare/report.ts';
 import { renderResults, stamp, type ResultsFile } from './compare/results.ts';
 import { startBackend, startProxy, type Target } from './compare/servers.ts';
@@ -61,6 +63,11 @@ if (missing.length > 0 && argv.has('--install')) { install(missing); missing = m
 if (missing.length > 0) {
   console.error(`missing: ${missing.join(', ')}\ninstall them with:  sudo ${aptCommand(missing)}\n(or run this with --install as root)`);
   process.exit(2);
+}
+// As root the run moves into its own network namespace, so kernel counters count the bench alone (netns.ts).
+if (!argv.has('--host-netns')) {
+  const code = await rerunInPrivateNetns();
+  if (code !== undefined) process.exit(code);
 }
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'turnout-bench-'));

@@ -5,7 +5,7 @@
 // rewritten manifest through its real controller in `turnout local`), next to
 // a run of the same length on the same instance without changes. Counted:
 // wrk's socket errors and non-2xx, the probe's failures (probe.ts), kernel
-// counters around each run (nstat.ts, system-wide), processes seen, and the
+// counters around each run (nstat.ts; the bench's own namespace as root), processes seen, and the
 // probe's p99 inside vs outside the window after each change (windows.ts).
 // A run without changes follows too: the machine is shared, and the two show
 // the drift. Each (proxy, rate) gets a fresh instance, so 100 reloads/s of nginx do not
@@ -256,7 +256,7 @@ export function changesGoals(results: readonly ChangeResult[]): GoalResult[] {
 }
 
 /** The Markdown section of scenario 4 (two tables: failures and throughput; latency, kernel counters, processes). */
-export function changesMarkdown(results: readonly ChangeResult[]): string {
+export function changesMarkdown(results: readonly ChangeResult[], netns: 'private' | 'host' = 'host'): string {
   if (results.length === 0) return '';
   const lines = [
     '## Errors during change (scenario 4)', '',
@@ -270,7 +270,7 @@ export function changesMarkdown(results: readonly ChangeResult[]): string {
     lines.push(`| ${r.target} | ${r.rate} (${c.achievedRate.toFixed(1)}) | ${c.seconds} | ${f0(c.requests)} | ${c.failed} (${e.connect}/${e.read}/${e.write}/${e.timeout} + ${c.wrk.non2xx}; ${c.probe.failed}) | ${f0(r.perMillion)} | ${f0(r.baseline.wrk.rps)}, ${f0(r.baselineAfter.wrk.rps)} → ${f0(c.wrk.rps)} | ${pct(r.deltaPct)} | ${f2(r.baseline.cpuUsPerRequest)} → ${f2(c.cpuUsPerRequest)} | ${c.lastChangeServed ? 'yes' : '**no**'} | ${c.versionsSeen ?? ''} | ${[r.baseline, c, r.baselineAfter].map((x) => x.loadavg[0]).join(', ')} |`);
   }
   const counters = Object.keys(SHORT);
-  lines.push('', 'Probe latency (ms, successful requests): p99 without changes, and with changes inside the window after each change (200 ms, at most half the period) and outside it. Kernel counters: differences over the run, **system-wide** (other processes on the machine count too), without changes → with changes. Processes: the proxy\'s process tree, least–most seen. "Sent late": probe requests that found all its connections busy and left > 5 ms after their slot (when most are, the probe was closed-loop on its 8 connections: the proxy could not keep up with 1,000 req/s on top of wrk).', '',
+  lines.push('', `Probe latency (ms, successful requests): p99 without changes, and with changes inside the window after each change (200 ms, at most half the period) and outside it. Kernel counters: differences over the run, ${netns === 'private' ? "in the bench's own network namespace (its sockets only)" : "**system-wide** (other processes on the machine count too)"}, without changes → with changes. Processes: the proxy's process tree, least–most seen. "Sent late": probe requests that found all its connections busy and left > 5 ms after their slot (when most are, the probe was closed-loop on its 8 connections: the proxy could not keep up with 1,000 req/s on top of wrk).`, '',
     `| target | changes/s | window ms | probe sent late | p99 none | p99 inside | p99 outside | max inside | ${counters.map((k) => SHORT[k]).join(' | ')} | processes none | processes during |`,
     `|---|---|---|---|---|---|---|---|${counters.map(() => '---|').join('')}---|---|`);
   for (const r of results) {

@@ -1,8 +1,9 @@
 // Kernel TCP counters around a run, from `nstat` (iproute2): listen-queue
-// drops and overflows, aborts and resets. They are system-wide (every
-// process on the machine, other benchmarks and tests included), so the bench
-// reads them before and after each run (also the run without changes) and
-// reports the difference next to that noise floor instead of attributing it.
+// drops and overflows, aborts and resets. They count every socket of the
+// network namespace: the bench's alone when it runs in its own (netns.ts, as
+// root), else the whole machine's, other benchmarks and tests included; so the
+// bench reads them before and after each run (also the run without changes)
+// and reports the difference next to that noise floor.
 import { spawnSync } from 'node:child_process';
 
 /** The counters reported, in nstat's names. */

@@ -2,6 +2,7 @@
 // JSON file in bench/results/) made of each scenario's section and one table
 // of every issue-8 goal the run could judge, each with pass or miss.
 import os from 'node:os';
+import { netnsScope } from './netns.ts';
 import { goalsMarkdown, type GoalResult } from './goals.ts';
 import type { WrkResult } from './wrk.ts';
 
@@ -36,6 +37,7 @@ export function machine(): Record<string, unknown> {
     memGiB: Math.round(os.totalmem() / 2 ** 30),
     kernel: `${os.type()} ${os.release()}`,
     loadavgAtStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+    netns: netnsScope(),
   };
 }
 
@@ -47,7 +49,7 @@ export function markdown(opts: {
   const m = opts.mach;
   const lines = [`# Turnout vs nginx vs HAProxy, ${opts.date} (${opts.mode})`, '',
     `Machine: ${m.host}, ${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; load average at start ${(m.loadavgAtStart as number[]).join(' / ')}${m.loadavgAtEnd ? `, at the end ${(m.loadavgAtEnd as number[]).join(' / ')}` : ''}.`,
-    `Versions: ${Object.values(opts.versions).join('; ')}. Everything on 127.0.0.1; backend: nginx, 1 worker, 13-byte body.`, ''];
+    `Versions: ${Object.values(opts.versions).join('; ')}. Everything on 127.0.0.1${m.netns === 'private' ? ' in the bench\'s own network namespace' : ''}; backend: nginx, 1 worker, 13-byte body.`, ''];
   for (const s of opts.sections) if (s) lines.push(s);
   lines.push('## Issue 8 goals this run can judge', '', goalsMarkdown(opts.goals));
   if (opts.notMeasured) lines.push(`Not measured here: ${opts.notMeasured}`, '');

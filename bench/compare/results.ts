@@ -71,7 +71,7 @@ export function renderResults(file: ResultsFile): { md: string; svg: string; goa
   const mode = full ? '--full' : 'quick';
   const md = markdown({
     date, mode, mach: file.machine, versions: file.versions, goals,
-    sections: [...parts.map((p) => p.markdown), changesMarkdown(s.changes ?? []), longLivedMarkdown(s.longLived ?? []), ...(cp ? [controlPlaneMarkdown(cp, false)] : [])],
+    sections: [...parts.map((p) => p.markdown), changesMarkdown(s.changes ?? [], file.machine.netns === 'private' ? 'private' : 'host'), longLivedMarkdown(s.longLived ?? []), ...(cp ? [controlPlaneMarkdown(cp, false)] : [])],
     notMeasured: pickedNote(s, !!cp),
   });
   const start = (file.machine.loadavgAtStart as number[] | undefined)?.[0];
