@@ -8,7 +8,8 @@ import { TLS_HOST } from './configs.ts';
 import { withCpu } from './cpu.ts';
 import { runH2load, type H2Result } from './h2load.ts';
 import { median } from './report.ts';
-import { makeCert } from './servers.ts';
+import { startH2Reference } from './reference.ts';
+import { makeCert, type Target } from './servers.ts';
 import path from 'node:path';
 
 /** h2load's load shape: 10 connections × 10 concurrent streams (100 requests in flight, wrk's -c50 doubled by multiplexing). */
@@ -19,7 +20,8 @@ export const H2_STREAMS = 10;
 /** One proxy's scenario-1b result: the runs and their medians. */
 export interface H2Row {
   target: string;
-  kind: Proxy;
+  /** 'reference': Node's http2 server alone (reference.ts), shown for scale, never judged. */
+  kind: Proxy | 'reference';
   workers: number;
   runs: H2Result[];
   rps: number;
@@ -48,35 +50,43 @@ export function h2Markdown(rows: readonly H2Row[], line: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** Runs scenario 1b for every proxy and worker count. */
+/** h2load on `t` (reps runs), with the CPU of its process group; stops `t`. */
+async function measureH2(ctx: Ctx, t: Target, kind: H2Row['kind'], workers: number): Promise<H2Row> {
+  const { warmup, seconds, reps } = ctx.timing;
+  const runs: H2Result[] = [];
+  let cpuMs = NaN;
+  try {
+    ({ cpuMs } = await withCpu(t.pid, async () => {
+      for (let i = 0; i < reps; i++) {
+        runs.push(await runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds, warmup }));
+      }
+    }));
+  } finally { await ctx.stop(t); }
+  const r: H2Row = {
+    target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)),
+    p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + x.failed, 0),
+    // The warm-up's requests are not counted by h2load but its CPU is: scale to the measured share of the time.
+    cpuUsPerReq: cpuMs * 1000 * (seconds / (seconds + warmup)) / runs.reduce((s, x) => s + x.requests, 0),
+  };
+  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} [${load()}]`);
+  return r;
+}
+
+/** Runs scenario 1b: the two Node references (with Turnout), then every proxy and worker count. */
 export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
   const { timing } = ctx;
-  const { warmup, seconds, reps } = timing;
-  const line = h2Line(seconds, warmup);
-  console.log(`scenario 1b: HTTP/2 over TLS (${line}, median of ${reps}) [${load()}]`);
+  const line = h2Line(timing.seconds, timing.warmup);
+  console.log(`scenario 1b: HTTP/2 over TLS (${line}, median of ${timing.reps}) [${load()}]`);
   const cert = await makeCert(path.join(ctx.tmp, 'cert'));
   const rows: H2Row[] = [];
+  // Node's http2 server answering by itself, through each API: the runtime's HTTP/2 ceiling next to Turnout.
+  if (ctx.proxies.includes('turnout')) {
+    for (const api of ['compat', 'stream'] as const) rows.push(await measureH2(ctx, await ctx.track(startH2Reference(api, cert)), 'reference', 1));
+  }
   for (const w of ctx.workers) {
     for (const kind of ctx.proxies) {
       const workers = workersFor(ctx, kind, w);
-      const t = await ctx.start(kind, workers, { cert });
-      const runs: H2Result[] = [];
-      let cpuMs = NaN;
-      try {
-        ({ cpuMs } = await withCpu(t.pid, async () => {
-          for (let i = 0; i < reps; i++) {
-            runs.push(await runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds, warmup }));
-          }
-        }));
-      } finally { await ctx.stop(t); }
-      const r: H2Row = {
-        target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)),
-        p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + x.failed, 0),
-        // The warm-up's requests are not counted by h2load but its CPU is: scale to the measured share of the time.
-        cpuUsPerReq: cpuMs * 1000 * (seconds / (seconds + warmup)) / runs.reduce((s, x) => s + x.requests, 0),
-      };
-      rows.push(r);
-      console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} [${load()}]`);
+      rows.push(await measureH2(ctx, await ctx.start(kind, workers, { cert }), kind, workers));
     }
   }
   return { id: 'http2', rows, ...h2Report(rows, timing) };
@@ -85,7 +95,7 @@ export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
 /** Scenario 1b's goals, section and bars from its rows (pure: also used to re-render a results file). */
 export function h2Report(rows: readonly H2Row[], timing: { seconds: number; warmup: number }): Report {
   const values: Partial<Record<Proxy, number>> = {};
-  for (const r of rows) if (r.workers <= 1) values[r.kind] = r.rps;
+  for (const r of rows) if (r.workers <= 1 && r.kind !== 'reference') values[r.kind] = r.rps;
   const tn = rows.find((r) => r.kind === 'turnout' && r.workers <= 1);
   const ng = rows.find((r) => r.kind === 'nginx' && r.workers === 1);
   const goals = tn && ng ? [{

@@ -7,7 +7,7 @@
 // much a data plane rewritten below it could win back.
 import { fileURLToPath } from 'node:url';
 import { freePort, startServer, waitReady } from './procs.ts';
-import type { Target } from './servers.ts';
+import type { Cert, Target } from './servers.ts';
 
 const dir = fileURLToPath(new URL('./reference/', import.meta.url));
 
@@ -33,6 +33,27 @@ export async function startReference(kind: ReferenceKind, backendPort: number): 
   return {
     name: s.name, port, pid: s.child.pid, startMs: performance.now() - t0,
     change: () => Promise.reject(new Error(`${kind} has no configuration to change`)),
+    changedStatus: 0,
+    version: async () => undefined,
+    output: s.output,
+    stop: () => s.stop(),
+  };
+}
+
+/** HTTP/2 references: Node's http2 server answering by itself over TLS, through the compatibility or the stream API. */
+export type H2ReferenceKind = 'compat' | 'stream';
+
+/** Starts an HTTP/2 reference on free ports with `cert`: `tlsPort` serves h2, `port` readiness only. */
+export async function startH2Reference(kind: H2ReferenceKind, cert: Cert): Promise<Target> {
+  const port = await freePort();
+  const tlsPort = await freePort();
+  const t0 = performance.now();
+  const s = startServer(`Node http2 alone, ${kind === 'compat' ? 'compatibility' : 'stream'} API (ceiling)`, process.execPath,
+    [`${dir}node-h2.ts`, String(port), String(tlsPort), kind, cert.certFile, cert.keyFile]);
+  await waitReady(s, port, '/').catch(async (err: unknown) => { await s.stop(); throw err; });
+  return {
+    name: s.name, port, tlsPort, pid: s.child.pid, startMs: performance.now() - t0,
+    change: () => Promise.reject(new Error(`the h2 reference has no configuration to change`)),
     changedStatus: 0,
     version: async () => undefined,
     output: s.output,
