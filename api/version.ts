@@ -16,7 +16,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 // Canonical JSON of frozen map entries (a virtual host, a cluster, a secret),
-// remembered per object as the UTF-8 bytes of `"key":{...}`, ready for the hash. Consecutive
+// remembered per object as `"key":{...}` (text, then UTF-8 bytes), ready for the hash. Consecutive
 // snapshots share unchanged entries, so a one-route change re-serialises one
 // virtual host instead of all 10k, and hashing the rest is a copy of bytes
 // into the hash's buffer (no string is built, flattened or encoded again).
@@ -30,7 +30,19 @@ export function canonicalJson(value: unknown): string {
 // children before their parent). Callers therefore freeze BEFORE hashing
 // (sealSnapshot, proxy/apply.ts); an unfrozen object is serialised every time.
 const MEMO_DEPTH = 2;
-const memo = new WeakMap<object, { readonly key: string; readonly bytes: Buffer }>();
+const memo = new WeakMap<object, Memo>();
+
+/**
+ * One remembered entry: its text as first serialised, then, from its second
+ * use on, its UTF-8 bytes (a copy instead of an encode per hash). A full
+ * compile of 10k hosts hashes each entry once; making 20k Buffers for that
+ * one use cost more than the encode they would save.
+ */
+interface Memo {
+  readonly key: string;
+  text: string | undefined;
+  bytes: Buffer | undefined;
+}
 // Whole frozen maps at depth 1, the same way: a delta that patches hosts
 // leaves the clusters map shared, and its 10k entries need no walk at all.
 const maps = new WeakMap<object, Buffer>();
@@ -183,12 +195,18 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
     sink.byte(sep === '{' ? 0x7b : 0x2c);
     sep = ',';
     if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
-      let m = memo.get(v);
+      const m = memo.get(v);
       if (m === undefined || m.key !== key) {
-        m = { key, bytes: Buffer.from(`${JSON.stringify(key)}:${canonical(v, MEMO_DEPTH)}`) };
-        memo.set(v, m);
+        const text = `${JSON.stringify(key)}:${canonical(v, MEMO_DEPTH)}`;
+        memo.set(v, { key, text, bytes: undefined });
+        sink.str(text);
+      } else if (m.bytes !== undefined) {
+        sink.bytes(m.bytes);
+      } else {
+        m.bytes = Buffer.from(m.text!);
+        m.text = undefined;
+        sink.bytes(m.bytes);
       }
-      sink.bytes(m.bytes);
     } else {
       sink.str(`${JSON.stringify(key)}:`);
       feedCanonical(sink, v, depth + 1);
@@ -201,13 +219,68 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
   }
 }
 
-/** Seals content into a snapshot: stamps its version and freezes it deeply. */
+/**
+ * Seals content into a snapshot: stamps its version and freezes it deeply.
+ * Entries at depth 2 (a virtual host, a cluster, a secret) not frozen yet are
+ * frozen here in one walk that also checks that their keys are in sorted
+ * order at every level; the compiler builds them that way, and then their
+ * canonical JSON is the native JSON.stringify (several times faster than
+ * canonical()), remembered for the hash below and for every later snapshot
+ * sharing the entry. An entry built in another order is serialised by
+ * canonical() as before.
+ */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
+  const top = { ...content } as Record<string, unknown>;
+  for (const field of Object.keys(top)) {
+    const map = top[field];
+    if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.isFrozen(map)) continue;
+    const m = map as Record<string, unknown>;
+    for (const key of Object.keys(m)) {
+      const v = m[key];
+      if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
+      if (freezeSorted(v)) memo.set(v, { key, text: `${JSON.stringify(key)}:${JSON.stringify(v)}`, bytes: undefined });
+    }
+  }
   // Freeze first so the version computation can remember the frozen entries.
-  const frozen = deepFreeze({ ...content });
+  const frozen = deepFreeze(top) as SnapshotContent;
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
   sealed.add(snapshot);
   return snapshot;
+}
+
+const OBJECT_PROTO = Object.prototype;
+
+/**
+ * deepFreeze, returning whether `value` is plain JSON data whose object keys
+ * are in sorted order at every level: then JSON.stringify(value) is exactly
+ * canonical(value). Frozen sub-objects are walked too (not frozen again):
+ * their order is not known otherwise.
+ */
+function freezeSorted(value: object): boolean {
+  let sorted = true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== OBJECT_PROTO && proto !== null) sorted = false;
+    const obj = value as Record<string, unknown>;
+    let prev: string | undefined;
+    for (const k in obj) {
+      // for-in also walks inherited enumerable keys; a plain object has none.
+      if (prev !== undefined && prev > k) sorted = false;
+      prev = k;
+      const v = obj[k];
+      if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
+    }
+  }
+  if (!Object.isFrozen(value)) Object.freeze(value);
+  return sorted;
+}
+
+/** A value JSON.stringify and canonical() write alike, inside an object or an array. */
+function plainLeaf(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'boolean' || t === 'undefined' || (t === 'number' && Number.isFinite(v));
 }
 
 // Snapshots stamped by sealSnapshot: frozen, so their version is still their

@@ -95,7 +95,7 @@ export class Claims {
       const routes: Record<string, Route> = {};
       for (const k of keys) routes[k] = claims!.get(k)!.route;
       virtualHosts[h] = tls === undefined ? { routes }
-        : pass !== undefined ? { passthrough: { backends: pass }, routes } : { tls: { secret: tls.choice.secret }, routes };
+        : pass !== undefined ? { passthrough: { backends: pass }, routes } : { routes, tls: { secret: tls.choice.secret } };
     }
     const secrets: Record<SecretKey, TlsSecret> = {};
     for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;

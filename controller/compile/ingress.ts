@@ -73,9 +73,10 @@ export class IngressProcessor {
         for (const p of res.problems) status.add(p.kind, p.reason, p.message);
         // An unresolved defaultBackend still claims the slot (and answers 503): a newer
         // Ingress must not take over because the older one's Service is briefly missing.
-        const match = { type: 'Prefix', path: '/' } as const;
+        const match = { path: '/', type: 'Prefix' } as const;
         const origin = `Ingress/${id}`;
-        this.#default = { owner: id, route: res.cluster !== undefined ? { match, cluster: res.cluster, timeoutMs, origin } : { match, timeoutMs, origin } };
+        // Keys in sorted order, as every object the compiler builds (version.ts sealSnapshot).
+        this.#default = { owner: id, route: res.cluster !== undefined ? { cluster: res.cluster, match, origin, timeoutMs } : { match, origin, timeoutMs } };
         status.contributed = true;
       }
     }
@@ -110,7 +111,7 @@ export class IngressProcessor {
     const origin = `Ingress/${id}`;
     const before = previousRoute(this.#previous, host, key);
     const route: Route = before !== undefined && sameIngressRoute(before, type, path, res.cluster, timeoutMs, origin) ? before
-      : res.cluster !== undefined ? { match: { type, path }, cluster: res.cluster, timeoutMs, origin } : { match: { type, path }, timeoutMs, origin };
+      : res.cluster !== undefined ? { cluster: res.cluster, match: { path, type }, origin, timeoutMs } : { match: { path, type }, origin, timeoutMs };
     this.#claims.addRoute(host, key, owner, route);
     status.contributed = true;
   }
