@@ -40,6 +40,8 @@ const memo = new WeakMap<object, Memo>();
  */
 interface Memo {
   readonly key: string;
+  /** `"key":` and the entry's JSON, kept apart: joined, the text would be copied flat once more to be written. */
+  prefix: string | undefined;
   text: string | undefined;
   bytes: Buffer | undefined;
 }
@@ -197,14 +199,16 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
     if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
       const m = memo.get(v);
       if (m === undefined || m.key !== key) {
-        const text = `${JSON.stringify(key)}:${canonical(v, MEMO_DEPTH)}`;
-        memo.set(v, { key, text, bytes: undefined });
+        const prefix = `${JSON.stringify(key)}:`;
+        const text = canonical(v, MEMO_DEPTH);
+        memo.set(v, { key, prefix, text, bytes: undefined });
+        sink.str(prefix);
         sink.str(text);
       } else if (m.bytes !== undefined) {
         sink.bytes(m.bytes);
       } else {
-        m.bytes = Buffer.from(m.text!);
-        m.text = undefined;
+        m.bytes = Buffer.from(m.prefix! + m.text!);
+        m.prefix = m.text = undefined;
         sink.bytes(m.bytes);
       }
     } else {
@@ -238,7 +242,7 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     for (const key of Object.keys(m)) {
       const v = m[key];
       if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
-      if (freezeSorted(v)) memo.set(v, { key, text: `${JSON.stringify(key)}:${JSON.stringify(v)}`, bytes: undefined });
+      if (freezeSorted(v)) memo.set(v, { key, prefix: `${JSON.stringify(key)}:`, text: JSON.stringify(v), bytes: undefined });
     }
   }
   // Freeze first so the version computation can remember the frozen entries.

@@ -8,6 +8,7 @@ import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s
 import { SERVICE_NAME_LABEL } from '../k8s/types.ts';
 import type { Problem } from './conditions.ts';
 import { quote } from './conditions.ts';
+import { keyedMap } from './maps.ts';
 
 /**
  * The cluster key of a backend: "namespace/service:port", with the port as the
@@ -39,6 +40,9 @@ interface Earlier {
 // resolves none of them again. Weak: a replaced Service takes its entries along.
 const earlier = new WeakMap<Service, Earlier[]>();
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+const NO_ENDPOINTS: Readonly<NonNullable<EndpointSlice['endpoints']>> = Object.freeze([]);
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+const NO_PROBLEMS: readonly Problem[] = Object.freeze([]);
 
 /** Objects that cannot change under an identity-keyed memo. */
 function frozenInputs(service: Service, slices: readonly EndpointSlice[]): boolean {
@@ -155,22 +159,29 @@ export class ServiceIndex {
     if (service.spec?.type === 'ExternalName') return this.#externalName(key, id, service, port, sp);
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
 
-    const problems: Problem[] = [];
+    let problems: Problem[] | undefined;
     // Keys and endpoints side by side; sorted and de-duplicated at the end.
     const keys: string[] = [];
     const found: Endpoint[] = [];
-    for (const slice of this.#slices.get(id) ?? NO_SLICES) {
+    const list = this.#slices.get(id) ?? NO_SLICES;
+    // Index loops: no iterator objects for 10k Services × slices × endpoints.
+    for (let s = 0; s < list.length; s++) {
+      const slice = list[s]!;
       if (slice.addressType === 'FQDN') {
-        problems.push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
+        (problems ??= []).push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
         continue;
       }
       const target = slicePort(slice, sp);
       if (target === undefined) continue;
       const family = slice.addressType === 'IPv6' ? 6 : 4;
-      for (const ep of slice.endpoints ?? []) {
+      const eps = slice.endpoints ?? NO_ENDPOINTS;
+      for (let e = 0; e < eps.length; e++) {
+        const ep = eps[e]!;
         // Absent `ready` means ready (discovery.k8s.io/v1 says consumers should treat unknown as ready).
         if (ep.conditions?.ready === false) continue;
-        for (const address of ep.addresses ?? []) {
+        const addresses = ep.addresses ?? NO_ADDRESSES;
+        for (let a = 0; a < addresses.length; a++) {
+          const address = addresses[a]!;
           // The API server validates this; hand-written slices may not.
           // isPlainIP without a second isIP: a zone ("%eth0") is all it adds.
           if (isIP(address) !== family || address.includes('%')) continue;
@@ -182,7 +193,7 @@ export class ServiceIndex {
     const endpoints = keyedMap(keys, found);
     const protocol = upstreamProtocol(sp.appProtocol);
     this.#clusters.set(key, protocol === undefined ? { endpoints } : { endpoints, protocol });
-    return { cluster: key, problems };
+    return { cluster: key, problems: problems ?? NO_PROBLEMS };
   }
 
   /**
@@ -249,35 +260,6 @@ function isPort(n: number): boolean {
 
 function fail(reason: Problem['reason'], message: string): Resolution {
   return { problems: [{ kind: 'ref', reason, message }] };
-}
-
-/**
- * A map of `values` by `keys`, in sorted key order, the first value of a
- * repeated key kept. Built in dictionary mode: endpoint keys are unique
- * across the cluster ("10.0.3.7:8080"), and V8 would otherwise make a new
- * hidden class for every one of them (measured: several times slower to
- * build at 10k clusters). Lookups, JSON and freezing work the same.
- */
-export function keyedMap<T>(keys: readonly string[], values: readonly T[]): Record<string, T> {
-  const out = dictionary<T>();
-  let sorted = true;
-  for (let i = 1; i < keys.length && sorted; i++) if (keys[i - 1]! >= keys[i]!) sorted = false;
-  if (sorted) {
-    for (let i = 0; i < keys.length; i++) out[keys[i]!] = values[i]!;
-    return out;
-  }
-  const order = keys.map((_, i) => i).sort((a, b) => cmp(keys[a]!, keys[b]!) || a - b);
-  for (const i of order) if (!Object.hasOwn(out, keys[i]!)) out[keys[i]!] = values[i]!;
-  return out;
-}
-
-/** An empty plain object (Object.prototype, so equal to `{}` for deepStrictEqual) in dictionary mode. */
-function dictionary<T>(): Record<string, T> {
-  const o = { a: 0, b: 0 } as Record<string, unknown>;
-  // Deleting a property other than the last one added switches V8 to dictionary mode.
-  delete o.a;
-  delete o.b;
-  return o as Record<string, T>;
 }
 
 function cmp(a: string, b: string): number {
