@@ -30,21 +30,12 @@ export function canonicalJson(value: unknown): string {
 // children before their parent). Callers therefore freeze BEFORE hashing
 // (sealSnapshot, proxy/apply.ts); an unfrozen object is serialised every time.
 const MEMO_DEPTH = 2;
-const memo = new WeakMap<object, Memo>();
-
-/**
- * One remembered entry: its text as first serialised, then, from its second
- * use on, its UTF-8 bytes (a copy instead of an encode per hash). A full
- * compile of 10k hosts hashes each entry once; making 20k Buffers for that
- * one use cost more than the encode they would save.
- */
-interface Memo {
-  readonly key: string;
-  /** `"key":` and the entry's JSON, kept apart: joined, the text would be copied flat once more to be written. */
-  prefix: string | undefined;
-  text: string | undefined;
-  bytes: Buffer | undefined;
-}
+const memo = new WeakMap<object, { readonly key: string; readonly bytes: Buffer }>();
+// Entries sealSnapshot serialised, as text until their second use: a full
+// compile of 10k hosts hashes each entry once, and making 20k Buffers for
+// that one use cost more than the UTF-8 encode they save. `"key":` is kept
+// apart from the JSON: joined, the text would be copied flat once more.
+const fresh = new WeakMap<object, { readonly key: string; readonly prefix: string; readonly text: string; used: boolean }>();
 // Whole frozen maps at depth 1, the same way: a delta that patches hosts
 // leaves the clusters map shared, and its 10k entries need no walk at all.
 const maps = new WeakMap<object, Buffer>();
@@ -52,7 +43,7 @@ const seenMaps = new WeakSet<object>();
 
 /** Whether the canonical JSON of `value` is remembered (for tests and benchmarks). */
 export function isMemoised(value: object): boolean {
-  return memo.has(value);
+  return memo.has(value) || fresh.has(value);
 }
 
 function canonical(value: unknown, depth: number): string {
@@ -197,20 +188,22 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
     sink.byte(sep === '{' ? 0x7b : 0x2c);
     sep = ',';
     if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
-      const m = memo.get(v);
+      let m = memo.get(v);
       if (m === undefined || m.key !== key) {
-        const prefix = `${JSON.stringify(key)}:`;
-        const text = canonical(v, MEMO_DEPTH);
-        memo.set(v, { key, prefix, text, bytes: undefined });
-        sink.str(prefix);
-        sink.str(text);
-      } else if (m.bytes !== undefined) {
-        sink.bytes(m.bytes);
-      } else {
-        m.bytes = Buffer.from(m.prefix! + m.text!);
-        m.prefix = m.text = undefined;
-        sink.bytes(m.bytes);
+        const f = fresh.get(v);
+        if (f !== undefined && f.key === key && !f.used) {
+          // Its first use (the hash right after sealSnapshot): the text as it is.
+          f.used = true;
+          sink.str(f.prefix);
+          sink.str(f.text);
+          continue;
+        }
+        // Its second use, or an entry frozen elsewhere: its bytes from now on.
+        if (f !== undefined) fresh.delete(v);
+        m = { key, bytes: Buffer.from(f !== undefined && f.key === key ? f.prefix + f.text : `${JSON.stringify(key)}:${canonical(v, MEMO_DEPTH)}`) };
+        memo.set(v, m);
       }
+      sink.bytes(m.bytes);
     } else {
       sink.str(`${JSON.stringify(key)}:`);
       feedCanonical(sink, v, depth + 1);
@@ -242,8 +235,12 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     for (const key of Object.keys(m)) {
       const v = m[key];
       if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
-      if (freezeSorted(v)) memo.set(v, { key, prefix: `${JSON.stringify(key)}:`, text: JSON.stringify(v), bytes: undefined });
+      // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
+      if (freezeSorted(v)) fresh.set(v, { key, prefix: `${JSON.stringify(key)}:`, text: JSON.stringify(v), used: false });
     }
+    // Every entry is frozen now: freezing the map here spares deepFreeze a
+    // second walk over its 10k values.
+    Object.freeze(m);
   }
   // Freeze first so the version computation can remember the frozen entries.
   const frozen = deepFreeze(top) as SnapshotContent;
@@ -299,6 +296,13 @@ export function isSealed(snapshot: Snapshot): boolean {
 /** Freezes an object graph; already-frozen sub-objects (shared with older snapshots) are skipped. */
 export function deepFreeze<T>(value: T): T {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
-  for (const v of Object.values(value as object)) deepFreeze(v);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  } else {
+    // Object.keys and a lookup: Object.values of a large (dictionary-mode) map is several times slower.
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) deepFreeze(obj[keys[i]!]);
+  }
   return Object.freeze(value);
 }
