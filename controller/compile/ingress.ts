@@ -117,7 +117,8 @@ export class IngressProcessor {
     for (const pr of res.problems) status.add(pr.kind, pr.reason, pr.message);
     const before = previousRoute(this.#previous, host, key);
     const route: Route = before !== undefined && sameIngressRoute(before, type, path, res.cluster, timeoutMs, origin) ? before
-      : res.cluster !== undefined ? { cluster: res.cluster, match: { path, type }, origin, timeoutMs } : { match: { path, type }, origin, timeoutMs };
+      // The match is pathMatch's remembered (frozen) object: one per distinct path, not per route.
+      : res.cluster !== undefined ? { cluster: res.cluster, match: m.value, origin, timeoutMs } : { match: m.value, origin, timeoutMs };
     this.#claims.addRoute(host, key, owner, route);
     status.contributed = true;
   }

@@ -97,7 +97,8 @@ function checkPath(pathType: unknown, raw: string | undefined): Checked<{ type: 
     if (s === '.' || s === '..') return bad(raw, 'contains a "." or ".." segment');
   }
   if (type === 'Prefix' && path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  return { ok: true, value: { type, path } };
+  // Keys in sorted order: Ingress routes use this object as their match (shared, frozen).
+  return { ok: true, value: { path, type } };
 }
 
 function bad(raw: string | undefined, why: string): Checked<never> {

@@ -43,6 +43,8 @@ const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
 const NO_ENDPOINTS: Readonly<NonNullable<EndpointSlice['endpoints']>> = Object.freeze([]);
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 const NO_PROBLEMS: readonly Problem[] = Object.freeze([]);
+const SCRATCH_KEYS: string[] = [];
+const SCRATCH_ENDPOINTS: Endpoint[] = [];
 
 /** Objects that cannot change under an identity-keyed memo. */
 function frozenInputs(service: Service, slices: readonly EndpointSlice[]): boolean {
@@ -160,9 +162,12 @@ export class ServiceIndex {
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
 
     let problems: Problem[] | undefined;
-    // Keys and endpoints side by side; sorted and de-duplicated at the end.
-    const keys: string[] = [];
-    const found: Endpoint[] = [];
+    // Keys and endpoints side by side, in arrays reused by every resolution
+    // (keyedMap copies what it keeps); sorted and de-duplicated at the end.
+    const keys = SCRATCH_KEYS;
+    const found = SCRATCH_ENDPOINTS;
+    keys.length = 0;
+    found.length = 0;
     const list = this.#slices.get(id) ?? NO_SLICES;
     // Index loops: no iterator objects for 10k Services × slices × endpoints.
     for (let s = 0; s < list.length; s++) {
@@ -191,6 +196,8 @@ export class ServiceIndex {
       }
     }
     const endpoints = keyedMap(keys, found);
+    keys.length = 0;
+    found.length = 0;
     const protocol = upstreamProtocol(sp.appProtocol);
     this.#clusters.set(key, protocol === undefined ? { endpoints } : { endpoints, protocol });
     return { cluster: key, problems: problems ?? NO_PROBLEMS };
