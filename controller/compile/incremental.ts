@@ -288,7 +288,7 @@ function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>,
   }
   if (!changed) return map as Record<string, T>;
   const keys = [...refs.keys()].sort();
-  const out: Record<string, T> = {};
+  const out = dictionary<T>();
   if (always !== undefined) out[always] = map[always] as T;
   for (const k of keys) {
     const v = Object.hasOwn(map, k) ? map[k] : fresh(k);
