@@ -98,7 +98,7 @@ test('sealSnapshot: entries built in sorted key order (hashed by JSON.stringify)
   assert.equal(a.version, reference(a));
   assert.ok(Object.isFrozen(a.virtualHosts) && Object.isFrozen(a.virtualHosts['h1.com']!.routes['Prefix:/']!.match));
   assert.ok(isMemoised(a.virtualHosts['h1.com']!) && isMemoised(a.secrets['@default']!));
-  // A second snapshot sharing all but one entry: the shared ones are hashed from their remembered text, then bytes.
+  // A second snapshot sharing all but one entry: the shared ones are hashed from their remembered text.
   const b = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'h2.com': sorted(3, '/b').virtualHosts['h2.com']! } });
   assert.equal(b.version, reference(b));
   assert.equal(versionOf(b), b.version);
