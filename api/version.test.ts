@@ -83,3 +83,27 @@ test('remembered maps and entries never change the hash: shared maps, one entry 
   assert.notEqual(versionOf(d), before);
   assert.equal(versionOf(d), reference(d));
 });
+
+test('sealSnapshot: entries built in sorted key order (hashed by JSON.stringify) give the reference hash, now and shared later', () => {
+  const sorted = (n: number, path: string): SnapshotContent => {
+    const virtualHosts: Record<string, unknown> = {};
+    const clusters: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      virtualHosts[`h${i}.com`] = { routes: { [`Prefix:${path}`]: { cluster: `ns/c${i}:80`, match: { path, type: 'Prefix' }, origin: 'Ingress/ns/x', timeoutMs: 1000 + i } }, tls: { secret: '@default' } };
+      clusters[`ns/c${i}:80`] = { endpoints: { [`10.0.0.${i}:80`]: { address: `10.0.0.${i}`, port: 80 } }, protocol: 'h2c' };
+    }
+    return { listeners: {}, virtualHosts, clusters, secrets: { '@default': { cert: 'C \u2028 "é"', key: 'K' } } } as SnapshotContent;
+  };
+  const a = sealSnapshot(sorted(6, '/'));
+  assert.equal(a.version, reference(a));
+  assert.ok(Object.isFrozen(a.virtualHosts) && Object.isFrozen(a.virtualHosts['h1.com']!.routes['Prefix:/']!.match));
+  assert.ok(isMemoised(a.virtualHosts['h1.com']!) && isMemoised(a.secrets['@default']!));
+  // A second snapshot sharing all but one entry: the shared ones are hashed from their remembered text.
+  const b = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'h2.com': sorted(3, '/b').virtualHosts['h2.com']! } });
+  assert.equal(b.version, reference(b));
+  assert.equal(versionOf(b), b.version);
+  assert.equal(versionOf(a), a.version);
+  // One entry under two keys: each key's text is its own.
+  const c = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'z.com': a.virtualHosts['h0.com']! } });
+  assert.equal(c.version, reference(c));
+});

@@ -104,3 +104,25 @@ test('Routes are cached like every other namespaced kind and handed to the compi
   assert.equal(cache.remove('Route', 'default', 'b'), true);
   assert.deepEqual(cache.inputs().routes?.map((r) => r.metadata.name), ['a']);
 });
+
+test('inputs stay sorted through inserts and removes; the lists of kinds that did not change are reused', () => {
+  const cache = new ObjectCache();
+  const names = ['m', 'b', 'z', 'a', 'q', 'c', 'y', 'd'];
+  const ing = (name: string, ns: string) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: ns }, spec: {} });
+  for (const [i, n] of names.entries()) {
+    cache.upsert(svc(n, i % 2 ? 'ns-b' : 'ns-a'));
+    cache.upsert(ing(n, 'x'));
+  }
+  const ids = (list: readonly KubeObject[]) => list.map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+  const sorted = (xs: string[]) => [...xs].sort();
+  const first = cache.inputs();
+  assert.deepEqual(ids(first.services), sorted(ids(first.services)));
+  cache.remove('Service', 'ns-a', 'q');
+  cache.upsert(svc('e', 'ns-a'));
+  cache.upsert(svc('b', 'ns-b', 81));
+  const second = cache.inputs();
+  assert.deepEqual(ids(second.services), sorted(names.map((n, i) => `${i % 2 ? 'ns-b' : 'ns-a'}/${n}`).filter((k) => k !== 'ns-a/q').concat('ns-a/e')));
+  assert.equal(second.ingresses, first.ingresses, 'no Ingress changed: the same frozen list');
+  assert.notEqual(second.services, first.services);
+  assert.ok(Object.isFrozen(second.services));
+});

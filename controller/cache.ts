@@ -51,6 +51,14 @@ interface Entry {
  */
 export class ObjectCache {
   readonly #byKind = new Map<CachedKind, Map<string, Entry>>();
+  /**
+   * Per kind, the ids of #byKind in sorted order, kept sorted as objects come
+   * and go (a binary search and a splice), and the frozen list inputs() last
+   * made, until that kind changes: a change to one Ingress of 10k then sorts
+   * nothing and rebuilds one list instead of re-sorting every kind.
+   */
+  readonly #sortedIds = new Map<CachedKind, string[]>();
+  readonly #lists = new Map<CachedKind, readonly KubeObject[]>();
   readonly #listeners = new Set<(change: CacheChange) => void>();
   #inputs: CompileInput | undefined;
   #generation = 0;
@@ -58,7 +66,10 @@ export class ObjectCache {
   #pending: string[] = [];
 
   constructor() {
-    for (const kind of CACHED_KINDS) this.#byKind.set(kind, new Map());
+    for (const kind of CACHED_KINDS) {
+      this.#byKind.set(kind, new Map());
+      this.#sortedIds.set(kind, []);
+    }
   }
 
   /** Number of change notifications so far: lets tests and the loop tell views apart. */
@@ -92,8 +103,11 @@ export class ObjectCache {
     const hash = createHash('sha256').update(canonicalJson(copy)).digest('base64');
     const map = this.#map(kind);
     const id = idOf(kind, copy.metadata.namespace, name);
-    if (map.get(id)?.hash === hash) return false;
+    const before = map.get(id);
+    if (before?.hash === hash) return false;
     map.set(id, { obj: deepFreeze(copy), hash });
+    if (before === undefined) insertSorted(this.#sortedIds.get(kind)!, id);
+    this.#lists.delete(kind);
     this.#changed(objectKey(kind, copy.metadata.namespace, name));
     return true;
   }
@@ -101,7 +115,10 @@ export class ObjectCache {
   /** Removes an object; true if it was there. Unknown kinds are simply absent. */
   remove(kind: string, namespace: string | undefined, name: string): boolean {
     if (!isCachedKind(kind)) return false;
-    if (!this.#map(kind).delete(idOf(kind, namespace, name))) return false;
+    const id = idOf(kind, namespace, name);
+    if (!this.#map(kind).delete(id)) return false;
+    removeSorted(this.#sortedIds.get(kind)!, id);
+    this.#lists.delete(kind);
     this.#changed(objectKey(kind, namespace, name));
     return true;
   }
@@ -166,8 +183,13 @@ export class ObjectCache {
   }
 
   #list(kind: CachedKind): readonly KubeObject[] {
-    const entries = [...this.#map(kind).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Object.freeze(entries.map(([, e]) => e.obj));
+    let list = this.#lists.get(kind);
+    if (list === undefined) {
+      const map = this.#map(kind);
+      list = Object.freeze(this.#sortedIds.get(kind)!.map((id) => map.get(id)!.obj));
+      this.#lists.set(kind, list);
+    }
+    return list;
   }
 
   #changed(key: string): void {
@@ -182,6 +204,31 @@ export class ObjectCache {
     this.#pending = [];
     for (const listener of [...this.#listeners]) listener(change);
   }
+}
+
+/** Inserts `id` into the sorted `ids` (absent before), keeping them sorted. */
+function insertSorted(ids: string[], id: string): void {
+  const i = lowerBound(ids, id);
+  if (i === ids.length) ids.push(id);
+  else ids.splice(i, 0, id);
+}
+
+/** Removes `id` from the sorted `ids`, if there. */
+function removeSorted(ids: string[], id: string): void {
+  const i = lowerBound(ids, id);
+  if (ids[i] === id) ids.splice(i, 1);
+}
+
+/** The first index of the sorted `ids` whose id is not less than `id`. */
+function lowerBound(ids: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Key within one kind's map: "namespace/name", or "name" for cluster-scoped kinds. */

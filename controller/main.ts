@@ -153,8 +153,11 @@ export class Controller {
       }
     }
     for (const [obj, conds] of result.conditions) {
-      const prev = JSON.stringify(before.get(obj) ?? []);
-      if (prev === JSON.stringify(conds)) continue;
+      // The same list (incremental builds keep unchanged objects' conditions, and
+      // objects served without problems share one): nothing to compare.
+      const was = before.get(obj);
+      if (was === conds) continue;
+      if (JSON.stringify(was ?? []) === JSON.stringify(conds)) continue;
       for (const c of conds) {
         const bad = (c.type === 'Accepted' || c.type === 'ResolvedRefs') ? c.status === 'False' : c.status === 'True';
         if (bad) this.#log.warn(`${obj}: ${c.type}=${c.status} ${c.reason}: ${c.message}`);

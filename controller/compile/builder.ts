@@ -14,6 +14,7 @@ import { ClassFilter } from './classes.ts';
 import { ObjectStatus } from './conditions.ts';
 import { IngressProcessor } from './ingress.ts';
 import { ROUTE_EMPTY, RouteProcessor } from './route.ts';
+import { dictionary } from './maps.ts';
 import { share } from './reuse.ts';
 import { recompileIngresses, remember } from './incremental.ts';
 import { SecretIndex } from './secrets.ts';
@@ -65,7 +66,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const out = claims.output(previous?.virtualHosts);
   const defaultRoute = ingresses.defaultRoute();
 
-  const clusters: Record<ClusterKey, Cluster> = {};
+  const clusters = dictionary<Cluster>();
   const resolved = services.clusters();
   for (const k of [...resolved.keys()].sort()) clusters[k] = resolved.get(k)!;
 

@@ -42,7 +42,8 @@ export class ObjectStatus {
   readonly problems: Problem[] = [];
   /** Set when any part of the object made it into the snapshot. */
   contributed = false;
-  readonly #seen = new Set<string>();
+  /** Made on the first problem: most objects have none. */
+  #seen: Set<string> | undefined;
   readonly #kind: string;
   readonly #empty: string;
 
@@ -57,6 +58,7 @@ export class ObjectStatus {
 
   add(kind: ProblemKind, reason: Reason, message: string): void {
     const id = `${kind}\0${reason}\0${message}`;
+    this.#seen ??= new Set();
     if (this.#seen.has(id)) return;
     this.#seen.add(id);
     this.problems.push({ kind, reason, message });
@@ -67,7 +69,10 @@ export class ObjectStatus {
    * the object is served; then its reason is the first problem that explains
    * why (or NothingToServe for an empty spec).
    */
-  toConditions(): Condition[] {
+  toConditions(): readonly Condition[] {
+    // The common case, one shared frozen list per kind: at 10k objects that is
+    // 10k fewer lists and conditions to allocate per build.
+    if (this.contributed && this.problems.length === 0) return served(this.#kind);
     const of = (kind: ProblemKind) => this.problems.filter((p) => p.kind === kind);
     const invalid = of('invalid');
     const refs = of('ref');
@@ -88,6 +93,21 @@ export class ObjectStatus {
     if (invalid.length > 0 && this.contributed) out.push(summarize(CONDITION_TYPES.PartiallyInvalid, 'True', invalid));
     return out;
   }
+}
+
+const SERVED = new Map<string, readonly Condition[]>();
+
+/** Accepted=True and ResolvedRefs=True for a `kind` object without problems; frozen, shared. */
+function served(kind: string): readonly Condition[] {
+  let list = SERVED.get(kind);
+  if (list === undefined) {
+    list = Object.freeze([
+      Object.freeze(cond(CONDITION_TYPES.Accepted, 'True', 'Accepted', `the ${kind} is served`)),
+      Object.freeze(cond(CONDITION_TYPES.ResolvedRefs, 'True', 'ResolvedRefs', 'all references resolved')),
+    ]);
+    SERVED.set(kind, list);
+  }
+  return list;
 }
 
 function cond(type: string, status: Condition['status'], reason: Reason, message: string): Condition {

@@ -4,9 +4,10 @@
 // So when only slices changed, the clusters of the previous snapshot are
 // re-resolved and everything else is reused, instead of recompiling every
 // Ingress (Contour routes endpoints around its DAG for the same reason).
-import type { Cluster, ClusterKey } from '../../api/snapshot.ts';
+import type { Cluster } from '../../api/snapshot.ts';
 import { sealSnapshot, type SnapshotContent } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
+import { dictionary } from './maps.ts';
 import { share } from './reuse.ts';
 import { ServiceIndex } from './services.ts';
 import type { CompileInput, CompileResult } from './types.ts';
@@ -21,7 +22,7 @@ import type { CompileInput, CompileResult } from './types.ts';
  */
 export function recompileEndpoints(input: CompileInput, previous: CompileResult, externalNames = false): CompileResult | undefined {
   const services = new ServiceIndex(input.services, input.endpointSlices, externalNames);
-  const resolved: Record<ClusterKey, Cluster> = {};
+  const resolved = dictionary<Cluster>();
   for (const key of Object.keys(previous.snapshot.clusters).sort()) {
     const ref = parseClusterKey(key);
     if (ref === undefined) return undefined;

@@ -29,6 +29,8 @@ function sameIngressRoute(r: Route, type: string, path: string, cluster: string 
     && Object.keys(r).length === (cluster === undefined ? 3 : 4);
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
 /** Per-Ingress upstream response-header timeout, a Go duration ("500ms", "2s", "1m"). */
 export const TIMEOUT_ANNOTATION = 'turnout.dev/response-timeout';
 
@@ -73,17 +75,24 @@ export class IngressProcessor {
         for (const p of res.problems) status.add(p.kind, p.reason, p.message);
         // An unresolved defaultBackend still claims the slot (and answers 503): a newer
         // Ingress must not take over because the older one's Service is briefly missing.
-        const match = { type: 'Prefix', path: '/' } as const;
+        const match = { path: '/', type: 'Prefix' } as const;
         const origin = `Ingress/${id}`;
-        this.#default = { owner: id, route: res.cluster !== undefined ? { match, cluster: res.cluster, timeoutMs, origin } : { match, timeoutMs, origin } };
+        // Keys in sorted order, as every object the compiler builds (version.ts sealSnapshot).
+        this.#default = { owner: id, route: res.cluster !== undefined ? { cluster: res.cluster, match, origin, timeoutMs } : { match, origin, timeoutMs } };
         status.contributed = true;
       }
     }
 
-    for (const rule of spec.rules ?? []) {
+    // One owner and origin per Ingress, shared by its routes; index loops allocate no iterators.
+    const owner: Owner = { kind: 'Ingress', id };
+    const origin = `Ingress/${id}`;
+    const rules = spec.rules ?? NONE;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]!;
       const host = hostKey(rule.host);
       if (!host.ok) { status.add('invalid', host.reason, `rule skipped: ${host.message}`); continue; }
-      for (const p of rule.http?.paths ?? []) this.#path(ns, id, host.value, p, timeoutMs, status);
+      const paths = rule.http?.paths ?? NONE;
+      for (let i = 0; i < paths.length; i++) this.#path(ns, owner, origin, host.value, paths[i]!, timeoutMs, status);
     }
 
     for (const t of spec.tls ?? []) this.#tlsEntry(ns, id, t.hosts ?? [], t.secretName, status);
@@ -94,12 +103,11 @@ export class IngressProcessor {
     return this.#default?.route;
   }
 
-  #path(ns: string, id: string, host: string, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
+  #path(ns: string, owner: Owner, origin: string, host: string, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
     const m = pathMatch(p.pathType, p.path);
     if (!m.ok) { status.add('invalid', m.reason, `${m.message} (on ${hostLabel(host)}); path skipped`); return; }
     const { type, path } = m.value;
     const key = routeKey(type, path);
-    const owner: Owner = { kind: 'Ingress', id };
     const prior = this.#claims.routeOwner(host, key);
     if (prior !== undefined) {
       status.add('conflict', 'RouteConflict', `path ${type} ${path} on ${hostLabel(host)} is already claimed by ${ownerLabel(prior, owner, 'an earlier rule')}`);
@@ -107,10 +115,10 @@ export class IngressProcessor {
     }
     const res = this.#services.resolve(ns, p.backend);
     for (const pr of res.problems) status.add(pr.kind, pr.reason, pr.message);
-    const origin = `Ingress/${id}`;
     const before = previousRoute(this.#previous, host, key);
     const route: Route = before !== undefined && sameIngressRoute(before, type, path, res.cluster, timeoutMs, origin) ? before
-      : res.cluster !== undefined ? { match: { type, path }, cluster: res.cluster, timeoutMs, origin } : { match: { type, path }, timeoutMs, origin };
+      // The match is pathMatch's remembered (frozen) object: one per distinct path, not per route.
+      : res.cluster !== undefined ? { cluster: res.cluster, match: m.value, origin, timeoutMs } : { match: m.value, origin, timeoutMs };
     this.#claims.addRoute(host, key, owner, route);
     status.contributed = true;
   }

@@ -8,6 +8,7 @@ import type { EndpointSlice, IngressBackend, Service, ServicePort } from '../k8s
 import { SERVICE_NAME_LABEL } from '../k8s/types.ts';
 import type { Problem } from './conditions.ts';
 import { quote } from './conditions.ts';
+import { keyedMap } from './maps.ts';
 
 /**
  * The cluster key of a backend: "namespace/service:port", with the port as the
@@ -39,10 +40,17 @@ interface Earlier {
 // resolves none of them again. Weak: a replaced Service takes its entries along.
 const earlier = new WeakMap<Service, Earlier[]>();
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+const NO_ENDPOINTS: Readonly<NonNullable<EndpointSlice['endpoints']>> = Object.freeze([]);
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+const NO_PROBLEMS: readonly Problem[] = Object.freeze([]);
+const SCRATCH_KEYS: string[] = [];
+const SCRATCH_ENDPOINTS: Endpoint[] = [];
 
 /** Objects that cannot change under an identity-keyed memo. */
 function frozenInputs(service: Service, slices: readonly EndpointSlice[]): boolean {
-  return Object.isFrozen(service) && slices.every((s) => Object.isFrozen(s));
+  if (!Object.isFrozen(service)) return false;
+  for (const s of slices) if (!Object.isFrozen(s)) return false;
+  return true;
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
@@ -130,19 +138,20 @@ export class ServiceIndex {
     // resolution and the very same cluster object, which the snapshot then
     // shares with the previous one without comparing it (reuse.ts, version.ts).
     const slices = this.#slices.get(id) ?? NO_SLICES;
-    const memo = frozenInputs(service, slices) ? earlier.get(service) : undefined;
-    const hit = memo?.find((m) => m.port === port && m.externalNames === this.#externalNames && sameList(m.slices, slices));
-    if (hit !== undefined) {
-      if (hit.cluster !== undefined) this.#clusters.set(key, hit.cluster);
-      return hit.res;
+    const frozen = frozenInputs(service, slices);
+    const memo = frozen ? earlier.get(service) : undefined;
+    if (memo !== undefined) {
+      for (const m of memo) {
+        if (m.port !== port || m.externalNames !== this.#externalNames || !sameList(m.slices, slices)) continue;
+        if (m.cluster !== undefined) this.#clusters.set(key, m.cluster);
+        return m.res;
+      }
     }
     const res = this.#resolveFresh(key, id, namespace, service, port);
-    if (memo !== undefined || frozenInputs(service, slices)) {
+    if (frozen) {
       const entry: Earlier = { port, externalNames: this.#externalNames, slices, res, cluster: this.#clusters.get(key) };
       // One entry per port and flag; a changed slice list replaces its entry.
-      const kept = (memo ?? []).filter((m) => m.port !== port || m.externalNames !== this.#externalNames);
-      kept.push(entry);
-      earlier.set(service, kept);
+      earlier.set(service, memo === undefined ? [entry] : [...memo.filter((m) => m.port !== port || m.externalNames !== this.#externalNames), entry]);
     }
     return res;
   }
@@ -152,33 +161,46 @@ export class ServiceIndex {
     if (service.spec?.type === 'ExternalName') return this.#externalName(key, id, service, port, sp);
     if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
 
-    const problems: Problem[] = [];
-    const endpoints = new Map<string, Endpoint>();
-    for (const slice of this.#slices.get(id) ?? []) {
+    let problems: Problem[] | undefined;
+    // Keys and endpoints side by side, in arrays reused by every resolution
+    // (keyedMap copies what it keeps); sorted and de-duplicated at the end.
+    const keys = SCRATCH_KEYS;
+    const found = SCRATCH_ENDPOINTS;
+    keys.length = 0;
+    found.length = 0;
+    const list = this.#slices.get(id) ?? NO_SLICES;
+    // Index loops: no iterator objects for 10k Services × slices × endpoints.
+    for (let s = 0; s < list.length; s++) {
+      const slice = list[s]!;
       if (slice.addressType === 'FQDN') {
-        problems.push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
+        (problems ??= []).push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
         continue;
       }
       const target = slicePort(slice, sp);
       if (target === undefined) continue;
       const family = slice.addressType === 'IPv6' ? 6 : 4;
-      for (const ep of slice.endpoints ?? []) {
+      const eps = slice.endpoints ?? NO_ENDPOINTS;
+      for (let e = 0; e < eps.length; e++) {
+        const ep = eps[e]!;
         // Absent `ready` means ready (discovery.k8s.io/v1 says consumers should treat unknown as ready).
         if (ep.conditions?.ready === false) continue;
-        for (const address of ep.addresses ?? []) {
+        const addresses = ep.addresses ?? NO_ADDRESSES;
+        for (let a = 0; a < addresses.length; a++) {
+          const address = addresses[a]!;
           // The API server validates this; hand-written slices may not.
           // isPlainIP without a second isIP: a zone ("%eth0") is all it adds.
           if (isIP(address) !== family || address.includes('%')) continue;
-          const k = endpointKey(address, target);
-          if (!endpoints.has(k)) endpoints.set(k, { address, port: target });
+          keys.push(endpointKey(address, target));
+          found.push({ address, port: target });
         }
       }
     }
-    const sorted: Record<string, Endpoint> = {};
-    for (const k of [...endpoints.keys()].sort()) sorted[k] = endpoints.get(k)!;
+    const endpoints = keyedMap(keys, found);
+    keys.length = 0;
+    found.length = 0;
     const protocol = upstreamProtocol(sp.appProtocol);
-    this.#clusters.set(key, protocol === undefined ? { endpoints: sorted } : { endpoints: sorted, protocol });
-    return { cluster: key, problems };
+    this.#clusters.set(key, protocol === undefined ? { endpoints } : { endpoints, protocol });
+    return { cluster: key, problems: problems ?? NO_PROBLEMS };
   }
 
   /**
@@ -196,7 +218,7 @@ export class ServiceIndex {
     if (!EXTERNAL_NAME_RE.test(name)) return fail('InvalidExternalName', `Service ${id} has externalName ${quote(service.spec?.externalName ?? '')}, which is not a DNS name`);
     const p = sp?.port ?? (typeof port === 'number' ? port : undefined);
     if (p === undefined || !isPort(p)) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
-    this.#clusters.set(key, { endpoints: {}, dns: { name: name.replace(/\.$/, ''), port: p } });
+    this.#clusters.set(key, { dns: { name: name.replace(/\.$/, ''), port: p }, endpoints: {} });
     return { cluster: key, problems: [] };
   }
 }

@@ -204,3 +204,20 @@ test('a file truncated for a rewrite keeps its objects; one that stays empty los
   await until(source, () => cache.get('Service', 'default', 'a') === undefined, 'the object to go once the file stays empty');
   assert.ok(Date.now() - t0 >= EMPTY_GRACE_MS - 50, `removed after ${Date.now() - t0} ms`);
 });
+
+test('a watch reload skips only files whose stat is unchanged since an old enough read: same-size rewrites are seen', async () => {
+  const dir = folder({ 'a.yaml': svc('a1'), 'b.yaml': svc('b1') });
+  const { source, cache } = await started(dir);
+  assert.deepEqual(cache.keys(), ['Service/default/a1', 'Service/default/b1']);
+  // Rewritten in place right after its read, with the same size: the stat may
+  // match (coarse timestamps), so it must be read again.
+  write(dir, 'a.yaml', svc('a2'));
+  await source.reload(false);
+  assert.deepEqual(cache.keys(), ['Service/default/a2', 'Service/default/b1']);
+  // Old enough now that its stat stands for its text; a rewrite changes the stat.
+  await new Promise((r) => setTimeout(r, 2_100));
+  await source.reload();
+  write(dir, 'b.yaml', svc('b2'));
+  await source.reload(false);
+  assert.deepEqual(cache.keys(), ['Service/default/a2', 'Service/default/b2']);
+});

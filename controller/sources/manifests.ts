@@ -51,7 +51,19 @@ interface FileState {
   readonly problems: readonly SourceProblem[];
   /** When the file was first read empty while it had objects (see EMPTY_GRACE_MS). */
   readonly emptySince?: number;
+  /** Its stat when `text` was read: device, inode, size, mtime and ctime (ns). */
+  readonly sig?: string;
+  /**
+   * Its ctime was older than the read by RACY_MS: a later write changes the
+   * ctime, so an equal `sig` means equal text and a watch-triggered reload
+   * need not read it again. A file written just before it was read is read
+   * every time (two writes within one timestamp tick could share a ctime).
+   */
+  readonly stable?: boolean;
 }
+
+/** How old a file's ctime must be, relative to its read, for its stat to stand for its text (see FileState.stable). */
+const RACY_MS = 2_000;
 
 /**
  * How long a file that suddenly reads empty keeps its objects. Editors and
@@ -90,6 +102,8 @@ export class ManifestSource implements Source {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  /** The pending reload must read every file (not only those whose stat changed). */
+  #againFull = false;
   #synced = false;
   #closed = false;
 
@@ -101,7 +115,8 @@ export class ManifestSource implements Source {
     this.name = `manifests:${this.dir}`;
     this.#log = options.log ?? createLogger({ level: 'warn' });
     this.#rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
-    this.#debounce = new HoldOff(() => void this.reload(), options.debounce);
+    // Watch events reload what changed; the periodic rescan and reload() read every file.
+    this.#debounce = new HoldOff(() => void this.reload(false), options.debounce);
   }
 
   get synced(): boolean {
@@ -143,9 +158,12 @@ export class ManifestSource implements Source {
   /**
    * Rescans the folder now (the watcher calls this, debounced; SIGHUP may too).
    * Reloads never overlap: one requested during a reload runs right after it.
+   * `full` (the default) reads every file; without it a file whose stat did
+   * not change since an old enough read is not read again (the watcher's way).
    */
-  reload(): Promise<void> {
+  reload(full = true): Promise<void> {
     if (this.#closed || this.#cache === undefined) return Promise.resolve();
+    this.#againFull ||= full;
     if (this.#running !== undefined) {
       this.#again = true;
       return this.#running;
@@ -154,7 +172,9 @@ export class ManifestSource implements Source {
       try {
         do {
           this.#again = false;
-          await this.#reloadOnce();
+          const all = this.#againFull;
+          this.#againFull = false;
+          await this.#reloadOnce(all);
         } while (this.#again && !this.#closed);
       } finally {
         this.#running = undefined;
@@ -210,7 +230,7 @@ export class ManifestSource implements Source {
     this.#publishProblems();
   }
 
-  async #reloadOnce(): Promise<void> {
+  async #reloadOnce(full: boolean): Promise<void> {
     const scan = await this.#scan();
     if (scan === undefined) {
       // The folder itself is gone (an unmounted volume?): keep serving what we had.
@@ -225,7 +245,7 @@ export class ManifestSource implements Source {
       if (scan.unreadableDirs.some((d) => file.startsWith(d + '/'))) next.set(file, state);
     }
     await forEachLimited(scan.files, 32, async (file) => {
-      const state = await this.#readFile(file, this.#files.get(file));
+      const state = await this.#readFile(file, this.#files.get(file), full);
       if (state !== undefined) next.set(file, state);
     });
     if (this.#closed) return;
@@ -236,14 +256,25 @@ export class ManifestSource implements Source {
     this.#emitReload();
   }
 
-  /** Reads and parses one file; undefined if it vanished since the scan. */
-  async #readFile(file: string, prev: FileState | undefined): Promise<FileState | undefined> {
+  /**
+   * Reads and parses one file; undefined if it vanished since the scan.
+   * Unless `full`, a stable file (see FileState.stable) with the same stat is
+   * taken as unchanged without reading it: a change to one manifest of a
+   * folder then reads one file, not all of them.
+   */
+  async #readFile(file: string, prev: FileState | undefined, full: boolean): Promise<FileState | undefined> {
     let text: string;
+    let sig: string;
+    let stable: boolean;
     try {
-      const { size } = await stat(file);
-      if (size > MAX_MANIFEST_BYTES) {
-        throw new Error(`${size} bytes is over the ${MAX_MANIFEST_BYTES / 1048576} MiB limit for one manifest file`);
+      const started = Date.now();
+      const st = await stat(file, { bigint: true });
+      if (st.size > BigInt(MAX_MANIFEST_BYTES)) {
+        throw new Error(`${st.size} bytes is over the ${MAX_MANIFEST_BYTES / 1048576} MiB limit for one manifest file`);
       }
+      sig = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      if (!full && prev?.stable === true && prev.sig === sig && prev.text !== undefined) return prev;
+      stable = Number(st.ctimeNs / 1_000_000n) < started - RACY_MS;
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -252,18 +283,18 @@ export class ManifestSource implements Source {
         problems: [{ code: 'MANIFEST_UNREADABLE', severity: 'error', file, message: `cannot read: ${(err as Error).message}` }],
       };
     }
-    if (prev !== undefined && prev.text === text) return prev;
+    if (prev !== undefined && prev.text === text) return prev.sig === sig && prev.stable === stable ? prev : { ...prev, sig, stable };
     if (text.trim() === '' && prev !== undefined && prev.objects.length > 0) {
       const since = prev.emptySince ?? Date.now();
       if (Date.now() - since < EMPTY_GRACE_MS) {
         // Look again once the grace is over, even if nothing else changes.
         if (prev.emptySince === undefined) setTimeout(() => this.#debounce.trigger(), EMPTY_GRACE_MS).unref();
-        return { ...prev, emptySince: since };
+        return { ...prev, emptySince: since, sig: undefined, stable: false };
       }
     }
     const parsed = parseManifest(file, text);
-    if (parsed.error !== undefined) return { text, objects: prev?.objects ?? [], problems: [parsed.error] };
-    return { text, objects: parsed.objects, problems: parsed.warnings };
+    if (parsed.error !== undefined) return { text, objects: prev?.objects ?? [], problems: [parsed.error], sig, stable };
+    return { text, objects: parsed.objects, problems: parsed.warnings, sig, stable };
   }
 
   /** Chooses a winner per object (first file in path order) and applies the difference as one batch. */
