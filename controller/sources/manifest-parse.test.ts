@@ -101,34 +101,3 @@ test('Routes: turnout.dev/v1alpha1 is read and shape-checked; another group\'s R
   assert.equal(wrong.error?.line, 4);
   assert.match(wrong.error?.message ?? '', /^Route\/shop\/r: spec\.rules\[0\]\.backends\[0\]\.weight: must be an integer$/);
 });
-
-test('the plain-manifest reader gives the same documents and lines as the full parser, and declines what it cannot be sure of', async () => {
-  const { readdirSync, readFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { documents, plainDocuments } = await import('./manifest-parse.ts');
-  const dir = join(import.meta.dirname, '../../examples');
-  const corpus: Record<string, string> = {};
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) corpus[f] = readFileSync(join(dir, f), 'utf8');
-  Object.assign(corpus, {
-    comments: '# head\n\napiVersion: v1\nkind: Service # trailing\nmetadata:\n  name: a\n---\n\n# only a comment\n---\n  \nkind: Service\nmetadata: {name: b}\n',
-    scalars: 'kind: ConfigMap\nmetadata: {name: s}\ndata:\n  a: 0o17\n  b: 0x1F\n  c: .inf\n  d: ~\n  e: True\n  f: yes\n  g: 1e3\n  h: "x\\ty\\u00e9"\n  i: 012\n  j: \'it\'\'s\'\n  k: |\n    line one\n    --- not a marker\n  l: >-\n    folded\n    text\n  m: 2026-01-01\n  n: -.5\n  o: null\n  p: ""\n',
-    json: '{"kind": "Service", "metadata": {"name": "j"}, "spec": {"ports": [{"port": 80}]}}',
-    crlf: 'kind: Service\r\nmetadata:\r\n  name: crlf\r\n---\r\nkind: Service\r\nmetadata: {name: crlf2}\r\n',
-    leadingMarker: '---\nkind: Service\nmetadata: {name: lead}\n---\n',
-  });
-  let plain = 0;
-  for (const [name, text] of Object.entries(corpus)) {
-    const fast = plainDocuments(text);
-    if (fast === undefined) continue;
-    plain++;
-    assert.deepStrictEqual(fast, documents(name, text), name);
-  }
-  assert.ok(plain >= 8, `the plain reader took ${plain} of ${Object.keys(corpus).length} files`);
-  assert.equal(plainDocuments('kind: Service\nmetadata: {name: a}\n---\nkind: Service\nmetadata: {name: a}\nspec: {x: 1, x: 2}\n'), undefined, 'a duplicate key is an error');
-  for (const text of ['a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a: {<<: {b: 1}}\n', '%YAML 1.2\n---\na: 1\n', '--- {a: 1}\n', 'a: 1\n...\n', 'items: [{a: 1}]\nkind: List\n', 'rules: [{host: "*.foo.com"}]\n']) {
-    assert.equal(plainDocuments(text), undefined, JSON.stringify(text));
-  }
-  // Either way parseManifest reads the same objects.
-  const r = parseManifest('x.yaml', corpus.crlf!);
-  assert.deepEqual(r.objects.map((o) => [o.key, o.line]), [['Service/default/crlf', 1], ['Service/default/crlf2', 5]]);
-});

@@ -2,7 +2,6 @@
 // would read it: multi-document YAML (JSON is YAML too), `kind: List` wrappers,
 // namespace defaulting and Secret `stringData` folding. Pure: no I/O, so every
 // rule is testable from a string.
-import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { isNode, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document } from 'yaml';
 import type { KubeObject } from '../k8s/types.ts';
@@ -30,25 +29,40 @@ export interface ParsedManifest {
   readonly error?: SourceProblem;
 }
 
-/** One document's value and the line it starts on; `itemLines` for a `kind: List`. */
-interface Doc {
-  readonly value: unknown;
-  readonly line: number;
-  readonly itemLines?: readonly number[];
-}
-
 /** Parses one file's text; never throws. `file` is only used in problem reports. */
 export function parseManifest(file: string, text: string): ParsedManifest {
-  const docs = plainDocuments(text) ?? documents(file, text);
-  if (!Array.isArray(docs)) return docs;
+  const lines = new LineCounter();
+  let docs: Document.Parsed[];
+  try {
+    const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true });
+    docs = Array.isArray(parsed) ? parsed : [];
+  } catch (err) {
+    return refused(file, 'MANIFEST_PARSE_ERROR', messageOf(err), 1);
+  }
+  for (const doc of docs) {
+    const e = doc.errors[0];
+    if (e !== undefined) {
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+      return refused(file, 'MANIFEST_PARSE_ERROR', messageOf(e), pos.line, pos.col);
+    }
+  }
 
   const objects: ManifestObject[] = [];
   const ignored: ManifestObject[] = [];
   for (const doc of docs) {
-    const items = listItems(doc.value);
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      return refused(file, 'MANIFEST_PARSE_ERROR', messageOf(err), lineOf(doc.contents, lines));
+    }
+    if (value === null || value === undefined) continue; // an empty or comment-only document
+    const docLine = lineOf(doc.contents, lines);
+    const items = listItems(value);
+    const itemNodes = items === undefined ? [] : (doc.getIn(['items'], true) as unknown);
     const candidates = items === undefined
-      ? [{ value: doc.value, line: doc.line }]
-      : items.map((v, i) => ({ value: v, line: doc.itemLines?.[i] ?? doc.line }));
+      ? [{ value, line: docLine }]
+      : items.map((v, i) => ({ value: v, line: isSeq(itemNodes) ? lineOf(itemNodes.items[i], lines) : docLine }));
     for (const c of candidates) {
       const obj = asObject(c.value);
       if (obj === undefined) {
@@ -78,93 +92,6 @@ export function parseManifest(file: string, text: string): ParsedManifest {
     });
   }
   return { objects, warnings };
-}
-
-/**
- * The non-empty documents of `text` with the `yaml` library (YAML 1.2, core
- * schema): every feature, positions for every problem. Refused when broken.
- */
-export function documents(file: string, text: string): Doc[] | ParsedManifest {
-  const lines = new LineCounter();
-  let docs: Document.Parsed[];
-  try {
-    const parsed = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true });
-    docs = Array.isArray(parsed) ? parsed : [];
-  } catch (err) {
-    return refused(file, 'MANIFEST_PARSE_ERROR', messageOf(err), 1);
-  }
-  for (const doc of docs) {
-    const e = doc.errors[0];
-    if (e !== undefined) {
-      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-      return refused(file, 'MANIFEST_PARSE_ERROR', messageOf(e), pos.line, pos.col);
-    }
-  }
-  const out: Doc[] = [];
-  for (const doc of docs) {
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: 100 });
-    } catch (err) {
-      return refused(file, 'MANIFEST_PARSE_ERROR', messageOf(err), lineOf(doc.contents, lines));
-    }
-    if (value === null || value === undefined) continue; // an empty or comment-only document
-    const line = lineOf(doc.contents, lines);
-    const items = listItems(value);
-    const itemNodes = items === undefined ? undefined : (doc.getIn(['items'], true) as unknown);
-    out.push(isSeq(itemNodes) ? { value, line, itemLines: items!.map((_, i) => lineOf(itemNodes.items[i], lines)) } : { value, line });
-  }
-  return out;
-}
-
-// What plainDocuments leaves to the `yaml` library: anchors, aliases, tags,
-// merge keys, directives, tabs, "__proto__", content on a "---" line and
-// document end markers. "*" and "&" also rule out wildcard hosts and URLs
-// with queries: those files simply take the full parser.
-const NOT_PLAIN = /[&*!%\t]|<<|__proto__|^---[ \t]*\S|^\.\.\./m;
-const DOCUMENT_START = /^---[ \t]*\r?$/;
-const NO_CONTENT = /^[ \t]*(#.*)?\r?$/;
-
-/**
- * The documents of a plain manifest (the common case: mappings, flow
- * collections, quoted and block scalars) read with js-yaml's core schema,
- * which gives the same values as the `yaml` library there in a tenth of the
- * time (measured: 20-40 µs vs 230-280 µs for a one-Ingress file, the cost of
- * every change in local mode). Undefined whenever it cannot be sure of
- * reading the file exactly as documents() would, which then reads it: any
- * construct in NOT_PLAIN, any error (documents() words it, with a position),
- * a `kind: List` (whose items need their own lines), or documents that do
- * not line up one to one with the "---"-separated parts holding content
- * (their first content lines are the documents' lines).
- */
-export function plainDocuments(text: string): Doc[] | undefined {
-  if (NOT_PLAIN.test(text)) return undefined;
-  let values: unknown[];
-  try {
-    values = loadAll(text, null, { schema: CORE_SCHEMA });
-  } catch {
-    return undefined;
-  }
-  const starts: number[] = [];
-  let content = false;
-  let line = 0;
-  let from = 0;
-  while (from <= text.length) {
-    let to = text.indexOf('\n', from);
-    if (to < 0) to = text.length;
-    const l = text.slice(from, to);
-    line++;
-    if (DOCUMENT_START.test(l)) content = false;
-    else if (!content && !NO_CONTENT.test(l)) { starts.push(line); content = true; }
-    from = to + 1;
-  }
-  const docs: Doc[] = [];
-  for (const value of values) {
-    if (value === null || value === undefined) continue;
-    if (listItems(value) !== undefined || docs.length >= starts.length) return undefined;
-    docs.push({ value, line: starts[docs.length]! });
-  }
-  return docs.length === starts.length ? docs : undefined;
 }
 
 /**
