@@ -165,25 +165,38 @@ export class RoutingTable {
     // arrays cost more than the rest of a delta's build.
     const hostKeys = Object.keys(vhosts);
 
+    // A delta that replaced a few hosts of a large map: patch the previous
+    // table's indexes with those hosts instead of indexing every host again.
+    const sameHosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts);
+    const changed = previous === undefined || sameHosts ? undefined : changedHosts(previous.snapshot.virtualHosts, previous.#hosts.count, vhosts, hostKeys);
+
     // TLS first: it is the only step that can fail, and it takes no pool references.
-    const tlsEntries: Array<[string, SniTarget]> = [];
-    for (const host of hostKeys) {
-      const vh = vhosts[host] as VirtualHost;
-      if (vh.passthrough !== undefined) tlsEntries.push([host, { passthrough: vh.passthrough.backends }]);
-      if (vh.tls === undefined) continue;
-      const context = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
-      if (host !== ANY_HOST) tlsEntries.push([host, { context }]);
+    if (changed !== undefined && previous!.snapshot.secrets === snapshot.secrets && Object.isFrozen(snapshot.secrets)) {
+      // The same secrets: the same contexts and fingerprints, and only the changed hosts' SNI entries.
+      for (const [fp, ctx] of previous!.#contexts) this.#contexts.set(fp, ctx);
+      for (const [key, fp] of previous!.#fingerprints) this.#fingerprints.set(key, fp);
+      const sni = new Map<string, SniTarget | undefined>();
+      for (const [host, vh] of changed) sni.set(host, vh === undefined ? undefined : this.#sniTarget(host, vh, previous));
+      this.#tlsHosts = previous!.#tlsHosts.patched(sni);
+    } else {
+      const tlsEntries: Array<[string, SniTarget]> = [];
+      for (const host of hostKeys) {
+        const target = this.#sniTarget(host, vhosts[host] as VirtualHost, previous);
+        if (target !== undefined) tlsEntries.push([host, target]);
+      }
+      this.#tlsHosts = new HostIndex(tlsEntries);
     }
     for (const [name, l] of Object.entries(snapshot.listeners)) {
       if (l.protocol === 'https' && l.defaultSecret !== undefined) this.#context(l.defaultSecret, `listener ${JSON.stringify(name)}`, previous);
     }
-    this.#tlsHosts = new HostIndex(tlsEntries);
 
     // Host tables depend on the virtual hosts map only: share them while it is
-    // the same (frozen) object, whatever happened to clusters. Built before
-    // any endpoint is retained, since compiling a host can refuse the snapshot.
-    this.#hosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts)
-      ? previous.#hosts : hostTables(vhosts, hostKeys);
+    // the same (frozen) object, whatever happened to clusters; patch them for
+    // a few changed hosts. Built before any endpoint is retained, since
+    // compiling a host can refuse the snapshot.
+    this.#hosts = sameHosts ? previous!.#hosts
+      : changed !== undefined ? patchHostTables(previous!.#hosts, changed, previous!.snapshot.virtualHosts, hostKeys.length)
+      : hostTables(vhosts, hostKeys);
 
     // Balancers are lent only by a table that still holds its endpoint
     // references (not closed) in the same registry: then every endpoint of a
@@ -235,6 +248,21 @@ export class RoutingTable {
       endpoints,
       secrets: Object.keys(snapshot.secrets).length,
     };
+  }
+
+  /**
+   * What an SNI name of `host` leads to: a passthrough split, a context
+   * (loaded here, which may refuse the snapshot; also for ANY_HOST, which
+   * has no SNI entry), or nothing.
+   */
+  #sniTarget(host: string, vh: VirtualHost, previous: RoutingTable | undefined): SniTarget | undefined {
+    // validate.ts refuses a host with both; the later one would win, as in the index it replaces.
+    let target: SniTarget | undefined = vh.passthrough !== undefined ? { passthrough: vh.passthrough.backends } : undefined;
+    if (vh.tls !== undefined) {
+      const context = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
+      if (host !== ANY_HOST) target = { context };
+    }
+    return target;
   }
 
   /** A route and its cluster as resolved in this table. */
@@ -378,6 +406,55 @@ export class RoutingTable {
       balancer.release(this.pools);
     }
   }
+}
+
+/** Beyond this share of changed hosts, indexing every host again is as cheap as patching. */
+const PATCH_SHARE = 0.125;
+
+/**
+ * The hosts of `next` that are not the very (frozen) object of `prev`, with
+ * their new value (undefined: removed); undefined when the maps are not both
+ * frozen or too much changed.
+ */
+function changedHosts(prev: Snapshot['virtualHosts'], prevCount: number, next: Snapshot['virtualHosts'], nextKeys: readonly string[]): Map<string, VirtualHost | undefined> | undefined {
+  if (!Object.isFrozen(prev) || !Object.isFrozen(next)) return undefined;
+  const limit = Math.max(8, Math.floor(nextKeys.length * PATCH_SHARE));
+  const out = new Map<string, VirtualHost | undefined>();
+  let kept = 0;
+  for (const host of nextKeys) {
+    const vh = next[host] as VirtualHost;
+    if (Object.hasOwn(prev, host) && prev[host] === vh) { kept++; continue; }
+    out.set(host, vh);
+    if (out.size > limit) return undefined;
+  }
+  // Fewer kept than prev has: the rest were removed.
+  if (kept + out.size - countNew(out, prev) < prevCount) {
+    for (const host of Object.keys(prev)) if (!Object.hasOwn(next, host)) out.set(host, undefined);
+    if (out.size > limit) return undefined;
+  }
+  return out;
+}
+
+/** How many of `changed`'s hosts are not in `prev` at all. */
+function countNew(changed: ReadonlyMap<string, unknown>, prev: Snapshot['virtualHosts']): number {
+  let n = 0;
+  for (const host of changed.keys()) if (!Object.hasOwn(prev, host)) n++;
+  return n;
+}
+
+/** `tables` with the changed hosts compiled (cached) and replaced: the same result as hostTables on the new map. */
+function patchHostTables(tables: HostTables, changed: ReadonlyMap<string, VirtualHost | undefined>, prev: Snapshot['virtualHosts'], count: number): HostTables {
+  const entries = new Map<string, VirtualHostEntry | undefined>();
+  let routes = tables.routes;
+  let anyHost = tables.anyHost;
+  for (const [host, vh] of changed) {
+    const entry = vh === undefined ? undefined : compileHost(vh);
+    if (Object.hasOwn(prev, host)) routes -= compileHost(prev[host] as VirtualHost).routes;
+    if (entry !== undefined) routes += entry.routes;
+    if (host === ANY_HOST) anyHost = entry;
+    else entries.set(host, entry);
+  }
+  return { hosts: tables.hosts.patched(entries), anyHost, count, routes };
 }
 
 /** The host index of a virtual hosts map, from cached compiled hosts. */
