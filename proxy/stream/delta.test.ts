@@ -163,5 +163,35 @@ test('copy-on-write gives what applyPatch on a deep copy gives, op by op', () =>
     const r = applyDelta(a, delta(JSON.parse(JSON.stringify(patch)), a.version, a.version));
     assert.ok(r.ok, !r.ok ? r.reason : '');
     assert.deepEqual(r.candidate, want);
+    assertDeepFrozen(r.candidate);
   }
+});
+
+/** Every object reachable from `value` is frozen (what the applier, version.ts and validate.ts rely on). */
+function assertDeepFrozen(value: unknown, path = ''): void {
+  if (typeof value !== 'object' || value === null) return;
+  assert.ok(Object.isFrozen(value), `${path || '/'} is frozen`);
+  for (const [k, v] of Object.entries(value)) assertDeepFrozen(v, `${path}/${k}`);
+}
+
+test('the candidate comes out deep-frozen, whatever the operations inserted, moved or copied', () => {
+  const from = wide(3);
+  const patch = [
+    { op: 'add', path: '/virtualHosts/new.com', value: { routes: { 'Exact:/n': { match: { type: 'Exact', path: '/n' }, timeoutMs: 1, origin: 'o' } } } },
+    // Written below a value an earlier operation inserted: that value is copied, not written into.
+    { op: 'add', path: '/virtualHosts/new.com/routes/Exact:~1m', value: { match: { type: 'Exact', path: '/m' }, timeoutMs: 2, origin: 'o' } },
+    { op: 'move', from: '/virtualHosts/h1.com', path: '/virtualHosts/moved.com' },
+    { op: 'replace', path: '/clusters/ns~1c2:80', value: { endpoints: { '10.9.9.9:80': { address: '10.9.9.9', port: 80 } } } },
+    { op: 'copy', from: '/clusters/ns~1c0:80', path: '/clusters/ns~1copy:80' },
+  ];
+  const r = applyDelta(from, delta(patch, from.version, from.version));
+  assert.ok(r.ok, !r.ok ? r.reason : '');
+  const c = r.candidate as typeof from;
+  assert.equal(Object.keys(c.virtualHosts['new.com']?.routes ?? {}).length, 2, 'both routes landed');
+  assert.deepEqual(c.clusters['ns/copy:80'], from.clusters['ns/c0:80']);
+  assertDeepFrozen(c);
+  // Without a copy operation too (no whole-document walk at the end).
+  const r2 = applyDelta(from, delta(patch.slice(0, 4), from.version, from.version));
+  assert.ok(r2.ok);
+  assertDeepFrozen(r2.candidate);
 });
