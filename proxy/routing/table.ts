@@ -145,6 +145,8 @@ export class RoutingTable {
   readonly #defaultRoute: RouteTarget | undefined;
   /** Balancers by cluster key; never changed after the constructor, so a successor may share it. */
   readonly #clusters: ReadonlyMap<ClusterKey, ClusterBalancer>;
+  /** Who holds the endpoint references of #clusters: shared with the tables that share the map. */
+  readonly #holders: ClusterHolders;
   readonly #tlsHosts: HostIndex<SniTarget>;
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
@@ -207,11 +209,12 @@ export class RoutingTable {
     if (lender !== undefined && lender.snapshot.clusters === clusters && Object.isFrozen(clusters)) {
       // The same clusters map (a delta that touched no cluster): the same
       // balancers, so share the map itself; one more reference per endpoint.
+      // The references are the map's, taken once by its first table and
+      // released by its last: no walk over every endpoint per table.
       this.#clusters = lender.#clusters;
-      for (const balancer of this.#clusters.values()) {
-        balancer.retain(this.pools);
-        endpoints += balancer.endpoints.length;
-      }
+      this.#holders = lender.#holders;
+      this.#holders.count++;
+      for (const balancer of this.#clusters.values()) endpoints += balancer.endpoints.length;
     } else {
       const built = new Map<ClusterKey, ClusterBalancer>();
       const lentClusters = lender?.snapshot.clusters;
@@ -235,6 +238,7 @@ export class RoutingTable {
         endpoints += balancer.endpoints.length;
       }
       this.#clusters = built;
+      this.#holders = { count: 1 };
     }
 
     const dr = snapshot.defaultRoute;
@@ -401,11 +405,18 @@ export class RoutingTable {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // One reference per endpoint per cluster, as taken in the constructor.
+    // One reference per endpoint per cluster, as taken when the map was built,
+    // given back by the last table holding the map.
+    if (--this.#holders.count > 0) return;
     for (const balancer of this.#clusters.values()) {
       balancer.release(this.pools);
     }
   }
+}
+
+/** Tables holding one clusters map (and its endpoint references) between them. */
+interface ClusterHolders {
+  count: number;
 }
 
 /** Beyond this share of changed hosts, indexing every host again is as cheap as patching. */
