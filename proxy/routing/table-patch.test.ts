@@ -3,7 +3,11 @@
 // scratch, whatever the delta did to the hosts.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import jsonpatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import { changedKeys } from '../../api/snapshot.ts';
 import type { Snapshot, VirtualHost } from '../../api/snapshot.ts';
+import { applyDelta } from '../stream/delta.ts';
 import { deepFreeze, sealSnapshot } from '../../api/version.ts';
 import { ApplyError } from '../errors.ts';
 import { cluster, content, route, vhost } from '../testkit.ts';
@@ -72,6 +76,21 @@ test('a patched table behaves as a fresh one for every kind of host change', asy
     await t.test(name, () => {
       const prev = buildTable(base(), undefined, { pools });
       const snap = delta(prev.snapshot, edit);
+      const patched = buildTable(snap, prev, { pools });
+      const fresh = buildTable(deepFreeze(structuredClone(snap)), undefined, { pools });
+      tables.push(prev, patched, fresh);
+      assert.deepEqual(behaviour(patched), behaviour(fresh));
+    });
+    // The same change arriving as a delta: the table takes the changed hosts
+    // from the keys the delta wrote (changedKeys) instead of comparing all.
+    await t.test(`${name}, through applyDelta`, () => {
+      const prev = buildTable(base(), undefined, { pools });
+      const target = delta(prev.snapshot, edit);
+      const patch = JSON.parse(JSON.stringify(jsonpatch.compare(prev.snapshot, target))) as Operation[];
+      const r = applyDelta(prev.snapshot, { type: 'delta', base: prev.snapshot.version, version: target.version, patch });
+      assert.ok(r.ok, !r.ok ? r.reason : '');
+      const snap = r.candidate as Snapshot;
+      assert.ok(changedKeys(snap.virtualHosts, prev.snapshot.virtualHosts), 'the delta recorded its hosts map as a copy');
       const patched = buildTable(snap, prev, { pools });
       const fresh = buildTable(deepFreeze(structuredClone(snap)), undefined, { pools });
       tables.push(prev, patched, fresh);

@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST } from '../../api/snapshot.ts';
+import { ANY_HOST, changedKeys } from '../../api/snapshot.ts';
 import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer, DnsBalancer } from '../upstream/balancer.ts';
@@ -164,8 +164,11 @@ export class RoutingTable {
     this.dns = options.dns ?? (previous?.pools === this.pools ? previous.dns : undefined) ?? new DnsTargets(this.pools, silentLogger);
     const vhosts = snapshot.virtualHosts;
     // Object.keys and an index, not Object.entries: at 10k keys the pair
-    // arrays cost more than the rest of a delta's build.
-    const hostKeys = Object.keys(vhosts);
+    // arrays cost more than the rest of a delta's build. Only when needed: a
+    // delta names its changed hosts (changedKeys), and Object.keys of a
+    // 10k-key map is a sort by insertion order.
+    let keys: string[] | undefined;
+    const hostKeys = () => (keys ??= Object.keys(vhosts));
 
     // A delta that replaced a few hosts of a large map: patch the previous
     // table's indexes with those hosts instead of indexing every host again.
@@ -178,11 +181,11 @@ export class RoutingTable {
       for (const [fp, ctx] of previous!.#contexts) this.#contexts.set(fp, ctx);
       for (const [key, fp] of previous!.#fingerprints) this.#fingerprints.set(key, fp);
       const sni = new Map<string, SniTarget | undefined>();
-      for (const [host, vh] of changed) sni.set(host, vh === undefined ? undefined : this.#sniTarget(host, vh, previous));
+      for (const [host, vh] of changed.hosts) sni.set(host, vh === undefined ? undefined : this.#sniTarget(host, vh, previous));
       this.#tlsHosts = previous!.#tlsHosts.patched(sni);
     } else {
       const tlsEntries: Array<[string, SniTarget]> = [];
-      for (const host of hostKeys) {
+      for (const host of hostKeys()) {
         const target = this.#sniTarget(host, vhosts[host] as VirtualHost, previous);
         if (target !== undefined) tlsEntries.push([host, target]);
       }
@@ -197,8 +200,8 @@ export class RoutingTable {
     // a few changed hosts. Built before any endpoint is retained, since
     // compiling a host can refuse the snapshot.
     this.#hosts = sameHosts ? previous!.#hosts
-      : changed !== undefined ? patchHostTables(previous!.#hosts, changed, previous!.snapshot.virtualHosts, hostKeys.length)
-      : hostTables(vhosts, hostKeys);
+      : changed !== undefined ? patchHostTables(previous!.#hosts, changed.hosts, previous!.snapshot.virtualHosts, changed.count)
+      : hostTables(vhosts, hostKeys());
 
     // Balancers are lent only by a table that still holds its endpoint
     // references (not closed) in the same registry: then every endpoint of a
@@ -424,15 +427,33 @@ const PATCH_SHARE = 0.125;
 
 /**
  * The hosts of `next` that are not the very (frozen) object of `prev`, with
- * their new value (undefined: removed); undefined when the maps are not both
- * frozen or too much changed.
+ * their new value (undefined: removed), and how many hosts `next` has;
+ * undefined when the maps are not both frozen or too much changed. From the
+ * keys a delta wrote when `next` is its copy of `prev`, else by comparing all.
  */
-function changedHosts(prev: Snapshot['virtualHosts'], prevCount: number, next: Snapshot['virtualHosts'], nextKeys: readonly string[]): Map<string, VirtualHost | undefined> | undefined {
+function changedHosts(
+  prev: Snapshot['virtualHosts'], prevCount: number, next: Snapshot['virtualHosts'], nextKeys: () => readonly string[],
+): { hosts: Map<string, VirtualHost | undefined>; count: number } | undefined {
   if (!Object.isFrozen(prev) || !Object.isFrozen(next)) return undefined;
-  const limit = Math.max(8, Math.floor(nextKeys.length * PATCH_SHARE));
+  const written = changedKeys(next, prev);
+  if (written !== undefined) {
+    if (written.size > Math.max(8, prevCount * PATCH_SHARE)) return undefined;
+    const hosts = new Map<string, VirtualHost | undefined>();
+    let count = prevCount;
+    for (const host of written) {
+      const had = Object.hasOwn(prev, host);
+      const has = Object.hasOwn(next, host);
+      count += (has ? 1 : 0) - (had ? 1 : 0);
+      if (has && !(had && prev[host] === next[host])) hosts.set(host, next[host]);
+      else if (!has && had) hosts.set(host, undefined);
+    }
+    return { hosts, count };
+  }
+  const keys = nextKeys();
+  const limit = Math.max(8, Math.floor(keys.length * PATCH_SHARE));
   const out = new Map<string, VirtualHost | undefined>();
   let kept = 0;
-  for (const host of nextKeys) {
+  for (const host of keys) {
     const vh = next[host] as VirtualHost;
     if (Object.hasOwn(prev, host) && prev[host] === vh) { kept++; continue; }
     out.set(host, vh);
@@ -443,7 +464,7 @@ function changedHosts(prev: Snapshot['virtualHosts'], prevCount: number, next: S
     for (const host of Object.keys(prev)) if (!Object.hasOwn(next, host)) out.set(host, undefined);
     if (out.size > limit) return undefined;
   }
-  return out;
+  return { hosts: out, count: keys.length };
 }
 
 /** How many of `changed`'s hosts are not in `prev` at all. */
