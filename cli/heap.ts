@@ -1,11 +1,13 @@
 // The V8 heap settings of a serving proxy process. Node sizes its heap for
 // throughput on big machines: a young generation that grows to 64 MiB per
-// semi-space (134 MB for the pair), and an old generation allowed to reach up
-// to four times the live heap before a full collection. A proxy at 10k routes
+// semi-space (134 MB in all), and an old generation allowed to grow to up to
+// four times the live heap before a full collection. A proxy at 10k routes
 // holds ~55 MB of live objects, yet measured 370–400 MB of RSS after 200
-// snapshot changes, nearly all of it collectable garbage and empty
-// semi-spaces (docs/performance.md, 2026-11-26). Its per-request garbage dies
-// young whatever the young generation's size, so a small one costs little.
+// snapshot changes: empty semi-spaces and garbage (each apply leaves a copy
+// of the 10k-entry hosts map in large-object space, freed only by a full GC).
+// 8 MiB semi-spaces and an old generation of at most twice the live heap
+// brought that to ~185 MB; 2 MiB semi-spaces or 1.5× cost measurably more GC
+// time per request under keep-alive load (docs/performance.md, 2026-11-26).
 //
 // Node reads these flags only at start-up (v8.setFlagsFromString has no effect
 // on a heap already sized), so `turnout proxy` starts again in the same
@@ -16,7 +18,7 @@
 import { UsageError, type FlagValues } from './flags.ts';
 
 /** The proxy's default V8 flags; the measurements behind them are in docs/performance.md. */
-export const DEFAULT_HEAP_FLAGS = '--max-semi-space-size=2 --heap-growing-percent=50';
+export const DEFAULT_HEAP_FLAGS = '--max-semi-space-size=8 --heap-growing-percent=100';
 
 /** Replaces the default where --heap-flags is not given (a chart's env, the bench's A/B runs). */
 export const HEAP_FLAGS_ENV = 'TURNOUT_HEAP_FLAGS';
