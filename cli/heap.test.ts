@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEAP_FLAGS, heapFlagsOf, needsRestart, parseHeapFlags } from './heap.ts';
+import { DEFAULT_HEAP_FLAGS, heapFlagsOf, needsRestart, parseHeapFlags, restartWithHeapFlags } from './heap.ts';
 import { UsageError } from './flags.ts';
 
 const HEAP = fileURLToPath(new URL('./heap.ts', import.meta.url));
@@ -46,4 +46,22 @@ console.log(JSON.stringify({ pid: process.pid, execArgv: process.execArgv.filter
   assert.equal(seen.pid, pid, 'the same process');
   assert.deepEqual(seen.execArgv, ['--max-semi-space-size=1']);
   assert.deepEqual(seen.argv, ['proxy', '--x', 'y']);
+});
+
+test('when the restart itself fails, the process says so and goes on with Node defaults', () => {
+  const execve = process.execve;
+  const write = process.stderr.write;
+  let said = '';
+  process.execve = (() => { throw new Error('EACCES'); }) as typeof process.execve;
+  process.stderr.write = ((s: string) => { said += s; return true; }) as typeof process.stderr.write;
+  const applied = process.env.TURNOUT_HEAP_FLAGS_APPLIED;
+  delete process.env.TURNOUT_HEAP_FLAGS_APPLIED;
+  try {
+    restartWithHeapFlags(['--heap-growing-percent=77']);
+  } finally {
+    process.execve = execve;
+    process.stderr.write = write;
+    if (applied !== undefined) process.env.TURNOUT_HEAP_FLAGS_APPLIED = applied;
+  }
+  assert.match(said, /could not restart with --heap-flags "--heap-growing-percent=77" \(EACCES\)/);
 });

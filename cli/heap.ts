@@ -63,5 +63,10 @@ export function needsRestart(flags: readonly string[], execArgv: readonly string
  */
 export function restartWithHeapFlags(flags: readonly string[]): void {
   if (!needsRestart(flags, process.execArgv, process.env) || typeof process.execve !== 'function') return;
-  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [APPLIED_ENV]: flags.join(' ') });
+  try {
+    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [APPLIED_ENV]: flags.join(' ') });
+  } catch (err) {
+    // Serving with Node's defaults beats not serving: say so and go on.
+    process.stderr.write(`turnout: could not restart with --heap-flags ${JSON.stringify(flags.join(' '))} (${(err as Error).message}); running with Node's heap defaults\n`);
+  }
 }
