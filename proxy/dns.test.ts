@@ -85,6 +85,7 @@ test('a DNS-named cluster is resolved before it serves, and follows new addresse
   await until('the load is served by the first address', async () => seen.has('127.0.0.2'));
   dnsServer.records['backend.test'] = { addresses: ['127.0.0.3'], ttl: 0 };
   await until('traffic moved to the new address', async () => (await get(port, '/')).body === '127.0.0.3');
+  await until('the load is served by the new address', async () => seen.has('127.0.0.3'));
   stop = true;
   await Promise.all(loops);
   agent.destroy();
