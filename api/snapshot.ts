@@ -309,3 +309,32 @@ export function snapshotCounts(s: Snapshot): SnapshotCounts {
     secrets: Object.keys(s.secrets).length,
   };
 }
+
+// Copies of snapshot maps and the keys that may differ from the map copied.
+// A proxy builds a delta's candidate by copying the maps the patch writes
+// into (proxy/stream/delta.ts), so it knows which few keys of a 10k-entry map
+// were written; validation and the routing table then look at those keys
+// instead of comparing every entry with the previous snapshot's.
+// `from` is held weakly: each map would otherwise keep the one it was copied
+// from alive, and that one its own, down to the first snapshot.
+const copies = new WeakMap<object, { readonly from: WeakRef<object>; readonly keys: ReadonlySet<string> }>();
+
+/**
+ * Records that `map` is a copy of `from` in which only `keys` may have been
+ * added, replaced or removed; every other key holds the very value of `from`.
+ * For the code that made the copy, before anyone else sees it.
+ */
+export function noteMapCopy(map: object, from: object, keys: ReadonlySet<string>): void {
+  copies.set(map, { from: new WeakRef(from), keys });
+}
+
+/**
+ * The keys in which `map` may differ from `from`, when `map` was recorded as
+ * a copy of it (noteMapCopy) and both are frozen (so neither changed since);
+ * undefined otherwise: compare every key.
+ */
+export function changedKeys(map: unknown, from: unknown): ReadonlySet<string> | undefined {
+  if (typeof map !== 'object' || map === null || typeof from !== 'object' || from === null) return undefined;
+  const copy = copies.get(map);
+  return copy !== undefined && copy.from.deref() === from && Object.isFrozen(map) && Object.isFrozen(from) ? copy.keys : undefined;
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { assertValidSnapshot, validateSnapshot, SnapshotValidationError } from './validate.ts';
 import { sealSnapshot, versionOf, canonicalJson } from './version.ts';
 import type { SnapshotContent } from './version.ts';
+import { noteMapCopy } from './snapshot.ts';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n';
@@ -115,3 +116,29 @@ for (const tc of cases) {
     assert.throws(() => assertValidSnapshot(c), SnapshotValidationError);
   });
 }
+
+test('against a base, a map recorded as its copy is checked at the keys written only, and still refused when they are bad', () => {
+  const base = sealSnapshot(content());
+  assertValidSnapshot(base);
+  /** `base` with its hosts map copied, edited and recorded as a copy of base's (what proxy/stream/delta.ts does). */
+  const derive = (edit: (hosts: Record<string, unknown>, clusters: Record<string, unknown>) => string[], clustersWritten: string[] = []) => {
+    const hosts: Record<string, unknown> = { ...base.virtualHosts };
+    const clusters: Record<string, unknown> = { ...base.clusters };
+    const written = edit(hosts, clusters);
+    Object.freeze(hosts);
+    Object.freeze(clusters);
+    noteMapCopy(hosts, base.virtualHosts, new Set(written));
+    noteMapCopy(clusters, base.clusters, new Set(clustersWritten));
+    return Object.freeze({ ...base, virtualHosts: hosts, clusters }) as unknown;
+  };
+  const route = (cluster: string) => ({ routes: { 'Prefix:/': { match: { type: 'Prefix', path: '/' }, cluster, timeoutMs: 1, origin: 'o' } } });
+  // A good new host passes; a bad one is refused through the keys written.
+  assert.deepEqual(validateSnapshot(derive((h) => { h['bar.com'] = Object.freeze(route('default/web:80')); return ['bar.com']; }), base), []);
+  const bad = validateSnapshot(derive((h) => { h['bar.com'] = Object.freeze(route('default/missing:80')); return ['bar.com']; }), base);
+  assert.deepEqual(bad.map((p) => p.path), ['/virtualHosts/bar.com/routes/Prefix:~1/cluster']);
+  const forbidden = validateSnapshot(derive((h) => { Object.defineProperty(h, '__proto__', { value: route('default/web:80'), enumerable: true }); return ['__proto__']; }), base);
+  assert.deepEqual(forbidden.map((p) => p.path), ['/virtualHosts/__proto__']);
+  // A cluster removed that an unchanged host still names: every host is looked at again.
+  const dangling = validateSnapshot(derive((_h, c) => { delete c['default/web:80']; return []; }, ['default/web:80']), base);
+  assert.deepEqual(dangling.map((p) => p.path), ['/virtualHosts/foo.com/routes/Prefix:~1/cluster']);
+});

@@ -3,7 +3,7 @@
 // (a snapshot arrives as untrusted JSON). Errors name the JSON path and the reason.
 import { isIP } from 'node:net';
 import type { Snapshot } from './snapshot.ts';
-import { routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
+import { changedKeys, routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
 import { validateRoute } from './validate-route.ts';
 
 /** A resolvable host name: letters, digits, hyphens, dots; labels of 1..63; at most 253; an optional trailing dot. */
@@ -71,15 +71,19 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
   if (typeof s.version !== 'string' || !VERSION_RE.test(s.version)) bad('/version', 'must be a hex content hash');
   // A whole map that is the base's (frozen) map was checked with it: its keys too.
   const sameMap = (field: string) => b !== undefined && s[field] === b[field] && Object.isFrozen(s[field]);
-  const secrets = sameMap('secrets') ? b!.secrets! : keyedMap(s, 'secrets', bad);
-  const clusters = sameMap('clusters') ? b!.clusters! : keyedMap(s, 'clusters', bad);
+  // A map a delta copied from the base's names the keys it wrote (changedKeys):
+  // every other key holds the base's entry, so only those are looked at.
+  const written = (field: string) => (b === undefined ? undefined : changedKeys(s[field], b[field]));
+  const [wSecrets, wClusters, wHosts] = [written('secrets'), written('clusters'), written('virtualHosts')];
+  const secrets = sameMap('secrets') ? b!.secrets! : keyedMap(s, 'secrets', bad, '', wSecrets);
+  const clusters = sameMap('clusters') ? b!.clusters! : keyedMap(s, 'clusters', bad, '', wClusters);
   const hasCluster = (key: string) => Object.hasOwn(clusters, key);
   const listeners = keyedMap(s, 'listeners', bad);
-  const vhosts = sameMap('virtualHosts') ? b!.virtualHosts! : keyedMap(s, 'virtualHosts', bad);
+  const vhosts = sameMap('virtualHosts') ? b!.virtualHosts! : keyedMap(s, 'virtualHosts', bad, '', wHosts);
 
   // Object.keys and an index, not Object.entries: no pair arrays at 10k keys.
-  const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters));
-  for (const name of sameMap('secrets') ? [] : Object.keys(secrets)) {
+  const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets, wSecrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters, wClusters));
+  for (const name of sameMap('secrets') ? [] : keysOf(secrets, wSecrets)) {
     const sec = secrets[name];
     if (b !== undefined && shared(sec, b.secrets, name)) continue;
     const p = `/secrets/${ptr(name)}`;
@@ -88,7 +92,7 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p}/key`, 'must be a PEM string');
   }
 
-  for (const name of sameMap('clusters') ? [] : Object.keys(clusters)) {
+  for (const name of sameMap('clusters') ? [] : keysOf(clusters, wClusters)) {
     const c = clusters[name];
     if (b !== undefined && shared(c, b.clusters, name)) continue;
     const p = `/clusters/${ptr(name)}`;
@@ -158,7 +162,7 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
   }
 
   // The base's own hosts map needs no look while every reference still resolves.
-  for (const host of refsKept && sameMap('virtualHosts') ? [] : Object.keys(vhosts)) {
+  for (const host of refsKept && sameMap('virtualHosts') ? [] : keysOf(vhosts, refsKept ? wHosts : undefined)) {
     const vh = vhosts[host];
     if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
     vhostProblems(host, vh);
@@ -171,14 +175,18 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
   return out;
 }
 
+/**
+ * `parent[field]` when it is an object without forbidden keys, else {} and a
+ * problem. With `written` (changedKeys), only those keys can be new.
+ */
 function keyedMap(
   parent: Record<string, unknown>, field: string,
-  bad: (path: string, reason: string) => void, prefix = '',
+  bad: (path: string, reason: string) => void, prefix = '', written?: ReadonlySet<string>,
 ): Record<string, unknown> {
   const v = parent[field];
   const p = `${prefix}/${field}`;
   if (!isObject(v)) { bad(p, 'must be an object keyed by name'); return {}; }
-  for (const key of Object.keys(v)) {
+  for (const key of keysOf(v, written)) {
     if (FORBIDDEN_KEYS.has(key)) { bad(`${p}/${ptr(key)}`, 'forbidden key'); return {}; }
   }
   return v;
@@ -189,11 +197,22 @@ function shared(entry: unknown, baseMap: Record<string, unknown> | undefined, ke
   return typeof entry === 'object' && entry !== null && isObject(baseMap) && Object.hasOwn(baseMap, key) && baseMap[key] === entry && Object.isFrozen(entry);
 }
 
-/** Every own key of `baseMap` is still a key of `map`: references valid in the base still resolve. */
-function keysKept(map: Record<string, unknown>, baseMap: Record<string, unknown> | undefined): boolean {
+/**
+ * Every own key of `baseMap` is still a key of `map`: references valid in the
+ * base still resolve. With `written` (changedKeys), only those can be gone.
+ */
+function keysKept(map: Record<string, unknown>, baseMap: Record<string, unknown> | undefined, written?: ReadonlySet<string>): boolean {
   if (!isObject(baseMap)) return false;
-  for (const key of Object.keys(baseMap)) if (!Object.hasOwn(map, key)) return false;
+  for (const key of written ?? Object.keys(baseMap)) if (Object.hasOwn(baseMap, key) && !Object.hasOwn(map, key)) return false;
   return true;
+}
+
+/** The own keys of `map`, or of them only those in `written` (changedKeys: the others are the base's entries). */
+function keysOf(map: Record<string, unknown>, written: ReadonlySet<string> | undefined): readonly string[] {
+  if (written === undefined) return Object.keys(map);
+  const out: string[] = [];
+  for (const key of written) if (Object.hasOwn(map, key)) out.push(key);
+  return out;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

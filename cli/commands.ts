@@ -2,6 +2,7 @@
 // other tools rely on (--manifests, --http-port, --https-port, --admin-port, --bind).
 import { availableParallelism } from 'node:os';
 import type { CommandSpec, FlagSpec } from './flags.ts';
+import { DEFAULT_HEAP_FLAGS, HEAP_FLAGS_ENV } from './heap.ts';
 
 const ingressClass: FlagSpec = { name: 'ingress-class', kind: 'string', default: 'turnout', metavar: 'NAME', help: 'IngressClass name this controller serves' };
 const defaultCert: FlagSpec = { name: 'default-cert', kind: 'string', metavar: 'FILE', help: 'PEM certificate for hosts without a usable Secret (self-signed if unset)' };
@@ -73,6 +74,10 @@ export const PROXY: CommandSpec = {
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
     workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
+    {
+      name: 'heap-flags', kind: 'string', metavar: 'FLAGS',
+      help: `V8 flags of the proxy process and its workers (it restarts itself with them, same PID): a small young generation and slow heap growth keep RSS near the live heap. Default "${DEFAULT_HEAP_FLAGS}", or $${HEAP_FLAGS_ENV}; "" for Node's defaults; flags given to node itself win`,
+    },
   ],
 };
 

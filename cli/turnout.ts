@@ -2,6 +2,7 @@
 // mistakes into a message naming the problem with exit status 2, and shuts
 // down gracefully on SIGINT/SIGTERM.
 import { COMMANDS } from './commands.ts';
+import { heapFlagsOf, restartWithHeapFlags } from './heap.ts';
 import { parseFlags, usage, UsageError, type FlagValues } from './flags.ts';
 import { StartupError, type Running } from './startup.ts';
 
@@ -40,6 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(usage(spec));
       return 0;
     }
+    // Before anything is opened: the process may be replaced here (heap.ts).
+    if (name === 'proxy') restartWithHeapFlags(heapFlagsOf(flags));
     running = await (await load())(flags);
   } catch (err) {
     if (err instanceof UsageError) {

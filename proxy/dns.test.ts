@@ -81,8 +81,11 @@ test('a DNS-named cluster is resolved before it serves, and follows new addresse
   };
   const loops = [loop(true), loop(true), loop(false)];
   const version = dp.current?.version;
+  // On a loaded machine the loops may not have finished a request yet: the change must land during the load.
+  await until('the load is served by the first address', async () => seen.has('127.0.0.2'));
   dnsServer.records['backend.test'] = { addresses: ['127.0.0.3'], ttl: 0 };
   await until('traffic moved to the new address', async () => (await get(port, '/')).body === '127.0.0.3');
+  await until('the load is served by the new address', async () => seen.has('127.0.0.3'));
   stop = true;
   await Promise.all(loops);
   agent.destroy();

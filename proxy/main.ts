@@ -3,6 +3,7 @@
 // controller is unreachable; it never needs the controller to keep serving.
 import { hostname } from 'node:os';
 import { logLevel, UsageError, type FlagValues } from '../cli/flags.ts';
+import { heapFlagsOf } from '../cli/heap.ts';
 import { listenError, readFlagFile, readToken, type Running } from '../cli/startup.ts';
 import { isLoopback } from '../lib/net.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
@@ -49,7 +50,8 @@ export async function startServing(flags: FlagValues, log: Logger): Promise<Serv
     return { applier: plane, status: () => plane.status(), close: () => plane.close() };
   }
   if (!reusePort) throw new UsageError(`${flags.workers} workers share their ports with SO_REUSEPORT: --workers needs --reuse-port (or --workers 0)`);
-  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, dns, logLevel: logLevel(flags) }, log });
+  // Workers get the proxy's heap flags (cli/heap.ts), also under `turnout local`.
+  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, dns, logLevel: logLevel(flags) }, execArgv: heapFlagsOf(flags), log });
   log.info('workers started', { workers: count, pids: set.pids() });
   // A little longer than the workers' own drain, so they cut and exit first.
   return { applier: set, status: () => set.status(), close: () => set.close(drainTimeoutMs + 5_000) };

@@ -33,6 +33,8 @@ export interface WorkerSetOptions {
   readonly count: number;
   readonly config: WorkerConfig;
   readonly log: Logger;
+  /** Node flags of the worker processes: the heap settings of cli/heap.ts. Default none. */
+  readonly execArgv?: readonly string[];
   /** How long a worker may take to prepare (or commit) a snapshot before it is counted as failed and restarted. Default 60 s. */
   readonly prepareTimeoutMs?: number;
 }
@@ -54,9 +56,10 @@ class Worker {
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
 
-  constructor(index: number, config: WorkerConfig) {
+  constructor(index: number, config: WorkerConfig, execArgv: readonly string[]) {
     this.index = index;
-    this.child = fork(WORKER_ENTRY, [JSON.stringify(config)], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // Only the flags asked for: not this process's own (a --cpu-prof or --import meant for it).
+    this.child = fork(WORKER_ENTRY, [JSON.stringify(config)], { serialization: 'advanced', execArgv: [...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = Promise.withResolvers<void>();
     this.ready = ready.promise;
     this.exited = new Promise((resolve) => this.child.once('exit', () => {
@@ -198,7 +201,7 @@ export class WorkerSet implements SnapshotApplier {
 
   /** Forks worker `i`; once ready, brings it to the current snapshot (under the apply queue). */
   async #spawn(i: number, backoffMs: number): Promise<void> {
-    const w = new Worker(i, this.#opts.config);
+    const w = new Worker(i, this.#opts.config, this.#opts.execArgv ?? []);
     this.#workers[i] = w;
     void w.exited.then(() => this.#onExit(w, backoffMs));
     await w.ready;

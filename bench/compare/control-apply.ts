@@ -15,7 +15,10 @@
 //
 // The proxy is started with bench/compare/loop-probe.ts preloaded, which
 // reports its event-loop delay and RSS; the load is wrk on a host-less route
-// to a backend nginx.
+// to a backend nginx. As deployed, `turnout proxy` restarts itself with its V8
+// heap flags (cli/heap.ts; $TURNOUT_HEAP_FLAGS changes them, "" for Node's
+// defaults; flags of the same name in TURNOUT_BENCH_PROXY_FLAGS win), so the
+// RSS measured is that of the process with them.
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -23,6 +26,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
+import { DEFAULT_HEAP_FLAGS } from '../../cli/heap.ts';
 import { ObjectCache } from '../../controller/cache.ts';
 import { compile } from '../../controller/compile/builder.ts';
 import { exactPath, ingress, OPTIONS, prefixPath, rule, service, slice } from '../../controller/compile/fixtures.ts';
@@ -215,7 +219,8 @@ export async function applyToServing(opts: {
       routes: opts.n, changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times),
       timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB, liveAfterFull, liveAfterChanges,
     };
-    log(`  ${opts.n} Ingresses: apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
+    const heap = process.env.TURNOUT_HEAP_FLAGS ?? DEFAULT_HEAP_FLAGS;
+    log(`  ${opts.n} Ingresses (proxy heap flags: ${heap === '' ? "Node's defaults" : heap}${process.env.TURNOUT_BENCH_PROXY_FLAGS ? `; node flags ${process.env.TURNOUT_BENCH_PROXY_FLAGS}` : ''}): apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
 
     if (opts.loopSeconds > 0) {
       const url = `http://127.0.0.1:${httpPort}/bench-load`;

@@ -128,6 +128,30 @@ test('reference counts stay exact when balancers are shared by consecutive table
   assert.equal(local.size, 0, 'every endpoint released once both tables closed');
 });
 
+test('tables sharing one clusters map hold its endpoints until the last of them closes, in any order', () => {
+  const local = new UpstreamPools();
+  const t1 = buildTable(s1, undefined, { pools: local });
+  // Deltas that touch hosts only: the same clusters map object all along.
+  const s2 = derive(s1, { virtualHosts: { ...s1.virtualHosts, 'c.com': vhost([route('Prefix', '/', 'c/a:1')]) } });
+  const t2 = buildTable(s2, t1, { pools: local });
+  const s3 = derive(s2, { virtualHosts: { 'a.com': s1.virtualHosts['a.com']! } });
+  const t3 = buildTable(s3, t2, { pools: local });
+  assert.equal(s3.clusters, s1.clusters);
+  assert.equal(t3.cluster('c/b:1'), t1.cluster('c/b:1'));
+  assert.equal(t3.counts.endpoints, 4);
+  t2.retire();
+  t1.retire();
+  assert.ok(t1.closed && t2.closed);
+  for (const port of [1001, 1002, 1003, 1004]) assert.ok(local.has(`127.0.0.1:${port}`), `${port} still held by t3`);
+  // A cluster change after that: the new map takes its own references.
+  const t4 = buildTable(derive(s3, { clusters: { ...s3.clusters, 'c/b:1': cluster(3002) } }), t3, { pools: local });
+  t3.retire();
+  assert.ok(!local.has('127.0.0.1:1002'), 'the replaced endpoint went with the last table of the old map');
+  assert.ok(local.has('127.0.0.1:1001') && local.has('127.0.0.1:3002'));
+  t4.retire();
+  assert.equal(local.size, 0, 'every endpoint released once every table closed');
+});
+
 test('hosts of a snapshot that is not frozen are compiled but never cached', () => {
   const plain = { ...content({ virtualHosts: { 'a.com': vhost([route('Prefix', '/', 'c/a:1')]) }, clusters: { 'c/a:1': cluster(1) } }), version: '00000000' };
   const t1 = build(plain as Snapshot);

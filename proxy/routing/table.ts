@@ -19,12 +19,14 @@
 // Balancers are taken over from `previous` per unchanged cluster object, or as
 // the whole map when the clusters map is the same object. The host index is
 // shared when the virtual hosts map is the same object (an endpoint-only
-// change); otherwise it is rebuilt from the cached compiled hosts: O(hosts)
-// map inserts, no parsing, no per-route allocation.
+// change); when a few hosts changed it is the previous index patched with
+// them (an overlay, hosts.ts; the changed hosts come from the delta,
+// api/snapshot.ts changedKeys, or from comparing entries); otherwise it is
+// rebuilt from the cached compiled hosts: O(hosts) map inserts, no parsing.
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST } from '../../api/snapshot.ts';
+import { ANY_HOST, changedKeys } from '../../api/snapshot.ts';
 import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer, DnsBalancer } from '../upstream/balancer.ts';
@@ -145,6 +147,8 @@ export class RoutingTable {
   readonly #defaultRoute: RouteTarget | undefined;
   /** Balancers by cluster key; never changed after the constructor, so a successor may share it. */
   readonly #clusters: ReadonlyMap<ClusterKey, ClusterBalancer>;
+  /** Who holds the endpoint references of #clusters: shared with the tables that share the map. */
+  readonly #holders: ClusterHolders;
   readonly #tlsHosts: HostIndex<SniTarget>;
   /** Contexts by PEM fingerprint, lent to the next table. */
   readonly #contexts = new Map<string, SecureContext>();
@@ -162,28 +166,44 @@ export class RoutingTable {
     this.dns = options.dns ?? (previous?.pools === this.pools ? previous.dns : undefined) ?? new DnsTargets(this.pools, silentLogger);
     const vhosts = snapshot.virtualHosts;
     // Object.keys and an index, not Object.entries: at 10k keys the pair
-    // arrays cost more than the rest of a delta's build.
-    const hostKeys = Object.keys(vhosts);
+    // arrays cost more than the rest of a delta's build. Only when needed: a
+    // delta names its changed hosts (changedKeys), and Object.keys of a
+    // 10k-key map is a sort by insertion order.
+    let keys: string[] | undefined;
+    const hostKeys = () => (keys ??= Object.keys(vhosts));
+
+    // A delta that replaced a few hosts of a large map: patch the previous
+    // table's indexes with those hosts instead of indexing every host again.
+    const sameHosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts);
+    const changed = previous === undefined || sameHosts ? undefined : changedHosts(previous.snapshot.virtualHosts, previous.#hosts.count, vhosts, hostKeys);
 
     // TLS first: it is the only step that can fail, and it takes no pool references.
-    const tlsEntries: Array<[string, SniTarget]> = [];
-    for (const host of hostKeys) {
-      const vh = vhosts[host] as VirtualHost;
-      if (vh.passthrough !== undefined) tlsEntries.push([host, { passthrough: vh.passthrough.backends }]);
-      if (vh.tls === undefined) continue;
-      const context = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
-      if (host !== ANY_HOST) tlsEntries.push([host, { context }]);
+    if (changed !== undefined && previous!.snapshot.secrets === snapshot.secrets && Object.isFrozen(snapshot.secrets)) {
+      // The same secrets: the same contexts and fingerprints, and only the changed hosts' SNI entries.
+      for (const [fp, ctx] of previous!.#contexts) this.#contexts.set(fp, ctx);
+      for (const [key, fp] of previous!.#fingerprints) this.#fingerprints.set(key, fp);
+      const sni = new Map<string, SniTarget | undefined>();
+      for (const [host, vh] of changed.hosts) sni.set(host, vh === undefined ? undefined : this.#sniTarget(host, vh, previous));
+      this.#tlsHosts = previous!.#tlsHosts.patched(sni);
+    } else {
+      const tlsEntries: Array<[string, SniTarget]> = [];
+      for (const host of hostKeys()) {
+        const target = this.#sniTarget(host, vhosts[host] as VirtualHost, previous);
+        if (target !== undefined) tlsEntries.push([host, target]);
+      }
+      this.#tlsHosts = new HostIndex(tlsEntries);
     }
     for (const [name, l] of Object.entries(snapshot.listeners)) {
       if (l.protocol === 'https' && l.defaultSecret !== undefined) this.#context(l.defaultSecret, `listener ${JSON.stringify(name)}`, previous);
     }
-    this.#tlsHosts = new HostIndex(tlsEntries);
 
     // Host tables depend on the virtual hosts map only: share them while it is
-    // the same (frozen) object, whatever happened to clusters. Built before
-    // any endpoint is retained, since compiling a host can refuse the snapshot.
-    this.#hosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts)
-      ? previous.#hosts : hostTables(vhosts, hostKeys);
+    // the same (frozen) object, whatever happened to clusters; patch them for
+    // a few changed hosts. Built before any endpoint is retained, since
+    // compiling a host can refuse the snapshot.
+    this.#hosts = sameHosts ? previous!.#hosts
+      : changed !== undefined ? patchHostTables(previous!.#hosts, changed.hosts, previous!.snapshot.virtualHosts, changed.count)
+      : hostTables(vhosts, hostKeys());
 
     // Balancers are lent only by a table that still holds its endpoint
     // references (not closed) in the same registry: then every endpoint of a
@@ -193,12 +213,15 @@ export class RoutingTable {
     const clusters = snapshot.clusters;
     if (lender !== undefined && lender.snapshot.clusters === clusters && Object.isFrozen(clusters)) {
       // The same clusters map (a delta that touched no cluster): the same
-      // balancers, so share the map itself; one more reference per endpoint.
+      // balancers, so share the map itself. Its endpoint references are the
+      // map's, taken once by its first table and released by its last: no
+      // call per endpoint per table.
       this.#clusters = lender.#clusters;
-      for (const balancer of this.#clusters.values()) {
-        balancer.retain(this.pools);
-        endpoints += balancer.endpoints.length;
-      }
+      this.#holders = lender.#holders;
+      this.#holders.count++;
+      // forEach, not for-of: this runs once per apply, never optimised, and an
+      // unoptimised for-of allocates an iterator result per entry (320 KB at 10k).
+      this.#clusters.forEach((balancer) => { endpoints += balancer.endpoints.length; });
     } else {
       const built = new Map<ClusterKey, ClusterBalancer>();
       const lentClusters = lender?.snapshot.clusters;
@@ -222,6 +245,7 @@ export class RoutingTable {
         endpoints += balancer.endpoints.length;
       }
       this.#clusters = built;
+      this.#holders = { count: 1 };
     }
 
     const dr = snapshot.defaultRoute;
@@ -235,6 +259,21 @@ export class RoutingTable {
       endpoints,
       secrets: Object.keys(snapshot.secrets).length,
     };
+  }
+
+  /**
+   * What an SNI name of `host` leads to: a passthrough split, a context
+   * (loaded here, which may refuse the snapshot; also for ANY_HOST, which
+   * has no SNI entry), or nothing.
+   */
+  #sniTarget(host: string, vh: VirtualHost, previous: RoutingTable | undefined): SniTarget | undefined {
+    // validate.ts refuses a host with both; the later one would win, as in the index it replaces.
+    let target: SniTarget | undefined = vh.passthrough !== undefined ? { passthrough: vh.passthrough.backends } : undefined;
+    if (vh.tls !== undefined) {
+      const context = this.#context(vh.tls.secret, `virtual host ${JSON.stringify(host)}`, previous);
+      if (host !== ANY_HOST) target = { context };
+    }
+    return target;
   }
 
   /** A route and its cluster as resolved in this table. */
@@ -373,11 +412,85 @@ export class RoutingTable {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // One reference per endpoint per cluster, as taken in the constructor.
+    // One reference per endpoint per cluster, as taken when the map was built,
+    // given back by the last table holding the map.
+    if (--this.#holders.count > 0) return;
     for (const balancer of this.#clusters.values()) {
       balancer.release(this.pools);
     }
   }
+}
+
+/** Tables holding one clusters map (and its endpoint references) between them. */
+interface ClusterHolders {
+  count: number;
+}
+
+/** Beyond this share of changed hosts, indexing every host again is as cheap as patching. */
+const PATCH_SHARE = 0.125;
+
+/**
+ * The hosts of `next` that are not the very (frozen) object of `prev`, with
+ * their new value (undefined: removed), and how many hosts `next` has;
+ * undefined when the maps are not both frozen or too much changed. From the
+ * keys a delta wrote when `next` is its copy of `prev`, else by comparing all.
+ */
+function changedHosts(
+  prev: Snapshot['virtualHosts'], prevCount: number, next: Snapshot['virtualHosts'], nextKeys: () => readonly string[],
+): { hosts: Map<string, VirtualHost | undefined>; count: number } | undefined {
+  if (!Object.isFrozen(prev) || !Object.isFrozen(next)) return undefined;
+  const written = changedKeys(next, prev);
+  if (written !== undefined) {
+    if (written.size > Math.max(8, prevCount * PATCH_SHARE)) return undefined;
+    const hosts = new Map<string, VirtualHost | undefined>();
+    let count = prevCount;
+    for (const host of written) {
+      const had = Object.hasOwn(prev, host);
+      const has = Object.hasOwn(next, host);
+      count += (has ? 1 : 0) - (had ? 1 : 0);
+      if (has && !(had && prev[host] === next[host])) hosts.set(host, next[host]);
+      else if (!has && had) hosts.set(host, undefined);
+    }
+    return { hosts, count };
+  }
+  const keys = nextKeys();
+  const limit = Math.max(8, Math.floor(keys.length * PATCH_SHARE));
+  const out = new Map<string, VirtualHost | undefined>();
+  let kept = 0;
+  for (const host of keys) {
+    const vh = next[host] as VirtualHost;
+    if (Object.hasOwn(prev, host) && prev[host] === vh) { kept++; continue; }
+    out.set(host, vh);
+    if (out.size > limit) return undefined;
+  }
+  // Fewer kept than prev has: the rest were removed.
+  if (kept + out.size - countNew(out, prev) < prevCount) {
+    for (const host of Object.keys(prev)) if (!Object.hasOwn(next, host)) out.set(host, undefined);
+    if (out.size > limit) return undefined;
+  }
+  return { hosts: out, count: keys.length };
+}
+
+/** How many of `changed`'s hosts are not in `prev` at all. */
+function countNew(changed: ReadonlyMap<string, unknown>, prev: Snapshot['virtualHosts']): number {
+  let n = 0;
+  for (const host of changed.keys()) if (!Object.hasOwn(prev, host)) n++;
+  return n;
+}
+
+/** `tables` with the changed hosts compiled (cached) and replaced: the same result as hostTables on the new map. */
+function patchHostTables(tables: HostTables, changed: ReadonlyMap<string, VirtualHost | undefined>, prev: Snapshot['virtualHosts'], count: number): HostTables {
+  const entries = new Map<string, VirtualHostEntry | undefined>();
+  let routes = tables.routes;
+  let anyHost = tables.anyHost;
+  for (const [host, vh] of changed) {
+    const entry = vh === undefined ? undefined : compileHost(vh);
+    if (Object.hasOwn(prev, host)) routes -= compileHost(prev[host] as VirtualHost).routes;
+    if (entry !== undefined) routes += entry.routes;
+    if (host === ANY_HOST) anyHost = entry;
+    else entries.set(host, entry);
+  }
+  return { hosts: tables.hosts.patched(entries), anyHost, count, routes };
 }
 
 /** The host index of a virtual hosts map, from cached compiled hosts. */

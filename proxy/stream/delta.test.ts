@@ -6,6 +6,7 @@ import type { DeltaMessage } from '../../api/stream.ts';
 import { sealSnapshot } from '../../api/version.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { applyDelta } from './delta.ts';
+import { changedKeys } from '../../api/snapshot.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH } from '../../api/stream.ts';
 
 const KEY = '-----BEGIN PRIVATE KEY-----\nTOP-SECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----\n';
@@ -163,5 +164,78 @@ test('copy-on-write gives what applyPatch on a deep copy gives, op by op', () =>
     const r = applyDelta(a, delta(JSON.parse(JSON.stringify(patch)), a.version, a.version));
     assert.ok(r.ok, !r.ok ? r.reason : '');
     assert.deepEqual(r.candidate, want);
+    assertDeepFrozen(r.candidate);
+    assertChangedKeysCover(r.candidate as unknown as Record<string, unknown>, a as unknown as Record<string, unknown>);
   }
+});
+
+/**
+ * Wherever the candidate's map is recorded as a copy of the served one, every
+ * key outside changedKeys() holds the very same value (or is absent from both):
+ * what validation and the routing table skip on the strength of it.
+ */
+function assertChangedKeysCover(next: Record<string, unknown>, prev: Record<string, unknown>): number {
+  let checked = 0;
+  for (const field of ['virtualHosts', 'clusters', 'secrets', 'listeners']) {
+    const n = next[field] as Record<string, unknown>;
+    const p = prev[field] as Record<string, unknown>;
+    const keys = changedKeys(n, p);
+    if (keys === undefined) continue;
+    checked++;
+    for (const k of new Set([...Object.keys(n), ...Object.keys(p)])) {
+      if (keys.has(k)) continue;
+      assert.equal(Object.hasOwn(n, k), Object.hasOwn(p, k), `${field}/${k} present in both or neither`);
+      assert.equal(n[k], p[k], `${field}/${k} unchanged`);
+    }
+  }
+  return checked;
+}
+
+test('changedKeys names every key a delta wrote into a copied map, and only a few', () => {
+  const from = wide(20);
+  const to = wide(20, 7);
+  const patch = [
+    ...JSON.parse(JSON.stringify(jsonpatch.compare(from, to))) as Operation[],
+    { op: 'remove', path: '/virtualHosts/h3.com' },
+    { op: 'move', from: '/virtualHosts/h4.com', path: '/virtualHosts/h44.com' },
+    { op: 'add', path: '/clusters/ns~1new:80', value: { endpoints: {} } },
+  ];
+  const r = applyDelta(from, delta(patch, from.version, to.version));
+  assert.ok(r.ok, !r.ok ? r.reason : '');
+  const c = r.candidate as typeof from;
+  assert.equal(assertChangedKeysCover(c as unknown as Record<string, unknown>, from as unknown as Record<string, unknown>), 2);
+  assert.deepEqual([...changedKeys(c.virtualHosts, from.virtualHosts)!].sort(), ['h3.com', 'h4.com', 'h44.com', 'h7.com']);
+  assert.deepEqual([...changedKeys(c.clusters, from.clusters)!], ['ns/new:80']);
+  // Not a copy of that map: no answer, so callers compare every key.
+  assert.equal(changedKeys(c.virtualHosts, c.clusters), undefined);
+  assert.equal(changedKeys(from.virtualHosts, from.virtualHosts), undefined);
+});
+
+/** Every object reachable from `value` is frozen (what the applier, version.ts and validate.ts rely on). */
+function assertDeepFrozen(value: unknown, path = ''): void {
+  if (typeof value !== 'object' || value === null) return;
+  assert.ok(Object.isFrozen(value), `${path || '/'} is frozen`);
+  for (const [k, v] of Object.entries(value)) assertDeepFrozen(v, `${path}/${k}`);
+}
+
+test('the candidate comes out deep-frozen, whatever the operations inserted, moved or copied', () => {
+  const from = wide(3);
+  const patch = [
+    { op: 'add', path: '/virtualHosts/new.com', value: { routes: { 'Exact:/n': { match: { type: 'Exact', path: '/n' }, timeoutMs: 1, origin: 'o' } } } },
+    // Written below a value an earlier operation inserted: that value is copied, not written into.
+    { op: 'add', path: '/virtualHosts/new.com/routes/Exact:~1m', value: { match: { type: 'Exact', path: '/m' }, timeoutMs: 2, origin: 'o' } },
+    { op: 'move', from: '/virtualHosts/h1.com', path: '/virtualHosts/moved.com' },
+    { op: 'replace', path: '/clusters/ns~1c2:80', value: { endpoints: { '10.9.9.9:80': { address: '10.9.9.9', port: 80 } } } },
+    { op: 'copy', from: '/clusters/ns~1c0:80', path: '/clusters/ns~1copy:80' },
+  ];
+  const r = applyDelta(from, delta(patch, from.version, from.version));
+  assert.ok(r.ok, !r.ok ? r.reason : '');
+  const c = r.candidate as typeof from;
+  assert.equal(Object.keys(c.virtualHosts['new.com']?.routes ?? {}).length, 2, 'both routes landed');
+  assert.deepEqual(c.clusters['ns/copy:80'], from.clusters['ns/c0:80']);
+  assertDeepFrozen(c);
+  // Without a copy operation too (no whole-document walk at the end).
+  const r2 = applyDelta(from, delta(patch.slice(0, 4), from.version, from.version));
+  assert.ok(r2.ok);
+  assertDeepFrozen(r2.candidate);
 });
