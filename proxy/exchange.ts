@@ -6,8 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
-import type { HeaderFilter, RetryPolicy } from '../api/snapshot.ts';
-import type { ClientRequest, ClientResponse } from './decide.ts';
+import type { ClientRequest, ClientResponse, DecisionForward } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
 import { Attempt, classify, CONNECT_FAILURES, errorCode } from './attempt.ts';
 import type { AttemptOwner } from './attempt.ts';
@@ -17,20 +16,19 @@ import { backoffDelay, RESET_CODES, RetryBudget, retryable } from './retry.ts';
 import type { AttemptOutcome } from './retry.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 
-/** What an Exchange needs beyond the request, the response and the cluster. */
-export interface ExchangeOptions {
-  readonly dispatch: Dispatcher.DispatchOptions;
-  readonly responseHeaders: HeaderFilter | undefined;
+/**
+ * What every Exchange of one forwarder shares (created once per forwarder,
+ * not per request: the hot path allocates no options object).
+ */
+export interface ExchangeShared {
   /** Attempts including the first when the route has no retry policy (connect failures only). */
   readonly maxAttempts: number;
-  /** The route's timeoutMs: per attempt (from arrival when there is neither policy nor requestTimeoutMs). */
-  readonly timeoutMs: number;
-  readonly requestTimeoutMs: number | undefined;
-  readonly retry: RetryPolicy | undefined;
-  readonly hasBody: boolean;
   readonly sendTimeoutMs: number;
   readonly budget: RetryBudget;
 }
+
+/** The routing decision's part an Exchange reads (decide.ts's DecisionForward is one). */
+export type ExchangeRoute = Pick<DecisionForward, 'cluster' | 'responseHeaders' | 'timeoutMs' | 'requestTimeoutMs' | 'retry'>;
 
 /** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
 export class Exchange implements AttemptOwner {
@@ -39,8 +37,13 @@ export class Exchange implements AttemptOwner {
   /** The client speaks HTTP/2: response headers are held briefly and trailers relayed (responseStarted). */
   readonly #h2: boolean;
   readonly #cluster: ClusterBalancer;
-  readonly #o: ExchangeOptions;
-  readonly #tried = new Set<UpstreamEndpoint>();
+  readonly #route: ExchangeRoute;
+  readonly #dispatch: Dispatcher.DispatchOptions;
+  readonly #hasBody: boolean;
+  readonly #shared: ExchangeShared;
+  /** The first endpoint tried; #tried is only built when there is a second (retries are rare). */
+  #first: UpstreamEndpoint | undefined;
+  #tried: Set<UpstreamEndpoint> | undefined;
   /** Fires 504 (or cuts a started response when requestTimeoutMs is set). */
   #deadline: NodeJS.Timeout | undefined;
   /** The current attempt's own timeout (with a policy or requestTimeoutMs). */
@@ -59,30 +62,38 @@ export class Exchange implements AttemptOwner {
   #clientGone = false;
   #waitingDrain = false;
 
-  constructor(req: ClientRequest, res: ClientResponse, cluster: ClusterBalancer, o: ExchangeOptions) {
+  /**
+   * `dispatch` is undici's request (path, method, headers, body, timeouts);
+   * `hasBody`: the request streams a body (retried only after connect failures).
+   */
+  constructor(req: ClientRequest, res: ClientResponse, route: ExchangeRoute, dispatch: Dispatcher.DispatchOptions, hasBody: boolean, shared: ExchangeShared) {
     this.#req = req;
     this.#res = res;
     this.#h2 = req.httpVersionMajor === 2;
-    this.#cluster = cluster;
-    this.#o = o;
-    o.budget.requestStarted(cluster.key);
+    this.#cluster = route.cluster;
+    this.#route = route;
+    this.#dispatch = dispatch;
+    this.#hasBody = hasBody;
+    this.#shared = shared;
+    shared.budget.requestStarted(route.cluster.key);
   }
 
   /** Starts one attempt on `endpoint`. */
   send(endpoint: UpstreamEndpoint): void {
-    const o = this.#o;
+    const o = this.#route;
     // undici's headersTimeout starts once the request is written; a request
     // queued behind busy connections needs its own deadline.
     const overall = o.requestTimeoutMs ?? (o.retry === undefined ? o.timeoutMs : undefined);
     if (overall !== undefined) this.#deadline ??= setTimeout(() => this.#giveUp(), overall);
-    this.#tried.add(endpoint);
+    if (this.#first === undefined) this.#first = endpoint;
+    else this.#triedSet().add(endpoint);
     const attempt = new Attempt(this, endpoint);
     this.#current = attempt;
     if (o.retry !== undefined || o.requestTimeoutMs !== undefined) {
       this.#attemptTimer = setTimeout(() => this.#attemptTimedOut(attempt), o.retry?.perTryTimeoutMs ?? o.timeoutMs);
     }
     try {
-      endpoint.dispatcher.dispatch(o.dispatch, attempt);
+      endpoint.dispatcher.dispatch(this.#dispatch, attempt);
     } catch (err) {
       // Synchronous refusals are argument errors (a header value undici
       // rejects that Node's parser let through): the request itself is bad.
@@ -92,11 +103,16 @@ export class Exchange implements AttemptOwner {
     }
   }
 
+  /** The endpoints tried so far, as pickRetry() takes them (built on the first retry). */
+  #triedSet(): Set<UpstreamEndpoint> {
+    return (this.#tried ??= new Set(this.#first === undefined ? [] : [this.#first]));
+  }
+
   /** The client response closed (finished, or the client went away). */
   clientClosed(): void {
     this.#clearTimers();
     this.#releaseRetry();
-    this.#o.budget.requestEnded(this.#cluster.key);
+    this.#shared.budget.requestEnded(this.#cluster.key);
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#current?.controller?.abort(new Error('client disconnected'));
@@ -112,7 +128,7 @@ export class Exchange implements AttemptOwner {
   #releaseRetry(): void {
     if (!this.#holdingRetry) return;
     this.#holdingRetry = false;
-    this.#o.budget.retryEnded(this.#cluster.key);
+    this.#shared.budget.retryEnded(this.#cluster.key);
   }
 
   #live(a: Attempt): boolean {
@@ -149,22 +165,22 @@ export class Exchange implements AttemptOwner {
    */
   #retryAfter(outcome: AttemptOutcome): boolean {
     this.#releaseRetry();
-    const o = this.#o;
-    const p = o.retry;
-    if (o.hasBody && this.#req.destroyed) return false;
+    const p = this.#route.retry;
+    const shared = this.#shared;
+    if (this.#hasBody && this.#req.destroyed) return false;
     if (p === undefined) {
       // Without a policy: connect failures only, at once, on an endpoint not tried yet.
-      if (outcome !== 'connect-failure' || this.#tried.size >= o.maxAttempts) return false;
-      const next = this.#cluster.pickRetry(this.#tried);
+      if (outcome !== 'connect-failure' || this.#triedSet().size >= shared.maxAttempts) return false;
+      const next = this.#cluster.pickRetry(this.#triedSet());
       if (next === undefined) return false;
       clearTimeout(this.#attemptTimer);
       this.send(next);
       return true;
     }
-    if (this.#retries >= p.attempts || !retryable(p, outcome, o.hasBody)) return false;
-    if (!o.budget.tryRetry(this.#cluster.key)) return false;
+    if (this.#retries >= p.attempts || !retryable(p, outcome, this.#hasBody)) return false;
+    if (!shared.budget.tryRetry(this.#cluster.key)) return false;
     this.#holdingRetry = true;
-    const next = this.#cluster.pickRetry(this.#tried) ?? this.#current?.endpoint;
+    const next = this.#cluster.pickRetry(this.#triedSet()) ?? this.#current?.endpoint;
     if (next === undefined) return false;
     clearTimeout(this.#attemptTimer);
     this.#current = undefined;
@@ -181,15 +197,15 @@ export class Exchange implements AttemptOwner {
   responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200 || !this.#live(a)) return;
     clearTimeout(this.#attemptTimer);
-    if (this.#o.retry !== undefined && this.#retryAfter(statusCode)) {
+    if (this.#route.retry !== undefined && this.#retryAfter(statusCode)) {
       // Discarded, never relayed: the response body is dropped with its connection.
       controller.abort(new Error('retrying'));
       return;
     }
-    if (this.#o.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
+    if (this.#route.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      const list = applyHeaderFilter(downstreamHeaders(headers), this.#o.responseHeaders);
+      const list = applyHeaderFilter(downstreamHeaders(headers), this.#route.responseHeaders);
       if (this.#h2) holdHeaders(res as Http2ServerResponse, statusCode, list);
       else (res as ServerResponse).writeHead(statusCode, list);
     } catch {
@@ -214,7 +230,7 @@ export class Exchange implements AttemptOwner {
         this.#abandoned = true;
         controller.abort(new Error('client send timeout'));
         this.#res.destroy();
-      }, this.#o.sendTimeoutMs);
+      }, this.#shared.sendTimeoutMs);
       this.#res.once('drain', () => {
         clearTimeout(this.#sendTimer);
         this.#waitingDrain = false;
