@@ -27,7 +27,9 @@ export interface H2Result {
   failed: number;
   non2xx: number;
   p50: number;
+  p90: number;
   p99: number;
+  max: number;
   /** Requests in the log the percentiles come from. */
   samples: number;
   /**
@@ -38,7 +40,7 @@ export interface H2Result {
 }
 
 /** The h2load summary: throughput and counts (latencies are filled from the log). */
-export function parseH2load(text: string): Omit<H2Result, 'p50' | 'p99' | 'samples' | 'together'> {
+export function parseH2load(text: string): Omit<H2Result, 'p50' | 'p90' | 'p99' | 'max' | 'samples' | 'together'> {
   const fin = /finished in ([\d.]+)(us|ms|s), ([\d.]+) req\/s/.exec(text);
   const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(text);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);
@@ -144,7 +146,10 @@ export async function runH2load(o: H2Options): Promise<H2Result> {
     const sum = parseH2load(out);
     const entries = logEntries(await fs.readFile(log, 'utf8').catch(() => ''));
     const lat = entries.map((e) => e.ms);
-    return { ...sum, p50: percentile(lat, 50), p99: percentile(lat, 99), samples: lat.length, together: startedTogether(entries.map((e) => e.startUs)) };
+    return {
+      ...sum, p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99), max: percentile(lat, 100),
+      samples: lat.length, together: startedTogether(entries.map((e) => e.startUs)),
+    };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -42,6 +42,9 @@ export interface RateRow {
   rps: number;
   p50: number;
   p99: number;
+  /** Medians of the runs' p90 and max (absent in results from before 2026-11-26 04:00). */
+  p90?: number;
+  max?: number;
   failed: number;
   /** 'spread': clients started 1 ms apart; absent in results from before 2026-11-26 04:00 (h2load's own pacing). */
   pacing?: 'spread';
@@ -83,11 +86,11 @@ export function rateMarkdown(rows: readonly RateRow[], timing: { seconds: number
     'Max rate = the proxy\'s scenario-1 median (same form, 1 worker). h2load counts latency from when a request is sent (coordinated omission not corrected). ' +
     'Clients start 1 ms apart so that their 10 ms ticks do not coincide; "together" = requests started in the same 100 µs (p99 over requests). ' +
     'The last columns are one run at the same rate with h2load\'s own pacing (all 50 connections send together every 10 ms), kept for comparison.', '',
-    '| target | max req/s | asked req/s | achieved req/s | p50 ms | p99 ms | p99 vs nginx | together | failed | own pacing: p50 / p99 ms | p99 vs nginx | together |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|'];
+    '| target | max req/s | asked req/s | achieved req/s | p50 ms | p90 ms | p99 ms | max ms | p99 vs nginx | together | failed | own pacing: p50 / p99 ms | p99 vs nginx | together |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const b = r.bursty;
-    lines.push(`| ${r.target} | ${fmt.int(r.maxRps)} | ${fmt.int(r.targetRps)} | ${fmt.int(r.rps)} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${fmt.ratio(r.p99, ng?.p99)} | ${r.together ?? ''} | ${r.failed} | ` +
+    lines.push(`| ${r.target} | ${fmt.int(r.maxRps)} | ${fmt.int(r.targetRps)} | ${fmt.int(r.rps)} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p90 ?? NaN)} | ${fmt.ms(r.p99)} | ${fmt.ms(r.max ?? NaN)} | ${fmt.ratio(r.p99, ng?.p99)} | ${r.together ?? ''} | ${r.failed} | ` +
       (b ? `${fmt.ms(b.p50)} / ${fmt.ms(b.p99)} | ${fmt.ratio(b.p99, ng?.bursty?.p99)} | ${b.together} |` : ' |  |  |'));
   }
   return lines.join('\n') + '\n';
@@ -116,10 +119,10 @@ export async function halfRate(ctx: Ctx, keepAlive: readonly Throughput[]): Prom
     const r: RateRow = {
       kind, target: t.name, workers, maxRps: max.rps, targetRps, runs, rps: median(runs.map((x) => x.rps)),
       p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + x.failed, 0),
-      pacing: 'spread', together: median(runs.map((x) => x.together)), bursty,
+      p90: median(runs.map((x) => x.p90)), max: median(runs.map((x) => x.max)), pacing: 'spread', together: median(runs.map((x) => x.together)), bursty,
     };
     rows.push(r);
-    console.log(`  ${LABEL[kind]} (${t.name}): asked ${Math.round(targetRps)} req/s, got ${Math.round(r.rps)}, p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ` +
+    console.log(`  ${LABEL[kind]} (${t.name}): asked ${Math.round(targetRps)} req/s, got ${Math.round(r.rps)}, p50 / p90 / p99 / max ${fmt.ms(r.p50)} / ${fmt.ms(r.p90!)} / ${fmt.ms(r.p99)} / ${fmt.ms(r.max!)} ms, ` +
       `together ${r.together}, failed ${r.failed}; h2load's own pacing: p50 ${fmt.ms(bursty.p50)} ms, p99 ${fmt.ms(bursty.p99)} ms, together ${bursty.together} [${load()}]`);
   }
   return { id: 'halfRate', rows, ...rateReport(rows, timing) };
