@@ -28,7 +28,30 @@ export interface ExchangeShared {
 }
 
 /** The routing decision's part an Exchange reads (decide.ts's DecisionForward is one). */
-export type ExchangeRoute = Pick<DecisionForward, 'cluster' | 'responseHeaders' | 'timeoutMs' | 'requestTimeoutMs' | 'retry'>;
+export type ExchangeRoute = Pick<DecisionForward, 'cluster' | 'responseHeaders' | 'timeoutMs' | 'requestTimeoutMs' | 'idleTimeoutMs' | 'retry'>;
+
+/**
+ * Upper bound of silence between two body chunks from the upstream when the
+ * route sets no idleTimeoutMs (Gateway API timeouts.idle); Envoy's stream idle
+ * timeout is 5 min too: long polls and event streams live, a dead upstream is
+ * noticed. Once the response has started, expiry cuts the client connection
+ * (the body is truncated). Websocket tunnels (tunnel.ts) are not bounded by it.
+ */
+export const UPSTREAM_BODY_IDLE_MS = 300_000;
+
+// UNDICI_TIMERS_OFF: forward.ts dispatches with undici's headersTimeout and
+// bodyTimeout at 0 (off), and this class bounds both itself. The wait for
+// response headers was already bounded here, from earlier (arrival or
+// dispatch, never later than undici's start, the end of the request write),
+// so undici's bound could never fire first. The body idle bound moved here
+// because of how undici keeps timers above 1 s: as "fast timers" that a
+// clear only marks, left in a list until a tick every ~0.5 s. Each request
+// made two of them (headers, body), which outlived the request, survived the
+// next scavenge and were often promoted: measured 2026-11-26, undici's
+// timers off → the young-generation survivors per scavenge 375 → 126 KiB
+// and promotion 132 → 27 B per request (docs/performance.md). A Node timer
+// cleared when the response ends dies young instead. The keep-alive timer
+// of an idle upstream connection (pools.ts) is still undici's.
 
 /** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
 export class Exchange implements AttemptOwner {
@@ -52,6 +75,8 @@ export class Exchange implements AttemptOwner {
   #backoff: NodeJS.Timeout | undefined;
   /** Fires when a paused client has not drained for sendTimeoutMs. */
   #sendTimer: NodeJS.Timeout | undefined;
+  /** Fires when the upstream sent no body chunk for the idle bound (refreshed per chunk, off while paused). */
+  #bodyTimer: NodeJS.Timeout | undefined;
   /** We answered (504) or gave up: whatever undici reports later is ignored. */
   #abandoned = false;
   #current: Attempt | undefined;
@@ -123,6 +148,20 @@ export class Exchange implements AttemptOwner {
     clearTimeout(this.#attemptTimer);
     clearTimeout(this.#backoff);
     clearTimeout(this.#sendTimer);
+    clearTimeout(this.#bodyTimer);
+  }
+
+  /** Arms the body idle bound (from response headers, and again after a backpressure pause). */
+  #armBodyTimer(a: Attempt, controller: Dispatcher.DispatchController): void {
+    this.#bodyTimer = setTimeout(() => {
+      if (!this.#live(a)) return;
+      // As undici's own body timeout did: the response has started, so the
+      // client connection is cut and the truncation is visible.
+      this.#abandoned = true;
+      this.#clearTimers();
+      controller.abort(Object.assign(new Error('upstream body idle timeout'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+      this.#res.destroy();
+    }, this.#route.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS);
   }
 
   #releaseRetry(): void {
@@ -217,14 +256,18 @@ export class Exchange implements AttemptOwner {
       return;
     }
     this.#responded = true;
+    this.#armBodyTimer(a, controller);
   }
 
   responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#live(a)) return;
+    this.#bodyTimer?.refresh();
     if (!(this.#res as ServerResponse).write(chunk) && !this.#waitingDrain) {
       // Backpressure: stop reading the upstream socket until the client drains,
-      // but not forever: undici's body timeout is suspended while paused.
+      // but not forever; the body idle bound is off while paused (the upstream
+      // is not the one being slow).
       this.#waitingDrain = true;
+      clearTimeout(this.#bodyTimer);
       controller.pause();
       this.#sendTimer = setTimeout(() => {
         this.#abandoned = true;
@@ -234,6 +277,7 @@ export class Exchange implements AttemptOwner {
       this.#res.once('drain', () => {
         clearTimeout(this.#sendTimer);
         this.#waitingDrain = false;
+        if (this.#live(a)) this.#armBodyTimer(a, controller);
         controller.resume();
       });
     }

@@ -114,15 +114,6 @@ export interface ForwarderOptions {
   readonly replayBodyLimit?: number;
 }
 
-/**
- * Upper bound of silence between two body chunks from the upstream when the
- * route sets no idleTimeoutMs (Gateway API timeouts.idle); Envoy's stream idle
- * timeout is 5 min too: long polls and event streams live, a dead upstream is
- * noticed. Once the response has started, expiry cuts the client connection
- * (the body is truncated). Websocket tunnels (tunnel.ts) are not bounded by it.
- */
-const UPSTREAM_BODY_IDLE_MS = 300_000;
-
 /** Builds the data-plane request handler over a table source (normally the applier). */
 export function createForwarder(options: ForwarderOptions): ProxyHandler {
   const shared: ExchangeShared = {
@@ -181,8 +172,9 @@ function start(req: ClientRequest, res: ClientResponse, d: DecisionForward, body
     method,
     headers: d.headers,
     body,
-    headersTimeout: d.retry?.perTryTimeoutMs ?? d.timeoutMs,
-    bodyTimeout: d.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS,
+    // Both bounds are the Exchange's own timers (exchange.ts: UNDICI_TIMERS_OFF).
+    headersTimeout: 0,
+    bodyTimeout: 0,
   }, streamed, shared);
   exchange.send(d.endpoint);
   // After the main dispatch, never awaited; a streamed body is not copied (mirror.ts).
