@@ -136,13 +136,16 @@ export function h2loadArgs(o: H2Options): string[] {
   return args;
 }
 
-/** One h2load run (after its warm-up run when `spread`), killed if it overruns by 15 s; latencies from its log. */
+/** One h2load run (after its warm-up run when `spread`), killed if it overruns (by 15 s; a spread run 3× its time + 15 s); latencies from its log. */
 export async function runH2load(o: H2Options): Promise<H2Result> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'h2load-'));
   const log = path.join(dir, 'log.tsv');
   try {
-    if (o.spread && o.warmup > 0) await spawnH2load(h2loadArgs({ ...o, seconds: o.warmup }), o.warmup + 15);
-    const out = await spawnH2load([...h2loadArgs(o).slice(0, -1), `--log-file=${log}`, o.url], o.seconds + o.warmup + 15);
+    // A spread run is bounded by its request count, not by time: a server slower
+    // than the asked rate makes it longer, so its kill limit has slack (3×).
+    const limit = (s: number) => (o.spread && o.rate !== undefined ? 3 * s : s + o.warmup) + 15;
+    if (o.spread && o.warmup > 0) await spawnH2load(h2loadArgs({ ...o, seconds: o.warmup }), limit(o.warmup));
+    const out = await spawnH2load([...h2loadArgs(o).slice(0, -1), `--log-file=${log}`, o.url], limit(o.seconds));
     const sum = parseH2load(out);
     const entries = logEntries(await fs.readFile(log, 'utf8').catch(() => ''));
     const lat = entries.map((e) => e.ms);
