@@ -47,9 +47,9 @@ export const UPSTREAM_BODY_IDLE_MS = 300_000;
 // because of how undici keeps timers above 1 s: as "fast timers" that a
 // clear only marks, left in a list until a tick every ~0.5 s. Each request
 // made two of them (headers, body), which outlived the request, survived the
-// next scavenge and were often promoted: measured 2026-11-26, undici's
-// timers off → the young-generation survivors per scavenge 375 → 126 KiB
-// and promotion 132 → 27 B per request (docs/performance.md). A Node timer
+// next scavenge and were often promoted: measured 2026-11-26 (40k requests,
+// --trace-gc-nvp), young-generation survivors per scavenge ~400 → ~180 KiB
+// and promotion ~110 → 28 B per request (docs/performance.md). A Node timer
 // cleared when the response ends dies young instead. The keep-alive timer
 // of an idle upstream connection (pools.ts) is still undici's.
 
@@ -106,8 +106,9 @@ export class Exchange implements AttemptOwner {
   /** Starts one attempt on `endpoint`. */
   send(endpoint: UpstreamEndpoint): void {
     const o = this.#route;
-    // undici's headersTimeout starts once the request is written; a request
-    // queued behind busy connections needs its own deadline.
+    // The bound on waiting for response headers (undici's own is off:
+    // UNDICI_TIMERS_OFF), counted from arrival, so time queued behind busy
+    // connections counts.
     const overall = o.requestTimeoutMs ?? (o.retry === undefined ? o.timeoutMs : undefined);
     if (overall !== undefined) this.#deadline ??= setTimeout(() => this.#giveUp(), overall);
     if (this.#first === undefined) this.#first = endpoint;
