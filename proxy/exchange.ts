@@ -6,8 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
-import type { HeaderFilter, RetryPolicy } from '../api/snapshot.ts';
-import type { ClientRequest, ClientResponse } from './decide.ts';
+import type { ClientRequest, ClientResponse, DecisionForward } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
 import { Attempt, classify, CONNECT_FAILURES, errorCode } from './attempt.ts';
 import type { AttemptOwner } from './attempt.ts';
@@ -17,20 +16,42 @@ import { backoffDelay, RESET_CODES, RetryBudget, retryable } from './retry.ts';
 import type { AttemptOutcome } from './retry.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
 
-/** What an Exchange needs beyond the request, the response and the cluster. */
-export interface ExchangeOptions {
-  readonly dispatch: Dispatcher.DispatchOptions;
-  readonly responseHeaders: HeaderFilter | undefined;
+/**
+ * What every Exchange of one forwarder shares (created once per forwarder,
+ * not per request: the hot path allocates no options object).
+ */
+export interface ExchangeShared {
   /** Attempts including the first when the route has no retry policy (connect failures only). */
   readonly maxAttempts: number;
-  /** The route's timeoutMs: per attempt (from arrival when there is neither policy nor requestTimeoutMs). */
-  readonly timeoutMs: number;
-  readonly requestTimeoutMs: number | undefined;
-  readonly retry: RetryPolicy | undefined;
-  readonly hasBody: boolean;
   readonly sendTimeoutMs: number;
   readonly budget: RetryBudget;
 }
+
+/** The routing decision's part an Exchange reads (decide.ts's DecisionForward is one). */
+export type ExchangeRoute = Pick<DecisionForward, 'cluster' | 'responseHeaders' | 'timeoutMs' | 'requestTimeoutMs' | 'idleTimeoutMs' | 'retry'>;
+
+/**
+ * Upper bound of silence between two body chunks from the upstream when the
+ * route sets no idleTimeoutMs (Gateway API timeouts.idle); Envoy's stream idle
+ * timeout is 5 min too: long polls and event streams live, a dead upstream is
+ * noticed. Once the response has started, expiry cuts the client connection
+ * (the body is truncated). Websocket tunnels (tunnel.ts) are not bounded by it.
+ */
+export const UPSTREAM_BODY_IDLE_MS = 300_000;
+
+// UNDICI_TIMERS_OFF: forward.ts dispatches with undici's headersTimeout and
+// bodyTimeout at 0 (off), and this class bounds both itself. The wait for
+// response headers was already bounded here, from earlier (arrival or
+// dispatch, never later than undici's start, the end of the request write),
+// so undici's bound could never fire first. The body idle bound moved here
+// because of how undici keeps timers above 1 s: as "fast timers" that a
+// clear only marks, left in a list until a tick every ~0.5 s. Each request
+// made two of them (headers, body), which outlived the request, survived the
+// next scavenge and were often promoted: measured 2026-11-26 (40k requests,
+// --trace-gc-nvp), young-generation survivors per scavenge ~400 → ~180 KiB
+// and promotion ~110 → 28 B per request (docs/performance.md). A Node timer
+// cleared when the response ends dies young instead. The keep-alive timer
+// of an idle upstream connection (pools.ts) is still undici's.
 
 /** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
 export class Exchange implements AttemptOwner {
@@ -39,8 +60,13 @@ export class Exchange implements AttemptOwner {
   /** The client speaks HTTP/2: response headers are held briefly and trailers relayed (responseStarted). */
   readonly #h2: boolean;
   readonly #cluster: ClusterBalancer;
-  readonly #o: ExchangeOptions;
-  readonly #tried = new Set<UpstreamEndpoint>();
+  readonly #route: ExchangeRoute;
+  readonly #dispatch: Dispatcher.DispatchOptions;
+  readonly #hasBody: boolean;
+  readonly #shared: ExchangeShared;
+  /** The first endpoint tried; #tried is only built when there is a second (retries are rare). */
+  #first: UpstreamEndpoint | undefined;
+  #tried: Set<UpstreamEndpoint> | undefined;
   /** Fires 504 (or cuts a started response when requestTimeoutMs is set). */
   #deadline: NodeJS.Timeout | undefined;
   /** The current attempt's own timeout (with a policy or requestTimeoutMs). */
@@ -49,6 +75,8 @@ export class Exchange implements AttemptOwner {
   #backoff: NodeJS.Timeout | undefined;
   /** Fires when a paused client has not drained for sendTimeoutMs. */
   #sendTimer: NodeJS.Timeout | undefined;
+  /** Fires when the upstream sent no body chunk for the idle bound (refreshed per chunk, off while paused). */
+  #bodyTimer: NodeJS.Timeout | undefined;
   /** We answered (504) or gave up: whatever undici reports later is ignored. */
   #abandoned = false;
   #current: Attempt | undefined;
@@ -59,30 +87,39 @@ export class Exchange implements AttemptOwner {
   #clientGone = false;
   #waitingDrain = false;
 
-  constructor(req: ClientRequest, res: ClientResponse, cluster: ClusterBalancer, o: ExchangeOptions) {
+  /**
+   * `dispatch` is undici's request (path, method, headers, body, timeouts);
+   * `hasBody`: the request streams a body (retried only after connect failures).
+   */
+  constructor(req: ClientRequest, res: ClientResponse, route: ExchangeRoute, dispatch: Dispatcher.DispatchOptions, hasBody: boolean, shared: ExchangeShared) {
     this.#req = req;
     this.#res = res;
     this.#h2 = req.httpVersionMajor === 2;
-    this.#cluster = cluster;
-    this.#o = o;
-    o.budget.requestStarted(cluster.key);
+    this.#cluster = route.cluster;
+    this.#route = route;
+    this.#dispatch = dispatch;
+    this.#hasBody = hasBody;
+    this.#shared = shared;
+    shared.budget.requestStarted(route.cluster.key);
   }
 
   /** Starts one attempt on `endpoint`. */
   send(endpoint: UpstreamEndpoint): void {
-    const o = this.#o;
-    // undici's headersTimeout starts once the request is written; a request
-    // queued behind busy connections needs its own deadline.
+    const o = this.#route;
+    // The bound on waiting for response headers (undici's own is off:
+    // UNDICI_TIMERS_OFF), counted from arrival, so time queued behind busy
+    // connections counts.
     const overall = o.requestTimeoutMs ?? (o.retry === undefined ? o.timeoutMs : undefined);
     if (overall !== undefined) this.#deadline ??= setTimeout(() => this.#giveUp(), overall);
-    this.#tried.add(endpoint);
+    if (this.#first === undefined) this.#first = endpoint;
+    else this.#triedSet().add(endpoint);
     const attempt = new Attempt(this, endpoint);
     this.#current = attempt;
     if (o.retry !== undefined || o.requestTimeoutMs !== undefined) {
       this.#attemptTimer = setTimeout(() => this.#attemptTimedOut(attempt), o.retry?.perTryTimeoutMs ?? o.timeoutMs);
     }
     try {
-      endpoint.dispatcher.dispatch(o.dispatch, attempt);
+      endpoint.dispatcher.dispatch(this.#dispatch, attempt);
     } catch (err) {
       // Synchronous refusals are argument errors (a header value undici
       // rejects that Node's parser let through): the request itself is bad.
@@ -92,11 +129,16 @@ export class Exchange implements AttemptOwner {
     }
   }
 
+  /** The endpoints tried so far, as pickRetry() takes them (built on the first retry). */
+  #triedSet(): Set<UpstreamEndpoint> {
+    return (this.#tried ??= new Set(this.#first === undefined ? [] : [this.#first]));
+  }
+
   /** The client response closed (finished, or the client went away). */
   clientClosed(): void {
     this.#clearTimers();
     this.#releaseRetry();
-    this.#o.budget.requestEnded(this.#cluster.key);
+    this.#shared.budget.requestEnded(this.#cluster.key);
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#current?.controller?.abort(new Error('client disconnected'));
@@ -107,12 +149,26 @@ export class Exchange implements AttemptOwner {
     clearTimeout(this.#attemptTimer);
     clearTimeout(this.#backoff);
     clearTimeout(this.#sendTimer);
+    clearTimeout(this.#bodyTimer);
+  }
+
+  /** Arms the body idle bound (from response headers, and again after a backpressure pause). */
+  #armBodyTimer(a: Attempt, controller: Dispatcher.DispatchController): void {
+    this.#bodyTimer = setTimeout(() => {
+      if (!this.#live(a)) return;
+      // As undici's own body timeout did: the response has started, so the
+      // client connection is cut and the truncation is visible.
+      this.#abandoned = true;
+      this.#clearTimers();
+      controller.abort(Object.assign(new Error('upstream body idle timeout'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+      this.#res.destroy();
+    }, this.#route.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS);
   }
 
   #releaseRetry(): void {
     if (!this.#holdingRetry) return;
     this.#holdingRetry = false;
-    this.#o.budget.retryEnded(this.#cluster.key);
+    this.#shared.budget.retryEnded(this.#cluster.key);
   }
 
   #live(a: Attempt): boolean {
@@ -149,22 +205,22 @@ export class Exchange implements AttemptOwner {
    */
   #retryAfter(outcome: AttemptOutcome): boolean {
     this.#releaseRetry();
-    const o = this.#o;
-    const p = o.retry;
-    if (o.hasBody && this.#req.destroyed) return false;
+    const p = this.#route.retry;
+    const shared = this.#shared;
+    if (this.#hasBody && this.#req.destroyed) return false;
     if (p === undefined) {
       // Without a policy: connect failures only, at once, on an endpoint not tried yet.
-      if (outcome !== 'connect-failure' || this.#tried.size >= o.maxAttempts) return false;
-      const next = this.#cluster.pickRetry(this.#tried);
+      if (outcome !== 'connect-failure' || this.#triedSet().size >= shared.maxAttempts) return false;
+      const next = this.#cluster.pickRetry(this.#triedSet());
       if (next === undefined) return false;
       clearTimeout(this.#attemptTimer);
       this.send(next);
       return true;
     }
-    if (this.#retries >= p.attempts || !retryable(p, outcome, o.hasBody)) return false;
-    if (!o.budget.tryRetry(this.#cluster.key)) return false;
+    if (this.#retries >= p.attempts || !retryable(p, outcome, this.#hasBody)) return false;
+    if (!shared.budget.tryRetry(this.#cluster.key)) return false;
     this.#holdingRetry = true;
-    const next = this.#cluster.pickRetry(this.#tried) ?? this.#current?.endpoint;
+    const next = this.#cluster.pickRetry(this.#triedSet()) ?? this.#current?.endpoint;
     if (next === undefined) return false;
     clearTimeout(this.#attemptTimer);
     this.#current = undefined;
@@ -181,15 +237,15 @@ export class Exchange implements AttemptOwner {
   responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200 || !this.#live(a)) return;
     clearTimeout(this.#attemptTimer);
-    if (this.#o.retry !== undefined && this.#retryAfter(statusCode)) {
+    if (this.#route.retry !== undefined && this.#retryAfter(statusCode)) {
       // Discarded, never relayed: the response body is dropped with its connection.
       controller.abort(new Error('retrying'));
       return;
     }
-    if (this.#o.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
+    if (this.#route.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      const list = applyHeaderFilter(downstreamHeaders(headers), this.#o.responseHeaders);
+      const list = applyHeaderFilter(downstreamHeaders(headers), this.#route.responseHeaders);
       if (this.#h2) holdHeaders(res as Http2ServerResponse, statusCode, list);
       else (res as ServerResponse).writeHead(statusCode, list);
     } catch {
@@ -201,23 +257,28 @@ export class Exchange implements AttemptOwner {
       return;
     }
     this.#responded = true;
+    this.#armBodyTimer(a, controller);
   }
 
   responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#live(a)) return;
+    this.#bodyTimer?.refresh();
     if (!(this.#res as ServerResponse).write(chunk) && !this.#waitingDrain) {
       // Backpressure: stop reading the upstream socket until the client drains,
-      // but not forever: undici's body timeout is suspended while paused.
+      // but not forever; the body idle bound is off while paused (the upstream
+      // is not the one being slow).
       this.#waitingDrain = true;
+      clearTimeout(this.#bodyTimer);
       controller.pause();
       this.#sendTimer = setTimeout(() => {
         this.#abandoned = true;
         controller.abort(new Error('client send timeout'));
         this.#res.destroy();
-      }, this.#o.sendTimeoutMs);
+      }, this.#shared.sendTimeoutMs);
       this.#res.once('drain', () => {
         clearTimeout(this.#sendTimer);
         this.#waitingDrain = false;
+        if (this.#live(a)) this.#armBodyTimer(a, controller);
         controller.resume();
       });
     }

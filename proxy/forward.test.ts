@@ -249,6 +249,37 @@ test('a client that stops reading is cut after the send timeout, releasing the u
   }
 });
 
+test('a client paused longer than the route\'s body idle bound is not cut by it: the upstream is not the slow side', async () => {
+  // 4 MiB sent at once fills the socket buffers, so the proxy pauses the
+  // upstream until the client reads; the idle bound (150 ms) must be off meanwhile.
+  const size = 4 * 1024 * 1024;
+  const big = await startServer(http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(size) });
+    res.end(Buffer.alloc(size, 120));
+  }));
+  const idle = route('Prefix', '/', 'c/big:1');
+  idle[1] = { ...idle[1], idleTimeoutMs: 150 };
+  const handler = createForwarder({ getTable: () => table });
+  const local = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  const table = buildTable(sealSnapshot(content({ virtualHosts: { '*': vhost([idle]) }, clusters: { 'c/big:1': cluster(big.port) } })), undefined, { pools: proxy.pools });
+  cleanup.push(async () => { await local.close(); table.retire(); await big.close(); });
+  const sock = net.connect(local.port, '127.0.0.1');
+  try {
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    let got = 0;
+    const first = await once(sock, 'data');
+    got += (first[0] as Buffer).length;
+    sock.pause();
+    await new Promise((r) => setTimeout(r, 600));
+    sock.on('data', (c: Buffer) => { got += c.length; });
+    sock.resume();
+    await Promise.race([once(sock, 'end'), new Promise((_, reject) => setTimeout(() => reject(new Error('no end within 10 s')), 10_000))]);
+    assert.ok(got > size, `the whole body arrived after the pause (${got} bytes with headers, body ${size})`);
+  } finally {
+    sock.destroy();
+  }
+});
+
 test('round-robin spreads requests over the endpoints', async () => {
   use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/ab:1')]) }, clusters: { 'c/ab:1': cluster(a.port, b.port) } });
   const seen: string[] = [];

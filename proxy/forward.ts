@@ -70,9 +70,10 @@ import type { ServerResponse } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { BlockList } from 'node:net';
 import { decide } from './decide.ts';
-import type { ClientProtocol, ClientRequest, ClientResponse } from './decide.ts';
+import type { ClientProtocol, ClientRequest, ClientResponse, DecisionForward } from './decide.ts';
 import { sendClientError } from './errors.ts';
 import { Exchange } from './exchange.ts';
+import type { ExchangeShared } from './exchange.ts';
 import type { Logger } from '../lib/log.ts';
 import { silentLogger } from '../lib/log.ts';
 import { startMirror } from './mirror.ts';
@@ -113,21 +114,14 @@ export interface ForwarderOptions {
   readonly replayBodyLimit?: number;
 }
 
-/**
- * Upper bound of silence between two body chunks from the upstream when the
- * route sets no idleTimeoutMs (Gateway API timeouts.idle); Envoy's stream idle
- * timeout is 5 min too: long polls and event streams live, a dead upstream is
- * noticed. Once the response has started, expiry cuts the client connection
- * (the body is truncated). Websocket tunnels (tunnel.ts) are not bounded by it.
- */
-const UPSTREAM_BODY_IDLE_MS = 300_000;
-
 /** Builds the data-plane request handler over a table source (normally the applier). */
 export function createForwarder(options: ForwarderOptions): ProxyHandler {
-  const maxAttempts = options.maxAttempts ?? 3;
-  const sendTimeoutMs = options.sendTimeoutMs ?? 60_000;
+  const shared: ExchangeShared = {
+    maxAttempts: options.maxAttempts ?? 3,
+    sendTimeoutMs: options.sendTimeoutMs ?? 60_000,
+    budget: new RetryBudget(),
+  };
   const log = options.log ?? silentLogger;
-  const budget = new RetryBudget();
   const replayBodyLimit = options.replayBodyLimit ?? 64 * 1024;
   return (req, res, proto, pinned, trusted) => {
     // One load per request: everything below uses this table, whatever swaps.
@@ -142,45 +136,50 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     }
     const table = d.table;
     table.enter();
+    if (!hasBody(req)) {
+      // The common case, without the closure a body needs ('close' is
+      // emitted once: on(), not once(), spares the wrapper).
+      const exchange = start(req, res, d, null, shared, log);
+      res.on('close', () => {
+        exchange?.clientClosed();
+        table.leave();
+      });
+      return;
+    }
     let exchange: Exchange | undefined;
-    res.once('close', () => {
+    res.on('close', () => {
       exchange?.clientClosed();
       table.leave();
     });
-    const method = req.method ?? 'GET';
-    /** Sends the request upstream once its body is known: none, buffered (replayable) or streamed. */
-    const start = (body: Buffer | ClientRequest | null): void => {
-      // The client left while its body was being buffered.
-      if (res.destroyed) return;
-      const streamed = body !== null && !Buffer.isBuffer(body);
-      exchange = new Exchange(req, res, d.cluster, {
-        dispatch: {
-          path: d.path,
-          method,
-          headers: d.headers,
-          body,
-          headersTimeout: d.retry?.perTryTimeoutMs ?? d.timeoutMs,
-          bodyTimeout: d.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS,
-        },
-        responseHeaders: d.responseHeaders,
-        maxAttempts,
-        timeoutMs: d.timeoutMs,
-        requestTimeoutMs: d.requestTimeoutMs,
-        retry: d.retry,
-        hasBody: streamed,
-        sendTimeoutMs,
-        budget,
-      });
-      exchange.send(d.endpoint);
-      // After the main dispatch, never awaited; a streamed body is not copied (mirror.ts).
-      if (d.mirror !== undefined && !streamed) startMirror(table, d.mirror, { method, path: d.path, headers: d.headers, body, timeoutMs: d.timeoutMs }, log);
-    };
-    if (!hasBody(req)) return start(null);
     // A body is buffered only when a retry policy or a mirror could send it
     // again, and only when small and of known length; otherwise it streams.
-    if ((d.retry === undefined && d.mirror === undefined) || !replayableLength(req, replayBodyLimit)) return start(req);
-    readBody(req, start);
+    if ((d.retry === undefined && d.mirror === undefined) || !replayableLength(req, replayBodyLimit)) {
+      exchange = start(req, res, d, req, shared, log);
+      return;
+    }
+    readBody(req, (body) => { exchange = start(req, res, d, body, shared, log); });
   };
+}
+
+/** Sends the request upstream once its body is known: none, buffered (replayable) or streamed. */
+function start(req: ClientRequest, res: ClientResponse, d: DecisionForward, body: Buffer | ClientRequest | null, shared: ExchangeShared, log: Logger): Exchange | undefined {
+  // The client left while its body was being buffered.
+  if (res.destroyed) return undefined;
+  const streamed = body !== null && !Buffer.isBuffer(body);
+  const method = req.method ?? 'GET';
+  const exchange = new Exchange(req, res, d, {
+    path: d.path,
+    method,
+    headers: d.headers,
+    body,
+    // Both bounds are the Exchange's own timers (exchange.ts: UNDICI_TIMERS_OFF).
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  }, streamed, shared);
+  exchange.send(d.endpoint);
+  // After the main dispatch, never awaited; a streamed body is not copied (mirror.ts).
+  if (d.mirror !== undefined && !streamed) startMirror(d.table, d.mirror, { method, path: d.path, headers: d.headers, body, timeoutMs: d.timeoutMs }, log);
+  return exchange;
 }
 
 /**

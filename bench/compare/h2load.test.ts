@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { h2loadArgs, logLatencies, parseH2load, percentile } from './h2load.ts';
+import { h2loadArgs, logEntries, logLatencies, parseH2load, percentile, startedTogether } from './h2load.ts';
 
 // Recorded: h2load 1.52 (nghttp2-client, Debian 12) -t1 -c10 -m10 -D2 --warm-up-time=1
 // against nginx 1.22 `listen ssl http2` on this machine (2026-11-26).
@@ -74,4 +74,21 @@ test('arguments: bounded by -D with a warm-up; --rps is the total rate split ove
   assert.ok(fixed.includes('--rps=500'));
   assert.ok(fixed.includes('--h1'));
   assert.equal(fixed.at(-1), 'http://127.0.0.1:8080/');
+});
+
+test('spread: clients 1 ms apart (-r1 --rate-period=1ms), bounded by a request count since h2load refuses -r with -D', () => {
+  const a = h2loadArgs({ url: 'http://127.0.0.1:8080/', clients: 50, streams: 1, seconds: 3, warmup: 1, rate: 6_600, h1: true, spread: true });
+  assert.ok(a.includes('-r1') && a.includes('--rate-period=1ms') && a.includes('--rps=132'));
+  assert.ok(a.includes(`-n${132 * 50 * 3}`), 'rate × seconds, a multiple of the clients');
+  assert.ok(!a.some((x) => x.startsWith('-D') || x.startsWith('--warm-up-time')));
+  // Without a rate there is nothing to spread: the duration-bounded form.
+  assert.ok(h2loadArgs({ url: 'http://x/', clients: 10, streams: 10, seconds: 3, warmup: 1, spread: true }).includes('-D3'));
+});
+
+test('startedTogether: a burst on every connection at once shows as its size, evenly spaced starts as ~1', () => {
+  const burst = Array.from({ length: 500 }, (_, i) => Math.floor(i / 50) * 10_000 + (i % 50));
+  assert.equal(startedTogether(burst), 50);
+  const even = Array.from({ length: 500 }, (_, i) => i * 200);
+  assert.equal(startedTogether(even), 1);
+  assert.deepEqual(logEntries('1764115200000000\t200\t1500\n'), [{ startUs: 1764115200000000, ms: 1.5 }]);
 });
