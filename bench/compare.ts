@@ -19,7 +19,7 @@
 // Scenario 1 also runs reference servers (reference.ts), the runtime's own
 // limits: Node answering by itself, a minimal Node proxy on undici, a
 // net-level Node proxy on llhttp, and a TCP byte pipe.
-// Quick mode ≈ 8 minutes; --full ≈ 36 (measured on 2 cores; 8 of them Turnout's 10⁶-request change runs). Every server runs on 127.0.0.1 on a
+// Quick mode ≈ 10 minutes (9.5 measured 2026-11-26 04:49); --full ≈ 37 (36 measured before the reference rows; on 2 cores, 8 of them Turnout's 10⁶-request change runs). Every server runs on 127.0.0.1 on a
 // free port and is killed at the end, on failure and on Ctrl-C (compare/procs.ts).
 // Writes bench/results/<date>.{md,json,svg} and copies the chart to docs/bench.svg.
 import fs from 'node:fs/promises';
