@@ -43,6 +43,7 @@ import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/t
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
 import { controlPlane, type ControlPlaneResult } from './compare/control-plane.ts';
 import { failures, runWrk } from './compare/wrk.ts';
+import { machineStat } from './compare/cpu.ts';
 
 const argv = new Set(process.argv.slice(2));
 const full = argv.has('--full');
@@ -73,6 +74,7 @@ if (!argv.has('--host-netns')) {
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'turnout-bench-'));
 atExit(() => rmSync(tmp, { recursive: true, force: true }));
 const mach = machine();
+const stat0 = machineStat();
 const started: Target[] = [];
 const track = async (t: Promise<Target>) => { const x = await t; started.push(x); return x; };
 const stop = async (t: Target) => { await t.stop(); started.splice(started.indexOf(t), 1); };
@@ -126,6 +128,9 @@ try {
 if (outputs.length > 0) {
   const now = new Date();
   mach.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+  const stat1 = machineStat();
+  // CPU time the hypervisor gave other guests during the run, percent of the machine's (cpu.ts).
+  if (stat0 && stat1 && stat1.total > stat0.total) mach.stealPercent = Number(((100 * (stat1.steal - stat0.steal)) / (stat1.total - stat0.total)).toFixed(2));
   mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
   const scenarios = { ...Object.fromEntries(outputs.map((o) => [o.id, o.rows])), changes, longLived } as ResultsFile['scenarios'];
   const file: ResultsFile = {

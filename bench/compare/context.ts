@@ -3,6 +3,7 @@
 // gives back (rows, goals, a report section, chart bars), so compare.ts is a
 // list of scenarios and the report one goals table.
 import os from 'node:os';
+import { stealSinceLast } from './cpu.ts';
 import path from 'node:path';
 import type { GoalResult } from './goals.ts';
 import type { Kind, StartOptions, Target } from './servers.ts';
@@ -62,9 +63,13 @@ export interface ScenarioOutput<Row> {
 /** What a scenario's pure report function derives from its rows (also when re-rendering a results JSON). */
 export type Report = Pick<ScenarioOutput<unknown>, 'goals' | 'markdown' | 'bars'>;
 
-/** The load average as printed next to every figure (the machine is shared). */
+/**
+ * The load average as printed next to every figure (the machine is shared),
+ * and the CPU time the hypervisor stole since the previous line (cpu.ts).
+ */
 export function load(): string {
-  return `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+  const steal = stealSinceLast();
+  return `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${steal === undefined ? '' : `, steal ${steal.toFixed(1)} %`}`;
 }
 
 /** Turnout's --workers for a worker slot: the single-core form for 1, else the count itself. */

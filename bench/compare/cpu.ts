@@ -38,3 +38,34 @@ export async function withCpu<T>(pgid: number | undefined, fn: () => Promise<T>)
   const value = await fn();
   return { value, cpuMs: pgid ? groupCpuMs(pgid) - before : NaN };
 }
+
+/** The machine's CPU ticks (all cores) from /proc/stat's first line: steal and the total; undefined off Linux. */
+export function parseProcStat(text: string): { steal: number; total: number } | undefined {
+  const first = text.split('\n', 1)[0] ?? '';
+  if (!first.startsWith('cpu ')) return undefined;
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+  const f = first.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return undefined;
+  return { steal: f[7]!, total: f.reduce((a, b) => a + b, 0) };
+}
+
+let lastStat = machineStat();
+
+/** The machine's steal and total CPU ticks now (/proc/stat). */
+export function machineStat(): { steal: number; total: number } | undefined {
+  try { return parseProcStat(readFileSync('/proc/stat', 'utf8')); } catch { return undefined; }
+}
+
+/**
+ * Percent of the machine's CPU time stolen by the hypervisor since the
+ * previous call (on a VM, other guests running on our cores): a run that
+ * suddenly costs more CPU per request with steal up measured the host, not
+ * the proxy. undefined where /proc/stat has no steal.
+ */
+export function stealSinceLast(): number | undefined {
+  const now = machineStat();
+  const prev = lastStat;
+  lastStat = now;
+  if (!now || !prev || now.total <= prev.total) return undefined;
+  return (100 * (now.steal - prev.steal)) / (now.total - prev.total);
+}

@@ -48,7 +48,7 @@ export function markdown(opts: {
 }): string {
   const m = opts.mach;
   const lines = [`# Turnout vs nginx vs HAProxy, ${opts.date} (${opts.mode})`, '',
-    `Machine: ${m.host}, ${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; load average at start ${(m.loadavgAtStart as number[]).join(' / ')}${m.loadavgAtEnd ? `, at the end ${(m.loadavgAtEnd as number[]).join(' / ')}` : ''}.`,
+    `Machine: ${m.host}, ${m.cores} × ${m.cpu}, ${m.memGiB} GiB, ${m.kernel}; load average at start ${(m.loadavgAtStart as number[]).join(' / ')}${m.loadavgAtEnd ? `, at the end ${(m.loadavgAtEnd as number[]).join(' / ')}` : ''}${m.stealPercent !== undefined ? `; CPU time stolen by the hypervisor over the run ${m.stealPercent} %` : ''}.`,
     `Versions: ${Object.values(opts.versions).join('; ')}. Everything on 127.0.0.1${m.netns === 'private' ? ' in the bench\'s own network namespace' : ''}; backend: nginx, 1 worker, 13-byte body.`, ''];
   for (const s of opts.sections) if (s) lines.push(s);
   lines.push('## Issue 8 goals this run can judge', '', goalsMarkdown(opts.goals));
