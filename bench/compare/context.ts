@@ -3,7 +3,7 @@
 // gives back (rows, goals, a report section, chart bars), so compare.ts is a
 // list of scenarios and the report one goals table.
 import os from 'node:os';
-import { stealSinceLast } from './cpu.ts';
+import { majorFaultsSinceLast, stealSinceLast } from './cpu.ts';
 import path from 'node:path';
 import type { GoalResult } from './goals.ts';
 import type { Kind, StartOptions, Target } from './servers.ts';
@@ -65,11 +65,13 @@ export type Report = Pick<ScenarioOutput<unknown>, 'goals' | 'markdown' | 'bars'
 
 /**
  * The load average as printed next to every figure (the machine is shared),
- * and the CPU time the hypervisor stole since the previous line (cpu.ts).
+ * and since the previous line the CPU time the hypervisor stole and the
+ * machine's major page faults (cpu.ts).
  */
 export function load(): string {
   const steal = stealSinceLast();
-  return `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${steal === undefined ? '' : `, steal ${steal.toFixed(1)} %`}`;
+  const faults = majorFaultsSinceLast();
+  return `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${steal === undefined ? '' : `, steal ${steal.toFixed(1)} %`}${faults === undefined ? '' : `, major faults ${faults}`}`;
 }
 
 /** Turnout's --workers for a worker slot: the single-core form for 1, else the count itself. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { groupCpuMs, parseProcStat, parseStat, stealSinceLast } from './cpu.ts';
+import { groupCpuMs, majorFaults, majorFaultsSinceLast, parseProcStat, parseStat, stealSinceLast } from './cpu.ts';
 
 test('parses pgrp and utime+stime, also when the process name has spaces and parentheses', () => {
   const line = '4242 (nginx: worker (x)) S 4241 4241 4241 0 -1 4194624 300 0 0 0 1234 56 0 0 20 0 1 0 100 1000 200 18446744073709551615';
@@ -25,4 +25,11 @@ test("/proc/stat's first line gives steal and the total of user..steal (guest is
   const b = stealSinceLast();
   for (const v of [a, b]) assert.ok(v === undefined || (v >= 0 && v <= 100), String(v));
   assert.notEqual(b, undefined);
+});
+
+test('major page faults: a count on Linux, and the difference since the last call is never negative', () => {
+  assert.ok(Number.isInteger(majorFaults()));
+  majorFaultsSinceLast();
+  const d = majorFaultsSinceLast();
+  assert.ok(d !== undefined && d >= 0, String(d));
 });

@@ -69,3 +69,25 @@ export function stealSinceLast(): number | undefined {
   if (!now || !prev || now.total <= prev.total) return undefined;
   return (100 * (now.steal - prev.steal)) / (now.total - prev.total);
 }
+
+/** Major page faults of the whole machine so far (/proc/vmstat pgmajfault); undefined off Linux. */
+export function majorFaults(): number | undefined {
+  try {
+    const m = /^pgmajfault (\d+)$/m.exec(readFileSync('/proc/vmstat', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch { return undefined; }
+}
+
+let lastFaults = majorFaults();
+
+/**
+ * Major page faults on the machine since the previous call: a run that
+ * suddenly costs more per request with these up had code or data paged back
+ * in (this VM runs DAMON with a pageout scheme), which the proxy did not cause.
+ */
+export function majorFaultsSinceLast(): number | undefined {
+  const now = majorFaults();
+  const prev = lastFaults;
+  lastFaults = now;
+  return now === undefined || prev === undefined ? undefined : now - prev;
+}
