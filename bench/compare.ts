@@ -43,7 +43,7 @@ import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/t
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
 import { controlPlane, type ControlPlaneResult } from './compare/control-plane.ts';
 import { failures, runWrk } from './compare/wrk.ts';
-import { machineStat } from './compare/cpu.ts';
+import { machineStat, stealPercent } from './compare/cpu.ts';
 
 const argv = new Set(process.argv.slice(2));
 const full = argv.has('--full');
@@ -130,7 +130,8 @@ if (outputs.length > 0) {
   mach.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   const stat1 = machineStat();
   // CPU time the hypervisor gave other guests during the run, percent of the machine's (cpu.ts).
-  if (stat0 && stat1 && stat1.total > stat0.total) mach.stealPercent = Number(((100 * (stat1.steal - stat0.steal)) / (stat1.total - stat0.total)).toFixed(2));
+  const steal = stat0 && stat1 ? stealPercent(stat0, stat1) : undefined;
+  if (steal !== undefined) mach.stealPercent = Number(steal.toFixed(2));
   mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
   const scenarios = { ...Object.fromEntries(outputs.map((o) => [o.id, o.rows])), changes, longLived } as ResultsFile['scenarios'];
   const file: ResultsFile = {

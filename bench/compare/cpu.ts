@@ -66,8 +66,12 @@ export function stealSinceLast(): number | undefined {
   const now = machineStat();
   const prev = lastStat;
   lastStat = now;
-  if (!now || !prev || now.total <= prev.total) return undefined;
-  return (100 * (now.steal - prev.steal)) / (now.total - prev.total);
+  return now && prev ? stealPercent(prev, now) : undefined;
+}
+
+/** Percent of the machine's CPU time stolen between two machineStat() readings; undefined when no tick passed. */
+export function stealPercent(from: { steal: number; total: number }, to: { steal: number; total: number }): number | undefined {
+  return to.total > from.total ? (100 * (to.steal - from.steal)) / (to.total - from.total) : undefined;
 }
 
 /** Major page faults of the whole machine so far (/proc/vmstat pgmajfault); undefined off Linux. */

@@ -25,19 +25,7 @@ const NAMES: Record<ReferenceKind, string> = {
 /** Starts a reference server on a free port; it has no configuration to change. */
 export async function startReference(kind: ReferenceKind, backendPort: number): Promise<Target> {
   const port = await freePort();
-  const t0 = performance.now();
-  const args = [`${dir}${kind}.ts`, String(port), String(backendPort)];
-  const s = startServer(NAMES[kind], process.execPath, args);
-  // A server that never answers is stopped before the error goes up (else it keeps the bench alive).
-  await waitReady(s, port, '/').catch(async (err: unknown) => { await s.stop(); throw err; });
-  return {
-    name: s.name, port, pid: s.child.pid, startMs: performance.now() - t0,
-    change: () => Promise.reject(new Error(`${kind} has no configuration to change`)),
-    changedStatus: 0,
-    version: async () => undefined,
-    output: s.output,
-    stop: () => s.stop(),
-  };
+  return start(NAMES[kind], port, undefined, [`${dir}${kind}.ts`, String(port), String(backendPort)]);
 }
 
 /** HTTP/2 references: Node's http2 server answering by itself over TLS, through the compatibility or the stream API. */
@@ -47,13 +35,19 @@ export type H2ReferenceKind = 'compat' | 'stream';
 export async function startH2Reference(kind: H2ReferenceKind, cert: Cert): Promise<Target> {
   const port = await freePort();
   const tlsPort = await freePort();
-  const t0 = performance.now();
-  const s = startServer(`Node http2 alone, ${kind === 'compat' ? 'compatibility' : 'stream'} API (ceiling)`, process.execPath,
+  return start(`Node http2 alone, ${kind === 'compat' ? 'compatibility' : 'stream'} API (ceiling)`, port, tlsPort,
     [`${dir}node-h2.ts`, String(port), String(tlsPort), kind, cert.certFile, cert.keyFile]);
+}
+
+/** Runs one reference script and waits until `port` answers; a Target without configuration. */
+async function start(name: string, port: number, tlsPort: number | undefined, args: string[]): Promise<Target> {
+  const t0 = performance.now();
+  const s = startServer(name, process.execPath, args);
+  // A server that never answers is stopped before the error goes up (else it keeps the bench alive).
   await waitReady(s, port, '/').catch(async (err: unknown) => { await s.stop(); throw err; });
   return {
     name: s.name, port, tlsPort, pid: s.child.pid, startMs: performance.now() - t0,
-    change: () => Promise.reject(new Error(`the h2 reference has no configuration to change`)),
+    change: () => Promise.reject(new Error(`${name} has no configuration to change`)),
     changedStatus: 0,
     version: async () => undefined,
     output: s.output,
