@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ERROR, Parser } from './llhttp.ts';
+
+/** Everything a parser reported, as one log. */
+function recorder(): { log: string[]; handler: ConstructorParameters<typeof Parser>[1] } {
+  const log: string[] = [];
+  return {
+    log,
+    handler: {
+      onMessageBegin: () => log.push('begin'),
+      onUrl: (u) => log.push(`url ${u}`),
+      onHeader: (n, v) => log.push(`h ${n}=${v}`),
+      onHeadersComplete: () => { log.push('head'); return 0; },
+      onBody: (b) => log.push(`body ${b.toString('latin1')}`),
+      onTrailer: (n, v) => log.push(`t ${n}=${v}`),
+      onMessageComplete: () => { log.push('done'); return 0; },
+    },
+  };
+}
+
+/** Parses `input` in pieces cut at `cuts`; body pieces are merged so splits compare equal. */
+function parse(input: string, cuts: number[] = [], type: 'request' | 'response' = 'request'): { log: string[]; ret: number } {
+  const r = recorder();
+  const p = new Parser(type, r.handler, 16 * 1024);
+  let ret = 0;
+  let at = 0;
+  for (const cut of [...cuts, input.length]) {
+    ret = p.execute(Buffer.from(input.slice(at, cut), 'latin1'));
+    at = cut;
+    if (ret !== ERROR.OK) break;
+  }
+  p.free();
+  const merged: string[] = [];
+  for (const e of r.log) {
+    const last = merged.at(-1);
+    if (e.startsWith('body ') && last?.startsWith('body ')) merged[merged.length - 1] = last + e.slice(5);
+    else merged.push(e);
+  }
+  return { log: merged, ret };
+}
+
+const cases: Array<{ name: string; input: string; want: string[] }> = [
+  {
+    name: 'a GET with headers, one empty',
+    input: 'GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nAccept: */*\r\n\r\n',
+    want: ['begin', 'url /a?b=1', 'h Host=x', 'h X-Empty=', 'h Accept=*/*', 'head', 'done'],
+  },
+  {
+    name: 'two empty values in a row',
+    input: 'GET / HTTP/1.1\r\nA:\r\nB:\r\nHost: h\r\n\r\n',
+    want: ['begin', 'url /', 'h A=', 'h B=', 'h Host=h', 'head', 'done'],
+  },
+  {
+    name: 'a Content-Length body',
+    input: 'POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello',
+    want: ['begin', 'url /p', 'h Host=x', 'h Content-Length=5', 'head', 'body hello', 'done'],
+  },
+  {
+    name: 'a chunked body with a trailer',
+    input: 'POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n',
+    want: ['begin', 'url /p', 'h Host=x', 'h Transfer-Encoding=chunked', 'head', 'body abcde', 't X-T=1', 'done'],
+  },
+];
+
+for (const c of cases) {
+  test(`llhttp: ${c.name}, whole and split at every byte`, () => {
+    assert.deepEqual(parse(c.input), { log: c.want, ret: ERROR.OK });
+    for (let i = 1; i < c.input.length; i++) {
+      assert.deepEqual(parse(c.input, [i]), { log: c.want, ret: ERROR.OK }, `split at ${i}`);
+    }
+  });
+}
+
+test('llhttp: strict parsing refuses smuggling shapes', () => {
+  const bad = [
+    'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n',
+    'GET / HTTP/1.1\nHost: x\n\n',
+    'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+    'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n',
+    'GET / HTTP/1.1\r\nHost : x\r\n\r\n',
+  ];
+  for (const input of bad) assert.notEqual(parse(input).ret, ERROR.OK, JSON.stringify(input));
+});
+
+test('llhttp: the head limit is enforced, and reported as an overflow', () => {
+  const r = recorder();
+  const p = new Parser('request', r.handler, 100);
+  const ret = p.execute(Buffer.from(`GET / HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(200)}\r\n\r\n`));
+  assert.notEqual(ret, ERROR.OK);
+  assert.equal(p.headerOverflow, true);
+  assert.equal(p.errorReason(), 'header overflow');
+  p.free();
+});
+
+test('llhttp: a pause after a message leaves the next one where it starts', () => {
+  const r = recorder();
+  const p = new Parser('request', { ...r.handler, onMessageComplete: () => ERROR.PAUSED }, 16 * 1024);
+  const one = 'GET /1 HTTP/1.1\r\nHost: x\r\n\r\n';
+  const input = Buffer.from(`${one}GET /2 HTTP/1.1\r\nHost: x\r\n\r\n`);
+  assert.equal(p.execute(input), ERROR.PAUSED);
+  assert.equal(p.stoppedAt, one.length);
+  p.resume();
+  assert.equal(p.execute(input.subarray(p.stoppedAt)), ERROR.PAUSED);
+  assert.deepEqual(r.log.filter((e) => e.startsWith('url')), ['url /1', 'url /2']);
+  p.free();
+});
+
+test('llhttp: a response read to the close, and the method and status accessors', () => {
+  const r = recorder();
+  const p = new Parser('response', r.handler, 16 * 1024);
+  assert.equal(p.execute(Buffer.from('HTTP/1.1 200 OK\r\nServer: s\r\n\r\npartial')), ERROR.OK);
+  assert.equal(p.status(), 200);
+  assert.equal(p.needsEof(), true);
+  assert.equal(p.finish(), ERROR.OK);
+  assert.deepEqual(r.log, ['begin', 'h Server=s', 'head', 'body partial', 'done']);
+  p.free();
+  const q = new Parser('request', recorder().handler, 16 * 1024);
+  q.execute(Buffer.from('DELETE /x HTTP/1.0\r\n\r\n'));
+  assert.equal(q.method(), 'DELETE');
+  assert.equal(q.httpMinor(), 0);
+  assert.equal(q.shouldKeepAlive(), false);
+  q.free();
+});

@@ -1,0 +1,340 @@
+// llhttp, the HTTP/1.1 parser of Node and undici, for the net-level HTTP/1.1
+// engine (server.ts) and upstream client: undici's WebAssembly build, driven
+// directly. Both sides of the proxy then parse with the same strict state
+// machine Node's own server uses (llhttp 9; no lenient flag is ever set, so
+// CL+TE, obs-fold, bare LF, bad chunk sizes and bad tokens are errors).
+//
+// This reaches into undici's files (lib/llhttp/*, undici pinned exactly in
+// package-lock.json): the module is not a public export of undici. A bump of
+// undici that moves them fails the first test that builds a parser.
+//
+// One Parser per connection. Callbacks arrive synchronously inside execute(),
+// already assembled: a URL, a header name or value split across two reads is
+// delivered once, whole. Body chunks are views into the chunk given to
+// execute() (no copy): a handler that keeps one past its callback must not
+// let the caller reuse that chunk (socket reads never are).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** What a parser reports to; return values follow llhttp (see each). */
+export interface ParserHandler {
+  /** A message begins. */
+  onMessageBegin(): void;
+  /** The request target, whole (requests only). */
+  onUrl(url: string): void;
+  /** One header field, whole, name as sent. */
+  onHeader(name: string, value: string): void;
+  /**
+   * The head is complete. Return 0 to read the body as framed, 1 to read no
+   * body (a response to HEAD), 2 for "no body, and stop here" (an upgrade).
+   * Any other value is an error (execute() returns ERROR.USER).
+   */
+  onHeadersComplete(): number;
+  /** A piece of the body (chunked framing already removed). */
+  onBody(chunk: Buffer): void;
+  /** One trailer field of a chunked body, before onMessageComplete. */
+  onTrailer(name: string, value: string): void;
+  /** The message is complete. Return 0 to go on, or ERROR.PAUSED to stop after it. */
+  onMessageComplete(): number;
+}
+
+/** llhttp's error numbers the engine acts on (llhttp's full list: undici/lib/llhttp/constants.js). */
+export const ERROR = {
+  OK: 0,
+  /** A callback refused: the head grew past the limit (headerOverflow), or a handler said no. */
+  USER: 24,
+  PAUSED: 21,
+  PAUSED_UPGRADE: 22,
+  PAUSED_H2_UPGRADE: 23,
+  CB_HEADERS_COMPLETE: 17,
+} as const;
+
+/** Parser types. */
+const TYPE = { request: 1, response: 2 } as const;
+
+// Method numbers to names, llhttp's table (constants.js METHODS).
+const METHOD_NAMES: string[] = (() => {
+  const methods = (require('undici/lib/llhttp/constants.js') as { METHODS: Record<string, number> }).METHODS;
+  const out: string[] = [];
+  for (const [name, n] of Object.entries(methods)) out[n] = name;
+  return out;
+})();
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  malloc(size: number): number;
+  free(ptr: number): void;
+  llhttp_alloc(type: number): number;
+  llhttp_free(ptr: number): void;
+  llhttp_execute(ptr: number, data: number, len: number): number;
+  llhttp_finish(ptr: number): number;
+  llhttp_resume(ptr: number): void;
+  llhttp_reset(ptr: number): void;
+  llhttp_get_errno(ptr: number): number;
+  llhttp_get_error_reason(ptr: number): number;
+  llhttp_get_error_pos(ptr: number): number;
+  llhttp_get_method(ptr: number): number;
+  llhttp_get_status_code(ptr: number): number;
+  llhttp_get_http_major(ptr: number): number;
+  llhttp_get_http_minor(ptr: number): number;
+  llhttp_get_upgrade(ptr: number): number;
+  llhttp_should_keep_alive(ptr: number): number;
+  llhttp_message_needs_eof(ptr: number): number;
+}
+
+// The parser running execute() now (callbacks are synchronous, one at a time)
+// and where its chunk sits in wasm memory.
+let current: Parser | undefined;
+let chunkRef: Buffer = Buffer.alloc(0);
+let chunkAt = 0;
+
+function span(at: number, len: number): string {
+  const start = at - chunkAt;
+  return chunkRef.latin1Slice(start, start + len);
+}
+
+// Whether a span ends where the chunk does (so the next execute() may continue it).
+function atEnd(at: number, len: number): boolean {
+  return at + len - chunkAt === chunkRef.length;
+}
+
+const ll: Exports = (() => {
+  let mod: WebAssembly.Module;
+  try {
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer);
+  } catch {
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer);
+  }
+  const instance = new WebAssembly.Instance(mod, {
+    env: {
+      wasm_on_message_begin: () => current!.messageBegin(),
+      wasm_on_url: (_p: number, at: number, len: number) => current!.url(span(at, len), len),
+      wasm_on_status: (_p: number, _at: number, len: number) => current!.count(len),
+      wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(span(at, len), len, atEnd(at, len)),
+      wasm_on_header_value: (_p: number, at: number, len: number) => current!.value(span(at, len), len, atEnd(at, len)),
+      wasm_on_headers_complete: () => current!.headersComplete(),
+      wasm_on_body: (_p: number, at: number, len: number) => {
+        const start = at - chunkAt;
+        current!.handler.onBody(chunkRef.subarray(start, start + len));
+        return 0;
+      },
+      wasm_on_message_complete: () => current!.messageComplete(),
+    },
+  });
+  return instance.exports as unknown as Exports;
+})();
+
+// One input buffer in wasm memory, shared by every parser, grown by pages.
+let inputPtr = 0;
+let inputSize = 0;
+let inputView = new Uint8Array(0);
+
+/**
+ * One llhttp parser for requests or responses. Not reentrant across parsers:
+ * a handler must not call execute() of another parser from a callback.
+ */
+export class Parser {
+  readonly handler: ParserHandler;
+  readonly #ptr: number;
+  readonly #maxHead: number;
+  #headBytes = 0;
+  #url = '';
+  #name = '';
+  #value = '';
+  /** 0 nothing pending, 1 reading a field name, 2 reading a value. */
+  #state = 0;
+  /** No span yet in this execute() (a span now may continue the last one). */
+  #fresh = false;
+  /** The last span ended at its chunk's end. */
+  #pieceAtEnd = false;
+  /** Between the head and the message's end: fields now are trailers. */
+  #inBody = false;
+  /** The head passed maxHeadBytes (execute() returned ERROR.USER because of it). */
+  headerOverflow = false;
+  /** Where execute() stopped in its chunk after a pause or an error. */
+  stoppedAt = 0;
+
+  /** `maxHeadBytes` bounds the request line (or status line) plus every header, as Node's maxHeaderSize does. */
+  constructor(type: keyof typeof TYPE, handler: ParserHandler, maxHeadBytes: number) {
+    this.handler = handler;
+    this.#maxHead = maxHeadBytes;
+    this.#ptr = ll.llhttp_alloc(TYPE[type]);
+  }
+
+  /**
+   * Parses `chunk`; callbacks run inside. Returns ERROR.OK, ERROR.PAUSED (a
+   * handler paused after a message; `stoppedAt` is where the next one starts),
+   * ERROR.PAUSED_UPGRADE (an upgrade's head ended at `stoppedAt`), or another
+   * error number (see errorReason(), headerOverflow).
+   */
+  execute(chunk: Buffer): number {
+    if (chunk.length > inputSize) {
+      if (inputPtr !== 0) ll.free(inputPtr);
+      inputSize = Math.ceil(chunk.length / 4096) * 4096;
+      inputPtr = ll.malloc(inputSize);
+    }
+    if (inputView.buffer !== ll.memory.buffer || inputView.byteOffset !== inputPtr || inputView.length !== inputSize) {
+      inputView = new Uint8Array(ll.memory.buffer, inputPtr, inputSize);
+    }
+    inputView.set(chunk);
+    current = this;
+    chunkRef = chunk;
+    chunkAt = inputPtr;
+    this.#fresh = true;
+    let ret: number;
+    try {
+      ret = ll.llhttp_execute(this.#ptr, inputPtr, chunk.length);
+    } finally {
+      current = undefined;
+      chunkRef = EMPTY;
+    }
+    this.stoppedAt = ret === ERROR.OK ? chunk.length : ll.llhttp_get_error_pos(this.#ptr) - inputPtr;
+    return ret;
+  }
+
+  /** The peer closed: completes a body delimited by the close, or says the message was cut (an error number). */
+  finish(): number {
+    current = this;
+    try {
+      return ll.llhttp_finish(this.#ptr);
+    } finally {
+      current = undefined;
+    }
+  }
+
+  /** Continues after ERROR.PAUSED. */
+  resume(): void {
+    ll.llhttp_resume(this.#ptr);
+  }
+
+  /** llhttp's reason for the last error, for logs (never shown to clients). */
+  errorReason(): string {
+    if (this.headerOverflow) return 'header overflow';
+    const p = ll.llhttp_get_error_reason(this.#ptr);
+    if (p === 0) return `llhttp error ${ll.llhttp_get_errno(this.#ptr)}`;
+    const mem = new Uint8Array(ll.memory.buffer);
+    const end = mem.indexOf(0, p);
+    return Buffer.from(mem.buffer, p, end - p).toString('latin1');
+  }
+
+  /** The request method's name (inside onHeadersComplete and after). */
+  method(): string {
+    return METHOD_NAMES[ll.llhttp_get_method(this.#ptr)] ?? 'GET';
+  }
+
+  status(): number {
+    return ll.llhttp_get_status_code(this.#ptr);
+  }
+
+  httpMajor(): number {
+    return ll.llhttp_get_http_major(this.#ptr);
+  }
+
+  httpMinor(): number {
+    return ll.llhttp_get_http_minor(this.#ptr);
+  }
+
+  /** The message asked for an upgrade (Connection: upgrade + Upgrade, or CONNECT). */
+  upgrade(): boolean {
+    return ll.llhttp_get_upgrade(this.#ptr) === 1;
+  }
+
+  /** Whether the connection may carry another message after this one (version, Connection). */
+  shouldKeepAlive(): boolean {
+    return ll.llhttp_should_keep_alive(this.#ptr) === 1;
+  }
+
+  /** The body of this response ends only when the connection closes (no length, not chunked). */
+  needsEof(): boolean {
+    return ll.llhttp_message_needs_eof(this.#ptr) === 1;
+  }
+
+  /** Frees the wasm side; the parser is unusable afterwards. Idempotent. */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    ll.llhttp_free(this.#ptr);
+  }
+
+  #freed = false;
+
+  // ---- called by the wasm callbacks (module scope above) ----
+
+  messageBegin(): number {
+    this.#headBytes = 0;
+    this.#url = '';
+    this.#state = 0;
+    this.#inBody = false;
+    this.handler.onMessageBegin();
+    return 0;
+  }
+
+  count(len: number): number {
+    this.#headBytes += len;
+    if (this.#headBytes <= this.#maxHead) return 0;
+    this.headerOverflow = true;
+    return -1;
+  }
+
+  url(s: string, len: number): number {
+    this.#url += s;
+    this.#fresh = false;
+    return this.count(len);
+  }
+
+  // A name or value split across two reads arrives as two spans, the first
+  // ending at its chunk's end and the second first in the next chunk; any
+  // other field span starts a new field (llhttp calls nothing for an empty
+  // value, so "a name after a name" happens).
+  field(s: string, len: number, atChunkEnd: boolean): number {
+    const continued = this.#state === 1 && this.#fresh && this.#pieceAtEnd;
+    if (!continued) {
+      if (this.#state !== 0) this.#emit();
+      if (this.#url !== '') this.#flushUrl();
+    }
+    this.#name = continued ? this.#name + s : s;
+    this.#state = 1;
+    this.#fresh = false;
+    this.#pieceAtEnd = atChunkEnd;
+    // Each field also costs ": " and CRLF, as Node counts.
+    return this.count(continued ? len : len + 4);
+  }
+
+  value(s: string, len: number, atChunkEnd: boolean): number {
+    this.#value = this.#state === 2 ? this.#value + s : s;
+    this.#state = 2;
+    this.#fresh = false;
+    this.#pieceAtEnd = atChunkEnd;
+    return this.count(len);
+  }
+
+  headersComplete(): number {
+    if (this.#state !== 0) this.#emit();
+    if (this.#url !== '') this.#flushUrl();
+    this.#inBody = true;
+    this.#fresh = false;
+    return this.handler.onHeadersComplete();
+  }
+
+  messageComplete(): number {
+    if (this.#state !== 0) this.#emit();
+    this.#inBody = false;
+    return this.handler.onMessageComplete();
+  }
+
+  #flushUrl(): void {
+    this.handler.onUrl(this.#url);
+    this.#url = '';
+  }
+
+  #emit(): void {
+    if (this.#inBody) this.handler.onTrailer(this.#name, this.#value);
+    else this.handler.onHeader(this.#name, this.#value);
+    this.#name = '';
+    this.#value = '';
+    this.#state = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
