@@ -16,6 +16,10 @@ const trustedProxies: FlagSpec = { name: 'trusted-proxies', kind: 'string', meta
 const drainTimeout: FlagSpec = { name: 'drain-timeout', kind: 'duration', default: '5m', help: 'On SIGTERM, and for a listener a snapshot removes: how long open requests, websockets and tcp streams may finish before they are cut' };
 const reusePort: FlagSpec = { name: 'reuse-port', kind: 'boolean', default: 'true', help: 'Bind listeners with SO_REUSEPORT, so a new proxy process can take over the ports while this one drains (a zero-downtime upgrade)' };
 const workers = (dflt: string, why: string): FlagSpec => ({ name: 'workers', kind: 'count', default: dflt, metavar: 'N', help: `Worker processes serving traffic, sharing the ports with SO_REUSEPORT; 0 serves in this process (${why})` });
+const http1Engine: FlagSpec = {
+  name: 'http1-engine', kind: 'string', default: 'node', metavar: 'ENGINE', choices: ['node', 'net'],
+  help: 'HTTP/1.1 on the http listeners: node (node:http and undici) or net (Turnout\'s own engine on llhttp, both sides; faster, opt-in while it is new; https listeners stay on node)',
+};
 const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info', metavar: 'LEVEL', choices: ['debug', 'info', 'warn', 'error'], help: 'debug, info, warn or error' };
 
 /** `turnout local`: controller and proxy in one process, from a folder of YAML. */
@@ -28,7 +32,7 @@ export const LOCAL: CommandSpec = {
     { name: 'https-port', kind: 'port', default: '8443', help: 'HTTPS listener port' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot, /status)' },
     { name: 'bind', kind: 'address', default: '127.0.0.1', help: 'Address of the HTTP, HTTPS and admin listeners' },
-    ingressClass, defaultCert, defaultKey, timeout, externalName, proxyProtocol, trustedProxies, workers('0', 'the default here'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
+    ingressClass, defaultCert, defaultKey, timeout, externalName, proxyProtocol, trustedProxies, workers('0', 'the default here'), drainTimeout, reusePort, http1Engine, dnsMinTtl, dnsMaxTtl, logLevel,
   ],
 };
 
@@ -73,7 +77,7 @@ export const PROXY: CommandSpec = {
     { name: 'state-dir', kind: 'string', metavar: 'DIR', help: 'Keep the last applied snapshot in DIR/snapshot.json (0600: it holds TLS keys) and serve it at start-up, before the controller answers' },
     { name: 'admin-port', kind: 'port', default: '9901', help: 'Admin port (/healthz, /readyz, /snapshot)' },
     { name: 'admin-bind', kind: 'address', default: '127.0.0.1', help: 'Address of the admin port' },
-    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, dnsMinTtl, dnsMaxTtl, logLevel,
+    workers(String(availableParallelism()), 'default: one per CPU'), drainTimeout, reusePort, http1Engine, dnsMinTtl, dnsMaxTtl, logLevel,
     {
       name: 'heap-flags', kind: 'string', metavar: 'FLAGS',
       help: `V8 flags of the proxy process and its workers (it restarts itself with them, same PID): a small young generation and slow heap growth keep RSS near the live heap. Default "${DEFAULT_HEAP_FLAGS}", or $${HEAP_FLAGS_ENV}; "" for Node's defaults; flags given to node itself win`,

@@ -11,6 +11,7 @@ import { createForwarder } from './forward.ts';
 import type { ProxyHandler } from './forward.ts';
 import { ListenerSet } from './listeners.ts';
 import type { ListenerInfo, ServerLimits } from './listeners.ts';
+import type { Http1Engine } from './servers.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
 import { buildTable } from './routing/table.ts';
@@ -37,6 +38,8 @@ export interface DataPlaneOptions {
   readonly sendTimeoutMs?: number;
   /** Attempts per request when connects fail (forward.ts). Default 3. */
   readonly maxAttempts?: number;
+  /** HTTP/1.1 engine of the http listeners (listeners.ts, http1/server.ts). Default 'node'. */
+  readonly http1Engine?: Http1Engine;
 }
 
 /** Lets pending I/O run before the next step of an apply. */
@@ -98,6 +101,7 @@ export class DataPlane implements SnapshotApplier {
       drainTimeoutMs: options.drainTimeoutMs,
       reusePort: options.reusePort,
       limits: options.limits,
+      http1Engine: options.http1Engine,
       log: this.#log,
     });
   }

@@ -25,6 +25,7 @@
 // (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { NetRequest, NetResponse } from './http1/messages.ts';
 import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.ts';
 import type { BlockList } from 'node:net';
 import { peerAddress, realClient } from './client-address.ts';
@@ -40,14 +41,15 @@ import { pickBackend } from './upstream/split.ts';
 export type ClientProtocol = 'http' | 'https';
 
 /**
- * A client request as a listener hands it over: HTTP/1.1 (node:http), or
- * HTTP/2 through Node's compatibility API (https listeners, ALPN h2). Tell
- * them apart with `httpVersionMajor === 2`.
+ * A client request as a listener hands it over: HTTP/1.1 (node:http, or the
+ * net-level engine's NetRequest, http1/), or HTTP/2 through Node's
+ * compatibility API (https listeners, ALPN h2). Tell them apart with
+ * `httpVersionMajor === 2`.
  */
-export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientRequest = IncomingMessage | NetRequest | Http2ServerRequest;
 
 /** The response to a ClientRequest, of the same protocol. */
-export type ClientResponse = ServerResponse | Http2ServerResponse;
+export type ClientResponse = ServerResponse | NetResponse | Http2ServerResponse;
 
 /**
  * What a request gets; the callers only carry it out. A tagged union so each

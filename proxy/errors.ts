@@ -3,7 +3,7 @@
 // so their codes are part of the wire contract and must not be renamed; client
 // failures become short plain-text responses that name no internals.
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import type { ClientResponse } from './decide.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, LISTENER_BIND_FAILED } from '../api/stream.ts';
 
 /**
@@ -86,7 +86,7 @@ export type ClientErrorKind = (typeof ClientError)[keyof typeof ClientError];
  * honest signal left is to cut the connection, so the client cannot mistake a
  * truncated body for a complete one.
  */
-export function sendClientError(res: ServerResponse | Http2ServerResponse, err: ClientErrorKind): void {
+export function sendClientError(res: ClientResponse, err: ClientErrorKind): void {
   if (res.headersSent) {
     res.destroy();
     return;

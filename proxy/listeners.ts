@@ -44,8 +44,11 @@ import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
 import { H2Sessions } from './h2-sessions.ts';
-import { createHttpsServer, DEFAULT_LIMITS, http1Options, setHttp1Counts } from './servers.ts';
-import type { ServerLimits } from './servers.ts';
+import { createHttpsServer, DEFAULT_LIMITS, http1Server } from './servers.ts';
+import type { Http1Engine, ServerLimits } from './servers.ts';
+import type { Http1Server } from './http1/server.ts';
+import { NetResponse } from './http1/messages.ts';
+import type { ClientRequest, ClientResponse } from './decide.ts';
 /** Re-exported: the data plane's options name them from here. */
 export { DEFAULT_LIMITS } from './servers.ts';
 export type { ServerLimits } from './servers.ts';
@@ -82,6 +85,8 @@ export interface ListenerSetOptions {
   /** How long a tcp listener waits for an upstream connect before trying another endpoint. Default 5 s. */
   readonly tcpConnectTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
+  /** Who speaks HTTP/1.1 on http listeners: node:http, or the net-level engine (http1/server.ts). Default 'node'. */
+  readonly http1Engine?: Http1Engine;
   /** Long-lived connections to close after a drain when their route goes; default: the set's own. */
   readonly longLived?: LongLivedSet;
   readonly log?: Logger;
@@ -217,7 +222,7 @@ class ManagedListener {
    */
   readonly server: net.Server;
   /** Set for an http listener. */
-  readonly #http: http.Server | undefined;
+  readonly #http: http.Server | Http1Server | undefined;
   /** Set for an https listener (HTTP/2 and HTTP/1.1 by ALPN). */
   readonly #https: Http2SecureServer | undefined;
   /** The HTTP/2 sessions of an https listener. */
@@ -229,7 +234,7 @@ class ManagedListener {
    * connections it does not pass through (passthrough.ts) to `server`.
    */
   readonly #front: ListenerFront | undefined;
-  readonly #inflight = new Set<http.ServerResponse | Http2ServerResponse>();
+  readonly #inflight = new Set<ClientResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
   #draining = false;
@@ -284,8 +289,8 @@ class ManagedListener {
     }
     this.#tcp = undefined;
     const clientProtocol: ClientProtocol = spec.protocol;
-    const onRequest = (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => this.#onRequest(req, res, opts.handler);
-    let server: http.Server | Http2SecureServer;
+    const onRequest = (req: ClientRequest, res: ClientResponse) => this.#onRequest(req, res, opts.handler);
+    let server: http.Server | Http1Server | Http2SecureServer;
     if (spec.protocol === 'https') {
       const creds = spec.defaultSecret === undefined ? undefined : table.credentials(spec.defaultSecret);
       this.#defaultFingerprint = creds?.fingerprint;
@@ -300,9 +305,9 @@ class ManagedListener {
         getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
       });
     } else {
-      server = http.createServer(http1Options(limits), onRequest);
-      setHttp1Counts(server);
-      this.#http = server;
+      const http1 = http1Server(opts.http1Engine ?? 'node', limits, onRequest);
+      server = http1;
+      this.#http = http1;
       this.#https = undefined;
       this.#sessions = undefined;
       // Cleartext needs a front only to read a PROXY header.
@@ -365,11 +370,11 @@ class ManagedListener {
     for (const socket of this.#upgraded) socket.destroy();
   }
 
-  #onRequest(req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse, handler: ProxyHandler): void {
+  #onRequest(req: ClientRequest, res: ClientResponse, handler: ProxyHandler): void {
     // A draining listener still serves requests on open connections, but asks
     // the client to reconnect (to a listener that stays) afterwards. (An
     // HTTP/2 session already got GOAWAY: no new stream comes on it.)
-    if (this.#draining && res instanceof http.ServerResponse) res.shouldKeepAlive = false;
+    if (this.#draining && (res instanceof http.ServerResponse || res instanceof NetResponse)) res.shouldKeepAlive = false;
     this.#inflight.add(res);
     res.once('close', () => this.#inflight.delete(res));
     try {
@@ -418,7 +423,7 @@ class ManagedListener {
   async drain(timeoutMs: number): Promise<void> {
     if (this.#tcp !== undefined) return this.#tcp.drain(timeoutMs);
     this.#draining = true;
-    for (const res of this.#inflight) if (res instanceof http.ServerResponse && !res.headersSent) res.shouldKeepAlive = false;
+    for (const res of this.#inflight) if ((res instanceof http.ServerResponse || res instanceof NetResponse) && !res.headersSent) res.shouldKeepAlive = false;
     const closed = this.#stopAccepting();
     // GOAWAY on every HTTP/2 session now: the server's own close (which would
     // send it too) runs only once every connection has closed.

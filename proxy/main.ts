@@ -9,6 +9,7 @@ import { isLoopback } from '../lib/net.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { startAdminServer } from './admin.ts';
 import { DataPlane, type DataPlaneStatus } from './apply.ts';
+import type { Http1Engine } from './servers.ts';
 import type { SnapshotApplier } from './applier.ts';
 import { WorkerSet } from './workers.ts';
 import { StreamClient } from './stream/client.ts';
@@ -45,13 +46,14 @@ export async function startServing(flags: FlagValues, log: Logger): Promise<Serv
   const reusePort = flags['reuse-port'] as boolean;
   const count = flags.workers as number;
   const dns = { minTtlMs: flags['dns-min-ttl'] as number, maxTtlMs: flags['dns-max-ttl'] as number };
+  const http1Engine = flags['http1-engine'] as Http1Engine;
   if (count === 0) {
-    const plane = new DataPlane({ log, drainTimeoutMs, reusePort, dns });
+    const plane = new DataPlane({ log, drainTimeoutMs, reusePort, dns, http1Engine });
     return { applier: plane, status: () => plane.status(), close: () => plane.close() };
   }
   if (!reusePort) throw new UsageError(`${flags.workers} workers share their ports with SO_REUSEPORT: --workers needs --reuse-port (or --workers 0)`);
   // Workers get the proxy's heap flags (cli/heap.ts), also under `turnout local`.
-  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, dns, logLevel: logLevel(flags) }, execArgv: heapFlagsOf(flags), log });
+  const set = await WorkerSet.start({ count, config: { drainTimeoutMs, reusePort, dns, http1Engine, logLevel: logLevel(flags) }, execArgv: heapFlagsOf(flags), log });
   log.info('workers started', { workers: count, pids: set.pids() });
   // A little longer than the workers' own drain, so they cut and exit first.
   return { applier: set, status: () => set.status(), close: () => set.close(drainTimeoutMs + 5_000) };

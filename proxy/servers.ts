@@ -8,6 +8,11 @@ import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 
 import { h2ServerOptions } from './h2-sessions.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade } from './upgrade.ts';
+import { Http1Server } from './http1/server.ts';
+import type { NetRequest, NetResponse } from './http1/messages.ts';
+
+/** Who speaks HTTP/1.1 on the http listeners: node:http, or Turnout's net-level engine (http1/server.ts). */
+export type Http1Engine = 'node' | 'net';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {
@@ -69,6 +74,25 @@ export function http1Options(limits: ServerLimits): http.ServerOptions {
     // Which upgrades reach the 'upgrade' event (the rest are plain requests).
     shouldUpgradeCallback: isWebSocketUpgrade,
   };
+}
+
+/**
+ * The server of an http listener, by engine. Both read the same limits
+ * (http1Options); the net engine's own rules are in http1/server.ts.
+ * `upgrades`: websocket upgrades go to the 'upgrade' event (a listener has
+ * an upgrader; a test server without one serves them as plain requests).
+ */
+export function http1Server(
+  engine: Http1Engine,
+  limits: ServerLimits,
+  onRequest: (req: http.IncomingMessage | NetRequest, res: http.ServerResponse | NetResponse) => void,
+  upgrades = true,
+): http.Server | Http1Server {
+  const options = { ...http1Options(limits), shouldUpgradeCallback: upgrades ? isWebSocketUpgrade : () => false };
+  if (engine === 'net') return new Http1Server(options, onRequest);
+  const server = http.createServer(options, onRequest);
+  setHttp1Counts(server);
+  return server;
 }
 
 /** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */

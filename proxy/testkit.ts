@@ -11,6 +11,19 @@ import { sealSnapshot } from '../api/version.ts';
 import { createForwarder, type ForwarderOptions } from './forward.ts';
 import { buildTable, type RoutingTable } from './routing/table.ts';
 import { UpstreamPools } from './upstream/pools.ts';
+import { DEFAULT_LIMITS, http1Server } from './servers.ts';
+import type { Http1Engine } from './servers.ts';
+import type { Http1Server } from './http1/server.ts';
+
+/**
+ * The HTTP/1.1 engine the proxy tests run on: node:http by default, the
+ * net-level engine when TURNOUT_TEST_HTTP1_ENGINE=net (package.json runs the
+ * proxy suite both ways).
+ */
+export function testEngine(): Http1Engine {
+  const e = process.env.TURNOUT_TEST_HTTP1_ENGINE;
+  return e === 'net' ? 'net' : 'node';
+}
 
 /** A route for a snapshot's `routes` map. */
 export function route(type: 'Exact' | 'Prefix', path: string, cluster?: string, timeoutMs = 5_000): [string, Route] {
@@ -49,7 +62,7 @@ export interface Echoed {
 /** A running test server. */
 export interface TestServer {
   readonly port: number;
-  readonly server: http.Server;
+  readonly server: http.Server | Http1Server;
   close(): Promise<void>;
 }
 
@@ -73,7 +86,7 @@ export async function echoBackend(name: string, extraHeaders: Record<string, str
 }
 
 /** Starts `server` on 127.0.0.1:0. */
-export async function startServer(server: http.Server): Promise<TestServer> {
+export async function startServer(server: http.Server | Http1Server): Promise<TestServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -100,7 +113,7 @@ export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> = 
   let current: RoutingTable | undefined;
   const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
   const handler = createForwarder({ ...options, getTable: () => current });
-  const server = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  const server = await startServer(http1Server(testEngine(), DEFAULT_LIMITS, (req, res) => handler(req, res, 'http'), false));
   return {
     port: server.port,
     pools,

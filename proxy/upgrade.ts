@@ -48,6 +48,7 @@
 // (listeners.ts).
 import { STATUS_CODES, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { NetRequest } from './http1/messages.ts';
 import net from 'node:net';
 import type { BlockList } from 'node:net';
 import tls from 'node:tls';
@@ -104,7 +105,7 @@ export interface UpgraderOptions {
  * exactly `websocket` (RFC 6455 §4.1; every client sends that one token).
  * Node asks only for requests with both `Connection: upgrade` and `Upgrade`.
  */
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+export function isWebSocketUpgrade(req: IncomingMessage | NetRequest): boolean {
   if (req.method !== 'GET') return false;
   const proto = req.headers.upgrade;
   if (typeof proto !== 'string' || proto.trim().toLowerCase() !== 'websocket') return false;
@@ -153,7 +154,7 @@ export class Upgrader {
    * listener not swapped in yet (listeners.ts); `trusted` are its trusted
    * proxies (client-address.ts).
    */
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer, proto: ClientProtocol, table?: RoutingTable, trusted?: BlockList): void {
+  handle(req: IncomingMessage | NetRequest, socket: Duplex, head: Buffer, proto: ClientProtocol, table?: RoutingTable, trusted?: BlockList): void {
     // Node removed its own listeners from the socket before the event: without
     // one, a reset would be an uncaught exception. Errors end in 'close'.
     socket.on('error', ignore);

@@ -8,7 +8,7 @@ import type { DataPlaneStatus } from './apply.ts';
 import type { DataPlaneOptions } from './apply.ts';
 
 /** What a worker needs to build its DataPlane; passed as JSON in its argv. */
-export type WorkerConfig = Pick<DataPlaneOptions, 'drainTimeoutMs' | 'reusePort' | 'sendTimeoutMs' | 'maxAttempts' | 'limits' | 'dns'> & {
+export type WorkerConfig = Pick<DataPlaneOptions, 'drainTimeoutMs' | 'reusePort' | 'sendTimeoutMs' | 'maxAttempts' | 'limits' | 'dns' | 'http1Engine'> & {
   /** Log level of the worker's logger. */
   readonly logLevel: string;
 };

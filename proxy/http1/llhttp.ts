@@ -70,6 +70,7 @@ interface Exports {
   llhttp_execute(ptr: number, data: number, len: number): number;
   llhttp_finish(ptr: number): number;
   llhttp_resume(ptr: number): void;
+  llhttp_resume_after_upgrade(ptr: number): void;
   llhttp_reset(ptr: number): void;
   llhttp_get_errno(ptr: number): number;
   llhttp_get_error_reason(ptr: number): number;
@@ -91,7 +92,7 @@ let chunkAt = 0;
 
 function span(at: number, len: number): string {
   const start = at - chunkAt;
-  return chunkRef.latin1Slice(start, start + len);
+  return chunkRef.toString('latin1', start, start + len);
 }
 
 // Whether a span ends where the chunk does (so the next execute() may continue it).
@@ -102,9 +103,9 @@ function atEnd(at: number, len: number): boolean {
 const ll: Exports = (() => {
   let mod: WebAssembly.Module;
   try {
-    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer);
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer<ArrayBuffer>);
   } catch {
-    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer);
+    mod = new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer<ArrayBuffer>);
   }
   const instance = new WebAssembly.Instance(mod, {
     env: {
@@ -206,6 +207,11 @@ export class Parser {
   /** Continues after ERROR.PAUSED. */
   resume(): void {
     ll.llhttp_resume(this.#ptr);
+  }
+
+  /** Continues after ERROR.PAUSED_UPGRADE, parsing what follows as HTTP (an upgrade that was not taken). */
+  resumeAfterUpgrade(): void {
+    ll.llhttp_resume_after_upgrade(this.#ptr);
   }
 
   /** llhttp's reason for the last error, for logs (never shown to clients). */

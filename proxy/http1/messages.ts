@@ -1,0 +1,266 @@
+// The request and response of the net-level HTTP/1.1 engine (server.ts): the
+// part of node:http's IncomingMessage and ServerResponse that the proxy uses
+// (decide.ts, forward.ts, exchange.ts, errors.ts, upgrade.ts, listeners.ts),
+// with node:http's observable behaviour where a client can see it:
+// - request headers: names lower-cased, repeats joined as Node joins them
+//   (set-cookie an array, cookie "; ", the single-valued fields Node keeps
+//   first, the rest ", "), rawHeaders in order as sent;
+// - response head: writeHead() validates every field as Node does (a throw
+//   leaves nothing written) and adds what Node adds when absent: Date,
+//   Connection (keep-alive or close) with Keep-Alive: timeout=N, and
+//   Transfer-Encoding: chunked for a body of unknown length (an HTTP/1.0
+//   client gets a body delimited by the close instead). HEAD, 1xx, 204 and
+//   304 responses carry no body whatever is written;
+// - the head goes out with the first body bytes, and everything written in one
+//   turn of the event loop leaves in one writev (the socket is corked until
+//   the next tick, as Node does);
+// - events: 'drain' (the socket drained), 'finish' then 'close' once the
+//   last byte was handed to the kernel, or 'close' alone when the connection
+//   died first (writableFinished tells them apart, as forward.ts expects).
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+
+/** What a message needs from its connection (server.ts). */
+export interface MessageOwner {
+  readonly socket: Socket;
+  /** Client idle time in seconds for Keep-Alive: timeout=N (0: no such field). */
+  readonly keepAliveSeconds: number;
+  /** The request body's reader wants more: read the socket again. */
+  resumeBody(): void;
+  /** The response's last byte was handed to the socket; `keepAlive` says whether another request may follow. */
+  responseEnded(res: NetResponse, keepAlive: boolean): void;
+  /** The response gave up mid-way (destroy()): the connection is cut. */
+  responseDestroyed(res: NetResponse): void;
+}
+
+// Fields Node keeps only the first of when repeated (IncomingMessage's
+// matchKnownFields): a second Host or Content-Type is ignored there, so here.
+const SINGLE = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
+  'server', 'user-agent',
+]);
+
+/** A client request; a Readable of its body (ended at once when it has none). */
+export class NetRequest extends Readable {
+  method = 'GET';
+  url = '';
+  readonly headers: IncomingHttpHeaders = {};
+  readonly rawHeaders: string[] = [];
+  readonly httpVersionMajor = 1;
+  httpVersionMinor = 1;
+  httpVersion = '1.1';
+  /** The whole body arrived (or there was none). */
+  complete = false;
+  readonly socket: Socket;
+  readonly #owner: MessageOwner;
+
+  constructor(owner: MessageOwner) {
+    super();
+    this.#owner = owner;
+    this.socket = owner.socket;
+  }
+
+  /** Adds one header as received (name as sent). */
+  addHeader(name: string, value: string): void {
+    this.rawHeaders.push(name, value);
+    const key = name.toLowerCase();
+    const prev = this.headers[key];
+    if (prev === undefined) {
+      (this.headers as Record<string, string | string[]>)[key] = key === 'set-cookie' ? [value] : value;
+    } else if (key === 'set-cookie') {
+      (prev as string[]).push(value);
+    } else if (!SINGLE.has(key)) {
+      (this.headers as Record<string, string>)[key] = `${prev as string}${key === 'cookie' ? '; ' : ', '}${value}`;
+    }
+  }
+
+  override _read(): void {
+    this.#owner.resumeBody();
+  }
+}
+
+// Date header, as Node caches it: one string per second.
+let dateSecond = 0;
+let dateText = '';
+function utcDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
+/** The response to a NetRequest; see the top of the file. */
+export class NetResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  destroyed = false;
+  /** Cleared to ask the client to reconnect after this response (a draining listener); read when the head is built. */
+  shouldKeepAlive: boolean;
+  readonly req: NetRequest;
+  readonly #owner: MessageOwner;
+  readonly #socket: Socket;
+  /** Built by writeHead(), sent with the first body bytes or at end(). */
+  #head: string | undefined;
+  #hasBody: boolean;
+  #chunked = false;
+  /** The connection stays open after this response (decided with the head). */
+  #keep = false;
+  readonly #http10: boolean;
+
+  constructor(owner: MessageOwner, req: NetRequest, keepAlive: boolean) {
+    super();
+    this.#owner = owner;
+    this.#socket = owner.socket;
+    this.req = req;
+    this.shouldKeepAlive = keepAlive;
+    this.#hasBody = req.method !== 'HEAD';
+    this.#http10 = req.httpVersionMinor === 0;
+  }
+
+  get socket(): Socket {
+    return this.#socket;
+  }
+
+  /** Names of the fields set so far: none (writeHead() is all or nothing; for errors.ts's and exchange.ts's clean-up). */
+  getHeaderNames(): string[] {
+    return [];
+  }
+
+  /** See getHeaderNames(). */
+  removeHeader(_name: string): void {}
+
+  /**
+   * Builds the head: `headers` flat [name, value, ...] (exchange.ts, redirects)
+   * or an object (errors.ts). Throws on an invalid name or value, having
+   * stored nothing.
+   */
+  writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number>>): this {
+    if (this.#head !== undefined || this.headersSent) throw Object.assign(new Error('headers already written'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    let length = false;
+    let date = false;
+    let connection = false;
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i] as string;
+      const value = String(list[i + 1]);
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+      head += `${name}: ${value}\r\n`;
+      const n = name.length;
+      // Only these three change framing; compare lower-cased only at their lengths.
+      if (n === 14 && name.toLowerCase() === 'content-length') length = true;
+      else if (n === 4 && name.toLowerCase() === 'date') date = true;
+      else if (n === 10 && name.toLowerCase() === 'connection') connection = true;
+    }
+    if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
+    if (!date) head += `Date: ${utcDate()}\r\n`;
+    // Node's rule: keep-alive only when the client may and the body's end is
+    // known without a close (a length, or chunked for an HTTP/1.1 client).
+    const keep = this.shouldKeepAlive && (length || !this.#http10 || !this.#hasBody);
+    if (!connection) {
+      if (keep) {
+        head += 'Connection: keep-alive\r\n';
+        if (this.#owner.keepAliveSeconds > 0) head += `Keep-Alive: timeout=${this.#owner.keepAliveSeconds}\r\n`;
+      } else head += 'Connection: close\r\n';
+    }
+    this.#keep = keep;
+    if (!length && this.#hasBody) {
+      if (this.#http10) this.#keep = false;
+      else {
+        head += 'Transfer-Encoding: chunked\r\n';
+        this.#chunked = true;
+      }
+    }
+    this.statusCode = status;
+    this.#head = `${head}\r\n`;
+    return this;
+  }
+
+  /** Writes body bytes (ignored for a response without a body); false when the socket buffer is full. */
+  write(chunk: Uint8Array | string): boolean {
+    if (this.writableEnded || this.destroyed) return false;
+    if (this.#head === undefined) this.writeHead(this.statusCode);
+    const s = this.#socket;
+    if (!s.writableCorked) {
+      s.cork();
+      process.nextTick(uncork, s);
+    }
+    this.#flushHead();
+    if (!this.#hasBody || chunk.length === 0) return !s.writableNeedDrain;
+    if (!this.#chunked) return s.write(chunk);
+    s.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`);
+    s.write(chunk);
+    return s.write('\r\n');
+  }
+
+  // Listener overloads as node:http's responses declare them, so a
+  // ClientResponse union stays callable (forward.ts, exchange.ts).
+  override on(event: 'close' | 'drain' | 'finish', listener: () => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+
+  override once(event: 'close' | 'drain' | 'finish', listener: () => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener);
+  }
+
+  /** Ends the response (with a last chunk of body); 'finish' and 'close' follow once it is handed to the socket. */
+  end(cb?: () => void): this;
+  end(chunk: string | Uint8Array, cb?: () => void): this;
+  end(chunk?: string | Uint8Array | (() => void)): this {
+    if (this.writableEnded || this.destroyed) return this;
+    if (chunk !== undefined && typeof chunk !== 'function' && chunk.length > 0) this.write(chunk);
+    else if (this.#head === undefined) this.writeHead(this.statusCode);
+    this.writableEnded = true;
+    this.#flushHead();
+    const last = this.#chunked && this.#hasBody ? '0\r\n\r\n' : '';
+    this.#socket.write(last, () => this.#finished());
+    this.#owner.responseEnded(this, this.#keep);
+    return this;
+  }
+
+  #flushHead(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.#socket.write(this.#head as string, 'latin1');
+  }
+
+  #finished(): void {
+    if (this.destroyed) return;
+    this.writableFinished = true;
+    this.emit('finish');
+    this.emit('close');
+  }
+
+  /** Gives up on the response: the connection is cut (a truncated body must be visible). */
+  destroy(_err?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.#owner.responseDestroyed(this);
+    return this;
+  }
+
+  /** The connection closed before the response finished (server.ts). */
+  connectionClosed(): void {
+    if (this.writableFinished) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+}

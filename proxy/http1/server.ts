@@ -1,0 +1,385 @@
+// The net-level HTTP/1.1 engine's server (`turnout proxy --http1-engine=net`):
+// a net.Server whose connections are parsed by llhttp (llhttp.ts) and handed
+// to the proxy as NetRequest/NetResponse pairs (messages.ts), instead of
+// node:http's http.Server. Why it exists: docs/data-plane.md measured Node's
+// HTTP server as the largest layer of the proxy's cost per request.
+//
+// What it keeps from node:http, so a client cannot tell them apart except by
+// speed (the differential test in differential.test.ts holds it to that):
+// - the same strict parser (llhttp, no lenient flag), a request head bounded by
+//   maxHeaderSize (431), a parse error answered 400 with Connection: close;
+// - Host required on HTTP/1.1 (400), Expect: 100-continue answered "100
+//   Continue" before the request is handed over, any other Expect 417;
+// - timeouts: headersTimeout from a request's first byte (or the accept) to
+//   its complete head, requestTimeout to its complete body (both 408 with
+//   Connection: close when no response began, else a cut), keepAliveTimeout
+//   between requests (close); checked by one sweep per server, as Node does;
+// - keep-alive per HTTP/1.0 and 1.1 rules (messages.ts decides per response),
+//   pipelining answered in order: after a complete request the parser stops
+//   until its response has ended, and the socket is not read meanwhile, so a
+//   client cannot queue unbounded work;
+// - upgrades: a request the upgrade callback accepts goes to the 'upgrade'
+//   event with the socket and the bytes after its head; other Upgrade
+//   requests are ordinary requests. CONNECT is closed without an answer
+//   (node:http without a 'connect' listener does the same);
+// - closeIdleConnections() and closeAllConnections() for the listeners' drain.
+// HTTPS listeners keep node:http/http2 (TLS and ALPN in front of this are a
+// later step).
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ERROR, Parser } from './llhttp.ts';
+import type { ParserHandler } from './llhttp.ts';
+import { NetRequest, NetResponse } from './messages.ts';
+import type { MessageOwner } from './messages.ts';
+
+/** The limits node:http's ServerOptions carry, read from servers.ts's http1Options(). */
+export interface Http1EngineOptions {
+  readonly headersTimeout?: number;
+  readonly requestTimeout?: number;
+  readonly keepAliveTimeout?: number;
+  readonly maxHeaderSize?: number;
+  /** Which requests with an upgrade go to the 'upgrade' event. */
+  readonly shouldUpgradeCallback?: (req: NetRequest) => boolean;
+}
+
+const CLOSE_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+const CLOSE_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+const CLOSE_431 = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n';
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/**
+ * Bytes of pipelined requests held while an earlier response is pending;
+ * beyond, the socket is not read until it is sent. Reading goes on below it
+ * so a client that goes away is noticed (a paused socket never sees its FIN).
+ */
+const PIPELINE_BYTES = 64 * 1024;
+/** How long a socket closed with an error answer may take to read it before it is cut. */
+const LINGER_MS = 2_000;
+
+/** Connection states the timeout sweep reads. */
+const HEAD = 0;
+const BODY = 1;
+const RESPONDING = 2;
+const IDLE = 3;
+/** Answered and closing (or handed to 'upgrade'): no timeout of ours applies. */
+const CLOSING = 4;
+
+/** An HTTP/1.1 server on llhttp; see the top of the file. */
+export class Http1Server extends net.Server {
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly maxHeaderSize: number;
+  readonly shouldUpgrade: (req: NetRequest) => boolean;
+  readonly #connections = new Set<Connection>();
+  readonly #onRequest: (req: NetRequest, res: NetResponse) => void;
+  #sweep: NodeJS.Timeout | undefined;
+  readonly #sweepMs: number;
+
+  constructor(options: Http1EngineOptions, onRequest: (req: NetRequest, res: NetResponse) => void) {
+    // Half-open so that #end() decides, as http.Server's socketOnEnd does.
+    super({ noDelay: true, allowHalfOpen: true });
+    this.headersTimeout = options.headersTimeout ?? 60_000;
+    this.requestTimeout = options.requestTimeout ?? 300_000;
+    this.keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
+    this.maxHeaderSize = options.maxHeaderSize ?? 16 * 1024;
+    this.shouldUpgrade = options.shouldUpgradeCallback ?? (() => false);
+    this.#onRequest = onRequest;
+    const shortest = Math.min(...[this.headersTimeout, this.requestTimeout, this.keepAliveTimeout].filter((t) => t > 0), 4_000);
+    this.#sweepMs = Math.max(10, Math.min(1_000, Math.floor(shortest / 4)));
+    this.on('connection', (socket: net.Socket) => this.#accept(socket));
+  }
+
+  /** Connections open now (tests, admin). */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  #accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const c = new Connection(this, socket, this.#onRequest);
+    this.#connections.add(c);
+    socket.once('close', () => {
+      this.#connections.delete(c);
+      c.closed();
+      if (this.#connections.size === 0 && this.#sweep !== undefined) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+    });
+    this.#sweep ??= setInterval(() => this.#expire(), this.#sweepMs).unref();
+  }
+
+  #expire(): void {
+    const now = Date.now();
+    for (const c of this.#connections) c.expire(now);
+  }
+
+  /** Closes connections that wait for a request (drain: their clients reconnect elsewhere). */
+  closeIdleConnections(): void {
+    for (const c of this.#connections) if (c.state === IDLE) c.socket.destroy();
+  }
+
+  /** Cuts every connection. */
+  closeAllConnections(): void {
+    for (const c of this.#connections) c.socket.destroy();
+  }
+}
+
+/** One client connection: parser, the request being served, its state for the sweep. */
+class Connection implements ParserHandler, MessageOwner {
+  readonly socket: net.Socket;
+  readonly keepAliveSeconds: number;
+  state = HEAD;
+  /** When the current state began (ms since epoch). */
+  since = Date.now();
+  readonly #server: Http1Server;
+  readonly #parser: Parser;
+  readonly #onRequest: (req: NetRequest, res: NetResponse) => void;
+  #req: NetRequest | undefined;
+  #res: NetResponse | undefined;
+  /** Bytes after a request that arrived while its response was pending. */
+  #pending: Buffer | undefined;
+  /** The parser stopped after a request whose response is pending. */
+  #held = false;
+  /** The request is an upgrade handed to the 'upgrade' event. */
+  #upgrading = false;
+  /** The request was answered by the server itself (417): its body is read and dropped. */
+  #refused = false;
+  #bodyStart = 0;
+
+  constructor(server: Http1Server, socket: net.Socket, onRequest: (req: NetRequest, res: NetResponse) => void) {
+    this.#server = server;
+    this.socket = socket;
+    this.#onRequest = onRequest;
+    this.keepAliveSeconds = Math.floor(server.keepAliveTimeout / 1000);
+    this.#parser = new Parser('request', this, server.maxHeaderSize);
+    socket.on('data', (chunk: Buffer) => this.#data(chunk));
+    socket.on('error', () => {});
+    socket.on('end', () => this.#end());
+    socket.on('drain', () => this.#res?.emit('drain'));
+  }
+
+  #data(chunk: Buffer): void {
+    if (this.#held) {
+      const pending = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
+      this.#pending = pending;
+      if (pending.length > PIPELINE_BYTES) this.socket.pause();
+      return;
+    }
+    if (this.state === IDLE) {
+      this.state = HEAD;
+      this.since = Date.now();
+    }
+    const ret = this.#parser.execute(chunk);
+    if (ret === ERROR.OK) {
+      this.#backpressure();
+      return;
+    }
+    const rest = chunk.subarray(this.#parser.stoppedAt);
+    if (ret === ERROR.PAUSED) {
+      // A complete request whose response is still pending: hold the rest.
+      this.#held = true;
+      this.#pending = rest.length > 0 ? rest : undefined;
+      return;
+    }
+    if (ret === ERROR.PAUSED_UPGRADE && this.#upgrading) return this.#upgrade(rest);
+    if (ret === ERROR.PAUSED_UPGRADE) {
+      // CONNECT, or an upgrade refused by the callback whose request was served as a plain one.
+      if (this.#req?.method === 'CONNECT') return void this.socket.destroy();
+      this.#parser.resumeAfterUpgrade();
+      return this.#data(rest);
+    }
+    this.#close(this.#parser.headerOverflow ? CLOSE_431 : CLOSE_400);
+  }
+
+  /** A request body the proxy reads slower than it arrives: stop reading until it asks (resumeBody). */
+  #backpressure(): void {
+    const req = this.#req;
+    if (req !== undefined && this.state === BODY && req.readableLength >= req.readableHighWaterMark) this.socket.pause();
+  }
+
+  resumeBody(): void {
+    if (this.state === BODY) this.socket.resume();
+  }
+
+  /**
+   * The client closed its side. As node:http (without httpAllowHalfOpen): the
+   * client is taken as gone, a request cut mid-way is aborted, and our side
+   * ends too, so a response in progress is not finished ('close' without
+   * 'finish' tells the proxy to abort its upstream exchange).
+   */
+  #end(): void {
+    if (this.#req !== undefined && !this.#req.complete) this.#req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    this.state = CLOSING;
+    this.socket.end();
+  }
+
+  // ---- parser callbacks ----
+
+  onMessageBegin(): void {
+    this.state = HEAD;
+    this.since = Date.now();
+    this.#req = new NetRequest(this);
+  }
+
+  onUrl(url: string): void {
+    this.#req!.url = url;
+  }
+
+  onHeader(name: string, value: string): void {
+    this.#req!.addHeader(name, value);
+  }
+
+  onTrailer(): void {
+    // Request trailers are not forwarded (node:http + undici never did either).
+  }
+
+  onHeadersComplete(): number {
+    const p = this.#parser;
+    const req = this.#req!;
+    req.method = p.method();
+    const minor = p.httpMinor();
+    if (p.httpMajor() !== 1) return -1;
+    if (minor !== 1) {
+      req.httpVersionMinor = minor;
+      req.httpVersion = `1.${minor}`;
+    }
+    if (minor === 1 && req.headers.host === undefined) return -1;
+    this.state = BODY;
+    this.#bodyStart = this.since;
+    if (p.upgrade()) {
+      if (req.method === 'CONNECT') return 0;
+      if (this.#server.shouldUpgrade(req)) {
+        this.#upgrading = true;
+        return 0;
+      }
+    }
+    const res = new NetResponse(this, req, p.shouldKeepAlive());
+    this.#res = res;
+    // As node:http without checkContinue/checkExpectation listeners (HTTP/1.1 only).
+    const expect = minor === 1 ? req.headers.expect : undefined;
+    if (expect !== undefined) {
+      if (expect.toString().toLowerCase() !== '100-continue') {
+        this.#refused = true;
+        res.writeHead(417, ['content-length', '0']);
+        res.end();
+        return 0;
+      }
+      this.socket.write(CONTINUE);
+    }
+    this.#serve(req, res);
+    return 0;
+  }
+
+  #serve(req: NetRequest, res: NetResponse): void {
+    try {
+      this.#onRequest(req, res);
+    } catch {
+      // The listener's handler catches its own errors; this one keeps a bug
+      // in the engine from taking the process down.
+      if (!res.headersSent) res.writeHead(500, ['content-length', '0']);
+      res.end();
+    }
+  }
+
+  onBody(chunk: Buffer): void {
+    const req = this.#req;
+    if (req !== undefined && !this.#refused) req.push(chunk);
+  }
+
+  onMessageComplete(): number {
+    const req = this.#req!;
+    req.complete = true;
+    if (this.#upgrading || req.method === 'CONNECT') return 0;
+    req.push(null);
+    this.#refused = false;
+    if (this.#res !== undefined && !this.#res.writableEnded) {
+      this.state = RESPONDING;
+      return ERROR.PAUSED;
+    }
+    // Answered before the request was read whole (a 404 to a POST): ready now.
+    this.#idle();
+    return 0;
+  }
+
+  #idle(): void {
+    this.#req = undefined;
+    this.state = IDLE;
+    this.since = Date.now();
+  }
+
+  // ---- response callbacks (messages.ts) ----
+
+  responseEnded(res: NetResponse, keepAlive: boolean): void {
+    if (res !== this.#res) return;
+    if (!keepAlive) return this.#close(undefined);
+    this.#res = undefined;
+    if (this.#req?.complete !== true) return;
+    // The request was read whole: ready for the next one.
+    this.#idle();
+    if (this.#held) {
+      this.#held = false;
+      this.#parser.resume();
+      this.socket.resume();
+      const pending = this.#pending;
+      this.#pending = undefined;
+      if (pending !== undefined) this.#data(pending);
+    }
+  }
+
+  responseDestroyed(_res: NetResponse): void {
+    this.socket.destroy();
+  }
+
+  // ---- end of life ----
+
+  #upgrade(head: Buffer): void {
+    const socket = this.socket;
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('end');
+    socket.removeAllListeners('drain');
+    socket.removeAllListeners('error');
+    this.state = CLOSING;
+    this.#parser.free();
+    this.#server.emit('upgrade', this.#req, socket as Duplex, head);
+  }
+
+  /**
+   * Closes after `answer` (one of the server's own errors; not when a
+   * response already began: then the connection is cut) or after the
+   * response just ended. What the client sends meanwhile is read and
+   * dropped, for LINGER_MS at most, so our FIN is not overtaken by a reset.
+   */
+  #close(answer: string | undefined): void {
+    const socket = this.socket;
+    this.state = CLOSING;
+    socket.removeAllListeners('data');
+    if (answer === undefined) socket.end();
+    else if (this.#res === undefined || !this.#res.headersSent) socket.end(answer);
+    else socket.destroy();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.resume();
+  }
+
+  /** The sweep: a state that lasted past its timeout ends the connection. */
+  expire(now: number): void {
+    const s = this.#server;
+    if (this.state === IDLE) {
+      if (s.keepAliveTimeout > 0 && now - this.since > s.keepAliveTimeout) this.socket.destroy();
+    } else if (this.state === HEAD) {
+      if (s.headersTimeout > 0 && now - this.since > s.headersTimeout) this.#close(CLOSE_408);
+    } else if (this.state === BODY) {
+      if (s.requestTimeout > 0 && now - this.#bodyStart > s.requestTimeout) this.#close(CLOSE_408);
+    }
+  }
+
+  /** The socket closed: frees the parser and tells the request and response. */
+  closed(): void {
+    if (!this.#upgrading) this.#parser.free();
+    const req = this.#req;
+    if (req !== undefined && !req.complete && !this.#upgrading) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    this.#res?.connectionClosed();
+  }
+}
