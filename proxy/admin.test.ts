@@ -4,14 +4,14 @@ import { sealSnapshot } from '../api/version.ts';
 import { startAdminServer } from './admin.ts';
 import type { AdminHttp } from '../lib/admin-server.ts';
 import { DataPlane } from './apply.ts';
-import { cluster, content, freePort, get, route, vhost } from './testkit.ts';
+import { cluster, content, freePort, get, route, testEngine, vhost } from './testkit.ts';
 import { DEFAULT, FOO } from './testdata/tls.ts';
 
 let dp: DataPlane;
 let admin: AdminHttp;
 
 before(async () => {
-  dp = new DataPlane();
+  dp = new DataPlane({ http1Engine: testEngine() });
   admin = await startAdminServer({
     source: dp,
     port: 0,

@@ -7,7 +7,7 @@ import type { SnapshotContent } from '../api/version.ts';
 import { DataPlane } from './apply.ts';
 import { applyDelta } from './stream/delta.ts';
 import type { TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, get, route, startServer, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, get, route, startServer, testEngine, vhost } from './testkit.ts';
 
 let dp: DataPlane;
 let port: number;
@@ -15,7 +15,7 @@ let a: TestServer;
 let b: TestServer;
 
 before(async () => {
-  dp = new DataPlane({ drainTimeoutMs: 2_000 });
+  dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 2_000 });
   port = await freePort();
   a = await echoBackend('a');
   b = await echoBackend('b');

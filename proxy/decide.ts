@@ -11,7 +11,8 @@
 // round-robin each advance by one pick, exactly as when the callers did it.
 //
 // Steps, in order; the first that fails is the answer:
-// 1. a table has been applied (else 503 not configured);
+// 1. a table has been applied (else 503 not configured), and an HTTP/1
+//    request does not claim version 2 (else 400);
 // 2. the target is origin-form ("/path?query"), else 400;
 // 3. Host, if sent, is host[:port], else 400;
 // 4. the upstream header list can be built (one Host at most), else 400;
@@ -107,6 +108,9 @@ export interface DecisionForward {
 /** Routes one request in `table` (the one the caller pinned for it); see the top of the file. */
 export function decide(table: RoutingTable | undefined, req: ClientRequest, proto: ClientProtocol, trusted?: BlockList): Decision {
   if (table === undefined) return refused(ClientError.NOT_CONFIGURED);
+  // "GET / HTTP/2.0" on an HTTP/1.1 connection: node:http parses it as
+  // version 2, and everything below would take it for an HTTP/2 stream.
+  if (req.httpVersionMajor === 2 && !('stream' in req)) return refused(ClientError.BAD_REQUEST);
   const target = parseRequestTarget(req.url);
   if (target === undefined) return refused(ClientError.BAD_REQUEST);
   // HTTP/2 names the host in :authority (a Host header is allowed too; when

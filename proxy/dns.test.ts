@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { sealSnapshot } from '../api/version.ts';
 import { silentLogger } from '../lib/log.ts';
 import { DataPlane } from './apply.ts';
-import { content, freePort, get, route, vhost } from './testkit.ts';
+import { content, freePort, get, route, testEngine, vhost } from './testkit.ts';
 import { startDnsServer, type TestDnsServer } from './testdata/dns-server.ts';
 import { DnsTargets } from './upstream/dns.ts';
 import type { DnsAnswer } from './upstream/dns.ts';
@@ -32,7 +32,7 @@ before(async () => {
   backendPort = await backendOn('127.0.0.2', 0);
   await backendOn('127.0.0.3', backendPort);
   port = await freePort();
-  dp = new DataPlane({ dns: { servers: [dnsServer.address], minTtlMs: 100, maxTtlMs: 300 } });
+  dp = new DataPlane({ http1Engine: testEngine(), dns: { servers: [dnsServer.address], minTtlMs: 100, maxTtlMs: 300 } });
 });
 
 after(async () => {

@@ -7,7 +7,7 @@ import { sealSnapshot } from '../api/version.ts';
 import type { Snapshot, VirtualHost } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
 import type { TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, route, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, route, testEngine, vhost } from './testkit.ts';
 import { BAR, DEFAULT, FOO } from './testdata/tls.ts';
 
 // A TLS backend that presents BAR's certificate and echoes "<name>:<line>"
@@ -41,7 +41,7 @@ let db2: TlsBackend;
 let web: TestServer;
 
 before(async () => {
-  dp = new DataPlane({ limits: { handshakeTimeoutMs: 400, headersTimeoutMs: 400, requestTimeoutMs: 800 } });
+  dp = new DataPlane({ http1Engine: testEngine(), limits: { handshakeTimeoutMs: 400, headersTimeoutMs: 400, requestTimeoutMs: 800 } });
   port = await freePort();
   [db, db2, web] = await Promise.all([tlsEcho('db'), tlsEcho('db2'), echoBackend('web')]);
 });
@@ -179,7 +179,7 @@ test('the peek is bounded: silence, a partial ClientHello and plain HTTP are clo
 });
 
 test('a removed https listener drains a passthrough connection, then cuts it at the deadline', async () => {
-  const local = new DataPlane({ drainTimeoutMs: 300 });
+  const local = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 300 });
   const p = await freePort();
   const snap = (listeners: boolean) => sealSnapshot(content({
     listeners: listeners ? { https: { protocol: 'https', address: '127.0.0.1', port: p, defaultSecret: '@default' } } : {},
@@ -207,7 +207,7 @@ test('a removed https listener drains a passthrough connection, then cuts it at 
 
 // PROXY protocol and trusted proxies, on their own listeners.
 test('PROXY protocol on http and https listeners: the header names the client; a connection without one is closed', async () => {
-  const local = new DataPlane({ limits: { handshakeTimeoutMs: 400, headersTimeoutMs: 400 } });
+  const local = new DataPlane({ http1Engine: testEngine(), limits: { handshakeTimeoutMs: 400, headersTimeoutMs: 400 } });
   const [h, s] = [await freePort(), await freePort()];
   const snapPP = sealSnapshot(content({
     listeners: {
@@ -260,7 +260,7 @@ test('PROXY protocol on http and https listeners: the header names the client; a
 });
 
 test('trusted proxies: X-Real-IP is the rightmost untrusted X-Forwarded-For hop only when the peer is trusted', async () => {
-  const local = new DataPlane();
+  const local = new DataPlane({ http1Engine: testEngine() });
   const p = await freePort();
   const snapT = (trustedProxies?: string[]) => sealSnapshot(content({
     listeners: { http: { protocol: 'http', address: '127.0.0.1', port: p, ...(trustedProxies ? { trustedProxies } : {}) } },

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { sealSnapshot } from '../api/version.ts';
 import type { Snapshot } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
-import { cluster, content, freePort, route, vhost } from './testkit.ts';
+import { cluster, content, freePort, route, testEngine, vhost } from './testkit.ts';
 import { DEFAULT } from './testdata/tls.ts';
 import { echoClient, grpcBackend } from './testdata/grpc.ts';
 import type { EchoClient, GrpcBackend } from './testdata/grpc.ts';
@@ -21,7 +21,7 @@ let b: GrpcBackend;
 let client: EchoClient;
 
 before(async () => {
-  dp = new DataPlane({ drainTimeoutMs: 2_000 });
+  dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 2_000 });
   port = await freePort();
   [a, b] = [await grpcBackend('a'), await grpcBackend('b')];
   client = echoClient(port);

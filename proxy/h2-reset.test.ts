@@ -14,7 +14,7 @@ import http2 from 'node:http2';
 import { sealSnapshot } from '../api/version.ts';
 import { DataPlane } from './apply.ts';
 import type { TestServer } from './testkit.ts';
-import { cluster, content, freePort, get, route, startServer, vhost } from './testkit.ts';
+import { cluster, content, freePort, get, route, startServer, testEngine, vhost } from './testkit.ts';
 import { DEFAULT } from './testdata/tls.ts';
 import { h2request, h2session } from './testdata/h2.ts';
 
@@ -31,7 +31,7 @@ before(async () => {
     req.resume();
     setTimeout(() => res.end('ok'), 20);
   }));
-  dp = new DataPlane();
+  dp = new DataPlane({ http1Engine: testEngine() });
   [port, httpPort] = [await freePort(), await freePort()];
   const r = await dp.apply(sealSnapshot(content({
     listeners: {

@@ -12,7 +12,7 @@ import { sealSnapshot } from '../api/version.ts';
 import type { Snapshot } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
 import type { Echoed, TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, route, startServer, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, route, startServer, testEngine, vhost } from './testkit.ts';
 import { DEFAULT } from './testdata/tls.ts';
 import { h2request, h2session } from './testdata/h2.ts';
 
@@ -22,7 +22,7 @@ let httpPort: number;
 let echo: TestServer;
 
 before(async () => {
-  dp = new DataPlane({ drainTimeoutMs: 5_000 });
+  dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 5_000 });
   [port, httpPort] = [await freePort(), await freePort()];
   echo = await echoBackend('h1');
 });
@@ -149,7 +149,7 @@ test('on the TLS listener too, only websocket upgrades leave the request path: U
 });
 
 test('HTTP/1.1 limits still apply on the TLS listener: a slow request head is cut at headersTimeout', async () => {
-  const local = new DataPlane({ limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+  const local = new DataPlane({ http1Engine: testEngine(), limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
   const p = await freePort();
   try {
     assert.ok((await local.apply(sealSnapshot(content({
@@ -195,7 +195,7 @@ test('an HTTP/2 session without an open stream for keepAliveTimeoutMs gets GOAWA
     arrived.resolve();
     release = () => res.end('b');
   }));
-  const local = new DataPlane({ limits: { keepAliveTimeoutMs: 300 } });
+  const local = new DataPlane({ http1Engine: testEngine(), limits: { keepAliveTimeoutMs: 300 } });
   const p = await freePort();
   try {
     assert.ok((await local.apply(sealSnapshot(content({
@@ -257,7 +257,7 @@ test('draining an HTTPS listener lets an HTTP/2 stream in flight finish, then se
     arrived.resolve();
     release = () => res.end('last');
   }));
-  const local = new DataPlane({ drainTimeoutMs: 10_000 });
+  const local = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 10_000 });
   const [p, other] = [await freePort(), await freePort()];
   const listeners = (withHttps: boolean) => sealSnapshot(content({
     listeners: withHttps

@@ -9,7 +9,7 @@ import { DataPlane } from './apply.ts';
 import { ListenerSet } from './listeners.ts';
 import { buildTable } from './routing/table.ts';
 import type { TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, get, route, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, get, route, testEngine, vhost } from './testkit.ts';
 
 let backend: TestServer;
 before(async () => {
@@ -47,6 +47,7 @@ test('a port change binds the new listener before the swap and drains the old on
   const held: http.ServerResponse[] = [];
   const arrived = Promise.withResolvers<void>();
   const set = new ListenerSet({
+    http1Engine: testEngine(),
     handler: (req, res) => {
       handled.push(req.url ?? '');
       if (req.url === '/hold') { held.push(res as http.ServerResponse); arrived.resolve(); return; }
@@ -83,7 +84,7 @@ test('a port change binds the new listener before the swap and drains the old on
 });
 
 test('an unchanged listener keeps its connections across applies', async () => {
-  const dp = new DataPlane();
+  const dp = new DataPlane({ http1Engine: testEngine() });
   try {
     const port = await freePort();
     const snap = (timeoutMs: number) => sealSnapshot(content({
@@ -105,7 +106,7 @@ test('an unchanged listener keeps its connections across applies', async () => {
 });
 
 test('a bind failure refuses the snapshot; nothing is swapped and new sockets are closed', async () => {
-  const dp = new DataPlane();
+  const dp = new DataPlane({ http1Engine: testEngine() });
   const blocker = net.createServer();
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const taken = (blocker.address() as net.AddressInfo).port;
@@ -136,6 +137,7 @@ test('close() drains: a response in flight completes, then the port is closed', 
   const held: http.ServerResponse[] = [];
   const arrived = Promise.withResolvers<void>();
   const set = new ListenerSet({
+    http1Engine: testEngine(),
     handler: (_req, res) => { held.push(res as http.ServerResponse); arrived.resolve(); },
     getTable: () => undefined,
     drainTimeoutMs: 5_000,

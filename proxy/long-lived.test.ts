@@ -6,7 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Listener, VirtualHost } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
 import { DataPlane } from './apply.ts';
-import { cluster, content, freePort, route, vhost } from './testkit.ts';
+import { cluster, content, freePort, route, testEngine, vhost } from './testkit.ts';
 
 const DRAIN_MS = 400;
 let dp: DataPlane;
@@ -27,7 +27,7 @@ async function wsServer(): Promise<[WebSocketServer, number]> {
 }
 
 before(async () => {
-  dp = new DataPlane({ drainTimeoutMs: DRAIN_MS });
+  dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: DRAIN_MS });
   [port, tcpPort] = [await freePort(), await freePort()];
   [wss, wsPort] = await wsServer();
   [wss2, wsPort2] = await wsServer();

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { sealSnapshot } from '../api/version.ts';
 import { DataPlane } from './apply.ts';
 import type { TestServer } from './testkit.ts';
-import { cluster, content, freePort, route, startServer, vhost } from './testkit.ts';
+import { cluster, content, freePort, route, startServer, testEngine, vhost } from './testkit.ts';
 
 let dp: DataPlane;
 let port: number;
@@ -23,7 +23,7 @@ before(async () => {
     req.resume();
     req.on('end', () => res.end('ok'));
   }));
-  dp = new DataPlane({ limits: { headersTimeoutMs: 600 } });
+  dp = new DataPlane({ http1Engine: testEngine(), limits: { headersTimeoutMs: 600 } });
   port = await freePort();
   const applied = await dp.apply(sealSnapshot(content({
     listeners: { http: { protocol: 'http', address: '127.0.0.1', port } },

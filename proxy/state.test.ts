@@ -10,7 +10,7 @@ import { createLogger } from '../lib/log.ts';
 import type { Logger } from '../lib/log.ts';
 import { DataPlane } from './apply.ts';
 import { persistingApplier, restoreState, STATE_FILE, STATE_FORMAT, StateStore } from './state.ts';
-import { cluster, content, route, vhost } from './testkit.ts';
+import { cluster, content, route, testEngine, vhost } from './testkit.ts';
 import { FOO } from './testdata/tls.ts';
 
 let root: string;
@@ -207,7 +207,7 @@ test('a group-readable state file is made 0600 when read', async () => {
 
 test('round trip through DataPlane: applied snapshots are saved, restored on start, refused ones never written', async () => {
   const dir = newDir();
-  const first = new DataPlane();
+  const first = new DataPlane({ http1Engine: testEngine() });
   const c = capture();
   try {
     const store = await StateStore.open({ dir, log: c.log });
@@ -223,7 +223,7 @@ test('round trip through DataPlane: applied snapshots are saved, restored on sta
     await first.close();
   }
 
-  const second = new DataPlane();
+  const second = new DataPlane({ http1Engine: testEngine() });
   try {
     const store = await StateStore.open({ dir, log: c.log });
     assert.equal(await restoreState(store, second, c.log), snap(1).version);
@@ -245,7 +245,7 @@ test('a tampered state file is refused by the content hash and ignored', async (
   assert.ok(text.includes('"timeoutMs":5000'));
   await writeFile(store.file, text.replace('"timeoutMs":5000', '"timeoutMs":9000'), { mode: 0o600 });
   const c = capture();
-  const plane = new DataPlane({ log: c.log });
+  const plane = new DataPlane({ http1Engine: testEngine(), log: c.log });
   try {
     assert.equal(await restoreState(await StateStore.open({ dir }), plane, c.log), undefined);
     assert.equal(plane.current, undefined);
@@ -260,7 +260,7 @@ test('a state file that is not JSON is refused with a clear line and ignored', a
   const store = await StateStore.open({ dir: newDir() });
   await writeFile(store.file, '{"format":"turnout.proxy-state.v1","snapshot":{"secrets":{"k":"-----BEGIN PRIVATE KEY-----', { mode: 0o600 });
   const c = capture();
-  const plane = new DataPlane({ log: c.log });
+  const plane = new DataPlane({ http1Engine: testEngine(), log: c.log });
   try {
     assert.equal(await restoreState(store, plane, c.log), undefined);
     assert.match(c.text(), /state file refused and ignored.*snapshot\.json is not valid JSON/);

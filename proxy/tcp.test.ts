@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { sealSnapshot } from '../api/version.ts';
 import type { Listener } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
-import { cluster, content, freePort } from './testkit.ts';
+import { cluster, content, freePort, testEngine } from './testkit.ts';
 
 let echo: net.Server;
 let echoPort: number;
@@ -46,7 +46,7 @@ async function client(port: number) {
 
 test('a tcp listener echoes, keeps its connections across swaps, drains on removal', async () => {
   const port = await freePort();
-  const dp = new DataPlane({ drainTimeoutMs: 300 });
+  const dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 300 });
   const snap = (n: number, withTcp = true) => sealSnapshot(content({
     listeners: withTcp ? { 'tcp-default-echo': tcp(port) } : {},
     clusters: { 'default/echo:9': cluster(echoPort), [`default/other:${n}`]: cluster(1) },
@@ -75,7 +75,7 @@ test('a tcp listener echoes, keeps its connections across swaps, drains on remov
 test('a tcp connect failure retries another endpoint', async () => {
   const port = await freePort();
   const dead = await freePort();
-  const dp = new DataPlane();
+  const dp = new DataPlane({ http1Engine: testEngine() });
   try {
     assert.ok((await dp.apply(sealSnapshot(content({
       listeners: { t: tcp(port) },

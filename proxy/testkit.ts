@@ -108,12 +108,15 @@ export interface DirectProxy {
   close(): Promise<void>;
 }
 
-/** Starts a DirectProxy; `options` are the forwarder's, less the table source. */
-export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> = {}): Promise<DirectProxy> {
+/**
+ * Starts a DirectProxy; `options` are the forwarder's, less the table source,
+ * and the HTTP/1.1 engine (default testEngine()).
+ */
+export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> & { engine?: Http1Engine } = {}): Promise<DirectProxy> {
   let current: RoutingTable | undefined;
   const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
   const handler = createForwarder({ ...options, getTable: () => current });
-  const server = await startServer(http1Server(testEngine(), DEFAULT_LIMITS, (req, res) => handler(req, res, 'http'), false));
+  const server = await startServer(http1Server(options.engine ?? testEngine(), DEFAULT_LIMITS, (req, res) => handler(req, res, 'http'), false));
   return {
     port: server.port,
     pools,

@@ -6,7 +6,7 @@ import { sealSnapshot } from '../api/version.ts';
 import type { Snapshot, TlsSecret } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
 import type { Echoed, TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, route, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, route, testEngine, vhost } from './testkit.ts';
 import { BAR, DEFAULT, FOO, FOO2 } from './testdata/tls.ts';
 import type { TestCert } from './testdata/tls.ts';
 
@@ -15,7 +15,7 @@ let port: number;
 let backend: TestServer;
 
 before(async () => {
-  dp = new DataPlane();
+  dp = new DataPlane({ http1Engine: testEngine() });
   port = await freePort();
   backend = await echoBackend('a');
 });

@@ -13,7 +13,7 @@ import type { Listener, Route, RouteMatch } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
 import type { RoutingTable } from './routing/table.ts';
 import type { Echoed, TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, get, parseRaw, rawRequest, route, startServer, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, get, parseRaw, rawRequest, route, startServer, testEngine, vhost } from './testkit.ts';
 import { DEFAULT } from './testdata/tls.ts';
 
 /** A websocket echo backend: answers every message with `<name>:<message>`. */
@@ -190,7 +190,7 @@ function snapshot(port: number, chat: number[] = [ws1.port], chatTimeoutMs = 5_0
 
 /** A proxy on a fresh port, closed after `body`. */
 async function withProxy(body: (dp: DataPlane, port: number) => Promise<void>, options: ConstructorParameters<typeof DataPlane>[0] = {}): Promise<void> {
-  const dp = new DataPlane(options);
+  const dp = new DataPlane({ http1Engine: testEngine(), ...options });
   const port = await freePort();
   try {
     const outcome = await dp.apply(snapshot(port));
@@ -344,7 +344,7 @@ test('an upstream that answers what cannot be relayed gets a 502, quickly', asyn
   });
   await new Promise<void>((resolve) => bad.listen(0, '127.0.0.1', resolve));
   const badPort = (bad.address() as net.AddressInfo).port;
-  const dp = new DataPlane();
+  const dp = new DataPlane({ http1Engine: testEngine() });
   try {
     const port = await freePort();
     assert.ok((await dp.apply(sealSnapshot(content({
@@ -418,7 +418,7 @@ test('other upgrades (h2c) stay plain requests: Upgrade stripped, keep-alive kep
 }));
 
 test('a removed listener cuts its websockets at the drain deadline, not before', async () => {
-  const dp = new DataPlane({ drainTimeoutMs: 400 });
+  const dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 400 });
   try {
     const [p1, p2] = [await freePort(), await freePort()];
     assert.ok((await dp.apply(snapshot(p1))).ok);
@@ -441,7 +441,7 @@ test('a removed listener cuts its websockets at the drain deadline, not before',
 });
 
 test('websockets over the HTTPS listener', async () => {
-  const dp = new DataPlane();
+  const dp = new DataPlane({ http1Engine: testEngine() });
   try {
     const port = await freePort();
     const snap = sealSnapshot(content({
@@ -462,7 +462,7 @@ test('websockets over the HTTPS listener', async () => {
 });
 
 test('route actions apply to handshakes: header matches, weighted backends, rewrites, header filters, redirects', async () => {
-  const dp = new DataPlane();
+  const dp = new DataPlane({ http1Engine: testEngine() });
   const r = (match: RouteMatch, action: Omit<Route, 'match' | 'timeoutMs' | 'origin'>): [string, Route] =>
     [routeKey(match.type, match.path, match), { match, ...action, timeoutMs: 5_000, origin: 'Route/test/r' }];
   const opened: WebSocket[] = [];

@@ -14,7 +14,7 @@ import { sealSnapshot } from '../api/version.ts';
 import type { Cluster, Snapshot, UpstreamProtocol } from '../api/snapshot.ts';
 import { DataPlane } from './apply.ts';
 import type { TestServer } from './testkit.ts';
-import { cluster, content, echoBackend, freePort, route, startServer, vhost } from './testkit.ts';
+import { cluster, content, echoBackend, freePort, route, startServer, testEngine, vhost } from './testkit.ts';
 import { DEFAULT } from './testdata/tls.ts';
 import { h2request, h2session } from './testdata/h2.ts';
 
@@ -24,7 +24,7 @@ let httpPort: number;
 let echo: TestServer;
 
 before(async () => {
-  dp = new DataPlane({ drainTimeoutMs: 5_000 });
+  dp = new DataPlane({ http1Engine: testEngine(), drainTimeoutMs: 5_000 });
   [port, httpPort] = [await freePort(), await freePort()];
   echo = await echoBackend('h1');
 });

@@ -54,6 +54,8 @@ export interface StartOptions {
   readonly hosts?: readonly string[];
   /** Readiness bound (large host tables take a while to load). */
   readonly startTimeoutMs?: number;
+  /** More `turnout local` flags (e.g. --http1-engine net). */
+  readonly args?: readonly string[];
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -159,7 +161,7 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
   }
   const [port, https, admin] = [await freePort(), await freePort(), await freePort()];
   const args = [...nodeFlags, path.join(root, 'bin/turnout.js'), 'local', '--manifests', mdir, '--workers', String(workers),
-    '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s'];
+    '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s', ...(opts.args ?? [])];
   const t0 = performance.now();
   const s = startServer(`turnout --workers ${workers}`, process.execPath, args);
   await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 30_000, readiness(opts.hosts)).catch(stopAndThrow(s));

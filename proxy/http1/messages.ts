@@ -81,6 +81,16 @@ export class NetRequest extends Readable {
   override _read(): void {
     this.#owner.resumeBody();
   }
+
+  /**
+   * As IncomingMessage: a request cut before its end emits 'aborted', and the
+   * error is emitted only to 'error' listeners (a body nobody reads must not
+   * become an uncaught exception).
+   */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.complete) this.emit('aborted');
+    cb(this.listenerCount('error') === 0 ? null : err);
+  }
 }
 
 // Date header, as Node caches it: one string per second.
