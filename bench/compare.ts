@@ -4,6 +4,7 @@
 //   node_modules/.bin/node bench/compare.ts [--full] [--install] [--no-write] [--only=nginx,haproxy,turnout]
 //                                           [--scenarios=1b,2,3,rate,4,5,6] (scenario 1 always runs)
 //                                           [--turnout-workers=0|1]       (Turnout's single-core form after scenario 1)
+//                                           [--turnout-engine=node|net]   (Turnout's --http1-engine, every scenario)
 //                                           [--hosts=10,50000]            (scenario 3's table sizes)
 //                                           [--host-netns]                (stay in the host's network namespace)
 //
@@ -57,6 +58,9 @@ const runs = (s: string) => !pick || pick.includes(s);
 // --hosts=10,50000: scenario 3's table sizes (default: 10 and 10k; --full 10, 1k, 10k, 50k).
 const hostSizes = process.argv.find((a) => a.startsWith('--hosts='))?.slice(8).split(',').map(Number);
 const turnoutWorkers = process.argv.find((a) => a.startsWith('--turnout-workers='))?.slice(18);
+// --turnout-engine=net: Turnout's HTTP/1.1 engine in every scenario (servers.ts reads it from the environment).
+const turnoutEngine = process.argv.find((a) => a.startsWith('--turnout-engine='))?.slice(17);
+if (turnoutEngine !== undefined) process.env.BENCH_TURNOUT_ENGINE = turnoutEngine;
 
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 let missing = missingTools();
@@ -135,7 +139,8 @@ if (outputs.length > 0) {
   mach.minutes = Number(((performance.now() - t0) / 60_000).toFixed(1));
   const scenarios = { ...Object.fromEntries(outputs.map((o) => [o.id, o.rows])), changes, longLived } as ResultsFile['scenarios'];
   const file: ResultsFile = {
-    date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach, versions: versions(), keepAliveTiming: keepAliveTiming(full), timing,
+    date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach,
+    versions: { ...versions(), ...(turnoutEngine === undefined ? {} : { turnoutEngine: `Turnout --http1-engine ${turnoutEngine}` }) }, keepAliveTiming: keepAliveTiming(full), timing,
     connections: CONNECTIONS, scenarios, controlPlane: controlPlaneResult,
   };
   const { md, svg, goals } = renderResults(file);

@@ -161,7 +161,9 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
   }
   const [port, https, admin] = [await freePort(), await freePort(), await freePort()];
   const args = [...nodeFlags, path.join(root, 'bin/turnout.js'), 'local', '--manifests', mdir, '--workers', String(workers),
-    '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s', ...(opts.args ?? [])];
+    '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s',
+    // compare.ts --turnout-engine sets it for every scenario; opts.args (later) win.
+    ...(process.env.BENCH_TURNOUT_ENGINE ? ['--http1-engine', process.env.BENCH_TURNOUT_ENGINE] : []), ...(opts.args ?? [])];
   const t0 = performance.now();
   const s = startServer(`turnout --workers ${workers}`, process.execPath, args);
   await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 30_000, readiness(opts.hosts)).catch(stopAndThrow(s));

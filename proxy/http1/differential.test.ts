@@ -210,7 +210,14 @@ const cases: Case[] = [
   { name: 'HTTP/1.2', bytes: `GET / HTTP/1.2\r\n${H}\r\n` },
   { name: 'an invalid method', bytes: `G@T / HTTP/1.1\r\n${H}\r\n` },
   { name: 'a space in the target', bytes: `GET /a b HTTP/1.1\r\n${H}\r\n` },
-  { name: 'a good request, then garbage', bytes: `GET /ok HTTP/1.1\r\n${H}\r\n|garbage\r\n\r\n` },
+  {
+    name: 'a good request, then garbage',
+    bytes: `GET /1 HTTP/1.1\r\n${H}\r\ngarbage\r\n\r\n`,
+    differs: {
+      why: 'node:http parses ahead, meets the garbage while the first request is in flight, answers 400 and drops that request. The engine answers the first request, then closes on the garbage without an answer (something was written already: node:http\'s rule).',
+      net: { statuses: [200], closed: true, upstream: [FIRST_ONLY] },
+    },
+  },
   { name: 'CONNECT', bytes: `CONNECT example.test:443 HTTP/1.1\r\n${H}\r\n` },
 ];
 

@@ -267,10 +267,13 @@ export class NetResponse extends EventEmitter {
     return this;
   }
 
-  /** The connection closed before the response finished (server.ts). */
+  /** The connection closed, or is being closed on an error, before the response finished (server.ts). Once. */
   connectionClosed(): void {
-    if (this.writableFinished) return;
+    if (this.writableFinished || this.#closed) return;
+    this.#closed = true;
     this.destroyed = true;
     this.emit('close');
   }
+
+  #closed = false;
 }

@@ -354,9 +354,21 @@ class Connection implements ParserHandler, MessageOwner {
     const socket = this.socket;
     this.state = CLOSING;
     socket.removeAllListeners('data');
-    if (answer === undefined) socket.end();
-    else if (this.#res === undefined || !this.#res.headersSent) socket.end(answer);
-    else socket.destroy();
+    if (answer !== undefined) {
+      // An error (framing, timeout): the request in progress is aborted now,
+      // in this turn, so the upstream exchange it started is abandoned
+      // before its first byte is written (undici writes on a later tick):
+      // nothing of a request that failed to parse reaches a backend.
+      const req = this.#req;
+      if (req !== undefined && !req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      this.#res?.connectionClosed();
+    }
+    // node:http's rule: its own error answer only on a connection nothing
+    // was written to yet. A response cut half-way must look cut (no FIN);
+    // answers already complete still leave (end() uncorks, destroy() would drop them).
+    if (answer !== undefined && socket.bytesWritten === 0 && this.#res?.headersSent !== true) socket.end(answer);
+    else if (this.#res !== undefined && this.#res.headersSent && !this.#res.writableEnded) socket.destroy();
+    else socket.end();
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
