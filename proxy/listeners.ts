@@ -44,10 +44,11 @@ import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
 import { H2Sessions } from './h2-sessions.ts';
-import { createHttpsServer, DEFAULT_LIMITS, http1Server } from './servers.ts';
+import { createHttpsServer, DEFAULT_LIMITS, http1Server, netHttp1Server, takeHttp1Connections } from './servers.ts';
 import type { Http1Engine, ServerLimits } from './servers.ts';
 import type { Http1Server } from './http1/server.ts';
 import { NetResponse } from './http1/messages.ts';
+import type { NetRequest } from './http1/messages.ts';
 import type { ClientRequest, ClientResponse } from './decide.ts';
 /** Re-exported: the data plane's options name them from here. */
 export { DEFAULT_LIMITS } from './servers.ts';
@@ -225,6 +226,8 @@ class ManagedListener {
   readonly #http: http.Server | Http1Server | undefined;
   /** Set for an https listener (HTTP/2 and HTTP/1.1 by ALPN). */
   readonly #https: Http2SecureServer | undefined;
+  /** An https listener's HTTP/1.1 connections, with --http1-engine net (servers.ts takeHttp1Connections). */
+  readonly #tlsHttp1: Http1Server | undefined;
   /** The HTTP/2 sessions of an https listener. */
   readonly #sessions: H2Sessions | undefined;
   /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
@@ -296,6 +299,10 @@ class ManagedListener {
       this.#defaultFingerprint = creds?.fingerprint;
       const sessions = new H2Sessions(limits.keepAliveTimeoutMs);
       server = createHttpsServer(limits, creds, getTable, onRequest);
+      if (opts.http1Engine === 'net') {
+        this.#tlsHttp1 = netHttp1Server(limits, onRequest);
+        takeHttp1Connections(server, this.#tlsHttp1);
+      }
       server.on('session', (session: ServerHttp2Session) => sessions.add(session, this.#draining));
       this.#https = server;
       this.#sessions = sessions;
@@ -318,7 +325,7 @@ class ManagedListener {
     }
     this.#trusted = trustedList(spec.trustedProxies);
     this.server = server;
-    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const onUpgrade = (req: http.IncomingMessage | NetRequest, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket);
       socket.once('close', () => this.#upgraded.delete(socket));
       try {
@@ -327,7 +334,9 @@ class ManagedListener {
         this.#log.error('upgrade handler threw', errorFields(err));
         socket.destroy();
       }
-    });
+    };
+    server.on('upgrade', onUpgrade);
+    this.#tlsHttp1?.on('upgrade', onUpgrade);
   }
 
   /** The socket bound to the port: the front's for https, else the server's own. */
@@ -351,6 +360,7 @@ class ManagedListener {
   #closeIdle(): void {
     // Http2SecureServer has it at run time (HTTP/1.1 connections only), not in @types/node.
     (this.#http ?? (this.#https as unknown as http.Server | undefined))?.closeIdleConnections();
+    this.#tlsHttp1?.closeIdleConnections();
   }
 
   /** Cuts every HTTP connection: HTTP/1.1 ones, HTTP/2 sessions and upgraded sockets. */
@@ -360,6 +370,7 @@ class ManagedListener {
     // tracks its HTTP/1.1 connections exactly as http.Server does (Node's
     // setupConnectionsTracking), so http.Server's method applies to it.
     if (this.#https !== undefined) http.Server.prototype.closeAllConnections.call(this.#https as unknown as http.Server);
+    this.#tlsHttp1?.closeAllConnections();
     this.#sessions?.destroyAll();
     this.#closeUpgraded();
     this.#front?.cutAll();

@@ -4,6 +4,7 @@
 // listeners.ts, HTTP/2 sessions in h2-sessions.ts.
 import http from 'node:http';
 import http2 from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { h2ServerOptions } from './h2-sessions.ts';
 import type { RoutingTable } from './routing/table.ts';
@@ -88,11 +89,36 @@ export function http1Server(
   onRequest: (req: http.IncomingMessage | NetRequest, res: http.ServerResponse | NetResponse) => void,
   upgrades = true,
 ): http.Server | Http1Server {
+  if (engine === 'net') return netHttp1Server(limits, onRequest, upgrades);
   const options = { ...http1Options(limits), shouldUpgradeCallback: upgrades ? isWebSocketUpgrade : () => false };
-  if (engine === 'net') return new Http1Server(options, onRequest);
   const server = http.createServer(options, onRequest);
   setHttp1Counts(server);
   return server;
+}
+
+/** The net engine's server with an http listener's limits (http1Server() and, for https, takeHttp1Connections()). */
+export function netHttp1Server(limits: ServerLimits, onRequest: (req: NetRequest, res: NetResponse) => void, upgrades = true): Http1Server {
+  return new Http1Server({ ...http1Options(limits), shouldUpgradeCallback: upgrades ? isWebSocketUpgrade : () => false }, onRequest);
+}
+
+/**
+ * Makes an https listener's HTTP/1.1 connections (ALPN http/1.1, or no ALPN)
+ * the net engine's: Http2SecureServer hands them to node:http from its one
+ * 'secureConnection' listener (Node's http2 connectionListener), which is
+ * replaced here by one that sends h2 connections to it and the others to
+ * `h1` as if `h1` had accepted them. TLS, SNI, ALPN and the handshake
+ * timeout stay the TLS server's; above TLS the connection is the engine's
+ * exactly as on an http listener.
+ */
+export function takeHttp1Connections(server: Http2SecureServer, h1: Http1Server): void {
+  const listeners = server.listeners('secureConnection') as Array<(this: Http2SecureServer, socket: TLSSocket) => void>;
+  if (listeners.length !== 1) throw new Error(`expected node:http2's one secureConnection listener, found ${listeners.length}`);
+  const h2 = listeners[0]!;
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', function (this: Http2SecureServer, socket: TLSSocket) {
+    if (socket.alpnProtocol === 'h2') h2.call(this, socket);
+    else h1.emit('connection', socket);
+  });
 }
 
 /** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */

@@ -23,8 +23,8 @@
 //   requests are ordinary requests. CONNECT is closed without an answer
 //   (node:http without a 'connect' listener does the same);
 // - closeIdleConnections() and closeAllConnections() for the listeners' drain.
-// HTTPS listeners keep node:http/http2 (TLS and ALPN in front of this are a
-// later step).
+// On https listeners the TLS server keeps TLS, SNI and ALPN, and HTTP/2;
+// its HTTP/1.1 connections come here (servers.ts takeHttp1Connections).
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERROR, Parser } from './llhttp.ts';
@@ -62,6 +62,8 @@ const RESPONDING = 2;
 const IDLE = 3;
 /** Answered and closing (or handed to 'upgrade'): no timeout of ours applies. */
 const CLOSING = 4;
+/** Accepted, nothing received yet: idle for a drain, under the headers timeout. */
+const FRESH = 5;
 
 /** An HTTP/1.1 server on llhttp; see the top of the file. */
 export class Http1Server extends net.Server {
@@ -116,7 +118,7 @@ export class Http1Server extends net.Server {
 
   /** Closes connections that wait for a request (drain: their clients reconnect elsewhere). */
   closeIdleConnections(): void {
-    for (const c of this.#connections) if (c.state === IDLE) c.socket.destroy();
+    for (const c of this.#connections) if (c.state === IDLE || c.state === FRESH) c.socket.destroy();
   }
 
   /** Cuts every connection. */
@@ -129,7 +131,7 @@ export class Http1Server extends net.Server {
 class Connection implements ParserHandler, MessageOwner {
   readonly socket: net.Socket;
   readonly keepAliveSeconds: number;
-  state = HEAD;
+  state = FRESH;
   /** When the current state began (ms since epoch). */
   since = Date.now();
   readonly #server: Http1Server;
@@ -166,7 +168,7 @@ class Connection implements ParserHandler, MessageOwner {
       if (pending.length > PIPELINE_BYTES) this.socket.pause();
       return;
     }
-    if (this.state === IDLE) {
+    if (this.state === IDLE || this.state === FRESH) {
       this.state = HEAD;
       this.since = Date.now();
     }
@@ -380,7 +382,7 @@ class Connection implements ParserHandler, MessageOwner {
     const s = this.#server;
     if (this.state === IDLE) {
       if (s.keepAliveTimeout > 0 && now - this.since > s.keepAliveTimeout) this.socket.destroy();
-    } else if (this.state === HEAD) {
+    } else if (this.state === HEAD || this.state === FRESH) {
       if (s.headersTimeout > 0 && now - this.since > s.headersTimeout) this.#close(CLOSE_408);
     } else if (this.state === BODY) {
       if (s.requestTimeout > 0 && now - this.#bodyStart > s.requestTimeout) this.#close(CLOSE_408);
