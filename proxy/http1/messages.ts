@@ -12,8 +12,9 @@
 //   client gets a body delimited by the close instead). HEAD, 1xx, 204 and
 //   304 responses carry no body whatever is written;
 // - the head goes out with the first body bytes, and everything written in one
-//   turn of the event loop leaves in one writev (the socket is corked until
-//   the next tick, as Node does);
+//   turn of the event loop leaves in one write (a small first chunk is held
+//   for it, COALESCE_BYTES; later writes are corked until the next tick, as
+//   Node does);
 // - events: 'drain' (the socket drained), 'finish' then 'close' once the
 //   last byte was handed to the kernel, or 'close' alone when the connection
 //   died first (writableFinished tells them apart, as forward.ts expects).
@@ -110,6 +111,18 @@ function uncork(socket: Socket): void {
   socket.uncork();
 }
 
+function flushHeld(res: NetResponse): void {
+  res.flushHeld();
+}
+
+/**
+ * A first body chunk up to this size waits for the end of the turn (or for
+ * end()) to leave with the head in one buffer: a proxied small response is
+ * then one write of one buffer, not a writev of three.
+ */
+const COALESCE_BYTES = 4096;
+const LAST_CHUNK = '0\r\n\r\n';
+
 /** The response to a NetRequest; see the top of the file. */
 export class NetResponse extends EventEmitter {
   statusCode = 200;
@@ -124,6 +137,8 @@ export class NetResponse extends EventEmitter {
   readonly #socket: Socket;
   /** Built by writeHead(), sent with the first body bytes or at end(). */
   #head: string | undefined;
+  /** The first body chunk, held to leave with the head (COALESCE_BYTES). */
+  #held: Uint8Array | string | undefined;
   #hasBody: boolean;
   #chunked = false;
   /** The connection stays open after this response (decided with the head). */
@@ -205,16 +220,48 @@ export class NetResponse extends EventEmitter {
     if (this.writableEnded || this.destroyed) return false;
     if (this.#head === undefined) this.writeHead(this.statusCode);
     const s = this.#socket;
+    if (!this.#hasBody || chunk.length === 0) {
+      if (!this.headersSent) process.nextTick(flushHeld, this);
+      return !s.writableNeedDrain;
+    }
+    if (!this.headersSent && this.#held === undefined && chunk.length <= COALESCE_BYTES) {
+      this.#held = chunk;
+      process.nextTick(flushHeld, this);
+      return true;
+    }
     if (!s.writableCorked) {
       s.cork();
       process.nextTick(uncork, s);
     }
-    this.#flushHead();
-    if (!this.#hasBody || chunk.length === 0) return !s.writableNeedDrain;
+    this.flushHeld();
     if (!this.#chunked) return s.write(chunk);
     s.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`);
     s.write(chunk);
     return s.write('\r\n');
+  }
+
+  /** Sends the head, with the held chunk if any (end of the turn, or before a later write). */
+  flushHeld(): void {
+    if (this.headersSent || this.destroyed) return;
+    this.headersSent = true;
+    const held = this.#held;
+    this.#held = undefined;
+    this.#socket.write(this.#frame(held, ''));
+  }
+
+  /** The head, then `chunk` framed (chunked or not), then `tail`, in one buffer. */
+  #frame(chunk: Uint8Array | string | undefined, tail: string): Buffer {
+    const head = this.#head as string;
+    if (chunk === undefined || chunk.length === 0) return Buffer.from(head + tail, 'latin1');
+    const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const size = this.#chunked ? `${body.length.toString(16)}\r\n` : '';
+    const after = this.#chunked ? `\r\n${tail}` : tail;
+    const out = Buffer.allocUnsafe(head.length + size.length + body.length + after.length);
+    let at = out.write(head, 0, 'latin1');
+    at += out.write(size, at, 'latin1');
+    out.set(body, at);
+    out.write(after, at + body.length, 'latin1');
+    return out;
   }
 
   // Listener overloads as node:http's responses declare them, so a
@@ -239,17 +286,18 @@ export class NetResponse extends EventEmitter {
     if (chunk !== undefined && typeof chunk !== 'function' && chunk.length > 0) this.write(chunk);
     else if (this.#head === undefined) this.writeHead(this.statusCode);
     this.writableEnded = true;
-    this.#flushHead();
-    const last = this.#chunked && this.#hasBody ? '0\r\n\r\n' : '';
-    this.#socket.write(last, () => this.#finished());
+    const last = this.#chunked && this.#hasBody ? LAST_CHUNK : '';
+    const done = (err?: Error | null) => (err ? this.connectionClosed() : this.#finished());
+    if (this.headersSent) this.#socket.write(last, done);
+    else {
+      // The whole response in one buffer: head, the held chunk, the last chunk.
+      this.headersSent = true;
+      const held = this.#held;
+      this.#held = undefined;
+      this.#socket.write(this.#frame(held, last), done);
+    }
     this.#owner.responseEnded(this, this.#keep);
     return this;
-  }
-
-  #flushHead(): void {
-    if (this.headersSent) return;
-    this.headersSent = true;
-    this.#socket.write(this.#head as string, 'latin1');
   }
 
   #finished(): void {
