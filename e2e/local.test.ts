@@ -27,7 +27,9 @@ describe('turnout local', () => {
     ports.http = await freePort();
     ports.https = await freePort();
     ports.admin = await freePort();
-    proc = turnout(['local', '--manifests', dir, '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin)]);
+    // package.json's test:net-engine runs this file again with the net engine, through the flag.
+    proc = turnout(['local', '--manifests', dir, '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin),
+      '--http1-engine', process.env.TURNOUT_TEST_HTTP1_ENGINE === 'net' ? 'net' : 'node']);
     await eventually('readyz', async () => (await get(ports.admin, '/readyz')).status === 200, 30_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n--- turnout output ---\n${proc.output()}`);
     });
