@@ -136,6 +136,7 @@ test('values.schema.json and the templates refuse wrong values', async () => {
   await refused(['proxy.replicaz=2'], /replicaz/);
   await refused(['ports.http=80'], /ports\/http/); // containers bind >= 1024; the Service maps 80
   await refused(['proxy.drainTimeoutSeconds=5m'], /drainTimeoutSeconds/);
+  await refused(['proxy.http1Engine=fast'], /http1Engine/);
   await refused(['proxy.hostNetwork=true'], /hostNetwork needs proxy.kind=DaemonSet/);
   await refused(['streamTLS.mode=secret'], /existingSecret is required/);
   const ok = await helm(['template', 't', CHART_DIR, '--set', 'controller.upstreamTimeout=1m30s']);
