@@ -182,6 +182,10 @@ const cases: Case[] = [
     },
   },
   { name: 'a 404 to a POST whose body is still coming, then another request', bytes: `POST /p HTTP/1.1\r\nHost: example.test\r\nContent-Length: 4\r\n\r\n|ab|cd|GET /n HTTP/1.1\r\n${H}Connection: close\r\n\r\n` },
+  {
+    name: 'a 400 to a request whose 200 KiB body the proxy never reads, then another request',
+    bytes: `POST http://example.test/ HTTP/1.1\r\n${H}Content-Length: 204800\r\n\r\n|${'x'.repeat(204_800)}|GET /next HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
+  },
   // Smuggling shapes and malformed requests: each must be refused the same way.
   { name: 'CL.TE', bytes: `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG` },
   { name: 'TE.CL', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n` },

@@ -145,8 +145,8 @@ class Connection implements ParserHandler, MessageOwner {
   #held = false;
   /** The request is an upgrade handed to the 'upgrade' event. */
   #upgrading = false;
-  /** The request was answered by the server itself (417): its body is read and dropped. */
-  #refused = false;
+  /** The request was answered before its body was read: the rest is read and dropped. */
+  #dumping = false;
   #bodyStart = 0;
 
   constructor(server: Http1Server, socket: net.Socket, onRequest: (req: NetRequest, res: NetResponse) => void) {
@@ -197,7 +197,7 @@ class Connection implements ParserHandler, MessageOwner {
   /** A request body the proxy reads slower than it arrives: stop reading until it asks (resumeBody). */
   #backpressure(): void {
     const req = this.#req;
-    if (req !== undefined && this.state === BODY && req.readableLength >= req.readableHighWaterMark) this.socket.pause();
+    if (req !== undefined && this.state === BODY && !this.#dumping && req.readableLength >= req.readableHighWaterMark) this.socket.pause();
   }
 
   resumeBody(): void {
@@ -262,7 +262,6 @@ class Connection implements ParserHandler, MessageOwner {
     const expect = minor === 1 ? req.headers.expect : undefined;
     if (expect !== undefined) {
       if (expect.toString().toLowerCase() !== '100-continue') {
-        this.#refused = true;
         res.writeHead(417, ['content-length', '0']);
         res.end();
         return 0;
@@ -286,7 +285,7 @@ class Connection implements ParserHandler, MessageOwner {
 
   onBody(chunk: Buffer): void {
     const req = this.#req;
-    if (req !== undefined && !this.#refused) req.push(chunk);
+    if (req !== undefined && !this.#dumping) req.push(chunk);
   }
 
   onMessageComplete(): number {
@@ -294,7 +293,7 @@ class Connection implements ParserHandler, MessageOwner {
     req.complete = true;
     if (this.#upgrading || req.method === 'CONNECT') return 0;
     req.push(null);
-    this.#refused = false;
+    this.#dumping = false;
     if (this.#res !== undefined && !this.#res.writableEnded) {
       this.state = RESPONDING;
       return ERROR.PAUSED;
@@ -316,7 +315,18 @@ class Connection implements ParserHandler, MessageOwner {
     if (res !== this.#res) return;
     if (!keepAlive) return this.#close(undefined);
     this.#res = undefined;
-    if (this.#req?.complete !== true) return;
+    const req = this.#req;
+    if (req !== undefined && !req.complete) {
+      // Answered before its body was read (a 400, a 404, a redirect): read
+      // the rest and drop it, as node:http's _dump(), so the connection can
+      // carry the next request (bounded by requestTimeout).
+      this.#dumping = true;
+      req.removeAllListeners('data');
+      req.resume();
+      this.socket.resume();
+      return;
+    }
+    if (req === undefined) return;
     // The request was read whole: ready for the next one.
     this.#idle();
     if (this.#held) {
