@@ -79,7 +79,33 @@ export class NetRequest extends Readable {
     }
   }
 
+  /** A piece of the body, as the parser delivers it. */
+  addBody(chunk: Buffer): void {
+    this.#bodied = true;
+    this.push(chunk);
+  }
+
+  /**
+   * The request is complete. A body's reader gets its end now; a request
+   * without a body ends only once something reads it (most never are:
+   * ending a stream nobody reads costs a tick per request).
+   */
+  finish(): void {
+    this.complete = true;
+    if (this.#bodied || this.#wanted) this.push(null);
+  }
+
+  /** A body chunk was pushed (its end must be too). */
+  #bodied = false;
+  /** Something asked to read before the request was complete. */
+  #wanted = false;
+
   override _read(): void {
+    if (this.complete) {
+      if (!this.#bodied) this.push(null);
+      return;
+    }
+    this.#wanted = true;
     this.#owner.resumeBody();
   }
 

@@ -285,14 +285,16 @@ class Connection implements ParserHandler, MessageOwner {
 
   onBody(chunk: Buffer): void {
     const req = this.#req;
-    if (req !== undefined && !this.#dumping) req.push(chunk);
+    if (req !== undefined && !this.#dumping) req.addBody(chunk);
   }
 
   onMessageComplete(): number {
     const req = this.#req!;
-    req.complete = true;
-    if (this.#upgrading || req.method === 'CONNECT') return 0;
-    req.push(null);
+    if (this.#upgrading || req.method === 'CONNECT') {
+      req.complete = true;
+      return 0;
+    }
+    req.finish();
     this.#dumping = false;
     if (this.#res !== undefined && !this.#res.writableEnded) {
       this.state = RESPONDING;
