@@ -42,7 +42,7 @@ interface Observed {
  * Sends `bytes` (in pieces: a split lands at each '|' of the input) and
  * collects the answer until the server closes or goes quiet for 300 ms.
  */
-function exchange(port: number, pieces: readonly string[], head: boolean): Promise<Observed> {
+function exchange(port: number, pieces: readonly string[], head: boolean, fin: boolean): Promise<Observed> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
@@ -66,6 +66,7 @@ function exchange(port: number, pieces: readonly string[], head: boolean): Promi
         socket.write(p, 'latin1');
         await new Promise((r) => setTimeout(r, 10));
       }
+      if (fin && !socket.destroyed) socket.end();
       arm();
     });
     socket.on('data', (c: Buffer) => {
@@ -142,6 +143,8 @@ interface Case {
   readonly name: string;
   readonly bytes: string;
   readonly head?: boolean;
+  /** Half-close after the last piece (FIN, still reading). */
+  readonly fin?: boolean;
   readonly differs?: { readonly why: string; readonly net: Observed };
 }
 
@@ -186,6 +189,8 @@ const cases: Case[] = [
     name: 'a 400 to a request whose 200 KiB body the proxy never reads, then another request',
     bytes: `POST http://example.test/ HTTP/1.1\r\n${H}Content-Length: 204800\r\n\r\n|${'x'.repeat(204_800)}|GET /next HTTP/1.1\r\n${H}Connection: close\r\n\r\n`,
   },
+  { name: 'a request, then FIN while it is answered', bytes: `GET /h HTTP/1.1\r\n${H}\r\n`, fin: true },
+  { name: 'half a request, then FIN', bytes: `POST /p HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\nabc`, fin: true },
   // Smuggling shapes and malformed requests: each must be refused the same way.
   { name: 'CL.TE', bytes: `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG` },
   { name: 'TE.CL', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n` },
@@ -229,7 +234,8 @@ for (const c of cases) {
   test(`net engine ${c.differs === undefined ? '= node:http' : 'vs node:http, a stated difference'}: ${c.name}`, async () => {
     const pieces = c.bytes.split('|');
     const head = c.head === true;
-    const [node, got] = await Promise.all([exchange(proxies.node.port, pieces, head), exchange(proxies.net.port, pieces, head)]);
+    const fin = c.fin === true;
+    const [node, got] = await Promise.all([exchange(proxies.node.port, pieces, head, fin), exchange(proxies.net.port, pieces, head, fin)]);
     if (c.differs === undefined) return assert.deepEqual(got, node);
     // The difference is still there (else the case belongs with the others).
     assert.notDeepEqual(node, got, `node:http now behaves like the engine: ${c.differs.why}`);

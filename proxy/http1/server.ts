@@ -208,9 +208,12 @@ class Connection implements ParserHandler, MessageOwner {
    * The client closed its side. As node:http (without httpAllowHalfOpen): the
    * client is taken as gone, a request cut mid-way is aborted, and our side
    * ends too, so a response in progress is not finished ('close' without
-   * 'finish' tells the proxy to abort its upstream exchange).
+   * 'finish' tells the proxy to abort its upstream exchange). A request cut
+   * mid-way is a framing error (400 if nothing was written yet, as node:http).
    */
   #end(): void {
+    if (this.state === CLOSING) return;
+    if (!this.#held && this.#parser.finish() !== ERROR.OK) return this.#close(CLOSE_400);
     if (this.#req !== undefined && !this.#req.complete) this.#req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     this.state = CLOSING;
     this.socket.end();
