@@ -7,7 +7,8 @@
 //   node_modules/.bin/node bench/compare/reference/node-hybrid.ts PORT BACKEND_PORT
 import http from 'node:http';
 import net from 'node:net';
-import { bytes, feed, free, HOP, parser, text } from './llhttp.ts';
+import { ERROR, Parser } from '../../../proxy/http1/llhttp.ts';
+import { HOP } from './hop.ts';
 
 const [port, backendPort] = process.argv.slice(2).map(Number);
 if (!port || !backendPort) throw new Error('usage: node-hybrid.ts PORT BACKEND_PORT');
@@ -21,18 +22,18 @@ function upstream(): Upstream {
   if (pooled) return pooled;
   const up: Upstream = { socket: net.connect({ port: backendPort!, host: '127.0.0.1', noDelay: true }) };
   let headers: string[] = [];
-  let name = '';
-  const ptr = parser('response', {
-    url() {},
-    field(at, len) { name = text(at, len).toLowerCase(); },
-    value(at, len) { if (!HOP.has(name)) headers.push(name, text(at, len)); },
-    head(status) { up.res!.writeHead(status, headers); headers = []; },
-    body(at, len) { up.res!.write(bytes(at, len)); },
-    done() { const res = up.res!; up.res = undefined; idle.push(up); res.end(); },
-  });
-  up.socket.on('data', (d) => { if (!feed(ptr, d)) up.socket.destroy(); });
+  const p: Parser = new Parser('response', {
+    onMessageBegin() {},
+    onUrl() {},
+    onTrailer() {},
+    onHeader(name, value) { const n = name.toLowerCase(); if (!HOP.has(n)) headers.push(n, value); },
+    onHeadersComplete() { up.res!.writeHead(p.status(), headers); headers = []; return 0; },
+    onBody(chunk) { up.res!.write(chunk); },
+    onMessageComplete() { const res = up.res!; up.res = undefined; idle.push(up); res.end(); return 0; },
+  }, 16 * 1024);
+  up.socket.on('data', (d: Buffer) => { if (p.execute(d) !== ERROR.OK) up.socket.destroy(); });
   up.socket.on('error', () => up.res?.destroy());
-  up.socket.on('close', () => { free(ptr); const i = idle.indexOf(up); if (i >= 0) idle.splice(i, 1); });
+  up.socket.on('close', () => { p.free(); const i = idle.indexOf(up); if (i >= 0) idle.splice(i, 1); });
   return up;
 }
 
