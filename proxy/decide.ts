@@ -25,8 +25,8 @@
 // The route's mirror is handed over as written: forward.ts carries it out
 // (mirror.ts), upgrade.ts ignores it (handshakes are not mirrored).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { NetRequest, NetResponse } from './http1/messages.ts';
+import type { H2Request, H2Response } from './h2-stream.ts';
 import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.ts';
 import type { BlockList } from 'node:net';
 import { peerAddress, realClient } from './client-address.ts';
@@ -43,14 +43,14 @@ export type ClientProtocol = 'http' | 'https';
 
 /**
  * A client request as a listener hands it over: HTTP/1.1 (node:http, or the
- * net-level engine's NetRequest, http1/), or HTTP/2 through Node's
- * compatibility API (https listeners, ALPN h2). Tell them apart with
+ * net-level engine's NetRequest, http1/), or HTTP/2 (https listeners, ALPN
+ * h2; Node's stream API, h2-stream.ts). Tell them apart with
  * `httpVersionMajor === 2`.
  */
-export type ClientRequest = IncomingMessage | NetRequest | Http2ServerRequest;
+export type ClientRequest = IncomingMessage | NetRequest | H2Request;
 
 /** The response to a ClientRequest, of the same protocol. */
-export type ClientResponse = ServerResponse | NetResponse | Http2ServerResponse;
+export type ClientResponse = ServerResponse | NetResponse | H2Response;
 
 /**
  * What a request gets; the callers only carry it out. A tagged union so each

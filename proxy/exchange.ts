@@ -4,7 +4,7 @@
 // and trailers relayed for HTTP/2). forward.ts decides and creates one per
 // request; the rules are listed at the top of forward.ts.
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import type { H2Response } from './h2-stream.ts';
 import type { Dispatcher } from 'undici';
 import type { ClientRequest, ClientResponse, DecisionForward } from './decide.ts';
 import { ClientError, sendClientError } from './errors.ts';
@@ -245,9 +245,9 @@ export class Exchange implements AttemptOwner {
     if (this.#route.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
     const res = this.#res;
     try {
-      const list = applyHeaderFilter(downstreamHeaders(headers), this.#route.responseHeaders);
-      if (this.#h2) holdHeaders(res as Http2ServerResponse, statusCode, list);
-      else (res as ServerResponse).writeHead(statusCode, list);
+      // An HTTP/2 response holds them briefly itself (h2-stream.ts: a
+      // trailers-only answer must stay one HEADERS frame).
+      (res as ServerResponse).writeHead(statusCode, applyHeaderFilter(downstreamHeaders(headers), this.#route.responseHeaders));
     } catch {
       // Node refused a header the upstream sent (invalid characters): answer
       // 502 with none of them.
@@ -287,7 +287,7 @@ export class Exchange implements AttemptOwner {
   responseEnded(a: Attempt, trailers: Record<string, string | string[] | undefined>): void {
     if (!this.#live(a)) return;
     this.#clearTimers();
-    if (this.#h2) relayTrailers(this.#res as Http2ServerResponse, trailers);
+    if (this.#h2) relayTrailers(this.#res as H2Response, trailers);
     this.#res.end();
   }
 
@@ -310,31 +310,11 @@ export class Exchange implements AttemptOwner {
 }
 
 /**
- * Sets an HTTP/2 client's response status and headers without sending them
- * yet: the HEADERS frame goes out with the first body chunk, or at the end,
- * or on the next turn of the event loop, whichever comes first. Waiting until
- * the end is what lets an upstream's "trailers-only" response (gRPC's answer
- * without a message: one HEADERS frame with grpc-status and END_STREAM) reach
- * the client as one HEADERS frame with END_STREAM too, which gRPC clients
- * require; the next-turn flush keeps a streaming response's headers from
- * waiting for its first message. Node validates each header here, so a bad
- * one still throws before anything was sent (a 502 in responseStarted).
- */
-function holdHeaders(res: Http2ServerResponse, statusCode: number, list: string[]): void {
-  res.statusCode = statusCode;
-  for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i] as string, list[i + 1] as string);
-  setImmediate(() => {
-    // flushHeaders() is Node's (http2 compat), missing from @types/node.
-    if (!res.headersSent && !res.writableEnded && !res.stream.destroyed) (res as unknown as { flushHeaders(): void }).flushHeaders();
-  });
-}
-
-/**
  * The upstream's trailers for an HTTP/2 client (gRPC's grpc-status and
  * grpc-message). Names HTTP/2 forbids (connection-specific ones) or Node
  * refuses are left out, one at a time: the rest still go.
  */
-function relayTrailers(res: Http2ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
+function relayTrailers(res: H2Response, trailers: Record<string, string | string[] | undefined>): void {
   const out: Record<string, string | string[]> = {};
   let any = false;
   for (const name of Object.keys(trailers)) {

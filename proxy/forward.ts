@@ -67,8 +67,9 @@
 // decide.ts, shared with websocket handshakes (upgrade.ts); this file carries
 // the decision out.
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import type { BlockList } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { H2Request } from './h2-stream.ts';
 import { decide } from './decide.ts';
 import type { ClientProtocol, ClientRequest, ClientResponse, DecisionForward } from './decide.ts';
 import { sendClientError } from './errors.ts';
@@ -154,15 +155,15 @@ export function createForwarder(options: ForwarderOptions): ProxyHandler {
     // A body is buffered only when a retry policy or a mirror could send it
     // again, and only when small and of known length; otherwise it streams.
     if ((d.retry === undefined && d.mirror === undefined) || !replayableLength(req, replayBodyLimit)) {
-      exchange = start(req, res, d, req, shared, log);
+      exchange = start(req, res, d, bodyOf(req), shared, log);
       return;
     }
-    readBody(req, (body) => { exchange = start(req, res, d, body, shared, log); });
+    readBody(bodyOf(req), (body) => { exchange = start(req, res, d, body, shared, log); });
   };
 }
 
 /** Sends the request upstream once its body is known: none, buffered (replayable) or streamed. */
-function start(req: ClientRequest, res: ClientResponse, d: DecisionForward, body: Buffer | ClientRequest | null, shared: ExchangeShared, log: Logger): Exchange | undefined {
+function start(req: ClientRequest, res: ClientResponse, d: DecisionForward, body: Buffer | Readable | null, shared: ExchangeShared, log: Logger): Exchange | undefined {
   // The client left while its body was being buffered.
   if (res.destroyed) return undefined;
   const streamed = body !== null && !Buffer.isBuffer(body);
@@ -194,20 +195,25 @@ function replayableLength(req: ClientRequest, limit: number): boolean {
 }
 
 /** Reads the whole body (the parser bounds it by Content-Length); an aborted request never calls `done`. */
-function readBody(req: ClientRequest, done: (body: Buffer) => void): void {
+function readBody(body: Readable, done: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
-  req.on('data', (c: Buffer) => {
+  body.on('data', (c: Buffer) => {
     chunks.push(c);
     size += c.length;
   });
-  req.once('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+  body.once('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+}
+
+/** The request body as a stream: an HTTP/1.1 request is one, an HTTP/2 request's is its stream. */
+function bodyOf(req: ClientRequest): Readable {
+  return req.httpVersionMajor === 2 ? (req as H2Request).body : (req as Exclude<ClientRequest, H2Request>);
 }
 
 /** Whether the request carries a body to stream (Node has already enforced framing). */
 function hasBody(req: ClientRequest): boolean {
   // HTTP/2 frames the body itself: there is one unless HEADERS ended the stream.
-  if (req.httpVersionMajor === 2) return !(req as Http2ServerRequest).stream.endAfterHeaders;
+  if (req.httpVersionMajor === 2) return !(req as H2Request).stream.endAfterHeaders;
   const te = req.headers['transfer-encoding'];
   if (te !== undefined) return true;
   const cl = req.headers['content-length'];

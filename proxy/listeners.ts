@@ -44,7 +44,7 @@ import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
 import { H2Sessions } from './h2-sessions.ts';
-import { createHttpsServer, DEFAULT_LIMITS, http1Server, netHttp1Server, takeHttp1Connections } from './servers.ts';
+import { createHttpsServer, DEFAULT_LIMITS, http1Server } from './servers.ts';
 import type { Http1Engine, ServerLimits } from './servers.ts';
 import type { Http1Server } from './http1/server.ts';
 import { NetResponse } from './http1/messages.ts';
@@ -226,8 +226,8 @@ class ManagedListener {
   readonly #http: http.Server | Http1Server | undefined;
   /** Set for an https listener (HTTP/2 and HTTP/1.1 by ALPN). */
   readonly #https: Http2SecureServer | undefined;
-  /** An https listener's HTTP/1.1 connections, with --http1-engine net (servers.ts takeHttp1Connections). */
-  readonly #tlsHttp1: Http1Server | undefined;
+  /** An https listener's HTTP/1.1 connections (servers.ts takeHttp1Connections). */
+  readonly #tlsHttp1: http.Server | Http1Server | undefined;
   /** The HTTP/2 sessions of an https listener. */
   readonly #sessions: H2Sessions | undefined;
   /** Set for a tcp listener; `server` is then its net.Server (no HTTP method of it is used). */
@@ -263,6 +263,8 @@ class ManagedListener {
     // and headers timeouts are checked by a timer it starts on 'listening'
     // (Http2SecureServer with allowHTTP1 too: Node's setupConnectionsTracking).
     if (l.#front !== undefined) l.server.emit('listening');
+    // Same for an https listener's HTTP/1.1 server (node:http's checks start on 'listening').
+    l.#tlsHttp1?.emit('listening');
     socket.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
     return l;
   }
@@ -298,11 +300,9 @@ class ManagedListener {
       const creds = spec.defaultSecret === undefined ? undefined : table.credentials(spec.defaultSecret);
       this.#defaultFingerprint = creds?.fingerprint;
       const sessions = new H2Sessions(limits.keepAliveTimeoutMs);
-      server = createHttpsServer(limits, creds, getTable, onRequest);
-      if (opts.http1Engine === 'net') {
-        this.#tlsHttp1 = netHttp1Server(limits, onRequest);
-        takeHttp1Connections(server, this.#tlsHttp1);
-      }
+      // HTTP/1.1 over TLS goes to an HTTP/1.1 server of its own, as on an http listener.
+      this.#tlsHttp1 = http1Server(opts.http1Engine ?? 'node', limits, onRequest);
+      server = createHttpsServer(limits, creds, getTable, onRequest, this.#tlsHttp1);
       server.on('session', (session: ServerHttp2Session) => sessions.add(session, this.#draining));
       this.#https = server;
       this.#sessions = sessions;
@@ -354,22 +354,19 @@ class ManagedListener {
     const listening = this.#listening;
     await new Promise<void>((resolve) => net.Server.prototype.close.call(listening, () => resolve()));
     this.server.close();
+    this.#tlsHttp1?.close();
   }
 
   /** Closes idle HTTP/1.1 keep-alive connections (HTTP/2 sessions get GOAWAY in drain()). */
   #closeIdle(): void {
     // Http2SecureServer has it at run time (HTTP/1.1 connections only), not in @types/node.
-    (this.#http ?? (this.#https as unknown as http.Server | undefined))?.closeIdleConnections();
+    this.#http?.closeIdleConnections();
     this.#tlsHttp1?.closeIdleConnections();
   }
 
   /** Cuts every HTTP connection: HTTP/1.1 ones, HTTP/2 sessions and upgraded sockets. */
   #closeAll(): void {
-    if (this.#http !== undefined) this.#http.closeAllConnections();
-    // Http2SecureServer has no closeAllConnections(), but with allowHTTP1 it
-    // tracks its HTTP/1.1 connections exactly as http.Server does (Node's
-    // setupConnectionsTracking), so http.Server's method applies to it.
-    if (this.#https !== undefined) http.Server.prototype.closeAllConnections.call(this.#https as unknown as http.Server);
+    this.#http?.closeAllConnections();
     this.#tlsHttp1?.closeAllConnections();
     this.#sessions?.destroyAll();
     this.#closeUpgraded();

@@ -5,7 +5,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { H2Request, H2Response } from './h2-stream.ts';
 import { h2ServerOptions } from './h2-sessions.ts';
 import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade } from './upgrade.ts';
@@ -102,15 +103,18 @@ export function netHttp1Server(limits: ServerLimits, onRequest: (req: NetRequest
 }
 
 /**
- * Makes an https listener's HTTP/1.1 connections (ALPN http/1.1, or no ALPN)
- * the net engine's: Http2SecureServer hands them to node:http from its one
- * 'secureConnection' listener (Node's http2 connectionListener), which is
- * replaced here by one that sends h2 connections to it and the others to
- * `h1` as if `h1` had accepted them. TLS, SNI, ALPN and the handshake
- * timeout stay the TLS server's; above TLS the connection is the engine's
- * exactly as on an http listener.
+ * Sends an https listener's HTTP/1.1 connections (ALPN http/1.1, or no ALPN)
+ * to `h1`, the same HTTP/1.1 server an http listener has (node:http or the
+ * net engine), as if `h1` had accepted them. Http2SecureServer would hand
+ * them to node:http itself, from its one 'secureConnection' listener (Node's
+ * http2 connectionListener), which is replaced here by one that keeps h2
+ * connections and passes the others on. Why not let Node do it: its HTTP/1.1
+ * path needs a 'request' listener on the TLS server, and any 'request'
+ * listener turns on the compatibility objects for every HTTP/2 stream too
+ * (h2-stream.ts says why the proxy avoids them). TLS, SNI, ALPN and the
+ * handshake timeout stay the TLS server's.
  */
-export function takeHttp1Connections(server: Http2SecureServer, h1: Http1Server): void {
+export function takeHttp1Connections(server: Http2SecureServer, h1: http.Server | Http1Server): void {
   const listeners = server.listeners('secureConnection') as Array<(this: Http2SecureServer, socket: TLSSocket) => void>;
   if (listeners.length !== 1) throw new Error(`expected node:http2's one secureConnection listener, found ${listeners.length}`);
   const h2 = listeners[0]!;
@@ -122,8 +126,7 @@ export function takeHttp1Connections(server: Http2SecureServer, h1: Http1Server)
 }
 
 /** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */
-export function setHttp1Counts(server: http.Server | Http2SecureServer): void {
-  const s = server as http.Server;
+export function setHttp1Counts(s: http.Server): void {
   // Unlimited requests per keep-alive connection: recycling connections
   // costs clients a reconnect and buys nothing here.
   s.maxRequestsPerSocket = 0;
@@ -135,26 +138,19 @@ export function setHttp1Counts(server: http.Server | Http2SecureServer): void {
 /**
  * The server of an https listener, in one function so that a front (a TLS
  * passthrough SNI peek) can wrap it. ALPN offers h2 then http/1.1; a client
- * that offers neither, or no ALPN at all, gets HTTP/1.1.
- *
- * HTTP/1.1 over this server behaves as on the http listener: Node's
- * Http2SecureServer with allowHTTP1 hands those connections to http.Server's
- * own connection handler, reads the same options (headersTimeout,
- * requestTimeout, keepAliveTimeout, maxHeaderSize, insecureHTTPParser,
- * requireHostHeader), tracks the connections for closeIdleConnections(), and
- * emits 'upgrade'. One trap: its constructor REPLACES shouldUpgradeCallback
- * with "any upgrade if an 'upgrade' listener exists", so it is set again
- * after construction, or every Upgrade request (h2c included) would reach the
- * websocket upgrader. HTTP/2 limits: h2-sessions.ts.
+ * that offers neither, or no ALPN at all, gets HTTP/1.1, served by `http1`
+ * (takeHttp1Connections): HTTP/1.1 over TLS behaves exactly as on the http
+ * listener. HTTP/2 streams are served through the stream API (h2-stream.ts);
+ * HTTP/2 limits: h2-sessions.ts.
  */
 export function createHttpsServer(
   limits: ServerLimits,
   creds: { readonly cert: string; readonly key: string } | undefined,
   getTable: () => RoutingTable | undefined,
-  onRequest: (req: http.IncomingMessage | Http2ServerRequest, res: http.ServerResponse | Http2ServerResponse) => void,
+  onRequest: (req: H2Request, res: H2Response) => void,
+  http1: http.Server | Http1Server,
 ): Http2SecureServer {
   const server = http2.createSecureServer({
-    ...http1Options(limits),
     ...h2ServerOptions({
       maxConcurrentStreams: limits.h2MaxConcurrentStreams,
       maxSessionMemoryMb: limits.h2MaxSessionMemoryMb,
@@ -175,8 +171,11 @@ export function createHttpsServer(
       }
       cb(null, ctx);
     },
-  }, onRequest);
-  (server as unknown as { shouldUpgradeCallback: typeof isWebSocketUpgrade }).shouldUpgradeCallback = isWebSocketUpgrade;
-  setHttp1Counts(server);
+  });
+  // allowHTTP1 stays on: it is what makes ALPN offer http/1.1 (and accept no ALPN).
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+    onRequest(new H2Request(stream, headers, rawHeaders), new H2Response(stream));
+  });
+  takeHttp1Connections(server, http1);
   return server;
 }

@@ -18,7 +18,7 @@
 // - events: 'drain' (the socket drained), 'finish' then 'close' once the
 //   last byte was handed to the kernel, or 'close' alone when the connection
 //   died first (writableFinished tells them apart, as forward.ts expects).
-import { EventEmitter } from 'node:events';
+import { ResponseEvents } from '../response-events.ts';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -150,7 +150,7 @@ const COALESCE_BYTES = 4096;
 const LAST_CHUNK = '0\r\n\r\n';
 
 /** The response to a NetRequest; see the top of the file. */
-export class NetResponse extends EventEmitter {
+export class NetResponse extends ResponseEvents {
   statusCode = 200;
   headersSent = false;
   writableEnded = false;
@@ -288,20 +288,6 @@ export class NetResponse extends EventEmitter {
     out.set(body, at);
     out.write(after, at + body.length, 'latin1');
     return out;
-  }
-
-  // Listener overloads as node:http's responses declare them, so a
-  // ClientResponse union stays callable (forward.ts, exchange.ts).
-  override on(event: 'close' | 'drain' | 'finish', listener: () => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.on(event, listener);
-  }
-
-  override once(event: 'close' | 'drain' | 'finish', listener: () => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.once(event, listener);
   }
 
   /** Ends the response (with a last chunk of body); 'finish' and 'close' follow once it is handed to the socket. */
