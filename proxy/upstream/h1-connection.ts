@@ -1,0 +1,629 @@
+// One upstream HTTP/1.1 connection of an H1Pool (h1-pool.ts): a socket, its
+// llhttp response parser (../http1/llhttp.ts) and the one request it runs at a
+// time (no pipelining). Behaviour follows undici's client-h1 where the proxy
+// can notice it; the differences are listed in h1-pool.ts.
+//
+// Every socket, parser and handler callback of this file catches what it
+// calls: a failure reaches the request's handler once (onResponseError) and
+// the socket is destroyed; nothing throws out of a socket event (that would
+// take the proxy down). A connection is reused only when the response said so
+// (HTTP/1.1 without Connection: close), the request did not ask for a reset,
+// the whole message was read with nothing after it, and the request body was
+// fully written.
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { createRequire } from 'node:module';
+import { ERROR, Parser } from '../http1/llhttp.ts';
+import type { ParserHandler } from '../http1/llhttp.ts';
+import { UpstreamCode, UpstreamError } from '../errors.ts';
+import { STATE } from './h1-request.ts';
+import type { H1Request, RequestRunner } from './h1-request.ts';
+
+/** The pool side of a connection (h1-pool.ts). */
+export interface ConnectionOwner {
+  /** Idle time of a connection unless a response's Keep-Alive hint is shorter. */
+  readonly keepAliveMs: number;
+  /** The TCP connect finished: run `first` (the request the connection was opened for). */
+  connected(conn: H1Connection, first: H1Request): void;
+  /** The response ended and the connection may carry another request. */
+  released(conn: H1Connection): void;
+  /** The socket closed; the connection is gone. */
+  closed(conn: H1Connection): void;
+}
+
+/** undici's default response head limit (Node's maxHeaderSize). */
+export const MAX_HEAD_BYTES = 16 * 1024;
+// undici's keepAliveTimeoutThreshold: a server's "timeout=N" hint is taken as
+// N s minus this, so the proxy closes before the server does.
+const HINT_MARGIN_MS = 2_000;
+const HINT = /timeout=(\d+)/;
+
+// What the request timer is counting now.
+const T_NONE = 0;
+const T_HEADERS = 1;
+const T_BODY = 2;
+
+// llhttp's error numbers to names, for HPE_* codes (undici's table, as llhttp.ts reads its METHODS).
+const ERROR_NAMES: string[] = (() => {
+  const names = (createRequire(import.meta.url)('undici/lib/llhttp/constants.js') as { ERROR: Record<string, number> }).ERROR;
+  const out: string[] = [];
+  for (const [name, n] of Object.entries(names)) out[n] = name;
+  return out;
+})();
+
+function socketError(message: string): UpstreamError {
+  return new UpstreamError(UpstreamCode.SOCKET, message, 'SocketError');
+}
+
+/** Adds a response header or trailer as undici's parseHeaders does: repeated names become arrays. */
+function addField(obj: Record<string, string | string[]>, key: string, value: string): void {
+  const v = obj[key];
+  if (v === undefined) {
+    if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
+    else obj[key] = value;
+  } else if (!Object.hasOwn(obj, key)) {
+    // An inherited name ("constructor"): an own property shadows it.
+    Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
+  } else if (typeof v === 'string') obj[key] = [v, value];
+  else v.push(value);
+}
+
+function noop(): void {}
+
+// A request's state read again after a callback that may have ended it.
+function ended(req: H1Request): boolean {
+  return req.state === STATE.DONE;
+}
+
+/** One socket to the endpoint, running one request at a time. */
+export class H1Connection implements ParserHandler, RequestRunner {
+  readonly socket: net.Socket;
+  readonly #owner: ConnectionOwner;
+  readonly #parser: Parser;
+  /** The request running, or (before the connect) the one the connection was opened for. */
+  req: H1Request | undefined;
+  #connected = false;
+  /** Destroyed, or the server ended it: never reused. */
+  #closed = false;
+  /** The socket's own error, reported when it closes. */
+  #socketError: Error | undefined;
+  /** An error a parser callback raised (execute() then returns ERROR.USER). */
+  #userError: Error | undefined;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #idleTimerMs = 0;
+  /** The idle time after this response (the Keep-Alive hint applied). */
+  #idleMs: number;
+  #reqTimer: NodeJS.Timeout | undefined;
+  #reqTimerMs = 0;
+  #reqMode = T_NONE;
+  // Response state, reset per message.
+  #interim = false;
+  #headDone = false;
+  #complete = false;
+  #headers: Record<string, string | string[]> | undefined;
+  #trailers: Record<string, string | string[]> | undefined;
+  #length = -1;
+  #chunked = false;
+  #keepAliveHint: string | undefined;
+  #read = 0;
+  #reuse = false;
+  /** Body chunks read while the handler is paused, and whether the end came too. */
+  #held: Buffer[] | undefined;
+  #endHeld = false;
+  // Request state.
+  #written = false;
+  #stream: Readable | undefined;
+  /** A streamed request's head, until its first body chunk or end. */
+  #headPending: string | undefined;
+  #streamLength = -1;
+  #sent = 0;
+
+  /** Opens the connection for `first` (which fails with the connect error if there is one). */
+  constructor(owner: ConnectionOwner, host: string, port: number, connectTimeoutMs: number, first: H1Request) {
+    this.#owner = owner;
+    this.#idleMs = owner.keepAliveMs;
+    this.req = first;
+    this.#parser = new Parser('response', this, MAX_HEAD_BYTES);
+    const s = net.connect({ host, port, noDelay: true });
+    this.socket = s;
+    s.on('connect', this.#onConnect);
+    s.on('data', this.#onData);
+    s.on('end', this.#onEnd);
+    s.on('error', this.#onError);
+    s.on('close', this.#onClose);
+    s.on('drain', this.#onDrain);
+    if (connectTimeoutMs > 0) {
+      this.#connectTimer = setTimeout(() => {
+        this.#socketError = new UpstreamError(UpstreamCode.CONNECT_TIMEOUT, `connect timeout (${connectTimeoutMs} ms)`, 'ConnectTimeoutError');
+        s.destroy();
+      }, connectTimeoutMs);
+    }
+  }
+
+  /** Whether the pool may give it a request (connected, idle, not ended by either side). */
+  get usable(): boolean {
+    return this.#connected && !this.#closed && this.req === undefined && !this.socket.destroyed && !this.socket.readableEnded;
+  }
+
+  /** Destroyed or ended by the server: it will only close now. */
+  get dead(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Runs `req`. Returns false when the request ended before a byte was written
+   * (its handler aborted in onRequestStart, or its body stream was already
+   * gone): the connection is still clean and free for the next one.
+   */
+  start(req: H1Request): boolean {
+    this.req = req;
+    req.state = STATE.RUNNING;
+    req.runner = this;
+    this.#written = false;
+    this.#interim = false;
+    this.#headDone = false;
+    this.#complete = false;
+    this.#endHeld = false;
+    this.#held = undefined;
+    const body = req.stream;
+    if (body !== null && (body.destroyed || body.readableAborted)) {
+      this.#endEarly(req, new UpstreamError(UpstreamCode.ABORTED, 'request body closed before it was sent', 'RequestAbortedError'));
+      return false;
+    }
+    try {
+      req.handler.onRequestStart?.(req, null);
+    } catch (err) {
+      if (req.state !== STATE.DONE) this.#endEarly(req, err as Error);
+      return false;
+    }
+    if (ended(req)) return false;
+    this.#written = true;
+    if (req.headersTimeout > 0) this.#armReqTimer(T_HEADERS, req.headersTimeout);
+    else this.#reqMode = T_NONE;
+    const s = this.socket;
+    if (body !== null) {
+      // The head waits for the first body chunk (or the end), as undici's
+      // does: a client body that fails before its first byte (a bad chunk
+      // size) never reaches the upstream at all.
+      this.#startStream(body, req.head, req.streamLength);
+    } else if (req.body !== null) {
+      s.cork();
+      s.write(req.head, 'latin1');
+      s.write(req.body);
+      s.uncork();
+    } else {
+      s.write(req.head, 'latin1');
+    }
+    return true;
+  }
+
+  /** Becomes idle in the pool: closes itself after the idle time. */
+  parked(): void {
+    const ms = this.#idleMs;
+    if (this.#idleTimer !== undefined && this.#idleTimerMs === ms) {
+      this.#idleTimer.refresh();
+      return;
+    }
+    clearTimeout(this.#idleTimer);
+    this.#idleTimerMs = ms;
+    this.#idleTimer = setTimeout(this.#onIdleTimer, ms);
+    this.#idleTimer.unref();
+  }
+
+  /** Closes the connection; a running request fails with `err`. */
+  destroy(err: Error): void {
+    if (this.req !== undefined && this.req.state !== STATE.DONE) this.#fail(err);
+    else this.#destroySocket();
+  }
+
+  // ---- RequestRunner (the request's controller calls these) ----
+
+  abortRequest(req: H1Request, reason: Error): void {
+    if (req !== this.req) return;
+    if (!this.#written) this.#endEarly(req, reason);
+    else this.#fail(reason);
+  }
+
+  pauseRequest(req: H1Request): void {
+    if (req === this.req && !this.#closed) this.socket.pause();
+  }
+
+  resumeRequest(req: H1Request): void {
+    if (req !== this.req) return;
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      for (let i = 0; i < held.length; i++) {
+        if (req.state === STATE.DONE) return;
+        if (req.paused) {
+          this.#held = held.slice(i);
+          return;
+        }
+        if (!this.#deliver(req, held[i] as Buffer)) return;
+      }
+    }
+    if (req.state === STATE.DONE || req.paused) return;
+    if (this.#endHeld) {
+      this.#endHeld = false;
+      this.#finish();
+      return;
+    }
+    if (this.#reqMode === T_BODY) this.#reqTimer?.refresh();
+    if (!this.#closed) this.socket.resume();
+  }
+
+  // ---- ParserHandler (called inside execute()) ----
+
+  onMessageBegin(): void {
+    this.#headers = undefined;
+    this.#trailers = undefined;
+    this.#length = -1;
+    this.#chunked = false;
+    this.#keepAliveHint = undefined;
+    this.#read = 0;
+  }
+
+  onUrl(): void {}
+
+  onHeader(name: string, value: string): void {
+    const key = name.toLowerCase();
+    if (key.length === 14 && key === 'content-length') this.#length = Number(value);
+    else if (key.length === 10 && key === 'keep-alive') this.#keepAliveHint = value;
+    else if (key.length === 17 && key === 'transfer-encoding') this.#chunked = true;
+    addField((this.#headers ??= {}), key, value);
+  }
+
+  onHeadersComplete(): number {
+    const req = this.req;
+    if (req === undefined || req.state === STATE.DONE) return -1;
+    const p = this.#parser;
+    const status = p.status();
+    if (status < 200) {
+      if (status === 101) {
+        this.#userError = socketError('bad upgrade');
+        return -1;
+      }
+      // 100 and 103 are read and dropped (not reported).
+      this.#interim = true;
+      return 0;
+    }
+    this.#headDone = true;
+    let reuse = p.shouldKeepAlive() && !req.reset;
+    if (status === 204 || status === 304) {
+      // A length on a bodiless response may mean bytes follow that would be
+      // read as the next response: answer this one, do not reuse (undici).
+      if (this.#length > 0 || this.#chunked) reuse = false;
+      this.#length = -1;
+    }
+    if (req.isHead) this.#length = -1;
+    this.#idleMs = this.#owner.keepAliveMs;
+    if (reuse && this.#keepAliveHint !== undefined) {
+      const m = HINT.exec(this.#keepAliveHint);
+      if (m !== null) {
+        const ms = Number(m[1]) * 1000 - HINT_MARGIN_MS;
+        if (ms <= 0) reuse = false;
+        else if (ms < this.#idleMs) this.#idleMs = ms;
+      }
+    }
+    this.#reuse = reuse;
+    if (req.bodyTimeout > 0) this.#armReqTimer(T_BODY, req.bodyTimeout);
+    else this.#reqMode = T_NONE;
+    req.handler.onResponseStart?.(req, status, this.#headers ?? {}, '');
+    if (req.state === STATE.DONE) return -1;
+    return req.isHead ? 1 : 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    const req = this.req;
+    if (req === undefined || req.state === STATE.DONE) return;
+    this.#read += chunk.length;
+    if (req.paused || this.#held !== undefined) {
+      (this.#held ??= []).push(chunk);
+      return;
+    }
+    this.#deliver(req, chunk);
+  }
+
+  onTrailer(name: string, value: string): void {
+    addField((this.#trailers ??= {}), name.toLowerCase(), value);
+  }
+
+  onMessageComplete(): number {
+    if (this.#interim) {
+      this.#interim = false;
+      return 0;
+    }
+    this.#complete = true;
+    return ERROR.PAUSED;
+  }
+
+  // ---- internals ----
+
+  /** Hands one body chunk to the handler; false when the request ended in it. */
+  #deliver(req: H1Request, chunk: Buffer): boolean {
+    if (this.#reqMode === T_BODY) this.#reqTimer?.refresh();
+    req.handler.onResponseData?.(req, chunk);
+    return req.state !== STATE.DONE;
+  }
+
+  /** The response is complete: report the end, then reuse or close the connection. */
+  #finish(): void {
+    const req = this.req as H1Request;
+    if (req.paused || this.#held !== undefined) {
+      this.#endHeld = true;
+      return;
+    }
+    this.req = undefined;
+    req.state = STATE.DONE;
+    req.runner = undefined;
+    this.#reqMode = T_NONE;
+    const writing = this.#stream !== undefined;
+    try {
+      req.handler.onResponseEnd?.(req, this.#trailers ?? {});
+    } catch {
+      this.#reuse = false;
+    }
+    if (writing) {
+      // Answered before the request body was sent: the rest of the body can
+      // no longer be framed on this connection (undici destroys both).
+      this.#stopStream(true);
+      this.#reuse = false;
+    }
+    if (!this.#reuse || this.#closed) {
+      this.#destroySocket();
+      return;
+    }
+    this.#parser.resume();
+    this.#owner.released(this);
+  }
+
+  /**
+   * A request ended before anything was written: report it. The connection
+   * stays clean and is reused, except after a streamed body's request: its
+   * client is usually gone, and undici closes the connection there too (the
+   * next request then connects afresh, by which time a client body that
+   * failed has been destroyed rather than sent: smuggling.test.ts).
+   */
+  #endEarly(req: H1Request, err: Error): void {
+    if (req.stream !== null) this.#destroySocket();
+    this.req = undefined;
+    req.state = STATE.DONE;
+    req.runner = undefined;
+    try {
+      req.handler.onResponseError?.(req, err);
+    } catch {
+      // The handler's own failure has nobody left to report to.
+    }
+  }
+
+  /** Fails the current request (once) and closes the connection. */
+  #fail(err: Error): void {
+    const req = this.req;
+    this.req = undefined;
+    this.#reqMode = T_NONE;
+    this.#destroySocket();
+    this.#stopStream(true);
+    if (req === undefined || req.state === STATE.DONE) return;
+    req.state = STATE.DONE;
+    req.runner = undefined;
+    try {
+      req.handler.onResponseError?.(req, err);
+    } catch {
+      // As above.
+    }
+  }
+
+  #destroySocket(): void {
+    this.#closed = true;
+    this.socket.destroy();
+  }
+
+  #armReqTimer(mode: number, ms: number): void {
+    this.#reqMode = mode;
+    if (this.#reqTimer !== undefined && this.#reqTimerMs === ms) {
+      this.#reqTimer.refresh();
+      return;
+    }
+    clearTimeout(this.#reqTimer);
+    this.#reqTimerMs = ms;
+    this.#reqTimer = setTimeout(this.#onReqTimer, ms);
+    this.#reqTimer.unref();
+  }
+
+  #parseError(ret: number): Error {
+    const user = this.#userError;
+    if (user !== undefined) {
+      this.#userError = undefined;
+      return user;
+    }
+    if (this.#parser.headerOverflow) return new UpstreamError(UpstreamCode.HEADERS_OVERFLOW, 'response head larger than 16 KiB', 'HeadersOverflowError');
+    return new UpstreamError(`HPE_${ERROR_NAMES[ret] ?? 'INTERNAL'}`, this.#parser.errorReason(), 'HTTPParserError');
+  }
+
+  #startStream(s: Readable, head: string, length: number): void {
+    this.#stream = s;
+    this.#headPending = head;
+    this.#streamLength = length;
+    this.#sent = 0;
+    s.on('data', this.#onBodyData);
+    s.on('end', this.#onBodyEnd);
+    s.on('error', this.#onBodyError);
+    s.on('close', this.#onBodyClose);
+    if (s.readableEnded) {
+      this.#onBodyEnd();
+      return;
+    }
+    s.resume();
+  }
+
+  #writeHead(): void {
+    if (this.#headPending === undefined) return;
+    this.socket.write(this.#headPending, 'latin1');
+    this.#headPending = undefined;
+  }
+
+  /** Detaches from the request body; `destroy` also destroys it (a failed or cut-short upload). */
+  #stopStream(destroy: boolean): void {
+    const s = this.#stream;
+    if (s === undefined) return;
+    this.#stream = undefined;
+    this.#headPending = undefined;
+    s.off('data', this.#onBodyData);
+    s.off('end', this.#onBodyEnd);
+    s.off('error', this.#onBodyError);
+    s.off('close', this.#onBodyClose);
+    if (destroy) {
+      // A late 'error' of a stream nobody reads any more must not be unhandled.
+      s.on('error', noop);
+      s.destroy();
+    }
+  }
+
+  // ---- event listeners: one set per connection, none per request ----
+
+  readonly #onConnect = (): void => {
+    clearTimeout(this.#connectTimer);
+    this.#connected = true;
+    const first = this.req as H1Request;
+    this.req = undefined;
+    this.#owner.connected(this, first);
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    const req = this.req;
+    if (req === undefined || req.state !== STATE.RUNNING || !this.#written) {
+      // Bytes nobody asked for (an idle connection, or an abandoned one).
+      this.#destroySocket();
+      return;
+    }
+    let ret: number;
+    try {
+      ret = this.#parser.execute(chunk);
+    } catch (err) {
+      // A handler callback threw inside the parser.
+      this.#fail(err as Error);
+      return;
+    }
+    if (this.req !== req || ended(req)) return;
+    if (ret === ERROR.OK) return;
+    if (ret === ERROR.PAUSED && this.#complete) {
+      if (this.#parser.stoppedAt < chunk.length) this.#reuse = false;
+      this.#finish();
+      return;
+    }
+    this.#fail(this.#parseError(ret));
+  };
+
+  readonly #onEnd = (): void => {
+    this.#closed = true;
+    const req = this.req;
+    if (req === undefined || req.state !== STATE.RUNNING) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.#complete) {
+      // The end is held for a paused handler; deliver it on resume.
+      this.#reuse = false;
+      return;
+    }
+    if (this.#headDone) {
+      try {
+        this.#parser.finish();
+      } catch (err) {
+        this.#fail(err as Error);
+        return;
+      }
+      if (this.#complete) {
+        this.#reuse = false;
+        this.#finish();
+        return;
+      }
+      if (!this.#reuse && this.#length >= 0 && this.#read < this.#length) {
+        this.#fail(new UpstreamError(UpstreamCode.RES_CONTENT_LENGTH_MISMATCH, 'response body shorter than its content-length', 'ResponseContentLengthMismatchError'));
+        return;
+      }
+    }
+    this.#fail(socketError('other side closed'));
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#socketError ??= err;
+  };
+
+  readonly #onClose = (): void => {
+    this.#closed = true;
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#reqTimer);
+    const req = this.req;
+    if (req !== undefined && req.state !== STATE.DONE) this.#fail(this.#socketError ?? socketError('closed'));
+    this.#stopStream(true);
+    this.#parser.free();
+    this.#owner.closed(this);
+  };
+
+  readonly #onDrain = (): void => {
+    this.#stream?.resume();
+  };
+
+  readonly #onIdleTimer = (): void => {
+    if (this.req === undefined && this.#connected) this.#destroySocket();
+  };
+
+  readonly #onReqTimer = (): void => {
+    const req = this.req;
+    if (req === undefined || this.#reqMode === T_NONE) return;
+    if (this.#reqMode === T_HEADERS) this.#fail(new UpstreamError(UpstreamCode.HEADERS_TIMEOUT, 'no response headers in time', 'HeadersTimeoutError'));
+    else if (!req.paused) this.#fail(new UpstreamError(UpstreamCode.BODY_TIMEOUT, 'no response body data in time', 'BodyTimeoutError'));
+  };
+
+  readonly #onBodyData = (chunk: Buffer): void => {
+    const len = chunk.length;
+    if (len === 0 || this.#stream === undefined) return;
+    const s = this.socket;
+    let ok: boolean;
+    if (this.#streamLength >= 0) {
+      if (this.#sent + len > this.#streamLength) {
+        this.#fail(new UpstreamError(UpstreamCode.REQ_CONTENT_LENGTH_MISMATCH, 'request body longer than its content-length', 'RequestContentLengthMismatchError'));
+        return;
+      }
+      this.#sent += len;
+      s.cork();
+      this.#writeHead();
+      ok = s.write(chunk);
+      s.uncork();
+    } else {
+      this.#sent += len;
+      s.cork();
+      this.#writeHead();
+      s.write(`${len.toString(16)}\r\n`, 'latin1');
+      s.write(chunk);
+      ok = s.write('\r\n', 'latin1');
+      s.uncork();
+    }
+    if (this.#reqMode === T_HEADERS) this.#reqTimer?.refresh();
+    if (!ok) this.#stream.pause();
+  };
+
+  readonly #onBodyEnd = (): void => {
+    if (this.#stream === undefined) return;
+    if (this.#streamLength >= 0 && this.#sent !== this.#streamLength) {
+      this.#fail(new UpstreamError(UpstreamCode.REQ_CONTENT_LENGTH_MISMATCH, 'request body shorter than its content-length', 'RequestContentLengthMismatchError'));
+      return;
+    }
+    this.socket.cork();
+    this.#writeHead();
+    if (this.#streamLength < 0) this.socket.write('0\r\n\r\n', 'latin1');
+    this.socket.uncork();
+    this.#stopStream(false);
+  };
+
+  readonly #onBodyError = (err: Error): void => {
+    if (this.#stream !== undefined) this.#fail(err);
+  };
+
+  readonly #onBodyClose = (): void => {
+    if (this.#stream !== undefined) this.#fail(new UpstreamError(UpstreamCode.ABORTED, 'request body closed before its end', 'RequestAbortedError'));
+  };
+}
