@@ -132,9 +132,10 @@ export class H1Connection implements ParserHandler, RequestRunner {
     this.#owner = owner;
     this.#idleMs = owner.keepAliveMs;
     this.req = first;
-    this.#parser = new Parser('response', this, MAX_HEAD_BYTES);
+    // The socket first: a connect refused synchronously (a bad port) leaves no parser to free.
     const s = net.connect({ host, port, noDelay: true });
     this.socket = s;
+    this.#parser = new Parser('response', this, MAX_HEAD_BYTES);
     s.on('connect', this.#onConnect);
     s.on('data', this.#onData);
     s.on('end', this.#onEnd);
@@ -251,6 +252,16 @@ export class H1Connection implements ParserHandler, RequestRunner {
 
   resumeRequest(req: H1Request): void {
     if (req !== this.req) return;
+    try {
+      this.#resume(req);
+    } catch (err) {
+      // A handler callback threw while held data was delivered: it must not
+      // escape into whoever called resume() (a 'drain' listener).
+      this.#fail(err as Error);
+    }
+  }
+
+  #resume(req: H1Request): void {
     const held = this.#held;
     if (held !== undefined) {
       this.#held = undefined;

@@ -167,7 +167,7 @@ test('lean pool: a connection the server closed while idle is never picked; the 
   }
 });
 
-test('lean pool: Keep-Alive hints: timeout=1 (under the 2 s margin) is not reused; timeout=3 closes after ~1 s', async () => {
+test('lean pool: Keep-Alive hints: timeout=1 (under the 2 s margin) is not reused; timeout=3 closes after ~1 s, also on a warm connection', async () => {
   const hint = { value: 'timeout=1' };
   const server = await rawServer((s) => s.write(`HTTP/1.1 200 OK\r\nKeep-Alive: ${hint.value}\r\nContent-Length: 2\r\n\r\nok`));
   const p = pool(server.port, { keepAliveTimeoutMs: 60_000 });
@@ -175,8 +175,12 @@ test('lean pool: Keep-Alive hints: timeout=1 (under the 2 s margin) is not reuse
     await send(p, {});
     await send(p, {});
     assert.equal(server.connections, 2, 'timeout=1 leaves no time to reuse');
+    // A connection idle-armed for 60 s, then told timeout=3 by its next response.
+    hint.value = 'timeout=60';
+    await send(p, {});
     hint.value = 'timeout=3';
     await send(p, {});
+    assert.equal(server.connections, 3, 'the last two on one connection');
     assert.equal(p.connections, 1);
     // The pool's own idle time is 60 s: only the hint can close it this soon.
     assert.ok(await until(() => p.connections === 0, 10_000), 'closed by the hint');
@@ -318,4 +322,53 @@ test('lean pool: close() lets running and queued requests finish, then refuses; 
     for (const r of held) r.end();
     await slow.close();
   }
+});
+
+test('lean pool: an answer before the streamed body ended: reported whole, the body stream destroyed, the connection closed', async () => {
+  const server = await rawServer((s) => s.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n'));
+  const p = pool(server.port);
+  try {
+    const body = new Readable({ read() {} });
+    body.push(Buffer.from('first part'));
+    const o = await send(p, { method: 'POST', body });
+    assert.deepEqual(o.events, ['start', 'response 413', 'end']);
+    assert.ok(body.destroyed);
+    assert.ok(await until(() => p.connections === 0));
+  } finally {
+    await p.destroy();
+    await server.close();
+  }
+});
+
+test('lean pool: a handler throwing in data delivered by resume() fails the request instead of throwing to the caller', { timeout: 10_000 }, async () => {
+  // Both chunks in one read: the second is held while paused, and delivered by resume().
+  const server = await rawServer((s) => s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n'));
+  const p = pool(server.port);
+  try {
+    let calls = 0;
+    let threw: unknown;
+    const o = await send(p, {}, {
+      data: (c) => {
+        if (calls++ === 0) {
+          c.pause();
+          setTimeout(() => { try { c.resume(); } catch (err) { threw = err; } }, 60);
+          return;
+        }
+        throw new Error('handler bug');
+      },
+    });
+    assert.equal(threw, undefined);
+    assert.equal(o.error?.message, 'handler bug');
+  } finally {
+    await p.destroy();
+    await server.close();
+  }
+});
+
+test('lean pool: a port net.connect refuses is reported to the handler', async () => {
+  const p = pool(70_000);
+  const o = await send(p, {});
+  assert.equal(o.error?.name, 'RangeError');
+  assert.equal(p.connections, 0);
+  await p.close();
 });

@@ -200,7 +200,21 @@ export class H1Pool implements UpstreamDispatcher, ConnectionOwner {
   // ---- internals ----
 
   #open(first: H1Request): void {
-    this.#all.add(new H1Connection(this, this.#host, this.#port, this.#connectTimeoutMs, first));
+    let conn: H1Connection;
+    try {
+      conn = new H1Connection(this, this.#host, this.#port, this.#connectTimeoutMs, first);
+    } catch (err) {
+      // net.connect refused its arguments synchronously: this may run in a
+      // socket callback (closed()), so report, never throw.
+      first.state = STATE.DONE;
+      try {
+        first.handler.onResponseError?.(first, err as Error);
+      } catch {
+        // Nobody to report a handler's failure to.
+      }
+      return;
+    }
+    this.#all.add(conn);
   }
 
   /** Runs `req` on `conn`, then the queue's next ones while they end before a byte is written. */
