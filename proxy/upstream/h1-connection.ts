@@ -11,13 +11,17 @@
 // the whole message was read with nothing after it, and the request body was
 // fully written.
 import net from 'node:net';
-import type { Readable } from 'node:stream';
-import { createRequire } from 'node:module';
 import { ERROR, Parser } from '../http1/llhttp.ts';
 import type { ParserHandler } from '../http1/llhttp.ts';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
+import { BodyWriter } from './h1-body.ts';
+import type { BodyOwner } from './h1-body.ts';
+import { addField, NO_TRAILERS, parserError, socketError } from './h1-fields.ts';
+import type { Fields } from './h1-fields.ts';
 import { STATE } from './h1-request.ts';
 import type { H1Request, RequestRunner } from './h1-request.ts';
+import { ConnectionTimers, WAIT } from './h1-timers.ts';
+import type { TimerOwner } from './h1-timers.ts';
 
 /** The pool side of a connection (h1-pool.ts). */
 export interface ConnectionOwner {
@@ -38,49 +42,13 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 const HINT_MARGIN_MS = 2_000;
 const HINT = /timeout=(\d+)/;
 
-// What the request timer is counting now.
-const T_NONE = 0;
-const T_HEADERS = 1;
-const T_BODY = 2;
-
-// llhttp's error numbers to names, for HPE_* codes (undici's table, as llhttp.ts reads its METHODS).
-const ERROR_NAMES: string[] = (() => {
-  const names = (createRequire(import.meta.url)('undici/lib/llhttp/constants.js') as { ERROR: Record<string, number> }).ERROR;
-  const out: string[] = [];
-  for (const [name, n] of Object.entries(names)) out[n] = name;
-  return out;
-})();
-
-function socketError(message: string): UpstreamError {
-  return new UpstreamError(UpstreamCode.SOCKET, message, 'SocketError');
-}
-
-/** Adds a response header or trailer as undici's parseHeaders does: repeated names become arrays. */
-function addField(obj: Record<string, string | string[]>, key: string, value: string): void {
-  const v = obj[key];
-  if (v === undefined) {
-    if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
-    else obj[key] = value;
-  } else if (!Object.hasOwn(obj, key)) {
-    // An inherited name ("constructor"): an own property shadows it.
-    Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
-  } else if (typeof v === 'string') obj[key] = [v, value];
-  else v.push(value);
-}
-
-function noop(): void {}
-
-// What onResponseEnd gets when there were no trailers (nearly always): one
-// frozen object, not one per response (readers only list its keys).
-const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
-
 // A request's state read again after a callback that may have ended it.
 function ended(req: H1Request): boolean {
   return req.state === STATE.DONE;
 }
 
 /** One socket to the endpoint, running one request at a time. */
-export class H1Connection implements ParserHandler, RequestRunner {
+export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, TimerOwner {
   readonly socket: net.Socket;
   readonly #owner: ConnectionOwner;
   readonly #parser: Parser;
@@ -94,23 +62,15 @@ export class H1Connection implements ParserHandler, RequestRunner {
   /** An error a parser callback raised (execute() then returns ERROR.USER). */
   #userError: Error | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
-  #idleTimer: NodeJS.Timeout | undefined;
-  #idleTimerMs = 0;
-  #idleArmed = false;
-  /** When it last became idle, and when the armed timer fires (performance.now()). */
-  #idleSince = 0;
-  #idleFiresAt = 0;
+  readonly #timers = new ConnectionTimers(this);
   /** The idle time after this response (the Keep-Alive hint applied). */
   #idleMs: number;
-  #reqTimer: NodeJS.Timeout | undefined;
-  #reqTimerMs = 0;
-  #reqMode = T_NONE;
   // Response state, reset per message.
   #interim = false;
   #headDone = false;
   #complete = false;
-  #headers: Record<string, string | string[]> | undefined;
-  #trailers: Record<string, string | string[]> | undefined;
+  #headers: Fields | undefined;
+  #trailers: Fields | undefined;
   #length = -1;
   #chunked = false;
   #keepAliveHint: string | undefined;
@@ -121,11 +81,8 @@ export class H1Connection implements ParserHandler, RequestRunner {
   #endHeld = false;
   // Request state.
   #written = false;
-  #stream: Readable | undefined;
-  /** A streamed request's head, until its first body chunk or end. */
-  #headPending: string | undefined;
-  #streamLength = -1;
-  #sent = 0;
+  /** Streams request bodies (created for the first request that has one). */
+  #body: BodyWriter | undefined;
 
   /** Opens the connection for `first` (which fails with the connect error if there is one). */
   constructor(owner: ConnectionOwner, host: string, port: number, connectTimeoutMs: number, first: H1Request) {
@@ -141,7 +98,6 @@ export class H1Connection implements ParserHandler, RequestRunner {
     s.on('end', this.#onEnd);
     s.on('error', this.#onError);
     s.on('close', this.#onClose);
-    s.on('drain', this.#onDrain);
     if (connectTimeoutMs > 0) {
       this.#connectTimer = setTimeout(() => {
         this.#socketError = new UpstreamError(UpstreamCode.CONNECT_TIMEOUT, `connect timeout (${connectTimeoutMs} ms)`, 'ConnectTimeoutError');
@@ -188,14 +144,13 @@ export class H1Connection implements ParserHandler, RequestRunner {
     }
     if (ended(req)) return false;
     this.#written = true;
-    if (req.headersTimeout > 0) this.#armReqTimer(T_HEADERS, req.headersTimeout);
-    else this.#reqMode = T_NONE;
+    this.#timers.wait(WAIT.HEADERS, req.headersTimeout);
     const s = this.socket;
     if (body !== null) {
       // The head waits for the first body chunk (or the end), as undici's
       // does: a client body that fails before its first byte (a bad chunk
       // size) never reaches the upstream at all.
-      this.#startStream(body, req.head, req.streamLength);
+      (this.#body ??= new BodyWriter(this)).start(body, req.head, req.streamLength);
     } else if (req.body !== null) {
       s.cork();
       s.write(req.head, 'latin1');
@@ -207,35 +162,40 @@ export class H1Connection implements ParserHandler, RequestRunner {
     return true;
   }
 
-  /**
-   * Becomes idle in the pool: closes itself after the idle time. The time is
-   * noted, not re-armed, per request; a timer already pending checks it when
-   * it fires (a timer insert per request showed in profiles).
-   */
+  /** Becomes idle in the pool: closes itself after the idle time. */
   parked(): void {
-    const now = performance.now();
-    this.#idleSince = now;
-    // Armed for later than this idle period ends (a Keep-Alive hint shortened it): re-arm.
-    if (!this.#idleArmed || this.#idleFiresAt > now + this.#idleMs) this.#armIdle(this.#idleMs);
-  }
-
-  #armIdle(ms: number): void {
-    this.#idleArmed = true;
-    this.#idleFiresAt = performance.now() + ms;
-    if (this.#idleTimer !== undefined && this.#idleTimerMs === ms) {
-      this.#idleTimer.refresh();
-      return;
-    }
-    clearTimeout(this.#idleTimer);
-    this.#idleTimerMs = ms;
-    this.#idleTimer = setTimeout(this.#onIdleTimer, ms);
-    this.#idleTimer.unref();
+    this.#timers.parked(this.#idleMs);
   }
 
   /** Closes the connection; a running request fails with `err`. */
   destroy(err: Error): void {
     if (this.req !== undefined && this.req.state !== STATE.DONE) this.#fail(err);
     else this.#destroySocket();
+  }
+
+  // ---- BodyOwner (the body writer calls these) ----
+
+  /** The request body failed (the stream broke, or its length was wrong). */
+  bodyFailed(err: Error): void {
+    this.#fail(err);
+  }
+
+  /** Body bytes went out: the wait for response headers starts again (as undici). */
+  bodySent(): void {
+    this.#timers.progress(WAIT.HEADERS);
+  }
+
+  // ---- TimerOwner ----
+
+  idleExpired(): void {
+    if (this.req === undefined && this.#connected) this.#destroySocket();
+  }
+
+  waitExpired(mode: number): void {
+    const req = this.req;
+    if (req === undefined) return;
+    if (mode === WAIT.HEADERS) this.#fail(new UpstreamError(UpstreamCode.HEADERS_TIMEOUT, 'no response headers in time', 'HeadersTimeoutError'));
+    else if (!req.paused) this.#fail(new UpstreamError(UpstreamCode.BODY_TIMEOUT, 'no response body data in time', 'BodyTimeoutError'));
   }
 
   // ---- RequestRunner (the request's controller calls these) ----
@@ -280,7 +240,7 @@ export class H1Connection implements ParserHandler, RequestRunner {
       this.#finish();
       return;
     }
-    if (this.#reqMode === T_BODY) this.#reqTimer?.refresh();
+    this.#timers.progress(WAIT.BODY);
     if (!this.#closed) this.socket.resume();
   }
 
@@ -338,8 +298,7 @@ export class H1Connection implements ParserHandler, RequestRunner {
       }
     }
     this.#reuse = reuse;
-    if (req.bodyTimeout > 0) this.#armReqTimer(T_BODY, req.bodyTimeout);
-    else this.#reqMode = T_NONE;
+    this.#timers.wait(WAIT.BODY, req.bodyTimeout);
     req.handler.onResponseStart?.(req, status, this.#headers ?? {}, '');
     if (req.state === STATE.DONE) return -1;
     return req.isHead ? 1 : 0;
@@ -373,7 +332,7 @@ export class H1Connection implements ParserHandler, RequestRunner {
 
   /** Hands one body chunk to the handler; false when the request ended in it. */
   #deliver(req: H1Request, chunk: Buffer): boolean {
-    if (this.#reqMode === T_BODY) this.#reqTimer?.refresh();
+    this.#timers.progress(WAIT.BODY);
     req.handler.onResponseData?.(req, chunk);
     return req.state !== STATE.DONE;
   }
@@ -388,8 +347,8 @@ export class H1Connection implements ParserHandler, RequestRunner {
     this.req = undefined;
     req.state = STATE.DONE;
     req.runner = undefined;
-    this.#reqMode = T_NONE;
-    const writing = this.#stream !== undefined;
+    this.#timers.mode = WAIT.NONE;
+    const writing = this.#body?.active === true;
     try {
       req.handler.onResponseEnd?.(req, this.#trailers ?? NO_TRAILERS);
     } catch {
@@ -398,7 +357,7 @@ export class H1Connection implements ParserHandler, RequestRunner {
     if (writing) {
       // Answered before the request body was sent: the rest of the body can
       // no longer be framed on this connection (undici destroys both).
-      this.#stopStream(true);
+      this.#body!.stop(true);
       this.#reuse = false;
     }
     if (!this.#reuse || this.#closed) {
@@ -432,9 +391,9 @@ export class H1Connection implements ParserHandler, RequestRunner {
   #fail(err: Error): void {
     const req = this.req;
     this.req = undefined;
-    this.#reqMode = T_NONE;
+    this.#timers.mode = WAIT.NONE;
     this.#destroySocket();
-    this.#stopStream(true);
+    this.#body?.stop(true);
     if (req === undefined || req.state === STATE.DONE) return;
     req.state = STATE.DONE;
     req.runner = undefined;
@@ -450,65 +409,13 @@ export class H1Connection implements ParserHandler, RequestRunner {
     this.socket.destroy();
   }
 
-  #armReqTimer(mode: number, ms: number): void {
-    this.#reqMode = mode;
-    if (this.#reqTimer !== undefined && this.#reqTimerMs === ms) {
-      this.#reqTimer.refresh();
-      return;
-    }
-    clearTimeout(this.#reqTimer);
-    this.#reqTimerMs = ms;
-    this.#reqTimer = setTimeout(this.#onReqTimer, ms);
-    this.#reqTimer.unref();
-  }
-
   #parseError(ret: number): Error {
     const user = this.#userError;
     if (user !== undefined) {
       this.#userError = undefined;
       return user;
     }
-    if (this.#parser.headerOverflow) return new UpstreamError(UpstreamCode.HEADERS_OVERFLOW, 'response head larger than 16 KiB', 'HeadersOverflowError');
-    return new UpstreamError(`HPE_${ERROR_NAMES[ret] ?? 'INTERNAL'}`, this.#parser.errorReason(), 'HTTPParserError');
-  }
-
-  #startStream(s: Readable, head: string, length: number): void {
-    this.#stream = s;
-    this.#headPending = head;
-    this.#streamLength = length;
-    this.#sent = 0;
-    s.on('data', this.#onBodyData);
-    s.on('end', this.#onBodyEnd);
-    s.on('error', this.#onBodyError);
-    s.on('close', this.#onBodyClose);
-    if (s.readableEnded) {
-      this.#onBodyEnd();
-      return;
-    }
-    s.resume();
-  }
-
-  #writeHead(): void {
-    if (this.#headPending === undefined) return;
-    this.socket.write(this.#headPending, 'latin1');
-    this.#headPending = undefined;
-  }
-
-  /** Detaches from the request body; `destroy` also destroys it (a failed or cut-short upload). */
-  #stopStream(destroy: boolean): void {
-    const s = this.#stream;
-    if (s === undefined) return;
-    this.#stream = undefined;
-    this.#headPending = undefined;
-    s.off('data', this.#onBodyData);
-    s.off('end', this.#onBodyEnd);
-    s.off('error', this.#onBodyError);
-    s.off('close', this.#onBodyClose);
-    if (destroy) {
-      // A late 'error' of a stream nobody reads any more must not be unhandled.
-      s.on('error', noop);
-      s.destroy();
-    }
+    return parserError(this.#parser, ret);
   }
 
   // ---- event listeners: one set per connection, none per request ----
@@ -585,81 +492,11 @@ export class H1Connection implements ParserHandler, RequestRunner {
   readonly #onClose = (): void => {
     this.#closed = true;
     clearTimeout(this.#connectTimer);
-    clearTimeout(this.#idleTimer);
-    clearTimeout(this.#reqTimer);
+    this.#timers.clear();
     const req = this.req;
     if (req !== undefined && req.state !== STATE.DONE) this.#fail(this.#socketError ?? socketError('closed'));
-    this.#stopStream(true);
+    this.#body?.stop(true);
     this.#parser.free();
     this.#owner.closed(this);
-  };
-
-  readonly #onDrain = (): void => {
-    this.#stream?.resume();
-  };
-
-  readonly #onIdleTimer = (): void => {
-    this.#idleArmed = false;
-    // Busy (or still connecting): the next park arms it again.
-    if (this.req !== undefined || !this.#connected || this.#closed) return;
-    const left = this.#idleSince + this.#idleMs - performance.now();
-    if (left <= 1) this.#destroySocket();
-    else this.#armIdle(Math.ceil(left));
-  };
-
-  readonly #onReqTimer = (): void => {
-    const req = this.req;
-    if (req === undefined || this.#reqMode === T_NONE) return;
-    if (this.#reqMode === T_HEADERS) this.#fail(new UpstreamError(UpstreamCode.HEADERS_TIMEOUT, 'no response headers in time', 'HeadersTimeoutError'));
-    else if (!req.paused) this.#fail(new UpstreamError(UpstreamCode.BODY_TIMEOUT, 'no response body data in time', 'BodyTimeoutError'));
-  };
-
-  readonly #onBodyData = (chunk: Buffer): void => {
-    const len = chunk.length;
-    if (len === 0 || this.#stream === undefined) return;
-    const s = this.socket;
-    let ok: boolean;
-    if (this.#streamLength >= 0) {
-      if (this.#sent + len > this.#streamLength) {
-        this.#fail(new UpstreamError(UpstreamCode.REQ_CONTENT_LENGTH_MISMATCH, 'request body longer than its content-length', 'RequestContentLengthMismatchError'));
-        return;
-      }
-      this.#sent += len;
-      s.cork();
-      this.#writeHead();
-      ok = s.write(chunk);
-      s.uncork();
-    } else {
-      this.#sent += len;
-      s.cork();
-      this.#writeHead();
-      s.write(`${len.toString(16)}\r\n`, 'latin1');
-      s.write(chunk);
-      ok = s.write('\r\n', 'latin1');
-      s.uncork();
-    }
-    if (this.#reqMode === T_HEADERS) this.#reqTimer?.refresh();
-    if (!ok) this.#stream.pause();
-  };
-
-  readonly #onBodyEnd = (): void => {
-    if (this.#stream === undefined) return;
-    if (this.#streamLength >= 0 && this.#sent !== this.#streamLength) {
-      this.#fail(new UpstreamError(UpstreamCode.REQ_CONTENT_LENGTH_MISMATCH, 'request body shorter than its content-length', 'RequestContentLengthMismatchError'));
-      return;
-    }
-    this.socket.cork();
-    this.#writeHead();
-    if (this.#streamLength < 0) this.socket.write('0\r\n\r\n', 'latin1');
-    this.socket.uncork();
-    this.#stopStream(false);
-  };
-
-  readonly #onBodyError = (err: Error): void => {
-    if (this.#stream !== undefined) this.#fail(err);
-  };
-
-  readonly #onBodyClose = (): void => {
-    if (this.#stream !== undefined) this.#fail(new UpstreamError(UpstreamCode.ABORTED, 'request body closed before its end', 'RequestAbortedError'));
   };
 }
