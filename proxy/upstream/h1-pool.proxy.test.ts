@@ -15,8 +15,8 @@ import type { RoutingTable } from '../routing/table.ts';
 import type { Echoed, TestServer } from '../testkit.ts';
 import { cluster, content, echoBackend, freePort, get, startServer } from '../testkit.ts';
 import { H1Pool } from './h1-pool.ts';
-import { rawServer, until } from './h1-testkit.ts';
-import type { RawServer } from './h1-testkit.ts';
+import { rawServer, until } from './testing.ts';
+import type { RawServer } from './testing.ts';
 import { UpstreamPools } from './pools.ts';
 
 // testkit's directProxy with lean pools.

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { CONNECT_FAILURES } from '../attempt.ts';
 import { freePort, startServer } from '../testkit.ts';
 import type { TestServer } from '../testkit.ts';
-import { pool, rawServer, send, until } from './h1-testkit.ts';
+import { pool, rawServer, send, until } from './testing.ts';
 
 /** A node:http backend that echoes method, url, framing headers and the body; counts connections. */
 let connections = 0;

@@ -9,8 +9,8 @@ import type net from 'node:net';
 import { classify } from '../attempt.ts';
 import { ClientError } from '../errors.ts';
 import { RESET_CODES } from '../retry.ts';
-import { pool, rawServer, send } from './h1-testkit.ts';
-import type { Outcome } from './h1-testkit.ts';
+import { pool, rawServer, send } from './testing.ts';
+import type { Outcome } from './testing.ts';
 
 interface Case {
   name: string;
