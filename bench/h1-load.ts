@@ -2,6 +2,7 @@
 // listener (not a test), to compare two trees before/after a change:
 //
 //   node_modules/.bin/node bench/h1-load.ts [ROOT]     (ROOT: a checkout, default this one)
+//   H1_LOAD_HTTP1_CLIENT=lean node_modules/.bin/node bench/h1-load.ts   (the lean upstream client)
 //
 // The proxy (a DataPlane over a plain backend answering "ok") runs in a child
 // process loaded from ROOT; this process is the client: undici, 32 keep-alive
@@ -35,7 +36,8 @@ if (process.env.H1_LOAD_CHILD === '1') {
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as net.AddressInfo).port;
   await new Promise((resolve) => probe.close(resolve));
-  const dp = new DataPlane();
+  // H1_LOAD_HTTP1_CLIENT=lean: the lean upstream client (upstream/h1-pool.ts) instead of undici's Pool.
+  const dp = new DataPlane({ pools: { http1Client: process.env.H1_LOAD_HTTP1_CLIENT ?? 'undici' } });
   const applied = await dp.apply(sealSnapshot({
     listeners: { http: { protocol: 'http', address: '127.0.0.1', port } },
     virtualHosts: { '*': { routes: { 'Prefix:/': { match: { type: 'Prefix', path: '/' }, cluster: 'c/a', timeoutMs: 5_000, origin: 'bench' } } } },

@@ -101,3 +101,44 @@ export function sendClientError(res: ClientResponse, err: ClientErrorKind): void
   });
   res.end(err.body);
 }
+
+/**
+ * Failure codes of the lean HTTP/1.1 upstream client (upstream/h1-pool.ts).
+ * They are undici's codes on purpose: attempt.ts (CONNECT_FAILURES,
+ * classify()) and retry.ts (RESET_CODES) decide retries and client answers by
+ * `code`, and must not care which client produced the error.
+ */
+export const UpstreamCode = {
+  /** The TCP connect did not finish within connectTimeoutMs (nothing was sent). */
+  CONNECT_TIMEOUT: 'UND_ERR_CONNECT_TIMEOUT',
+  /** The connection closed or broke during an exchange. */
+  SOCKET: 'UND_ERR_SOCKET',
+  /** No complete response head within the request's headersTimeout. */
+  HEADERS_TIMEOUT: 'UND_ERR_HEADERS_TIMEOUT',
+  /** No body bytes for the request's bodyTimeout. */
+  BODY_TIMEOUT: 'UND_ERR_BODY_TIMEOUT',
+  /** The response head is larger than 16 KiB. */
+  HEADERS_OVERFLOW: 'UND_ERR_HEADERS_OVERFLOW',
+  /** The response body ended before its Content-Length. */
+  RES_CONTENT_LENGTH_MISMATCH: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  /** The request body did not match its Content-Length. */
+  REQ_CONTENT_LENGTH_MISMATCH: 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  /** The request body stream closed before its end. */
+  ABORTED: 'UND_ERR_ABORTED',
+  /** A dispatch after close(). */
+  CLOSED: 'UND_ERR_CLOSED',
+  /** The pool was destroyed with the request queued or running. */
+  DESTROYED: 'UND_ERR_DESTROYED',
+  /** The request options cannot be sent (a header value with CR/LF, a hop-by-hop framing header). */
+  INVALID_ARG: 'UND_ERR_INVALID_ARG',
+} as const;
+
+/** An upstream client failure with its UpstreamCode (or an HPE_* code, name HTTPParserError, for parse errors). */
+export class UpstreamError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, name = 'UpstreamError') {
+    super(message);
+    this.name = name;
+    this.code = code;
+  }
+}

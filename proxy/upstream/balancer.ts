@@ -6,6 +6,15 @@
 import type { Dispatcher } from 'undici';
 import type { UpstreamProtocol } from '../../api/snapshot.ts';
 
+/**
+ * The one call the proxy makes on an upstream pool (exchange.ts, mirror.ts):
+ * undici's Dispatcher.dispatch with undici 8's handler API. Narrow so that
+ * undici's Pool and the lean H1Pool (h1-pool.ts) both fit without casts.
+ */
+export interface UpstreamDispatcher {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
+
 /** One endpoint of a cluster with the pool that reaches it. */
 export interface UpstreamEndpoint {
   /** "ip:port" ("[v6]:port"), then " h2c" or " tls" for those protocols: the pool key. */
@@ -18,7 +27,7 @@ export interface UpstreamEndpoint {
    * Shared with every table that lists the same endpoint; created on first
    * read, so read it only to dispatch (upstream/pools.ts).
    */
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: UpstreamDispatcher;
 }
 
 /** The pool references a balancer's holders take and give back (upstream/pools.ts). */

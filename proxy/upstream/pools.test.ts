@@ -1,8 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { Pool } from 'undici';
 import { UpstreamPools } from './pools.ts';
+import type { UpstreamDispatcher } from './balancer.ts';
+import { H1Pool } from './h1-pool.ts';
 import { echoBackend, startServer } from '../testkit.ts';
+
+/** A GET through any upstream pool (both clients take the same dispatch). */
+function getVia(d: UpstreamDispatcher): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let headers: Record<string, string | string[] | undefined> = {};
+    const chunks: Buffer[] = [];
+    d.dispatch({ path: '/', method: 'GET', headers: [] }, {
+      onRequestStart: () => {},
+      onResponseStart: (_c, s, h) => { status = s; headers = h; },
+      onResponseData: (_c, chunk) => { chunks.push(chunk); },
+      onResponseEnd: () => resolve({ status, headers, body: Buffer.concat(chunks).toString() }),
+      onResponseError: (_c, err) => reject(err),
+    });
+  });
+}
 
 test('acquiring an endpoint creates no pool; the first dispatch does, once', async () => {
   const backend = await echoBackend('a');
@@ -13,9 +32,8 @@ test('acquiring an endpoint creates no pool; the first dispatch does, once', asy
     assert.equal(pools.size, 1);
     assert.equal(pools.open, 0, 'no pool before the first request');
     assert.equal(ep.hasPool, false);
-    const res = await ep.dispatcher.request({ path: '/', method: 'GET' });
+    const res = await getVia(ep.dispatcher);
     assert.equal(res.headers['x-backend'], 'a');
-    await res.body.text();
     assert.equal(pools.open, 1);
     assert.equal(ep.dispatcher, ep.dispatcher, 'the same pool afterwards');
     pools.release(ep);
@@ -57,15 +75,33 @@ test('the last release lets a request in flight finish before the pool closes', 
   const pools = new UpstreamPools();
   try {
     const ep = pools.acquire('127.0.0.1', slow.port);
-    const pending = ep.dispatcher.request({ path: '/', method: 'GET' });
+    const pending = getVia(ep.dispatcher);
     await arrived.promise;
     pools.release(ep);
     assert.equal(pools.open, 0, 'closing');
     held[0]?.end('finished');
-    const res = await pending;
-    assert.equal(await res.body.text(), 'finished');
+    assert.equal((await pending).body, 'finished');
   } finally {
     await pools.close();
     await slow.close();
+  }
+});
+
+test("http1Client 'lean' gives plain HTTP/1.1 endpoints an H1Pool and leaves h2c and tls on undici", async () => {
+  const backend = await echoBackend('lean');
+  const pools = new UpstreamPools({ http1Client: 'lean' });
+  try {
+    const plain = pools.acquire('127.0.0.1', backend.port);
+    assert.ok(plain.dispatcher instanceof H1Pool);
+    assert.ok(pools.acquire('127.0.0.1', backend.port, 'h2c').dispatcher instanceof Pool);
+    assert.ok(pools.acquire('127.0.0.1', backend.port, 'tls').dispatcher instanceof Pool);
+    assert.ok(new UpstreamPools().acquire('127.0.0.1', backend.port).dispatcher instanceof Pool, "'undici' is the default");
+    const res = await getVia(plain.dispatcher);
+    assert.equal(res.headers['x-backend'], 'lean');
+    assert.equal(pools.open, 3);
+  } finally {
+    await pools.close();
+    assert.equal(pools.open, 0);
+    await backend.close();
   }
 });

@@ -20,7 +20,9 @@
 // UpstreamProtocol): two Services selecting the same pod port, one with
 // appProtocol kubernetes.io/h2c and one without, get two pools, since a
 // connection speaks one protocol. Per protocol:
-// - HTTP/1.1 (no protocol): up to `connections` sockets, one request each.
+// - HTTP/1.1 (no protocol): up to `connections` sockets, one request each;
+//   undici's Pool, or with `http1Client: 'lean'` the proxy's own H1Pool
+//   (h1-pool.ts: llhttp over net, the same behaviour at less CPU per request).
 // - h2c: HTTP/2 with prior knowledge (undici's useH2c). Requests multiplex on
 //   one connection up to the server's SETTINGS_MAX_CONCURRENT_STREAMS (100
 //   assumed until it says), then the pool opens another, still capped by
@@ -31,12 +33,13 @@
 //   choice for upstream TLS without a CA: it protects against passive
 //   eavesdropping on the pod network, not against an active attacker there.
 import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
 import { endpointKey } from '../../api/snapshot.ts';
 import type { UpstreamProtocol } from '../../api/snapshot.ts';
 import type { Logger } from '../../lib/log.ts';
 import { errorFields, silentLogger } from '../../lib/log.ts';
-import type { UpstreamEndpoint } from './balancer.ts';
+import type { UpstreamDispatcher, UpstreamEndpoint } from './balancer.ts';
+import { H1Pool } from './h1-pool.ts';
+import type { H1PoolOptions } from './h1-pool.ts';
 
 /** Connection settings for every upstream pool. */
 export interface PoolOptions {
@@ -63,6 +66,17 @@ export interface PoolOptions {
    * slow streams; a dead upstream mid-body is still noticed. Default 300 s.
    */
   readonly bodyTimeoutMs?: number;
+  /**
+   * The client of plain HTTP/1.1 endpoints: undici's Pool, or 'lean', the
+   * proxy's own H1Pool (h1-pool.ts), which spends less CPU per request.
+   * h2c and tls endpoints always use undici. Default 'undici'.
+   */
+  readonly http1Client?: 'undici' | 'lean';
+}
+
+/** A pool as the registry holds it: dispatch, and a graceful close. Both clients fit. */
+export interface EndpointPool extends UpstreamDispatcher {
+  close(): Promise<void>;
 }
 
 /**
@@ -77,12 +91,12 @@ export class PooledEndpoint implements UpstreamEndpoint {
   readonly protocol: UpstreamProtocol | undefined;
   /** References held by tables; managed by the owning UpstreamPools only. */
   refs = 0;
-  #pool: Pool | undefined;
+  #pool: EndpointPool | undefined;
   #released = false;
   readonly #owner: object;
-  readonly #create: (ep: PooledEndpoint) => Pool;
+  readonly #create: (ep: PooledEndpoint) => EndpointPool;
 
-  constructor(owner: object, address: string, port: number, protocol: UpstreamProtocol | undefined, create: (ep: PooledEndpoint) => Pool) {
+  constructor(owner: object, address: string, port: number, protocol: UpstreamProtocol | undefined, create: (ep: PooledEndpoint) => EndpointPool) {
     this.key = poolKey(address, port, protocol);
     this.address = address;
     this.port = port;
@@ -102,7 +116,7 @@ export class PooledEndpoint implements UpstreamEndpoint {
    * endpoint asking for a pool is a bug: refuse rather than leak a pool
    * nothing would close.
    */
-  get dispatcher(): Dispatcher {
+  get dispatcher(): EndpointPool {
     if (this.#pool !== undefined) return this.#pool;
     if (this.#released) throw new Error(`upstream endpoint ${this.key} was released; no pool will be created for it`);
     this.#pool = this.#create(this);
@@ -115,7 +129,7 @@ export class PooledEndpoint implements UpstreamEndpoint {
   }
 
   /** Marks the endpoint gone and hands back its pool, if one was created, to be closed. */
-  release(): Pool | undefined {
+  release(): EndpointPool | undefined {
     this.#released = true;
     return this.#pool;
   }
@@ -133,6 +147,8 @@ export class UpstreamPools {
   readonly #options: Pool.Options;
   readonly #h2cOptions: Pool.Options;
   readonly #tlsOptions: Pool.Options;
+  /** Set when plain HTTP/1.1 endpoints get the lean client. */
+  readonly #leanOptions: H1PoolOptions | undefined;
   readonly #log: Logger;
   readonly #closing = new Set<Promise<void>>();
   #open = 0;
@@ -166,6 +182,12 @@ export class UpstreamPools {
       ...this.#options,
       connect: { timeout: options.connectTimeoutMs ?? 3_000, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] },
     };
+    this.#leanOptions = options.http1Client === 'lean' ? {
+      connections: options.connections ?? 128,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 4_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? 300_000,
+    } : undefined;
   }
 
   /** Number of endpoints referenced by some table (each may or may not have a pool yet). */
@@ -219,7 +241,13 @@ export class UpstreamPools {
     if (pool !== undefined) this.#closePool(ep.key, pool);
   }
 
-  #createPool(ep: PooledEndpoint): Pool {
+  #createPool(ep: PooledEndpoint): EndpointPool {
+    if (ep.protocol === undefined && this.#leanOptions !== undefined) {
+      // Connect failures reach the request that opened the connection; the
+      // lean pool has no separate event for them.
+      this.#open++;
+      return new H1Pool(ep.address, ep.port, this.#leanOptions);
+    }
     const host = ep.address.includes(':') ? `[${ep.address}]` : ep.address;
     const pool = ep.protocol === undefined ? new Pool(`http://${host}:${ep.port}`, this.#options)
       : ep.protocol === 'h2c' ? new Pool(`http://${host}:${ep.port}`, this.#h2cOptions)
@@ -231,7 +259,7 @@ export class UpstreamPools {
     return pool;
   }
 
-  #closePool(key: string, pool: Pool): void {
+  #closePool(key: string, pool: EndpointPool): void {
     this.#open--;
     const done = pool.close().then(
       () => this.#log.debug('upstream pool closed', { endpoint: key }),
