@@ -92,7 +92,8 @@ export class DataPlane implements SnapshotApplier {
 
   constructor(options: DataPlaneOptions = {}) {
     this.#log = options.log ?? silentLogger;
-    this.pools = new UpstreamPools(options.pools, this.#log);
+    // The net engine brings its upstream client (upstream/h1-pool.ts) for plain HTTP/1.1 endpoints.
+    this.pools = new UpstreamPools({ http1Client: options.http1Engine === 'net' ? 'lean' : 'undici', ...options.pools }, this.#log);
     this.dns = new DnsTargets(this.pools, this.#log, options.dns);
     this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts, sendTimeoutMs: options.sendTimeoutMs, log: this.#log });
     this.listeners = new ListenerSet({

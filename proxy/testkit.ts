@@ -11,6 +11,7 @@ import { sealSnapshot } from '../api/version.ts';
 import { createForwarder, type ForwarderOptions } from './forward.ts';
 import { buildTable, type RoutingTable } from './routing/table.ts';
 import { UpstreamPools } from './upstream/pools.ts';
+import type { PoolOptions } from './upstream/pools.ts';
 import { DEFAULT_LIMITS, http1Server } from './servers.ts';
 import type { Http1Engine } from './servers.ts';
 import type { Http1Server } from './http1/server.ts';
@@ -112,11 +113,13 @@ export interface DirectProxy {
  * Starts a DirectProxy; `options` are the forwarder's, less the table source,
  * and the HTTP/1.1 engine (default testEngine()).
  */
-export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> & { engine?: Http1Engine } = {}): Promise<DirectProxy> {
+export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> & { engine?: Http1Engine; pools?: PoolOptions } = {}): Promise<DirectProxy> {
+  const { engine = testEngine(), pools: poolOptions, ...forwarder } = options;
   let current: RoutingTable | undefined;
-  const pools = new UpstreamPools({ connectTimeoutMs: 1_000 });
-  const handler = createForwarder({ ...options, getTable: () => current });
-  const server = await startServer(http1Server(options.engine ?? testEngine(), DEFAULT_LIMITS, (req, res) => handler(req, res, 'http'), false));
+  // The net engine brings its upstream client, as DataPlane does.
+  const pools = new UpstreamPools({ connectTimeoutMs: 1_000, http1Client: engine === 'net' ? 'lean' : 'undici', ...poolOptions });
+  const handler = createForwarder({ ...forwarder, getTable: () => current });
+  const server = await startServer(http1Server(engine, DEFAULT_LIMITS, (req, res) => handler(req, res, 'http'), false));
   return {
     port: server.port,
     pools,

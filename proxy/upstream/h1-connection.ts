@@ -150,7 +150,8 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
       // The head waits for the first body chunk (or the end), as undici's
       // does: a client body that fails before its first byte (a bad chunk
       // size) never reaches the upstream at all.
-      (this.#body ??= new BodyWriter(this)).start(body, req.head, req.streamLength);
+      const { head, length } = req.streamHead(body);
+      (this.#body ??= new BodyWriter(this)).start(body, head, length);
     } else if (req.body !== null) {
       s.cork();
       s.write(req.head, 'latin1');

@@ -8,22 +8,15 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { routeKey } from '../../api/snapshot.ts';
 import type { ClusterKey, Route } from '../../api/snapshot.ts';
-import { sealSnapshot } from '../../api/version.ts';
-import { createForwarder } from '../forward.ts';
-import { buildTable } from '../routing/table.ts';
 import type { RoutingTable } from '../routing/table.ts';
-import type { Echoed, TestServer } from '../testkit.ts';
-import { cluster, content, echoBackend, freePort, get, startServer } from '../testkit.ts';
+import type { DirectProxy, Echoed, TestServer } from '../testkit.ts';
+import { cluster, directProxy, echoBackend, freePort, get, startServer } from '../testkit.ts';
 import { H1Pool } from './h1-pool.ts';
 import { rawServer, until } from './testing.ts';
 import type { RawServer } from './testing.ts';
-import { UpstreamPools } from './pools.ts';
 
-// testkit's directProxy with lean pools.
+let proxy: DirectProxy;
 let current: RoutingTable | undefined;
-const pools = new UpstreamPools({ connectTimeoutMs: 1_000, http1Client: 'lean' });
-const handler = createForwarder({ getTable: () => current, replayBodyLimit: 1024 });
-let proxy: TestServer;
 let good: TestServer;
 let other: TestServer;
 let bad: TestServer;
@@ -37,13 +30,12 @@ let shadow: TestServer;
 function use(clusters: Record<ClusterKey, number[]>, extra: Partial<Route> = {}): void {
   const rt: Route = { match: { type: 'Prefix', path: '/' }, cluster: 'ns/c:80', timeoutMs: 5_000, origin: 'Route/test/r', ...extra };
   const c = Object.fromEntries(Object.entries(clusters).map(([k, ports]) => [k, cluster(...ports)]));
-  const next = buildTable(sealSnapshot(content({ virtualHosts: { '*': { routes: { [routeKey('Prefix', '/')]: rt } } }, clusters: c })), current, { pools });
-  current?.retire();
-  current = next;
+  current = proxy.use({ virtualHosts: { '*': { routes: { [routeKey('Prefix', '/')]: rt } } }, clusters: c });
 }
 
 before(async () => {
-  proxy = await startServer(http.createServer((req, res) => handler(req, res, 'http')));
+  // The node engine in front, so this file covers the lean client under node:http too.
+  proxy = await directProxy({ engine: 'node', replayBodyLimit: 1024, pools: { http1Client: 'lean' } });
   good = await echoBackend('good', { connection: 'keep-alive, x-hop', 'x-hop': 'dropped', 'keep-alive': 'timeout=30' });
   other = await echoBackend('other');
   bad = await startServer(http.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(503).end('unavailable')); }));
@@ -56,8 +48,6 @@ before(async () => {
 
 after(async () => {
   await proxy.close();
-  current?.retire();
-  await pools.close();
   await Promise.all([good, other, bad, reset, silent, garbage, shadow].map((s) => s.close()));
 });
 

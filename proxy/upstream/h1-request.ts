@@ -59,14 +59,14 @@ function isStream(body: unknown): body is Readable {
  */
 export class H1Request implements Dispatcher.DispatchController {
   readonly handler: Dispatcher.DispatchHandler;
-  /** Request line, headers and framing, ending with the blank line. */
+  /** Request line, headers and framing, ending with the blank line (for a stream: streamHead()). */
   readonly head: string;
+  /** The head without its framing line (a stream's framing is decided when it is written). */
+  readonly #headStart: string;
   /** A body sent with the head (null: none, or a stream). */
   readonly body: Buffer | null;
   /** A body streamed after the head. */
   readonly stream: Readable | null;
-  /** A stream's declared length, or -1: chunked. */
-  readonly streamLength: number;
   readonly isHead: boolean;
   /** The connection must not be reused after this request. */
   readonly reset: boolean;
@@ -127,10 +127,8 @@ export class H1Request implements Dispatcher.DispatchController {
 
     const expectsPayload = EXPECTS_PAYLOAD.has(method);
     let framing: string;
-    let streamLength = -1;
     if (stream !== null) {
-      streamLength = listedLength;
-      framing = listedLength >= 0 ? `content-length: ${listedLength}\r\n\r\n` : 'transfer-encoding: chunked\r\n\r\n';
+      framing = '';
       if (!expectsPayload) close = true;
     } else if (body !== null) {
       if (listedLength >= 0 && listedLength !== body.length) {
@@ -143,9 +141,18 @@ export class H1Request implements Dispatcher.DispatchController {
     }
     this.body = body;
     this.stream = stream;
-    this.streamLength = streamLength;
     this.reset = close;
-    this.head = `${method} ${path} HTTP/1.1\r\n${hasHost ? '' : hostHeader}${close ? 'connection: close\r\n' : 'connection: keep-alive\r\n'}${lines}${framing}`;
+    this.#headStart = `${method} ${path} HTTP/1.1\r\n${hasHost ? '' : hostHeader}${close ? 'connection: close\r\n' : 'connection: keep-alive\r\n'}${lines}`;
+    this.head = this.#headStart + framing;
+  }
+
+  /**
+   * A streamed body's head and length (-1: chunked), decided when it is
+   * written: by then a body that had arrived whole is known (arrivedLength).
+   */
+  streamHead(stream: Readable): { head: string; length: number } {
+    const length = this.#listedLength >= 0 ? this.#listedLength : arrivedLength(stream);
+    return { head: `${this.#headStart}${length >= 0 ? `content-length: ${length}\r\n\r\n` : 'transfer-encoding: chunked\r\n\r\n'}`, length };
   }
 
   #sawHost = false;
@@ -229,4 +236,16 @@ function timeout(v: number | null | undefined, fallback: number, name: string): 
   if (v === null || v === undefined) return fallback;
   if (!Number.isFinite(v) || v < 0) throw invalid(`invalid ${name}`);
   return v;
+}
+
+/**
+ * The length of a body stream that has already received all of its bytes
+ * (its end is queued, nothing read yet), else -1. undici's rule
+ * (util.bodyLength): such a body goes out with a Content-Length, not chunked,
+ * which servers that refuse chunked requests accept. A client's chunked body
+ * that arrived whole before the dispatch is the common case.
+ */
+function arrivedLength(stream: Readable): number {
+  const state = (stream as { _readableState?: { ended?: boolean; objectMode?: boolean; length?: number } })._readableState;
+  return state?.ended === true && state.objectMode === false && Number.isFinite(state.length) ? state.length as number : -1;
 }
