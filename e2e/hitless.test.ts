@@ -25,7 +25,7 @@ import { silentLogger } from '../lib/log.ts';
 import { DataPlane } from '../proxy/apply.ts';
 import type { SnapshotApplier } from '../proxy/applier.ts';
 import { WorkerSet } from '../proxy/workers.ts';
-import { cluster, content, route, vhost } from '../proxy/testkit.ts';
+import { cluster, content, route, testEngine, vhost } from '../proxy/testkit.ts';
 import { DEFAULT, FOO, FOO2 } from '../proxy/testdata/tls.ts';
 import { clientLoad, freePort, get, type LoadStats } from './harness.ts';
 import { startDnsServer, type TestDnsServer } from '../proxy/testdata/dns-server.ts';
@@ -169,8 +169,8 @@ for (const workers of [0, 2]) {
       dns.records['ext.test'] = { addresses: ['127.0.0.2'], ttl: 0 };
       const dnsOptions = { servers: [dns.address], minTtlMs: 100, maxTtlMs: 200 };
       applier = workers === 0
-        ? new DataPlane({ drainTimeoutMs: 2_000, dns: dnsOptions })
-        : await WorkerSet.start({ count: workers, config: { drainTimeoutMs: 2_000, reusePort: true, dns: dnsOptions, logLevel: 'error' }, log: silentLogger });
+        ? new DataPlane({ drainTimeoutMs: 2_000, dns: dnsOptions, http1Engine: testEngine() })
+        : await WorkerSet.start({ count: workers, config: { drainTimeoutMs: 2_000, reusePort: true, dns: dnsOptions, http1Engine: testEngine(), logLevel: 'error' }, log: silentLogger });
       await apply();
     });
 
