@@ -18,7 +18,7 @@ const reusePort: FlagSpec = { name: 'reuse-port', kind: 'boolean', default: 'tru
 const workers = (dflt: string, why: string): FlagSpec => ({ name: 'workers', kind: 'count', default: dflt, metavar: 'N', help: `Worker processes serving traffic, sharing the ports with SO_REUSEPORT; 0 serves in this process (${why})` });
 const http1Engine: FlagSpec = {
   name: 'http1-engine', kind: 'string', default: 'node', metavar: 'ENGINE', choices: ['node', 'net'],
-  help: 'HTTP/1.1 on the http listeners: node (node:http and undici) or net (Turnout\'s own engine on llhttp, both sides; HTTPS included, HTTP/2 stays on node:http2; faster, opt-in while it is new)',
+  help: 'Who speaks HTTP/1.1, to clients (plain and TLS) and to upstreams: node (node:http and undici) or net (Turnout\'s own engine on llhttp; faster, opt-in while it is new). HTTP/2 is node:http2 either way',
 };
 const logLevel: FlagSpec = { name: 'log-level', kind: 'string', default: 'info', metavar: 'LEVEL', choices: ['debug', 'info', 'warn', 'error'], help: 'debug, info, warn or error' };
 
