@@ -26,14 +26,13 @@
 // - 1xx interim responses from the upstream (e.g. 103) are not relayed.
 //   Response trailers are relayed to HTTP/2 clients (gRPC's grpc-status) and
 //   dropped for HTTP/1.1 clients (TE/Trailer are hop-by-hop there).
-// - HTTP/2 clients (https listeners, Node's compatibility API): :authority
+// - HTTP/2 clients (https listeners, Node's stream API: h2-stream.ts): :authority
 //   is the Host for routing and upstream (a Host header that differs is a
 //   400); pseudo-headers are not forwarded; `te: trailers` is; the body is
 //   whatever DATA frames follow unless HEADERS ended the stream. Response
 //   headers are held until the first body byte, the end, or the next turn of
 //   the event loop, so a "trailers-only" answer (gRPC errors) stays a single
-//   HEADERS frame with END_STREAM (holdHeaders below). The HTTP/1.1 path
-//   pays one boolean test per step for this, no allocation.
+//   HEADERS frame with END_STREAM (h2-stream.ts H2Response).
 // - Upstreams speak what their cluster's protocol says (appProtocol):
 //   HTTP/1.1, h2c or TLS (upstream/pools.ts); the client's protocol and the
 //   upstream's are independent (HTTP/2 client to HTTP/1.1 upstream and back).

@@ -36,7 +36,7 @@
 // snapshot (the new one is bound while the old still holds the port):
 // LISTENER_BIND_FAILED; move them in two steps.
 import http from 'node:http';
-import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -259,11 +259,11 @@ class ManagedListener {
         resolve();
       });
     });
-    // The HTTP server behind a front never listens itself, but its request
-    // and headers timeouts are checked by a timer it starts on 'listening'
-    // (Http2SecureServer with allowHTTP1 too: Node's setupConnectionsTracking).
+    // An HTTP server behind a front, and an https listener's HTTP/1.1
+    // server, never listen themselves, but node:http checks request and
+    // headers timeouts with a timer it starts on 'listening'
+    // (setupConnectionsTracking); the net engine's sweep needs no event.
     if (l.#front !== undefined) l.server.emit('listening');
-    // Same for an https listener's HTTP/1.1 server (node:http's checks start on 'listening').
     l.#tlsHttp1?.emit('listening');
     socket.on('error', (err) => (opts.log ?? silentLogger).error('listener error', { listener: l.name, ...errorFields(err) }));
     return l;
