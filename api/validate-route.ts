@@ -50,32 +50,27 @@ export function validateRoute(rp: Where, r: unknown, hasCluster: (key: string) =
   if (r.cluster !== undefined && (typeof r.cluster !== 'string' || !hasCluster(r.cluster))) {
     bad(`${at(rp)}/cluster`, `cluster ${JSON.stringify(r.cluster)} does not exist`);
   }
-  if (r.backends !== undefined) {
-    if (!Array.isArray(r.backends) || r.backends.length === 0) bad(`${at(rp)}/backends`, 'must be a non-empty list');
-    else r.backends.forEach((b: unknown, i: number) => {
-      const bp = () => `${at(rp)}/backends/${i}`;
-      if (!isObject(b)) return bad(at(bp), 'must be an object');
-      if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${at(bp)}/cluster`, `cluster ${JSON.stringify(b.cluster)} does not exist`);
-      if (!Number.isInteger(b.weight) || (b.weight as number) < 0 || (b.weight as number) > 1_000_000) bad(`${at(bp)}/weight`, 'must be an integer in 0..1000000');
-    });
-  }
-  if (r.redirect !== undefined) validateRedirect(() => `${at(rp)}/redirect`, r.redirect, bad);
+  if (r.backends !== undefined) validateSplit(rp, r.backends, hasCluster, bad);
+  // Paths below the route come from under(): no closure in this frame, so a
+  // call allocates nothing for the fields a route does not have.
+  if (r.redirect !== undefined) validateRedirect(under(rp, 'redirect'), r.redirect, bad);
   if (r.rewrite !== undefined) {
     if (!isObject(r.rewrite)) bad(`${at(rp)}/rewrite`, 'must be an object');
     else {
       if (r.rewrite.hostname !== undefined && !isHostname(r.rewrite.hostname)) bad(`${at(rp)}/rewrite/hostname`, 'must be a DNS name');
-      if (r.rewrite.path !== undefined) validateModifier(() => `${at(rp)}/rewrite/path`, r.rewrite.path, bad);
+      if (r.rewrite.path !== undefined) validateModifier(under(rp, 'rewrite/path'), r.rewrite.path, bad);
     }
   }
-  if (r.mirror !== undefined) validateMirror(() => `${at(rp)}/mirror`, r.mirror, hasCluster, bad);
-  for (const f of ['requestHeaders', 'responseHeaders'] as const) if (r[f] !== undefined) validateFilter(() => `${at(rp)}/${f}`, r[f], bad);
+  if (r.mirror !== undefined) validateMirror(under(rp, 'mirror'), r.mirror, hasCluster, bad);
+  if (r.requestHeaders !== undefined) validateFilter(under(rp, 'requestHeaders'), r.requestHeaders, bad);
+  if (r.responseHeaders !== undefined) validateFilter(under(rp, 'responseHeaders'), r.responseHeaders, bad);
   if (typeof r.timeoutMs !== 'number' || !Number.isInteger(r.timeoutMs) || r.timeoutMs <= 0) bad(`${at(rp)}/timeoutMs`, 'must be a positive integer');
   if (r.requestTimeoutMs !== undefined) {
     if (!isTimeout(r.requestTimeoutMs)) bad(`${at(rp)}/requestTimeoutMs`, `must be a positive integer up to ${MAX_TIMER_MS}`);
     else if (typeof r.timeoutMs === 'number' && r.requestTimeoutMs < r.timeoutMs) bad(`${at(rp)}/requestTimeoutMs`, 'must be at least timeoutMs');
   }
   if (r.idleTimeoutMs !== undefined && !isTimeout(r.idleTimeoutMs)) bad(`${at(rp)}/idleTimeoutMs`, `must be a positive integer up to ${MAX_TIMER_MS}`);
-  if (r.retry !== undefined) validateRetry(() => `${at(rp)}/retry`, r.retry, bad);
+  if (r.retry !== undefined) validateRetry(under(rp, 'retry'), r.retry, bad);
   if (r.rank !== undefined && (!Number.isInteger(r.rank) || (r.rank as number) < 0)) bad(`${at(rp)}/rank`, 'must be a non-negative integer');
   if (typeof r.origin !== 'string') bad(`${at(rp)}/origin`, 'must be a string');
   return validateMatch(rp, r.match, bad);
@@ -89,21 +84,43 @@ function validateMatch(rp: Where, m: unknown, bad: Report): RouteMatch | undefin
   }
   if (m.type !== 'RegularExpression' && !m.path.startsWith('/')) bad(`${at(rp)}/match/path`, 'must start with "/"');
   let ok = true;
-  for (const f of ['headers', 'queryParams'] as const) {
-    if (m[f] === undefined) continue;
-    if (!Array.isArray(m[f]) || m[f].length === 0) { bad(`${at(rp)}/match/${f}`, 'must be a non-empty list when present'); ok = false; continue; }
-    (m[f] as unknown[]).forEach((v, i) => {
-      if (!isObject(v) || typeof v.name !== 'string' || v.name === '' || !VALUE_TYPES.has(v.type as string) || typeof v.value !== 'string') {
-        bad(`${at(rp)}/match/${f}/${i}`, 'must be {name, type: "Exact"|"RegularExpression", value}');
-        ok = false;
-      } else if (f === 'headers' && !HEADER_NAME.test(v.name)) {
-        bad(`${at(rp)}/match/${f}/${i}/name`, 'must be a lower-case header name');
-        ok = false;
-      }
-    });
-  }
+  if (m.headers !== undefined && !validateValueMatches(rp, 'headers', m.headers, bad)) ok = false;
+  if (m.queryParams !== undefined && !validateValueMatches(rp, 'queryParams', m.queryParams, bad)) ok = false;
   if (m.method !== undefined && (typeof m.method !== 'string' || !METHOD.test(m.method))) { bad(`${at(rp)}/match/method`, 'must be an upper-case method'); ok = false; }
   return ok ? (m as unknown as RouteMatch) : undefined;
+}
+
+/** A match's header or query conditions (`f`), present; true when all are well-formed. */
+function validateValueMatches(rp: Where, f: 'headers' | 'queryParams', list: unknown, bad: Report): boolean {
+  if (!Array.isArray(list) || list.length === 0) { bad(`${at(rp)}/match/${f}`, 'must be a non-empty list when present'); return false; }
+  let ok = true;
+  for (let i = 0; i < list.length; i++) {
+    const v: unknown = list[i];
+    if (!isObject(v) || typeof v.name !== 'string' || v.name === '' || !VALUE_TYPES.has(v.type as string) || typeof v.value !== 'string') {
+      bad(`${at(rp)}/match/${f}/${i}`, 'must be {name, type: "Exact"|"RegularExpression", value}');
+      ok = false;
+    } else if (f === 'headers' && !HEADER_NAME.test(v.name)) {
+      bad(`${at(rp)}/match/${f}/${i}/name`, 'must be a lower-case header name');
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+/** A weighted split of the route at `rp`, present. */
+function validateSplit(rp: Where, backends: unknown, hasCluster: (key: string) => boolean, bad: Report): void {
+  if (!Array.isArray(backends) || backends.length === 0) { bad(`${at(rp)}/backends`, 'must be a non-empty list'); return; }
+  for (let i = 0; i < backends.length; i++) {
+    const b: unknown = backends[i];
+    if (!isObject(b)) { bad(`${at(rp)}/backends/${i}`, 'must be an object'); continue; }
+    if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${at(rp)}/backends/${i}/cluster`, `cluster ${JSON.stringify(b.cluster)} does not exist`);
+    if (!Number.isInteger(b.weight) || (b.weight as number) < 0 || (b.weight as number) > 1_000_000) bad(`${at(rp)}/backends/${i}/weight`, 'must be an integer in 0..1000000');
+  }
+}
+
+/** The pointer of `seg` below `w`, built when read. */
+function under(w: Where, seg: string): () => string {
+  return () => `${at(w)}/${seg}`;
 }
 
 /** Node's timers fire at once above 2^31-1 ms. */

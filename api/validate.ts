@@ -84,11 +84,19 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
 
   // Object.keys and an index, not Object.entries: no pair arrays at 10k keys.
   const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets, wSecrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters, wClusters));
+  // Paths are built only when a problem is reported: one function per loop
+  // reads the key being checked, so the happy path allocates nothing per entry.
+  let secretName = '';
+  let clusterName = '';
+  let epKey = '';
+  const sp = () => `/secrets/${ptr(secretName)}`;
+  const cp = () => `/clusters/${ptr(clusterName)}`;
+  const epp = () => `${cp()}/endpoints/${ptr(epKey)}`;
   for (const name of sameMap('secrets') ? [] : keysOf(secrets, wSecrets)) {
     const sec = secrets[name];
     if (b !== undefined && shared(sec, b.secrets, name)) continue;
-    // Paths are built only when a problem is reported (Where): none on the happy path.
-    const p = () => `/secrets/${ptr(name)}`;
+    secretName = name;
+    const p = sp;
     if (!isObject(sec)) { bad(p(), 'must be an object'); continue; }
     if (typeof sec.cert !== 'string' || !sec.cert.includes('-----BEGIN')) bad(`${p()}/cert`, 'must be a PEM string');
     if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p()}/key`, 'must be a PEM string');
@@ -97,7 +105,8 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
   for (const name of sameMap('clusters') ? [] : keysOf(clusters, wClusters)) {
     const c = clusters[name];
     if (b !== undefined && shared(c, b.clusters, name)) continue;
-    const p = () => `/clusters/${ptr(name)}`;
+    clusterName = name;
+    const p = cp;
     if (!isObject(c)) { bad(p(), 'must be an object'); continue; }
     if (c.protocol !== undefined && !(UPSTREAM_PROTOCOLS as readonly unknown[]).includes(c.protocol)) {
       bad(`${p()}/protocol`, `must be absent (HTTP/1.1) or one of ${UPSTREAM_PROTOCOLS.map((v) => JSON.stringify(v)).join(', ')}`);
@@ -107,7 +116,8 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     for (let i = 0; i < epKeys.length; i++) {
       const key = epKeys[i]!;
       const ep = endpoints[key];
-      const ep_p = () => `${p()}/endpoints/${ptr(key)}`;
+      epKey = key;
+      const ep_p = epp;
       if (!isObject(ep)) { bad(ep_p(), 'must be an object'); continue; }
       if (!isPlainIP(ep.address)) bad(`${ep_p()}/address`, 'must be an IP address without a zone');
       if (!isPort(ep.port)) bad(`${ep_p()}/port`, 'must be an integer in 1..65535');
@@ -145,8 +155,13 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     }
   }
 
+  let hostName = '';
+  let routeName = '';
+  const hp = () => `/virtualHosts/${ptr(hostName)}`;
+  const rp = () => `${hp()}/routes/${ptr(routeName)}`;
   function vhostProblems(host: string, vh: unknown): void {
-    const p = () => `/virtualHosts/${ptr(host)}`;
+    hostName = host;
+    const p = hp;
     if (host !== '*' && !HOST_RE.test(host)) bad(p(), 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
     if (!isObject(vh)) { bad(p(), 'must be an object'); return; }
     if (vh.tls !== undefined) {
@@ -163,7 +178,7 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     const keys = Object.keys(routes);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      const rp = () => `${p()}/routes/${ptr(key)}`;
+      routeName = key;
       const m = validateRoute(rp, routes[key], hasCluster, bad);
       if (m !== undefined && key !== routeKey(m.type, m.path, m)) {
         bad(rp(), `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
