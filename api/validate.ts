@@ -102,7 +102,9 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p()}/key`, 'must be a PEM string');
   }
 
-  for (const name of sameMap('clusters') ? [] : keysOf(clusters, wClusters)) {
+  const clusterNames = sameMap('clusters') ? [] : keysOf(clusters, wClusters);
+  for (let i = 0; i < clusterNames.length; i++) {
+    const name = clusterNames[i]!;
     const c = clusters[name];
     if (b !== undefined && shared(c, b.clusters, name)) continue;
     clusterName = name;
@@ -113,8 +115,8 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     }
     const endpoints = keyedMap(c, 'endpoints', bad, p);
     const epKeys = Object.keys(endpoints);
-    for (let i = 0; i < epKeys.length; i++) {
-      const key = epKeys[i]!;
+    for (let e = 0; e < epKeys.length; e++) {
+      const key = epKeys[e]!;
       const ep = endpoints[key];
       epKey = key;
       const ep_p = epp;
@@ -187,7 +189,9 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
   }
 
   // The base's own hosts map needs no look while every reference still resolves.
-  for (const host of refsKept && sameMap('virtualHosts') ? [] : keysOf(vhosts, refsKept ? wHosts : undefined)) {
+  const hosts = refsKept && sameMap('virtualHosts') ? [] : keysOf(vhosts, refsKept ? wHosts : undefined);
+  for (let i = 0; i < hosts.length; i++) {
+    const host = hosts[i]!;
     const vh = vhosts[host];
     if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
     vhostProblems(host, vh);
