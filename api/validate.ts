@@ -4,7 +4,8 @@
 import { isIP } from 'node:net';
 import type { Snapshot } from './snapshot.ts';
 import { changedKeys, routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
-import { validateRoute } from './validate-route.ts';
+import type { Where } from './validate-route.ts';
+import { at, validateRoute } from './validate-route.ts';
 
 /** A resolvable host name: letters, digits, hyphens, dots; labels of 1..63; at most 253; an optional trailing dot. */
 const DNS_NAME_RE = /^(?=.{1,253}\.?$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
@@ -83,36 +84,53 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
 
   // Object.keys and an index, not Object.entries: no pair arrays at 10k keys.
   const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets, wSecrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters, wClusters));
+  // Paths are built only when a problem is reported: one function per loop
+  // reads the key being checked, so the happy path allocates nothing per entry.
+  let secretName = '';
+  let clusterName = '';
+  let epKey = '';
+  const sp = () => `/secrets/${ptr(secretName)}`;
+  const cp = () => `/clusters/${ptr(clusterName)}`;
+  const epp = () => `${cp()}/endpoints/${ptr(epKey)}`;
   for (const name of sameMap('secrets') ? [] : keysOf(secrets, wSecrets)) {
     const sec = secrets[name];
     if (b !== undefined && shared(sec, b.secrets, name)) continue;
-    const p = `/secrets/${ptr(name)}`;
-    if (!isObject(sec)) { bad(p, 'must be an object'); continue; }
-    if (typeof sec.cert !== 'string' || !sec.cert.includes('-----BEGIN')) bad(`${p}/cert`, 'must be a PEM string');
-    if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p}/key`, 'must be a PEM string');
+    secretName = name;
+    const p = sp;
+    if (!isObject(sec)) { bad(p(), 'must be an object'); continue; }
+    if (typeof sec.cert !== 'string' || !sec.cert.includes('-----BEGIN')) bad(`${p()}/cert`, 'must be a PEM string');
+    if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p()}/key`, 'must be a PEM string');
   }
 
-  for (const name of sameMap('clusters') ? [] : keysOf(clusters, wClusters)) {
+  const clusterNames = sameMap('clusters') ? [] : keysOf(clusters, wClusters);
+  for (let i = 0; i < clusterNames.length; i++) {
+    const name = clusterNames[i]!;
     const c = clusters[name];
     if (b !== undefined && shared(c, b.clusters, name)) continue;
-    const p = `/clusters/${ptr(name)}`;
-    if (!isObject(c)) { bad(p, 'must be an object'); continue; }
+    clusterName = name;
+    const p = cp;
+    if (!isObject(c)) { bad(p(), 'must be an object'); continue; }
     if (c.protocol !== undefined && !(UPSTREAM_PROTOCOLS as readonly unknown[]).includes(c.protocol)) {
-      bad(`${p}/protocol`, `must be absent (HTTP/1.1) or one of ${UPSTREAM_PROTOCOLS.map((v) => JSON.stringify(v)).join(', ')}`);
+      bad(`${p()}/protocol`, `must be absent (HTTP/1.1) or one of ${UPSTREAM_PROTOCOLS.map((v) => JSON.stringify(v)).join(', ')}`);
     }
-    for (const [key, ep] of Object.entries(keyedMap(c, 'endpoints', bad, p))) {
-      const ep_p = `${p}/endpoints/${ptr(key)}`;
-      if (!isObject(ep)) { bad(ep_p, 'must be an object'); continue; }
-      if (!isPlainIP(ep.address)) bad(`${ep_p}/address`, 'must be an IP address without a zone');
-      if (!isPort(ep.port)) bad(`${ep_p}/port`, 'must be an integer in 1..65535');
+    const endpoints = keyedMap(c, 'endpoints', bad, p);
+    const epKeys = Object.keys(endpoints);
+    for (let e = 0; e < epKeys.length; e++) {
+      const key = epKeys[e]!;
+      const ep = endpoints[key];
+      epKey = key;
+      const ep_p = epp;
+      if (!isObject(ep)) { bad(ep_p(), 'must be an object'); continue; }
+      if (!isPlainIP(ep.address)) bad(`${ep_p()}/address`, 'must be an IP address without a zone');
+      if (!isPort(ep.port)) bad(`${ep_p()}/port`, 'must be an integer in 1..65535');
     }
     if (c.dns !== undefined) {
-      if (!isObject(c.dns)) bad(`${p}/dns`, 'must be an object');
+      if (!isObject(c.dns)) bad(`${p()}/dns`, 'must be an object');
       else {
-        if (typeof c.dns.name !== 'string' || !DNS_NAME_RE.test(c.dns.name)) bad(`${p}/dns/name`, 'must be a DNS name');
-        if (!isPort(c.dns.port)) bad(`${p}/dns/port`, 'must be an integer in 1..65535');
+        if (typeof c.dns.name !== 'string' || !DNS_NAME_RE.test(c.dns.name)) bad(`${p()}/dns/name`, 'must be a DNS name');
+        if (!isPort(c.dns.port)) bad(`${p()}/dns/port`, 'must be an integer in 1..65535');
       }
-      if (isObject(c.endpoints) && Object.keys(c.endpoints).length > 0) bad(`${p}/endpoints`, 'must be empty for a DNS-named cluster');
+      if (isObject(c.endpoints) && Object.keys(c.endpoints).length > 0) bad(`${p()}/endpoints`, 'must be empty for a DNS-named cluster');
     }
   }
 
@@ -139,30 +157,41 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     }
   }
 
+  let hostName = '';
+  let routeName = '';
+  const hp = () => `/virtualHosts/${ptr(hostName)}`;
+  const rp = () => `${hp()}/routes/${ptr(routeName)}`;
   function vhostProblems(host: string, vh: unknown): void {
-    const p = `/virtualHosts/${ptr(host)}`;
-    if (host !== '*' && !HOST_RE.test(host)) bad(p, 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
-    if (!isObject(vh)) { bad(p, 'must be an object'); return; }
+    hostName = host;
+    const p = hp;
+    if (host !== '*' && !HOST_RE.test(host)) bad(p(), 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
+    if (!isObject(vh)) { bad(p(), 'must be an object'); return; }
     if (vh.tls !== undefined) {
-      if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p}/tls/secret`, 'must be a string');
-      else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
+      if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p()}/tls/secret`, 'must be a string');
+      else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p()}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
     }
     if (vh.passthrough !== undefined) {
-      if (vh.tls !== undefined) bad(`${p}/passthrough`, 'a host is either terminated (tls) or passed through, not both');
-      if (host === '*') bad(`${p}/passthrough`, 'passthrough needs a host name to match the SNI against');
-      if (!isObject(vh.passthrough)) bad(`${p}/passthrough`, 'must be an object');
-      else validateBackends(`${p}/passthrough/backends`, vh.passthrough.backends, hasCluster, bad);
+      if (vh.tls !== undefined) bad(`${p()}/passthrough`, 'a host is either terminated (tls) or passed through, not both');
+      if (host === '*') bad(`${p()}/passthrough`, 'passthrough needs a host name to match the SNI against');
+      if (!isObject(vh.passthrough)) bad(`${p()}/passthrough`, 'must be an object');
+      else validateBackends(() => `${p()}/passthrough/backends`, vh.passthrough.backends, hasCluster, bad);
     }
-    for (const [key, r] of Object.entries(keyedMap(vh, 'routes', bad, p))) {
-      const m = validateRoute(`${p}/routes/${ptr(key)}`, r, hasCluster, bad);
+    const routes = keyedMap(vh, 'routes', bad, p);
+    const keys = Object.keys(routes);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      routeName = key;
+      const m = validateRoute(rp, routes[key], hasCluster, bad);
       if (m !== undefined && key !== routeKey(m.type, m.path, m)) {
-        bad(`${p}/routes/${ptr(key)}`, `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
+        bad(rp(), `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
       }
     }
   }
 
   // The base's own hosts map needs no look while every reference still resolves.
-  for (const host of refsKept && sameMap('virtualHosts') ? [] : keysOf(vhosts, refsKept ? wHosts : undefined)) {
+  const hosts = refsKept && sameMap('virtualHosts') ? [] : keysOf(vhosts, refsKept ? wHosts : undefined);
+  for (let i = 0; i < hosts.length; i++) {
+    const host = hosts[i]!;
     const vh = vhosts[host];
     if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
     vhostProblems(host, vh);
@@ -181,13 +210,15 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
  */
 function keyedMap(
   parent: Record<string, unknown>, field: string,
-  bad: (path: string, reason: string) => void, prefix = '', written?: ReadonlySet<string>,
+  bad: (path: string, reason: string) => void, prefix: Where = '', written?: ReadonlySet<string>,
 ): Record<string, unknown> {
   const v = parent[field];
-  const p = `${prefix}/${field}`;
-  if (!isObject(v)) { bad(p, 'must be an object keyed by name'); return {}; }
+  if (!isObject(v)) { bad(`${at(prefix)}/${field}`, 'must be an object keyed by name'); return {}; }
+  // Three own-key lookups instead of a walk over every key (the caller walks
+  // them next); the walk, in key order, runs only to report the first one.
+  if (!Object.hasOwn(v, '__proto__') && !Object.hasOwn(v, 'constructor') && !Object.hasOwn(v, 'prototype')) return v;
   for (const key of keysOf(v, written)) {
-    if (FORBIDDEN_KEYS.has(key)) { bad(`${p}/${ptr(key)}`, 'forbidden key'); return {}; }
+    if (FORBIDDEN_KEYS.has(key)) { bad(`${at(prefix)}/${field}/${ptr(key)}`, 'forbidden key'); return {}; }
   }
   return v;
 }
@@ -237,10 +268,10 @@ export function ptr(key: string): string {
 }
 
 /** A weighted split (tcp listener, passthrough host): an array of {cluster?, weight}. */
-function validateBackends(p: string, backends: unknown, hasCluster: (key: string) => boolean, bad: (path: string, reason: string) => void): void {
-  if (!Array.isArray(backends)) { bad(p, 'must be an array'); return; }
+function validateBackends(p: Where, backends: unknown, hasCluster: (key: string) => boolean, bad: (path: string, reason: string) => void): void {
+  if (!Array.isArray(backends)) { bad(at(p), 'must be an array'); return; }
   backends.forEach((b: unknown, i: number) => {
-    const bp = `${p}/${i}`;
+    const bp = `${at(p)}/${i}`;
     if (!isObject(b)) { bad(bp, 'must be an object'); return; }
     if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, 'must name a cluster of the snapshot');
     if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) bad(`${bp}/weight`, 'must be a non-negative integer');

@@ -184,7 +184,10 @@ function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
   }
   if (whole) sink.mark();
   let sep = '{';
-  for (const key of sortedKeys(obj)) {
+  // Index loops over 10k keys: no iterator results.
+  const keys = sortedKeys(obj);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     const v = obj[key];
     if (v === undefined) continue;
     sink.byte(sep === '{' ? 0x7b : 0x2c);
@@ -225,7 +228,9 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     const map = top[field];
     if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.isFrozen(map)) continue;
     const m = map as Record<string, unknown>;
-    for (const key of Object.keys(m)) {
+    const keys = Object.keys(m);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       const v = m[key];
       if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
       // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.

@@ -83,6 +83,13 @@ test('byAge: timestamp, then namespace/name, then no timestamp', () => {
   assert.deepEqual(byAge(ings).map((i) => `${i.metadata.namespace}/${i.metadata.name}`), ['default/b', 'default/a', 'default/z', 'x/a']);
 });
 
+test('byAge: equal timestamps order by the "namespace/name" string, not namespace then name', () => {
+  const at = { creationTimestamp: '2026-01-01T00:00:00Z' };
+  // "a-/n" < "a/n" as strings ('-' sorts before '/'), though namespace "a" < "a-".
+  const ings = [ingress('n', {}, { ...at, namespace: 'a' }), ingress('n', {}, { ...at, namespace: 'a-' }), ingress('m', {}, { ...at, namespace: 'a' })];
+  assert.deepEqual(byAge(ings).map((i) => `${i.metadata.namespace}/${i.metadata.name}`), ['a-/n', 'a/m', 'a/n']);
+});
+
 /** N Ingresses, one host each, two paths, own Service and slice, every 10th with TLS. */
 function fleet(n: number): KubeObject[] {
   const objs: KubeObject[] = [tlsSecret('shared')];

@@ -110,14 +110,21 @@ export function byAge(ingresses: readonly Ingress[]): Ingress[] {
 
 /** byAge for any items: by `meta`'s timestamp, then namespace/name, then `tie` (the kind). */
 function oldestFirst<T>(items: readonly T[], meta: (t: T) => ObjectMeta, tie: (t: T) => string): T[] {
-  const keyed = items.map((item) => {
-    const m = meta(item);
-    const t = Date.parse(m.creationTimestamp ?? '');
-    return { item, t: Number.isNaN(t) ? Infinity : t, id: `${m.namespace ?? 'default'}/${m.name}\0${tie(item)}` };
+  const keyed = items.map((item): Keyed<T> => {
+    const t = Date.parse(meta(item).creationTimestamp ?? '');
+    return { item, t: Number.isNaN(t) ? Infinity : t, id: undefined };
   });
-  keyed.sort((a, b) => (a.t !== b.t ? a.t - b.t : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  // The "namespace/name\0kind" string only for timestamps that tie (then kept).
+  const id = (k: Keyed<T>) => {
+    if (k.id === undefined) { const m = meta(k.item); k.id = `${m.namespace ?? 'default'}/${m.name}\0${tie(k.item)}`; }
+    return k.id;
+  };
+  keyed.sort((a, b) => (a.t !== b.t ? a.t - b.t : id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
   return keyed.map((k) => k.item);
 }
+
+/** An item of oldestFirst with its sort keys. */
+interface Keyed<T> { readonly item: T; readonly t: number; id: string | undefined }
 
 /**
  * The listeners from the flags, in name order. An https listener without a

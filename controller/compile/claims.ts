@@ -78,9 +78,12 @@ export class Claims {
    * `previous`'s object itself: at 10k hosts a one-host change allocates one.
    */
   output(previous?: Readonly<Record<string, VirtualHost>>): ClaimsOutput {
-    const hosts = [...new Set([...this.#routes.keys(), ...this.#tls.keys()])].sort();
+    const hosts = [...this.#routes.keys()];
+    for (const h of this.#tls.keys()) if (!this.#routes.has(h)) hosts.push(h);
+    hosts.sort();
     const virtualHosts = dictionary<VirtualHost>();
-    for (const h of hosts) {
+    for (let i = 0; i < hosts.length; i++) {
+      const h = hosts[i]!;
       const claims = this.#routes.get(h);
       const keys = claims === undefined ? [] : sortedKeys(claims);
       const tls = this.#tls.get(h);
@@ -94,7 +97,7 @@ export class Claims {
         continue;
       }
       const routes: Record<string, Route> = {};
-      for (const k of keys) routes[k] = claims!.get(k)!.route;
+      for (let j = 0; j < keys.length; j++) routes[keys[j]!] = claims!.get(keys[j]!)!.route;
       virtualHosts[h] = tls === undefined ? { routes }
         : pass !== undefined ? { passthrough: { backends: pass }, routes } : { routes, tls: { secret: tls.choice.secret } };
     }

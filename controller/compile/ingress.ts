@@ -4,14 +4,14 @@
 // feeding objects in age order makes "the older one wins" fall out of a single
 // pass; the loser gets a condition naming the winner.
 import type { Route, Snapshot } from '../../api/snapshot.ts';
-import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
+import { ANY_HOST } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, Ingress } from '../k8s/types.ts';
 import type { Claims, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
 import type { ObjectStatus } from './conditions.ts';
 import { quote } from './conditions.ts';
 import { parseTimeoutMs } from '../../lib/duration.ts';
-import { hostKey, pathMatch } from './match.ts';
+import { hostKey, ingressPath } from './match.ts';
 import type { SecretIndex } from './secrets.ts';
 import type { ServiceIndex } from './services.ts';
 
@@ -104,10 +104,9 @@ export class IngressProcessor {
   }
 
   #path(ns: string, owner: Owner, origin: string, host: string, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
-    const m = pathMatch(p.pathType, p.path);
+    const { checked: m, key } = ingressPath(p.pathType, p.path);
     if (!m.ok) { status.add('invalid', m.reason, `${m.message} (on ${hostLabel(host)}); path skipped`); return; }
     const { type, path } = m.value;
-    const key = routeKey(type, path);
     const prior = this.#claims.routeOwner(host, key);
     if (prior !== undefined) {
       status.add('conflict', 'RouteConflict', `path ${type} ${path} on ${hostLabel(host)} is already claimed by ${ownerLabel(prior, owner, 'an earlier rule')}`);

@@ -3,7 +3,7 @@
 // string function so the table tests (and the proxy's) can pin it down.
 import { isIP } from 'node:net';
 import type { PathMatchType } from '../../api/snapshot.ts';
-import { ANY_HOST } from '../../api/snapshot.ts';
+import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
 import type { Reason } from './reasons.ts';
 import { quote } from './conditions.ts';
 
@@ -55,22 +55,53 @@ const BAD_ESCAPE_RE = /%(?:2f|5c|00)/i;
  *   either never matches or, worse, matches something its author did not mean.
  */
 export function pathMatch(pathType: unknown, raw: string | undefined): Checked<{ type: PathMatchType; path: string }> {
-  // The same few paths ("/", "/healthz") recur across thousands of Ingresses:
-  // remembered, as frozen results, so a 10k build checks each once.
-  if (typeof pathType !== 'string' || typeof raw !== 'string') return checkPath(pathType, raw);
-  const memoKey = `${pathType} ${raw}`;
-  let hit = PATHS.get(memoKey);
+  return checkedPath(pathType, raw).checked;
+}
+
+/**
+ * pathMatch, and the route key of an Ingress route on the path (a match on
+ * the path alone): one key string per distinct path rather than one per route,
+ * so the claims' maps and the snapshot's routes get the same (already hashed)
+ * string each time.
+ */
+export function ingressPath(pathType: unknown, raw: string | undefined): CheckedPath {
+  return checkedPath(pathType, raw);
+}
+
+/** A path's check and, when it passed, its route key without header, query or method matches. */
+export interface CheckedPath {
+  readonly checked: Checked<{ type: PathMatchType; path: string }>;
+  readonly key: string;
+}
+
+// The same few paths ("/", "/healthz") recur across thousands of Ingresses:
+// remembered, as frozen results, so a 10k build checks each once. By path
+// type, then path: a lookup with the strings the Ingress holds, no key built.
+function checkedPath(pathType: unknown, raw: string | undefined): CheckedPath {
+  if (typeof pathType !== 'string' || typeof raw !== 'string') return keyed(checkPath(pathType, raw));
+  let byPath = PATHS.get(pathType);
+  if (byPath === undefined) {
+    if (PATHS.size >= MAX_PATH_TYPES) PATHS.clear();
+    PATHS.set(pathType, byPath = new Map());
+  }
+  let hit = byPath.get(raw);
   if (hit === undefined) {
-    if (PATHS.size >= MAX_REMEMBERED_PATHS) PATHS.clear();
-    hit = deepFreezeResult(checkPath(pathType, raw));
-    PATHS.set(memoKey, hit);
+    if (byPath.size >= MAX_REMEMBERED_PATHS) byPath.clear();
+    hit = Object.freeze(keyed(deepFreezeResult(checkPath(pathType, raw))));
+    byPath.set(raw, hit);
   }
   return hit;
 }
 
-const PATHS = new Map<string, Checked<{ type: PathMatchType; path: string }>>();
-/** Bounds pathMatch's memory: distinct paths beyond this start it afresh. */
+function keyed(checked: Checked<{ type: PathMatchType; path: string }>): CheckedPath {
+  return { checked, key: checked.ok ? routeKey(checked.value.type, checked.value.path) : '' };
+}
+
+const PATHS = new Map<string, Map<string, CheckedPath>>();
+/** Bounds pathMatch's memory: distinct paths beyond this (per path type) start it afresh. */
 const MAX_REMEMBERED_PATHS = 4096;
+/** Path types as written are free-form strings (invalid ones get a condition): bounded too. */
+const MAX_PATH_TYPES = 16;
 
 function deepFreezeResult<T>(r: Checked<T>): Checked<T> {
   if (r.ok) Object.freeze(r.value);

@@ -1,6 +1,6 @@
 // Backends: an Ingress backend (Service + port) becomes a cluster key, and the
 // cluster's endpoints come from the Service's EndpointSlices. Resolution is
-// memoized per build by cluster key, so 10k routes to one Service cost one lookup.
+// memoized per build by Service and port, so 10k routes to one Service cost one lookup.
 import { isIP } from 'node:net';
 import type { Cluster, ClusterKey, Endpoint, UpstreamProtocol } from '../../api/snapshot.ts';
 import { endpointKey } from '../../api/snapshot.ts';
@@ -57,15 +57,37 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** One Service with its EndpointSlices (sorted by name), as indexed. */
+interface Backing {
+  readonly service: Service;
+  readonly slices: EndpointSlice[];
+}
+
+/** This build's resolutions of one Service, by port as the backend wrote it. */
+interface PortResolution {
+  readonly port: number | string;
+  readonly res: Resolution;
+}
+
+/**
+ * The same port for the cluster key: 80 and "80" make the same key (a port
+ * name has a letter, but shapes are not guaranteed), so they share a resolution.
+ */
+function samePort(a: number | string, b: number | string): boolean {
+  return a === b || String(a) === String(b);
+}
+
 /**
  * The Services and EndpointSlices of one build, indexed, plus the clusters
  * resolved so far. Only clusters some winning route or the default backend
  * resolved end up in the snapshot.
  */
 export class ServiceIndex {
-  readonly #services: Map<string, Service>;
-  readonly #slices: Map<string, EndpointSlice[]>;
-  readonly #memo = new Map<string, Resolution>();
+  // namespace → name → Service and slices: looked up with the strings the
+  // objects hold, where one "namespace/name" map needed a new string per
+  // lookup (built, flattened and hashed: at 10k Services most of a resolution).
+  readonly #index: Map<string, Map<string, Backing>>;
+  readonly #memo = new Map<Backing, PortResolution[]>();
   readonly #clusters = new Map<ClusterKey, Cluster>();
 
   readonly #externalNames: boolean;
@@ -76,19 +98,27 @@ export class ServiceIndex {
    */
   constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, shareFrom?: ServiceIndex) {
     this.#externalNames = externalNames;
-    this.#services = shareFrom === undefined ? new Map() : shareFrom.#services;
-    this.#slices = shareFrom === undefined ? new Map() : shareFrom.#slices;
+    this.#index = shareFrom === undefined ? new Map() : shareFrom.#index;
     if (shareFrom !== undefined) return;
-    for (const s of services) this.#services.set(`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s);
-    for (const sl of slices) {
+    for (let i = 0; i < services.length; i++) {
+      const s = services[i]!;
+      const ns = s.metadata.namespace ?? 'default';
+      let names = this.#index.get(ns);
+      if (names === undefined) this.#index.set(ns, names = new Map());
+      names.set(s.metadata.name, { service: s, slices: [] });
+    }
+    // A slice of a Service that does not exist is never read: not kept.
+    const sorted: EndpointSlice[][] = [];
+    for (let i = 0; i < slices.length; i++) {
+      const sl = slices[i]!;
       const svc = sl.metadata.labels?.[SERVICE_NAME_LABEL];
       if (svc === undefined) continue;
-      const key = `${sl.metadata.namespace ?? 'default'}/${svc}`;
-      const list = this.#slices.get(key);
-      if (list) list.push(sl);
-      else this.#slices.set(key, [sl]);
+      const list = this.#index.get(sl.metadata.namespace ?? 'default')?.get(svc)?.slices;
+      if (list === undefined) continue;
+      list.push(sl);
+      if (list.length === 2) sorted.push(list);
     }
-    for (const list of this.#slices.values()) list.sort((a, b) => cmp(a.metadata.name, b.metadata.name));
+    for (const list of sorted) list.sort((a, b) => cmp(a.metadata.name, b.metadata.name));
   }
 
   /**
@@ -107,12 +137,15 @@ export class ServiceIndex {
     if (!svc || !svc.name) return fail('InvalidBackend', 'a backend names no Service');
     const port = svc.port?.number ?? (svc.port?.name || undefined);
     if (port === undefined) return fail('InvalidBackend', `backend Service ${quote(svc.name)} names no port number or port name`);
-    const key = clusterKey(namespace, svc.name, port);
-    let res = this.#memo.get(key);
-    if (res === undefined) {
-      res = this.#build(key, namespace, svc.name, port);
-      this.#memo.set(key, res);
-    }
+    const backing = this.#index.get(namespace)?.get(svc.name);
+    if (backing === undefined) return fail('ServiceNotFound', `Service ${namespace}/${svc.name} not found`);
+    let memo = this.#memo.get(backing);
+    if (memo !== undefined) {
+      for (let i = 0; i < memo.length; i++) if (samePort(memo[i]!.port, port)) return memo[i]!.res;
+    } else this.#memo.set(backing, memo = []);
+    // The cluster key is built once per Service port and build, not per backend.
+    const res = this.#build(clusterKey(namespace, svc.name, port), namespace, svc.name, port, backing);
+    memo.push({ port, res });
     return res;
   }
 
@@ -130,14 +163,12 @@ export class ServiceIndex {
     return this.#clusters;
   }
 
-  #build(key: ClusterKey, namespace: string, name: string, port: number | string): Resolution {
-    const id = `${namespace}/${name}`;
-    const service = this.#services.get(id);
-    if (!service) return fail('ServiceNotFound', `Service ${id} not found`);
+  #build(key: ClusterKey, namespace: string, name: string, port: number | string, backing: Backing): Resolution {
+    const service = backing.service;
     // The same (frozen) Service and slices as in an earlier build: the same
     // resolution and the very same cluster object, which the snapshot then
     // shares with the previous one without comparing it (reuse.ts, version.ts).
-    const slices = this.#slices.get(id) ?? NO_SLICES;
+    const slices = backing.slices.length === 0 ? NO_SLICES : backing.slices;
     const frozen = frozenInputs(service, slices);
     const memo = frozen ? earlier.get(service) : undefined;
     if (memo !== undefined) {
@@ -147,7 +178,7 @@ export class ServiceIndex {
         return m.res;
       }
     }
-    const res = this.#resolveFresh(key, id, namespace, service, port);
+    const res = this.#resolveFresh(key, namespace, name, service, port, slices);
     if (frozen) {
       const entry: Earlier = { port, externalNames: this.#externalNames, slices, res, cluster: this.#clusters.get(key) };
       // One entry per port and flag; a changed slice list replaces its entry.
@@ -156,10 +187,12 @@ export class ServiceIndex {
     return res;
   }
 
-  #resolveFresh(key: ClusterKey, id: string, namespace: string, service: Service, port: number | string): Resolution {
-    const sp = service.spec?.ports?.find((p) => (typeof port === 'number' ? p.port === port : p.name === port));
-    if (service.spec?.type === 'ExternalName') return this.#externalName(key, id, service, port, sp);
-    if (!sp) return fail('PortNotFound', `Service ${id} has no port ${quote(port)}`);
+  #resolveFresh(key: ClusterKey, namespace: string, name: string, service: Service, port: number | string, list: readonly EndpointSlice[]): Resolution {
+    // "namespace/name" for messages only: built when there is one to write.
+    const id = () => `${namespace}/${name}`;
+    const sp = servicePort(service.spec?.ports, port);
+    if (service.spec?.type === 'ExternalName') return this.#externalName(key, id(), service, port, sp);
+    if (!sp) return fail('PortNotFound', `Service ${id()} has no port ${quote(port)}`);
 
     let problems: Problem[] | undefined;
     // Keys and endpoints side by side, in arrays reused by every resolution
@@ -168,12 +201,11 @@ export class ServiceIndex {
     const found = SCRATCH_ENDPOINTS;
     keys.length = 0;
     found.length = 0;
-    const list = this.#slices.get(id) ?? NO_SLICES;
     // Index loops: no iterator objects for 10k Services × slices × endpoints.
     for (let s = 0; s < list.length; s++) {
       const slice = list[s]!;
       if (slice.addressType === 'FQDN') {
-        (problems ??= []).push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id} has addressType FQDN, which is skipped` });
+        (problems ??= []).push({ kind: 'ref', reason: 'UnsupportedAddressType', message: `EndpointSlice ${namespace}/${slice.metadata.name} of Service ${id()} has addressType FQDN, which is skipped` });
         continue;
       }
       const target = slicePort(slice, sp);
@@ -255,10 +287,20 @@ export function upstreamProtocol(appProtocol: string | undefined): UpstreamProto
  */
 export function slicePort(slice: EndpointSlice, sp: ServicePort): number | undefined {
   const name = sp.name ?? '';
-  const entry = slice.ports?.find((p) => (p.name ?? '') === name);
+  // An index loop, not find() with a closure: this runs for every slice of 10k Services.
+  const ports = slice.ports;
+  let entry: NonNullable<EndpointSlice['ports']>[number] | undefined;
+  if (ports !== undefined) for (let i = 0; i < ports.length && entry === undefined; i++) if ((ports[i]!.name ?? '') === name) entry = ports[i];
   if (entry?.port !== undefined) return isPort(entry.port) ? entry.port : undefined;
   const target = sp.targetPort ?? sp.port;
   return typeof target === 'number' && isPort(target) ? target : undefined;
+}
+
+/** The Service port a backend names, by number or by name (the first that matches). */
+function servicePort(ports: readonly ServicePort[] | undefined, port: number | string): ServicePort | undefined {
+  if (ports === undefined) return undefined;
+  for (let i = 0; i < ports.length; i++) if (typeof port === 'number' ? ports[i]!.port === port : ports[i]!.name === port) return ports[i];
+  return undefined;
 }
 
 function isPort(n: number): boolean {
