@@ -359,7 +359,6 @@ class ManagedListener {
 
   /** Closes idle HTTP/1.1 keep-alive connections (HTTP/2 sessions get GOAWAY in drain()). */
   #closeIdle(): void {
-    // Http2SecureServer has it at run time (HTTP/1.1 connections only), not in @types/node.
     this.#http?.closeIdleConnections();
     this.#tlsHttp1?.closeIdleConnections();
   }

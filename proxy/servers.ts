@@ -90,16 +90,11 @@ export function http1Server(
   onRequest: (req: http.IncomingMessage | NetRequest, res: http.ServerResponse | NetResponse) => void,
   upgrades = true,
 ): http.Server | Http1Server {
-  if (engine === 'net') return netHttp1Server(limits, onRequest, upgrades);
   const options = { ...http1Options(limits), shouldUpgradeCallback: upgrades ? isWebSocketUpgrade : () => false };
+  if (engine === 'net') return new Http1Server(options, onRequest);
   const server = http.createServer(options, onRequest);
   setHttp1Counts(server);
   return server;
-}
-
-/** The net engine's server with an http listener's limits (http1Server() and, for https, takeHttp1Connections()). */
-export function netHttp1Server(limits: ServerLimits, onRequest: (req: NetRequest, res: NetResponse) => void, upgrades = true): Http1Server {
-  return new Http1Server({ ...http1Options(limits), shouldUpgradeCallback: upgrades ? isWebSocketUpgrade : () => false }, onRequest);
 }
 
 /**

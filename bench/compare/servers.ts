@@ -54,11 +54,16 @@ export interface StartOptions {
   readonly hosts?: readonly string[];
   /** Readiness bound (large host tables take a while to load). */
   readonly startTimeoutMs?: number;
-  /** More `turnout local` flags (e.g. --http1-engine net). */
-  readonly args?: readonly string[];
+  /** Turnout's --http1-engine; default: compare.ts --turnout-engine (BENCH_TURNOUT_ENGINE), else node. */
+  readonly engine?: 'node' | 'net';
 }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Turnout's HTTP/1.1 engine for this run: compare.ts --turnout-engine sets BENCH_TURNOUT_ENGINE for every scenario. */
+export function turnoutEngine(): 'node' | 'net' {
+  return process.env.BENCH_TURNOUT_ENGINE === 'net' ? 'net' : 'node';
+}
 
 /** Generates the EC P-256 certificate for TLS_HOST into `dir`. */
 export async function makeCert(dir: string): Promise<Cert> {
@@ -160,12 +165,12 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
     await fs.writeFile(path.join(mdir, `hosts-${String(i / HOSTS_PER_FILE).padStart(3, '0')}.yaml`), turnoutHostIngresses(hosts.slice(i, i + HOSTS_PER_FILE), i));
   }
   const [port, https, admin] = [await freePort(), await freePort(), await freePort()];
+  const engine = opts.engine ?? turnoutEngine();
   const args = [...nodeFlags, path.join(root, 'bin/turnout.js'), 'local', '--manifests', mdir, '--workers', String(workers),
     '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s',
-    // compare.ts --turnout-engine sets it for every scenario; opts.args (later) win.
-    ...(process.env.BENCH_TURNOUT_ENGINE ? ['--http1-engine', process.env.BENCH_TURNOUT_ENGINE] : []), ...(opts.args ?? [])];
+    '--http1-engine', engine];
   const t0 = performance.now();
-  const s = startServer(`turnout --workers ${workers}`, process.execPath, args);
+  const s = startServer(`turnout --workers ${workers}${engine === 'node' ? '' : ` --http1-engine ${engine}`}`, process.execPath, args);
   await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 30_000, readiness(opts.hosts)).catch(stopAndThrow(s));
   return {
     name: s.name, port, pid: s.child.pid, tlsPort: opts.cert ? https : undefined, startMs: performance.now() - t0,

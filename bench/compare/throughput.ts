@@ -5,7 +5,7 @@
 import { fmt, load, PROXIES, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { median, type Throughput } from './report.ts';
-import type { Target } from './servers.ts';
+import { turnoutEngine, type Target } from './servers.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
 import { withCpu } from './cpu.ts';
 import { startReference } from './reference.ts';
@@ -88,6 +88,15 @@ export async function keepAlive(ctx: Ctx): Promise<ScenarioOutput<Throughput>> {
         await ctx.stop(t);
       }
     }
+  }
+  // Turnout's other HTTP/1.1 engine, 1 worker, in the same run: the machine's
+  // speed drifts by tens of percent between runs (docs/performance.md), so
+  // engines are compared within one. The scenarios after this one run the
+  // run's own engine (--turnout-engine).
+  if (ctx.proxies.includes('turnout')) {
+    const t = await ctx.start('turnout', 1, { engine: turnoutEngine() === 'net' ? 'node' : 'net' });
+    rows.push(await measure(t, 'turnout', 1, timing));
+    await ctx.stop(t);
   }
   const tn = bestSingle(rows, 'turnout');
   if (tn) ctx.turnoutSingle = tn.workers;

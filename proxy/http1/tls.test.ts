@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { createHttpsServer, DEFAULT_LIMITS, netHttp1Server } from '../servers.ts';
+import { createHttpsServer, DEFAULT_LIMITS, http1Server } from '../servers.ts';
 import type { ClientRequest, ClientResponse } from '../decide.ts';
 import { DEFAULT } from '../testdata/tls.ts';
 import { NetRequest } from './messages.ts';
@@ -21,7 +21,7 @@ before(async () => {
     (res as import('node:http').ServerResponse).writeHead(200, ['content-length', '2']);
     res.end('ok');
   };
-  server = createHttpsServer(DEFAULT_LIMITS, DEFAULT, () => undefined, onRequest, netHttp1Server(DEFAULT_LIMITS, onRequest));
+  server = createHttpsServer(DEFAULT_LIMITS, DEFAULT, () => undefined, onRequest, http1Server('net', DEFAULT_LIMITS, onRequest));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
 });
