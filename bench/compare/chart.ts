@@ -100,7 +100,10 @@ export function barChart(groups: readonly Bars[], title: string, subtitle = '', 
         cut ? `<text x="${(x + bw / 2).toFixed(1)}" y="${(yv + 16).toFixed(1)}" font-size="10.5" font-weight="600" text-anchor="middle" style="fill: #ffffff">↑ ${short(v)}</text>`
           : `<text x="${(x + bw / 2).toFixed(1)}" y="${(yv - 4).toFixed(1)}" font-size="10.5" text-anchor="middle">${short(v)}</text>`);
     });
-    out.push(`<text x="${(left + gi * gw + gw / 2).toFixed(1)}" y="${top + plotH + 20}" font-size="12.5" text-anchor="middle">${esc(g.label)}</text>`);
+    // A label may have a second line ("\n"), drawn under the first.
+    const lx = (left + gi * gw + gw / 2).toFixed(1);
+    const lines = g.label.split('\n').map((l, i) => `<tspan x="${lx}" dy="${i === 0 ? 0 : 15}">${esc(l)}</tspan>`).join('');
+    out.push(`<text x="${lx}" y="${top + plotH + 20}" font-size="12.5" text-anchor="middle">${lines}</text>`);
   });
   out.push(`<line class="axis" x1="${left}" x2="${W - right}" y1="${top + plotH}" y2="${top + plotH}" stroke-width="1"/>`, '</svg>');
   return out.join('\n') + '\n';

@@ -108,8 +108,10 @@ export function keepAliveReport(rows: readonly Throughput[], full: boolean): Rep
   const timing = keepAliveTiming(full);
   const values: Partial<Record<Proxy, number>> = {};
   for (const kind of PROXIES) { const b = bestSingle(rows, kind); if (b) values[kind] = b.rps; }
+  // The bar is Turnout's best single-core row, which may be the other engine's: say so under it.
+  const engine = /--http1-engine (\w+)/.exec(bestSingle(rows, 'turnout')?.target ?? '')?.[1];
   return {
     goals: keepAliveGoals(rows), markdown: keepAliveMarkdown(rows, `wrk -t1 -c${CONNECTIONS} -d${timing.seconds}s --latency`),
-    bars: [{ label: 'HTTP/1.1 keep-alive', values }],
+    bars: [{ label: engine === undefined ? 'HTTP/1.1 keep-alive' : `HTTP/1.1 keep-alive\n(Turnout: ${engine} engine)`, values }],
   };
 }
