@@ -2,6 +2,7 @@
 // 127.0.0.1:0, and a raw HTTP client that sends exactly the bytes it is given
 // (http.request would add and normalise headers the tests need to control).
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Cluster, Route, VirtualHost } from '../api/snapshot.ts';
@@ -137,13 +138,51 @@ export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> & 
   };
 }
 
-/** A port that was free a moment ago (for snapshot listeners, which need a real port, and for refused connects). */
+/**
+ * A port that was free a moment ago (for snapshot listeners, which need a
+ * real port, and for refused connects), picked below the kernel's ephemeral
+ * range: a port from listen(0) is handed out again to the next listen(0) or
+ * to any client socket of a test running alongside, and the listener that
+ * binds it later then fails (EADDRINUSE, seen in CI with two test files at
+ * a time); below the range only another freePort() can pick it.
+ */
 export async function freePort(): Promise<number> {
+  const low = Math.max(1024, ephemeralStart() - 12_000);
+  if (ephemeralStart() - low < 1_000) return anyFreePort();
+  for (let i = 0; i < 100; i++) {
+    const port = low + Math.floor(Math.random() * (ephemeralStart() - low));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port below the ephemeral range (from ${low})`);
+}
+
+/** listen(0)'s port: where the ephemeral range leaves no room below it. */
+async function anyFreePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   const { port } = s.address() as AddressInfo;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
+}
+
+let ephemeral: number | undefined;
+/** The first port of the kernel's ephemeral range (Linux: /proc; 32768 elsewhere). */
+function ephemeralStart(): number {
+  if (ephemeral !== undefined) return ephemeral;
+  try {
+    ephemeral = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32_768;
+  } catch {
+    ephemeral = 32_768;
+  }
+  return ephemeral;
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 /** A response as the tests look at it. */
