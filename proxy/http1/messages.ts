@@ -205,6 +205,7 @@ export class NetResponse extends ResponseEvents {
     let length = false;
     let date = false;
     let connection = false;
+    let close = false;
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i] as string;
       const value = String(list[i + 1]);
@@ -215,13 +216,17 @@ export class NetResponse extends ResponseEvents {
       // Only these three change framing; compare lower-cased only at their lengths.
       if (n === 14 && name.toLowerCase() === 'content-length') length = true;
       else if (n === 4 && name.toLowerCase() === 'date') date = true;
-      else if (n === 10 && name.toLowerCase() === 'connection') connection = true;
+      else if (n === 10 && name.toLowerCase() === 'connection') {
+        connection = true;
+        close ||= /\bclose\b/i.test(value);
+      }
     }
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     if (!date) head += `Date: ${utcDate()}\r\n`;
     // Node's rule: keep-alive only when the client may and the body's end is
     // known without a close (a length, or chunked for an HTTP/1.1 client).
-    const keep = this.shouldKeepAlive && (length || !this.#http10 || !this.#hasBody);
+    // A caller's own `Connection: close` ends the connection too.
+    const keep = this.shouldKeepAlive && !close && (length || !this.#http10 || !this.#hasBody);
     if (!connection) {
       if (keep) {
         head += 'Connection: keep-alive\r\n';
