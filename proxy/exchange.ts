@@ -57,7 +57,7 @@ export const UPSTREAM_BODY_IDLE_MS = 300_000;
 export class Exchange implements AttemptOwner {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
-  /** The client speaks HTTP/2: response headers are held briefly and trailers relayed (responseStarted). */
+  /** The client speaks HTTP/2: trailers are relayed (responseEnded). */
   readonly #h2: boolean;
   readonly #cluster: ClusterBalancer;
   readonly #route: ExchangeRoute;
@@ -287,7 +287,8 @@ export class Exchange implements AttemptOwner {
   responseEnded(a: Attempt, trailers: Record<string, string | string[] | undefined>): void {
     if (!this.#live(a)) return;
     this.#clearTimers();
-    if (this.#h2) relayTrailers(this.#res as H2Response, trailers);
+    // HTTP/2 relays the upstream's trailers (gRPC's grpc-status); HTTP/1.1 drops them.
+    if (this.#h2) (this.#res as H2Response).addTrailers(trailers);
     this.#res.end();
   }
 
@@ -308,23 +309,3 @@ export class Exchange implements AttemptOwner {
     sendClientError(this.#res, classify(err));
   }
 }
-
-/**
- * The upstream's trailers for an HTTP/2 client (gRPC's grpc-status and
- * grpc-message). Names HTTP/2 forbids (connection-specific ones) or Node
- * refuses are left out, one at a time: the rest still go.
- */
-function relayTrailers(res: H2Response, trailers: Record<string, string | string[] | undefined>): void {
-  const out: Record<string, string | string[]> = {};
-  let any = false;
-  for (const name of Object.keys(trailers)) {
-    const v = trailers[name];
-    if (v === undefined || DROP_TRAILERS.has(name)) continue;
-    out[name] = v;
-    any = true;
-  }
-  if (any) res.addTrailers(out);
-}
-
-// Hop-by-hop names (never in HTTP/2) and pseudo-headers.
-const DROP_TRAILERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'host']);

@@ -26,6 +26,8 @@ import { Readable } from 'node:stream';
 // Response fields HTTP/2 forbids (RFC 9113 §8.2.2): connection-specific, the
 // upstream's HTTP/1.1 framing. Dropped here rather than refused: Node would throw.
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
+// Never trailers: those, and the fields that frame or route a message.
+const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length', 'host']);
 
 /** An HTTP/2 request (one stream). */
 export class H2Request {
@@ -160,9 +162,17 @@ export class H2Response extends ResponseEvents {
     return this;
   }
 
-  /** Trailers to send after the body (the upstream's, exchange.ts). */
-  addTrailers(trailers: OutgoingHttpHeaders): void {
-    this.#trailers = { ...this.#trailers, ...trailers };
+  /**
+   * Trailers to send after the body (the upstream's, exchange.ts). Names
+   * HTTP/2 forbids or that frame the message are left out, one at a time: the
+   * rest still go.
+   */
+  addTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void {
+    for (const name of Object.keys(trailers)) {
+      const value = trailers[name];
+      if (value === undefined || NOT_TRAILERS.has(name)) continue;
+      (this.#trailers ??= {})[name] = value;
+    }
   }
 
   /** Sends held headers now (next turn, first body chunk). */

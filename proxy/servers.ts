@@ -121,7 +121,7 @@ export function takeHttp1Connections(server: Http2SecureServer, h1: http.Server 
 }
 
 /** Settings that apply to HTTP/1.1 connections after construction (both listener kinds). */
-export function setHttp1Counts(s: http.Server): void {
+function setHttp1Counts(s: http.Server): void {
   // Unlimited requests per keep-alive connection: recycling connections
   // costs clients a reconnect and buys nothing here.
   s.maxRequestsPerSocket = 0;

@@ -147,7 +147,6 @@ class Connection implements ParserHandler, MessageOwner {
   #upgrading = false;
   /** The request was answered before its body was read: the rest is read and dropped. */
   #dumping = false;
-  #bodyStart = 0;
 
   constructor(server: Http1Server, socket: net.Socket, onRequest: (req: NetRequest, res: NetResponse) => void) {
     this.#server = server;
@@ -251,7 +250,6 @@ class Connection implements ParserHandler, MessageOwner {
     }
     if (minor === 1 && req.headers.host === undefined) return -1;
     this.state = BODY;
-    this.#bodyStart = this.since;
     if (p.upgrade()) {
       if (req.method === 'CONNECT') return 0;
       if (this.#server.shouldUpgrade(req)) {
@@ -400,7 +398,8 @@ class Connection implements ParserHandler, MessageOwner {
     } else if (this.state === HEAD || this.state === FRESH) {
       if (s.headersTimeout > 0 && now - this.since > s.headersTimeout) this.#close(CLOSE_408);
     } else if (this.state === BODY) {
-      if (s.requestTimeout > 0 && now - this.#bodyStart > s.requestTimeout) this.#close(CLOSE_408);
+      // `since` is still the request's first byte (BODY follows HEAD without a reset).
+      if (s.requestTimeout > 0 && now - this.since > s.requestTimeout) this.#close(CLOSE_408);
     }
   }
 

@@ -36,8 +36,8 @@
 // turn (one setImmediate per pool; onRequestStart runs then too). Writing
 // each at once woke the upstream once per request: measured with
 // bench/h1-client.ts (freed connections) the upstream spent ~40 % more CPU
-// per request and the client ~35 % more, and with bench/h1-upstream.ts
-// (every request) the proxy spent ~20 % more per request.
+// per request and the client ~35 % more; under a whole proxy (every request,
+// as bench/h1-load.ts measures) the proxy spent ~20 % more per request.
 import type { Dispatcher } from 'undici';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
 import type { UpstreamDispatcher } from './balancer.ts';

@@ -55,14 +55,8 @@ export class ConnectionTimers {
       return;
     }
     this.mode = mode;
-    if (this.#wait !== undefined && this.#waitTimerMs === ms) {
-      this.#wait.refresh();
-      return;
-    }
-    clearTimeout(this.#wait);
+    this.#wait = rearm(this.#wait, this.#waitTimerMs, ms, this.#onWait);
     this.#waitTimerMs = ms;
-    this.#wait = setTimeout(this.#onWait, ms);
-    this.#wait.unref();
   }
 
   /** Progress on what is counted in `mode`: the count starts again. */
@@ -80,14 +74,8 @@ export class ConnectionTimers {
   #armIdle(ms: number): void {
     this.#idleArmed = true;
     this.#idleFiresAt = performance.now() + ms;
-    if (this.#idle !== undefined && this.#idleTimerMs === ms) {
-      this.#idle.refresh();
-      return;
-    }
-    clearTimeout(this.#idle);
+    this.#idle = rearm(this.#idle, this.#idleTimerMs, ms, this.#onIdle);
     this.#idleTimerMs = ms;
-    this.#idle = setTimeout(this.#onIdle, ms);
-    this.#idle.unref();
   }
 
   readonly #onIdle = (): void => {
@@ -100,4 +88,14 @@ export class ConnectionTimers {
   readonly #onWait = (): void => {
     if (this.mode !== WAIT.NONE) this.#owner.waitExpired(this.mode);
   };
+}
+
+/**
+ * `timer` restarted when it already runs for `ms` (no new timer in the list),
+ * else a new unref'd one for `ms`, the old one cleared.
+ */
+function rearm(timer: NodeJS.Timeout | undefined, timerMs: number, ms: number, fn: () => void): NodeJS.Timeout {
+  if (timer !== undefined && timerMs === ms) return timer.refresh();
+  clearTimeout(timer);
+  return setTimeout(fn, ms).unref();
 }
