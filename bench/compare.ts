@@ -39,7 +39,7 @@ import { longLivedScenario, type LongLivedResult } from './compare/long-lived.ts
 import { rerunInPrivateNetns } from './compare/netns.ts';
 import { machine } from './compare/report.ts';
 import { renderResults, stamp, type ResultsFile } from './compare/results.ts';
-import { startBackend, startProxy, type Target } from './compare/servers.ts';
+import { startBackend, startProxy, turnoutEngine, type Target } from './compare/servers.ts';
 import { bestSingle, CONNECTIONS, keepAlive, keepAliveTiming } from './compare/throughput.ts';
 import { aptCommand, install, missingTools, versions } from './compare/tools.ts';
 import { controlPlane, type ControlPlaneResult } from './compare/control-plane.ts';
@@ -58,9 +58,9 @@ const runs = (s: string) => !pick || pick.includes(s);
 // --hosts=10,50000: scenario 3's table sizes (default: 10 and 10k; --full 10, 1k, 10k, 50k).
 const hostSizes = process.argv.find((a) => a.startsWith('--hosts='))?.slice(8).split(',').map(Number);
 const turnoutWorkers = process.argv.find((a) => a.startsWith('--turnout-workers='))?.slice(18);
-// --turnout-engine=net: Turnout's HTTP/1.1 engine in every scenario (servers.ts reads it from the environment).
-const turnoutEngine = process.argv.find((a) => a.startsWith('--turnout-engine='))?.slice(17);
-if (turnoutEngine !== undefined) process.env.BENCH_TURNOUT_ENGINE = turnoutEngine;
+// --turnout-engine=node: Turnout's HTTP/1.1 engine in every scenario (servers.ts reads it from the environment; default Turnout's).
+const engineFlag = process.argv.find((a) => a.startsWith('--turnout-engine='))?.slice(17);
+if (engineFlag !== undefined) process.env.BENCH_TURNOUT_ENGINE = engineFlag;
 
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 let missing = missingTools();
@@ -140,7 +140,7 @@ if (outputs.length > 0) {
   const scenarios = { ...Object.fromEntries(outputs.map((o) => [o.id, o.rows])), changes, longLived } as ResultsFile['scenarios'];
   const file: ResultsFile = {
     date: now.toISOString(), mode: full ? 'full' : 'quick', machine: mach,
-    versions: { ...versions(), ...(turnoutEngine === undefined ? {} : { turnoutEngine: `Turnout --http1-engine ${turnoutEngine}` }) }, keepAliveTiming: keepAliveTiming(full), timing,
+    versions: { ...versions(), turnoutEngine: `Turnout --http1-engine ${turnoutEngine()}` }, keepAliveTiming: keepAliveTiming(full), timing,
     connections: CONNECTIONS, scenarios, controlPlane: controlPlaneResult,
   };
   const { md, svg, goals } = renderResults(file);

@@ -11,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Server } from 'node:http';
 import { clientLoad, echoBackend, eventually, freePort, get, turnout, type Proc } from './harness.ts';
 import { routesYaml, servicesYaml, tlsYaml } from './manifests.ts';
+import { testEngine } from '../proxy/testkit.ts';
 
 describe('turnout local', () => {
   let dir: string;
@@ -27,9 +28,9 @@ describe('turnout local', () => {
     ports.http = await freePort();
     ports.https = await freePort();
     ports.admin = await freePort();
-    // package.json's test:net-engine runs this file again with the net engine, through the flag.
+    // package.json's test:node-engine runs this file again on node:http, through the flag.
     proc = turnout(['local', '--manifests', dir, '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin),
-      '--http1-engine', process.env.TURNOUT_TEST_HTTP1_ENGINE === 'net' ? 'net' : 'node']);
+      '--http1-engine', testEngine()]);
     await eventually('readyz', async () => (await get(ports.admin, '/readyz')).status === 200, 30_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n--- turnout output ---\n${proc.output()}`);
     });

@@ -11,6 +11,7 @@ import { createForwarder } from './forward.ts';
 import type { ProxyHandler } from './forward.ts';
 import { ListenerSet } from './listeners.ts';
 import type { ListenerInfo, ServerLimits } from './listeners.ts';
+import { DEFAULT_HTTP1_ENGINE } from './servers.ts';
 import type { Http1Engine } from './servers.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
@@ -93,7 +94,7 @@ export class DataPlane implements SnapshotApplier {
   constructor(options: DataPlaneOptions = {}) {
     this.#log = options.log ?? silentLogger;
     // The net engine brings its upstream client (upstream/h1-pool.ts) for plain HTTP/1.1 endpoints.
-    this.pools = new UpstreamPools({ http1Client: options.http1Engine === 'net' ? 'lean' : 'undici', ...options.pools }, this.#log);
+    this.pools = new UpstreamPools({ http1Client: (options.http1Engine ?? DEFAULT_HTTP1_ENGINE) === 'net' ? 'lean' : 'undici', ...options.pools }, this.#log);
     this.dns = new DnsTargets(this.pools, this.#log, options.dns);
     this.handler = createForwarder({ getTable: () => this.#table, maxAttempts: options.maxAttempts, sendTimeoutMs: options.sendTimeoutMs, log: this.#log });
     this.listeners = new ListenerSet({

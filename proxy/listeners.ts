@@ -44,7 +44,7 @@ import type { Listener } from '../api/snapshot.ts';
 import { ApplyCode, ApplyError, ClientError, sendClientError } from './errors.ts';
 import type { ClientProtocol, ProxyHandler } from './forward.ts';
 import { H2Sessions } from './h2-sessions.ts';
-import { createHttpsServer, DEFAULT_LIMITS, http1Server } from './servers.ts';
+import { createHttpsServer, DEFAULT_HTTP1_ENGINE, DEFAULT_LIMITS, http1Server } from './servers.ts';
 import type { Http1Engine, ServerLimits } from './servers.ts';
 import type { Http1Server } from './http1/server.ts';
 import { NetResponse } from './http1/messages.ts';
@@ -86,7 +86,7 @@ export interface ListenerSetOptions {
   /** How long a tcp listener waits for an upstream connect before trying another endpoint. Default 5 s. */
   readonly tcpConnectTimeoutMs?: number;
   readonly limits?: Partial<ServerLimits>;
-  /** Who speaks HTTP/1.1 on http listeners: node:http, or the net-level engine (http1/server.ts). Default 'node'. */
+  /** Who speaks HTTP/1.1 on http listeners: node:http, or the net-level engine (http1/server.ts). Default DEFAULT_HTTP1_ENGINE. */
   readonly http1Engine?: Http1Engine;
   /** Long-lived connections to close after a drain when their route goes; default: the set's own. */
   readonly longLived?: LongLivedSet;
@@ -301,7 +301,7 @@ class ManagedListener {
       this.#defaultFingerprint = creds?.fingerprint;
       const sessions = new H2Sessions(limits.keepAliveTimeoutMs);
       // HTTP/1.1 over TLS goes to an HTTP/1.1 server of its own, as on an http listener.
-      this.#tlsHttp1 = http1Server(opts.http1Engine ?? 'node', limits, onRequest);
+      this.#tlsHttp1 = http1Server(opts.http1Engine ?? DEFAULT_HTTP1_ENGINE, limits, onRequest);
       server = createHttpsServer(limits, creds, getTable, onRequest, this.#tlsHttp1);
       server.on('session', (session: ServerHttp2Session) => sessions.add(session, this.#draining));
       this.#https = server;
@@ -312,7 +312,7 @@ class ManagedListener {
         getTable, peekTimeoutMs: limits.handshakeTimeoutMs, connectTimeoutMs: opts.tcpConnectTimeoutMs ?? 5_000, longLived: opts.longLived, log: this.#log,
       });
     } else {
-      const http1 = http1Server(opts.http1Engine ?? 'node', limits, onRequest);
+      const http1 = http1Server(opts.http1Engine ?? DEFAULT_HTTP1_ENGINE, limits, onRequest);
       server = http1;
       this.#http = http1;
       this.#https = undefined;

@@ -12,9 +12,10 @@ import type { RoutingTable } from './routing/table.ts';
 import { isWebSocketUpgrade } from './upgrade.ts';
 import { Http1Server } from './http1/server.ts';
 import type { NetRequest, NetResponse } from './http1/messages.ts';
+import type { Http1Engine } from './http1/engine.ts';
 
-/** Who speaks HTTP/1.1 on the http listeners: node:http, or Turnout's net-level engine (http1/server.ts). */
-export type Http1Engine = 'node' | 'net';
+export { DEFAULT_HTTP1_ENGINE } from './http1/engine.ts';
+export type { Http1Engine } from './http1/engine.ts';
 
 /** Server limits, set on purpose rather than inherited from Node's defaults. */
 export interface ServerLimits {

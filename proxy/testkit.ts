@@ -13,18 +13,18 @@ import { createForwarder, type ForwarderOptions } from './forward.ts';
 import { buildTable, type RoutingTable } from './routing/table.ts';
 import { UpstreamPools } from './upstream/pools.ts';
 import type { PoolOptions } from './upstream/pools.ts';
-import { DEFAULT_LIMITS, http1Server } from './servers.ts';
+import { DEFAULT_HTTP1_ENGINE, DEFAULT_LIMITS, http1Server } from './servers.ts';
 import type { Http1Engine } from './servers.ts';
 import type { Http1Server } from './http1/server.ts';
 
 /**
- * The HTTP/1.1 engine the proxy tests run on: node:http by default, the
- * net-level engine when TURNOUT_TEST_HTTP1_ENGINE=net (package.json runs the
- * proxy suite both ways).
+ * The HTTP/1.1 engine the proxy tests run on: the default, or the one
+ * TURNOUT_TEST_HTTP1_ENGINE names (package.json runs the proxy suite again on
+ * node:http that way).
  */
 export function testEngine(): Http1Engine {
   const e = process.env.TURNOUT_TEST_HTTP1_ENGINE;
-  return e === 'net' ? 'net' : 'node';
+  return e === 'node' || e === 'net' ? e : DEFAULT_HTTP1_ENGINE;
 }
 
 /** A route for a snapshot's `routes` map. */

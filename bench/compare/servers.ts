@@ -11,6 +11,7 @@ import {
   turnoutChange, turnoutHostIngresses, turnoutTls, type ProxyOptions,
 } from './configs.ts';
 import { freePort, get, startServer, waitReady, type Server } from './procs.ts';
+import { DEFAULT_HTTP1_ENGINE } from '../../proxy/http1/engine.ts';
 
 /** The backend's body: 13 bytes, as in issue 8. */
 export const BODY = 'Hello, world!';
@@ -54,7 +55,7 @@ export interface StartOptions {
   readonly hosts?: readonly string[];
   /** Readiness bound (large host tables take a while to load). */
   readonly startTimeoutMs?: number;
-  /** Turnout's --http1-engine; default: compare.ts --turnout-engine (BENCH_TURNOUT_ENGINE), else node. */
+  /** Turnout's --http1-engine; default: compare.ts --turnout-engine (BENCH_TURNOUT_ENGINE), else Turnout's default. */
   readonly engine?: 'node' | 'net';
 }
 
@@ -62,7 +63,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Turnout's HTTP/1.1 engine for this run: compare.ts --turnout-engine sets BENCH_TURNOUT_ENGINE for every scenario. */
 export function turnoutEngine(): 'node' | 'net' {
-  return process.env.BENCH_TURNOUT_ENGINE === 'net' ? 'net' : 'node';
+  const e = process.env.BENCH_TURNOUT_ENGINE;
+  return e === 'node' || e === 'net' ? e : DEFAULT_HTTP1_ENGINE;
 }
 
 /** Generates the EC P-256 certificate for TLS_HOST into `dir`. */
@@ -170,7 +172,7 @@ export async function startTurnout(dir: string, workers: number, backendPort: nu
     '--http-port', String(port), '--https-port', String(https), '--admin-port', String(admin), '--log-level', process.env.BENCH_TURNOUT_LOG ?? 'warn', '--drain-timeout', '2s',
     '--http1-engine', engine];
   const t0 = performance.now();
-  const s = startServer(`turnout --workers ${workers}${engine === 'node' ? '' : ` --http1-engine ${engine}`}`, process.execPath, args);
+  const s = startServer(`turnout --workers ${workers} --http1-engine ${engine}`, process.execPath, args);
   await waitReady(s, port, '/', 200, opts.startTimeoutMs ?? 30_000, readiness(opts.hosts)).catch(stopAndThrow(s));
   return {
     name: s.name, port, pid: s.child.pid, tlsPort: opts.cert ? https : undefined, startMs: performance.now() - t0,

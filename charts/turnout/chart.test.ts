@@ -182,7 +182,7 @@ test('proxy drain: terminationGracePeriodSeconds covers preStop + --drain-timeou
     assert.equal(c.readinessProbe?.httpGet?.port, Number(flag(c, 'admin-port')));
     assert.equal(flag(c, 'admin-bind'), '0.0.0.0', 'the kubelet probes the pod IP');
     assert.equal(flag(c, 'workers'), '2');
-    assert.equal(flag(c, 'http1-engine'), 'node');
+    assert.equal(flag(c, 'http1-engine'), 'net');
     const state = flag(c, 'state-dir');
     const mount = c.volumeMounts?.find((m) => m.mountPath === state);
     assert.ok(mount && pod(proxy).volumes.find((v) => v.name === mount.name)?.emptyDir, '--state-dir is an emptyDir');
