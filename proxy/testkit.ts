@@ -144,14 +144,18 @@ export async function directProxy(options: Omit<ForwarderOptions, 'getTable'> & 
  * range: a port from listen(0) is handed out again to the next listen(0) or
  * to any client socket of a test running alongside, and the listener that
  * binds it later then fails (EADDRINUSE, seen in CI with two test files at
- * a time); below the range only another freePort() can pick it.
+ * a time); below the range only another freePort() can pick it, and never
+ * one this process already handed out (a test that asks for two ports before
+ * binding either must get two).
  */
 export async function freePort(): Promise<number> {
   const low = Math.max(1024, ephemeralStart() - 12_000);
   if (ephemeralStart() - low < 1_000) return anyFreePort();
   for (let i = 0; i < 100; i++) {
     const port = low + Math.floor(Math.random() * (ephemeralStart() - low));
-    if (await bindable(port)) return port;
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
   }
   throw new Error(`no free port below the ephemeral range (from ${low})`);
 }
@@ -164,6 +168,8 @@ async function anyFreePort(): Promise<number> {
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
 }
+
+const handedOut = new Set<number>();
 
 let ephemeral: number | undefined;
 /** The first port of the kernel's ephemeral range (Linux: /proc; 32768 elsewhere). */
