@@ -8,7 +8,7 @@ import { median } from './report.ts';
 import type { Kind, Target } from './servers.ts';
 import { CONNECTIONS } from './throughput.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
-import { withCpu } from './cpu.ts';
+import { inRounds, type RoundRuns } from './rounds.ts';
 import { startReference } from './reference.ts';
 
 /** The header that turns keep-alive off. */
@@ -28,28 +28,25 @@ export interface ChurnRow {
   requests: number;
   /** CPU µs per request of the target's process group over the runs. */
   cpuUsPerReq: number;
+  /** Measured in rounds with the scenario's other servers (rounds.ts). */
+  inRounds?: boolean;
 }
 
-async function churnOne(ctx: Ctx, t: Target, kind: Kind, workers: number): Promise<ChurnRow> {
-  const { warmup, seconds, reps } = ctx.timing;
-  const url = `http://127.0.0.1:${t.port}/`;
-  const opts = { connections: CONNECTIONS, headers: [CLOSE_HEADER] };
-  await runWrk(url, { ...opts, seconds: warmup });
-  const runs: WrkResult[] = [];
-  const { cpuMs } = await withCpu(t.pid, async () => { for (let i = 0; i < reps; i++) runs.push(await runWrk(url, { ...opts, seconds })); });
+/** Scenario 2's row of one target from its runs (in round order) and the CPU they cost. */
+function churnRow(t: Target, kind: Kind, workers: number, { runs, cpuMs }: RoundRuns<WrkResult>): ChurnRow {
   const requests = runs.reduce((s, x) => s + x.requests, 0);
   const r: ChurnRow = {
     target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)),
-    p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + failures(x), 0), requests, cpuUsPerReq: cpuMs * 1000 / requests,
+    p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + failures(x), 0), requests, cpuUsPerReq: cpuMs * 1000 / requests, inRounds: true,
   };
-  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} of ${r.requests} [${load()}]`);
+  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} of ${r.requests}`);
   return r;
 }
 
 /** Scenario 2's Markdown section. */
 export function churnMarkdown(rows: readonly ChurnRow[], line: string): string {
   const nginx = (w: number) => rows.find((r) => r.kind === 'nginx' && r.workers === w)?.rps;
-  const lines = [`## 2. \`Connection: close\` churn (\`${line}\`, median of the runs)`, '',
+  const lines = [`## 2. \`Connection: close\` churn (\`${line}\`, median of the runs${rows.some((r) => r.inRounds) ? '; servers measured in rounds' : ''})`, '',
     '| target | workers | req/s | vs nginx | p50 ms | p99 ms | CPU µs/req | failed / requests | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     lines.push(`| ${r.target} | ${r.workers} | ${fmt.int(r.rps)} | ${r.kind === 'direct' ? '' : fmt.ratio(r.rps, nginx(Math.max(1, r.workers)))} | ${fmt.ms(r.p50)} | ${fmt.ms(r.p99)} | ${fmt.us(r.cpuUsPerReq)} | ${r.failed} / ${fmt.int(r.requests)} | ${r.runs.map((x) => fmt.int(x.rps)).join(', ')} |`);
@@ -69,26 +66,38 @@ export function churnGoals(rows: readonly ChurnRow[]): GoalResult[] {
   }];
 }
 
-/** Runs scenario 2: direct, then each proxy at each worker count. */
+/** Runs scenario 2: direct, the references and each proxy, measured in rounds per worker count (rounds.ts). */
 export async function churn(ctx: Ctx): Promise<ScenarioOutput<ChurnRow>> {
-  const line = churnLine(ctx.timing.seconds);
-  console.log(`scenario 2: Connection: close churn (${line}, median of ${ctx.timing.reps}) [${load()}]`);
-  const rows: ChurnRow[] = [await churnOne(ctx, ctx.backend, 'direct', 1)];
-  // Node answering by itself and a minimal Node proxy: what a new connection costs the runtime.
-  if (ctx.proxies.includes('turnout')) {
-    for (const kind of ['node-hello', 'node-proxy'] as const) {
-      const t = await ctx.track(startReference(kind, ctx.backend.port));
-      try { rows.push(await churnOne(ctx, t, 'reference', 1)); } finally { await ctx.stop(t); }
-    }
-  }
+  const { warmup, seconds, reps } = ctx.timing;
+  const line = churnLine(seconds);
+  console.log(`scenario 2: Connection: close churn (${line}, median of ${reps} rounds) [${load()}]`);
+  const rows: ChurnRow[] = [];
+  const opts = { connections: CONNECTIONS, headers: [CLOSE_HEADER] };
+  const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
   for (const w of ctx.workers) {
-    for (const kind of ctx.proxies) {
-      const workers = workersFor(ctx, kind, w);
-      const t = await ctx.start(kind, workers);
-      try { rows.push(await churnOne(ctx, t, kind, workers)); } finally { await ctx.stop(t); }
+    const group: Array<{ t: Target; kind: Kind; workers: number }> = [];
+    try {
+      if (w === ctx.workers[0]) {
+        group.push({ t: ctx.backend, kind: 'direct', workers: 1 });
+        // Node answering by itself and a minimal Node proxy: what a new connection costs the runtime.
+        if (ctx.proxies.includes('turnout')) {
+          for (const kind of ['node-hello', 'node-proxy'] as const) group.push({ t: await ctx.track(startReference(kind, ctx.backend.port)), kind: 'reference', workers: 1 });
+        }
+      }
+      for (const kind of ctx.proxies) {
+        const workers = workersFor(ctx, kind, w);
+        group.push({ t: await ctx.start(kind, workers), kind, workers });
+      }
+      const results = await inRounds(group.map((g) => g.t), reps,
+        (t, first) => runWrk(url(t), { ...opts, seconds: first ? warmup : 1 }),
+        (t) => runWrk(url(t), { ...opts, seconds }),
+        (round) => console.log(`  round ${round + 1} of ${reps} [${load()}]`));
+      group.forEach((g, i) => rows.push(churnRow(g.t, g.kind, g.workers, results[i]!)));
+    } finally {
+      for (const g of group) if (g.t !== ctx.backend) await ctx.stop(g.t);
     }
   }
-  return { id: 'churn', rows, ...churnReport(rows, ctx.timing.seconds) };
+  return { id: 'churn', rows, ...churnReport(rows, seconds) };
 }
 
 /** The command line shown in the report. */

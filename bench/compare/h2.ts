@@ -5,7 +5,7 @@
 // keep-alive to the backend. No direct-to-backend row (the backend is h1).
 import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import { TLS_HOST } from './configs.ts';
-import { withCpu } from './cpu.ts';
+import { inRounds, type RoundRuns } from './rounds.ts';
 import { runH2load, type H2Result } from './h2load.ts';
 import { median } from './report.ts';
 import { startH2Reference } from './reference.ts';
@@ -30,6 +30,8 @@ export interface H2Row {
   failed: number;
   /** CPU µs per request of the proxy's process group over the runs. */
   cpuUsPerReq: number;
+  /** Measured in rounds with the scenario's other servers (rounds.ts). */
+  inRounds?: boolean;
 }
 
 /** The command line shown in the report (the port differs per proxy). */
@@ -41,7 +43,7 @@ export function h2Line(seconds: number, warmup: number): string {
 export function h2Markdown(rows: readonly H2Row[], line: string): string {
   const nginx = (w: number) => rows.find((r) => r.kind === 'nginx' && r.workers === w)?.rps;
   const haproxy = (w: number) => rows.find((r) => r.kind === 'haproxy' && r.workers === w)?.rps;
-  const lines = [`## 1b. Keep-alive throughput, HTTP/2 over TLS (\`${line}\`, median of the runs)`, '',
+  const lines = [`## 1b. Keep-alive throughput, HTTP/2 over TLS (\`${line}\`, median of the runs${rows.some((r) => r.inRounds) ? '; servers measured in rounds' : ''})`, '',
     '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | CPU µs/req | failed | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const w = Math.max(1, r.workers);
@@ -50,43 +52,44 @@ export function h2Markdown(rows: readonly H2Row[], line: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** h2load on `t` (reps runs), with the CPU of its process group; stops `t`. */
-async function measureH2(ctx: Ctx, t: Target, kind: H2Row['kind'], workers: number): Promise<H2Row> {
-  const { warmup, seconds, reps } = ctx.timing;
-  const runs: H2Result[] = [];
-  let cpuMs = NaN;
-  try {
-    ({ cpuMs } = await withCpu(t.pid, async () => {
-      for (let i = 0; i < reps; i++) {
-        runs.push(await runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds, warmup }));
-      }
-    }));
-  } finally { await ctx.stop(t); }
+/** Scenario 1b's row of one target from its h2load runs (in round order, each with its own warm-up) and their CPU. */
+function h2Row(t: Target, kind: H2Row['kind'], workers: number, { runs, cpuMs }: RoundRuns<H2Result>, timing: { seconds: number; warmup: number }): H2Row {
   const r: H2Row = {
     target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)),
     p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), failed: runs.reduce((s, x) => s + x.failed, 0),
     // The warm-up's requests are not counted by h2load but its CPU is: scale to the measured share of the time.
-    cpuUsPerReq: cpuMs * 1000 * (seconds / (seconds + warmup)) / runs.reduce((s, x) => s + x.requests, 0),
+    cpuUsPerReq: cpuMs * 1000 * (timing.seconds / (timing.seconds + timing.warmup)) / runs.reduce((s, x) => s + x.requests, 0),
+    inRounds: true,
   };
-  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed} [${load()}]`);
+  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${fmt.ms(r.p50)} ms, p99 ${fmt.ms(r.p99)} ms, ${fmt.us(r.cpuUsPerReq)} µs CPU/req, failed ${r.failed}`);
   return r;
 }
 
-/** Runs scenario 1b: the two Node references (with Turnout), then every proxy and worker count. */
+/** Runs scenario 1b: the two Node references (with Turnout) and every proxy, measured in rounds per worker count (rounds.ts). */
 export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
   const { timing } = ctx;
   const line = h2Line(timing.seconds, timing.warmup);
-  console.log(`scenario 1b: HTTP/2 over TLS (${line}, median of ${timing.reps}) [${load()}]`);
+  console.log(`scenario 1b: HTTP/2 over TLS (${line}, median of ${timing.reps} rounds) [${load()}]`);
   const cert = await makeCert(path.join(ctx.tmp, 'cert'));
   const rows: H2Row[] = [];
-  // Node's http2 server answering by itself, through each API: the runtime's HTTP/2 ceiling next to Turnout.
-  if (ctx.proxies.includes('turnout')) {
-    for (const api of ['compat', 'stream'] as const) rows.push(await measureH2(ctx, await ctx.track(startH2Reference(api, cert)), 'reference', 1));
-  }
   for (const w of ctx.workers) {
-    for (const kind of ctx.proxies) {
-      const workers = workersFor(ctx, kind, w);
-      rows.push(await measureH2(ctx, await ctx.start(kind, workers, { cert }), kind, workers));
+    const group: Array<{ t: Target; kind: H2Row['kind']; workers: number }> = [];
+    try {
+      // Node's http2 server answering by itself, through each API: the runtime's HTTP/2 ceiling next to Turnout.
+      if (w === ctx.workers[0] && ctx.proxies.includes('turnout')) {
+        for (const api of ['compat', 'stream'] as const) group.push({ t: await ctx.track(startH2Reference(api, cert)), kind: 'reference', workers: 1 });
+      }
+      for (const kind of ctx.proxies) {
+        const workers = workersFor(ctx, kind, w);
+        group.push({ t: await ctx.start(kind, workers, { cert }), kind, workers });
+      }
+      // Every h2load run has its own warm-up (--warm-up-time): nothing to warm apart.
+      const results = await inRounds(group.map((g) => g.t), timing.reps, async () => {},
+        (t) => runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds: timing.seconds, warmup: timing.warmup }),
+        (round) => console.log(`  round ${round + 1} of ${timing.reps} [${load()}]`));
+      group.forEach((g, i) => rows.push(h2Row(g.t, g.kind, g.workers, results[i]!, timing)));
+    } finally {
+      for (const g of group) await ctx.stop(g.t);
     }
   }
   return { id: 'http2', rows, ...h2Report(rows, timing) };

@@ -18,6 +18,8 @@ export interface Throughput {
   p99: number;
   /** CPU µs per request of the server's process group over the measured runs. */
   cpuUsPerReq?: number;
+  /** Measured in rounds with the scenario's other servers (rounds.ts): runs[i] ran in round i for all of them. */
+  inRounds?: boolean;
 }
 
 /** Median of a non-empty list. */

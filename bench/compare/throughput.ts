@@ -1,13 +1,14 @@
 // Scenario 1: HTTP/1.1 keep-alive throughput and p50/p99 with wrk, direct to
 // the backend (the ceiling) and through each proxy with 1 worker (Turnout both
-// in-process and with one worker process) and, with --full, 2. Its medians
-// are also the "max rate" the fixed-rate scenario takes half of.
+// in-process and with one worker process) and, with --full, 2, all measured
+// in rounds (rounds.ts). Its medians are also the "max rate" the fixed-rate
+// scenario takes half of.
 import { fmt, load, PROXIES, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import type { GoalResult } from './goals.ts';
 import { median, type Throughput } from './report.ts';
 import { turnoutEngine, type Target } from './servers.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
-import { withCpu } from './cpu.ts';
+import { inRounds, pairedRatio, type RoundRuns } from './rounds.ts';
 import { startReference } from './reference.ts';
 
 /** wrk's connections in scenarios 1, 2 and 4 (as in issue 8's measurements). */
@@ -18,17 +19,11 @@ export function keepAliveTiming(full: boolean): { warmup: number; seconds: numbe
   return full ? { warmup: 3, seconds: 10, reps: 5 } : { warmup: 2, seconds: 4, reps: 3 };
 }
 
-/** Warm-up then `reps` wrk runs against `t`; the medians. Exported for scenario 4's baseline. */
-export async function measure(t: Target, kind: Throughput['kind'], workers: number, timing: { warmup: number; seconds: number; reps: number }): Promise<Throughput> {
-  const url = `http://127.0.0.1:${t.port}/`;
-  await runWrk(url, { connections: CONNECTIONS, seconds: timing.warmup });
-  const runs: WrkResult[] = [];
-  const { cpuMs } = await withCpu(t.pid, async () => {
-    for (let i = 0; i < timing.reps; i++) runs.push(await runWrk(url, { connections: CONNECTIONS, seconds: timing.seconds }));
-  });
+/** Scenario 1's row of one target from its runs (in round order) and the CPU they cost. */
+function throughputRow(t: Target, kind: Throughput['kind'], workers: number, { runs, cpuMs }: RoundRuns<WrkResult>): Throughput {
   const cpuUsPerReq = cpuMs * 1000 / runs.reduce((s, x) => s + x.requests, 0);
-  const r: Throughput = { target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), cpuUsPerReq };
-  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${fmt.us(cpuUsPerReq)} µs CPU/req, failed ${runs.reduce((s, x) => s + failures(x), 0)} [${load()}]`);
+  const r: Throughput = { target: t.name, kind, workers, runs, rps: median(runs.map((x) => x.rps)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), cpuUsPerReq, inRounds: true };
+  console.log(`  ${t.name}: ${Math.round(r.rps)} req/s (runs ${runs.map((x) => Math.round(x.rps)).join(', ')}), p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${fmt.us(cpuUsPerReq)} µs CPU/req, failed ${runs.reduce((s, x) => s + failures(x), 0)}`);
   return r;
 }
 
@@ -43,9 +38,11 @@ export function keepAliveGoals(rows: readonly Throughput[]): GoalResult[] {
   const ng = bestSingle(rows, 'nginx');
   if (!tn || !ng) return [];
   const r = tn.rps / ng.rps;
+  // Rows measured in rounds (rounds.ts) also give the ratio round by round.
+  const paired = tn.inRounds && ng.inRounds ? pairedRatio(tn.runs, ng.runs) : undefined;
   return [{
     metric: 'keep-alive req/s, 1 worker each', goal: '≥ 0.8× nginx (milestone ≥ 0.5×)',
-    measured: `${r.toFixed(2)}× (${tn.target} ${fmt.int(tn.rps)} vs nginx ${fmt.int(ng.rps)})`,
+    measured: `${r.toFixed(2)}× (${tn.target} ${fmt.int(tn.rps)} vs nginx ${fmt.int(ng.rps)})${paired === undefined ? '' : `; per round ${paired.toFixed(2)}× (median)`}`,
     pass: r >= 0.8, note: r >= 0.8 ? undefined : r >= 0.5 ? 'milestone met' : 'milestone missed',
   }];
 }
@@ -53,7 +50,7 @@ export function keepAliveGoals(rows: readonly Throughput[]): GoalResult[] {
 /** Scenario 1's Markdown table: median req/s, ratios to nginx and HAProxy at the same worker count. */
 export function keepAliveMarkdown(rows: readonly Throughput[], wrkLine: string): string {
   const best = (kind: Throughput['kind'], w: number) => rows.filter((t) => t.kind === kind && t.workers === w).sort((a, b) => b.rps - a.rps)[0];
-  const lines = [`## 1. Keep-alive throughput, HTTP/1.1 (\`${wrkLine}\`, median of the runs)`, '',
+  const lines = [`## 1. Keep-alive throughput, HTTP/1.1 (\`${wrkLine}\`, median of the runs${rows.some((t) => t.inRounds) ? '; all servers measured in rounds, one run each per round' : ''})`, '',
     '| target | workers | req/s | vs nginx | vs HAProxy | p50 ms | p99 ms | CPU µs/req | runs (req/s) |', '|---|---|---|---|---|---|---|---|---|'];
   for (const t of rows) {
     const w = Math.max(1, t.workers);
@@ -63,40 +60,48 @@ export function keepAliveMarkdown(rows: readonly Throughput[], wrkLine: string):
   return lines.join('\n') + '\n';
 }
 
-/** Runs scenario 1 (direct, then each proxy at each worker count) and sets ctx.turnoutSingle. */
+/**
+ * Runs scenario 1 and sets ctx.turnoutSingle. The single-core servers (the
+ * backend direct, the references, each proxy with 1 worker, Turnout in both
+ * forms and on its other engine) are started together and measured in rounds
+ * (rounds.ts), then the 2-worker ones (--full) the same way.
+ */
 export async function keepAlive(ctx: Ctx): Promise<ScenarioOutput<Throughput>> {
   const timing = keepAliveTiming(ctx.full);
   const wrkLine = `wrk -t1 -c${CONNECTIONS} -d${timing.seconds}s --latency`;
-  console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${timing.warmup} s warm-up, median of ${timing.reps}) [${load()}]`);
-  const rows: Throughput[] = [await measure(ctx.backend, 'direct', 1, timing)];
-  // The runtime's own limits next to Turnout: Node answering by itself, a minimal Node proxy,
-  // it with a lean backend client, a net-level one, and a byte pipe (reference.ts).
-  if (ctx.proxies.includes('turnout')) {
-    for (const kind of ['node-hello', 'node-proxy', 'node-hybrid', 'node-raw', 'node-pipe'] as const) {
-      const t = await ctx.track(startReference(kind, ctx.backend.port));
-      rows.push(await measure(t, 'reference', 1, timing));
-      await ctx.stop(t);
-    }
-  }
+  console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${timing.warmup} s warm-up, median of ${timing.reps} rounds) [${load()}]`);
+  const rows: Throughput[] = [];
   for (const w of ctx.workers) {
-    for (const kind of ctx.proxies) {
-      // --workers 0 (in-process) is the other single-core form of Turnout.
-      const forms = kind === 'turnout' && w === 1 ? [0, 1] : [w];
-      for (const workers of forms) {
-        const t = await ctx.start(kind, workers);
-        rows.push(await measure(t, kind, workers, timing));
-        await ctx.stop(t);
+    const group: Array<{ t: Target; kind: Throughput['kind']; workers: number }> = [];
+    try {
+      if (w === ctx.workers[0]) {
+        group.push({ t: ctx.backend, kind: 'direct', workers: 1 });
+        // The runtime's own limits next to Turnout: Node answering by itself, a minimal Node proxy,
+        // it with a lean backend client, a net-level one, and a byte pipe (reference.ts).
+        if (ctx.proxies.includes('turnout')) {
+          for (const kind of ['node-hello', 'node-proxy', 'node-hybrid', 'node-raw', 'node-pipe'] as const) {
+            group.push({ t: await ctx.track(startReference(kind, ctx.backend.port)), kind: 'reference', workers: 1 });
+          }
+        }
       }
+      for (const kind of ctx.proxies) {
+        // --workers 0 (in-process) is the other single-core form of Turnout.
+        for (const workers of kind === 'turnout' && w === 1 ? [0, 1] : [w]) group.push({ t: await ctx.start(kind, workers), kind, workers });
+      }
+      // Turnout's other HTTP/1.1 engine, 1 worker: engines are compared within one run.
+      if (w === 1 && ctx.proxies.includes('turnout')) {
+        group.push({ t: await ctx.start('turnout', 1, { engine: turnoutEngine() === 'net' ? 'node' : 'net' }), kind: 'turnout', workers: 1 });
+      }
+      console.log(`  ${group.length} servers started`);
+      const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
+      const results = await inRounds(group.map((g) => g.t), timing.reps,
+        (t, first) => runWrk(url(t), { connections: CONNECTIONS, seconds: first ? timing.warmup : 1 }),
+        (t) => runWrk(url(t), { connections: CONNECTIONS, seconds: timing.seconds }),
+        (round) => console.log(`  round ${round + 1} of ${timing.reps} [${load()}]`));
+      group.forEach((g, i) => rows.push(throughputRow(g.t, g.kind, g.workers, results[i]!)));
+    } finally {
+      for (const g of group) if (g.t !== ctx.backend) await ctx.stop(g.t);
     }
-  }
-  // Turnout's other HTTP/1.1 engine, 1 worker, in the same run: the machine's
-  // speed drifts by tens of percent between runs (docs/performance.md), so
-  // engines are compared within one. The scenarios after this one run the
-  // run's own engine (--turnout-engine).
-  if (ctx.proxies.includes('turnout')) {
-    const t = await ctx.start('turnout', 1, { engine: turnoutEngine() === 'net' ? 'node' : 'net' });
-    rows.push(await measure(t, 'turnout', 1, timing));
-    await ctx.stop(t);
   }
   const tn = bestSingle(rows, 'turnout');
   if (tn) ctx.turnoutSingle = tn.workers;
