@@ -14,6 +14,8 @@ const CLOSE_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 const CLOSE_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 const CLOSE_431 = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** node:http's continueExpression. */
+const CONTINUE_EXPECTED = /(?:^|\W)100-continue(?:$|\W)/i;
 /**
  * Bytes of pipelined requests held while an earlier response is pending;
  * beyond, the socket is not read until it is sent. Reading goes on below it
@@ -114,11 +116,14 @@ export class Connection implements ParserHandler, MessageOwner {
    * client is taken as gone, a request cut mid-way is aborted, and our side
    * ends too, so a response in progress is not finished ('close' without
    * 'finish' tells the proxy to abort its upstream exchange). A request cut
-   * mid-way is a framing error (400 if nothing was written yet, as node:http).
+   * mid-way is a framing error (400 unless a response has begun, as node:http).
    */
   #end(): void {
     if (this.state === CLOSING) return;
-    if (!this.#held && this.#parser.finish() !== ERROR.OK) return this.#close(CLOSE_400);
+    // Between requests there is nothing to finish (and llhttp, resumed after
+    // the pause at a message's end, would still call the EOF unsafe).
+    const between = this.#held || this.state === IDLE || this.state === FRESH;
+    if (!between && this.#parser.finish() !== ERROR.OK) return this.#close(CLOSE_400);
     if (this.#req !== undefined && !this.#req.complete) this.#req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     this.state = CLOSING;
     this.socket.end();
@@ -165,10 +170,12 @@ export class Connection implements ParserHandler, MessageOwner {
     }
     const res = new NetResponse(this, req, p.shouldKeepAlive());
     this.#res = res;
-    // As node:http without checkContinue/checkExpectation listeners (HTTP/1.1 only).
+    // As node:http without checkContinue/checkExpectation listeners (HTTP/1.1
+    // only): 100 Continue when 100-continue is anywhere in the (joined)
+    // value, 417 otherwise.
     const expect = minor === 1 ? req.headers.expect : undefined;
     if (expect !== undefined) {
-      if (expect.toString().toLowerCase() !== '100-continue') {
+      if (!CONTINUE_EXPECTED.test(expect)) {
         res.writeHead(417, ['content-length', '0']);
         res.end();
         return 0;
@@ -284,10 +291,11 @@ export class Connection implements ParserHandler, MessageOwner {
       if (req !== undefined && !req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
       this.#res?.connectionClosed();
     }
-    // node:http's rule: its own error answer only on a connection nothing
-    // was written to yet. A response cut half-way must look cut (no FIN);
-    // answers already complete still leave (end() uncorks, destroy() would drop them).
-    if (answer !== undefined && socket.bytesWritten === 0 && this.#res?.headersSent !== true) socket.end(answer);
+    // node:http's rule (socketOnError): its own error answer unless a
+    // response has begun: on a fresh connection, and after answered requests
+    // too. A response cut half-way must look cut (no FIN); answers already
+    // complete still leave (end() uncorks, destroy() would drop them).
+    if (answer !== undefined && socket.writable && this.#res?.headersSent !== true) socket.end(answer);
     else if (this.#res !== undefined && this.#res.headersSent && !this.#res.writableEnded) socket.destroy();
     else socket.end();
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);

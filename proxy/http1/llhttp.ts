@@ -156,7 +156,7 @@ export class Parser {
   /** Where execute() stopped in its chunk after a pause or an error. */
   stoppedAt = 0;
 
-  /** `maxHeadBytes` bounds the request line (or status line) plus every header, as Node's maxHeaderSize does. */
+  /** `maxHeadBytes` bounds the target (or status text) plus every field's name and value, as Node's maxHeaderSize does. */
   constructor(type: keyof typeof TYPE, handler: ParserHandler, maxHeadBytes: number) {
     this.handler = handler;
     this.#maxHead = maxHeadBytes;
@@ -277,8 +277,11 @@ export class Parser {
   }
 
   count(len: number): number {
+    // As Node's parser binding (TrackHeader) and undici: the target (or
+    // status text), names and values count, the head's other bytes do not;
+    // reaching the limit is an overflow.
     this.#headBytes += len;
-    if (this.#headBytes <= this.#maxHead) return 0;
+    if (this.#headBytes < this.#maxHead) return 0;
     this.headerOverflow = true;
     return -1;
   }
@@ -303,8 +306,7 @@ export class Parser {
     this.#state = 1;
     this.#fresh = false;
     this.#pieceAtEnd = atChunkEnd;
-    // Each field also costs ": " and CRLF, as Node counts.
-    return this.count(continued ? len : len + 4);
+    return this.count(len);
   }
 
   value(s: string, len: number, atChunkEnd: boolean): number {
@@ -335,8 +337,13 @@ export class Parser {
   }
 
   #emit(): void {
-    if (this.#inBody) this.handler.onTrailer(this.#name, this.#value);
-    else this.handler.onHeader(this.#name, this.#value);
+    // Trailing whitespace is not part of a field value (RFC 9112 §5: OWS);
+    // llhttp skips the leading one only. node:http drops both.
+    let value = this.#value;
+    const last = value.charCodeAt(value.length - 1);
+    if (last === 32 || last === 9) value = value.replace(/[ \t]+$/, '');
+    if (this.#inBody) this.handler.onTrailer(this.#name, value);
+    else this.handler.onHeader(this.#name, value);
     this.#name = '';
     this.#value = '';
     this.#state = 0;

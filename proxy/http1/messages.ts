@@ -86,13 +86,15 @@ export class NetRequest extends Readable {
   }
 
   /**
-   * The request is complete. A body's reader gets its end now; a request
-   * without a body ends only once something reads it (most never are:
-   * ending a stream nobody reads costs a tick per request).
+   * The request is complete. A body's reader gets its end now, an empty
+   * chunked one included (the upstream client then sees a body of length 0
+   * that has ended, as with node:http); a request without a body ends only
+   * once something reads it (most never are: ending a stream nobody reads
+   * costs a tick per request).
    */
   finish(): void {
     this.complete = true;
-    if (this.#bodied || this.#wanted) this.push(null);
+    if (this.#bodied || this.#wanted || this.headers['transfer-encoding'] !== undefined) this.push(null);
   }
 
   /** A body chunk was pushed (its end must be too). */

@@ -126,6 +126,7 @@ export class H1Request implements Dispatcher.DispatchController {
     if (this.#sawClose) close = true;
 
     const expectsPayload = EXPECTS_PAYLOAD.has(method);
+    this.#expectsPayload = expectsPayload;
     let framing: string;
     if (stream !== null) {
       framing = '';
@@ -152,9 +153,12 @@ export class H1Request implements Dispatcher.DispatchController {
    */
   streamHead(stream: Readable): { head: string; length: number } {
     const length = this.#listedLength >= 0 ? this.#listedLength : arrivedLength(stream);
-    return { head: `${this.#headStart}${length >= 0 ? `content-length: ${length}\r\n\r\n` : 'transfer-encoding: chunked\r\n\r\n'}`, length };
+    // As undici: no `content-length: 0` for a method that expects no body (RFC 9110 §8.6).
+    const framing = length === 0 && !this.#expectsPayload ? '\r\n' : length >= 0 ? `content-length: ${length}\r\n\r\n` : 'transfer-encoding: chunked\r\n\r\n';
+    return { head: `${this.#headStart}${framing}`, length };
   }
 
+  #expectsPayload = false;
   #sawHost = false;
   #sawClose = false;
   #listedLength = -1;
