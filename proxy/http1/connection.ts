@@ -14,6 +14,8 @@ const CLOSE_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 const CLOSE_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 const CLOSE_431 = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** A `close` token in a Connection value. */
+const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 /** node:http's continueExpression. */
 const CONTINUE_EXPECTED = /(?:^|\W)100-continue(?:$|\W)/i;
 /**
@@ -168,7 +170,10 @@ export class Connection implements ParserHandler, MessageOwner {
         return 0;
       }
     }
-    const res = new NetResponse(this, req, p.shouldKeepAlive());
+    // llhttp keeps an HTTP/1.0 request alive on `Connection: keep-alive`
+    // even when the same field also says close; node:http lets close win.
+    const keep = p.shouldKeepAlive() && (minor !== 0 || !CLOSE_TOKEN.test(String(req.headers.connection)));
+    const res = new NetResponse(this, req, keep);
     this.#res = res;
     // As node:http without checkContinue/checkExpectation listeners (HTTP/1.1
     // only): 100 Continue when 100-continue is anywhere in the (joined)
