@@ -6,7 +6,7 @@
 // is a one-operation JSON patch and unchanged sub-objects can be shared between
 // consecutive snapshots (see pitfalls.md: array diffs explode).
 
-/** Content hash of the snapshot minus its `version` field (see version.ts). */
+/** Content hash of the snapshot minus its `version` field: a hash of per-entry hashes (see version.ts). */
 export type Version = string;
 
 /** Key of a TLS secret in `Snapshot.secrets`: "namespace/name", or DEFAULT_SECRET. */
@@ -337,4 +337,15 @@ export function changedKeys(map: unknown, from: unknown): ReadonlySet<string> | 
   if (typeof map !== 'object' || map === null || typeof from !== 'object' || from === null) return undefined;
   const copy = copies.get(map);
   return copy !== undefined && copy.from.deref() === from && Object.isFrozen(map) && Object.isFrozen(from) ? copy.keys : undefined;
+}
+
+/**
+ * The map `map` was recorded as a copy of, with the keys that may differ,
+ * when both are frozen; undefined otherwise. For code that derives what it
+ * knows of a copy from what it knew of the original (version.ts's digests).
+ */
+export function copiedFrom(map: object): { readonly from: object; readonly keys: ReadonlySet<string> } | undefined {
+  const copy = copies.get(map);
+  const from = copy?.from.deref();
+  return copy !== undefined && from !== undefined && Object.isFrozen(map) && Object.isFrozen(from) ? { from, keys: copy.keys } : undefined;
 }

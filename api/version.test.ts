@@ -3,9 +3,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { canonicalJson, deepFreeze, isMemoised, sealSnapshot, versionOf } from './version.ts';
 import type { SnapshotContent } from './version.ts';
-import type { Snapshot, VirtualHost } from './snapshot.ts';
+import { noteMapCopy, type Snapshot, type VirtualHost } from './snapshot.ts';
 
-/** The definition of the version, written out without any memo: sorted-key JSON, SHA-256, 32 hex digits. */
+/**
+ * The definition of the version (turnout.snapshot.v2), written out without any
+ * memo: per SECTIONS map, entries hashed one by one (SHA-256 of sorted-key
+ * JSON), grouped into 256 buckets by FNV-1a of the key, each bucket hashed over
+ * its entries in key order, the section over the bucket digests; the version is
+ * SHA-256 of the sorted-key JSON with each section replaced by its digest, 32 hex digits.
+ */
 function reference(value: unknown): string {
   const canon = (v: unknown): string => {
     if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
@@ -13,8 +19,27 @@ function reference(value: unknown): string {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canon(o[k])}`).join(',')}}`;
   };
+  const sha = (data: string | Buffer) => createHash('sha256').update(data).digest();
+  const fnv = (key: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % 256;
+  };
+  const section = (map: Record<string, unknown>): string => {
+    const buckets: Buffer[][] = Array.from({ length: 256 }, () => []);
+    for (const key of Object.keys(map).sort()) {
+      if (map[key] === undefined) continue;
+      buckets[fnv(key)]!.push(Buffer.from(JSON.stringify(key)), sha(canon(map[key])));
+    }
+    return sha(Buffer.concat(buckets.map((parts) => sha(Buffer.concat(parts))))).toString('hex');
+  };
   const { version: _v, ...rest } = value as Record<string, unknown>;
-  return createHash('sha256').update(canon(rest)).digest('hex').slice(0, 32);
+  const top: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) {
+    top[k] = ['listeners', 'virtualHosts', 'clusters', 'secrets'].includes(k) && typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? `sha256:${section(v as Record<string, unknown>)}` : v;
+  }
+  return createHash('sha256').update(canon(top)).digest('hex').slice(0, 32);
 }
 
 function content(n: number, path = '/'): SnapshotContent {
@@ -106,4 +131,59 @@ test('sealSnapshot: entries built in sorted key order (hashed by JSON.stringify)
   // One entry under two keys: each key's text is its own.
   const c = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'z.com': a.virtualHosts['h0.com']! } });
   assert.equal(c.version, reference(c));
+});
+
+test('a recorded copy (noteMapCopy) re-hashes only its written keys and still gives the reference hash: add, replace, remove, chained', () => {
+  let s = sealSnapshot(content(300));
+  assert.equal(s.version, reference(s));
+  const step = (hosts: Record<string, unknown>, written: string[]) => {
+    const map = Object.freeze(hosts);
+    noteMapCopy(map, s.virtualHosts, new Set(written));
+    const next = deepFreeze({ ...s, virtualHosts: map, version: '' }) as Snapshot;
+    const version = versionOf(next);
+    assert.equal(version, reference(next));
+    s = deepFreeze({ ...next, version });
+  };
+  const changed = deepFreeze({ routes: { 'Exact:/z': { match: { type: 'Exact', path: '/z' }, timeoutMs: 1, origin: 'o' } } });
+  step({ ...s.virtualHosts, 'h7.com': changed }, ['h7.com']);
+  step({ ...s.virtualHosts, 'zz-new.com': changed }, ['zz-new.com']);
+  const { ['h9.com']: _gone, ...rest } = s.virtualHosts;
+  step(rest, ['h9.com']);
+  // A written key whose value did not change, and one absent from both: harmless.
+  step({ ...s.virtualHosts }, ['h1.com', 'never.com']);
+  // The same content built from scratch has the same version.
+  const { version: _v, ...rest2 } = s;
+  assert.equal(sealSnapshot(structuredClone(rest2)).version, s.version);
+});
+
+test('keys that escape in JSON, non-ASCII keys, and a bucket larger than the hash buffer', () => {
+  const c = content(3) as { virtualHosts: Record<string, unknown> };
+  c.virtualHosts['"quoted"\u2028.é.com'] = c.virtualHosts['h0.com'];
+  // Long keys of one bucket, more than 16 KiB of them, and one longer than the buffer on its own.
+  const inBucket = (key: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % 256;
+  };
+  let n = 0;
+  for (let i = 0; n < 24; i++) {
+    const key = `${'x'.repeat(1000)}${i}.com`;
+    if (inBucket(key) === 0) { c.virtualHosts[key] = c.virtualHosts['h1.com']; n++; }
+  }
+  c.virtualHosts[`${'é'.repeat(6000)}.com`] = c.virtualHosts['h2.com'];
+  const s = sealSnapshot(c as unknown as SnapshotContent);
+  assert.equal(s.version, reference(s));
+  assert.equal(versionOf(structuredClone(s)), s.version);
+});
+
+test('a map entry is hashed apart from its key: moving content between keys changes the version', () => {
+  const a = sealSnapshot(content(4));
+  const swapped = { ...a.virtualHosts, 'h1.com': a.virtualHosts['h2.com']!, 'h2.com': a.virtualHosts['h1.com']! };
+  const b = sealSnapshot({ ...a, virtualHosts: swapped });
+  assert.notEqual(b.version, a.version);
+  assert.equal(b.version, reference(b));
+  // Content moved from one section to another is another snapshot too.
+  const c = sealSnapshot({ ...a, listeners: {}, secrets: { ...a.secrets, ...a.listeners } } as unknown as SnapshotContent);
+  assert.equal(c.version, reference(c));
+  assert.notEqual(c.version, a.version);
 });

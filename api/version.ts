@@ -1,7 +1,7 @@
 // Versions are content hashes, so equal content always means equal version and a
 // controller restart does not make every proxy re-apply what it already has.
-import { createHash, type Hash } from 'node:crypto';
-import type { Snapshot, Version } from './snapshot.ts';
+import { createHash, hash } from 'node:crypto';
+import { copiedFrom, type Snapshot, type Version } from './snapshot.ts';
 
 /** A snapshot's content without its version: what the compiler produces and the hash covers. */
 export type SnapshotContent = Omit<Snapshot, 'version'>;
@@ -15,37 +15,58 @@ export function canonicalJson(value: unknown): string {
   return canonical(value, 0);
 }
 
-// Canonical JSON of frozen map entries (a virtual host, a cluster, a secret),
-// remembered per object as the text of `"key":{...}`, ready for the hash. Consecutive
-// snapshots share unchanged entries, so a one-route change re-serialises one
-// virtual host instead of all 10k, and hashing the rest is a copy of that
-// text into the hash's buffer (no string is built or flattened again).
-// Only depth 2 is remembered: deeper levels would store the same text many
-// times over, and the maps at depth 1 are new in nearly every snapshot (a
-// delta copies the map it patches).
+// The version (stream protocol turnout.snapshot.v2) is a hash of hashes, so
+// that a one-route change re-hashes one entry and a few hundred bytes, not the
+// 5 MB of canonical JSON of a 10k-host snapshot:
 //
-// Keyed by object identity, so an entry must never change after it is
-// remembered: only frozen objects are, and "frozen" is taken to mean deeply
-// frozen, which holds for everything frozen by deepFreeze() below (it freezes
-// children before their parent). Callers therefore freeze BEFORE hashing
-// (sealSnapshot, proxy/apply.ts); an unfrozen object is serialised every time.
-const MEMO_DEPTH = 2;
-// Kept as text, not bytes: a Buffer per entry (20k at 10k hosts) cost more
-// to make and collect than it saved. Measured at 10k: the first two changes
-// after a full compile took 129-191 and 49-75 ms CPU converting entries to
-// Buffers, 107-136 and 43-50 ms with text; encoding 3.2 MB of text into the
-// hash costs ~1.5 ms more per hash than copying bytes (4.2-5.0 vs 3.0 ms).
-// `"key":` is kept apart from the JSON: joined, the text would be copied
-// flat once more to be written.
-const memo = new WeakMap<object, { readonly key: string; readonly prefix: string; readonly text: string }>();
-// Whole frozen maps at depth 1, the same way: a delta that patches hosts
-// leaves the clusters map shared, and its 10k entries need no walk at all.
-const maps = new WeakMap<object, Buffer>();
-const seenMaps = new WeakSet<object>();
+//   entry digest    SHA-256 of the entry's canonical JSON (a virtual host, a
+//                   cluster, a listener, a secret: one value of a SECTIONS map);
+//   bucket digest   SHA-256 over the bucket's entries in sorted key order, each
+//                   as JSON.stringify(key) followed by its 32-byte entry digest;
+//                   a key's bucket is FNV-1a (32 bits, over its UTF-16 code
+//                   units) modulo 256;
+//   section digest  SHA-256 over the 256 bucket digests in bucket order;
+//   version         the first 32 hex digits of SHA-256 over the canonical JSON
+//                   of the snapshot without `version`, each SECTIONS field that
+//                   is an object replaced by "sha256:" + its section digest in hex.
+//
+// Nothing depends on key insertion order (keys are sorted within a bucket,
+// buckets are chosen by the key alone), and equal content is equal version.
+// A map that is a recorded copy of another (api/snapshot.ts noteMapCopy: a
+// delta on the proxy, the host-scoped recompile on the controller) re-hashes
+// only the buckets of the keys written into it.
+//
+// Entry digests are remembered per frozen entry, map digests per frozen map:
+// keyed by object identity, so neither may change after it is remembered. Only
+// frozen objects are, and "frozen" is taken to mean deeply frozen, which holds
+// for everything frozen by deepFreeze() below (children before their parent).
+// Callers therefore freeze BEFORE hashing (sealSnapshot, proxy/apply.ts); an
+// unfrozen object is hashed afresh every time. No canonical text is kept: a
+// digest is 32 bytes where the text of a virtual host is hundreds.
 
-/** Whether the canonical JSON of `value` is remembered (for tests and benchmarks). */
+/** Top-level fields whose entries are hashed one by one (see above). */
+export const SECTIONS: ReadonlySet<string> = new Set(['clusters', 'listeners', 'secrets', 'virtualHosts']);
+
+/** Buckets per section: at 10k entries a change re-hashes ~40 entry digests. */
+const BUCKETS = 256;
+const DIGEST = 32;
+
+/** Per frozen entry: SHA-256 of its canonical JSON, as a 32-character latin1 string (48 bytes of heap). */
+const entryDigests = new WeakMap<object, string>();
+
+/** Per frozen section map: its keys by bucket (each sorted), the bucket digests, the section digest. */
+interface MapDigest {
+  readonly buckets: readonly (readonly string[])[];
+  readonly digests: Buffer;
+  readonly section: string;
+}
+const mapDigests = new WeakMap<object, MapDigest>();
+
+const EMPTY_BUCKET = hash('sha256', '', 'buffer');
+
+/** Whether the entry digest of `value` is remembered (for tests and benchmarks). */
 export function isMemoised(value: object): boolean {
-  return memo.has(value);
+  return entryDigests.has(value);
 }
 
 function canonical(value: unknown, depth: number): string {
@@ -74,153 +95,129 @@ function sortedKeys(obj: object): string[] {
 }
 
 /**
- * The version of some snapshot content: 128 bits of SHA-256 over its canonical
- * JSON. The text is fed to the hash in pieces (remembered entries as text)
- * rather than built whole: at 10k hosts the whole text is megabytes of
- * garbage per apply, though every entry's part of it is remembered.
+ * The version of some snapshot content (definition above). Costs one bucket
+ * per written key for a recorded copy of a hashed map, nothing for a map
+ * hashed before, every entry for a map seen for the first time.
  */
 export function versionOf(content: SnapshotContent): Version {
   const { version: _ignored, ...rest } = content as Snapshot;
-  const sink = new HashSink(createHash('sha256'));
-  feedCanonical(sink, rest, 0);
-  return sink.end().digest('hex').slice(0, 32);
+  const top: Record<string, unknown> = {};
+  for (const field of Object.keys(rest)) {
+    const v = (rest as Record<string, unknown>)[field];
+    top[field] = SECTIONS.has(field) && isMap(v) ? `sha256:${sectionDigest(v)}` : v;
+  }
+  return hash('sha256', canonical(top, 0), 'hex').slice(0, 32);
 }
 
-/**
- * Gathers text and bytes into one reused buffer and hands the hash a full
- * buffer at a time: one native call per 64 KiB instead of one per entry.
- */
-class HashSink {
-  static readonly #scratch = Buffer.allocUnsafe(64 * 1024);
-  readonly #hash: Hash;
-  #off = 0;
-  /** Copies of what was flushed since mark(), while recording. */
-  #recording: Buffer[] | undefined;
-  #recordFrom = 0;
-
-  constructor(hash: Hash) {
-    this.#hash = hash;
-  }
-
-  str(s: string): void {
-    const room = HashSink.#scratch.length - this.#off;
-    // At most 3 UTF-8 bytes per UTF-16 unit: only then is the write never cut short.
-    if (s.length * 3 > room) {
-      this.#flush();
-      if (s.length * 3 > HashSink.#scratch.length) { this.#direct(Buffer.from(s)); return; }
-    }
-    this.#off += HashSink.#scratch.write(s, this.#off);
-  }
-
-  /** One ASCII byte ("{", ","): no native call for the separator of every entry. */
-  byte(code: number): void {
-    if (this.#off === HashSink.#scratch.length) this.#flush();
-    HashSink.#scratch[this.#off++] = code;
-  }
-
-  bytes(b: Buffer): void {
-    if (b.length > HashSink.#scratch.length - this.#off) {
-      this.#flush();
-      if (b.length > HashSink.#scratch.length) { this.#direct(b); return; }
-    }
-    b.copy(HashSink.#scratch, this.#off);
-    this.#off += b.length;
-  }
-
-  /** Starts recording what is fed from now on (one recording at a time), for since(). */
-  mark(): void {
-    this.#recording = [];
-    this.#recordFrom = this.#off;
-  }
-
-  /** The bytes fed since mark(), as one buffer; ends the recording. */
-  since(): Buffer | undefined {
-    const parts = this.#recording;
-    if (parts === undefined) return undefined;
-    parts.push(Buffer.from(HashSink.#scratch.subarray(this.#recordFrom, this.#off)));
-    this.#recording = undefined;
-    return Buffer.concat(parts);
-  }
-
-  end(): Hash {
-    this.#flush();
-    return this.#hash;
-  }
-
-  /** A piece larger than the buffer, after a flush: straight to the hash (and the recording). */
-  #direct(b: Buffer): void {
-    this.#recording?.push(b);
-    this.#hash.update(b);
-  }
-
-  #flush(): void {
-    if (this.#off > 0) {
-      if (this.#recording !== undefined) this.#recording.push(Buffer.from(HashSink.#scratch.subarray(this.#recordFrom, this.#off)));
-      this.#hash.update(HashSink.#scratch.subarray(0, this.#off));
-    }
-    this.#off = 0;
-    this.#recordFrom = 0;
-  }
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/**
- * canonical(value, depth), fed piecewise: the same text. A frozen map at
- * depth 1 (clusters, when a delta touched only hosts) and each frozen entry
- * at depth 2 come from the memo, an entry together with its key.
- */
-function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
-  if (depth >= MEMO_DEPTH || value === null || typeof value !== 'object' || Array.isArray(value)) {
-    sink.str(canonical(value, depth));
-    return;
-  }
-  const obj = value as Record<string, unknown>;
-  let whole = depth === MEMO_DEPTH - 1 && Object.isFrozen(obj);
-  if (whole) {
-    const hit = maps.get(obj);
-    if (hit !== undefined) { sink.bytes(hit); return; }
-    // Remembered from its second hashing on: a map a delta patched is new every
-    // time, and copying megabytes for it once would be garbage per apply.
-    if (!seenMaps.has(obj)) { seenMaps.add(obj); whole = false; }
-  }
-  if (whole) sink.mark();
-  let sep = '{';
-  // Index loops over 10k keys: no iterator results.
-  const keys = sortedKeys(obj);
+/** The section digest of `map` in hex: remembered, derived from the map it copies, or computed. */
+function sectionDigest(map: Record<string, unknown>): string {
+  if (!Object.isFrozen(map)) return digestMap(map).section;
+  let d = mapDigests.get(map);
+  if (d !== undefined) return d.section;
+  const copy = copiedFrom(map);
+  const base = copy === undefined ? undefined : mapDigests.get(copy.from);
+  d = base !== undefined && copy !== undefined ? rehashBuckets(map, base, copy.keys) : digestMap(map);
+  mapDigests.set(map, d);
+  return d.section;
+}
+
+/** Every bucket of `map` hashed. */
+function digestMap(map: Record<string, unknown>): MapDigest {
+  const buckets: string[][] = [];
+  for (let b = 0; b < BUCKETS; b++) buckets.push([]);
+  // Keys in sorted order, so every bucket comes out sorted.
+  const keys = sortedKeys(map);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const v = obj[key];
-    if (v === undefined) continue;
-    sink.byte(sep === '{' ? 0x7b : 0x2c);
-    sep = ',';
-    if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
-      let m = memo.get(v);
-      if (m === undefined || m.key !== key) {
-        m = { key, prefix: `${JSON.stringify(key)}:`, text: canonical(v, MEMO_DEPTH) };
-        memo.set(v, m);
-      }
-      sink.str(m.prefix);
-      sink.str(m.text);
-    } else {
-      sink.str(`${JSON.stringify(key)}:`);
-      feedCanonical(sink, v, depth + 1);
+    if (map[key] !== undefined) buckets[bucketOf(key)]!.push(key);
+  }
+  const digests = Buffer.allocUnsafe(BUCKETS * DIGEST);
+  for (let b = 0; b < BUCKETS; b++) hashBucket(map, buckets[b]!, digests, b);
+  return { buckets, digests, section: hash('sha256', digests, 'hex') };
+}
+
+/**
+ * The digest of `map`, a copy of the map `base` describes in which only
+ * `written` keys may differ (noteMapCopy's contract): the buckets of those
+ * keys are re-listed and re-hashed, every other bucket is the base's.
+ */
+function rehashBuckets(map: Record<string, unknown>, base: MapDigest, written: ReadonlySet<string>): MapDigest {
+  const dirty = new Map<number, Set<string>>();
+  for (const key of written) {
+    const b = bucketOf(key);
+    let set = dirty.get(b);
+    if (set === undefined) dirty.set(b, set = new Set());
+    set.add(key);
+  }
+  const buckets = base.buckets.slice();
+  const digests = Buffer.from(base.digests);
+  for (const [b, keys] of dirty) {
+    const list = base.buckets[b]!.filter((k) => !keys.has(k));
+    for (const k of keys) if (Object.hasOwn(map, k) && map[k] !== undefined) list.push(k);
+    list.sort();
+    buckets[b] = list;
+    hashBucket(map, list, digests, b);
+  }
+  return { buckets, digests, section: hash('sha256', digests, 'hex') };
+}
+
+/** Writes the digest of bucket `b` (its `keys`, sorted) into `out`. */
+function hashBucket(map: Record<string, unknown>, keys: readonly string[], out: Buffer, b: number): void {
+  if (keys.length === 0) { EMPTY_BUCKET.copy(out, b * DIGEST); return; }
+  const h = createHash('sha256');
+  let off = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const quoted = JSON.stringify(key);
+    // At most 3 UTF-8 bytes per UTF-16 unit: only then is the write never cut short.
+    if (off + quoted.length * 3 + DIGEST > scratch.length) {
+      h.update(scratch.subarray(0, off));
+      off = 0;
+      if (quoted.length * 3 + DIGEST > scratch.length) { h.update(quoted); h.update(entryDigest(map[key]), 'latin1'); continue; }
     }
+    off += scratch.write(quoted, off);
+    off += scratch.write(entryDigest(map[key]), off, 'latin1');
   }
-  sink.str(sep === '{' ? '{}' : '}');
-  if (whole) {
-    const bytes = sink.since();
-    if (bytes !== undefined) maps.set(obj, bytes);
+  h.update(scratch.subarray(0, off));
+  h.digest().copy(out, b * DIGEST);
+}
+const scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** FNV-1a over the UTF-16 code units of `key`, modulo BUCKETS: cheap, and the same in every process. */
+function bucketOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % BUCKETS;
+}
+
+/** SHA-256 of the canonical JSON of `value` (latin1), remembered when it is a frozen object. */
+function entryDigest(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return hash('sha256', canonical(value, 0), 'binary');
+  const frozen = Object.isFrozen(value);
+  if (frozen) {
+    const hit = entryDigests.get(value);
+    if (hit !== undefined) return hit;
   }
+  // A sorted plain entry (every compiled one, and the proxy's copies of them)
+  // is canonical as JSON.stringify writes it, several times faster than canonical().
+  const d = hash('sha256', sortedPlain(value) ? JSON.stringify(value) : canonical(value, 0), 'binary');
+  if (frozen) entryDigests.set(value, d);
+  return d;
 }
 
 /**
  * Seals content into a snapshot: stamps its version and freezes it deeply.
- * Entries at depth 2 (a virtual host, a cluster, a secret) not frozen yet are
- * frozen here in one walk that also checks that their keys are in sorted
+ * Entries of the maps (a virtual host, a cluster, a secret) not frozen yet
+ * are frozen here in one walk that also checks that their keys are in sorted
  * order at every level; the compiler builds them that way, and then their
  * canonical JSON is the native JSON.stringify (several times faster than
- * canonical()), remembered for the hash below and for every later snapshot
- * sharing the entry. An entry built in another order is serialised by
- * canonical() as before.
+ * canonical()), hashed right away. A map recorded as a copy of a sealed one
+ * (noteMapCopy) is walked at its written keys only: every other entry is the
+ * original's, frozen and hashed already.
  */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
   const top = { ...content } as Record<string, unknown>;
@@ -228,19 +225,19 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     const map = top[field];
     if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.isFrozen(map)) continue;
     const m = map as Record<string, unknown>;
-    const keys = Object.keys(m);
+    // Frozen first (shallow): copiedFrom() answers for frozen maps only. Every
+    // entry is frozen below, which spares deepFreeze a second walk over them.
+    Object.freeze(m);
+    const copy = copiedFrom(m);
+    const keys = copy !== undefined ? [...copy.keys] : Object.keys(m);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      const v = m[key];
+      const v = Object.hasOwn(m, key) ? m[key] : undefined;
       if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
       // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
-      if (freezeSorted(v)) memo.set(v, { key, prefix: `${JSON.stringify(key)}:`, text: JSON.stringify(v) });
+      if (freezeSorted(v)) entryDigests.set(v, hash('sha256', JSON.stringify(v), 'binary'));
     }
-    // Every entry is frozen now: freezing the map here spares deepFreeze a
-    // second walk over its 10k values.
-    Object.freeze(m);
   }
-  // Freeze first so the version computation can remember the frozen entries.
   const frozen = deepFreeze(top) as SnapshotContent;
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
   sealed.add(snapshot);
@@ -274,6 +271,28 @@ function freezeSorted(value: object): boolean {
   }
   if (!Object.isFrozen(value)) Object.freeze(value);
   return sorted;
+}
+
+/** Whether `value` is plain JSON data with sorted keys at every level (freezeSorted without the freezing). */
+function sortedPlain(value: object): boolean {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' && v !== null ? !sortedPlain(v) : !plainLeaf(v)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== OBJECT_PROTO && proto !== null) return false;
+  const obj = value as Record<string, unknown>;
+  let prev: string | undefined;
+  for (const k in obj) {
+    if (prev !== undefined && prev > k) return false;
+    prev = k;
+    const v = obj[k];
+    if (typeof v === 'object' && v !== null ? !sortedPlain(v) : !plainLeaf(v)) return false;
+  }
+  return true;
 }
 
 /** A value JSON.stringify and canonical() write alike, inside an object or an array. */
