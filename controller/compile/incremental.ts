@@ -18,7 +18,7 @@
 // that were not frozen: identity must mean "unchanged"), a closure larger
 // than a tenth of the Ingresses.
 import type { ClusterKey, Route, SecretKey, Snapshot, VirtualHost } from '../../api/snapshot.ts';
-import { ANY_HOST, DEFAULT_SECRET } from '../../api/snapshot.ts';
+import { ANY_HOST, DEFAULT_SECRET, noteMapCopy } from '../../api/snapshot.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
@@ -278,15 +278,17 @@ function count(vh: VirtualHost | undefined, by: number, idx: Index): void {
  * `map` with exactly the keys whose use count is positive (plus `always`),
  * sorted as compile sorts them: the same object when the keys did not
  * change, new entries from `fresh`. Undefined when a new key has no entry
- * (never expected: a full compile then decides).
+ * (never expected: a full compile then decides). A new map is recorded as a
+ * copy of `map` with the keys added or removed (noteMapCopy), so sealing,
+ * validating and hashing it look at those keys only.
  */
 function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>, fresh: (key: string) => T | undefined, always?: string): Record<string, T> | undefined {
-  let changed = false;
+  const written = new Set<string>();
   for (const [k, n] of refs) {
-    if (n <= 0) { refs.delete(k); if (Object.hasOwn(map, k)) changed = true; }
-    else if (!Object.hasOwn(map, k)) changed = true;
+    if (n <= 0) { refs.delete(k); if (Object.hasOwn(map, k)) written.add(k); }
+    else if (!Object.hasOwn(map, k)) written.add(k);
   }
-  if (!changed) return map as Record<string, T>;
+  if (written.size === 0) return map as Record<string, T>;
   const keys = [...refs.keys()].sort();
   const out = dictionary<T>();
   if (always !== undefined) out[always] = map[always] as T;
@@ -295,10 +297,15 @@ function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>,
     if (v === undefined) return undefined;
     out[k] = v;
   }
+  noteMapCopy(out, map, written);
   return out;
 }
 
-/** `hosts` with `replaced` applied (undefined deletes), in sorted key order. */
+/**
+ * `hosts` with `replaced` applied (undefined deletes), in sorted key order,
+ * recorded as a copy of `hosts` in which the replaced keys were written
+ * (noteMapCopy): sealing, validating and hashing it look at those only.
+ */
 function withHosts(hosts: Readonly<Record<string, VirtualHost>>, replaced: ReadonlyMap<string, VirtualHost | undefined>): Record<string, VirtualHost> {
   const keysChange = [...replaced].some(([h, vh]) => (vh === undefined) === Object.hasOwn(hosts, h));
   // Copied key by key into a dictionary-mode object (maps.ts): a spread of a
@@ -308,10 +315,11 @@ function withHosts(hosts: Readonly<Record<string, VirtualHost>>, replaced: Reado
     const keys = Object.keys(hosts);
     for (let i = 0; i < keys.length; i++) out[keys[i]!] = hosts[keys[i]!]!;
     for (const [h, vh] of replaced) out[h] = vh!;
-    return out;
+  } else {
+    const keys = new Set(Object.keys(hosts));
+    for (const [h, vh] of replaced) { if (vh === undefined) keys.delete(h); else keys.add(h); }
+    for (const h of [...keys].sort()) out[h] = replaced.has(h) ? replaced.get(h)! : hosts[h]!;
   }
-  const keys = new Set(Object.keys(hosts));
-  for (const [h, vh] of replaced) { if (vh === undefined) keys.delete(h); else keys.add(h); }
-  for (const h of [...keys].sort()) out[h] = replaced.has(h) ? replaced.get(h)! : hosts[h]!;
+  noteMapCopy(out, hosts, new Set(replaced.keys()));
   return out;
 }
