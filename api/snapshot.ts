@@ -336,7 +336,7 @@ export function noteMapCopy(map: object, from: object, keys: ReadonlySet<string>
 export function changedKeys(map: unknown, from: unknown): ReadonlySet<string> | undefined {
   if (typeof map !== 'object' || map === null || typeof from !== 'object' || from === null) return undefined;
   const copy = copies.get(map);
-  return copy !== undefined && copy.from.deref() === from && Object.isFrozen(map) && Object.isFrozen(from) ? copy.keys : undefined;
+  return copy !== undefined && copy.from.deref() === from && isFrozenMap(map) && isFrozenMap(from) ? copy.keys : undefined;
 }
 
 /**
@@ -347,5 +347,26 @@ export function changedKeys(map: unknown, from: unknown): ReadonlySet<string> | 
 export function copiedFrom(map: object): { readonly from: object; readonly keys: ReadonlySet<string> } | undefined {
   const copy = copies.get(map);
   const from = copy?.from.deref();
-  return copy !== undefined && from !== undefined && Object.isFrozen(map) && Object.isFrozen(from) ? { from, keys: copy.keys } : undefined;
+  return copy !== undefined && from !== undefined && isFrozenMap(map) && isFrozenMap(from) ? { from, keys: copy.keys } : undefined;
+}
+
+// Object.isFrozen looks at every property of a dictionary-mode object (V8's
+// large keyed maps): 70 µs for a 10k-key map, 0.6 ms at 50k, and each change
+// asks it of the same few maps a dozen times on each side. Frozen is forever,
+// so a yes is remembered, for the maps asked about here only.
+const frozenMaps = new WeakSet<object>();
+
+/** Object.isFrozen(map), answered from memory after the first yes. */
+export function isFrozenMap(map: object): boolean {
+  if (frozenMaps.has(map)) return true;
+  if (!Object.isFrozen(map)) return false;
+  frozenMaps.add(map);
+  return true;
+}
+
+/** Object.freeze(map), remembered for isFrozenMap: for the code that builds a large map and freezes it. */
+export function freezeMap<T extends object>(map: T): T {
+  Object.freeze(map);
+  frozenMaps.add(map);
+  return map;
 }

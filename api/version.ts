@@ -1,7 +1,7 @@
 // Versions are content hashes, so equal content always means equal version and a
 // controller restart does not make every proxy re-apply what it already has.
 import { createHash, hash } from 'node:crypto';
-import { copiedFrom, type Snapshot, type Version } from './snapshot.ts';
+import { copiedFrom, freezeMap, isFrozenMap, type Snapshot, type Version } from './snapshot.ts';
 
 /** A snapshot's content without its version: what the compiler produces and the hash covers. */
 export type SnapshotContent = Omit<Snapshot, 'version'>;
@@ -115,7 +115,7 @@ function isMap(v: unknown): v is Record<string, unknown> {
 
 /** The section digest of `map` in hex: remembered, derived from the map it copies, or computed. */
 function sectionDigest(map: Record<string, unknown>): string {
-  if (!Object.isFrozen(map)) return digestMap(map).section;
+  if (!isFrozenMap(map)) return digestMap(map).section;
   let d = mapDigests.get(map);
   if (d !== undefined) return d.section;
   const copy = copiedFrom(map);
@@ -223,11 +223,12 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
   const top = { ...content } as Record<string, unknown>;
   for (const field of Object.keys(top)) {
     const map = top[field];
-    if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.isFrozen(map)) continue;
+    if (!isMap(map)) { deepFreeze(map); continue; }
+    if (isFrozenMap(map)) continue;
     const m = map as Record<string, unknown>;
     // Frozen first (shallow): copiedFrom() answers for frozen maps only. Every
-    // entry is frozen below, which spares deepFreeze a second walk over them.
-    Object.freeze(m);
+    // entry is frozen below, so deepFreeze need not walk the map again.
+    freezeMap(m);
     const copy = copiedFrom(m);
     const keys = copy !== undefined ? [...copy.keys] : Object.keys(m);
     for (let i = 0; i < keys.length; i++) {
@@ -238,7 +239,7 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
       if (freezeSorted(v)) entryDigests.set(v, hash('sha256', JSON.stringify(v), 'binary'));
     }
   }
-  const frozen = deepFreeze(top) as SnapshotContent;
+  const frozen = Object.freeze(top) as SnapshotContent;
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
   sealed.add(snapshot);
   return snapshot;

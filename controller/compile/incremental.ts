@@ -152,17 +152,19 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
 
   // The touched hosts replaced; uses of clusters and secrets counted over the change.
   const replaced = new Map<string, VirtualHost | undefined>();
+  // The cluster and secret keys whose use count moved: only they can appear or go.
+  const counted = { clusters: new Set<ClusterKey>(), secrets: new Set<SecretKey>() };
   for (const h of touched) {
     const old = Object.hasOwn(previous.virtualHosts, h) ? previous.virtualHosts[h] : undefined;
     const now = Object.hasOwn(out.virtualHosts, h) ? out.virtualHosts[h] : undefined;
     if (old === now) continue;
     replaced.set(h, now);
-    count(old, -1, idx);
-    count(now, +1, idx);
+    count(old, -1, idx, counted);
+    count(now, +1, idx, counted);
   }
   const resolved = services.clusters();
-  const clusters = rebuilt(previous.clusters, idx.clusterRefs, (k) => resolved.get(k));
-  const secrets = rebuilt(previous.secrets, idx.secretRefs, (k) => out.secrets[k], DEFAULT_SECRET);
+  const clusters = rebuilt(previous.clusters, idx.clusterRefs, counted.clusters, (k) => resolved.get(k));
+  const secrets = rebuilt(previous.secrets, idx.secretRefs, counted.secrets, (k) => out.secrets[k], DEFAULT_SECRET);
   if (clusters === undefined || secrets === undefined) return undefined;
   const virtualHosts = replaced.size === 0 ? previous.virtualHosts : withHosts(previous.virtualHosts, replaced);
 
@@ -263,28 +265,39 @@ function countsMatch(previous: Snapshot, idx: Index): boolean {
     && secretKeys.length === idx.secretRefs.size && secretKeys.every((k) => idx.secretRefs.has(k));
 }
 
-/** Adds `by` to the use counts of what `vh` refers to: its routes' clusters, its TLS secret. */
-function count(vh: VirtualHost | undefined, by: number, idx: Index): void {
+/**
+ * Adds `by` to the use counts of what `vh` refers to: its routes' clusters,
+ * its TLS secret; the keys counted are added to `counted` when given.
+ */
+function count(vh: VirtualHost | undefined, by: number, idx: Index, counted?: { clusters: Set<ClusterKey>; secrets: Set<SecretKey> }): void {
   if (vh === undefined) return;
   for (const key of Object.keys(vh.routes)) {
     const c = (vh.routes[key] as Route).cluster;
-    if (c !== undefined) idx.clusterRefs.set(c, (idx.clusterRefs.get(c) ?? 0) + by);
+    if (c === undefined) continue;
+    idx.clusterRefs.set(c, (idx.clusterRefs.get(c) ?? 0) + by);
+    counted?.clusters.add(c);
   }
   const s = vh.tls?.secret;
-  if (s !== undefined && s !== DEFAULT_SECRET) idx.secretRefs.set(s, (idx.secretRefs.get(s) ?? 0) + by);
+  if (s !== undefined && s !== DEFAULT_SECRET) {
+    idx.secretRefs.set(s, (idx.secretRefs.get(s) ?? 0) + by);
+    counted?.secrets.add(s);
+  }
 }
 
 /**
  * `map` with exactly the keys whose use count is positive (plus `always`),
+ * looking at the keys `counted` (whose counts this build moved) only,
  * sorted as compile sorts them: the same object when the keys did not
  * change, new entries from `fresh`. Undefined when a new key has no entry
  * (never expected: a full compile then decides). A new map is recorded as a
  * copy of `map` with the keys added or removed (noteMapCopy), so sealing,
  * validating and hashing it look at those keys only.
  */
-function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>, fresh: (key: string) => T | undefined, always?: string): Record<string, T> | undefined {
+function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>, counted: ReadonlySet<string>, fresh: (key: string) => T | undefined, always?: string): Record<string, T> | undefined {
+  // Only the keys whose count moved: every other count is positive and its key in `map`.
   const written = new Set<string>();
-  for (const [k, n] of refs) {
+  for (const k of counted) {
+    const n = refs.get(k) ?? 0;
     if (n <= 0) { refs.delete(k); if (Object.hasOwn(map, k)) written.add(k); }
     else if (!Object.hasOwn(map, k)) written.add(k);
   }

@@ -25,7 +25,7 @@
 // walking a 10k-entry map whose entries are all frozen already.
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import { noteMapCopy, type Snapshot } from '../../api/snapshot.ts';
+import { freezeMap, noteMapCopy, type Snapshot } from '../../api/snapshot.ts';
 import { deepFreeze } from '../../api/version.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, type DeltaMessage } from '../../api/stream.ts';
 
@@ -95,8 +95,10 @@ function patchCopyOnWrite(served: object, patch: readonly Operation[]): unknown 
   const copies = [...own];
   for (let i = copies.length - 1; i >= 0; i--) {
     const [copy, { from, written }] = copies[i]!;
-    Object.freeze(copy);
-    if (!Array.isArray(copy)) noteMapCopy(copy, from, written);
+    if (Array.isArray(copy)) { Object.freeze(copy); continue; }
+    // Remembered as frozen: Object.isFrozen of a 10k-key map walks it (isFrozenMap).
+    freezeMap(copy);
+    noteMapCopy(copy, from, written);
   }
   return doc;
 }
