@@ -329,9 +329,18 @@ function withHosts(hosts: Readonly<Record<string, VirtualHost>>, replaced: Reado
     for (let i = 0; i < keys.length; i++) out[keys[i]!] = hosts[keys[i]!]!;
     for (const [h, vh] of replaced) out[h] = vh!;
   } else {
-    const keys = new Set(Object.keys(hosts));
-    for (const [h, vh] of replaced) { if (vh === undefined) keys.delete(h); else keys.add(h); }
-    for (const h of [...keys].sort()) out[h] = replaced.has(h) ? replaced.get(h)! : hosts[h]!;
+    // The old keys are in order already: merge the few new ones in instead of
+    // sorting 10k keys (a renamed host is the common case).
+    const keys = Object.keys(hosts);
+    const added = [...replaced.keys()].filter((h) => replaced.get(h) !== undefined && !Object.hasOwn(hosts, h)).sort();
+    let a = 0;
+    for (let i = 0; i <= keys.length; i++) {
+      const h = keys[i];
+      while (a < added.length && (h === undefined || added[a]! < h)) { out[added[a]!] = replaced.get(added[a]!)!; a++; }
+      if (h === undefined) break;
+      if (!replaced.has(h)) out[h] = hosts[h]!;
+      else if (replaced.get(h) !== undefined) out[h] = replaced.get(h)!;
+    }
   }
   noteMapCopy(out, hosts, new Set(replaced.keys()));
   return out;
