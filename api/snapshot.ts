@@ -6,7 +6,7 @@
 // is a one-operation JSON patch and unchanged sub-objects can be shared between
 // consecutive snapshots (see pitfalls.md: array diffs explode).
 
-/** Content hash of the snapshot minus its `version` field: a hash of per-entry hashes (see version.ts). */
+/** Content hash of the snapshot minus its `version` field: a hash over per-bucket hashes of its maps (see version.ts). */
 export type Version = string;
 
 /** Key of a TLS secret in `Snapshot.secrets`: "namespace/name", or DEFAULT_SECRET. */

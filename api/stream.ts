@@ -19,7 +19,7 @@ import type { Snapshot, Version } from './snapshot.ts';
 
 /**
  * Protocol name carried in the websocket subprotocol header, bumped on
- * incompatible change. v2: a snapshot's `version` is a hash of per-entry
+ * incompatible change. v2: a snapshot's `version` is a hash over per-bucket
  * hashes (api/version.ts), no longer SHA-256 of the whole canonical JSON; a
  * v1 peer would refuse every v2 snapshot as VERSION_MISMATCH, so it is
  * refused at the upgrade instead (HTTP 400 naming the versions spoken).

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { canonicalJson, deepFreeze, isMemoised, sealSnapshot, versionOf } from './version.ts';
+import { deepFreeze, entriesSerialised, isHashed, sealSnapshot, versionOf } from './version.ts';
 import type { SnapshotContent } from './version.ts';
 import { noteMapCopy, type Snapshot, type VirtualHost } from './snapshot.ts';
 
 /**
- * The definition of the version (turnout.snapshot.v2), written out without any
- * memo: per SECTIONS map, entries hashed one by one (SHA-256 of sorted-key
- * JSON), grouped into 256 buckets by FNV-1a of the key, each bucket hashed over
- * its entries in key order, the section over the bucket digests; the version is
- * SHA-256 of the sorted-key JSON with each section replaced by its digest, 32 hex digits.
+ * The definition of the version (turnout.snapshot.v2), written out without
+ * anything remembered: per SECTIONS map, keys in 256 buckets by FNV-1a, each
+ * bucket hashed as the sorted-key JSON of its entries, the section as SHA-256
+ * over the bucket digests; the version is SHA-256 of the sorted-key JSON with
+ * each section replaced by its digest, 32 hex digits.
  */
 function reference(value: unknown): string {
   const canon = (v: unknown): string => {
@@ -26,12 +26,9 @@ function reference(value: unknown): string {
     return (h >>> 0) % 256;
   };
   const section = (map: Record<string, unknown>): string => {
-    const buckets: Buffer[][] = Array.from({ length: 256 }, () => []);
-    for (const key of Object.keys(map).sort()) {
-      if (map[key] === undefined) continue;
-      buckets[fnv(key)]!.push(Buffer.from(JSON.stringify(key)), sha(canon(map[key])));
-    }
-    return sha(Buffer.concat(buckets.map((parts) => sha(Buffer.concat(parts))))).toString('hex');
+    const buckets: Record<string, unknown>[] = Array.from({ length: 256 }, () => ({}));
+    for (const key of Object.keys(map)) buckets[fnv(key)]![key] = map[key];
+    return sha(Buffer.concat(buckets.map((b) => sha(canon(b))))).toString('hex');
   };
   const { version: _v, ...rest } = value as Record<string, unknown>;
   const top: Record<string, unknown> = {};
@@ -61,9 +58,11 @@ test('versionOf is the same hash frozen or not, memoised or not, in any key orde
   const want = reference(plain);
   assert.equal(versionOf(plain), want);
   const frozen = deepFreeze(structuredClone(plain));
-  assert.equal(versionOf(frozen), want, 'first call fills the memo');
-  assert.ok(isMemoised(frozen.virtualHosts['h3.com']!) && isMemoised(frozen.clusters['ns/c3:80']!));
-  assert.equal(versionOf(frozen), want, 'second call answers from the memo');
+  assert.equal(versionOf(frozen), want, 'first call remembers the frozen maps');
+  assert.ok(isHashed(frozen.virtualHosts) && isHashed(frozen.clusters));
+  const before = entriesSerialised();
+  assert.equal(versionOf(frozen), want, 'second call answers from memory');
+  assert.equal(entriesSerialised(), before, 'without serialising an entry');
   const reordered = { secrets: frozen.secrets, defaultRoute: frozen.defaultRoute, clusters: frozen.clusters, virtualHosts: frozen.virtualHosts, listeners: frozen.listeners };
   assert.equal(versionOf(reordered), want);
   assert.equal(sealSnapshot(plain).version, want);
@@ -80,10 +79,10 @@ test('a snapshot sharing frozen entries with an older one hashes its own content
   assert.equal(versionOf(a), a.version, 'the older snapshot still hashes to its own version');
 });
 
-test('only frozen objects are remembered: an unfrozen entry is serialised afresh each time', () => {
+test('only frozen maps are remembered: an unfrozen one is serialised afresh each time', () => {
   const c = content(2);
   versionOf(c);
-  assert.ok(!isMemoised(c.virtualHosts['h0.com']!));
+  assert.ok(!isHashed(c.virtualHosts));
   (c.virtualHosts['h0.com']!.routes['Prefix:/'] as { timeoutMs: number }).timeoutMs = 7;
   assert.equal(versionOf(c), reference(c));
 });
@@ -122,8 +121,8 @@ test('sealSnapshot: entries built in sorted key order (hashed by JSON.stringify)
   const a = sealSnapshot(sorted(6, '/'));
   assert.equal(a.version, reference(a));
   assert.ok(Object.isFrozen(a.virtualHosts) && Object.isFrozen(a.virtualHosts['h1.com']!.routes['Prefix:/']!.match));
-  assert.ok(isMemoised(a.virtualHosts['h1.com']!) && isMemoised(a.secrets['@default']!));
-  // A second snapshot sharing all but one entry: the shared ones are hashed from their remembered text.
+  assert.ok(isHashed(a.virtualHosts) && isHashed(a.secrets));
+  // A second snapshot sharing all but one entry (a new map, not a recorded copy: all of it is hashed).
   const b = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'h2.com': sorted(3, '/b').virtualHosts['h2.com']! } });
   assert.equal(b.version, reference(b));
   assert.equal(versionOf(b), b.version);
@@ -140,7 +139,10 @@ test('a recorded copy (noteMapCopy) re-hashes only its written keys and still gi
     const map = Object.freeze(hosts);
     noteMapCopy(map, s.virtualHosts, new Set(written));
     const next = deepFreeze({ ...s, virtualHosts: map, version: '' }) as Snapshot;
+    const before = entriesSerialised();
     const version = versionOf(next);
+    // 300 hosts in 256 buckets: each written key's bucket holds a few, never all of them.
+    assert.ok(entriesSerialised() - before <= 8 * written.length, `${entriesSerialised() - before} entries serialised for ${written.length} keys`);
     assert.equal(version, reference(next));
     s = deepFreeze({ ...next, version });
   };

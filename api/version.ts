@@ -16,15 +16,14 @@ export function canonicalJson(value: unknown): string {
 }
 
 // The version (stream protocol turnout.snapshot.v2) is a hash of hashes, so
-// that a one-route change re-hashes one entry and a few hundred bytes, not the
-// 5 MB of canonical JSON of a 10k-host snapshot:
+// that a one-route change re-hashes a few entries, not the 5 MB of canonical
+// JSON of a 10k-host snapshot:
 //
-//   entry digest    SHA-256 of the entry's canonical JSON (a virtual host, a
-//                   cluster, a listener, a secret: one value of a SECTIONS map);
-//   bucket digest   SHA-256 over the bucket's entries in sorted key order, each
-//                   as JSON.stringify(key) followed by its 32-byte entry digest;
-//                   a key's bucket is FNV-1a (32 bits, over its UTF-16 code
-//                   units) modulo 256;
+//   bucket          each key of a SECTIONS map (a virtual host, a cluster, a
+//                   listener, a secret) is in one of 256 buckets: FNV-1a
+//                   (32 bits, over the key's UTF-16 code units) modulo 256;
+//   bucket digest   SHA-256 of the canonical JSON of the bucket's entries as
+//                   one object (`{"k1":v1,"k2":v2}`, keys sorted);
 //   section digest  SHA-256 over the 256 bucket digests in bucket order;
 //   version         the first 32 hex digits of SHA-256 over the canonical JSON
 //                   of the snapshot without `version`, each SECTIONS field that
@@ -33,26 +32,32 @@ export function canonicalJson(value: unknown): string {
 // Nothing depends on key insertion order (keys are sorted within a bucket,
 // buckets are chosen by the key alone), and equal content is equal version.
 // A map that is a recorded copy of another (api/snapshot.ts noteMapCopy: a
-// delta on the proxy, the host-scoped recompile on the controller) re-hashes
-// only the buckets of the keys written into it.
+// delta on the proxy, the controller's recompiles) re-hashes only the buckets
+// of the keys written into it: ~40 entries each at 10k, ~200 at 50k.
 //
-// Entry digests are remembered per frozen entry, map digests per frozen map:
-// keyed by object identity, so neither may change after it is remembered. Only
-// frozen objects are, and "frozen" is taken to mean deeply frozen, which holds
-// for everything frozen by deepFreeze() below (children before their parent).
-// Callers therefore freeze BEFORE hashing (sealSnapshot, proxy/apply.ts); an
-// unfrozen object is hashed afresh every time. No canonical text is kept: a
-// digest is 32 bytes where the text of a virtual host is hundreds.
+// What is remembered is per frozen map: its keys by bucket and the bucket
+// digests (~100 KB at 10k), keyed by identity, so a map must not change after
+// it is remembered. Only frozen maps are, and "frozen" is taken to mean deeply
+// frozen, which holds for everything frozen by deepFreeze() below (children
+// before their parent). Callers therefore freeze BEFORE hashing (sealSnapshot,
+// proxy/apply.ts). Nothing is remembered per entry: neither its text (5.3 MB
+// at 10k) nor a digest (a WeakMap entry and a string each, 20k of them, cost
+// more to make at a full compile than re-serialising a bucket costs per change).
 
 /** Top-level fields whose entries are hashed one by one (see above). */
 export const SECTIONS: ReadonlySet<string> = new Set(['clusters', 'listeners', 'secrets', 'virtualHosts']);
 
-/** Buckets per section: at 10k entries a change re-hashes ~40 entry digests. */
+/** Buckets per section: at 10k entries a change re-serialises ~40 entries. */
 const BUCKETS = 256;
 const DIGEST = 32;
 
-/** Per frozen entry: SHA-256 of its canonical JSON, as a 32-character latin1 string (48 bytes of heap). */
-const entryDigests = new WeakMap<object, string>();
+// Entries serialised for a bucket digest since start (tests and benchmarks).
+let serialised = 0;
+
+/** How many map entries were serialised for hashing so far: what a change cost (tests, benchmarks). */
+export function entriesSerialised(): number {
+  return serialised;
+}
 
 /** Per frozen section map: its keys by bucket (each sorted), the bucket digests, the section digest. */
 interface MapDigest {
@@ -62,11 +67,10 @@ interface MapDigest {
 }
 const mapDigests = new WeakMap<object, MapDigest>();
 
-const EMPTY_BUCKET = hash('sha256', '', 'buffer');
 
-/** Whether the entry digest of `value` is remembered (for tests and benchmarks). */
-export function isMemoised(value: object): boolean {
-  return entryDigests.has(value);
+/** Whether the digest of the frozen map `map` is remembered (tests and benchmarks). */
+export function isHashed(map: object): boolean {
+  return mapDigests.has(map);
 }
 
 function canonical(value: unknown, depth: number): string {
@@ -125,18 +129,27 @@ function sectionDigest(map: Record<string, unknown>): string {
   return d.section;
 }
 
-/** Every bucket of `map` hashed. */
-function digestMap(map: Record<string, unknown>): MapDigest {
+/**
+ * Every bucket of `map` hashed. `sorted` and `texts` (the map's keys in order
+ * and their entries' canonical JSON) when the caller has them already.
+ */
+function digestMap(map: Record<string, unknown>, sorted?: readonly string[], texts?: readonly (string | undefined)[]): MapDigest {
   const buckets: string[][] = [];
-  for (let b = 0; b < BUCKETS; b++) buckets.push([]);
+  const bucketTexts: string[][] = [];
+  for (let b = 0; b < BUCKETS; b++) { buckets.push([]); bucketTexts.push([]); }
   // Keys in sorted order, so every bucket comes out sorted.
-  const keys = sortedKeys(map);
+  const keys = sorted ?? sortedKeys(map);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    if (map[key] !== undefined) buckets[bucketOf(key)]!.push(key);
+    const v = map[key];
+    if (v === undefined) continue;
+    const b = bucketOf(key);
+    buckets[b]!.push(key);
+    bucketTexts[b]!.push(texts?.[i] ?? entryText(v));
   }
+  serialised += keys.length;
   const digests = Buffer.allocUnsafe(BUCKETS * DIGEST);
-  for (let b = 0; b < BUCKETS; b++) hashBucket(map, buckets[b]!, digests, b);
+  for (let b = 0; b < BUCKETS; b++) hashBucket(buckets[b]!, bucketTexts[b]!, digests, b);
   return { buckets, digests, section: hash('sha256', digests, 'hex') };
 }
 
@@ -160,32 +173,20 @@ function rehashBuckets(map: Record<string, unknown>, base: MapDigest, written: R
     for (const k of keys) if (Object.hasOwn(map, k) && map[k] !== undefined) list.push(k);
     list.sort();
     buckets[b] = list;
-    hashBucket(map, list, digests, b);
+    const texts: string[] = [];
+    for (let i = 0; i < list.length; i++) texts.push(entryText(map[list[i]!]));
+    serialised += list.length;
+    hashBucket(list, texts, digests, b);
   }
   return { buckets, digests, section: hash('sha256', digests, 'hex') };
 }
 
-/** Writes the digest of bucket `b` (its `keys`, sorted) into `out`. */
-function hashBucket(map: Record<string, unknown>, keys: readonly string[], out: Buffer, b: number): void {
-  if (keys.length === 0) { EMPTY_BUCKET.copy(out, b * DIGEST); return; }
-  const h = createHash('sha256');
-  let off = 0;
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    const quoted = JSON.stringify(key);
-    // At most 3 UTF-8 bytes per UTF-16 unit: only then is the write never cut short.
-    if (off + quoted.length * 3 + DIGEST > scratch.length) {
-      h.update(scratch.subarray(0, off));
-      off = 0;
-      if (quoted.length * 3 + DIGEST > scratch.length) { h.update(quoted); h.update(entryDigest(map[key]), 'latin1'); continue; }
-    }
-    off += scratch.write(quoted, off);
-    off += scratch.write(entryDigest(map[key]), off, 'latin1');
-  }
-  h.update(scratch.subarray(0, off));
-  h.digest().copy(out, b * DIGEST);
+/** Writes the digest of bucket `b` into `out`: the canonical JSON of its entries (`keys`, sorted; `texts`) as one object. */
+function hashBucket(keys: readonly string[], texts: readonly string[], out: Buffer, b: number): void {
+  let text = '{';
+  for (let i = 0; i < keys.length; i++) text += `${i === 0 ? '' : ','}${JSON.stringify(keys[i])}:${texts[i]}`;
+  hash('sha256', `${text}}`, 'buffer').copy(out, b * DIGEST);
 }
-const scratch = Buffer.allocUnsafe(16 * 1024);
 
 /** FNV-1a over the UTF-16 code units of `key`, modulo BUCKETS: cheap, and the same in every process. */
 function bucketOf(key: string): number {
@@ -194,19 +195,9 @@ function bucketOf(key: string): number {
   return (h >>> 0) % BUCKETS;
 }
 
-/** SHA-256 of the canonical JSON of `value` (latin1), remembered when it is a frozen object. */
-function entryDigest(value: unknown): string {
-  if (typeof value !== 'object' || value === null) return hash('sha256', canonical(value, 0), 'binary');
-  const frozen = Object.isFrozen(value);
-  if (frozen) {
-    const hit = entryDigests.get(value);
-    if (hit !== undefined) return hit;
-  }
-  // A sorted plain entry (every compiled one, and the proxy's copies of them)
-  // is canonical as JSON.stringify writes it, several times faster than canonical().
-  const d = hash('sha256', sortedPlain(value) ? JSON.stringify(value) : canonical(value, 0), 'binary');
-  if (frozen) entryDigests.set(value, d);
-  return d;
+/** The canonical JSON of an entry: JSON.stringify for plain data in sorted key order (every compiled entry), several times faster than canonical(). */
+function entryText(value: unknown): string {
+  return typeof value === 'object' && value !== null && sortedPlain(value) ? JSON.stringify(value) : canonical(value, 0);
 }
 
 /**
@@ -215,29 +206,37 @@ function entryDigest(value: unknown): string {
  * are frozen here in one walk that also checks that their keys are in sorted
  * order at every level; the compiler builds them that way, and then their
  * canonical JSON is the native JSON.stringify (several times faster than
- * canonical()), hashed right away. A map recorded as a copy of a sealed one
- * (noteMapCopy) is walked at its written keys only: every other entry is the
- * original's, frozen and hashed already.
+ * canonical()), hashed in the same walk. A map recorded as a copy of a sealed
+ * one (noteMapCopy) is walked at its written keys only: every other entry is
+ * the original's, frozen and hashed with it.
  */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
   const top = { ...content } as Record<string, unknown>;
   for (const field of Object.keys(top)) {
     const map = top[field];
-    if (!isMap(map)) { deepFreeze(map); continue; }
+    // defaultRoute and the like: frozen whole, hashed as part of the top level.
+    if (!isMap(map) || !SECTIONS.has(field)) { deepFreeze(map); continue; }
     if (isFrozenMap(map)) continue;
     const m = map as Record<string, unknown>;
     // Frozen first (shallow): copiedFrom() answers for frozen maps only. Every
     // entry is frozen below, so deepFreeze need not walk the map again.
     freezeMap(m);
     const copy = copiedFrom(m);
-    const keys = copy !== undefined ? [...copy.keys] : Object.keys(m);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const v = Object.hasOwn(m, key) ? m[key] : undefined;
-      if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
-      // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
-      if (freezeSorted(v)) entryDigests.set(v, hash('sha256', JSON.stringify(v), 'binary'));
+    if (copy !== undefined && mapDigests.has(copy.from)) {
+      for (const key of copy.keys) {
+        const v = Object.hasOwn(m, key) ? m[key] : undefined;
+        if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) freezeSorted(v);
+      }
+      continue;
     }
+    const keys = sortedKeys(m);
+    const texts: (string | undefined)[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const v = m[keys[i]!];
+      // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
+      texts.push(typeof v === 'object' && v !== null && !Object.isFrozen(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
+    }
+    mapDigests.set(m, digestMap(m, keys, texts));
   }
   const frozen = Object.freeze(top) as SnapshotContent;
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
