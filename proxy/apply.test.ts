@@ -96,6 +96,29 @@ test('a version that is not the content hash is refused', async () => {
   assert.equal((await get(port, '/')).headers['x-backend'], 'a');
 });
 
+test('a delta whose patch diverges from the content its version names is refused (re-hashing only the written keys still notices)', async () => {
+  const hosts = (path: string) => ({
+    '*': vhost([route('Prefix', '/', 'c/web:80')]),
+    'x.com': vhost([route('Prefix', path, 'c/web:80')]),
+    'y.com': vhost([route('Prefix', '/y', 'c/web:80')]),
+  });
+  const s1 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/x') }));
+  assert.ok((await dp.apply(JSON.parse(JSON.stringify(s1)))).ok);
+  const s2 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/z') }));
+  // The patch to s2, with one more change the controller never made, claiming s2's version.
+  const patch = [...jsonpatch.compare(s1, s2), { op: 'replace' as const, path: '/virtualHosts/y.com/routes/Prefix:~1y/timeoutMs', value: 1 }];
+  const r = applyDelta(dp.current, { type: 'delta', base: s1.version, version: s2.version, patch });
+  assert.ok(r.ok, 'the patch itself applies');
+  const outcome = await dp.apply(r.candidate);
+  assert.ok(!outcome.ok);
+  assert.equal(outcome.code, 'VERSION_MISMATCH');
+  assert.equal(dp.current?.version, s1.version, 'the last good snapshot keeps serving');
+  // The honest patch is taken.
+  const ok = applyDelta(dp.current, { type: 'delta', base: s1.version, version: s2.version, patch: jsonpatch.compare(s1, s2) });
+  assert.ok(ok.ok && (await dp.apply(ok.candidate)).ok);
+  assert.equal(dp.current?.version, s2.version);
+});
+
 test('a bad TLS secret is refused naming the secret, never its contents', async () => {
   const garbage = { cert: '-----BEGIN CERTIFICATE-----\nTOPSECRETCERT\n-----END CERTIFICATE-----\n', key: '-----BEGIN PRIVATE KEY-----\nTOPSECRETKEY\n-----END PRIVATE KEY-----\n' };
   const c = snap(b.port, { secrets: { 'ns/broken': garbage }, virtualHosts: { 'foo.com': vhost([route('Prefix', '/', 'c/web:80')], 'ns/broken') } });
