@@ -1,0 +1,70 @@
+// The control path's CPU per change, stage by stage, in one process (no
+// network, no polling): what scenario 6's "CPU per change" is made of, steady
+// enough to compare two builds on a loaded machine.
+//
+//   node_modules/.bin/node bench/compare/control-change.ts [Ingresses=10000] [changes=60]
+//
+// A full compile of bench/compile.ts's fleet is published and applied to a
+// DataPlane (listeners on a free port); then each change flips one path of one
+// Ingress (as scenario 7) and runs the real stages: recompile against the
+// previous snapshot, SnapshotStore.publish, delta + its JSON, and on the proxy
+// side parse + applyDelta, then DataPlane.apply. Medians skip the first four
+// changes (the host-scoped recompile builds its index on the first).
+import os from 'node:os';
+import type { Snapshot } from '../../api/snapshot.ts';
+import { parseControllerMessage, type DeltaMessage, type SnapshotMessage } from '../../api/stream.ts';
+import { compile } from '../../controller/compile/builder.ts';
+import { inputOf, OPTIONS } from '../../controller/compile/fixtures.ts';
+import type { CompileOptions } from '../../controller/compile/types.ts';
+import { SnapshotStore } from '../../controller/snapshot/store.ts';
+import { DataPlane } from '../../proxy/apply.ts';
+import { applyDelta } from '../../proxy/stream/delta.ts';
+import { keyPairs, SECRETS } from '../compile.ts';
+import { cpuMs, frozenFleet, withPath } from './control-sizes.ts';
+import { freePort } from './procs.ts';
+import { median } from './report.ts';
+
+const n = Number(process.argv[2] ?? 10_000);
+const changes = Math.min(Math.max(Number(process.argv[3] ?? 60), 8), 1_000);
+const options: CompileOptions = { ...OPTIONS, listeners: { http: { ...OPTIONS.listeners.http!, address: '127.0.0.1', port: await freePort() } } };
+const objs = frozenFleet(n, keyPairs(SECRETS).pairs);
+const target = `ing-${Math.floor(n * 0.4242)}`;
+const inputs = [inputOf(objs), withPath(objs, target, '/v2')] as const;
+
+let prev: Snapshot = compile(inputs[0], options).snapshot;
+const store = new SnapshotStore();
+store.publish(prev);
+const plane = new DataPlane();
+const stages = ['recompile', 'publish', 'delta+JSON', 'proxy parse+applyDelta', 'proxy apply'] as const;
+const rows: number[][] = [];
+try {
+  const full = await plane.apply((parseControllerMessage(store.encode(store.full(prev))) as SnapshotMessage).snapshot);
+  if (!full.ok) throw new Error(`full apply refused: ${full.code} ${full.reason}`);
+  for (let i = 1; i <= changes; i++) {
+    const t: number[] = [];
+    let c = process.cpuUsage();
+    const lap = () => { t.push(cpuMs(c)); c = process.cpuUsage(); };
+    const next = compile(inputs[i % 2]!, options, prev).snapshot;
+    lap();
+    store.publish(next);
+    lap();
+    const text = store.encode(store.delta(prev.version, next));
+    lap();
+    const res = applyDelta(plane.current, parseControllerMessage(text) as DeltaMessage);
+    if (!res.ok) throw new Error(`applyDelta: ${res.reason}`);
+    lap();
+    const out = await plane.apply(res.candidate);
+    if (!out.ok) throw new Error(`delta apply refused: ${out.code} ${out.reason}`);
+    lap();
+    rows.push(t);
+    prev = next;
+  }
+} finally {
+  await plane.close();
+}
+const med = (k: number) => median(rows.slice(4).map((r) => r[k]!));
+const controller = med(0) + med(1) + med(2);
+const proxy = med(3) + med(4);
+console.log(`${n} Ingresses, ${changes} changes, CPU ms per change (medians), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}:`);
+console.log(`  ${stages.map((s, k) => `${s} ${med(k).toFixed(2)}`).join(', ')}`);
+console.log(`  controller ${controller.toFixed(2)}, proxy ${proxy.toFixed(2)}`);
