@@ -1,6 +1,6 @@
 // Versions are content hashes, so equal content always means equal version and a
 // controller restart does not make every proxy re-apply what it already has.
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { copiedFrom, freezeMap, isFrozenMap, type Snapshot, type Version } from './snapshot.ts';
 
 /** A snapshot's content without its version: what the compiler produces and the hash covers. */
