@@ -18,7 +18,7 @@
 // that were not frozen: identity must mean "unchanged"), a closure larger
 // than a tenth of the Ingresses.
 import type { ClusterKey, Route, SecretKey, Snapshot, VirtualHost } from '../../api/snapshot.ts';
-import { ANY_HOST, DEFAULT_SECRET, noteMapCopy } from '../../api/snapshot.ts';
+import { ANY_HOST, DEFAULT_SECRET, mapKeys, noteMapCopy, noteMapKeys } from '../../api/snapshot.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
@@ -324,24 +324,29 @@ function withHosts(hosts: Readonly<Record<string, VirtualHost>>, replaced: Reado
   // Copied key by key into a dictionary-mode object (maps.ts): a spread of a
   // 10k-key map measured twice as slow.
   const out = dictionary<VirtualHost>();
+  // The previous map's key list (mapKeys: recorded when it was made here),
+  // not Object.keys, which sorts a dictionary-mode map's 10k keys.
+  const keys = mapKeys(hosts);
+  let outKeys = keys;
   if (!keysChange) {
-    const keys = Object.keys(hosts);
     for (let i = 0; i < keys.length; i++) out[keys[i]!] = hosts[keys[i]!]!;
     for (const [h, vh] of replaced) out[h] = vh!;
   } else {
     // The old keys are in order already: merge the few new ones in instead of
     // sorting 10k keys (a renamed host is the common case).
-    const keys = Object.keys(hosts);
     const added = [...replaced.keys()].filter((h) => replaced.get(h) !== undefined && !Object.hasOwn(hosts, h)).sort();
+    const merged: string[] = [];
     let a = 0;
     for (let i = 0; i <= keys.length; i++) {
       const h = keys[i];
-      while (a < added.length && (h === undefined || added[a]! < h)) { out[added[a]!] = replaced.get(added[a]!)!; a++; }
+      while (a < added.length && (h === undefined || added[a]! < h)) { merged.push(added[a]!); out[added[a]!] = replaced.get(added[a]!)!; a++; }
       if (h === undefined) break;
-      if (!replaced.has(h)) out[h] = hosts[h]!;
-      else if (replaced.get(h) !== undefined) out[h] = replaced.get(h)!;
+      if (!replaced.has(h)) { merged.push(h); out[h] = hosts[h]!; }
+      else if (replaced.get(h) !== undefined) { merged.push(h); out[h] = replaced.get(h)!; }
     }
+    outKeys = merged;
   }
+  noteMapKeys(out, outKeys);
   noteMapCopy(out, hosts, new Set(replaced.keys()));
   return out;
 }
