@@ -17,8 +17,14 @@
 import type { Operation } from 'fast-json-patch';
 import type { Snapshot, Version } from './snapshot.ts';
 
-/** Protocol name carried in the websocket subprotocol header, bumped on incompatible change. */
-export const STREAM_PROTOCOL = 'turnout.snapshot.v1';
+/**
+ * Protocol name carried in the websocket subprotocol header, bumped on
+ * incompatible change. v2: a snapshot's `version` is a hash over per-bucket
+ * hashes (api/version.ts), no longer SHA-256 of the whole canonical JSON; a
+ * v1 peer would refuse every v2 snapshot as VERSION_MISMATCH, so it is
+ * refused at the upgrade instead (HTTP 400 naming the versions spoken).
+ */
+export const STREAM_PROTOCOL = 'turnout.snapshot.v2';
 
 /**
  * Every protocol version this build speaks, preferred first. The proxy offers

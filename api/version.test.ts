@@ -1,11 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { canonicalJson, deepFreeze, isMemoised, sealSnapshot, versionOf } from './version.ts';
+import { deepFreeze, entriesSerialised, isHashed, sealSnapshot, versionOf } from './version.ts';
 import type { SnapshotContent } from './version.ts';
-import type { Snapshot, VirtualHost } from './snapshot.ts';
+import { noteMapCopy, type Snapshot, type VirtualHost } from './snapshot.ts';
 
-/** The definition of the version, written out without any memo: sorted-key JSON, SHA-256, 32 hex digits. */
+/**
+ * The definition of the version (turnout.snapshot.v2), written out without
+ * anything remembered: per SECTIONS map, keys in 256 buckets by FNV-1a, each
+ * bucket hashed as the sorted-key JSON of its entries, the section as SHA-256
+ * over the bucket digests; the version is SHA-256 of the sorted-key JSON with
+ * each section replaced by its digest, 32 hex digits.
+ */
 function reference(value: unknown): string {
   const canon = (v: unknown): string => {
     if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
@@ -13,8 +19,24 @@ function reference(value: unknown): string {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canon(o[k])}`).join(',')}}`;
   };
+  const sha = (data: string | Buffer) => createHash('sha256').update(data).digest();
+  const fnv = (key: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % 256;
+  };
+  const section = (map: Record<string, unknown>): string => {
+    const buckets: Record<string, unknown>[] = Array.from({ length: 256 }, () => ({}));
+    for (const key of Object.keys(map)) buckets[fnv(key)]![key] = map[key];
+    return sha(Buffer.concat(buckets.map((b) => sha(canon(b))))).toString('hex');
+  };
   const { version: _v, ...rest } = value as Record<string, unknown>;
-  return createHash('sha256').update(canon(rest)).digest('hex').slice(0, 32);
+  const top: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) {
+    top[k] = ['listeners', 'virtualHosts', 'clusters', 'secrets'].includes(k) && typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? `sha256:${section(v as Record<string, unknown>)}` : v;
+  }
+  return createHash('sha256').update(canon(top)).digest('hex').slice(0, 32);
 }
 
 function content(n: number, path = '/'): SnapshotContent {
@@ -36,9 +58,11 @@ test('versionOf is the same hash frozen or not, memoised or not, in any key orde
   const want = reference(plain);
   assert.equal(versionOf(plain), want);
   const frozen = deepFreeze(structuredClone(plain));
-  assert.equal(versionOf(frozen), want, 'first call fills the memo');
-  assert.ok(isMemoised(frozen.virtualHosts['h3.com']!) && isMemoised(frozen.clusters['ns/c3:80']!));
-  assert.equal(versionOf(frozen), want, 'second call answers from the memo');
+  assert.equal(versionOf(frozen), want, 'first call remembers the frozen maps');
+  assert.ok(isHashed(frozen.virtualHosts) && isHashed(frozen.clusters));
+  const before = entriesSerialised();
+  assert.equal(versionOf(frozen), want, 'second call answers from memory');
+  assert.equal(entriesSerialised(), before, 'without serialising an entry');
   const reordered = { secrets: frozen.secrets, defaultRoute: frozen.defaultRoute, clusters: frozen.clusters, virtualHosts: frozen.virtualHosts, listeners: frozen.listeners };
   assert.equal(versionOf(reordered), want);
   assert.equal(sealSnapshot(plain).version, want);
@@ -55,10 +79,10 @@ test('a snapshot sharing frozen entries with an older one hashes its own content
   assert.equal(versionOf(a), a.version, 'the older snapshot still hashes to its own version');
 });
 
-test('only frozen objects are remembered: an unfrozen entry is serialised afresh each time', () => {
+test('only frozen maps are remembered: an unfrozen one is serialised afresh each time', () => {
   const c = content(2);
   versionOf(c);
-  assert.ok(!isMemoised(c.virtualHosts['h0.com']!));
+  assert.ok(!isHashed(c.virtualHosts));
   (c.virtualHosts['h0.com']!.routes['Prefix:/'] as { timeoutMs: number }).timeoutMs = 7;
   assert.equal(versionOf(c), reference(c));
 });
@@ -97,8 +121,8 @@ test('sealSnapshot: entries built in sorted key order (hashed by JSON.stringify)
   const a = sealSnapshot(sorted(6, '/'));
   assert.equal(a.version, reference(a));
   assert.ok(Object.isFrozen(a.virtualHosts) && Object.isFrozen(a.virtualHosts['h1.com']!.routes['Prefix:/']!.match));
-  assert.ok(isMemoised(a.virtualHosts['h1.com']!) && isMemoised(a.secrets['@default']!));
-  // A second snapshot sharing all but one entry: the shared ones are hashed from their remembered text.
+  assert.ok(isHashed(a.virtualHosts) && isHashed(a.secrets));
+  // A second snapshot sharing all but one entry (a new map, not a recorded copy: all of it is hashed).
   const b = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'h2.com': sorted(3, '/b').virtualHosts['h2.com']! } });
   assert.equal(b.version, reference(b));
   assert.equal(versionOf(b), b.version);
@@ -106,4 +130,62 @@ test('sealSnapshot: entries built in sorted key order (hashed by JSON.stringify)
   // One entry under two keys: each key's text is its own.
   const c = sealSnapshot({ ...a, virtualHosts: { ...a.virtualHosts, 'z.com': a.virtualHosts['h0.com']! } });
   assert.equal(c.version, reference(c));
+});
+
+test('a recorded copy (noteMapCopy) re-hashes only its written keys and still gives the reference hash: add, replace, remove, chained', () => {
+  let s = sealSnapshot(content(300));
+  assert.equal(s.version, reference(s));
+  const step = (hosts: Record<string, unknown>, written: string[]) => {
+    const map = Object.freeze(hosts);
+    noteMapCopy(map, s.virtualHosts, new Set(written));
+    const next = deepFreeze({ ...s, virtualHosts: map, version: '' }) as Snapshot;
+    const before = entriesSerialised();
+    const version = versionOf(next);
+    // 300 hosts in 256 buckets: each written key's bucket holds a few, never all of them.
+    assert.ok(entriesSerialised() - before <= 8 * written.length, `${entriesSerialised() - before} entries serialised for ${written.length} keys`);
+    assert.equal(version, reference(next));
+    s = deepFreeze({ ...next, version });
+  };
+  const changed = deepFreeze({ routes: { 'Exact:/z': { match: { type: 'Exact', path: '/z' }, timeoutMs: 1, origin: 'o' } } });
+  step({ ...s.virtualHosts, 'h7.com': changed }, ['h7.com']);
+  step({ ...s.virtualHosts, 'zz-new.com': changed }, ['zz-new.com']);
+  const { ['h9.com']: _gone, ...rest } = s.virtualHosts;
+  step(rest, ['h9.com']);
+  // A written key whose value did not change, and one absent from both: harmless.
+  step({ ...s.virtualHosts }, ['h1.com', 'never.com']);
+  // The same content built from scratch has the same version.
+  const { version: _v, ...rest2 } = s;
+  assert.equal(sealSnapshot(structuredClone(rest2)).version, s.version);
+});
+
+test('keys that escape in JSON, non-ASCII keys, and a bucket larger than the hash buffer', () => {
+  const c = content(3) as { virtualHosts: Record<string, unknown> };
+  c.virtualHosts['"quoted"\u2028.é.com'] = c.virtualHosts['h0.com'];
+  // Long keys of one bucket, more than 16 KiB of them, and one longer than the buffer on its own.
+  const inBucket = (key: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % 256;
+  };
+  let n = 0;
+  for (let i = 0; n < 24; i++) {
+    const key = `${'x'.repeat(1000)}${i}.com`;
+    if (inBucket(key) === 0) { c.virtualHosts[key] = c.virtualHosts['h1.com']; n++; }
+  }
+  c.virtualHosts[`${'é'.repeat(6000)}.com`] = c.virtualHosts['h2.com'];
+  const s = sealSnapshot(c as unknown as SnapshotContent);
+  assert.equal(s.version, reference(s));
+  assert.equal(versionOf(structuredClone(s)), s.version);
+});
+
+test('a map entry is hashed apart from its key: moving content between keys changes the version', () => {
+  const a = sealSnapshot(content(4));
+  const swapped = { ...a.virtualHosts, 'h1.com': a.virtualHosts['h2.com']!, 'h2.com': a.virtualHosts['h1.com']! };
+  const b = sealSnapshot({ ...a, virtualHosts: swapped });
+  assert.notEqual(b.version, a.version);
+  assert.equal(b.version, reference(b));
+  // Content moved from one section to another is another snapshot too.
+  const c = sealSnapshot({ ...a, listeners: {}, secrets: { ...a.secrets, ...a.listeners } } as unknown as SnapshotContent);
+  assert.equal(c.version, reference(c));
+  assert.notEqual(c.version, a.version);
 });

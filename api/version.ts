@@ -1,7 +1,7 @@
 // Versions are content hashes, so equal content always means equal version and a
 // controller restart does not make every proxy re-apply what it already has.
-import { createHash, type Hash } from 'node:crypto';
-import type { Snapshot, Version } from './snapshot.ts';
+import { hash } from 'node:crypto';
+import { copiedFrom, freezeMap, isFrozenMap, type Snapshot, type Version } from './snapshot.ts';
 
 /** A snapshot's content without its version: what the compiler produces and the hash covers. */
 export type SnapshotContent = Omit<Snapshot, 'version'>;
@@ -15,37 +15,62 @@ export function canonicalJson(value: unknown): string {
   return canonical(value, 0);
 }
 
-// Canonical JSON of frozen map entries (a virtual host, a cluster, a secret),
-// remembered per object as the text of `"key":{...}`, ready for the hash. Consecutive
-// snapshots share unchanged entries, so a one-route change re-serialises one
-// virtual host instead of all 10k, and hashing the rest is a copy of that
-// text into the hash's buffer (no string is built or flattened again).
-// Only depth 2 is remembered: deeper levels would store the same text many
-// times over, and the maps at depth 1 are new in nearly every snapshot (a
-// delta copies the map it patches).
+// The version (stream protocol turnout.snapshot.v2) is a hash of hashes, so
+// that a one-route change re-hashes a few entries, not the 5 MB of canonical
+// JSON of a 10k-host snapshot:
 //
-// Keyed by object identity, so an entry must never change after it is
-// remembered: only frozen objects are, and "frozen" is taken to mean deeply
-// frozen, which holds for everything frozen by deepFreeze() below (it freezes
-// children before their parent). Callers therefore freeze BEFORE hashing
-// (sealSnapshot, proxy/apply.ts); an unfrozen object is serialised every time.
-const MEMO_DEPTH = 2;
-// Kept as text, not bytes: a Buffer per entry (20k at 10k hosts) cost more
-// to make and collect than it saved. Measured at 10k: the first two changes
-// after a full compile took 129-191 and 49-75 ms CPU converting entries to
-// Buffers, 107-136 and 43-50 ms with text; encoding 3.2 MB of text into the
-// hash costs ~1.5 ms more per hash than copying bytes (4.2-5.0 vs 3.0 ms).
-// `"key":` is kept apart from the JSON: joined, the text would be copied
-// flat once more to be written.
-const memo = new WeakMap<object, { readonly key: string; readonly prefix: string; readonly text: string }>();
-// Whole frozen maps at depth 1, the same way: a delta that patches hosts
-// leaves the clusters map shared, and its 10k entries need no walk at all.
-const maps = new WeakMap<object, Buffer>();
-const seenMaps = new WeakSet<object>();
+//   bucket          each key of a SECTIONS map (a virtual host, a cluster, a
+//                   listener, a secret) is in one of 256 buckets: FNV-1a
+//                   (32 bits, over the key's UTF-16 code units) modulo 256;
+//   bucket digest   SHA-256 of the canonical JSON of the bucket's entries as
+//                   one object (`{"k1":v1,"k2":v2}`, keys sorted);
+//   section digest  SHA-256 over the 256 bucket digests in bucket order;
+//   version         the first 32 hex digits of SHA-256 over the canonical JSON
+//                   of the snapshot without `version`, each SECTIONS field that
+//                   is an object replaced by "sha256:" + its section digest in hex.
+//
+// Nothing depends on key insertion order (keys are sorted within a bucket,
+// buckets are chosen by the key alone), and equal content is equal version.
+// A map that is a recorded copy of another (api/snapshot.ts noteMapCopy: a
+// delta on the proxy, the controller's recompiles) re-hashes only the buckets
+// of the keys written into it: ~40 entries each at 10k, ~200 at 50k.
+//
+// What is remembered is per frozen map: its keys by bucket and the bucket
+// digests (~100 KB at 10k), keyed by identity, so a map must not change after
+// it is remembered. Only frozen maps are, and "frozen" is taken to mean deeply
+// frozen, which holds for everything frozen by deepFreeze() below (children
+// before their parent). Callers therefore freeze BEFORE hashing (sealSnapshot,
+// proxy/apply.ts). Nothing is remembered per entry: neither its text (5.3 MB
+// at 10k) nor a digest (a WeakMap entry and a string each, 20k of them, cost
+// more to make at a full compile than re-serialising a bucket costs per change).
 
-/** Whether the canonical JSON of `value` is remembered (for tests and benchmarks). */
-export function isMemoised(value: object): boolean {
-  return memo.has(value);
+/** Top-level fields whose entries are hashed one by one (see above). */
+export const SECTIONS: ReadonlySet<string> = new Set(['clusters', 'listeners', 'secrets', 'virtualHosts']);
+
+/** Buckets per section: at 10k entries a change re-serialises ~40 entries. */
+const BUCKETS = 256;
+const DIGEST = 32;
+
+// Entries serialised for a bucket digest since start (tests and benchmarks).
+let serialised = 0;
+
+/** How many map entries were serialised for hashing so far: what a change cost (tests, benchmarks). */
+export function entriesSerialised(): number {
+  return serialised;
+}
+
+/** Per frozen section map: its keys by bucket (each sorted), the bucket digests, the section digest. */
+interface MapDigest {
+  readonly buckets: readonly (readonly string[])[];
+  readonly digests: Buffer;
+  readonly section: string;
+}
+const mapDigests = new WeakMap<object, MapDigest>();
+
+
+/** Whether the digest of the frozen map `map` is remembered (tests and benchmarks). */
+export function isHashed(map: object): boolean {
+  return mapDigests.has(map);
 }
 
 function canonical(value: unknown, depth: number): string {
@@ -74,174 +99,146 @@ function sortedKeys(obj: object): string[] {
 }
 
 /**
- * The version of some snapshot content: 128 bits of SHA-256 over its canonical
- * JSON. The text is fed to the hash in pieces (remembered entries as text)
- * rather than built whole: at 10k hosts the whole text is megabytes of
- * garbage per apply, though every entry's part of it is remembered.
+ * The version of some snapshot content (definition above). Costs one bucket
+ * per written key for a recorded copy of a hashed map, nothing for a map
+ * hashed before, every entry for a map seen for the first time.
  */
 export function versionOf(content: SnapshotContent): Version {
   const { version: _ignored, ...rest } = content as Snapshot;
-  const sink = new HashSink(createHash('sha256'));
-  feedCanonical(sink, rest, 0);
-  return sink.end().digest('hex').slice(0, 32);
+  const top: Record<string, unknown> = {};
+  for (const field of Object.keys(rest)) {
+    const v = (rest as Record<string, unknown>)[field];
+    top[field] = SECTIONS.has(field) && isMap(v) ? `sha256:${sectionDigest(v)}` : v;
+  }
+  return hash('sha256', canonical(top, 0), 'hex').slice(0, 32);
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The section digest of `map` in hex: remembered, derived from the map it copies, or computed. */
+function sectionDigest(map: Record<string, unknown>): string {
+  if (!isFrozenMap(map)) return digestMap(map).section;
+  let d = mapDigests.get(map);
+  if (d !== undefined) return d.section;
+  const copy = copiedFrom(map);
+  const base = copy === undefined ? undefined : mapDigests.get(copy.from);
+  d = base !== undefined && copy !== undefined ? rehashBuckets(map, base, copy.keys) : digestMap(map);
+  mapDigests.set(map, d);
+  return d.section;
 }
 
 /**
- * Gathers text and bytes into one reused buffer and hands the hash a full
- * buffer at a time: one native call per 64 KiB instead of one per entry.
+ * Every bucket of `map` hashed. `sorted` and `texts` (the map's keys in order
+ * and their entries' canonical JSON) when the caller has them already.
  */
-class HashSink {
-  static readonly #scratch = Buffer.allocUnsafe(64 * 1024);
-  readonly #hash: Hash;
-  #off = 0;
-  /** Copies of what was flushed since mark(), while recording. */
-  #recording: Buffer[] | undefined;
-  #recordFrom = 0;
-
-  constructor(hash: Hash) {
-    this.#hash = hash;
-  }
-
-  str(s: string): void {
-    const room = HashSink.#scratch.length - this.#off;
-    // At most 3 UTF-8 bytes per UTF-16 unit: only then is the write never cut short.
-    if (s.length * 3 > room) {
-      this.#flush();
-      if (s.length * 3 > HashSink.#scratch.length) { this.#direct(Buffer.from(s)); return; }
-    }
-    this.#off += HashSink.#scratch.write(s, this.#off);
-  }
-
-  /** One ASCII byte ("{", ","): no native call for the separator of every entry. */
-  byte(code: number): void {
-    if (this.#off === HashSink.#scratch.length) this.#flush();
-    HashSink.#scratch[this.#off++] = code;
-  }
-
-  bytes(b: Buffer): void {
-    if (b.length > HashSink.#scratch.length - this.#off) {
-      this.#flush();
-      if (b.length > HashSink.#scratch.length) { this.#direct(b); return; }
-    }
-    b.copy(HashSink.#scratch, this.#off);
-    this.#off += b.length;
-  }
-
-  /** Starts recording what is fed from now on (one recording at a time), for since(). */
-  mark(): void {
-    this.#recording = [];
-    this.#recordFrom = this.#off;
-  }
-
-  /** The bytes fed since mark(), as one buffer; ends the recording. */
-  since(): Buffer | undefined {
-    const parts = this.#recording;
-    if (parts === undefined) return undefined;
-    parts.push(Buffer.from(HashSink.#scratch.subarray(this.#recordFrom, this.#off)));
-    this.#recording = undefined;
-    return Buffer.concat(parts);
-  }
-
-  end(): Hash {
-    this.#flush();
-    return this.#hash;
-  }
-
-  /** A piece larger than the buffer, after a flush: straight to the hash (and the recording). */
-  #direct(b: Buffer): void {
-    this.#recording?.push(b);
-    this.#hash.update(b);
-  }
-
-  #flush(): void {
-    if (this.#off > 0) {
-      if (this.#recording !== undefined) this.#recording.push(Buffer.from(HashSink.#scratch.subarray(this.#recordFrom, this.#off)));
-      this.#hash.update(HashSink.#scratch.subarray(0, this.#off));
-    }
-    this.#off = 0;
-    this.#recordFrom = 0;
-  }
-}
-
-/**
- * canonical(value, depth), fed piecewise: the same text. A frozen map at
- * depth 1 (clusters, when a delta touched only hosts) and each frozen entry
- * at depth 2 come from the memo, an entry together with its key.
- */
-function feedCanonical(sink: HashSink, value: unknown, depth: number): void {
-  if (depth >= MEMO_DEPTH || value === null || typeof value !== 'object' || Array.isArray(value)) {
-    sink.str(canonical(value, depth));
-    return;
-  }
-  const obj = value as Record<string, unknown>;
-  let whole = depth === MEMO_DEPTH - 1 && Object.isFrozen(obj);
-  if (whole) {
-    const hit = maps.get(obj);
-    if (hit !== undefined) { sink.bytes(hit); return; }
-    // Remembered from its second hashing on: a map a delta patched is new every
-    // time, and copying megabytes for it once would be garbage per apply.
-    if (!seenMaps.has(obj)) { seenMaps.add(obj); whole = false; }
-  }
-  if (whole) sink.mark();
-  let sep = '{';
-  // Index loops over 10k keys: no iterator results.
-  const keys = sortedKeys(obj);
+function digestMap(map: Record<string, unknown>, sorted?: readonly string[], texts?: readonly (string | undefined)[]): MapDigest {
+  const buckets: string[][] = [];
+  const bucketTexts: string[][] = [];
+  for (let b = 0; b < BUCKETS; b++) { buckets.push([]); bucketTexts.push([]); }
+  // Keys in sorted order, so every bucket comes out sorted.
+  const keys = sorted ?? sortedKeys(map);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const v = obj[key];
+    const v = map[key];
     if (v === undefined) continue;
-    sink.byte(sep === '{' ? 0x7b : 0x2c);
-    sep = ',';
-    if (depth === MEMO_DEPTH - 1 && typeof v === 'object' && v !== null && Object.isFrozen(v)) {
-      let m = memo.get(v);
-      if (m === undefined || m.key !== key) {
-        m = { key, prefix: `${JSON.stringify(key)}:`, text: canonical(v, MEMO_DEPTH) };
-        memo.set(v, m);
-      }
-      sink.str(m.prefix);
-      sink.str(m.text);
-    } else {
-      sink.str(`${JSON.stringify(key)}:`);
-      feedCanonical(sink, v, depth + 1);
-    }
+    const b = bucketOf(key);
+    buckets[b]!.push(key);
+    bucketTexts[b]!.push(texts?.[i] ?? entryText(v));
   }
-  sink.str(sep === '{' ? '{}' : '}');
-  if (whole) {
-    const bytes = sink.since();
-    if (bytes !== undefined) maps.set(obj, bytes);
+  serialised += keys.length;
+  const digests = Buffer.allocUnsafe(BUCKETS * DIGEST);
+  for (let b = 0; b < BUCKETS; b++) hashBucket(buckets[b]!, bucketTexts[b]!, digests, b);
+  return { buckets, digests, section: hash('sha256', digests, 'hex') };
+}
+
+/**
+ * The digest of `map`, a copy of the map `base` describes in which only
+ * `written` keys may differ (noteMapCopy's contract): the buckets of those
+ * keys are re-listed and re-hashed, every other bucket is the base's.
+ */
+function rehashBuckets(map: Record<string, unknown>, base: MapDigest, written: ReadonlySet<string>): MapDigest {
+  const dirty = new Map<number, Set<string>>();
+  for (const key of written) {
+    const b = bucketOf(key);
+    let set = dirty.get(b);
+    if (set === undefined) dirty.set(b, set = new Set());
+    set.add(key);
   }
+  const buckets = base.buckets.slice();
+  const digests = Buffer.from(base.digests);
+  for (const [b, keys] of dirty) {
+    const list = base.buckets[b]!.filter((k) => !keys.has(k));
+    for (const k of keys) if (Object.hasOwn(map, k) && map[k] !== undefined) list.push(k);
+    list.sort();
+    buckets[b] = list;
+    const texts: string[] = [];
+    for (let i = 0; i < list.length; i++) texts.push(entryText(map[list[i]!]));
+    serialised += list.length;
+    hashBucket(list, texts, digests, b);
+  }
+  return { buckets, digests, section: hash('sha256', digests, 'hex') };
+}
+
+/** Writes the digest of bucket `b` into `out`: the canonical JSON of its entries (`keys`, sorted; `texts`) as one object. */
+function hashBucket(keys: readonly string[], texts: readonly string[], out: Buffer, b: number): void {
+  let text = '{';
+  for (let i = 0; i < keys.length; i++) text += `${i === 0 ? '' : ','}${JSON.stringify(keys[i])}:${texts[i]}`;
+  hash('sha256', `${text}}`, 'buffer').copy(out, b * DIGEST);
+}
+
+/** FNV-1a over the UTF-16 code units of `key`, modulo BUCKETS: cheap, and the same in every process. */
+function bucketOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % BUCKETS;
+}
+
+/** The canonical JSON of an entry: JSON.stringify for plain data in sorted key order (every compiled entry), several times faster than canonical(). */
+function entryText(value: unknown): string {
+  return typeof value === 'object' && value !== null && sortedPlain(value) ? JSON.stringify(value) : canonical(value, 0);
 }
 
 /**
  * Seals content into a snapshot: stamps its version and freezes it deeply.
- * Entries at depth 2 (a virtual host, a cluster, a secret) not frozen yet are
- * frozen here in one walk that also checks that their keys are in sorted
+ * Entries of the maps (a virtual host, a cluster, a secret) not frozen yet
+ * are frozen here in one walk that also checks that their keys are in sorted
  * order at every level; the compiler builds them that way, and then their
  * canonical JSON is the native JSON.stringify (several times faster than
- * canonical()), remembered for the hash below and for every later snapshot
- * sharing the entry. An entry built in another order is serialised by
- * canonical() as before.
+ * canonical()), hashed in the same walk. A map recorded as a copy of a sealed
+ * one (noteMapCopy) is walked at its written keys only: every other entry is
+ * the original's, frozen and hashed with it.
  */
 export function sealSnapshot(content: SnapshotContent): Snapshot {
   const top = { ...content } as Record<string, unknown>;
   for (const field of Object.keys(top)) {
     const map = top[field];
-    if (typeof map !== 'object' || map === null || Array.isArray(map) || Object.isFrozen(map)) continue;
+    // defaultRoute and the like: frozen whole, hashed as part of the top level.
+    if (!isMap(map) || !SECTIONS.has(field)) { deepFreeze(map); continue; }
+    if (isFrozenMap(map)) continue;
     const m = map as Record<string, unknown>;
-    const keys = Object.keys(m);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const v = m[key];
-      if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
-      // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
-      if (freezeSorted(v)) memo.set(v, { key, prefix: `${JSON.stringify(key)}:`, text: JSON.stringify(v) });
+    // Frozen first (shallow): copiedFrom() answers for frozen maps only. Every
+    // entry is frozen below, so deepFreeze need not walk the map again.
+    freezeMap(m);
+    const copy = copiedFrom(m);
+    if (copy !== undefined && mapDigests.has(copy.from)) {
+      for (const key of copy.keys) {
+        const v = Object.hasOwn(m, key) ? m[key] : undefined;
+        if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) freezeSorted(v);
+      }
+      continue;
     }
-    // Every entry is frozen now: freezing the map here spares deepFreeze a
-    // second walk over its 10k values.
-    Object.freeze(m);
+    const keys = sortedKeys(m);
+    const texts: (string | undefined)[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const v = m[keys[i]!];
+      // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
+      texts.push(typeof v === 'object' && v !== null && !Object.isFrozen(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
+    }
+    mapDigests.set(m, digestMap(m, keys, texts));
   }
-  // Freeze first so the version computation can remember the frozen entries.
-  const frozen = deepFreeze(top) as SnapshotContent;
+  const frozen = Object.freeze(top) as SnapshotContent;
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
   sealed.add(snapshot);
   return snapshot;
@@ -274,6 +271,28 @@ function freezeSorted(value: object): boolean {
   }
   if (!Object.isFrozen(value)) Object.freeze(value);
   return sorted;
+}
+
+/** Whether `value` is plain JSON data with sorted keys at every level (freezeSorted without the freezing). */
+function sortedPlain(value: object): boolean {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' && v !== null ? !sortedPlain(v) : !plainLeaf(v)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== OBJECT_PROTO && proto !== null) return false;
+  const obj = value as Record<string, unknown>;
+  let prev: string | undefined;
+  for (const k in obj) {
+    if (prev !== undefined && prev > k) return false;
+    prev = k;
+    const v = obj[k];
+    if (typeof v === 'object' && v !== null ? !sortedPlain(v) : !plainLeaf(v)) return false;
+  }
+  return true;
 }
 
 /** A value JSON.stringify and canonical() write alike, inside an object or an array. */

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import jsonpatch from 'fast-json-patch';
-import { isMemoised, sealSnapshot, versionOf } from '../api/version.ts';
+import { entriesSerialised, isHashed, sealSnapshot, versionOf } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
 import { DataPlane } from './apply.ts';
 import { applyDelta } from './stream/delta.ts';
@@ -96,6 +96,29 @@ test('a version that is not the content hash is refused', async () => {
   assert.equal((await get(port, '/')).headers['x-backend'], 'a');
 });
 
+test('a delta whose patch diverges from the content its version names is refused (re-hashing only the written keys still notices)', async () => {
+  const hosts = (path: string) => ({
+    '*': vhost([route('Prefix', '/', 'c/web:80')]),
+    'x.com': vhost([route('Prefix', path, 'c/web:80')]),
+    'y.com': vhost([route('Prefix', '/y', 'c/web:80')]),
+  });
+  const s1 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/x') }));
+  assert.ok((await dp.apply(JSON.parse(JSON.stringify(s1)))).ok);
+  const s2 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/z') }));
+  // The patch to s2, with one more change the controller never made, claiming s2's version.
+  const patch = [...jsonpatch.compare(s1, s2), { op: 'replace' as const, path: '/virtualHosts/y.com/routes/Prefix:~1y/timeoutMs', value: 1 }];
+  const r = applyDelta(dp.current, { type: 'delta', base: s1.version, version: s2.version, patch });
+  assert.ok(r.ok, 'the patch itself applies');
+  const outcome = await dp.apply(r.candidate);
+  assert.ok(!outcome.ok);
+  assert.equal(outcome.code, 'VERSION_MISMATCH');
+  assert.equal(dp.current?.version, s1.version, 'the last good snapshot keeps serving');
+  // The honest patch is taken.
+  const ok = applyDelta(dp.current, { type: 'delta', base: s1.version, version: s2.version, patch: jsonpatch.compare(s1, s2) });
+  assert.ok(ok.ok && (await dp.apply(ok.candidate)).ok);
+  assert.equal(dp.current?.version, s2.version);
+});
+
 test('a bad TLS secret is refused naming the secret, never its contents', async () => {
   const garbage = { cert: '-----BEGIN CERTIFICATE-----\nTOPSECRETCERT\n-----END CERTIFICATE-----\n', key: '-----BEGIN PRIVATE KEY-----\nTOPSECRETKEY\n-----END PRIVATE KEY-----\n' };
   const c = snap(b.port, { secrets: { 'ns/broken': garbage }, virtualHosts: { 'foo.com': vhost([route('Prefix', '/', 'c/web:80')], 'ns/broken') } });
@@ -166,25 +189,27 @@ test('a full snapshot is frozen before it is hashed, so the next delta hashes on
   const s1 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/x') }));
   // As the stream delivers it: parsed JSON, nothing frozen, nothing remembered.
   const wire = JSON.parse(JSON.stringify(s1)) as typeof s1;
-  assert.ok(!isMemoised(wire.virtualHosts['*']!));
+  assert.ok(!isHashed(wire.virtualHosts));
   assert.ok((await dp.apply(wire)).ok);
   const served = dp.current;
   assert.equal(served, wire);
   assert.ok(Object.isFrozen(served?.virtualHosts['*']));
-  assert.ok(isMemoised(served!.virtualHosts['*']!), 'the first full snapshot filled the memo');
-  assert.ok(isMemoised(served!.clusters['c/web:80']!));
+  assert.ok(isHashed(served!.virtualHosts), 'the first full snapshot\'s maps are remembered');
+  assert.ok(isHashed(served!.clusters));
 
   const s2 = sealSnapshot(snap(a.port, { virtualHosts: hosts('/y') }));
   const r = applyDelta(served, { type: 'delta', base: s1.version, version: s2.version, patch: jsonpatch.compare(s1, s2) });
   assert.ok(r.ok);
+  const before = entriesSerialised();
   assert.ok((await dp.apply(r.candidate)).ok);
+  assert.ok(entriesSerialised() - before <= 2, 'the changed host\'s bucket only');
   const next = dp.current!;
   assert.equal(next.version, s2.version);
   assert.equal(next.virtualHosts['*'], served!.virtualHosts['*'], 'unchanged host shared with the previous snapshot');
   assert.equal(next.clusters, served!.clusters);
   assert.notEqual(next.virtualHosts['x.com'], served!.virtualHosts['x.com']);
   assert.ok(Object.isFrozen(next.virtualHosts) && Object.isFrozen(next.virtualHosts['x.com']?.routes));
-  assert.ok(isMemoised(next.virtualHosts['x.com']!), 'the changed host was hashed once, frozen');
+  assert.ok(isHashed(next.virtualHosts), 'the patched hosts map is remembered for the next delta');
   assert.deepEqual(Object.keys(served!.virtualHosts['x.com']!.routes), ['Prefix:/x'], 'the served snapshot was not patched');
 });
 

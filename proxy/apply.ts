@@ -197,9 +197,9 @@ export class DataPlane implements SnapshotApplier {
         if (err instanceof SnapshotValidationError) throw new ApplyError(ApplyCode.SNAPSHOT_INVALID, err.message);
         throw err;
       }
-      // Frozen before hashing too: version.ts remembers the canonical JSON of
-      // frozen entries, so the next delta's candidate, which shares every
-      // unchanged entry with this one, re-serialises only what changed. A
+      // Frozen before hashing too: version.ts remembers the digests of frozen
+      // entries and maps, and a delta's copied maps (stream/delta.ts) name the
+      // keys they wrote, so the next delta re-hashes only what it changed. A
       // refused candidate stays frozen; the caller owns nothing else.
       const snapshot = candidate;
       // Each step of a large apply runs in its own turn of the event loop, so

@@ -79,7 +79,7 @@ export interface LoopRow {
   rss: number;
 }
 
-interface Probe { p50: number; p99: number; max: number; count: number; rss: number; heapUsed: number }
+interface Probe { p50: number; p99: number; max: number; count: number; rss: number; heapUsed: number; mem?: unknown }
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const PROBE = fileURLToPath(new URL('loop-probe.mjs', import.meta.url));
@@ -120,7 +120,10 @@ function hit(agent: http.Agent, port: number, host: string): Promise<number> {
 }
 
 async function probe(port: number, what: '/' | '/reset' | '/gc' = '/'): Promise<Probe> {
-  return JSON.parse((await get(port, what, 10_000)).body) as Probe;
+  const p = JSON.parse((await get(port, what, 10_000)).body) as Probe;
+  // TURNOUT_BENCH_MEM=1: where the proxy's RSS is (V8 spaces, external, the kernel's split), per probe.
+  if (process.env.TURNOUT_BENCH_MEM === '1') console.log(`  proxy memory (${what}): ${JSON.stringify(p.mem, (_k, v: unknown) => typeof v === 'number' ? Math.round(v / 1e5) / 10 : v)}`);
+  return p;
 }
 
 /** User + system CPU milliseconds of a process so far, from /proc/PID/stat (Linux). */

@@ -15,7 +15,7 @@ import { ObjectStatus } from './conditions.ts';
 import { IngressProcessor } from './ingress.ts';
 import { ROUTE_EMPTY, RouteProcessor } from './route.ts';
 import { dictionary } from './maps.ts';
-import { share } from './reuse.ts';
+import { noteShared, share } from './reuse.ts';
 import { recompileIngresses, remember } from './incremental.ts';
 import { SecretIndex } from './secrets.ts';
 import { ServiceIndex } from './services.ts';
@@ -86,6 +86,8 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
       clusters: share(content.clusters, previous.clusters),
       secrets: share(content.secrets, previous.secrets),
     };
+    // Unchanged entries are previous's very objects now: the seal hashes the rest only.
+    for (const f of ['listeners', 'virtualHosts', 'clusters', 'secrets'] as const) noteShared(content[f], previous[f]);
   }
   const snapshot = sealSnapshot(content);
   // Entries shared with `previous` were checked when it was (if it ever was: see validateSnapshot).

@@ -8,7 +8,7 @@ import type { Cluster } from '../../api/snapshot.ts';
 import { sealSnapshot, type SnapshotContent } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import { dictionary } from './maps.ts';
-import { share } from './reuse.ts';
+import { noteShared, share } from './reuse.ts';
 import { ServiceIndex } from './services.ts';
 import type { CompileInput, CompileResult } from './types.ts';
 
@@ -34,6 +34,8 @@ export function recompileEndpoints(input: CompileInput, previous: CompileResult,
   }
   const { version: _version, ...rest } = previous.snapshot;
   const content: SnapshotContent = { ...rest, clusters: share(resolved, previous.snapshot.clusters) };
+  // The clusters that kept their endpoints are the previous objects: only the others are hashed again.
+  noteShared(content.clusters, previous.snapshot.clusters);
   const snapshot = sealSnapshot(content);
   assertValidSnapshot(snapshot, previous.snapshot);
   return { snapshot, conditions: previous.conditions };

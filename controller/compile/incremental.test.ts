@@ -66,6 +66,7 @@ const CASES: Array<{ name: string; edit: (i: number) => Edit; changed: string[] 
   { name: 'TLS removed', edit: (i) => (i === 3 ? { tls: false } : {}), changed: ['h3.example.com'] },
   { name: 'TLS with a Secret that fails its check', edit: (i) => (i === 3 ? { secret: 'bad' } : {}), changed: ['h3.example.com'] },
   { name: 'a host renamed', edit: (i) => (i === 5 ? { host: 'new.example.com' } : {}), changed: ['new.example.com'] },
+  { name: 'a host renamed to one sorting first', edit: (i) => (i === 3 ? { host: 'a.example.com' } : {}), changed: ['a.example.com'] },
   // Both of ing-5's paths lose to the older ing-0: h0 is unchanged, h5 gone.
   { name: 'two Ingresses on one host (the older keeps both paths)', edit: (i) => (i === 5 ? { host: 'h0.example.com' } : {}), changed: [] },
   { name: 'a second host shared with another Ingress', edit: (i) => (i === 2 ? { extraHost: 'h4.example.com' } : {}), changed: ['h4.example.com'] },
@@ -90,6 +91,7 @@ test('recompiling with previous equals a fresh compile (snapshot and conditions)
         assert.equal(incrementalBuildCount() - builds, frozenInputs ? 1 : 0, 'which path ran');
         const fresh = compile(inputOf(structuredClone(objects(c.edit, count))), OPTIONS);
         assert.deepEqual(withPrev.snapshot, fresh.snapshot);
+        assert.equal(JSON.stringify(withPrev.snapshot), JSON.stringify(fresh.snapshot), 'the same bytes: keys in the same (sorted) order');
         assert.equal(withPrev.snapshot.version, fresh.snapshot.version);
         assert.deepEqual(withPrev.conditions, fresh.conditions);
         for (const [host, vh] of Object.entries(withPrev.snapshot.virtualHosts)) {
@@ -109,6 +111,7 @@ test('host-scoped builds chain: each result is the base of the next, and equals 
     const r = compile(inputOf(objs), OPTIONS, prev);
     const fresh = compile(inputOf(structuredClone(objs)), OPTIONS);
     assert.equal(r.snapshot.version, fresh.snapshot.version, c.name);
+    assert.equal(JSON.stringify(r.snapshot), JSON.stringify(fresh.snapshot), c.name);
     assert.deepEqual(r.conditions, fresh.conditions, c.name);
     prev = r.snapshot;
   }

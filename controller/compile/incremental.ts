@@ -18,7 +18,7 @@
 // that were not frozen: identity must mean "unchanged"), a closure larger
 // than a tenth of the Ingresses.
 import type { ClusterKey, Route, SecretKey, Snapshot, VirtualHost } from '../../api/snapshot.ts';
-import { ANY_HOST, DEFAULT_SECRET } from '../../api/snapshot.ts';
+import { ANY_HOST, DEFAULT_SECRET, mapKeys, noteMapCopy, noteMapKeys } from '../../api/snapshot.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
@@ -152,17 +152,19 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
 
   // The touched hosts replaced; uses of clusters and secrets counted over the change.
   const replaced = new Map<string, VirtualHost | undefined>();
+  // The cluster and secret keys whose use count moved: only they can appear or go.
+  const counted = { clusters: new Set<ClusterKey>(), secrets: new Set<SecretKey>() };
   for (const h of touched) {
     const old = Object.hasOwn(previous.virtualHosts, h) ? previous.virtualHosts[h] : undefined;
     const now = Object.hasOwn(out.virtualHosts, h) ? out.virtualHosts[h] : undefined;
     if (old === now) continue;
     replaced.set(h, now);
-    count(old, -1, idx);
-    count(now, +1, idx);
+    count(old, -1, idx, counted);
+    count(now, +1, idx, counted);
   }
   const resolved = services.clusters();
-  const clusters = rebuilt(previous.clusters, idx.clusterRefs, (k) => resolved.get(k));
-  const secrets = rebuilt(previous.secrets, idx.secretRefs, (k) => out.secrets[k], DEFAULT_SECRET);
+  const clusters = rebuilt(previous.clusters, idx.clusterRefs, counted.clusters, (k) => resolved.get(k));
+  const secrets = rebuilt(previous.secrets, idx.secretRefs, counted.secrets, (k) => out.secrets[k], DEFAULT_SECRET);
   if (clusters === undefined || secrets === undefined) return undefined;
   const virtualHosts = replaced.size === 0 ? previous.virtualHosts : withHosts(previous.virtualHosts, replaced);
 
@@ -263,30 +265,43 @@ function countsMatch(previous: Snapshot, idx: Index): boolean {
     && secretKeys.length === idx.secretRefs.size && secretKeys.every((k) => idx.secretRefs.has(k));
 }
 
-/** Adds `by` to the use counts of what `vh` refers to: its routes' clusters, its TLS secret. */
-function count(vh: VirtualHost | undefined, by: number, idx: Index): void {
+/**
+ * Adds `by` to the use counts of what `vh` refers to: its routes' clusters,
+ * its TLS secret; the keys counted are added to `counted` when given.
+ */
+function count(vh: VirtualHost | undefined, by: number, idx: Index, counted?: { clusters: Set<ClusterKey>; secrets: Set<SecretKey> }): void {
   if (vh === undefined) return;
   for (const key of Object.keys(vh.routes)) {
     const c = (vh.routes[key] as Route).cluster;
-    if (c !== undefined) idx.clusterRefs.set(c, (idx.clusterRefs.get(c) ?? 0) + by);
+    if (c === undefined) continue;
+    idx.clusterRefs.set(c, (idx.clusterRefs.get(c) ?? 0) + by);
+    counted?.clusters.add(c);
   }
   const s = vh.tls?.secret;
-  if (s !== undefined && s !== DEFAULT_SECRET) idx.secretRefs.set(s, (idx.secretRefs.get(s) ?? 0) + by);
+  if (s !== undefined && s !== DEFAULT_SECRET) {
+    idx.secretRefs.set(s, (idx.secretRefs.get(s) ?? 0) + by);
+    counted?.secrets.add(s);
+  }
 }
 
 /**
  * `map` with exactly the keys whose use count is positive (plus `always`),
+ * looking at the keys `counted` (whose counts this build moved) only,
  * sorted as compile sorts them: the same object when the keys did not
  * change, new entries from `fresh`. Undefined when a new key has no entry
- * (never expected: a full compile then decides).
+ * (never expected: a full compile then decides). A new map is recorded as a
+ * copy of `map` with the keys added or removed (noteMapCopy), so sealing,
+ * validating and hashing it look at those keys only.
  */
-function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>, fresh: (key: string) => T | undefined, always?: string): Record<string, T> | undefined {
-  let changed = false;
-  for (const [k, n] of refs) {
-    if (n <= 0) { refs.delete(k); if (Object.hasOwn(map, k)) changed = true; }
-    else if (!Object.hasOwn(map, k)) changed = true;
+function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>, counted: ReadonlySet<string>, fresh: (key: string) => T | undefined, always?: string): Record<string, T> | undefined {
+  // Only the keys whose count moved: every other count is positive and its key in `map`.
+  const written = new Set<string>();
+  for (const k of counted) {
+    const n = refs.get(k) ?? 0;
+    if (n <= 0) { refs.delete(k); if (Object.hasOwn(map, k)) written.add(k); }
+    else if (!Object.hasOwn(map, k)) written.add(k);
   }
-  if (!changed) return map as Record<string, T>;
+  if (written.size === 0) return map as Record<string, T>;
   const keys = [...refs.keys()].sort();
   const out = dictionary<T>();
   if (always !== undefined) out[always] = map[always] as T;
@@ -295,23 +310,43 @@ function rebuilt<T>(map: Readonly<Record<string, T>>, refs: Map<string, number>,
     if (v === undefined) return undefined;
     out[k] = v;
   }
+  noteMapCopy(out, map, written);
   return out;
 }
 
-/** `hosts` with `replaced` applied (undefined deletes), in sorted key order. */
+/**
+ * `hosts` with `replaced` applied (undefined deletes), in sorted key order,
+ * recorded as a copy of `hosts` in which the replaced keys were written
+ * (noteMapCopy): sealing, validating and hashing it look at those only.
+ */
 function withHosts(hosts: Readonly<Record<string, VirtualHost>>, replaced: ReadonlyMap<string, VirtualHost | undefined>): Record<string, VirtualHost> {
   const keysChange = [...replaced].some(([h, vh]) => (vh === undefined) === Object.hasOwn(hosts, h));
   // Copied key by key into a dictionary-mode object (maps.ts): a spread of a
   // 10k-key map measured twice as slow.
   const out = dictionary<VirtualHost>();
+  // The previous map's key list (mapKeys: recorded when it was made here),
+  // not Object.keys, which sorts a dictionary-mode map's 10k keys.
+  const keys = mapKeys(hosts);
+  let outKeys = keys;
   if (!keysChange) {
-    const keys = Object.keys(hosts);
     for (let i = 0; i < keys.length; i++) out[keys[i]!] = hosts[keys[i]!]!;
     for (const [h, vh] of replaced) out[h] = vh!;
-    return out;
+  } else {
+    // The old keys are in order already: merge the few new ones in instead of
+    // sorting 10k keys (a renamed host is the common case).
+    const added = [...replaced.keys()].filter((h) => replaced.get(h) !== undefined && !Object.hasOwn(hosts, h)).sort();
+    const merged: string[] = [];
+    let a = 0;
+    for (let i = 0; i <= keys.length; i++) {
+      const h = keys[i];
+      while (a < added.length && (h === undefined || added[a]! < h)) { merged.push(added[a]!); out[added[a]!] = replaced.get(added[a]!)!; a++; }
+      if (h === undefined) break;
+      if (!replaced.has(h)) { merged.push(h); out[h] = hosts[h]!; }
+      else if (replaced.get(h) !== undefined) { merged.push(h); out[h] = replaced.get(h)!; }
+    }
+    outKeys = merged;
   }
-  const keys = new Set(Object.keys(hosts));
-  for (const [h, vh] of replaced) { if (vh === undefined) keys.delete(h); else keys.add(h); }
-  for (const h of [...keys].sort()) out[h] = replaced.has(h) ? replaced.get(h)! : hosts[h]!;
+  noteMapKeys(out, outKeys);
+  noteMapCopy(out, hosts, new Set(replaced.keys()));
   return out;
 }

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { share } from './reuse.ts';
+import { changedKeys as changedKeysOf } from '../../api/snapshot.ts';
+import { entriesSerialised, sealSnapshot, type SnapshotContent } from '../../api/version.ts';
+import { noteShared, share } from './reuse.ts';
 
 test('share', async (t) => {
   await t.test('deep-equal → previous object', () => {
@@ -71,4 +73,25 @@ test('share: arrays are shared element by element', async (t) => {
     assert.deepEqual(share({ a: [1] } as object, { a: { 0: 1 } }), { a: [1] });
     assert.deepEqual(share({ a: { 0: 1 } } as object, { a: [1] }), { a: { 0: 1 } });
   });
+});
+
+test('noteShared: a shared map is recorded as a copy at its changed keys, so sealing it serialises only their buckets', () => {
+  const hosts = (n: number, path: (i: number) => string) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`h${i}.com`, { routes: { [`Prefix:${path(i)}`]: { match: { path: path(i), type: 'Prefix' }, origin: 'o', timeoutMs: 5 } } }]));
+  const content = (virtualHosts: Record<string, unknown>) => ({ listeners: {}, virtualHosts, clusters: {}, secrets: {} }) as unknown as SnapshotContent;
+  const prev = sealSnapshot(content(hosts(400, () => '/')));
+  // What compile() does with a previous snapshot: share, then note.
+  const changed = (i: number) => (i === 7 ? '/seven' : '/');
+  const next = share(hosts(400, changed), prev.virtualHosts);
+  assert.equal(next['h8.com'], prev.virtualHosts['h8.com']);
+  noteShared(next, prev.virtualHosts);
+  const before = entriesSerialised();
+  const sealed = sealSnapshot(content(next));
+  assert.deepEqual([...changedKeysOf(sealed.virtualHosts, prev.virtualHosts)!], ['h7.com']);
+  assert.ok(entriesSerialised() - before < 20, 'one bucket, not 400 entries');
+  assert.equal(sealed.version, sealSnapshot(content(hosts(400, changed))).version, 'the version a fresh seal gives');
+  // Most keys changed: not recorded, hashed whole.
+  const most = share(hosts(400, (i) => `/x${i}`), prev.virtualHosts);
+  noteShared(most, prev.virtualHosts);
+  Object.freeze(most);
+  assert.equal(changedKeysOf(most, prev.virtualHosts), undefined);
 });

@@ -2,6 +2,7 @@
 // skips `===` subtrees, and proxies and snapshot history hold many snapshots:
 // reusing every unchanged object of the previous snapshot makes a one-route
 // change cost one patch operation and almost no new memory.
+import { noteMapCopy } from '../../api/snapshot.ts';
 
 /**
  * Returns `prev` when `next` is deep-equal to it; otherwise `next`, with each
@@ -37,6 +38,26 @@ export function share<T>(next: T, prev: unknown): T {
     }
   }
   return (same ? prev : target) as T;
+}
+
+/**
+ * Records the map `next`, after share(next, prev), as a copy of `prev` in which
+ * only the keys whose value is not prev's very object were written
+ * (noteMapCopy): sealing and hashing it then look at those keys only, where
+ * a new map would have every entry re-serialised for its version. Does
+ * nothing when the two are one map, or when most keys changed.
+ */
+export function noteShared(next: unknown, prev: unknown): void {
+  if (next === prev || !isRecord(next) || !isRecord(prev)) return;
+  const keys = Object.keys(next);
+  const written = new Set<string>();
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (!Object.hasOwn(prev, k) || prev[k] !== next[k]) written.add(k);
+  }
+  const old = Object.keys(prev);
+  for (let i = 0; i < old.length; i++) if (!Object.hasOwn(next, old[i]!)) written.add(old[i]!);
+  if (written.size * 4 <= keys.length) noteMapCopy(next, prev, written);
 }
 
 function shareArray(next: unknown[], prev: readonly unknown[]): unknown[] {

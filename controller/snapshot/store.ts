@@ -2,11 +2,11 @@
 // wire messages derived from them. Every proxy that needs the same transition
 // (same base version, same target) shares one diff and one JSON string, so the
 // cost of a publish does not grow with the number of proxies.
-import jsonpatch from 'fast-json-patch';
 import type { Snapshot, Version } from '../../api/snapshot.ts';
 import type { ControllerMessage, DeltaMessage, SnapshotMessage } from '../../api/stream.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import { isSealed, versionOf } from '../../api/version.ts';
+import { diffSnapshots } from './diff.ts';
 import { TurnoutError } from '../errors.ts';
 
 /** Options of SnapshotStore. */
@@ -137,7 +137,7 @@ export class SnapshotStore {
     if (msg === undefined) {
       // Keyed maps make this small: a one-route change is one or two operations
       // plus the version replacement (see pitfalls.md on array diffs).
-      const patch = jsonpatch.compare(base, to);
+      const patch = diffSnapshots(base, to);
       const delta: DeltaMessage = Object.freeze({ type: 'delta', base: from, version: to.version, patch });
       // A small patch is sent as is: serialising the full snapshot only to
       // compare sizes would keep megabytes of text per stored version alive.

@@ -16,7 +16,8 @@ import { cleanupList, nextEvent, rawUpgrade, waitUntil } from './testing.ts';
 
 const TOKEN = 'protocol-test-token-0123';
 const V0 = 'turnout.snapshot.v0';
-const V2 = 'turnout.snapshot.v2';
+const V1 = 'turnout.snapshot.v1';
+const V3 = 'turnout.snapshot.v3';
 const cleanups = cleanupList();
 after(() => cleanups.run());
 
@@ -49,9 +50,21 @@ async function raw(port: number, protocols: string[]) {
   return { ws, inbox, closed };
 }
 
-test('this build speaks turnout.snapshot.v1', () => {
+test('this build speaks turnout.snapshot.v2 only (v1 versions were SHA-256 of the whole canonical JSON)', () => {
   assert.deepEqual(STREAM_PROTOCOLS, [STREAM_PROTOCOL]);
-  assert.equal(STREAM_PROTOCOL, 'turnout.snapshot.v1');
+  assert.equal(STREAM_PROTOCOL, 'turnout.snapshot.v2');
+});
+
+test('a v1 proxy (the old version definition) is refused at the upgrade, told that this controller speaks v2', async () => {
+  const { server, port } = await serve();
+  const { client: c, applier } = client(port, [V1]);
+  const refused = nextEvent(c, 'disconnected');
+  c.start();
+  const d = await refused;
+  assert.equal(d.status, 400);
+  assert.match(d.reason, /offered turnout\.snapshot\.v1; this controller speaks turnout\.snapshot\.v2$/);
+  assert.equal(applier.calls, 0, 'no snapshot reached it, so none could be refused as a version mismatch');
+  assert.deepEqual(server.sessions(), []);
 });
 
 test('a proxy that offers no version the controller speaks is refused before the upgrade, and told which it speaks', async () => {
@@ -62,7 +75,7 @@ test('a proxy that offers no version the controller speaks is refused before the
   const d = await refused;
   assert.equal(d.status, 400);
   assert.match(d.reason, /^HTTP 400 Bad Request: unsupported snapshot stream protocol/);
-  assert.match(d.reason, /offered turnout\.snapshot\.v0; this controller speaks turnout\.snapshot\.v1/);
+  assert.match(d.reason, /offered turnout\.snapshot\.v0; this controller speaks turnout\.snapshot\.v2/);
   assert.match(String(d.error?.message), /controller refused the stream: HTTP 400/);
   assert.ok(d.retryInMs !== undefined, 'it keeps retrying: the controller may be upgraded or rolled back');
   assert.equal(applier.calls, 0, 'nothing was applied');
@@ -70,16 +83,16 @@ test('a proxy that offers no version the controller speaks is refused before the
 });
 
 test('the refusal body names the versions even without a client library', async () => {
-  const { port } = await serve({ protocols: [V2, STREAM_PROTOCOL] });
+  const { port } = await serve({ protocols: [V3, STREAM_PROTOCOL] });
   const r = await rawUpgrade(port, { Authorization: `Bearer ${TOKEN}` });
   await r.ended;
   assert.match(r.received(), /^HTTP\/1\.1 400 Bad Request\r\n/);
-  assert.match(r.received(), /the proxy offered no protocol version; this controller speaks turnout\.snapshot\.v2, turnout\.snapshot\.v1\n$/);
+  assert.match(r.received(), /the proxy offered no protocol version; this controller speaks turnout\.snapshot\.v3, turnout\.snapshot\.v2\n$/);
 });
 
-test('a newer proxy offering v2 and v1 to a v1 controller gets v1', async () => {
+test('a newer proxy offering v3 and v2 to a v2 controller gets v2', async () => {
   const { server, port } = await serve();
-  const { client: c, applier } = client(port, [V2, STREAM_PROTOCOL]);
+  const { client: c, applier } = client(port, [V3, STREAM_PROTOCOL]);
   const connected = nextEvent(c, 'connected');
   c.start();
   assert.equal((await connected).protocol, STREAM_PROTOCOL);
@@ -89,18 +102,18 @@ test('a newer proxy offering v2 and v1 to a v1 controller gets v1', async () => 
 });
 
 test('the controller picks by its own preference among the versions offered', async () => {
-  const { port } = await serve({ protocols: [V2, STREAM_PROTOCOL] });
-  const r = await raw(port, [STREAM_PROTOCOL, V2]);
-  assert.equal(r.ws.protocol, V2);
+  const { port } = await serve({ protocols: [V3, STREAM_PROTOCOL] });
+  const r = await raw(port, [STREAM_PROTOCOL, V3]);
+  assert.equal(r.ws.protocol, V3);
   const only1 = await raw(port, [STREAM_PROTOCOL]);
   assert.equal(only1.ws.protocol, STREAM_PROTOCOL);
 });
 
 test('a hello naming another version than the one negotiated is closed with 1002 and nothing is sent', async () => {
-  const { port } = await serve({ protocols: [V2, STREAM_PROTOCOL] });
+  const { port } = await serve({ protocols: [V3, STREAM_PROTOCOL] });
   const r = await raw(port, [STREAM_PROTOCOL]);
-  r.ws.send(JSON.stringify({ type: 'hello', protocol: V2, proxyId: 'confused' }));
-  assert.deepEqual(await r.closed, { code: 1002, reason: 'hello speaks "turnout.snapshot.v2" but the connection negotiated turnout.snapshot.v1' });
+  r.ws.send(JSON.stringify({ type: 'hello', protocol: V3, proxyId: 'confused' }));
+  assert.deepEqual(await r.closed, { code: 1002, reason: 'hello speaks "turnout.snapshot.v3" but the connection negotiated turnout.snapshot.v2' });
   assert.deepEqual(r.inbox, [], 'a snapshot was published, yet none was sent');
 
   const none = await raw(port, [STREAM_PROTOCOL]);

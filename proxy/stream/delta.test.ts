@@ -6,7 +6,7 @@ import type { DeltaMessage } from '../../api/stream.ts';
 import { sealSnapshot } from '../../api/version.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { applyDelta } from './delta.ts';
-import { changedKeys } from '../../api/snapshot.ts';
+import { changedKeys, mapKeys } from '../../api/snapshot.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH } from '../../api/stream.ts';
 
 const KEY = '-----BEGIN PRIVATE KEY-----\nTOP-SECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----\n';
@@ -182,6 +182,8 @@ function assertChangedKeysCover(next: Record<string, unknown>, prev: Record<stri
     const keys = changedKeys(n, p);
     if (keys === undefined) continue;
     checked++;
+    // The key list recorded for the copy (the next delta copies from it) is exactly its keys.
+    assert.deepEqual([...mapKeys(n)].sort(), Object.keys(n).sort(), `${field}: recorded keys`);
     for (const k of new Set([...Object.keys(n), ...Object.keys(p)])) {
       if (keys.has(k)) continue;
       assert.equal(Object.hasOwn(n, k), Object.hasOwn(p, k), `${field}/${k} present in both or neither`);
@@ -206,6 +208,17 @@ test('changedKeys names every key a delta wrote into a copied map, and only a fe
   assert.equal(assertChangedKeysCover(c as unknown as Record<string, unknown>, from as unknown as Record<string, unknown>), 2);
   assert.deepEqual([...changedKeys(c.virtualHosts, from.virtualHosts)!].sort(), ['h3.com', 'h4.com', 'h44.com', 'h7.com']);
   assert.deepEqual([...changedKeys(c.clusters, from.clusters)!], ['ns/new:80']);
+  // A second delta copies from the first one's recorded key list: still exactly the keys.
+  const patch2: Operation[] = [
+    { op: 'remove', path: '/virtualHosts/h5.com' },
+    { op: 'add', path: '/virtualHosts/h3.com', value: c.virtualHosts['h6.com'] },
+    { op: 'replace', path: '/version', value: 'f'.repeat(32) },
+  ];
+  const r2 = applyDelta(c, delta(patch2, c.version, 'f'.repeat(32)));
+  assert.ok(r2.ok, !r2.ok ? r2.reason : '');
+  const c2 = r2.candidate as typeof from;
+  assert.equal(assertChangedKeysCover(c2 as unknown as Record<string, unknown>, c as unknown as Record<string, unknown>), 1);
+  assert.ok(Object.hasOwn(c2.virtualHosts, 'h3.com') && !Object.hasOwn(c2.virtualHosts, 'h5.com'));
   // Not a copy of that map: no answer, so callers compare every key.
   assert.equal(changedKeys(c.virtualHosts, c.clusters), undefined);
   assert.equal(changedKeys(from.virtualHosts, from.virtualHosts), undefined);

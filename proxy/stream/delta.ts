@@ -25,7 +25,7 @@
 // walking a 10k-entry map whose entries are all frozen already.
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import { noteMapCopy, type Snapshot } from '../../api/snapshot.ts';
+import { freezeMap, mapKeys, noteMapCopy, noteMapKeys, type Snapshot } from '../../api/snapshot.ts';
 import { deepFreeze } from '../../api/version.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, type DeltaMessage } from '../../api/stream.ts';
 
@@ -95,10 +95,28 @@ function patchCopyOnWrite(served: object, patch: readonly Operation[]): unknown 
   const copies = [...own];
   for (let i = copies.length - 1; i >= 0; i--) {
     const [copy, { from, written }] = copies[i]!;
-    Object.freeze(copy);
-    if (!Array.isArray(copy)) noteMapCopy(copy, from, written);
+    if (Array.isArray(copy)) { Object.freeze(copy); continue; }
+    // Remembered as frozen: Object.isFrozen of a 10k-key map walks it (isFrozenMap).
+    freezeMap(copy);
+    noteMapCopy(copy, from, written);
+    noteMapKeys(copy, keysAfter(copy, from, written));
   }
   return doc;
+}
+
+/**
+ * The own keys of `copy`, a copy of `from` in which only `written` keys were
+ * added, replaced or removed: from's list itself when no key came or went,
+ * so the next delta's copy needs no Object.keys of a 10k-key map (mapKeys).
+ */
+function keysAfter(copy: object, from: object, written: ReadonlySet<string>): readonly string[] {
+  const before = mapKeys(from);
+  let same = true;
+  for (const k of written) if (Object.hasOwn(copy, k) !== Object.hasOwn(from, k)) { same = false; break; }
+  if (same) return before;
+  const out = before.filter((k) => !written.has(k) || Object.hasOwn(copy, k));
+  for (const k of written) if (Object.hasOwn(copy, k) && !Object.hasOwn(from, k)) out.push(k);
+  return out;
 }
 
 /** Our copies: each with the container it copies and the keys written into it since. */
@@ -158,7 +176,8 @@ function shallowCopy(value: object): object {
   if (Array.isArray(value)) return value.slice();
   const src = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  const keys = Object.keys(src);
+  // The key list recorded for the served map when it was a copy (keysAfter).
+  const keys = mapKeys(src);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
     if (key === '__proto__') Object.defineProperty(out, key, { value: src[key], enumerable: true, writable: true, configurable: true });
