@@ -6,7 +6,7 @@
 // A stand-in "request" (a 65-object graph) is added to a collection when it
 // starts and removed 50 requests later (50 in flight, as wrk -c50 keeps), once
 // with a Set (add/delete) and once with Slots (add/remove). One full GC
-// first, as a proxy always has behind it after loading a large table: it puts
+// first, as a proxy has behind it after loading a large table: it puts
 // the Set's current hash table in the old generation. Then 200k requests.
 // Printed per kind: full GCs, scavenges and CPU time. Measured 2026-11-26
 // (load ~5): Set 17 full GCs, 1.46–1.53 s; Slots 0 full GCs, 0.82–0.89 s. Add

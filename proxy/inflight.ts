@@ -13,10 +13,10 @@
 // exchange) survive, are promoted, and the promoted table points to the next
 // one in turn. One full GC thus made every request's objects survive two
 // scavenges and die in the old generation, until the next full GC, which the
-// promotion itself brings on, and which starts the chain again. A 10k-host
-// proxy always had such a GC behind it (loading the table does them) and
-// spent ~20 % more CPU per request; a 10-host proxy only after some GC
-// (docs/performance.md, "Host-table scale"). Slots are written in place: a
+// promotion itself brings on, and which starts the chain again. The 10k-host
+// proxies measured had such a GC behind them (loading the table does them)
+// and spent ~20 % more CPU per request; a 10-host proxy did the same after
+// one forced full GC (docs/performance.md, "Host-table scale"). Slots are written in place: a
 // response is held by the one array until its request ends, then the slot is
 // emptied, so nothing dead points at anything young.
 
