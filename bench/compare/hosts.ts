@@ -9,8 +9,8 @@
 // On a shared machine req/s drifts by more than the 5 % the goal asks about,
 // so each large table is measured in pairs with a 10-host instance of the same
 // proxy kept running beside it (at least MIN_PAIRS pairs of runs, which one
-// runs first alternating): the
-// comparison is the median of the per-pair ratios, not of two runs minutes apart.
+// runs first alternating): the comparison is the median of the per-pair
+// ratios, not of two runs minutes apart.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { hostList, randomHostLua } from './configs.ts';
