@@ -26,6 +26,7 @@ import { TcpListener } from './tcp.ts';
 import { ListenerFront } from './front.ts';
 import type { BlockList } from 'node:net';
 import { trustedList } from './client-address.ts';
+import { Slots } from './inflight.ts';
 import type { ListenerInfo, ListenerSetOptions } from './listeners.ts';
 
 /** How long a draining listener lets an idle keep-alive connection be reused (to be answered with Connection: close) before closing it. */
@@ -59,7 +60,8 @@ export class ManagedListener {
    * connections it does not pass through (passthrough.ts) to `server`.
    */
   readonly #front: ListenerFront | undefined;
-  readonly #inflight = new Set<ClientResponse>();
+  /** Responses in flight, for drain(): slots, not a Set (inflight.ts says why). */
+  readonly #inflight = new Slots<ClientResponse>();
   /** Client sockets handed to the upgrader (handshaking or tunnelled), until they close. */
   readonly #upgraded = new Set<Duplex>();
   #draining = false;
@@ -204,8 +206,8 @@ export class ManagedListener {
     // the client to reconnect (to a listener that stays) afterwards. (An
     // HTTP/2 session already got GOAWAY: no new stream comes on it.)
     if (this.#draining && (res instanceof http.ServerResponse || res instanceof NetResponse)) res.shouldKeepAlive = false;
-    this.#inflight.add(res);
-    res.once('close', () => this.#inflight.delete(res));
+    const slot = this.#inflight.add(res);
+    res.once('close', () => this.#inflight.remove(slot));
     try {
       handler(req, res, this.protocol as ClientProtocol, this.#pending, this.#trusted);
     } catch (err) {

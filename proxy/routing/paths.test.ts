@@ -78,3 +78,27 @@ test('HostIndex wildcard covers exactly one extra label', () => {
   assert.equal(idx.lookup('anything'), undefined);
   assert.equal(idx.size, 2);
 });
+
+test('PathMatcher.constant is the answer for every path and request only when nothing but an unconditional Prefix "/" decides', () => {
+  const root = (extra: object = {}) => ({ type: 'Prefix' as const, path: '/', value: 'root', ...extra });
+  const paths = ['/', '/a', '/a/b/', '', 'no-slash', '/%2F'];
+  const only = new PathMatcher([root()]);
+  assert.equal(only.constant, 'root');
+  for (const p of paths) assert.equal(only.match(p), 'root', p);
+  // Two routes on "/": the unconditional one is reached whatever the request, so it is still constant when first.
+  const ranked = new PathMatcher([root({ rank: 1 }), root({ value: 'later', rank: 2, key: 'b' })]);
+  assert.equal(ranked.constant, 'root');
+  // Anything else can change the answer: no constant, and match() still decides.
+  const cases: Array<[string, PathMatcher<string>, string | undefined]> = [
+    ['a condition on "/"', new PathMatcher([root({ method: 'GET' })]), undefined],
+    ['a conditioned route first on "/"', new PathMatcher([root({ value: 'canary', headers: [{ name: 'x', type: 'Exact', value: '1' }], key: 'c' }), root()]), 'root'],
+    ['another prefix', new PathMatcher([root(), { type: 'Prefix', path: '/api', value: 'api' }]), 'root'],
+    ['an exact path', new PathMatcher([root(), { type: 'Exact', path: '/x', value: 'x' }]), 'root'],
+    ['a regular expression', new PathMatcher([root(), { type: 'RegularExpression', path: '/r.*', value: 're' }]), 'root'],
+    ['no "/"', new PathMatcher([{ type: 'Prefix', path: '/a', value: 'a' }]), undefined],
+  ];
+  for (const [what, m, atRoot] of cases) {
+    assert.equal(m.constant, undefined, what);
+    assert.equal(m.match('/'), atRoot, what);
+  }
+});

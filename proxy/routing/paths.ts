@@ -154,6 +154,12 @@ export class PathMatcher<T> {
   readonly #regex: readonly RegexGroup<T>[];
   /** Whether any route has conditions (else a request's facts are never read). */
   readonly #conditional: boolean;
+  /**
+   * What match() returns whatever the path and request, when that is known
+   * when building: the only path match is Prefix "/" and its first route has
+   * no conditions (a host with one catch-all route, the common Ingress).
+   */
+  readonly constant: T | undefined;
 
   /** Throws RoutePatternError for a pattern that is refused (match.ts compileRegex). */
   constructor(routes: Iterable<PathRoute<T>>) {
@@ -207,6 +213,8 @@ export class PathMatcher<T> {
       return { re, candidates: candidates(list) };
     });
     this.#conditional = conditional;
+    const root = this.#exact.size === 0 && this.#regex.length === 0 && this.#prefix.size === 1 ? this.#prefix.get('/')?.[0] : undefined;
+    this.constant = root !== undefined && root.conditions === undefined ? root.value : undefined;
   }
 
   /** Number of distinct path matches (Exact paths, Prefix keys, patterns); for counts and tests. */
