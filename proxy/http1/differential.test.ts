@@ -118,6 +118,24 @@ const cases: Case[] = [
     },
   },
   { name: 'CONNECT', bytes: `CONNECT example.test:443 HTTP/1.1\r\n${H}\r\n` },
+  // Found by fuzz.test.ts.
+  {
+    name: 'HEAD over HTTP/1.0 with Connection: keep-alive',
+    bytes: `HEAD /h HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`,
+    head: true,
+    differs: {
+      why: 'node:http closes an HTTP/1.0 connection after any response without a Content-Length, a HEAD one included, though it sends no body to delimit. The engine keeps the connection the client asked to keep: nothing can be misread.',
+      net: { statuses: [200], closed: false, upstream: [{ method: 'HEAD', url: '', body: '', framing: 'cl=undefined' }] },
+    },
+  },
+  {
+    name: 'an HTTP/2.0 request line with Connection: keep-alive',
+    bytes: `POST / HTTP/2.0\r\n${H}Connection: keep-alive\r\n\r\n`,
+    differs: {
+      why: 'node:http answers 400 (decide.ts) and keeps the connection, as llhttp\'s keep-alive flag says. The engine closes after refusing a version it does not speak: the safer of the two.',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
 ];
 
 for (const c of cases) {
