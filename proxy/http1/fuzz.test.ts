@@ -27,7 +27,7 @@ import { generate } from './fuzz-grammar.ts';
 
 const BASE_SEED = 0x7e5701;
 const seed = Number(process.env.TURNOUT_FUZZ_SEED ?? BASE_SEED + (process.env.TURNOUT_TEST_HTTP1_ENGINE === 'net' ? 1 : 0));
-const count = Number(process.env.TURNOUT_FUZZ_COUNT ?? 240);
+const count = Number(process.env.TURNOUT_FUZZ_COUNT ?? 300);
 // The same 2 cores run the other test files: a few cases at a time keep the
 // run near 30 s without starving the answers the quiet time waits for.
 const CONCURRENCY = 6;

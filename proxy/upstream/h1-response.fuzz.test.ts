@@ -18,7 +18,7 @@ import type { RawServer } from './testing.ts';
 
 const BASE_SEED = 0x0b5e01;
 const seed = Number(process.env.TURNOUT_FUZZ_SEED ?? BASE_SEED + (process.env.TURNOUT_TEST_HTTP1_ENGINE === 'net' ? 1 : 0));
-const count = Number(process.env.TURNOUT_FUZZ_COUNT ?? 150);
+const count = Number(process.env.TURNOUT_FUZZ_COUNT ?? 200);
 const CONCURRENCY = 6;
 console.log(`upstream fuzz: seed=${seed} count=${count} (replay: TURNOUT_FUZZ_SEED=${seed} TURNOUT_FUZZ_COUNT=${count})`);
 
