@@ -154,9 +154,13 @@ function request(r: Rng, last: boolean): GenRequest {
     payload = chunked(r, body);
   }
   // A body shorter or longer than announced.
+  // A body cut short only on the last request: on an earlier one the next
+  // request's bytes would finish it, and where one message ends would be
+  // the parser's guess, not the grammar's (fuzz.test.ts sends the messages
+  // one at a time by the grammar's ends).
   let tail = '';
   if (payload !== '' && r.chance(0.08)) {
-    if (r.chance(0.5)) payload = payload.slice(0, r.int(0, payload.length - 1));
+    if (last && r.chance(0.5)) payload = payload.slice(0, r.int(0, payload.length - 1));
     else tail = r.pick(['x', 'GET', '\r\n']);
   }
   if (r.chance(0.3)) shuffle(r, lines);
