@@ -136,6 +136,14 @@ const cases: Case[] = [
       net: { statuses: [400], closed: true, upstream: [] },
     },
   },
+  {
+    name: 'CONNECT with an HTTP/2.0 request line',
+    bytes: `CONNECT example.test:443 HTTP/2.0\r\n${H}\r\n`,
+    differs: {
+      why: 'node:http takes the version, then closes a CONNECT without an answer (no \'connect\' listener). The engine refuses the version first: 400 and close. Refused either way.',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
 ];
 
 for (const c of cases) {
