@@ -137,6 +137,22 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'an HTTP/0.9 request line',
+    bytes: `GET /old HTTP/0.9\r\n${H}\r\n`,
+    differs: {
+      why: 'node:http takes HTTP/0.9, obsolete since 1996 (RFC 9112 does not require it), and the proxy forwards it as HTTP/1.1. The engine refuses it (400): the stricter of the two.',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
+  {
+    name: 'a request line without a version (HTTP/0.9\'s simple request)',
+    bytes: 'GET /\r\n\r\n',
+    differs: {
+      why: 'node:http takes it as HTTP/0.9 and the proxy forwards it with the backend\'s address as Host. The engine refuses it (400).',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
+  {
     name: 'CONNECT with an HTTP/2.0 request line',
     bytes: `CONNECT example.test:443 HTTP/2.0\r\n${H}\r\n`,
     differs: {
