@@ -8,130 +8,15 @@
 // variants, obs-fold, bare LF, chunk-size tricks), plus the ordinary
 // requests whose framing the engine writes itself.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
-import type { Echoed, TestServer } from '../testkit.ts';
-import { cluster, directProxy, echoBackend, route, vhost } from '../testkit.ts';
-import type { DirectProxy } from '../testkit.ts';
+import type { Observed, Rig } from './differential-harness.ts';
+import { exchange, startRig } from './differential-harness.ts';
 
-let backend: TestServer;
-const proxies: Record<'node' | 'net', DirectProxy> = {} as Record<'node' | 'net', DirectProxy>;
-
+let rig: Rig;
 before(async () => {
-  backend = await echoBackend('b');
-  for (const engine of ['node', 'net'] as const) {
-    const p = await directProxy({ engine });
-    p.use({ virtualHosts: { '*': vhost([route('Prefix', '/', 'c/b:1')]) }, clusters: { 'c/b:1': cluster(backend.port) } });
-    proxies[engine] = p;
-  }
+  rig = await startRig();
 });
-
-after(async () => {
-  await Promise.all(Object.values(proxies).map((p) => p.close()));
-  await backend.close();
-});
-
-/** What one exchange of bytes looked like from outside. */
-interface Observed {
-  readonly statuses: number[];
-  readonly closed: boolean;
-  readonly upstream: Array<Pick<Echoed, 'method' | 'url' | 'body'> & { framing: string }>;
-}
-
-/**
- * Sends `bytes` (in pieces: a split lands at each '|' of the input) and
- * collects the answer until the server closes or goes quiet for 300 ms.
- */
-function exchange(port: number, pieces: readonly string[], head: boolean, fin: boolean): Promise<Observed> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let quiet: NodeJS.Timeout | undefined;
-    let closed = false;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(quiet);
-      socket.destroy();
-      resolve(observe(Buffer.concat(chunks).toString('latin1'), closed, head));
-    };
-    const arm = () => {
-      clearTimeout(quiet);
-      quiet = setTimeout(finish, 300);
-    };
-    socket.on('connect', async () => {
-      for (const p of pieces) {
-        if (socket.destroyed) break;
-        socket.write(p, 'latin1');
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      if (fin && !socket.destroyed) socket.end();
-      arm();
-    });
-    socket.on('data', (c: Buffer) => {
-      chunks.push(c);
-      arm();
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      closed = true;
-      finish();
-    });
-  });
-}
-
-/**
- * Statuses and echoed requests out of a raw response stream (1xx interim
- * answers included as statuses); `head`: the responses answer HEAD (no body).
- */
-function observe(raw: string, closed: boolean, head: boolean): Observed {
-  const statuses: number[] = [];
-  const upstream: Observed['upstream'] = [];
-  let at = 0;
-  while (at < raw.length) {
-    const end = raw.indexOf('\r\n\r\n', at);
-    if (end < 0) break;
-    const lines = raw.slice(at, end).split('\r\n');
-    const status = Number(lines[0]!.split(' ')[1]);
-    statuses.push(status);
-    const headers = new Map(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-    at = end + 4;
-    let body = '';
-    if (status < 200 || status === 204 || status === 304) continue;
-    if (head) {
-      if (headers.get('x-backend') === 'b') upstream.push({ method: 'HEAD', url: '', body: '', framing: `cl=${String(headers.get('content-length'))}` });
-      continue;
-    }
-    if (headers.get('transfer-encoding') === 'chunked') {
-      for (;;) {
-        const eol = raw.indexOf('\r\n', at);
-        if (eol < 0) break;
-        const size = Number.parseInt(raw.slice(at, eol), 16);
-        at = eol + 2;
-        if (!(size > 0)) {
-          at += 2;
-          break;
-        }
-        body += raw.slice(at, at + size);
-        at += size + 2;
-      }
-    } else if (headers.has('content-length')) {
-      const n = Number(headers.get('content-length'));
-      body = raw.slice(at, at + n);
-      at += n;
-    } else {
-      body = raw.slice(at);
-      at = raw.length;
-    }
-    if (headers.get('x-backend') === 'b') {
-      const e = JSON.parse(body) as Echoed;
-      const h = e.headers;
-      upstream.push({ method: e.method, url: e.url, body: e.body, framing: `cl=${String(h['content-length'])} te=${String(h['transfer-encoding'])} host=${String(h.host)}` });
-    }
-  }
-  return { statuses, closed, upstream };
-}
+after(() => rig.close());
 
 const H = 'Host: example.test\r\n';
 /**
@@ -228,14 +113,56 @@ const cases: Case[] = [
     },
   },
   { name: 'CONNECT', bytes: `CONNECT example.test:443 HTTP/1.1\r\n${H}\r\n` },
+  // Found by fuzz.test.ts.
+  {
+    name: 'HEAD over HTTP/1.0 with Connection: keep-alive',
+    bytes: `HEAD /h HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`,
+    head: true,
+    differs: {
+      why: 'node:http closes an HTTP/1.0 connection after any response without a Content-Length, a HEAD one included, though it sends no body to delimit. The engine keeps the connection the client asked to keep: nothing can be misread.',
+      net: { statuses: [200], closed: false, upstream: [{ method: 'HEAD', url: '', body: '', framing: 'cl=undefined' }] },
+    },
+  },
+  {
+    name: 'an HTTP/2.0 request line with Connection: keep-alive',
+    bytes: `POST / HTTP/2.0\r\n${H}Connection: keep-alive\r\n\r\n`,
+    differs: {
+      why: 'node:http answers 400 (decide.ts) and keeps the connection, as llhttp\'s keep-alive flag says. The engine closes after refusing a version it does not speak: the safer of the two.',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
+  {
+    name: 'an HTTP/0.9 request line',
+    bytes: `GET /old HTTP/0.9\r\n${H}\r\n`,
+    differs: {
+      why: 'node:http takes HTTP/0.9, obsolete since 1996 (RFC 9112 does not require it), and the proxy forwards it as HTTP/1.1. The engine refuses it (400): the stricter of the two.',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
+  {
+    name: 'a request line without a version (HTTP/0.9\'s simple request)',
+    bytes: 'GET /\r\n\r\n',
+    differs: {
+      why: 'node:http takes it as HTTP/0.9 and the proxy forwards it with the backend\'s address as Host. The engine refuses it (400).',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
+  {
+    name: 'CONNECT with an HTTP/2.0 request line',
+    bytes: `CONNECT example.test:443 HTTP/2.0\r\n${H}\r\n`,
+    differs: {
+      why: 'node:http takes the version, then closes a CONNECT without an answer (no \'connect\' listener). The engine refuses the version first: 400 and close. Refused either way.',
+      net: { statuses: [400], closed: true, upstream: [] },
+    },
+  },
 ];
 
 for (const c of cases) {
   test(`net engine ${c.differs === undefined ? '= node:http' : 'vs node:http, a stated difference'}: ${c.name}`, async () => {
     const pieces = c.bytes.split('|');
-    const head = c.head === true;
-    const fin = c.fin === true;
-    const [node, got] = await Promise.all([exchange(proxies.node.port, pieces, head, fin), exchange(proxies.net.port, pieces, head, fin)]);
+    const options = { head: c.head === true, fin: c.fin === true };
+    const { node: n, net: e } = rig.proxies;
+    const [node, got] = await Promise.all([exchange(n.port, pieces, options), exchange(e.port, pieces, options)]);
     if (c.differs === undefined) return assert.deepEqual(got, node);
     // The difference is still there (else the case belongs with the others).
     assert.notDeepEqual(node, got, `node:http now behaves like the engine: ${c.differs.why}`);
