@@ -113,6 +113,12 @@ const cases: Case[] = [
     },
   },
   { name: 'CONNECT', bytes: `CONNECT example.test:443 HTTP/1.1\r\n${H}\r\n` },
+  // Found by fuzz.test.ts, fixed in the engine.
+  { name: 'trailing whitespace after a Host value', bytes: `GET /t HTTP/1.1\r\nHost: example.test \r\n\r\n` },
+  { name: 'trailing whitespace after an ordinary value', bytes: `GET /t HTTP/1.1\r\n${H}X-A: 1 \t\r\n\r\n` },
+  { name: 'Expect: 100-continue in a list', bytes: `POST /e HTTP/1.1\r\n${H}Expect: 100-continue, tea\r\nContent-Length: 2\r\n\r\nok` },
+  { name: 'an empty chunked body on POST', bytes: `POST /c HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n` },
+  { name: 'an empty chunked body on GET', bytes: `GET /c HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n` },
   // Found by fuzz.test.ts.
   {
     name: 'HEAD over HTTP/1.0 with Connection: keep-alive',
