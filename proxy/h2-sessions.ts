@@ -19,6 +19,7 @@
 // client reconnect for nothing.
 import type { Http2Session, Http2Stream, ServerHttp2Session } from 'node:http2';
 import type { SecureServerOptions } from 'node:http2';
+import { Slots } from './inflight.ts';
 
 /** The HTTP/2 knobs of an HTTPS listener, each set on purpose (listeners.ts ServerLimits). */
 export interface H2Limits {
@@ -64,7 +65,8 @@ export function h2ServerOptions(limits: H2Limits): SecureServerOptions {
 
 /** The HTTP/2 sessions of one listener, for idle closing and drain. */
 export class H2Sessions {
-  readonly #sessions = new Set<ServerHttp2Session>();
+  /** Open sessions: slots, not a Set (inflight.ts: a Set churned per connection makes scavenges promote). */
+  readonly #sessions = new Slots<ServerHttp2Session>();
   readonly #idleMs: number;
   /** Open streams per session; a WeakMap keeps the session object itself untouched. */
   readonly #streams = new WeakMap<Http2Session, number>();
@@ -80,8 +82,8 @@ export class H2Sessions {
 
   /** The server's 'session' listener: tracks `session` until it closes. */
   add(session: ServerHttp2Session, draining: boolean): void {
-    this.#sessions.add(session);
-    session.once('close', () => this.#sessions.delete(session));
+    const slot = this.#sessions.add(session);
+    session.once('close', () => this.#sessions.remove(slot));
     // An 'error' with no listener would throw; the session is destroyed by
     // Node either way, and its streams report to their own handlers.
     session.on('error', () => {});

@@ -1,5 +1,6 @@
-// The responses a listener has in flight, kept for drain() (listeners.ts),
-// in an array of slots with a free list instead of a Set.
+// The responses a listener has in flight, kept for drain() (listener.ts),
+// in an array of slots with a free list instead of a Set; the net engine's
+// connections (http1/server.ts) and HTTP/2 sessions (h2-sessions.ts) too.
 //
 // Why not a Set: an add and a delete per request make V8 rehash the Set's
 // hash table every few dozen requests, and the table it replaces is not

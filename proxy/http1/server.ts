@@ -26,6 +26,7 @@
 // On https listeners the TLS server keeps TLS, SNI and ALPN, and HTTP/2;
 // its HTTP/1.1 connections come here (servers.ts takeHttp1Connections).
 import net from 'node:net';
+import { Slots } from '../inflight.ts';
 import { Connection, FRESH, IDLE } from './connection.ts';
 import type { NetRequest, NetResponse } from './messages.ts';
 
@@ -46,7 +47,8 @@ export class Http1Server extends net.Server {
   readonly keepAliveTimeout: number;
   readonly maxHeaderSize: number;
   readonly shouldUpgrade: (req: NetRequest) => boolean;
-  readonly #connections = new Set<Connection>();
+  /** Open connections: slots, not a Set (../inflight.ts: a Set churned per connection makes scavenges promote). */
+  readonly #connections = new Slots<Connection>();
   readonly #onRequest: (req: NetRequest, res: NetResponse) => void;
   #sweep: NodeJS.Timeout | undefined;
   readonly #sweepMs: number;
@@ -73,9 +75,9 @@ export class Http1Server extends net.Server {
   #accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     const c = new Connection(this, socket, this.#onRequest);
-    this.#connections.add(c);
+    const slot = this.#connections.add(c);
     socket.once('close', () => {
-      this.#connections.delete(c);
+      this.#connections.remove(slot);
       c.closed();
       if (this.#connections.size === 0 && this.#sweep !== undefined) {
         clearInterval(this.#sweep);
