@@ -329,6 +329,11 @@ export class NetResponse extends ResponseEvents {
   /** Gives up on the response: the connection is cut (a truncated body must be visible). */
   destroy(_err?: Error): this {
     if (this.destroyed) return this;
+    // Body bytes already written but held for coalescing (or corked until the
+    // turn ends) go out first, as node:http's would: the client sees the
+    // response cut, not missing.
+    if (this.#held !== undefined) this.flushHeld();
+    while (this.#socket.writableCorked > 0) this.#socket.uncork();
     this.destroyed = true;
     this.#owner.responseDestroyed(this);
     return this;
