@@ -8,7 +8,7 @@ import { median } from './report.ts';
 import type { Kind, Target } from './servers.ts';
 import { CONNECTIONS } from './throughput.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
-import { inRounds, type RoundRuns } from './rounds.ts';
+import { measureGroup, type RoundRuns } from './rounds.ts';
 import { startReference } from './reference.ts';
 
 /** The header that turns keep-alive off. */
@@ -75,27 +75,22 @@ export async function churn(ctx: Ctx): Promise<ScenarioOutput<ChurnRow>> {
   const opts = { connections: CONNECTIONS, headers: [CLOSE_HEADER] };
   const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
   for (const w of ctx.workers) {
-    const group: Array<{ t: Target; kind: Kind; workers: number }> = [];
-    try {
+    const measured = await measureGroup<Kind, WrkResult>(ctx, async (push) => {
       if (w === ctx.workers[0]) {
-        group.push({ t: ctx.backend, kind: 'direct', workers: 1 });
+        push({ t: ctx.backend, kind: 'direct', workers: 1 });
         // Node answering by itself and a minimal Node proxy: what a new connection costs the runtime.
         if (ctx.proxies.includes('turnout')) {
-          for (const kind of ['node-hello', 'node-proxy'] as const) group.push({ t: await ctx.track(startReference(kind, ctx.backend.port)), kind: 'reference', workers: 1 });
+          for (const kind of ['node-hello', 'node-proxy'] as const) push({ t: await ctx.track(startReference(kind, ctx.backend.port)), kind: 'reference', workers: 1 });
         }
       }
       for (const kind of ctx.proxies) {
         const workers = workersFor(ctx, kind, w);
-        group.push({ t: await ctx.start(kind, workers), kind, workers });
+        push({ t: await ctx.start(kind, workers), kind, workers });
       }
-      const results = await inRounds(group.map((g) => g.t), reps,
-        (t, first) => runWrk(url(t), { ...opts, seconds: first ? warmup : 1 }),
-        (t) => runWrk(url(t), { ...opts, seconds }),
-        (round) => console.log(`  round ${round + 1} of ${reps} [${load()}]`));
-      group.forEach((g, i) => rows.push(churnRow(g.t, g.kind, g.workers, results[i]!)));
-    } finally {
-      for (const g of group) if (g.t !== ctx.backend) await ctx.stop(g.t);
-    }
+    }, reps,
+    (t, first) => runWrk(url(t), { ...opts, seconds: first ? warmup : 1 }),
+    (t) => runWrk(url(t), { ...opts, seconds }));
+    for (const m of measured) rows.push(churnRow(m.t, m.kind, m.workers, m));
   }
   return { id: 'churn', rows, ...churnReport(rows, seconds) };
 }

@@ -5,7 +5,7 @@
 // keep-alive to the backend. No direct-to-backend row (the backend is h1).
 import { fmt, LABEL, load, workersFor, type Ctx, type Proxy, type Report, type ScenarioOutput } from './context.ts';
 import { TLS_HOST } from './configs.ts';
-import { inRounds, type RoundRuns } from './rounds.ts';
+import { measureGroup, type RoundRuns } from './rounds.ts';
 import { runH2load, type H2Result } from './h2load.ts';
 import { median } from './report.ts';
 import { startH2Reference } from './reference.ts';
@@ -73,24 +73,20 @@ export async function http2(ctx: Ctx): Promise<ScenarioOutput<H2Row>> {
   const cert = await makeCert(path.join(ctx.tmp, 'cert'));
   const rows: H2Row[] = [];
   for (const w of ctx.workers) {
-    const group: Array<{ t: Target; kind: H2Row['kind']; workers: number }> = [];
-    try {
+    const measured = await measureGroup<H2Row['kind'], H2Result>(ctx, async (push) => {
       // Node's http2 server answering by itself, through each API: the runtime's HTTP/2 ceiling next to Turnout.
       if (w === ctx.workers[0] && ctx.proxies.includes('turnout')) {
-        for (const api of ['compat', 'stream'] as const) group.push({ t: await ctx.track(startH2Reference(api, cert)), kind: 'reference', workers: 1 });
+        for (const api of ['compat', 'stream'] as const) push({ t: await ctx.track(startH2Reference(api, cert)), kind: 'reference', workers: 1 });
       }
       for (const kind of ctx.proxies) {
         const workers = workersFor(ctx, kind, w);
-        group.push({ t: await ctx.start(kind, workers, { cert }), kind, workers });
+        push({ t: await ctx.start(kind, workers, { cert }), kind, workers });
       }
-      // Every h2load run has its own warm-up (--warm-up-time): nothing to warm apart.
-      const results = await inRounds(group.map((g) => g.t), timing.reps, async () => {},
-        (t) => runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds: timing.seconds, warmup: timing.warmup }),
-        (round) => console.log(`  round ${round + 1} of ${timing.reps} [${load()}]`));
-      group.forEach((g, i) => rows.push(h2Row(g.t, g.kind, g.workers, results[i]!, timing)));
-    } finally {
-      for (const g of group) await ctx.stop(g.t);
-    }
+    }, timing.reps,
+    // Every h2load run has its own warm-up (--warm-up-time): nothing to warm apart.
+    async () => {},
+    (t) => runH2load({ url: `https://${TLS_HOST}/`, connectTo: `127.0.0.1:${t.tlsPort}`, clients: H2_CLIENTS, streams: H2_STREAMS, seconds: timing.seconds, warmup: timing.warmup }));
+    for (const m of measured) rows.push(h2Row(m.t, m.kind, m.workers, m, timing));
   }
   return { id: 'http2', rows, ...h2Report(rows, timing) };
 }

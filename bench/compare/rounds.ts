@@ -6,8 +6,10 @@
 // In rounds, every server runs once per round (the order rotated from round
 // to round), so each one's median is taken over the same minutes, and a
 // ratio can be taken per round (pairedRatio) as scenario 3 does for tables.
+import { load, type Ctx } from './context.ts';
 import { groupCpuMs } from './cpu.ts';
 import { median } from './report.ts';
+import type { Target } from './servers.ts';
 
 /** One server's runs in round order, with the CPU its process group spent during them. */
 export interface RoundRuns<R> {
@@ -45,6 +47,34 @@ export async function inRounds<T extends RoundTarget, R>(
     }
   }
   return targets.map((_, i) => ({ runs: runs[i]!, cpuMs: cpu[i]! }));
+}
+
+/** One server of a scenario's group, with what its row says of it. */
+export interface Member<K> {
+  readonly t: Target;
+  readonly kind: K;
+  readonly workers: number;
+}
+
+/**
+ * A scenario's servers measured in rounds: `add` starts them and hands each
+ * to `push` (every one is stopped afterwards, also on a failure, except the
+ * shared backend), then inRounds with a progress line per round. Returns
+ * each member with its runs, in the order pushed.
+ */
+export async function measureGroup<K, R>(
+  ctx: Ctx, add: (push: (m: Member<K>) => void) => Promise<void>, reps: number,
+  warm: (t: Target, first: boolean) => Promise<unknown>, run: (t: Target) => Promise<R>,
+): Promise<Array<Member<K> & RoundRuns<R>>> {
+  const group: Member<K>[] = [];
+  try {
+    await add((m) => group.push(m));
+    console.log(`  ${group.length} servers started`);
+    const results = await inRounds(group.map((g) => g.t), reps, warm, run, (round) => console.log(`  round ${round + 1} of ${reps} [${load()}]`));
+    return group.map((g, i) => ({ ...g, ...results[i]! }));
+  } finally {
+    for (const g of group) if (g.t !== ctx.backend) await ctx.stop(g.t);
+  }
 }
 
 /** Indexes 0..n-1 starting at `round` mod n: each target leads a round in turn. */

@@ -8,7 +8,7 @@ import type { GoalResult } from './goals.ts';
 import { median, type Throughput } from './report.ts';
 import { turnoutEngine, type Target } from './servers.ts';
 import { failures, runWrk, type WrkResult } from './wrk.ts';
-import { inRounds, pairedRatio, type RoundRuns } from './rounds.ts';
+import { measureGroup, pairedRatio, type RoundRuns } from './rounds.ts';
 import { startReference } from './reference.ts';
 
 /** wrk's connections in scenarios 1, 2 and 4 (as in issue 8's measurements). */
@@ -71,37 +71,31 @@ export async function keepAlive(ctx: Ctx): Promise<ScenarioOutput<Throughput>> {
   const wrkLine = `wrk -t1 -c${CONNECTIONS} -d${timing.seconds}s --latency`;
   console.log(`scenario 1: keep-alive throughput (${wrkLine}, ${timing.warmup} s warm-up, median of ${timing.reps} rounds) [${load()}]`);
   const rows: Throughput[] = [];
+  const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
   for (const w of ctx.workers) {
-    const group: Array<{ t: Target; kind: Throughput['kind']; workers: number }> = [];
-    try {
+    const measured = await measureGroup<Throughput['kind'], WrkResult>(ctx, async (push) => {
       if (w === ctx.workers[0]) {
-        group.push({ t: ctx.backend, kind: 'direct', workers: 1 });
+        push({ t: ctx.backend, kind: 'direct', workers: 1 });
         // The runtime's own limits next to Turnout: Node answering by itself, a minimal Node proxy,
         // it with a lean backend client, a net-level one, and a byte pipe (reference.ts).
         if (ctx.proxies.includes('turnout')) {
           for (const kind of ['node-hello', 'node-proxy', 'node-hybrid', 'node-raw', 'node-pipe'] as const) {
-            group.push({ t: await ctx.track(startReference(kind, ctx.backend.port)), kind: 'reference', workers: 1 });
+            push({ t: await ctx.track(startReference(kind, ctx.backend.port)), kind: 'reference', workers: 1 });
           }
         }
       }
       for (const kind of ctx.proxies) {
         // --workers 0 (in-process) is the other single-core form of Turnout.
-        for (const workers of kind === 'turnout' && w === 1 ? [0, 1] : [w]) group.push({ t: await ctx.start(kind, workers), kind, workers });
+        for (const workers of kind === 'turnout' && w === 1 ? [0, 1] : [w]) push({ t: await ctx.start(kind, workers), kind, workers });
       }
       // Turnout's other HTTP/1.1 engine, 1 worker: engines are compared within one run.
       if (w === 1 && ctx.proxies.includes('turnout')) {
-        group.push({ t: await ctx.start('turnout', 1, { engine: turnoutEngine() === 'net' ? 'node' : 'net' }), kind: 'turnout', workers: 1 });
+        push({ t: await ctx.start('turnout', 1, { engine: turnoutEngine() === 'net' ? 'node' : 'net' }), kind: 'turnout', workers: 1 });
       }
-      console.log(`  ${group.length} servers started`);
-      const url = (t: Target) => `http://127.0.0.1:${t.port}/`;
-      const results = await inRounds(group.map((g) => g.t), timing.reps,
-        (t, first) => runWrk(url(t), { connections: CONNECTIONS, seconds: first ? timing.warmup : 1 }),
-        (t) => runWrk(url(t), { connections: CONNECTIONS, seconds: timing.seconds }),
-        (round) => console.log(`  round ${round + 1} of ${timing.reps} [${load()}]`));
-      group.forEach((g, i) => rows.push(throughputRow(g.t, g.kind, g.workers, results[i]!)));
-    } finally {
-      for (const g of group) if (g.t !== ctx.backend) await ctx.stop(g.t);
-    }
+    }, timing.reps,
+    (t, first) => runWrk(url(t), { connections: CONNECTIONS, seconds: first ? timing.warmup : 1 }),
+    (t) => runWrk(url(t), { connections: CONNECTIONS, seconds: timing.seconds }));
+    for (const m of measured) rows.push(throughputRow(m.t, m.kind, m.workers, m));
   }
   const tn = bestSingle(rows, 'turnout');
   if (tn) ctx.turnoutSingle = tn.workers;

@@ -40,32 +40,14 @@ before(async () => {
 });
 after(async () => {
   const { same, again, sequential, ...known } = settled;
-  console.log(`fuzz: seed=${seed}: ${same} equal, ${again} equal on a second try, ${sequential} equal to node:http sent one request at a time; stated differences and pending engine bugs: ${JSON.stringify(known)}`);
+  console.log(`fuzz: seed=${seed}: ${same} equal, ${again} equal on a second try, ${sequential} equal to node:http sent one request at a time; stated differences: ${JSON.stringify(known)}`);
   await rig.close();
 });
-
-/**
- * Engine divergences this test found and reported, each waiting for its fix
- * in the engine (the minimal bytes are in differential.test.ts's history and
- * the report): a case that differs only by one of them is counted, not
- * failed, so the corpus keeps guarding everything else. Delete an entry once
- * its fix lands; the cases it excused then must be equal.
- */
-interface Pending {
-  readonly id: string;
-  /** An observation with the bug's effect taken out (`side`: whose observation it is). */
-  readonly normalize?: (o: Observed, side: 'node' | 'net') => Observed;
-  /** Or the bytes that show the bug, where its effect has no one shape. */
-  readonly shows?: (c: GenCase) => boolean;
-}
 
 /** Each request's head (to its first empty line). */
 function heads(c: GenCase): string[] {
   return c.requests.map((q) => q.bytes.slice(0, q.bytes.indexOf('\r\n\r\n') + 4 || undefined));
 }
-
-const PENDING: readonly Pending[] = [
-];
 
 /**
  * Stated differences (differential.test.ts states each with its reason):
@@ -130,18 +112,7 @@ function openness(o: Observed): Observed {
 
 /** How a case was settled, counted for the summary line. */
 const settled: Record<string, number> = { same: 0, again: 0, sequential: 0 };
-for (const p of PENDING) settled[p.id] = 0;
 for (const p of STATED) settled[`stated: ${p.id}`] = 0;
-
-/** The PENDING entry that explains how `net` differs from `refs`, if one does. */
-function pending(c: GenCase, net: Observed, refs: readonly Observed[]): string | undefined {
-  for (const p of PENDING) if (p.shows?.(c) === true) return p.id;
-  const normalizing = PENDING.filter((p) => p.normalize !== undefined);
-  for (const p of normalizing) if (refs.some((r) => equal(p.normalize!(r, 'node'), p.normalize!(net, 'net')))) return p.id;
-  const all = (o: Observed, side: 'node' | 'net') => normalizing.reduce((x, p) => p.normalize!(x, side), o);
-  if (refs.some((r) => equal(all(r, 'node'), all(net, 'net')))) return normalizing.map((p) => p.id).join(' + ');
-  return undefined;
-}
 
 function send(engine: 'node' | 'net', c: GenCase, sequential = false): Promise<Observed> {
   const head = c.requests.map((q) => q.head);
@@ -186,9 +157,8 @@ describe(`net engine = node:http on generated requests (seed ${seed})`, { concur
       const relaxOf = (p: (typeof STATED)[number]) => p.relax ?? openness;
       const all = (o: Observed) => shown.reduce((x, p) => relaxOf(p)(x), o);
       for (const p of shown) if ([node, waited].some((r) => equal(relaxOf(p)(r), relaxOf(p)(net)))) return void settled[`stated: ${p.id}`]!++;
-      if (shown.length > 1 && [node, waited].some((r) => equal(all(r), all(net)))) return void (settled[`stated: ${shown.map((p) => p.id).join(' + ')}`] = (settled[`stated: ${shown.map((p) => p.id).join(' + ')}`] ?? 0) + 1);
-      const known = pending(c, net, [node, waited]);
-      if (known !== undefined) return void (settled[known] = (settled[known] ?? 0) + 1);
+      const together = `stated: ${shown.map((p) => p.id).join(' + ')}`;
+      if (shown.length > 1 && [node, waited].some((r) => equal(all(r), all(net)))) return void (settled[together] = (settled[together] ?? 0) + 1);
       assert.deepEqual(net, node, `seed ${seed} case ${i}: ${JSON.stringify({ pieces: c.pieces, fin: c.fin })}\nnode:http one request at a time: ${JSON.stringify(waited)}`);
     });
   }
