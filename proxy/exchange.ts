@@ -10,6 +10,8 @@ import type { ClientRequest, ClientResponse, DecisionForward } from './decide.ts
 import { ClientError, sendClientError } from './errors.ts';
 import { Attempt, classify, CONNECT_FAILURES, errorCode } from './attempt.ts';
 import type { AttemptOwner } from './attempt.ts';
+import { deadlines } from './deadlines.ts';
+import type { Ticking } from './deadlines.ts';
 import { applyHeaderFilter } from './filters.ts';
 import { downstreamHeaders } from './response-headers.ts';
 import { backoffDelay, RESET_CODES, RetryBudget, retryable } from './retry.ts';
@@ -52,9 +54,14 @@ export const UPSTREAM_BODY_IDLE_MS = 300_000;
 // and promotion ~110 → 28 B per request (docs/performance.md). A Node timer
 // cleared when the response ends dies young instead. The keep-alive timer
 // of an idle upstream connection (pools.ts) is still undici's.
+//
+// Both bounds are ticked by the process's deadline sweep (deadlines.ts), not
+// Node timers: a Node timer per bound cost ~13 % of the CPU per request. They
+// fire up to one tick (TICK_MS) late. The rarer timers (per attempt, backoff,
+// the client's send timeout) stay Node timers.
 
 /** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
-export class Exchange implements AttemptOwner {
+export class Exchange implements AttemptOwner, Ticking {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
   /** The client speaks HTTP/2: trailers are relayed (responseEnded). */
@@ -67,16 +74,25 @@ export class Exchange implements AttemptOwner {
   /** The first endpoint tried; #tried is only built when there is a second (retries are rare). */
   #first: UpstreamEndpoint | undefined;
   #tried: Set<UpstreamEndpoint> | undefined;
-  /** Fires 504 (or cuts a started response when requestTimeoutMs is set). */
-  #deadline: NodeJS.Timeout | undefined;
+  /** When (performance.now() ms) to answer 504, or cut a started response when requestTimeoutMs is set. */
+  #deadlineAt = Infinity;
   /** The current attempt's own timeout (with a policy or requestTimeoutMs). */
   #attemptTimer: NodeJS.Timeout | undefined;
   /** The wait before the next attempt. */
   #backoff: NodeJS.Timeout | undefined;
   /** Fires when a paused client has not drained for sendTimeoutMs. */
   #sendTimer: NodeJS.Timeout | undefined;
-  /** Fires when the upstream sent no body chunk for the idle bound (refreshed per chunk, off while paused). */
-  #bodyTimer: NodeJS.Timeout | undefined;
+  /** The body idle bound in ms: the upstream sent no chunk for that long (0: off, before headers and while paused). */
+  #idleMs = 0;
+  /** Since when the body has been idle, as of the last tick (-1: from the next tick). */
+  #idleFrom = -1;
+  /** A body chunk arrived since the last tick. */
+  #touched = false;
+  /** The attempt whose body the idle bound watches, and its controller (aborted on expiry). */
+  #bodyAttempt: Attempt | undefined;
+  #bodyController: Dispatcher.DispatchController | undefined;
+  /** This exchange's slot in the deadline sweep (-1: not ticked). */
+  #slot = -1;
   /** We answered (504) or gave up: whatever undici reports later is ignored. */
   #abandoned = false;
   #current: Attempt | undefined;
@@ -110,7 +126,10 @@ export class Exchange implements AttemptOwner {
     // UNDICI_TIMERS_OFF), counted from arrival, so time queued behind busy
     // connections counts.
     const overall = o.requestTimeoutMs ?? (o.retry === undefined ? o.timeoutMs : undefined);
-    if (overall !== undefined) this.#deadline ??= setTimeout(() => this.#giveUp(), overall);
+    if (overall !== undefined && this.#deadlineAt === Infinity) {
+      this.#deadlineAt = performance.now() + overall;
+      this.#ticked();
+    }
     if (this.#first === undefined) this.#first = endpoint;
     else this.#triedSet().add(endpoint);
     const attempt = new Attempt(this, endpoint);
@@ -145,24 +164,52 @@ export class Exchange implements AttemptOwner {
   }
 
   #clearTimers(): void {
-    clearTimeout(this.#deadline);
+    this.#deadlineAt = Infinity;
+    this.#idleMs = 0;
+    if (this.#slot >= 0) {
+      deadlines.remove(this.#slot);
+      this.#slot = -1;
+    }
     clearTimeout(this.#attemptTimer);
     clearTimeout(this.#backoff);
     clearTimeout(this.#sendTimer);
-    clearTimeout(this.#bodyTimer);
+  }
+
+  /** Makes sure the deadline sweep ticks this exchange. */
+  #ticked(): void {
+    if (this.#slot < 0) this.#slot = deadlines.add(this);
+  }
+
+  /** Called by the deadline sweep: the request deadline, then the body idle bound. */
+  tick(now: number): void {
+    if (now >= this.#deadlineAt) return this.#giveUp();
+    if (this.#idleMs === 0) return;
+    if (this.#touched || this.#idleFrom < 0) {
+      this.#touched = false;
+      this.#idleFrom = now;
+    } else if (now - this.#idleFrom >= this.#idleMs) this.#bodyIdle();
   }
 
   /** Arms the body idle bound (from response headers, and again after a backpressure pause). */
   #armBodyTimer(a: Attempt, controller: Dispatcher.DispatchController): void {
-    this.#bodyTimer = setTimeout(() => {
-      if (!this.#live(a)) return;
-      // As undici's own body timeout did: the response has started, so the
-      // client connection is cut and the truncation is visible.
-      this.#abandoned = true;
-      this.#clearTimers();
-      controller.abort(Object.assign(new Error('upstream body idle timeout'), { code: 'UND_ERR_BODY_TIMEOUT' }));
-      this.#res.destroy();
-    }, this.#route.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS);
+    this.#bodyAttempt = a;
+    this.#bodyController = controller;
+    this.#idleMs = this.#route.idleTimeoutMs ?? UPSTREAM_BODY_IDLE_MS;
+    this.#idleFrom = -1;
+    this.#ticked();
+  }
+
+  #bodyIdle(): void {
+    const a = this.#bodyAttempt as Attempt;
+    const controller = this.#bodyController as Dispatcher.DispatchController;
+    this.#idleMs = 0;
+    if (!this.#live(a)) return;
+    // As undici's own body timeout did: the response has started, so the
+    // client connection is cut and the truncation is visible.
+    this.#abandoned = true;
+    this.#clearTimers();
+    controller.abort(Object.assign(new Error('upstream body idle timeout'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+    this.#res.destroy();
   }
 
   #releaseRetry(): void {
@@ -242,7 +289,7 @@ export class Exchange implements AttemptOwner {
       controller.abort(new Error('retrying'));
       return;
     }
-    if (this.#route.requestTimeoutMs === undefined) clearTimeout(this.#deadline);
+    if (this.#route.requestTimeoutMs === undefined) this.#deadlineAt = Infinity;
     const res = this.#res;
     try {
       // An HTTP/2 response holds them briefly itself (h2-stream.ts: a
@@ -262,13 +309,13 @@ export class Exchange implements AttemptOwner {
 
   responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.#live(a)) return;
-    this.#bodyTimer?.refresh();
+    this.#touched = true;
     if (!(this.#res as ServerResponse).write(chunk) && !this.#waitingDrain) {
       // Backpressure: stop reading the upstream socket until the client drains,
       // but not forever; the body idle bound is off while paused (the upstream
       // is not the one being slow).
       this.#waitingDrain = true;
-      clearTimeout(this.#bodyTimer);
+      this.#idleMs = 0;
       controller.pause();
       this.#sendTimer = setTimeout(() => {
         this.#abandoned = true;
