@@ -207,7 +207,8 @@ export class ManagedListener {
     // HTTP/2 session already got GOAWAY: no new stream comes on it.)
     if (this.#draining && (res instanceof http.ServerResponse || res instanceof NetResponse)) res.shouldKeepAlive = false;
     const slot = this.#inflight.add(res);
-    res.once('close', () => this.#inflight.remove(slot));
+    // 'close' comes once (forward.ts relies on it too): on() spares once()'s wrapper.
+    res.on('close', () => this.#inflight.remove(slot));
     try {
       handler(req, res, this.protocol as ClientProtocol, this.#pending, this.#trusted);
     } catch (err) {

@@ -1,12 +1,12 @@
 // NetRequest and NetResponse against node:http on the points a client or the
-// proxy can observe: how repeated request headers are joined, and when a
-// request stream ends.
+// proxy can observe: how repeated request headers are joined, when a
+// request stream ends, and which response fields writeHead() refuses.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { NetRequest } from './messages.ts';
+import { NetRequest, NetResponse } from './messages.ts';
 import type { MessageOwner } from './messages.ts';
 
 const owner: MessageOwner = {
@@ -79,4 +79,35 @@ test('a body is read in order and then ends; an aborted request errors only for 
   cut.destroy(new Error('aborted'));
   await new Promise((r) => cut.on('close', r));
   assert.equal(aborted, true);
+});
+
+test('writeHead refuses exactly the fields node:http refuses, with its error codes, having stored nothing', () => {
+  // [name, value]: every character class at the edges of the two rules.
+  const cases: Array<[unknown, unknown]> = [
+    ['x-ok', 'plain'], ['x-ok', ''], ['x-ok', ' spaced\tvalue '], ['x-ok', 'caf\u00e9 \u00ff obs-text'], ['x-ok', 'a: b, c'],
+    ["!#$%&'*+-.^_`|~09azAZ", 'token punctuation'], ['x-num', 13],
+    ['', 'empty name'], ['x bad', 'space in name'], ['x:bad', 'colon in name'], ['x\u00e9', 'non-ASCII name'], ['x\r\nInjected', 'v'],
+    ['x-bad', 'cr\rin value'], ['x-bad', 'lf\nin value'], ['x-bad', 'nul\u0000'], ['x-bad', 'ctl\u0001'], ['x-bad', 'del\u007f'],
+    ['x-bad', 'wide\u0100'], ['x-bad', '\ud83d'], [42, 'number name'],
+  ];
+  for (const [name, value] of cases) {
+    let expected: string | undefined;
+    try {
+      if (typeof name !== 'string') throw Object.assign(new Error('name'), { code: 'ERR_INVALID_HTTP_TOKEN' });
+      http.validateHeaderName(name);
+      http.validateHeaderValue(name, String(value));
+    } catch (err) {
+      expected = (err as { code: string }).code;
+    }
+    const res = new NetResponse(owner, new NetRequest(owner), true);
+    let got: string | undefined;
+    try {
+      res.writeHead(200, ['x-first', 'fine', name as string, value as string]);
+    } catch (err) {
+      got = (err as { code: string }).code;
+    }
+    assert.equal(got, expected, `${JSON.stringify(name)}: ${JSON.stringify(value)}`);
+    // A refused head leaves nothing behind: a second writeHead works.
+    if (got !== undefined) assert.doesNotThrow(() => res.writeHead(502, ['content-length', '0']));
+  }
 });

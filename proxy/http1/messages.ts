@@ -144,6 +144,24 @@ function flushHeld(res: NetResponse): void {
 }
 
 /**
+ * Header lines as writeHead() builds them, each valid by node:http's rules:
+ * the name a token (checkIsHttpToken), the value tab, visible ASCII or
+ * obs-text (checkInvalidHeaderChar), so no CR or LF. One test of the block
+ * costs less than two per field.
+ */
+const VALID_FIELDS = /^(?:[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+
+/** Throws node:http's error for the first invalid field of a block VALID_FIELDS refused. */
+function throwInvalidField(list: readonly (string | number)[]): never {
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    validateHeaderName(name);
+    validateHeaderValue(name, String(list[i + 1]));
+  }
+  throw Object.assign(new TypeError('Invalid header field'), { code: 'ERR_INVALID_CHAR' });
+}
+
+/**
  * A first body chunk up to this size waits for the end of the turn (or for
  * end()) to leave with the head in one buffer: a proxied small response is
  * then one write of one buffer, not a writev of three.
@@ -203,17 +221,16 @@ export class NetResponse extends ResponseEvents {
   writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number>>): this {
     if (this.#head !== undefined || this.headersSent) throw Object.assign(new Error('headers already written'), { code: 'ERR_HTTP_HEADERS_SENT' });
     const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    let fields = '';
     let length = false;
     let date = false;
     let connection = false;
     let close = false;
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i] as string;
+      if (typeof name !== 'string') throwInvalidField(list);
       const value = String(list[i + 1]);
-      validateHeaderName(name);
-      validateHeaderValue(name, value);
-      head += `${name}: ${value}\r\n`;
+      fields += `${name}: ${value}\r\n`;
       const n = name.length;
       // Only these three change framing; compare lower-cased only at their lengths.
       if (n === 14 && name.toLowerCase() === 'content-length') length = true;
@@ -223,6 +240,10 @@ export class NetResponse extends ResponseEvents {
         close ||= /\bclose\b/i.test(value);
       }
     }
+    // Node's rules (validateHeaderName/Value), checked on the whole block at
+    // once; per field only to throw Node's error for the first bad one.
+    if (!VALID_FIELDS.test(fields)) throwInvalidField(list);
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${fields}`;
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     if (!date) head += `Date: ${utcDate()}\r\n`;
     // Node's rule: keep-alive only when the client may and the body's end is
