@@ -42,6 +42,16 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 const HINT_MARGIN_MS = 2_000;
 const HINT = /timeout=(\d+)/;
 
+/**
+ * The buffer every upstream socket reads into (net's `onread`): reads are
+ * handled one at a time and synchronously, so one buffer serves them all.
+ * Without it each read allocated a 64 KiB buffer, wrapped it in a Buffer and
+ * went through the Readable's push, 'data' event and read-more tick.
+ * Whatever outlives the read is copied: header strings always are, body
+ * chunks in onBody().
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 // A request's state read again after a callback that may have ended it.
 function ended(req: H1Request): boolean {
   return req.state === STATE.DONE;
@@ -90,11 +100,10 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     this.#idleMs = owner.keepAliveMs;
     this.req = first;
     // The socket first: a connect refused synchronously (a bad port) leaves no parser to free.
-    const s = net.connect({ host, port, noDelay: true });
+    const s = net.connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
     this.socket = s;
     this.#parser = new Parser('response', this, MAX_HEAD_BYTES);
     s.on('connect', this.#onConnect);
-    s.on('data', this.#onData);
     s.on('end', this.#onEnd);
     s.on('error', this.#onError);
     s.on('close', this.#onClose);
@@ -305,9 +314,12 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     return req.isHead ? 1 : 0;
   }
 
-  onBody(chunk: Buffer): void {
+  onBody(view: Buffer): void {
     const req = this.req;
     if (req === undefined || req.state === STATE.DONE) return;
+    // A view into READ_BUFFER, which the next read overwrites: the handler
+    // and #held get their own copy.
+    const chunk = Buffer.copyBytesFrom(view);
     this.#read += chunk.length;
     if (req.paused || this.#held !== undefined) {
       (this.#held ??= []).push(chunk);
@@ -427,6 +439,12 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     const first = this.req as H1Request;
     this.req = undefined;
     this.#owner.connected(this, first);
+  };
+
+  readonly #onRead = (nread: number, buf: Buffer): boolean => {
+    this.#onData(buf.subarray(0, nread));
+    // Reading stops only through socket.pause() (backpressure, pauseRequest).
+    return true;
   };
 
   readonly #onData = (chunk: Buffer): void => {
