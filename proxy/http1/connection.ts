@@ -134,8 +134,12 @@ export class Connection implements ParserHandler, MessageOwner {
   // ---- parser callbacks ----
 
   onMessageBegin(): void {
-    this.state = HEAD;
-    this.since = Date.now();
+    // #data() set both when these bytes ended an idle time; a message
+    // begun later in the same read (after a request answered early) sets them here.
+    if (this.state !== HEAD) {
+      this.state = HEAD;
+      this.since = Date.now();
+    }
     this.#req = new NetRequest(this);
   }
 

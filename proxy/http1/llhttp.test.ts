@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ERROR, Parser } from './llhttp.ts';
+import { ERROR, lowerName, Parser } from './llhttp.ts';
 
 /** Everything a parser reported, as one log. */
 function recorder(): { log: string[]; handler: ConstructorParameters<typeof Parser>[1] } {
@@ -122,4 +122,28 @@ test('llhttp: a response read to the close, and the method and status accessors'
   assert.equal(q.httpMinor(), 0);
   assert.equal(q.shouldKeepAlive(), false);
   q.free();
+});
+
+test('llhttp: header names come back exactly as sent through the name cache, colliding or split', () => {
+  // 800 distinct names (some differing only in case) fill the cache's 256
+  // slots many times over, so slots are shared and replaced.
+  const names: string[] = [];
+  for (let i = 0; i < 400; i++) names.push(`x-name-${i.toString(36)}`, `X-Name-${i.toString(36)}`);
+  names.push('x'.repeat(32), 'x'.repeat(33), 'Y'.repeat(40));
+  const fields = names.map((n, i) => `${n}: ${i}\r\n`).join('');
+  const input = `GET / HTTP/1.1\r\nHost: a\r\n${fields}\r\n`;
+  for (const cuts of [[], [input.indexOf('X-Name-1') + 3], [20, 41, 77]]) {
+    for (let pass = 0; pass < 2; pass++) {
+      const { log, ret } = parse(input, cuts);
+      assert.equal(ret, ERROR.OK);
+      const got = log.filter((e) => e.startsWith('h ')).slice(1);
+      assert.deepEqual(got, names.map((n, i) => `h ${n}=${i}`), `cuts ${cuts.join(',')}, pass ${pass}`);
+    }
+  }
+});
+
+test('lowerName: the lower case of a name, whatever the memo holds', () => {
+  for (const n of ['Content-Length', 'content-length', 'X-ABC', 'x-abc', 'Host', 'ÀÉ']) assert.equal(lowerName(n), n.toLowerCase());
+  for (let i = 0; i < 3000; i++) assert.equal(lowerName(`X-Mixed-${i}`), `x-mixed-${i}`);
+  assert.equal(lowerName('Content-Length'), 'content-length');
 });

@@ -95,6 +95,52 @@ function span(at: number, len: number): string {
   return chunkRef.toString('latin1', start, start + len);
 }
 
+// Header names: the same few dozen arrive in every message. A name whose
+// bytes match one decoded before comes back as that same string, without
+// decoding it again; consumers that use names as property keys then meet a
+// string V8 has already internalized, and lowerName() finds its lower case
+// by identity. Bounded: NAME_SLOTS entries, replaced on a collision, so
+// random names only cost the compare.
+const NAME_SLOTS = 256;
+const NAME_MAX = 32;
+const names: Array<string | undefined> = new Array(NAME_SLOTS).fill(undefined);
+
+function nameSpan(at: number, len: number): string {
+  if (len > NAME_MAX) return span(at, len);
+  const b = chunkRef;
+  const start = at - chunkAt;
+  let h = len;
+  for (let i = start; i < start + len; i++) h = (Math.imul(h, 31) + (b[i] as number)) | 0;
+  const slot = h & (NAME_SLOTS - 1);
+  const seen = names[slot];
+  if (seen !== undefined && seen.length === len) {
+    let i = 0;
+    while (i < len && seen.charCodeAt(i) === b[start + i]) i++;
+    if (i === len) return seen;
+  }
+  const name = b.toString('latin1', start, start + len);
+  names[slot] = name;
+  return name;
+}
+
+const lower = new Map<string, string>();
+const LOWER_MAX = 1024;
+
+/**
+ * `name` in lower case, for header names from a parser: the same string for
+ * the same name (a name of nameSpan's cache is found by identity, no
+ * toLowerCase per message). Bounded: the memo is cleared past LOWER_MAX names.
+ */
+export function lowerName(name: string): string {
+  let l = lower.get(name);
+  if (l === undefined) {
+    if (lower.size >= LOWER_MAX) lower.clear();
+    l = name.toLowerCase();
+    lower.set(name, l);
+  }
+  return l;
+}
+
 // Whether a span ends where the chunk does (so the next execute() may continue it).
 function atEnd(at: number, len: number): boolean {
   return at + len - chunkAt === chunkRef.length;
@@ -112,7 +158,7 @@ const ll: Exports = (() => {
       wasm_on_message_begin: () => current!.messageBegin(),
       wasm_on_url: (_p: number, at: number, len: number) => current!.url(span(at, len), len),
       wasm_on_status: (_p: number, _at: number, len: number) => current!.count(len),
-      wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(span(at, len), len, atEnd(at, len)),
+      wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(nameSpan(at, len), len, atEnd(at, len)),
       wasm_on_header_value: (_p: number, at: number, len: number) => current!.value(span(at, len), len, atEnd(at, len)),
       wasm_on_headers_complete: () => current!.headersComplete(),
       wasm_on_body: (_p: number, at: number, len: number) => {

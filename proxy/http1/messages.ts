@@ -19,6 +19,7 @@
 //   last byte was handed to the kernel, or 'close' alone when the connection
 //   died first (writableFinished tells them apart, as forward.ts expects).
 import { ResponseEvents } from '../response-events.ts';
+import { lowerName } from './llhttp.ts';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -68,7 +69,7 @@ export class NetRequest extends Readable {
   /** Adds one header as received (name as sent). */
   addHeader(name: string, value: string): void {
     this.rawHeaders.push(name, value);
-    const key = name.toLowerCase();
+    const key = lowerName(name);
     const prev = this.headers[key];
     if (prev === undefined) {
       (this.headers as Record<string, string | string[]>)[key] = key === 'set-cookie' ? [value] : value;
@@ -122,17 +123,20 @@ export class NetRequest extends Readable {
   }
 }
 
-// Date header, as Node caches it: one string per second.
-let dateSecond = 0;
-let dateText = '';
+// Date header, as Node caches it: one string per second, dropped by a timer
+// at the next second (no clock read per response).
+let dateText: string | undefined;
 function utcDate(): string {
-  const now = Date.now();
-  const s = Math.floor(now / 1000);
-  if (s !== dateSecond) {
-    dateSecond = s;
-    dateText = new Date(now).toUTCString();
+  if (dateText === undefined) {
+    const d = new Date();
+    dateText = d.toUTCString();
+    setTimeout(dropDate, 1000 - d.getMilliseconds()).unref();
   }
   return dateText;
+}
+
+function dropDate(): void {
+  dateText = undefined;
 }
 
 function uncork(socket: Socket): void {

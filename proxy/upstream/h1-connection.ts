@@ -11,7 +11,7 @@
 // the whole message was read with nothing after it, and the request body was
 // fully written.
 import net from 'node:net';
-import { ERROR, Parser } from '../http1/llhttp.ts';
+import { ERROR, lowerName, Parser } from '../http1/llhttp.ts';
 import type { ParserHandler } from '../http1/llhttp.ts';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
 import { BodyWriter } from './h1-body.ts';
@@ -268,7 +268,7 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
   onUrl(): void {}
 
   onHeader(name: string, value: string): void {
-    const key = name.toLowerCase();
+    const key = lowerName(name);
     if (key.length === 14 && key === 'content-length') this.#length = Number(value);
     else if (key.length === 10 && key === 'keep-alive') this.#keepAliveHint = value;
     else if (key.length === 17 && key === 'transfer-encoding') this.#chunked = true;
