@@ -31,6 +31,7 @@ import type { HeaderFilter, Mirror, RetryPolicy, Route } from '../api/snapshot.t
 import type { BlockList } from 'node:net';
 import { peerAddress, realClient } from './client-address.ts';
 import { ClientError } from './errors.ts';
+import { lowerName } from './http1/llhttp.ts';
 import type { ClientErrorKind } from './errors.ts';
 import { applyHeaderFilter, redirectLocation, upstreamPath, upstreamRequestHeaders } from './filters.ts';
 import { parseRequestTarget } from './routing/paths.ts';
@@ -229,7 +230,8 @@ export function upstreamHeaders(req: ClientRequest, proto: ClientProtocol, trust
       out.push('host', value);
       continue;
     }
-    const lower = name.toLowerCase();
+    // The parser's names come back as the same strings: their lower case is memoized.
+    const lower = lowerName(name);
     if (lower === 'host') {
       if (host !== undefined) {
         // HTTP/2 may carry both Host and :authority; the same value is one host.
