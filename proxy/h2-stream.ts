@@ -101,16 +101,37 @@ export class H2Response extends ResponseEvents {
   readonly stream: ServerHttp2Stream;
   /** Status and headers set, not yet sent (writeHead). */
   #held: OutgoingHttpHeaders | undefined;
+  /** The first body chunk, held with the headers until the end or the next turn. */
+  #heldChunk: Uint8Array | string | undefined;
   #trailers: OutgoingHttpHeaders | undefined;
   #sent = false;
   #ended = false;
+  #queued = false;
+  #drainWired = false;
 
   constructor(stream: ServerHttp2Stream) {
     super();
     this.stream = stream;
     stream.once('close', () => this.emit('close'));
-    stream.on('drain', () => this.emit('drain'));
-    stream.on('error', () => {});
+    stream.on('error', ignore);
+  }
+
+  // 'drain' is forwarded from the stream only once someone listens for it
+  // (exchange.ts does under backpressure): most responses never need it.
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'drain') this.#wireDrain();
+    return super.on(event, listener);
+  }
+
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'drain') this.#wireDrain();
+    return super.once(event, listener);
+  }
+
+  #wireDrain(): void {
+    if (this.#drainWired) return;
+    this.#drainWired = true;
+    this.stream.on('drain', () => this.emit('drain'));
   }
 
   get headersSent(): boolean {
@@ -158,7 +179,7 @@ export class H2Response extends ResponseEvents {
     }
     this.statusCode = status;
     this.#held = out;
-    setImmediate(flushHeld, this);
+    this.#queue();
     return this;
   }
 
@@ -175,35 +196,53 @@ export class H2Response extends ResponseEvents {
     }
   }
 
-  /** Sends held headers now (next turn, first body chunk). */
+  /** Sends held headers (and the held first chunk) now: the next turn, or a second body chunk. */
   flushHeaders(): void {
-    this.#respond(false);
+    if (this.#sent || this.stream.destroyed) return;
+    const chunk = this.#heldChunk;
+    this.#heldChunk = undefined;
+    // The end is not known yet, nor whether trailers will come: ask Node to
+    // wait for them; none makes an empty DATA frame with END_STREAM.
+    if (this.#respond(false, true) && chunk !== undefined) this.stream.write(chunk);
   }
 
-  #respond(endStream: boolean): void {
-    if (this.#sent || this.stream.destroyed) return;
+  /** Sends the held headers; false if the stream was reset instead (a header Node refused). */
+  #respond(endStream: boolean, waitForTrailers: boolean): boolean {
     this.#sent = true;
     const headers = this.#held ?? { ':status': this.statusCode };
     this.#held = undefined;
     try {
-      if (endStream && this.#trailers === undefined) {
-        this.stream.respond(headers, { endStream: true });
-        return;
+      if (!waitForTrailers) {
+        this.stream.respond(headers, endStream ? END_STREAM : undefined);
+        return true;
       }
-      // Trailers may still come (they are only known at the end): ask Node to
-      // wait for them; none makes an empty DATA frame with END_STREAM.
-      this.stream.respond(headers, { waitForTrailers: true });
+      this.stream.respond(headers, WAIT_FOR_TRAILERS);
       this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.#trailers ?? {}));
+      return true;
     } catch {
       // A header Node refuses that writeHead() let through: the stream is
       // reset rather than answered wrong (writeHead() validates the common cases).
       this.stream.destroy();
+      return false;
     }
   }
 
+  /**
+   * Writes a body chunk. The first one waits with the headers for the end
+   * (a one-chunk answer then leaves as HEADERS and one DATA frame with
+   * END_STREAM, without waiting for trailers) or the next turn.
+   */
   write(chunk: Uint8Array | string): boolean {
     if (this.#ended || this.stream.destroyed) return false;
-    this.#respond(false);
+    if (!this.#sent) {
+      if (this.#heldChunk === undefined && chunk.length > 0) {
+        this.#heldChunk = chunk;
+        this.#queue();
+        return true;
+      }
+      this.flushHeaders();
+      if (this.stream.destroyed) return false;
+    }
     return this.stream.write(chunk);
   }
 
@@ -211,18 +250,39 @@ export class H2Response extends ResponseEvents {
   end(chunk: string | Uint8Array, cb?: () => void): this;
   end(chunk?: string | Uint8Array | (() => void)): this {
     if (this.#ended || this.stream.destroyed) return this;
-    const body = chunk !== undefined && typeof chunk !== 'function' && chunk.length > 0 ? chunk : undefined;
+    const last = chunk !== undefined && typeof chunk !== 'function' && chunk.length > 0 ? chunk : undefined;
     this.#ended = true;
-    if (!this.#sent && body === undefined) {
-      // Nothing but headers (and maybe trailers): one HEADERS frame with END_STREAM when there are no trailers.
-      this.#respond(true);
-      if (this.#trailers !== undefined) this.stream.end();
+    if (this.#sent) {
+      if (last === undefined) this.stream.end();
+      else this.stream.end(last);
       return this;
     }
-    this.#respond(false);
-    if (body === undefined) this.stream.end();
-    else this.stream.end(body);
+    // Everything is known now: the headers, the body of this turn, the trailers.
+    const first = this.#heldChunk;
+    this.#heldChunk = undefined;
+    const trailers = this.#trailers !== undefined;
+    if (first === undefined && last === undefined) {
+      // Nothing but headers: one HEADERS frame with END_STREAM when there are no trailers.
+      if (this.#respond(!trailers, trailers) && trailers) this.stream.end();
+      return this;
+    }
+    if (!this.#respond(false, trailers)) return this;
+    if (first !== undefined && last !== undefined) this.stream.write(first);
+    this.stream.end(last ?? first!);
     return this;
+  }
+
+  /** Queues this response's held headers for the next turn (one setImmediate for all of a turn's responses). */
+  #queue(): void {
+    if (this.#queued) return;
+    this.#queued = true;
+    if (flushQueue.push(this) === 1) setImmediate(flushAll);
+  }
+
+  /** The next turn came: sends what is still held (flushAll). */
+  flushQueued(): void {
+    this.#queued = false;
+    if (!this.#ended) this.flushHeaders();
   }
 
   /** Resets the stream: the client sees the response cut. */
@@ -232,6 +292,17 @@ export class H2Response extends ResponseEvents {
   }
 }
 
-function flushHeld(res: H2Response): void {
-  if (!res.writableEnded) res.flushHeaders();
+// respond() options, shared: Node only reads them.
+const END_STREAM = { endStream: true };
+const WAIT_FOR_TRAILERS = { waitForTrailers: true };
+
+function ignore(): void {}
+
+/** Responses holding headers until the next turn, sent by one setImmediate. */
+let flushQueue: H2Response[] = [];
+
+function flushAll(): void {
+  const queue = flushQueue;
+  flushQueue = [];
+  for (const res of queue) res.flushQueued();
 }
