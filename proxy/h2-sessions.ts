@@ -17,7 +17,7 @@
 // an open stream is never closed for idleness: a quiet gRPC stream is not
 // idle (route timeouts bound it, forward.ts), and GOAWAY-ing it would make the
 // client reconnect for nothing.
-import type { Http2Session, Http2Stream, ServerHttp2Session } from 'node:http2';
+import type { Http2Stream, ServerHttp2Session } from 'node:http2';
 import type { SecureServerOptions } from 'node:http2';
 import { Slots } from './inflight.ts';
 
@@ -68,8 +68,6 @@ export class H2Sessions {
   /** Open sessions: slots, not a Set (inflight.ts: a Set churned per connection makes scavenges promote). */
   readonly #sessions = new Slots<ServerHttp2Session>();
   readonly #idleMs: number;
-  /** Open streams per session; a WeakMap keeps the session object itself untouched. */
-  readonly #streams = new WeakMap<Http2Session, number>();
 
   constructor(idleMs: number) {
     this.#idleMs = idleMs;
@@ -91,23 +89,25 @@ export class H2Sessions {
       session.close();
       return;
     }
-    this.#streams.set(session, 0);
     const idleMs = this.#idleMs;
+    // Open streams of this session (kept in the closures: no per-stream map lookups).
+    let open = 0;
+    const streamClosed = () => {
+      open--;
+      // Node's session timer does not re-arm once it has fired (it fired
+      // while this stream was open, and was ignored): start it afresh, so
+      // idleness counts from the last stream's end.
+      if (open === 0 && idleMs > 0 && !session.closed && !session.destroyed) session.setTimeout(idleMs);
+    };
     session.on('stream', (stream: Http2Stream) => {
-      this.#streams.set(session, (this.#streams.get(session) ?? 0) + 1);
-      stream.once('close', () => {
-        const open = (this.#streams.get(session) ?? 1) - 1;
-        this.#streams.set(session, open);
-        // Node's session timer does not re-arm once it has fired (it fired
-        // while this stream was open, and was ignored): start it afresh, so
-        // idleness counts from the last stream's end.
-        if (open === 0 && idleMs > 0 && !session.closed && !session.destroyed) session.setTimeout(idleMs);
-      });
+      open++;
+      // once(), not on(): on() on an http2 stream's 'close' measured slower (h2-stream.ts).
+      stream.once('close', streamClosed);
     });
     if (idleMs > 0) {
       // One listener; re-arming above passes no callback (each one passed would add a listener).
       session.on('timeout', () => {
-        if ((this.#streams.get(session) ?? 0) === 0) session.close();
+        if (open === 0) session.close();
       });
       session.setTimeout(idleMs);
     }
