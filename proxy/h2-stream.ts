@@ -18,6 +18,7 @@
 // - events: 'drain', and 'close' when the stream closed (writableFinished
 //   tells a complete response from a cut one, as forward.ts expects).
 import { ResponseEvents } from './response-events.ts';
+import { streamOpened } from './h2-sessions.ts';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
@@ -119,9 +120,14 @@ export class H2Response extends ResponseEvents {
   constructor(stream: ServerHttp2Stream) {
     super();
     this.stream = stream;
-    // once(), not on(): measured, on() here cost ~10 µs per request more
-    // (h2load A/B, load 5; not understood).
-    stream.once('close', () => this.emit('close'));
+    // The stream's one 'close' listener of ours, also counting the session's
+    // open streams (h2-sessions.ts streamOpened). once(), not on(): measured,
+    // on() here cost ~10 µs per request more (h2load A/B, load 5; not understood).
+    const closed = streamOpened(stream.session);
+    stream.once('close', () => {
+      this.emit('close');
+      closed?.();
+    });
     stream.on('error', ignore);
   }
 
