@@ -66,7 +66,7 @@ export function h2ServerOptions(limits: H2Limits): SecureServerOptions {
 
 /** A tracked session's open streams, and what a stream's end calls. */
 interface OpenStreams {
-  open: number;
+  readonly opened: () => void;
   readonly closed: () => void;
 }
 
@@ -84,7 +84,7 @@ const openStreams = new WeakMap<Http2Session, OpenStreams>();
 export function streamOpened(session: Http2Session | undefined): (() => void) | undefined {
   const count = session === undefined ? undefined : openStreams.get(session);
   if (count === undefined) return undefined;
-  count.open++;
+  count.opened();
   return count.closed;
 }
 
@@ -115,21 +115,26 @@ export class H2Sessions {
       return;
     }
     const idleMs = this.#idleMs;
+    let open = 0;
     const count: OpenStreams = {
-      open: 0,
+      opened: () => {
+        // No idle timer while a stream is open: such a session is never idle,
+        // and Node refreshes an armed session timer on every frame and stream
+        // write (a timer-list insert and a clock read each, several per
+        // request); a cleared one is skipped.
+        if (open++ === 0 && idleMs > 0) session.setTimeout(0);
+      },
       closed: () => {
-        count.open--;
-        // Node's session timer does not re-arm once it has fired (it fired
-        // while this stream was open, and was ignored): start it afresh, so
-        // idleness counts from the last stream's end.
-        if (count.open === 0 && idleMs > 0 && !session.closed && !session.destroyed) session.setTimeout(idleMs);
+        open--;
+        // The timer starts afresh at the last stream's end: idleness counts from there.
+        if (open === 0 && idleMs > 0 && !session.closed && !session.destroyed) session.setTimeout(idleMs);
       },
     };
     openStreams.set(session, count);
     if (idleMs > 0) {
       // One listener; re-arming above passes no callback (each one passed would add a listener).
       session.on('timeout', () => {
-        if (count.open === 0) session.close();
+        if (open === 0) session.close();
       });
       session.setTimeout(idleMs);
     }
