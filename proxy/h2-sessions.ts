@@ -16,8 +16,9 @@
 // last stream's end) is closed with GOAWAY. A session with
 // an open stream is never closed for idleness: a quiet gRPC stream is not
 // idle (route timeouts bound it, forward.ts), and GOAWAY-ing it would make the
-// client reconnect for nothing.
-import type { Http2Session, Http2Stream, ServerHttp2Session } from 'node:http2';
+// client reconnect for nothing. Open streams are counted by their responses
+// (H2Response calls streamOpened), not by listeners of their own.
+import type { Http2Session, ServerHttp2Session } from 'node:http2';
 import type { SecureServerOptions } from 'node:http2';
 import { Slots } from './inflight.ts';
 
@@ -63,13 +64,35 @@ export function h2ServerOptions(limits: H2Limits): SecureServerOptions {
   };
 }
 
+/** A tracked session's open streams, and what a stream's end calls. */
+interface OpenStreams {
+  readonly opened: () => void;
+  readonly closed: () => void;
+}
+
+/** The open-stream counts of tracked sessions (H2Sessions.add), reported by their streams' responses. */
+const openStreams = new WeakMap<Http2Session, OpenStreams>();
+
+/**
+ * Counts a new stream of `session` as open; returns what to call when it
+ * closes (undefined for a session not tracked: draining, or a test's own).
+ * Called by H2Response, which listens for the stream's 'close' anyway: a
+ * listener added to an http2 stream costs an emitted 'newListener' and, for
+ * once(), a 'removeListener' (Node tracks some stream listeners), and a
+ * second one per stream measured a few µs per request.
+ */
+export function streamOpened(session: Http2Session | undefined): (() => void) | undefined {
+  const count = session === undefined ? undefined : openStreams.get(session);
+  if (count === undefined) return undefined;
+  count.opened();
+  return count.closed;
+}
+
 /** The HTTP/2 sessions of one listener, for idle closing and drain. */
 export class H2Sessions {
   /** Open sessions: slots, not a Set (inflight.ts: a Set churned per connection makes scavenges promote). */
   readonly #sessions = new Slots<ServerHttp2Session>();
   readonly #idleMs: number;
-  /** Open streams per session; a WeakMap keeps the session object itself untouched. */
-  readonly #streams = new WeakMap<Http2Session, number>();
 
   constructor(idleMs: number) {
     this.#idleMs = idleMs;
@@ -91,23 +114,27 @@ export class H2Sessions {
       session.close();
       return;
     }
-    this.#streams.set(session, 0);
     const idleMs = this.#idleMs;
-    session.on('stream', (stream: Http2Stream) => {
-      this.#streams.set(session, (this.#streams.get(session) ?? 0) + 1);
-      stream.once('close', () => {
-        const open = (this.#streams.get(session) ?? 1) - 1;
-        this.#streams.set(session, open);
-        // Node's session timer does not re-arm once it has fired (it fired
-        // while this stream was open, and was ignored): start it afresh, so
-        // idleness counts from the last stream's end.
+    let open = 0;
+    const count: OpenStreams = {
+      opened: () => {
+        // No idle timer while a stream is open: such a session is never idle,
+        // and Node refreshes an armed session timer on every frame and stream
+        // write (a timer-list insert and a clock read each, several per
+        // request); a cleared one is skipped.
+        if (open++ === 0 && idleMs > 0) session.setTimeout(0);
+      },
+      closed: () => {
+        open--;
+        // The timer starts afresh at the last stream's end: idleness counts from there.
         if (open === 0 && idleMs > 0 && !session.closed && !session.destroyed) session.setTimeout(idleMs);
-      });
-    });
+      },
+    };
+    openStreams.set(session, count);
     if (idleMs > 0) {
       // One listener; re-arming above passes no callback (each one passed would add a listener).
       session.on('timeout', () => {
-        if ((this.#streams.get(session) ?? 0) === 0) session.close();
+        if (open === 0) session.close();
       });
       session.setTimeout(idleMs);
     }

@@ -8,16 +8,21 @@
 //   included, repeats joined as Node joins them), rawHeaders, method and url
 //   from :method and :path, the session's socket; the body is a Readable fed
 //   by the stream (`body`), read by the upstream dispatch;
-// - response: writeHead() holds status and headers until the first body
-//   chunk, the end, or the next turn of the event loop, whichever comes
-//   first, so an upstream's trailers-only answer (gRPC errors) leaves as ONE
-//   HEADERS frame with END_STREAM, which gRPC clients require; headers are
+// - response: writeHead() holds status and headers, and write() the first
+//   body chunk, until the end or the next turn of the event loop (a second
+//   chunk sends them at once), so an upstream's trailers-only answer (gRPC
+//   errors) leaves as ONE HEADERS frame with END_STREAM, which gRPC clients
+//   require, and an answer that ends in the same turn as its headers (an
+//   HTTP/1.1 upstream's, usually) responds without waiting for trailers:
+//   HEADERS and one DATA frame with END_STREAM (docs/performance.md, "HTTP/2
+//   per request": the trailers path cost ~20 µs per request); headers are
 //   validated where they are set (a throw leaves nothing set);
 //   addTrailers() before end() sends them after the body, as a trailing
 //   HEADERS frame; destroy() resets the stream (a truncated body is visible);
 // - events: 'drain', and 'close' when the stream closed (writableFinished
 //   tells a complete response from a cut one, as forward.ts expects).
 import { ResponseEvents } from './response-events.ts';
+import { streamOpened } from './h2-sessions.ts';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
@@ -28,6 +33,9 @@ import { Readable } from 'node:stream';
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
 // Never trailers: those, and the fields that frame or route a message.
 const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length', 'host']);
+// node:http's header name and value rules (checkIsHttpToken, checkInvalidHeaderChar).
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** An HTTP/2 request (one stream). */
 export class H2Request {
@@ -99,18 +107,50 @@ class H2Body extends Readable {
 export class H2Response extends ResponseEvents {
   statusCode = 200;
   readonly stream: ServerHttp2Stream;
-  /** Status and headers set, not yet sent (writeHead). */
-  #held: OutgoingHttpHeaders | undefined;
+  /**
+   * Status and headers set, not yet sent (writeHead): a flat [':status', n,
+   * name, value, ...] list, which Node's respond() takes as it is (an object
+   * would be copied and walked by key).
+   */
+  #held: string[] | undefined;
+  /** The first body chunk, held with the headers until the end or the next turn. */
+  #heldChunk: Uint8Array | string | undefined;
   #trailers: OutgoingHttpHeaders | undefined;
   #sent = false;
   #ended = false;
+  #queued = false;
+  #drainWired = false;
 
   constructor(stream: ServerHttp2Stream) {
     super();
     this.stream = stream;
-    stream.once('close', () => this.emit('close'));
-    stream.on('drain', () => this.emit('drain'));
-    stream.on('error', () => {});
+    // The stream's one 'close' listener of ours, also counting the session's
+    // open streams (h2-sessions.ts streamOpened). once(), not on(): measured,
+    // on() here cost ~10 µs per request more (h2load A/B, load 5; not understood).
+    const closed = streamOpened(stream.session);
+    stream.once('close', () => {
+      this.emit('close');
+      closed?.();
+    });
+    stream.on('error', ignore);
+  }
+
+  // 'drain' is forwarded from the stream only once someone listens for it
+  // (exchange.ts does under backpressure): most responses never need it.
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'drain') this.#wireDrain();
+    return super.on(event, listener);
+  }
+
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'drain') this.#wireDrain();
+    return super.once(event, listener);
+  }
+
+  #wireDrain(): void {
+    if (this.#drainWired) return;
+    this.#drainWired = true;
+    this.stream.on('drain', () => this.emit('drain'));
   }
 
   get headersSent(): boolean {
@@ -132,11 +172,18 @@ export class H2Response extends ResponseEvents {
 
   /** Names of the held headers (errors.ts and exchange.ts clear them after a refused header). */
   getHeaderNames(): string[] {
-    return this.#held === undefined ? [] : Object.keys(this.#held).filter((n) => n !== ':status');
+    const held = this.#held;
+    if (held === undefined) return [];
+    const names = new Set<string>();
+    for (let i = 2; i < held.length; i += 2) names.add(held[i]!);
+    return [...names];
   }
 
   removeHeader(name: string): void {
-    if (this.#held !== undefined) delete this.#held[name.toLowerCase()];
+    const held = this.#held;
+    if (held === undefined) return;
+    const lower = name.toLowerCase();
+    this.#held = held.filter((_, i) => i < 2 || held[i - (i % 2)] !== lower);
   }
 
   /**
@@ -145,20 +192,24 @@ export class H2Response extends ResponseEvents {
    * name or value, having set nothing.
    */
   writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number>>): this {
-    const out: OutgoingHttpHeaders = { ':status': status };
+    const out: string[] = [':status', String(status)];
     const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
     for (let i = 0; i < list.length; i += 2) {
       const name = (list[i] as string).toLowerCase();
       const value = String(list[i + 1]);
       if (CONNECTION_SPECIFIC.has(name)) continue;
-      validateHeaderName(name);
-      validateHeaderValue(name, value);
-      const prev = out[name];
-      out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+      // node:http's own rules (the same expressions); its validators run only
+      // to throw their error. A repeated name stays repeated: Node sends each
+      // (and refuses repeats of single-value fields at respond()).
+      if (!TOKEN.test(name) || INVALID_VALUE_CHAR.test(value)) {
+        validateHeaderName(name);
+        validateHeaderValue(name, value);
+      }
+      out.push(name, value);
     }
     this.statusCode = status;
     this.#held = out;
-    setImmediate(flushHeld, this);
+    this.#queue();
     return this;
   }
 
@@ -175,35 +226,53 @@ export class H2Response extends ResponseEvents {
     }
   }
 
-  /** Sends held headers now (next turn, first body chunk). */
+  /** Sends held headers (and the held first chunk) now: the next turn, or a second body chunk. */
   flushHeaders(): void {
-    this.#respond(false);
+    if (this.#sent || this.stream.destroyed) return;
+    const chunk = this.#heldChunk;
+    this.#heldChunk = undefined;
+    // The end is not known yet, nor whether trailers will come: ask Node to
+    // wait for them; none makes an empty DATA frame with END_STREAM.
+    if (this.#respond(false, true) && chunk !== undefined) this.stream.write(chunk);
   }
 
-  #respond(endStream: boolean): void {
-    if (this.#sent || this.stream.destroyed) return;
+  /** Sends the held headers; false if the stream was reset instead (a header Node refused). */
+  #respond(endStream: boolean, waitForTrailers: boolean): boolean {
     this.#sent = true;
-    const headers = this.#held ?? { ':status': this.statusCode };
+    const headers = this.#held ?? [':status', String(this.statusCode)];
     this.#held = undefined;
     try {
-      if (endStream && this.#trailers === undefined) {
-        this.stream.respond(headers, { endStream: true });
-        return;
+      if (!waitForTrailers) {
+        this.stream.respond(headers, endStream ? END_STREAM : undefined);
+        return true;
       }
-      // Trailers may still come (they are only known at the end): ask Node to
-      // wait for them; none makes an empty DATA frame with END_STREAM.
-      this.stream.respond(headers, { waitForTrailers: true });
+      this.stream.respond(headers, WAIT_FOR_TRAILERS);
       this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.#trailers ?? {}));
+      return true;
     } catch {
       // A header Node refuses that writeHead() let through: the stream is
       // reset rather than answered wrong (writeHead() validates the common cases).
       this.stream.destroy();
+      return false;
     }
   }
 
+  /**
+   * Writes a body chunk. The first one waits with the headers for the end
+   * (a one-chunk answer then leaves as HEADERS and one DATA frame with
+   * END_STREAM, without waiting for trailers) or the next turn.
+   */
   write(chunk: Uint8Array | string): boolean {
     if (this.#ended || this.stream.destroyed) return false;
-    this.#respond(false);
+    if (!this.#sent) {
+      if (this.#heldChunk === undefined && chunk.length > 0) {
+        this.#heldChunk = chunk;
+        this.#queue();
+        return true;
+      }
+      this.flushHeaders();
+      if (this.stream.destroyed) return false;
+    }
     return this.stream.write(chunk);
   }
 
@@ -211,18 +280,39 @@ export class H2Response extends ResponseEvents {
   end(chunk: string | Uint8Array, cb?: () => void): this;
   end(chunk?: string | Uint8Array | (() => void)): this {
     if (this.#ended || this.stream.destroyed) return this;
-    const body = chunk !== undefined && typeof chunk !== 'function' && chunk.length > 0 ? chunk : undefined;
+    const last = chunk !== undefined && typeof chunk !== 'function' && chunk.length > 0 ? chunk : undefined;
     this.#ended = true;
-    if (!this.#sent && body === undefined) {
-      // Nothing but headers (and maybe trailers): one HEADERS frame with END_STREAM when there are no trailers.
-      this.#respond(true);
-      if (this.#trailers !== undefined) this.stream.end();
+    if (this.#sent) {
+      if (last === undefined) this.stream.end();
+      else this.stream.end(last);
       return this;
     }
-    this.#respond(false);
-    if (body === undefined) this.stream.end();
-    else this.stream.end(body);
+    // Everything is known now: the headers, the body of this turn, the trailers.
+    const first = this.#heldChunk;
+    this.#heldChunk = undefined;
+    const trailers = this.#trailers !== undefined;
+    if (first === undefined && last === undefined) {
+      // Nothing but headers: one HEADERS frame with END_STREAM when there are no trailers.
+      if (this.#respond(!trailers, trailers) && trailers) this.stream.end();
+      return this;
+    }
+    if (!this.#respond(false, trailers)) return this;
+    if (first !== undefined && last !== undefined) this.stream.write(first);
+    this.stream.end(last ?? first!);
     return this;
+  }
+
+  /** Queues this response's held headers for the next turn (one setImmediate for all of a turn's responses). */
+  #queue(): void {
+    if (this.#queued) return;
+    this.#queued = true;
+    if (flushQueue.push(this) === 1) setImmediate(flushAll);
+  }
+
+  /** The next turn came: sends what is still held (flushAll). */
+  flushQueued(): void {
+    this.#queued = false;
+    if (!this.#ended) this.flushHeaders();
   }
 
   /** Resets the stream: the client sees the response cut. */
@@ -232,6 +322,17 @@ export class H2Response extends ResponseEvents {
   }
 }
 
-function flushHeld(res: H2Response): void {
-  if (!res.writableEnded) res.flushHeaders();
+// respond() options, shared: Node only reads them.
+const END_STREAM = { endStream: true };
+const WAIT_FOR_TRAILERS = { waitForTrailers: true };
+
+function ignore(): void {}
+
+/** Responses holding headers until the next turn, sent by one setImmediate. */
+let flushQueue: H2Response[] = [];
+
+function flushAll(): void {
+  const queue = flushQueue;
+  flushQueue = [];
+  for (const res of queue) res.flushQueued();
 }

@@ -290,3 +290,63 @@ test('draining an HTTPS listener lets an HTTP/2 stream in flight finish, then se
     await slow.close();
   }
 });
+
+test('a response\'s first chunk waits at most a turn: a streamed body is delivered as it comes; a one-chunk answer ends with its DATA, no trailers', { timeout: 30_000 }, async () => {
+  // The backend sends its first chunk and holds the rest until the client has
+  // seen that chunk (bounded: after 5 s it ends anyway and the test fails).
+  const seen = Promise.withResolvers<void>();
+  let timedOut = false;
+  const backend = await startServer(http.createServer((req, res) => {
+    if (req.url === '/stream/one') {
+      res.writeHead(200, { 'content-length': '5' });
+      res.end('whole');
+      return;
+    }
+    if (req.url === '/stream/empty') {
+      res.writeHead(200, { 'content-length': '0', 'x-empty': 'yes' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first ');
+    const timer = setTimeout(() => {
+      timedOut = true;
+      seen.resolve();
+    }, 5_000);
+    void seen.promise.then(() => {
+      clearTimeout(timer);
+      res.end('last');
+    });
+  }));
+  try {
+    assert.ok((await dp.apply(snapshot([['stream', backend.port]]))).ok);
+    const session = await h2session(port);
+    try {
+      const stream = session.request({ ':path': '/stream/slow', ':authority': 'a.example' }, { endStream: true });
+      const chunks: string[] = [];
+      stream.on('data', (c: Buffer) => {
+        chunks.push(c.toString());
+        seen.resolve();
+      });
+      await once(stream, 'end');
+      assert.equal(timedOut, false, 'the first chunk reached the client while the backend held the rest');
+      assert.equal(chunks.join(''), 'first last');
+
+      const one = await h2request(session, { ':path': '/stream/one', ':authority': 'a.example' });
+      assert.equal(one.headers[':status'], 200);
+      assert.equal(one.body, 'whole');
+      assert.equal(one.trailers, undefined, 'no trailers frame for an upstream without trailers');
+      assert.equal(one.flags & http2.constants.NGHTTP2_FLAG_END_STREAM, 0, 'the body follows the HEADERS frame');
+
+      const empty = await h2request(session, { ':path': '/stream/empty', ':authority': 'a.example' });
+      assert.equal(empty.headers['x-empty'], 'yes');
+      assert.equal(empty.body, '');
+      assert.equal(empty.trailers, undefined);
+      assert.notEqual(empty.flags & http2.constants.NGHTTP2_FLAG_END_STREAM, 0, 'headers only: one HEADERS frame with END_STREAM');
+    } finally {
+      session.close();
+    }
+  } finally {
+    await backend.close();
+  }
+});
