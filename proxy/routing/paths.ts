@@ -4,8 +4,9 @@
 // never "/foobar"), ignoring a trailing slash on either side; Exact beats
 // Prefix; the longest Prefix wins. RegularExpression routes (the Route CRD)
 // come between Exact and Prefix. An Exact or Prefix lookup costs O(path
-// depth) map probes, never a scan over routes, so 50k routes cost what 5 cost;
-// regular expressions are scanned (see PathMatcher).
+// depth) map probes (a scan of at most 8 keys per probe for a host with few
+// paths, PathTable), never a scan over all routes, so 50k routes cost what 5
+// cost; regular expressions are scanned (see PathMatcher).
 //
 // Normalisation (the same function for route paths and request paths, so both
 // sides agree): percent-encoded unreserved characters are decoded and other
@@ -189,8 +190,8 @@ const NO_REQUEST: MatchRequest = {};
  * precedence(). A route whose conditions fail is skipped and the next
  * candidate tried, down to "/" (then the caller's default route).
  *
- * Cost per request: O(path depth) map probes for Exact and Prefix whatever the
- * number of routes, plus one anchored RE2 match per distinct pattern of the
+ * Cost per request: O(path depth) probes for Exact and Prefix whatever the
+ * number of routes (each a Map lookup, or a scan of at most SMALL_TABLE keys), plus one anchored RE2 match per distinct pattern of the
  * host (each linear in the path length) when the Exact path did not answer:
  * regular expressions are scanned, so a host with hundreds of them pays for
  * hundreds (bench/regex.ts measures it). Conditions are evaluated only for
