@@ -15,6 +15,7 @@ import { DEFAULT_HTTP1_ENGINE } from './servers.ts';
 import type { Http1Engine } from './servers.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
+import { shareRouteStrings } from './routing/share.ts';
 import { buildTable } from './routing/table.ts';
 import type { RoutingTable, TableCounts } from './routing/table.ts';
 import { UpstreamPools } from './upstream/pools.ts';
@@ -187,6 +188,9 @@ export class DataPlane implements SnapshotApplier {
       ? (candidate as { version: string }).version : undefined;
     try {
       if (this.#closed) throw new ApplyError(ApplyCode.APPLIER_CLOSED, 'the proxy is shutting down');
+      // A parsed full snapshot holds a copy of each repeated string: one each
+      // before it is frozen for good (routing/share.ts; deltas are frozen already).
+      shareRouteStrings(candidate);
       // Frozen first: entries shared with the served snapshot (stream/delta.ts)
       // are frozen and were checked when it was applied, so only what the
       // delta changed is checked again; the check trusts frozen entries only.

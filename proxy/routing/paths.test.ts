@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizePath, parseRequestTarget, PathMatcher, prefixKey } from './paths.ts';
+import type { PathRoute } from './paths.ts';
 import { normalizeHost, HostIndex } from './hosts.ts';
 
 test('normalizePath merges slashes, removes dot segments, never climbs above the root', () => {
@@ -55,6 +56,27 @@ test('PathMatcher probes only segment prefixes (deep paths, many routes)', () =>
   const m = new PathMatcher(routes);
   assert.equal(m.match('/r4999/a/b/c/d/e'), 4999);
   assert.equal(m.match('/r5000'), undefined);
+});
+
+test('PathMatcher answers alike with few path keys (flat table) and many (Map), across the boundary', () => {
+  // Up to 8 keys per kind a table is a flat array, beyond a Map (paths.ts SMALL_TABLE):
+  // exact beats prefix, the longest prefix wins, whatever the size.
+  const requests = ['/', '/e0', '/e0/', '/e7', '/e8', '/e12', '/p0', '/p0/x', '/p7/a/b', '/p8', '/p8/deep/er', '/p12/x', '/zz', '/p1x'];
+  for (const n of [1, 7, 8, 9, 13]) {
+    const routes: Array<PathRoute<string>> = [{ type: 'Prefix', path: '/', value: 'root' }];
+    for (let i = 0; i < n; i++) {
+      routes.push({ type: 'Exact', path: `/e${i}`, value: `e${i}` }, { type: 'Prefix', path: `/p${i}`, value: `p${i}` });
+    }
+    const m = new PathMatcher(routes);
+    assert.equal(m.size, 2 * n + 1, `${n} keys`);
+    for (const path of requests) {
+      const seg = path.split('/')[1] ?? '';
+      const i = Number(seg.slice(1));
+      const want = seg.startsWith('e') && path === `/e${i}` && i < n ? `e${i}`
+        : seg.startsWith('p') && /^p\d+$/.test(seg) && i < n ? `p${i}` : 'root';
+      assert.equal(m.match(path), want, `${n} keys: ${path}`);
+    }
+  }
 });
 
 test('normalizeHost lower-cases and strips port, IPv6 brackets and a trailing dot', () => {

@@ -4,8 +4,9 @@
 // never "/foobar"), ignoring a trailing slash on either side; Exact beats
 // Prefix; the longest Prefix wins. RegularExpression routes (the Route CRD)
 // come between Exact and Prefix. An Exact or Prefix lookup costs O(path
-// depth) map probes, never a scan over routes, so 50k routes cost what 5 cost;
-// regular expressions are scanned (see PathMatcher).
+// depth) map probes (a scan of at most 8 keys per probe for a host with few
+// paths, PathTable), never a scan over all routes, so 50k routes cost what 5
+// cost; regular expressions are scanned (see PathMatcher).
 //
 // Normalisation (the same function for route paths and request paths, so both
 // sides agree): percent-encoded unreserved characters are decoded and other
@@ -103,16 +104,64 @@ export interface PathRoute<T> extends ConditionSpec {
   readonly key?: string;
 }
 
-/** A route that matched the path; it applies when its conditions hold (none: always). */
+/**
+ * A route that matched the path; it applies when its conditions hold (none:
+ * always). The routes of one path match are a linked list in precedence
+ * order: no array per list (see PathTable).
+ */
 interface Candidate<T> {
   readonly value: T;
   readonly conditions: Conditions | undefined;
+  readonly next: Candidate<T> | undefined;
 }
 
 /** The routes of one regular expression, tried when it matches the whole path. */
 interface RegexGroup<T> {
   readonly re: RE2JS;
-  readonly candidates: readonly Candidate<T>[];
+  readonly candidates: Candidate<T>;
+}
+
+/**
+ * Path keys to their candidate lists. Up to SMALL_TABLE keys (nearly every
+ * Ingress host: "/" and a path or two) a flat array [key, list, key, list,
+ * ...] scanned in order; beyond, a Map. At 10k hosts the two Maps per host
+ * (each a hash table with room for more) and an array per list were ~7 MB of
+ * the proxy's heap; the flat arrays are a quarter of that, and a scan of a
+ * few keys costs no more per request than hashing the path for a Map probe
+ * (docs/performance.md, "Proxy RSS at 10k, second pass").
+ */
+type PathTable<T> = ReadonlyMap<string, Candidate<T>> | readonly unknown[];
+
+/** Most keys a PathTable holds as a flat array. */
+const SMALL_TABLE = 8;
+
+/** The shared empty table, and the shared empty list of patterns. */
+const NO_PATHS: readonly unknown[] = Object.freeze([]);
+const NO_PATTERNS: readonly never[] = Object.freeze([]);
+
+/** The list under `key`, undefined for none. */
+function lookup<T>(table: PathTable<T>, key: string): Candidate<T> | undefined {
+  if (table instanceof Map) return table.get(key);
+  const flat = table as readonly unknown[];
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] === key) return flat[i + 1] as Candidate<T>;
+  }
+  return undefined;
+}
+
+/** A PathTable of `lists` (see there), built once and never changed. */
+function pathTable<T>(lists: ReadonlyMap<string, Candidate<T>>): PathTable<T> {
+  if (lists.size === 0) return NO_PATHS;
+  if (lists.size > SMALL_TABLE) return new Map(lists);
+  const flat: unknown[] = [];
+  for (const [key, list] of lists) flat.push(key, list);
+  // An exact-size copy: push leaves room for 16 more entries.
+  return flat.slice();
+}
+
+/** Number of keys in a PathTable. */
+function tableSize(table: PathTable<unknown>): number {
+  return table instanceof Map ? table.size : (table as readonly unknown[]).length / 2;
 }
 
 /** A route's pattern does not compile (or is too large); names the route by key. */
@@ -141,16 +190,16 @@ const NO_REQUEST: MatchRequest = {};
  * precedence(). A route whose conditions fail is skipped and the next
  * candidate tried, down to "/" (then the caller's default route).
  *
- * Cost per request: O(path depth) map probes for Exact and Prefix whatever the
- * number of routes, plus one anchored RE2 match per distinct pattern of the
+ * Cost per request: O(path depth) probes for Exact and Prefix whatever the
+ * number of routes (each a Map lookup, or a scan of at most SMALL_TABLE keys), plus one anchored RE2 match per distinct pattern of the
  * host (each linear in the path length) when the Exact path did not answer:
  * regular expressions are scanned, so a host with hundreds of them pays for
  * hundreds (bench/regex.ts measures it). Conditions are evaluated only for
  * routes whose path matched, and the query string is parsed at most once.
  */
 export class PathMatcher<T> {
-  readonly #exact = new Map<string, readonly Candidate<T>[]>();
-  readonly #prefix = new Map<string, readonly Candidate<T>[]>();
+  readonly #exact: PathTable<T>;
+  readonly #prefix: PathTable<T>;
   readonly #regex: readonly RegexGroup<T>[];
   /** Whether any route has conditions (else a request's facts are never read). */
   readonly #conditional: boolean;
@@ -178,9 +227,9 @@ export class PathMatcher<T> {
       else list.push(ranked);
     }
     let conditional = false;
-    const candidates = (list: Array<PathRoute<T> & Ranked>): readonly Candidate<T>[] => {
+    const candidates = (list: Array<PathRoute<T> & Ranked>): Candidate<T> => {
       list.sort(precedence);
-      const out: Candidate<T>[] = [];
+      const kept: Array<{ value: T; conditions: Conditions | undefined }> = [];
       for (const r of list) {
         let conditions: Conditions | undefined;
         try {
@@ -191,16 +240,24 @@ export class PathMatcher<T> {
         // Routes after one without conditions are never reached, but their
         // patterns are still compiled: whether a snapshot is refused must not
         // depend on shadowing.
-        if (out.length > 0 && out[out.length - 1]?.conditions === undefined) continue;
-        out.push({ value: r.value, conditions });
+        if (kept.length > 0 && kept[kept.length - 1]?.conditions === undefined) continue;
+        kept.push({ value: r.value, conditions });
         if (conditions !== undefined) conditional = true;
       }
-      return out;
+      // Linked from the last: the list is its first candidate.
+      let head: Candidate<T> | undefined;
+      for (let i = kept.length - 1; i >= 0; i--) head = { value: kept[i]!.value, conditions: kept[i]!.conditions, next: head };
+      return head!;
     };
-    for (const [key, list] of exact) this.#exact.set(key, candidates(list));
-    for (const [key, list] of prefix) this.#prefix.set(key, candidates(list));
+    const lists = (groups: Map<string, Array<PathRoute<T> & Ranked>>): PathTable<T> => {
+      const out = new Map<string, Candidate<T>>();
+      for (const [key, list] of groups) out.set(key, candidates(list));
+      return pathTable(out);
+    };
+    this.#exact = lists(exact);
+    this.#prefix = lists(prefix);
     const patterns = [...regex.keys()].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
-    this.#regex = patterns.map((pattern) => {
+    this.#regex = patterns.length === 0 ? NO_PATTERNS : patterns.map((pattern) => {
       const list = regex.get(pattern) as Array<PathRoute<T> & Ranked>;
       let re: RE2JS;
       try {
@@ -213,13 +270,13 @@ export class PathMatcher<T> {
       return { re, candidates: candidates(list) };
     });
     this.#conditional = conditional;
-    const root = this.#exact.size === 0 && this.#regex.length === 0 && this.#prefix.size === 1 ? this.#prefix.get('/')?.[0] : undefined;
+    const root = this.#exact === NO_PATHS && this.#regex.length === 0 && tableSize(this.#prefix) === 1 ? lookup(this.#prefix, '/') : undefined;
     this.constant = root !== undefined && root.conditions === undefined ? root.value : undefined;
   }
 
   /** Number of distinct path matches (Exact paths, Prefix keys, patterns); for counts and tests. */
   get size(): number {
-    return this.#exact.size + this.#prefix.size + this.#regex.length;
+    return tableSize(this.#exact) + tableSize(this.#prefix) + this.#regex.length;
   }
 
   /**
@@ -229,7 +286,7 @@ export class PathMatcher<T> {
    */
   match(path: string, req: MatchRequest = NO_REQUEST): T | undefined {
     const facts = this.#conditional ? new RequestFacts(req) : undefined;
-    const exact = this.#exact.get(path);
+    const exact = lookup(this.#exact, path);
     if (exact !== undefined) {
       const hit = firstHolding(exact, facts);
       if (hit !== undefined) return hit.value;
@@ -239,10 +296,10 @@ export class PathMatcher<T> {
       const hit = firstHolding(group.candidates, facts);
       if (hit !== undefined && group.re.testExact(path)) return hit.value;
     }
-    if (this.#prefix.size === 0) return undefined;
+    if (this.#prefix === NO_PATHS) return undefined;
     let p = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
     for (;;) {
-      const list = this.#prefix.get(p);
+      const list = lookup(this.#prefix, p);
       if (list !== undefined) {
         const hit = firstHolding(list, facts);
         if (hit !== undefined) return hit.value;
@@ -255,8 +312,8 @@ export class PathMatcher<T> {
 }
 
 /** The first candidate whose conditions hold; `facts` is undefined only when no candidate has conditions. */
-function firstHolding<T>(list: readonly Candidate<T>[], facts: RequestFacts | undefined): Candidate<T> | undefined {
-  for (const c of list) {
+function firstHolding<T>(list: Candidate<T>, facts: RequestFacts | undefined): Candidate<T> | undefined {
+  for (let c: Candidate<T> | undefined = list; c !== undefined; c = c.next) {
     if (c.conditions === undefined || c.conditions.holdFor(facts as RequestFacts)) return c;
   }
   return undefined;

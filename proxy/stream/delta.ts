@@ -108,14 +108,34 @@ function patchCopyOnWrite(served: object, patch: readonly Operation[]): unknown 
  * The own keys of `copy`, a copy of `from` in which only `written` keys were
  * added, replaced or removed: from's list itself when no key came or went,
  * so the next delta's copy needs no Object.keys of a 10k-key map (mapKeys).
+ * Otherwise one exact-size copy of from's list with the removed keys' slots
+ * reused for the added ones (a renamed host: no growth, no second copy); it
+ * lives as long as the snapshot, so its size is old-generation garbage at the
+ * next change (docs/performance.md, "Proxy RSS at 10k, second pass").
  */
 function keysAfter(copy: object, from: object, written: ReadonlySet<string>): readonly string[] {
   const before = mapKeys(from);
-  let same = true;
-  for (const k of written) if (Object.hasOwn(copy, k) !== Object.hasOwn(from, k)) { same = false; break; }
-  if (same) return before;
-  const out = before.filter((k) => !written.has(k) || Object.hasOwn(copy, k));
-  for (const k of written) if (Object.hasOwn(copy, k) && !Object.hasOwn(from, k)) out.push(k);
+  let gone: Set<string> | undefined;
+  let added: string[] | undefined;
+  for (const k of written) {
+    const has = Object.hasOwn(copy, k);
+    if (has === Object.hasOwn(from, k)) continue;
+    if (has) (added ??= []).push(k);
+    else (gone ??= new Set()).add(k);
+  }
+  if (gone === undefined && added === undefined) return before;
+  const out = before.slice();
+  let next = 0;
+  if (gone !== undefined) {
+    let w = 0;
+    for (let r = 0; r < out.length; r++) {
+      const k = out[r] as string;
+      if (!gone.has(k)) out[w++] = k;
+      else if (added !== undefined && next < added.length) out[w++] = added[next++] as string;
+    }
+    out.length = w;
+  }
+  if (added !== undefined) for (; next < added.length; next++) out.push(added[next] as string);
   return out;
 }
 
