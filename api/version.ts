@@ -259,13 +259,21 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
 
 const OBJECT_PROTO = Object.prototype;
 
+// Objects found frozen (so deeply frozen, see above) and sorted plain data by
+// freezeSorted: a shared sub-object (a route's match, the same for every
+// route on "/") is walked once, not once per entry holding it. Only objects
+// that were frozen before the walk are added, not the ones it freezes itself.
+const knownSorted = new WeakSet<object>();
+
 /**
  * deepFreeze, returning whether `value` is plain JSON data whose object keys
  * are in sorted order at every level: then JSON.stringify(value) is exactly
  * canonical(value). Frozen sub-objects are walked too (not frozen again):
- * their order is not known otherwise.
+ * their order is not known otherwise, unless they were walked before.
  */
 function freezeSorted(value: object): boolean {
+  const frozen = Object.isFrozen(value);
+  if (frozen && knownSorted.has(value)) return true;
   let sorted = true;
   if (Array.isArray(value)) {
     for (const v of value) if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
@@ -282,7 +290,8 @@ function freezeSorted(value: object): boolean {
       if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
     }
   }
-  if (!Object.isFrozen(value)) Object.freeze(value);
+  if (!frozen) Object.freeze(value);
+  else if (sorted) knownSorted.add(value);
   return sorted;
 }
 
