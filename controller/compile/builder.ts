@@ -18,7 +18,7 @@ import { dictionary } from './maps.ts';
 import { noteShared, share } from './reuse.ts';
 import { recompileIngresses, remember } from './incremental.ts';
 import { SecretIndex } from './secrets.ts';
-import { indexOf, rememberIndex, ServiceIndex } from './services.ts';
+import { rememberIndex, resolvedFor, ServiceIndex } from './services.ts';
 import type { CompileFn, CompileInput, CompileOptions, CompileResult, Condition } from './types.ts';
 
 /** The class served when options.ingressClass is empty. */
@@ -45,7 +45,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     ...(input.routes ?? []).filter((r) => filter.acceptsRoute(r)).map((obj) => ({ kind: 'Route' as const, obj })),
   ], (w) => w.obj.metadata, (w) => w.kind);
 
-  const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true, indexOf(previous));
+  const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true, resolvedFor(previous));
   const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
   const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs, previous?.virtualHosts);

@@ -9,7 +9,7 @@ import { sealSnapshot, type SnapshotContent } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import { dictionary } from './maps.ts';
 import { noteShared, share } from './reuse.ts';
-import { indexOf, rememberIndex, ServiceIndex } from './services.ts';
+import { rememberIndex, resolvedFor, ServiceIndex } from './services.ts';
 import type { CompileInput, CompileResult } from './types.ts';
 
 /**
@@ -21,7 +21,7 @@ import type { CompileInput, CompileResult } from './types.ts';
  * CompileOptions.externalNames, so DNS-named clusters resolve as they did.
  */
 export function recompileEndpoints(input: CompileInput, previous: CompileResult, externalNames = false): CompileResult | undefined {
-  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames, indexOf(previous.snapshot));
+  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames, resolvedFor(previous.snapshot));
   const resolved = dictionary<Cluster>();
   for (const key of Object.keys(previous.snapshot.clusters).sort()) {
     const ref = parseClusterKey(key);

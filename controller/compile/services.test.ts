@@ -240,7 +240,7 @@ test('frozen Services and slices resolve once: a later build reuses the cluster 
   assert.deepEqual(fourth.clusters['default/sa:80'], cluster());
 });
 
-test('resolutions carry over from the build of `previous` only, through full builds, the host-scoped path and the endpoint fast path', () => {
+test('resolutions carry over from the latest build to one after its snapshot: full builds, the host-scoped path, the endpoint fast path', () => {
   const freeze = <T>(o: T): T => deepFreeze(structuredClone(o));
   const ings = [freeze(ingress('a', { rules: [rule('a.com', prefixPath('/', 'sa'))] })), freeze(ingress('b', { rules: [rule('b.com', prefixPath('/', 'sb'))] }))];
   const [sa, sb] = [freeze(service('sa')), freeze(service('sb'))];

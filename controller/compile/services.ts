@@ -40,7 +40,18 @@ interface Earlier {
 // per full compile measured ~20 ms of it (the ephemeron table and its GC).
 // An index made for a build after `previous` takes a Backing's list over from
 // the index that built `previous` when the Service is the very same object.
-const indexes = new WeakMap<object, ServiceIndex>();
+// Only the latest build's index is kept (a snapshot history of 16 would keep
+// 16 indexes of 10k Services alive): a build after an older snapshot resolves
+// everything again, which is correct, only slower.
+let latest: { readonly snapshot: WeakRef<object>; readonly services: ResolvedServices } | undefined;
+
+/**
+ * What a build after another one takes over from it: the earlier index's
+ * Services and slices by namespace and name, with their resolutions
+ * (Backing.earlier). Not the index itself, whose per-build maps are garbage
+ * once its snapshot is sealed.
+ */
+export type ResolvedServices = ReadonlyMap<string, ReadonlyMap<string, Backing>>;
 
 /**
  * Records `index` as the one whose resolutions built `snapshot`, so that a
@@ -49,7 +60,7 @@ const indexes = new WeakMap<object, ServiceIndex>();
  * 10k Services a one-Ingress change resolves none of them again.
  */
 export function rememberIndex(snapshot: object, index: ServiceIndex): void {
-  indexes.set(snapshot, index);
+  latest = { snapshot: new WeakRef(snapshot), services: index.resolved() };
 }
 
 // Resolutions computed (not taken from a memo) since start: tests and benchmarks.
@@ -60,10 +71,11 @@ export function freshResolutions(): number {
   return fresh;
 }
 
-/** The index rememberIndex recorded for `snapshot`, if any. */
-export function indexOf(snapshot: object | undefined): ServiceIndex | undefined {
-  return snapshot === undefined ? undefined : indexes.get(snapshot);
+/** What rememberIndex recorded for `snapshot`, if it was the latest snapshot recorded. */
+export function resolvedFor(snapshot: object | undefined): ResolvedServices | undefined {
+  return snapshot !== undefined && latest !== undefined && latest.snapshot.deref() === snapshot ? latest.services : undefined;
 }
+
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
 const NO_ENDPOINTS: Readonly<NonNullable<EndpointSlice['endpoints']>> = Object.freeze([]);
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
@@ -83,7 +95,7 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 /** One Service with its EndpointSlices (sorted by name), as indexed. */
-interface Backing {
+export interface Backing {
   readonly service: Service;
   readonly slices: EndpointSlice[];
   /**
@@ -126,15 +138,15 @@ export class ServiceIndex {
 
   /**
    * `externalNames`: serve ExternalName Services (CompileOptions.externalNames).
-   * `previous`: the index of the previous build (indexOf), whose resolutions
-   * of the very same Services are reused.
+   * `previous`: what the previous build resolved (resolvedFor), reused for
+   * the very same Services.
    * `shareFrom`: forBuild() only; the lookup maps of that index, `services` and `slices` then unused.
    */
-  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, previous?: ServiceIndex, shareFrom?: ServiceIndex) {
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, previous?: ResolvedServices, shareFrom?: ServiceIndex) {
     this.#externalNames = externalNames;
     this.#index = shareFrom === undefined ? new Map() : shareFrom.#index;
     if (shareFrom !== undefined) return;
-    const before = previous === undefined ? undefined : previous.#index;
+    const before = previous;
     for (let i = 0; i < services.length; i++) {
       const s = services[i]!;
       const ns = s.metadata.namespace ?? 'default';
@@ -193,6 +205,11 @@ export class ServiceIndex {
    */
   forBuild(): ServiceIndex {
     return new ServiceIndex([], [], this.#externalNames, undefined, this);
+  }
+
+  /** This index's Services with their resolutions, for rememberIndex. */
+  resolved(): ResolvedServices {
+    return this.#index;
   }
 
   /** The clusters resolved in this build, keyed by cluster key. */
