@@ -40,9 +40,9 @@ interface Earlier {
 // per full compile measured ~20 ms of it (the ephemeron table and its GC).
 // An index made for a build after `previous` takes a Backing's list over from
 // the index that built `previous` when the Service is the very same object.
-// Only the latest build's index is kept (a snapshot history of 16 would keep
-// 16 indexes of 10k Services alive): a build after an older snapshot resolves
-// everything again, which is correct, only slower.
+// Only the latest build's Services are kept (an index per snapshot of a
+// history of 16 kept ~100 MB at 10k): a build after an older snapshot
+// resolves everything again, which is correct, only slower.
 let latest: { readonly snapshot: WeakRef<object>; readonly services: ResolvedServices } | undefined;
 
 /**
@@ -63,17 +63,17 @@ export function rememberIndex(snapshot: object, index: ServiceIndex): void {
   latest = { snapshot: new WeakRef(snapshot), services: index.resolved() };
 }
 
+/** What rememberIndex recorded for `snapshot`, if it was the latest snapshot recorded. */
+export function resolvedFor(snapshot: object | undefined): ResolvedServices | undefined {
+  return snapshot !== undefined && latest !== undefined && latest.snapshot.deref() === snapshot ? latest.services : undefined;
+}
+
 // Resolutions computed (not taken from a memo) since start: tests and benchmarks.
 let fresh = 0;
 
 /** How many Service ports were resolved from their objects so far, memo hits not counted (tests, benchmarks). */
 export function freshResolutions(): number {
   return fresh;
-}
-
-/** What rememberIndex recorded for `snapshot`, if it was the latest snapshot recorded. */
-export function resolvedFor(snapshot: object | undefined): ResolvedServices | undefined {
-  return snapshot !== undefined && latest !== undefined && latest.snapshot.deref() === snapshot ? latest.services : undefined;
 }
 
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
@@ -146,14 +146,13 @@ export class ServiceIndex {
     this.#externalNames = externalNames;
     this.#index = shareFrom === undefined ? new Map() : shareFrom.#index;
     if (shareFrom !== undefined) return;
-    const before = previous;
     for (let i = 0; i < services.length; i++) {
       const s = services[i]!;
       const ns = s.metadata.namespace ?? 'default';
       let names = this.#index.get(ns);
       if (names === undefined) this.#index.set(ns, names = new Map());
       // The previous index's resolutions of this very Service (its entries check the slices).
-      const was = before?.get(ns)?.get(s.metadata.name);
+      const was = previous?.get(ns)?.get(s.metadata.name);
       names.set(s.metadata.name, { service: s, slices: [], earlier: was !== undefined && was.service === s ? was.earlier : undefined });
     }
     // A slice of a Service that does not exist is never read: not kept.
