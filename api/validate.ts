@@ -3,7 +3,7 @@
 // (a snapshot arrives as untrusted JSON). Errors name the JSON path and the reason.
 import { isIP } from 'node:net';
 import type { Snapshot } from './snapshot.ts';
-import { changedKeys, isFrozenMap, routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
+import { changedKeys, isFrozenMap, mapKeys, routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
 import type { Where } from './validate-route.ts';
 import { at, validateRoute } from './validate-route.ts';
 
@@ -239,9 +239,13 @@ function keysKept(map: Record<string, unknown>, baseMap: Record<string, unknown>
   return true;
 }
 
-/** The own keys of `map`, or of them only those in `written` (changedKeys: the others are the base's entries). */
+/**
+ * The own keys of `map`, or of them only those in `written` (changedKeys: the
+ * others are the base's entries). A frozen map's recorded list (mapKeys: the
+ * compiler's maps have one) saves Object.keys of a 10k-key dictionary-mode map.
+ */
 function keysOf(map: Record<string, unknown>, written: ReadonlySet<string> | undefined): readonly string[] {
-  if (written === undefined) return Object.keys(map);
+  if (written === undefined) return mapKeys(map);
   const out: string[] = [];
   for (const key of written) if (Object.hasOwn(map, key)) out.push(key);
   return out;

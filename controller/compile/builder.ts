@@ -4,7 +4,7 @@
 // sharing one set of virtual-host claims (claims.ts). Pure: no I/O, no clock, no
 // randomness; the same input always yields the same snapshot and version.
 import type { Cluster, ClusterKey, Listener, Snapshot } from '../../api/snapshot.ts';
-import { DEFAULT_SECRET } from '../../api/snapshot.ts';
+import { DEFAULT_SECRET, noteMapKeys } from '../../api/snapshot.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
@@ -18,7 +18,7 @@ import { dictionary } from './maps.ts';
 import { noteShared, share } from './reuse.ts';
 import { recompileIngresses, remember } from './incremental.ts';
 import { SecretIndex } from './secrets.ts';
-import { ServiceIndex } from './services.ts';
+import { rememberIndex, resolvedFor, ServiceIndex } from './services.ts';
 import type { CompileFn, CompileInput, CompileOptions, CompileResult, Condition } from './types.ts';
 
 /** The class served when options.ingressClass is empty. */
@@ -45,7 +45,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     ...(input.routes ?? []).filter((r) => filter.acceptsRoute(r)).map((obj) => ({ kind: 'Route' as const, obj })),
   ], (w) => w.obj.metadata, (w) => w.kind);
 
-  const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true);
+  const services = new ServiceIndex(input.services, input.endpointSlices, options.externalNames === true, resolvedFor(previous));
   const secrets = new SecretIndex(input.secrets);
   const claims = new Claims();
   const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs, previous?.virtualHosts);
@@ -68,7 +68,10 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
 
   const clusters = dictionary<Cluster>();
   const resolved = services.clusters();
-  for (const k of [...resolved.keys()].sort()) clusters[k] = resolved.get(k)!;
+  const clusterKeys = [...resolved.keys()].sort();
+  for (let i = 0; i < clusterKeys.length; i++) clusters[clusterKeys[i]!] = resolved.get(clusterKeys[i]!)!;
+  // The sorted list the map was built from: sealing and validation need no Object.keys of 10k keys.
+  noteMapKeys(clusters, clusterKeys);
 
   let content: SnapshotContent = {
     listeners: { ...listenersOf(options.listeners), ...sortedByName(routes.tcpListeners()) },
@@ -94,6 +97,7 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   assertValidSnapshot(snapshot, previous);
   const result = { snapshot, conditions };
   remember(result, input, options, services, secrets);
+  rememberIndex(snapshot, services);
   return result;
 }
 compile satisfies CompileFn;

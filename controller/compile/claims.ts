@@ -4,7 +4,7 @@
 // objects oldest first makes "the older object wins a conflict" fall out of a
 // single pass: whoever claims something first keeps it.
 import type { Route, SecretKey, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
-import { ANY_HOST, DEFAULT_SECRET } from '../../api/snapshot.ts';
+import { ANY_HOST, DEFAULT_SECRET, noteMapKeys } from '../../api/snapshot.ts';
 import type { ObjectStatus } from './conditions.ts';
 import { dictionary } from './maps.ts';
 import type { SecretIndex } from './secrets.ts';
@@ -82,13 +82,16 @@ export class Claims {
     for (const h of this.#tls.keys()) if (!this.#routes.has(h)) hosts.push(h);
     hosts.sort();
     const virtualHosts = dictionary<VirtualHost>();
+    // The keys of virtualHosts, sorted (noteMapKeys below); `hosts` itself when none is dropped.
+    let kept: string[] | undefined;
     for (let i = 0; i < hosts.length; i++) {
       const h = hosts[i]!;
       const claims = this.#routes.get(h);
       const keys = claims === undefined ? [] : sortedKeys(claims);
       const tls = this.#tls.get(h);
       // A rule whose every path was invalid or lost leaves an empty host behind: drop it.
-      if (tls === undefined && keys.length === 0) continue;
+      if (tls === undefined && keys.length === 0) { kept ??= hosts.slice(0, i); continue; }
+      kept?.push(h);
       const pass = tls?.choice.passthrough;
       const before = previous !== undefined && Object.hasOwn(previous, h) ? previous[h] : undefined;
       if (before !== undefined && pass === undefined && Object.keys(before).length === (tls === undefined ? 1 : 2)
@@ -101,6 +104,8 @@ export class Claims {
       virtualHosts[h] = tls === undefined ? { routes }
         : pass !== undefined ? { passthrough: { backends: pass }, routes } : { routes, tls: { secret: tls.choice.secret } };
     }
+    // Sealing and validation then need no Object.keys of the 10k-key map (api/snapshot.ts mapKeys).
+    noteMapKeys(virtualHosts, kept ?? hosts);
     const secrets: Record<SecretKey, TlsSecret> = {};
     for (const k of [...this.#usedSecrets.keys()].sort()) secrets[k] = this.#usedSecrets.get(k)!;
     return { virtualHosts, secrets };

@@ -9,7 +9,7 @@ import { sealSnapshot, type SnapshotContent } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import { dictionary } from './maps.ts';
 import { noteShared, share } from './reuse.ts';
-import { ServiceIndex } from './services.ts';
+import { rememberIndex, resolvedFor, ServiceIndex } from './services.ts';
 import type { CompileInput, CompileResult } from './types.ts';
 
 /**
@@ -21,7 +21,7 @@ import type { CompileInput, CompileResult } from './types.ts';
  * CompileOptions.externalNames, so DNS-named clusters resolve as they did.
  */
 export function recompileEndpoints(input: CompileInput, previous: CompileResult, externalNames = false): CompileResult | undefined {
-  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames);
+  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames, resolvedFor(previous.snapshot));
   const resolved = dictionary<Cluster>();
   for (const key of Object.keys(previous.snapshot.clusters).sort()) {
     const ref = parseClusterKey(key);
@@ -38,6 +38,7 @@ export function recompileEndpoints(input: CompileInput, previous: CompileResult,
   noteShared(content.clusters, previous.snapshot.clusters);
   const snapshot = sealSnapshot(content);
   assertValidSnapshot(snapshot, previous.snapshot);
+  rememberIndex(snapshot, services);
   return { snapshot, conditions: previous.conditions };
 }
 

@@ -31,7 +31,7 @@ import { IngressProcessor } from './ingress.ts';
 import { dictionary } from './maps.ts';
 import { hostKey } from './match.ts';
 import type { SecretIndex } from './secrets.ts';
-import type { ServiceIndex } from './services.ts';
+import { rememberIndex, type ServiceIndex } from './services.ts';
 import type { CompileInput, CompileOptions, CompileResult, Condition } from './types.ts';
 
 /** Who touches which host, and how often each cluster and secret is used; built once, then kept up to date. */
@@ -178,6 +178,8 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
   incrementalBuilds++;
   // Every Ingress of `input` is frozen: the unchanged ones were, and `added` was checked.
   states.set(snapshot, { input, options, conditions, services: st.services, secrets: st.secrets, index: idx, frozen: true });
+  // st.services shares its Services' resolutions with this build's index (forBuild).
+  rememberIndex(snapshot, st.services);
   return { snapshot, conditions };
 }
 

@@ -1,7 +1,7 @@
 // Hosts and paths as written in an Ingress, validated and normalized into the
 // snapshot's virtual-host keys and route matches. Everything here is a pure
 // string function so the table tests (and the proxy's) can pin it down.
-import { isIP } from 'node:net';
+import { isIPv4 } from 'node:net';
 import type { PathMatchType } from '../../api/snapshot.ts';
 import { ANY_HOST, routeKey } from '../../api/snapshot.ts';
 import type { Reason } from './reasons.ts';
@@ -27,7 +27,8 @@ export function hostKey(raw: string | undefined): Checked<string> {
   if (host.length > 253 || !SUBDOMAIN_RE.test(name)) {
     return { ok: false, reason: 'InvalidHost', message: `host ${quote(raw)} is not a DNS name or a "*." wildcard` };
   }
-  if (isIP(name) !== 0) {
+  // After SUBDOMAIN_RE (no ':'), only IPv4 is possible: isIP would also run the long IPv6 pattern on every host.
+  if (isIPv4(name)) {
     return { ok: false, reason: 'InvalidHost', message: `host ${quote(raw)} is an IP address; hosts must be DNS names` };
   }
   return { ok: true, value: host };

@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import type { Cluster } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, KubeObject } from '../k8s/types.ts';
 import { compile } from './builder.ts';
-import { clusterKey, upstreamProtocol } from './services.ts';
+import { clusterKey, freshResolutions, upstreamProtocol } from './services.ts';
+import { recompileEndpoints } from './endpoints.ts';
+import { incrementalBuildCount } from './incremental.ts';
 import { deepFreeze } from '../../api/version.ts';
-import { cluster, condition, condSummary, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice } from './fixtures.ts';
+import { cluster, condition, condSummary, ingress, inputOf, OPTIONS, prefixPath, rule, service, slice, tlsSecret } from './fixtures.ts';
 
 const OK = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs'];
 const refs = (reason: string) => ['Accepted=True/Accepted', `ResolvedRefs=False/${reason}`];
@@ -236,4 +238,36 @@ test('frozen Services and slices resolve once: a later build reuses the cluster 
   // A removed slice empties the cluster even though the Service object is the same.
   const fourth = compile(inputOf([ingA, ingB, sa, sb, lb2]), OPTIONS, third).snapshot;
   assert.deepEqual(fourth.clusters['default/sa:80'], cluster());
+});
+
+test('resolutions carry over from the latest build to one after its snapshot: full builds, the host-scoped path, the endpoint fast path', () => {
+  const freeze = <T>(o: T): T => deepFreeze(structuredClone(o));
+  const ings = [freeze(ingress('a', { rules: [rule('a.com', prefixPath('/', 'sa'))] })), freeze(ingress('b', { rules: [rule('b.com', prefixPath('/', 'sb'))] }))];
+  const [sa, sb] = [freeze(service('sa')), freeze(service('sb'))];
+  const [la, lb] = [freeze(slice('sa', ['10.0.0.1'])), freeze(slice('sb', ['10.0.0.2']))];
+  const secret = freeze(tlsSecret('unused'));
+  const counted = <T>(f: () => T): [T, number] => { const n = freshResolutions(); const v = f(); return [v, freshResolutions() - n]; };
+  const [first, n1] = counted(() => compile(inputOf([...ings, sa, sb, la, lb]), OPTIONS));
+  assert.equal(n1, 2);
+  // A full build (a Secret was added) after `first`: nothing resolved again.
+  const [second, n2] = counted(() => compile(inputOf([...ings, sa, sb, la, lb, secret]), OPTIONS, first.snapshot));
+  assert.equal(n2, 0);
+  // Without `previous`, a build resolves everything (the same objects or not).
+  assert.equal(counted(() => compile(inputOf([...ings, sa, sb, la, lb, secret]), OPTIONS))[1], 2);
+  // A host-scoped build after `second` (one Ingress replaced): nothing resolved again.
+  const ingA2 = freeze(ingress('a', { rules: [rule('a2.com', prefixPath('/', 'sa'))] }));
+  const builds = incrementalBuildCount();
+  const [third, n3] = counted(() => compile(inputOf([ingA2, ings[1]!, sa, sb, la, lb, secret]), OPTIONS, second.snapshot));
+  assert.equal(incrementalBuildCount(), builds + 1);
+  assert.equal(n3, 0);
+  // The endpoint fast path after it: only sb, whose slice changed.
+  const lb2 = freeze(slice('sb', ['10.0.0.3']));
+  const [fast, n4] = counted(() => recompileEndpoints(inputOf([ingA2, ings[1]!, sa, sb, la, lb2, secret]), third));
+  assert.ok(fast !== undefined);
+  assert.equal(n4, 1);
+  // A full build after that (the Secret removed): nothing again.
+  const [fourth, n5] = counted(() => compile(inputOf([ingA2, ings[1]!, sa, sb, la, lb2]), OPTIONS, fast!.snapshot));
+  assert.equal(n5, 0);
+  // The same snapshot as a build that never saw any of it.
+  assert.equal(fourth.snapshot.version, compile(inputOf(structuredClone([ingA2, ings[1]!, sa, sb, la, lb2])), OPTIONS).snapshot.version);
 });

@@ -35,10 +35,47 @@ interface Earlier {
   readonly cluster: Cluster | undefined;
 }
 
-// Resolutions by Service object, across builds: the cache hands out the same
-// frozen objects until they change, so at 10k Services a one-Ingress change
-// resolves none of them again. Weak: a replaced Service takes its entries along.
-const earlier = new WeakMap<Service, Earlier[]>();
+// Resolutions across builds are kept on the index's own Backing objects (see
+// Backing.earlier), not in a WeakMap keyed by Service: 10k WeakMap entries
+// per full compile measured ~20 ms of it (the ephemeron table and its GC).
+// An index made for a build after `previous` takes a Backing's list over from
+// the index that built `previous` when the Service is the very same object.
+// Only the latest build's Services are kept (an index per snapshot of a
+// history of 16 kept ~100 MB at 10k): a build after an older snapshot
+// resolves everything again, which is correct, only slower.
+let latest: { readonly snapshot: WeakRef<object>; readonly services: ResolvedServices } | undefined;
+
+/**
+ * What a build after another one takes over from it: the earlier index's
+ * Services and slices by namespace and name, with their resolutions
+ * (Backing.earlier). Not the index itself, whose per-build maps are garbage
+ * once its snapshot is sealed.
+ */
+export type ResolvedServices = ReadonlyMap<string, ReadonlyMap<string, Backing>>;
+
+/**
+ * Records `index` as the one whose resolutions built `snapshot`, so that a
+ * build after it (compile with `previous`, the endpoint fast path) reuses
+ * them: the cache hands out the same frozen objects until they change, so at
+ * 10k Services a one-Ingress change resolves none of them again.
+ */
+export function rememberIndex(snapshot: object, index: ServiceIndex): void {
+  latest = { snapshot: new WeakRef(snapshot), services: index.resolved() };
+}
+
+/** What rememberIndex recorded for `snapshot`, if it was the latest snapshot recorded. */
+export function resolvedFor(snapshot: object | undefined): ResolvedServices | undefined {
+  return snapshot !== undefined && latest !== undefined && latest.snapshot.deref() === snapshot ? latest.services : undefined;
+}
+
+// Resolutions computed (not taken from a memo) since start: tests and benchmarks.
+let fresh = 0;
+
+/** How many Service ports were resolved from their objects so far, memo hits not counted (tests, benchmarks). */
+export function freshResolutions(): number {
+  return fresh;
+}
+
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
 const NO_ENDPOINTS: Readonly<NonNullable<EndpointSlice['endpoints']>> = Object.freeze([]);
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
@@ -58,9 +95,16 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 /** One Service with its EndpointSlices (sorted by name), as indexed. */
-interface Backing {
+export interface Backing {
   readonly service: Service;
   readonly slices: EndpointSlice[];
+  /**
+   * Resolutions of this Service by earlier builds (this index's, those of
+   * indexes sharing it via forBuild, or taken over from the previous index),
+   * one per port and flag; replaced, never changed in place, so a list can be
+   * shared between indexes.
+   */
+  earlier: readonly Earlier[] | undefined;
 }
 
 /** This build's resolutions of one Service, by port as the backend wrote it. */
@@ -94,9 +138,11 @@ export class ServiceIndex {
 
   /**
    * `externalNames`: serve ExternalName Services (CompileOptions.externalNames).
+   * `previous`: what the previous build resolved (resolvedFor), reused for
+   * the very same Services.
    * `shareFrom`: forBuild() only; the lookup maps of that index, `services` and `slices` then unused.
    */
-  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, shareFrom?: ServiceIndex) {
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, previous?: ResolvedServices, shareFrom?: ServiceIndex) {
     this.#externalNames = externalNames;
     this.#index = shareFrom === undefined ? new Map() : shareFrom.#index;
     if (shareFrom !== undefined) return;
@@ -105,7 +151,9 @@ export class ServiceIndex {
       const ns = s.metadata.namespace ?? 'default';
       let names = this.#index.get(ns);
       if (names === undefined) this.#index.set(ns, names = new Map());
-      names.set(s.metadata.name, { service: s, slices: [] });
+      // The previous index's resolutions of this very Service (its entries check the slices).
+      const was = previous?.get(ns)?.get(s.metadata.name);
+      names.set(s.metadata.name, { service: s, slices: [], earlier: was !== undefined && was.service === s ? was.earlier : undefined });
     }
     // A slice of a Service that does not exist is never read: not kept.
     const sorted: EndpointSlice[][] = [];
@@ -155,7 +203,12 @@ export class ServiceIndex {
    * resolves is not. Saves indexing 10k Services and slices per build.
    */
   forBuild(): ServiceIndex {
-    return new ServiceIndex([], [], this.#externalNames, this);
+    return new ServiceIndex([], [], this.#externalNames, undefined, this);
+  }
+
+  /** This index's Services with their resolutions, for rememberIndex. */
+  resolved(): ResolvedServices {
+    return this.#index;
   }
 
   /** The clusters resolved in this build, keyed by cluster key. */
@@ -170,7 +223,7 @@ export class ServiceIndex {
     // shares with the previous one without comparing it (reuse.ts, version.ts).
     const slices = backing.slices.length === 0 ? NO_SLICES : backing.slices;
     const frozen = frozenInputs(service, slices);
-    const memo = frozen ? earlier.get(service) : undefined;
+    const memo = frozen ? backing.earlier : undefined;
     if (memo !== undefined) {
       for (const m of memo) {
         if (m.port !== port || m.externalNames !== this.#externalNames || !sameList(m.slices, slices)) continue;
@@ -179,10 +232,11 @@ export class ServiceIndex {
       }
     }
     const res = this.#resolveFresh(key, namespace, name, service, port, slices);
+    fresh++;
     if (frozen) {
       const entry: Earlier = { port, externalNames: this.#externalNames, slices, res, cluster: this.#clusters.get(key) };
       // One entry per port and flag; a changed slice list replaces its entry.
-      earlier.set(service, memo === undefined ? [entry] : [...memo.filter((m) => m.port !== port || m.externalNames !== this.#externalNames), entry]);
+      backing.earlier = memo === undefined ? [entry] : [...memo.filter((m) => m.port !== port || m.externalNames !== this.#externalNames), entry];
     }
     return res;
   }
