@@ -21,10 +21,10 @@
 //   HEADERS frame; destroy() resets the stream (a truncated body is visible);
 // - events: 'drain', and 'close' when the stream closed (writableFinished
 //   tells a complete response from a cut one, as forward.ts expects).
+import { INVALID_VALUE_CHAR, throwInvalidField, TOKEN } from './field-rules.ts';
 import { ResponseEvents } from './response-events.ts';
 import { streamOpened } from './h2-sessions.ts';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 
@@ -33,9 +33,6 @@ import { Readable } from 'node:stream';
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
 // Never trailers: those, and the fields that frame or route a message.
 const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length', 'host']);
-// node:http's header name and value rules (checkIsHttpToken, checkInvalidHeaderChar).
-const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
-const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** An HTTP/2 request (one stream). */
 export class H2Request {
@@ -201,10 +198,7 @@ export class H2Response extends ResponseEvents {
       // node:http's own rules (the same expressions); its validators run only
       // to throw their error. A repeated name stays repeated: Node sends each
       // (and refuses repeats of single-value fields at respond()).
-      if (!TOKEN.test(name) || INVALID_VALUE_CHAR.test(value)) {
-        validateHeaderName(name);
-        validateHeaderValue(name, value);
-      }
+      if (!TOKEN.test(name) || INVALID_VALUE_CHAR.test(value)) throwInvalidField([name, value]);
       out.push(name, value);
     }
     this.statusCode = status;

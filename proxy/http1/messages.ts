@@ -18,9 +18,10 @@
 // - events: 'drain' (the socket drained), 'finish' then 'close' once the
 //   last byte was handed to the kernel, or 'close' alone when the connection
 //   died first (writableFinished tells them apart, as forward.ts expects).
+import { throwInvalidField, VALID_FIELD_BLOCK } from '../field-rules.ts';
 import { ResponseEvents } from '../response-events.ts';
 import { lowerName } from './llhttp.ts';
-import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -148,24 +149,6 @@ function flushHeld(res: NetResponse): void {
 }
 
 /**
- * Header lines as writeHead() builds them, each valid by node:http's rules:
- * the name a token (checkIsHttpToken), the value tab, visible ASCII or
- * obs-text (checkInvalidHeaderChar), so no CR or LF. One test of the block
- * costs less than two per field.
- */
-const VALID_FIELDS = /^(?:[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
-
-/** Throws node:http's error for the first invalid field of a block VALID_FIELDS refused. */
-function throwInvalidField(list: readonly (string | number)[]): never {
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i] as string;
-    validateHeaderName(name);
-    validateHeaderValue(name, String(list[i + 1]));
-  }
-  throw Object.assign(new TypeError('Invalid header field'), { code: 'ERR_INVALID_CHAR' });
-}
-
-/**
  * A first body chunk up to this size waits for the end of the turn (or for
  * end()) to leave with the head in one buffer: a proxied small response is
  * then one write of one buffer, not a writev of three.
@@ -246,7 +229,7 @@ export class NetResponse extends ResponseEvents {
     }
     // Node's rules (validateHeaderName/Value), checked on the whole block at
     // once; per field only to throw Node's error for the first bad one.
-    if (!VALID_FIELDS.test(fields)) throwInvalidField(list);
+    if (!VALID_FIELD_BLOCK.test(fields)) throwInvalidField(list);
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${fields}`;
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     if (!date) head += `Date: ${utcDate()}\r\n`;

@@ -22,6 +22,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
+import { INVALID_VALUE_CHAR, TOKEN } from '../field-rules.ts';
 
 /** Where a request is in its life. */
 export const STATE = { QUEUED: 0, RUNNING: 1, DONE: 2 } as const;
@@ -36,9 +37,6 @@ export interface RequestRunner {
 // Methods whose requests carry a body by definition (undici's list).
 const EXPECTS_PAYLOAD = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'QUERY', 'PROPFIND', 'PROPPATCH']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Node's and undici's rule for header values: tab, visible ASCII, obs-text.
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 // undici's: a path byte outside 0x21-0xff (spaces, controls, CR/LF).
 const BAD_PATH = /[^\u0021-\u00ff]/;
 const CONTENT_LENGTH = /^\d+$/;
@@ -186,14 +184,14 @@ export class H1Request implements Dispatcher.DispatchController {
       }
     }
     if (typeof value === 'string') {
-      if (BAD_VALUE.test(value)) throw invalid(`invalid ${name} header`);
+      if (INVALID_VALUE_CHAR.test(value)) throw invalid(`invalid ${name} header`);
       return `${name}: ${value}\r\n`;
     }
     if (value === null) return `${name}: \r\n`;
     let out = '';
     for (const v of value) {
       const s = String(v);
-      if (BAD_VALUE.test(s)) throw invalid(`invalid ${name} header`);
+      if (INVALID_VALUE_CHAR.test(s)) throw invalid(`invalid ${name} header`);
       out += `${name}: ${s}\r\n`;
     }
     return out;

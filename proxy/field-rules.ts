@@ -1,0 +1,33 @@
+// node:http's rules for a header field, shared by everything that writes
+// one: the net engine's responses (http1/messages.ts), HTTP/2 responses
+// (h2-stream.ts) and the lean upstream client's requests
+// (upstream/h1-request.ts; undici's rules are the same). A name is a token
+// (checkIsHttpToken), a value tab, visible ASCII or obs-text
+// (checkInvalidHeaderChar): so never CR or LF.
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+
+/** A field name (or method) node:http accepts. */
+export const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+
+/** A character no field value may hold. */
+export const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * A block of `name: value\r\n` lines, each valid by the two rules above: one
+ * test of a whole head costs less than two per field.
+ */
+export const VALID_FIELD_BLOCK = /^(?:[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+
+/**
+ * Throws node:http's own error (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR) for
+ * the first invalid field of flat [name, value, ...] `list`, which a test
+ * above refused.
+ */
+export function throwInvalidField(list: readonly unknown[]): never {
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    validateHeaderName(name);
+    validateHeaderValue(name, String(list[i + 1]));
+  }
+  throw Object.assign(new TypeError('Invalid header field'), { code: 'ERR_INVALID_CHAR' });
+}
