@@ -16,6 +16,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { groupCpuMs } from './compare/cpu.ts';
+import { median as med } from './compare/report.ts';
 import { startBackend } from './compare/servers.ts';
 import type { Target } from './compare/servers.ts';
 import { failures, runWrk } from './compare/wrk.ts';
@@ -28,7 +29,6 @@ if (!Number.isInteger(rounds) || rounds < 1 || a === undefined || b === undefine
 }
 const trees = [path.resolve(a), path.resolve(b)];
 process.env.PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
-const med = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)]!;
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'turnout-ab-'));
