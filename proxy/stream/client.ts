@@ -215,8 +215,12 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       this.#armHeartbeat(ws);
       const buf = data as Buffer;
       if (isBinary) return void ws.close(1002, 'binary frames are not part of the protocol');
+      // Only the text and its size go into the queue: a closure over `buf`
+      // would keep the whole message's Buffer (5 MB at 10k routes) alive
+      // through the apply, long enough to be promoted and wait for a full GC.
       const text = buf.toString('utf8');
-      this.#enqueue(() => this.#handle(ws, text, buf.length));
+      const bytes = buf.length;
+      this.#enqueue(() => this.#handle(ws, text, bytes));
     });
     ws.on('ping', () => this.#armHeartbeat(ws));
     ws.on('pong', () => this.#armHeartbeat(ws));
@@ -269,6 +273,9 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
     let msg: ControllerMessage;
     try {
       msg = parseControllerMessage(text);
+      // Not needed past the parse: dropped so a young-generation collection
+      // during the apply can free it (a 10k-route full message is a 5 MB string).
+      text = '';
     } catch (err) {
       ws.close(1002, truncate(err instanceof StreamProtocolError ? err.message : String(err)));
       return;
