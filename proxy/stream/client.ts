@@ -51,6 +51,12 @@ export interface StreamClientOptions {
   readonly heartbeatTimeoutMs?: number;
   /** Give up on a connection attempt after this long (default 10 s). */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Deltas copy the large virtual hosts map as an overlay (stream/delta.ts,
+   * overlay.ts) instead of whole: only for an applier that keeps the candidate
+   * in this process (a DataPlane), not one that sends it to workers. Default false.
+   */
+  readonly overlays?: boolean;
   /** TLS settings for wss:// (CA bundle, client certificate, servername, ...). */
   readonly tls?: Pick<ClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> & { readonly servername?: string };
 }
@@ -289,7 +295,7 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       outcome = await this.#apply(msg.snapshot);
     } else {
       version = msg.version;
-      const result = applyDelta(applier.current, msg);
+      const result = applyDelta(applier.current, msg, { overlays: this.#opts.overlays === true });
       outcome = result.ok ? await this.#apply(result.candidate) : { ok: false, version, code: result.code, reason: result.reason };
     }
     if (outcome.ok) {
