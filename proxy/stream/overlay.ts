@@ -57,11 +57,12 @@ function value(s: State, key: string): unknown {
   return Object.hasOwn(s.base, key) ? s.base[key] : undefined;
 }
 
+/** The base's keys in its order without the removed ones, then the added ones: a plain copy's order. */
 function ownKeys(s: State): string[] {
   if (s.keys !== undefined) return s.keys;
   const out: string[] = [];
-  for (const k of Object.keys(s.base)) if (!s.changes.has(k)) out.push(k);
-  for (const [k, v] of s.changes) if (v !== GONE) out.push(k);
+  for (const k of Object.keys(s.base)) if (s.changes.get(k) !== GONE) out.push(k);
+  for (const [k, v] of s.changes) if (v !== GONE && !Object.hasOwn(s.base, k)) out.push(k);
   if (s.frozen) s.keys = out;
   return out;
 }
