@@ -7,7 +7,7 @@ import { collectAfterFullApply } from './compact.ts';
 test('collectAfterFullApply runs a full (major) collection without exposing gc to anything else', async () => {
   const kinds: number[] = [];
   const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) kinds.push(((e as unknown as { detail: { kind: number } }).detail).kind);
+    for (const e of list.getEntries()) kinds.push((e.detail as { kind: number }).kind);
   });
   obs.observe({ entryTypes: ['gc'] });
   try {
