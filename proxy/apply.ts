@@ -15,7 +15,6 @@ import { DEFAULT_HTTP1_ENGINE } from './servers.ts';
 import type { Http1Engine } from './servers.ts';
 import type { Logger } from '../lib/log.ts';
 import { errorFields, silentLogger } from '../lib/log.ts';
-import { collectAfterFullApply } from './compact.ts';
 import { shareRouteStrings } from './routing/share.ts';
 import { buildTable } from './routing/table.ts';
 import type { RoutingTable, TableCounts } from './routing/table.ts';
@@ -192,8 +191,6 @@ export class DataPlane implements SnapshotApplier {
       // A parsed full snapshot holds a copy of each repeated string: one each
       // before it is frozen for good (routing/share.ts; deltas are frozen already).
       shareRouteStrings(candidate);
-      // A parsed full snapshot arrives unfrozen, a delta's candidate frozen (stream/delta.ts).
-      const full = typeof candidate === 'object' && candidate !== null && !Object.isFrozen(candidate);
       // Frozen first: entries shared with the served snapshot (stream/delta.ts)
       // are frozen and were checked when it was applied, so only what the
       // delta changed is checked again; the check trusts frozen entries only.
@@ -247,8 +244,6 @@ export class DataPlane implements SnapshotApplier {
           this.#appliedAt = new Date();
           prepared.commit(next);
           old?.retire();
-          // The full apply's garbage (compact.ts), in a turn of its own after the swap.
-          if (full) setImmediate(collectAfterFullApply);
           this.#log.info('snapshot applied', { version: next.version, buildMs: Math.round(performance.now() - started), ...next.counts });
         },
         abort: async () => {
