@@ -364,6 +364,14 @@ export function isFrozenMap(map: object): boolean {
   return true;
 }
 
+/**
+ * Records `map` as frozen for isFrozenMap without Object.freeze: for a map
+ * that is read-only by construction but cannot be frozen (proxy/stream/overlay.ts).
+ */
+export function markFrozenMap(map: object): void {
+  frozenMaps.add(map);
+}
+
 /** Object.freeze(map), remembered for isFrozenMap: for the code that builds a large map and freezes it. */
 export function freezeMap<T extends object>(map: T): T {
   Object.freeze(map);

@@ -4,9 +4,10 @@
 // four times the live heap before a full collection. A proxy at 10k routes
 // held ~55 MB of live objects (~45 since the second RSS pass), yet measured
 // 370–400 MB of RSS after 200 snapshot changes: empty semi-spaces and garbage
-// (each apply leaves a copy of the 10k-entry hosts map in large-object space,
-// freed only by a full GC). 8 MiB semi-spaces and an old generation of at most
-// twice the live heap brought that to ~185 MB; 2 MiB semi-spaces or 1.5× cost
+// (each apply then left a copy of the 10k-entry hosts map in large-object space,
+// freed only by a full GC; an overlay since the third RSS pass, see
+// proxy/stream/overlay.ts). 8 MiB semi-spaces and an old generation of at
+// most twice the live heap brought that to ~185 MB; 2 MiB semi-spaces or 1.5× cost
 // measurably more GC time per request under keep-alive load, a growth of 25–50 %
 // more CPU per change, --memory-saver-mode likely more GC per request
 // (docs/performance.md, 2026-11-26, and "Proxy RSS at 10k, second pass").

@@ -26,7 +26,8 @@ async function prepare(msg: Extract<ToWorker, { type: 'prepare' }>): Promise<voi
   let candidate: unknown;
   if ('snapshot' in msg) candidate = msg.snapshot;
   else {
-    const d = applyDelta(plane.current, { type: 'delta', base: msg.base, version: msg.version, patch: msg.patch });
+    // The candidate stays in this process: the hosts map may be an overlay (stream/overlay.ts).
+    const d = applyDelta(plane.current, { type: 'delta', base: msg.base, version: msg.version, patch: msg.patch }, { overlays: true });
     if (!d.ok) {
       send({ type: 'prepared', seq: msg.seq, ok: false, code: d.code, reason: d.reason });
       return;

@@ -26,7 +26,7 @@
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ANY_HOST, changedKeys } from '../../api/snapshot.ts';
+import { ANY_HOST, changedKeys, isFrozenMap } from '../../api/snapshot.ts';
 import type { Cluster, ClusterKey, Route, SecretKey, Snapshot, SnapshotCounts, TlsSecret, VirtualHost, WeightedBackend } from '../../api/snapshot.ts';
 import { ApplyCode, ApplyError } from '../errors.ts';
 import { ClusterBalancer, DnsBalancer } from '../upstream/balancer.ts';
@@ -194,7 +194,7 @@ export class RoutingTable {
 
     // A delta that replaced a few hosts of a large map: patch the previous
     // table's indexes with those hosts instead of indexing every host again.
-    const sameHosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && Object.isFrozen(vhosts);
+    const sameHosts = previous !== undefined && previous.snapshot.virtualHosts === vhosts && isFrozenMap(vhosts);
     const changed = previous === undefined || sameHosts ? undefined : changedHosts(previous.snapshot.virtualHosts, previous.#hosts.count, vhosts, hostKeys);
 
     // TLS first: it is the only step that can fail, and it takes no pool references.
@@ -463,7 +463,8 @@ const PATCH_SHARE = 0.125;
 function changedHosts(
   prev: Snapshot['virtualHosts'], prevCount: number, next: Snapshot['virtualHosts'], nextKeys: () => readonly string[],
 ): { hosts: Map<string, VirtualHost | undefined>; count: number } | undefined {
-  if (!Object.isFrozen(prev) || !Object.isFrozen(next)) return undefined;
+  // isFrozenMap: a delta's overlay (stream/overlay.ts) is read-only without Object.freeze.
+  if (!isFrozenMap(prev) || !isFrozenMap(next)) return undefined;
   const written = changedKeys(next, prev);
   if (written !== undefined) {
     if (written.size > Math.max(8, prevCount * PATCH_SHARE)) return undefined;

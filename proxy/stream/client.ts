@@ -51,6 +51,12 @@ export interface StreamClientOptions {
   readonly heartbeatTimeoutMs?: number;
   /** Give up on a connection attempt after this long (default 10 s). */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Deltas copy the large virtual hosts map as an overlay (stream/delta.ts,
+   * overlay.ts) instead of whole: only for an applier that keeps the candidate
+   * in this process (a DataPlane), not one that sends it to workers. Default false.
+   */
+  readonly overlays?: boolean;
   /** TLS settings for wss:// (CA bundle, client certificate, servername, ...). */
   readonly tls?: Pick<ClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> & { readonly servername?: string };
 }
@@ -215,8 +221,12 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       this.#armHeartbeat(ws);
       const buf = data as Buffer;
       if (isBinary) return void ws.close(1002, 'binary frames are not part of the protocol');
+      // Only the text and its size go into the queue: a closure over `buf`
+      // would keep the whole message's Buffer (5 MB at 10k routes) alive
+      // through the apply, long enough to be promoted and wait for a full GC.
       const text = buf.toString('utf8');
-      this.#enqueue(() => this.#handle(ws, text, buf.length));
+      const bytes = buf.length;
+      this.#enqueue(() => this.#handle(ws, text, bytes));
     });
     ws.on('ping', () => this.#armHeartbeat(ws));
     ws.on('pong', () => this.#armHeartbeat(ws));
@@ -269,6 +279,9 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
     let msg: ControllerMessage;
     try {
       msg = parseControllerMessage(text);
+      // Not needed past the parse: dropped so a young-generation collection
+      // during the apply can free it (a 10k-route full message is a 5 MB string).
+      text = '';
     } catch (err) {
       ws.close(1002, truncate(err instanceof StreamProtocolError ? err.message : String(err)));
       return;
@@ -282,7 +295,7 @@ export class StreamClient extends EventEmitter<StreamClientEvents> {
       outcome = await this.#apply(msg.snapshot);
     } else {
       version = msg.version;
-      const result = applyDelta(applier.current, msg);
+      const result = applyDelta(applier.current, msg, { overlays: this.#opts.overlays === true });
       outcome = result.ok ? await this.#apply(result.candidate) : { ok: false, version, code: result.code, reason: result.reason };
     }
     if (outcome.ok) {

@@ -28,6 +28,7 @@ import type { Operation } from 'fast-json-patch';
 import { freezeMap, mapKeys, noteMapCopy, noteMapKeys, type Snapshot } from '../../api/snapshot.ts';
 import { deepFreeze } from '../../api/version.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, type DeltaMessage } from '../../api/stream.ts';
+import { freezeOverlay, isOverlay, overlayOf } from './overlay.ts';
 
 /** The candidate snapshot (untrusted until the applier validates it), or why there is none. */
 export type DeltaResult =
@@ -39,13 +40,23 @@ export type DeltaResult =
  * mutates `current`. Sub-objects the patch does not write into are shared with
  * `current` (the applier freezes the candidate, so sharing frozen objects is safe).
  */
-export function applyDelta(current: Snapshot | undefined, delta: DeltaMessage): DeltaResult {
+/** Options of applyDelta. */
+export interface DeltaOptions {
+  /**
+   * Copy a large top-level map (the virtual hosts) as an overlay over the
+   * served one instead of whole (overlay.ts). Only for a candidate applied in
+   * this process: an overlay cannot be structured-cloned to a worker.
+   */
+  readonly overlays?: boolean;
+}
+
+export function applyDelta(current: Snapshot | undefined, delta: DeltaMessage, options: DeltaOptions = {}): DeltaResult {
   if (current === undefined || current.version !== delta.base) {
     return { ok: false, code: DELTA_BASE_MISMATCH, reason: `delta from ${delta.base} but serving ${current?.version ?? 'nothing'}` };
   }
   let candidate: unknown;
   try {
-    candidate = patchCopyOnWrite(current, delta.patch);
+    candidate = patchCopyOnWrite(current, delta.patch, options.overlays === true);
   } catch (err) {
     return { ok: false, code: DELTA_APPLY_FAILED, reason: `patch does not apply: ${describe(err)}` };
   }
@@ -62,9 +73,12 @@ export function applyDelta(current: Snapshot | undefined, delta: DeltaMessage): 
  * operation or a path that does not exist throws) and `__proto__` /
  * `constructor/prototype` paths are banned, exactly as applyPatch does.
  */
-function patchCopyOnWrite(served: object, patch: readonly Operation[]): unknown {
+function patchCopyOnWrite(served: object, patch: readonly Operation[], overlays: boolean): unknown {
   if (!Array.isArray(patch)) throw new jsonpatch.JsonPatchError('Patch sequence must be an array', 'SEQUENCE_NOT_AN_ARRAY');
+  // A copy operation ends in a deepFreeze of the whole document, which an
+  // overlay refuses (overlay.ts): never sent by the controller, so plain copies then.
   const own: Own = new Map();
+  own.overlays = overlays && !patch.some((op) => (op as { op?: unknown } | null)?.op === 'copy');
   let doc: unknown = served;
   let cloned = false;
   for (let i = 0; i < patch.length; i++) {
@@ -96,6 +110,12 @@ function patchCopyOnWrite(served: object, patch: readonly Operation[]): unknown 
   for (let i = copies.length - 1; i >= 0; i--) {
     const [copy, { from, written }] = copies[i]!;
     if (Array.isArray(copy)) { Object.freeze(copy); continue; }
+    if (isOverlay(copy)) {
+      // Its keys come from its base and changes when asked (overlay.ts): no list kept.
+      freezeOverlay(copy);
+      noteMapCopy(copy, from, written);
+      continue;
+    }
     // Remembered as frozen: Object.isFrozen of a 10k-key map walks it (isFrozenMap).
     freezeMap(copy);
     noteMapCopy(copy, from, written);
@@ -139,12 +159,18 @@ function keysAfter(copy: object, from: object, written: ReadonlySet<string>): re
   return out;
 }
 
-/** Our copies: each with the container it copies and the keys written into it since. */
-type Own = Map<object, { readonly from: object; readonly written: Set<string> }>;
+/**
+ * Our copies: each with the container it copies and the keys written into it
+ * since; `overlays` when a top-level map may be copied as an overlay.
+ */
+type Own = Map<object, { readonly from: object; readonly written: Set<string> }> & { overlays?: boolean };
 
-/** A copy of `value`, recorded as ours. */
-function copyOf(value: object, own: Own): object {
-  const copy = shallowCopy(value);
+/** Top-level snapshot maps that may be overlays (overlay.ts): the one a one-route change writes into. */
+const OVERLAID = new Set(['virtualHosts']);
+
+/** A copy of `value`, recorded as ours; an overlay when `field` is a top-level map that may be one. */
+function copyOf(value: object, own: Own, field?: string): object {
+  const copy = (own.overlays === true && field !== undefined && OVERLAID.has(field) ? overlayOf(value, () => mapKeys(value).length) : undefined) ?? shallowCopy(value);
   own.set(copy, { from: value, written: new Set() });
   return copy;
 }
@@ -179,7 +205,7 @@ function prepare(root: unknown, pointer: string, own: Own): void {
       continue;
     }
     own.get(parent)?.written.add(key);
-    parent = parent[key] = copyOf(child, own) as Record<string, unknown>;
+    parent = parent[key] = copyOf(child, own, t === 1 ? key : undefined) as Record<string, unknown>;
   }
 }
 

@@ -1,0 +1,155 @@
+// A delta's copy of a large map without copying it: a view that reads the
+// keys the patches wrote from a small Map of changes and every other key from
+// a frozen base map, behind a Proxy that behaves as the plain object it
+// stands for (own keys, descriptors, `in`, JSON.stringify).
+//
+// Why: a one-host delta at 10k hosts used to copy the 10k-key virtual hosts
+// map (a 384 KB dictionary, plus its 84 KB key list). The copy lives as long
+// as its snapshot, so under traffic it is promoted and becomes old-generation
+// garbage at the next change, freed only by a full GC: ~0.47 MB of resident
+// memory per change until then (docs/performance.md, "Proxy RSS third pass").
+// An overlay costs the Map of changes since its base instead; when that grows
+// past MAX_CHANGES the next delta makes a plain copy again (delta.ts), which
+// becomes the next base.
+//
+// Only the proxy builds overlays (stream/delta.ts, for a top-level snapshot
+// map of at least MIN_KEYS keys), and only for a DataPlane in this process: a
+// snapshot holding one cannot be structured-cloned to a worker process.
+// Validation, the version and the routing table read an overlay through its
+// traps, asking only about the keys the delta wrote (changedKeys); "frozen" is
+// recorded (markFrozenMap) rather than Object.freeze'd, since a Proxy over an
+// extensible target cannot report itself frozen while listing keys its target
+// lacks.
+import { markFrozenMap } from '../../api/snapshot.ts';
+
+/** Maps smaller than this are copied: the copy is cheap and the tests' snapshots stay plain objects. */
+export const MIN_KEYS = 1024;
+/** Changes an overlay may carry over its base before a delta copies it whole again (a new base). */
+export const MAX_CHANGES = 64;
+
+const GONE = Symbol('removed');
+
+interface State {
+  /** A plain, frozen map. */
+  readonly base: Readonly<Record<string, unknown>>;
+  /** Keys written since `base`: their value, or GONE. */
+  readonly changes: Map<string, unknown>;
+  frozen: boolean;
+  /** The own keys, once frozen and asked for. */
+  keys?: string[];
+}
+
+// By Proxy target (a fresh empty object per overlay) and by the Proxy itself.
+const byTarget = new WeakMap<object, State>();
+const byProxy = new WeakMap<object, State>();
+
+function own(s: State, key: string): boolean {
+  const c = s.changes.get(key);
+  if (c !== undefined || s.changes.has(key)) return c !== GONE;
+  return Object.hasOwn(s.base, key);
+}
+
+function value(s: State, key: string): unknown {
+  if (s.changes.has(key)) {
+    const c = s.changes.get(key);
+    return c === GONE ? undefined : c;
+  }
+  return Object.hasOwn(s.base, key) ? s.base[key] : undefined;
+}
+
+/** The base's keys in its order without the removed ones, then the added ones: a plain copy's order. */
+function ownKeys(s: State): string[] {
+  if (s.keys !== undefined) return s.keys;
+  const out: string[] = [];
+  for (const k of Object.keys(s.base)) if (s.changes.get(k) !== GONE) out.push(k);
+  for (const [k, v] of s.changes) if (v !== GONE && !Object.hasOwn(s.base, k)) out.push(k);
+  if (s.frozen) s.keys = out;
+  return out;
+}
+
+const handler: ProxyHandler<object> = {
+  get(target, key, receiver) {
+    const s = byTarget.get(target)!;
+    if (typeof key === 'string' && own(s, key)) return value(s, key);
+    return Reflect.get(target, key, receiver); // inherited (Object.prototype), as for a plain object
+  },
+  has(target, key) {
+    const s = byTarget.get(target)!;
+    return (typeof key === 'string' && own(s, key)) || Reflect.has(target, key);
+  },
+  getOwnPropertyDescriptor(target, key) {
+    const s = byTarget.get(target)!;
+    if (typeof key !== 'string' || !own(s, key)) return undefined;
+    // configurable: a Proxy may not report a non-configurable property its target lacks.
+    return { value: value(s, key), writable: !s.frozen, enumerable: true, configurable: true };
+  },
+  ownKeys(target) {
+    return ownKeys(byTarget.get(target)!);
+  },
+  set(target, key, v) {
+    const s = byTarget.get(target)!;
+    if (s.frozen || typeof key !== 'string') return false;
+    s.changes.set(key, v);
+    return true;
+  },
+  defineProperty(target, key, desc) {
+    const s = byTarget.get(target)!;
+    if (s.frozen || typeof key !== 'string' || !('value' in desc)) return false;
+    s.changes.set(key, desc.value);
+    return true;
+  },
+  deleteProperty(target, key) {
+    const s = byTarget.get(target)!;
+    if (s.frozen || typeof key !== 'string') return false;
+    if (own(s, key)) s.changes.set(key, GONE);
+    return true;
+  },
+  // Object.freeze would make the target non-extensible, after which the keys
+  // listed above would break the Proxy invariants: refuse (freezeOverlay instead).
+  preventExtensions() {
+    return false;
+  },
+  setPrototypeOf() {
+    return false;
+  },
+};
+
+/**
+ * A writable overlay over `from` (a frozen plain map, or a frozen overlay),
+ * or undefined when `from` should be copied instead: too small, or an overlay
+ * that already carries MAX_CHANGES changes.
+ */
+export function overlayOf(from: object, keyCount: () => number): object | undefined {
+  const prev = byProxy.get(from);
+  let state: State;
+  if (prev !== undefined) {
+    if (!prev.frozen || prev.changes.size >= MAX_CHANGES) return undefined;
+    state = { base: prev.base, changes: new Map(prev.changes), frozen: false };
+  } else {
+    if (Array.isArray(from) || !Object.isFrozen(from) || keyCount() < MIN_KEYS) return undefined;
+    state = { base: from as Record<string, unknown>, changes: new Map(), frozen: false };
+  }
+  const target = {};
+  const proxy = new Proxy(target, handler);
+  byTarget.set(target, state);
+  byProxy.set(proxy, state);
+  return proxy;
+}
+
+/** Whether `map` is an overlay (made by overlayOf). */
+export function isOverlay(map: object): boolean {
+  return byProxy.has(map);
+}
+
+/** Makes an overlay read-only for good and records it as a frozen map (api/snapshot.ts isFrozenMap). */
+export function freezeOverlay(map: object): void {
+  const s = byProxy.get(map);
+  if (s === undefined) throw new TypeError('not an overlay');
+  s.frozen = true;
+  markFrozenMap(map);
+}
+
+/** The number of changes `map` (an overlay) carries over its base; for tests. */
+export function overlayChanges(map: object): number {
+  return byProxy.get(map)?.changes.size ?? 0;
+}
