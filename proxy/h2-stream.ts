@@ -34,6 +34,15 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 // Never trailers: those, and the fields that frame or route a message.
 const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length', 'host']);
 
+/**
+ * Response field names already checked (TOKEN), as given → lower case: the
+ * same few names (an upstream's content-type, date, server...) come with
+ * every response, and a lookup costs less than a lower-casing and a regexp
+ * test. Bounded: past SENT_NAMES_MAX names, new ones are checked each time.
+ */
+const sentNames = new Map<string, string>();
+const SENT_NAMES_MAX = 1024;
+
 /** An HTTP/2 request (one stream). */
 export class H2Request {
   readonly method: string;
@@ -46,15 +55,20 @@ export class H2Request {
   readonly stream: ServerHttp2Stream;
   readonly socket: Socket;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
+  /**
+   * `socket`: the session's TLS socket (servers.ts keeps it per session).
+   * Without it, Node's `session.socket`, a Proxy in front of that socket
+   * whose every property read is a trap; the proxy reads a few per request
+   * (client address, X-Forwarded-Port). Either way client-address.ts finds
+   * the accepted TCP socket behind it as _parent.
+   */
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], socket?: Socket) {
     this.stream = stream;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
     this.method = headers[':method'] as string;
     this.url = headers[':path'] as string;
-    // The session's socket (a proxy object Node puts in front of the TLS
-    // socket; client-address.ts finds the raw socket behind it as _parent).
-    this.socket = stream.session!.socket as Socket;
+    this.socket = socket ?? (stream.session!.socket as Socket);
   }
 
   /**
@@ -126,22 +140,41 @@ export class H2Response extends ResponseEvents {
     // on() here cost ~10 µs per request more (h2load A/B, load 5; not understood).
     const closed = streamOpened(stream.session);
     stream.once('close', () => {
-      this.emit('close');
+      const listeners = this.#closeListeners;
+      this.#closeListeners = undefined;
+      if (listeners !== undefined) for (const l of listeners) l.call(this);
       closed?.();
     });
     stream.on('error', ignore);
   }
 
+  /**
+   * 'close' listeners, called in order when the stream closes. Kept here
+   * rather than by EventEmitter: every response has two (listener.ts,
+   * forward.ts) and 'close' comes once, so once() needs no wrapper and the
+   * emit no copy of a listener array. Not removable (nobody removes one).
+   */
+  #closeListeners: ((this: H2Response) => void)[] | undefined;
+
   // 'drain' is forwarded from the stream only once someone listens for it
   // (exchange.ts does under backpressure): most responses never need it.
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'close') return this.#onClose(listener);
     if (event === 'drain') this.#wireDrain();
     return super.on(event, listener);
   }
 
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'close') return this.#onClose(listener);
     if (event === 'drain') this.#wireDrain();
     return super.once(event, listener);
+  }
+
+  /** Adds a 'close' listener (once() and on() alike: it comes once); one added after the close is never called, as with an emitter. */
+  #onClose(listener: (this: H2Response) => void): this {
+    if (this.#closeListeners === undefined) this.#closeListeners = [listener];
+    else this.#closeListeners.push(listener);
+    return this;
   }
 
   #wireDrain(): void {
@@ -192,13 +225,19 @@ export class H2Response extends ResponseEvents {
     const out: string[] = [':status', String(status)];
     const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
     for (let i = 0; i < list.length; i += 2) {
-      const name = (list[i] as string).toLowerCase();
+      const given = list[i] as string;
       const value = String(list[i + 1]);
-      if (CONNECTION_SPECIFIC.has(name)) continue;
       // node:http's own rules (the same expressions); its validators run only
       // to throw their error. A repeated name stays repeated: Node sends each
       // (and refuses repeats of single-value fields at respond()).
-      if (!TOKEN.test(name) || INVALID_VALUE_CHAR.test(value)) throwInvalidField([name, value]);
+      let name = sentNames.get(given);
+      if (name === undefined) {
+        name = given.toLowerCase();
+        if (!TOKEN.test(name)) throwInvalidField([name, value]);
+        if (sentNames.size < SENT_NAMES_MAX) sentNames.set(given, name);
+      }
+      if (CONNECTION_SPECIFIC.has(name)) continue;
+      if (INVALID_VALUE_CHAR.test(value)) throwInvalidField([name, value]);
       out.push(name, value);
     }
     this.statusCode = status;
