@@ -41,6 +41,8 @@ const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length
  * test. Bounded: past SENT_NAMES_MAX names, new ones are checked each time.
  */
 const sentNames = new Map<string, string>();
+/** Status codes as the strings :status carries (a number converted per response otherwise). */
+const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => String(i));
 const SENT_NAMES_MAX = 1024;
 
 /** An HTTP/2 request (one stream). */
@@ -222,7 +224,7 @@ export class H2Response extends ResponseEvents {
    * name or value, having set nothing.
    */
   writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number>>): this {
-    const out: string[] = [':status', String(status)];
+    const out: string[] = [':status', STATUS_TEXT[status] ?? String(status)];
     const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
     for (let i = 0; i < list.length; i += 2) {
       const given = list[i] as string;
@@ -252,7 +254,9 @@ export class H2Response extends ResponseEvents {
    * rest still go.
    */
   addTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void {
-    for (const name of Object.keys(trailers)) {
+    // for-in, not Object.keys(): nearly every response has none, and an
+    // empty object's keys would be an array allocated per response.
+    for (const name in trailers) {
       const value = trailers[name];
       if (value === undefined || NOT_TRAILERS.has(name)) continue;
       (this.#trailers ??= {})[name] = value;
@@ -272,7 +276,7 @@ export class H2Response extends ResponseEvents {
   /** Sends the held headers; false if the stream was reset instead (a header Node refused). */
   #respond(endStream: boolean, waitForTrailers: boolean): boolean {
     this.#sent = true;
-    const headers = this.#held ?? [':status', String(this.statusCode)];
+    const headers = this.#held ?? [':status', STATUS_TEXT[this.statusCode] ?? String(this.statusCode)];
     this.#held = undefined;
     try {
       if (!waitForTrailers) {
