@@ -6,7 +6,8 @@
 // forward.ts, exchange.ts, errors.ts, listeners.ts), with the same behaviour:
 // - request: headers as Node's stream event gives them (pseudo-headers
 //   included, repeats joined as Node joins them), rawHeaders, method and url
-//   from :method and :path, the session's socket; the body is a Readable fed
+//   from :method and :path, the session's TLS socket (not Node's Proxy in
+//   front of it: docs/performance.md, "HTTP/2 per request, second pass"); the body is a Readable fed
 //   by the stream (`body`), read by the upstream dispatch;
 // - response: writeHead() holds status and headers, and write() the first
 //   body chunk, until the end or the next turn of the event loop (a second
@@ -20,7 +21,8 @@
 //   addTrailers() before end() sends them after the body, as a trailing
 //   HEADERS frame; destroy() resets the stream (a truncated body is visible);
 // - events: 'drain', and 'close' when the stream closed (writableFinished
-//   tells a complete response from a cut one, as forward.ts expects).
+//   tells a complete response from a cut one, as forward.ts expects); 'close'
+//   listeners cannot be removed (nobody does).
 import { INVALID_VALUE_CHAR, throwInvalidField, TOKEN } from './field-rules.ts';
 import { ResponseEvents } from './response-events.ts';
 import { streamOpened } from './h2-sessions.ts';
