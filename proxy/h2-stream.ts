@@ -6,7 +6,8 @@
 // forward.ts, exchange.ts, errors.ts, listeners.ts), with the same behaviour:
 // - request: headers as Node's stream event gives them (pseudo-headers
 //   included, repeats joined as Node joins them), rawHeaders, method and url
-//   from :method and :path, the session's socket; the body is a Readable fed
+//   from :method and :path, the session's TLS socket (not Node's Proxy in
+//   front of it: docs/performance.md, "HTTP/2 per request, second pass"); the body is a Readable fed
 //   by the stream (`body`), read by the upstream dispatch;
 // - response: writeHead() holds status and headers, and write() the first
 //   body chunk, until the end or the next turn of the event loop (a second
@@ -20,7 +21,8 @@
 //   addTrailers() before end() sends them after the body, as a trailing
 //   HEADERS frame; destroy() resets the stream (a truncated body is visible);
 // - events: 'drain', and 'close' when the stream closed (writableFinished
-//   tells a complete response from a cut one, as forward.ts expects).
+//   tells a complete response from a cut one, as forward.ts expects); 'close'
+//   listeners cannot be removed (nobody does).
 import { INVALID_VALUE_CHAR, throwInvalidField, TOKEN } from './field-rules.ts';
 import { ResponseEvents } from './response-events.ts';
 import { streamOpened } from './h2-sessions.ts';
@@ -34,6 +36,17 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 // Never trailers: those, and the fields that frame or route a message.
 const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length', 'host']);
 
+/**
+ * Response field names already checked (TOKEN), as given → lower case: the
+ * same few names (an upstream's content-type, date, server...) come with
+ * every response, and a lookup costs less than a lower-casing and a regexp
+ * test. Bounded: past SENT_NAMES_MAX names, new ones are checked each time.
+ */
+const sentNames = new Map<string, string>();
+/** Status codes as the strings :status carries (a number converted per response otherwise). */
+const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => String(i));
+const SENT_NAMES_MAX = 1024;
+
 /** An HTTP/2 request (one stream). */
 export class H2Request {
   readonly method: string;
@@ -46,15 +59,20 @@ export class H2Request {
   readonly stream: ServerHttp2Stream;
   readonly socket: Socket;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
+  /**
+   * `socket`: the session's TLS socket (servers.ts keeps it per session).
+   * Without it, Node's `session.socket`, a Proxy in front of that socket
+   * whose every property read is a trap; the proxy reads a few per request
+   * (client address, X-Forwarded-Port). Either way client-address.ts finds
+   * the accepted TCP socket behind it as _parent.
+   */
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], socket?: Socket) {
     this.stream = stream;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
     this.method = headers[':method'] as string;
     this.url = headers[':path'] as string;
-    // The session's socket (a proxy object Node puts in front of the TLS
-    // socket; client-address.ts finds the raw socket behind it as _parent).
-    this.socket = stream.session!.socket as Socket;
+    this.socket = socket ?? (stream.session!.socket as Socket);
   }
 
   /**
@@ -126,22 +144,41 @@ export class H2Response extends ResponseEvents {
     // on() here cost ~10 µs per request more (h2load A/B, load 5; not understood).
     const closed = streamOpened(stream.session);
     stream.once('close', () => {
-      this.emit('close');
+      const listeners = this.#closeListeners;
+      this.#closeListeners = undefined;
+      if (listeners !== undefined) for (const l of listeners) l.call(this);
       closed?.();
     });
     stream.on('error', ignore);
   }
 
+  /**
+   * 'close' listeners, called in order when the stream closes. Kept here
+   * rather than by EventEmitter: every response has two (listener.ts,
+   * forward.ts) and 'close' comes once, so once() needs no wrapper and the
+   * emit no copy of a listener array. Not removable (nobody removes one).
+   */
+  #closeListeners: ((this: H2Response) => void)[] | undefined;
+
   // 'drain' is forwarded from the stream only once someone listens for it
   // (exchange.ts does under backpressure): most responses never need it.
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'close') return this.#onClose(listener);
     if (event === 'drain') this.#wireDrain();
     return super.on(event, listener);
   }
 
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'close') return this.#onClose(listener);
     if (event === 'drain') this.#wireDrain();
     return super.once(event, listener);
+  }
+
+  /** Adds a 'close' listener (once() and on() alike: it comes once); one added after the close is never called, as with an emitter. */
+  #onClose(listener: (this: H2Response) => void): this {
+    if (this.#closeListeners === undefined) this.#closeListeners = [listener];
+    else this.#closeListeners.push(listener);
+    return this;
   }
 
   #wireDrain(): void {
@@ -189,16 +226,22 @@ export class H2Response extends ResponseEvents {
    * name or value, having set nothing.
    */
   writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number>>): this {
-    const out: string[] = [':status', String(status)];
+    const out: string[] = [':status', STATUS_TEXT[status] ?? String(status)];
     const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
     for (let i = 0; i < list.length; i += 2) {
-      const name = (list[i] as string).toLowerCase();
+      const given = list[i] as string;
       const value = String(list[i + 1]);
-      if (CONNECTION_SPECIFIC.has(name)) continue;
       // node:http's own rules (the same expressions); its validators run only
       // to throw their error. A repeated name stays repeated: Node sends each
       // (and refuses repeats of single-value fields at respond()).
-      if (!TOKEN.test(name) || INVALID_VALUE_CHAR.test(value)) throwInvalidField([name, value]);
+      let name = sentNames.get(given);
+      if (name === undefined) {
+        name = given.toLowerCase();
+        if (!TOKEN.test(name)) throwInvalidField([name, value]);
+        if (sentNames.size < SENT_NAMES_MAX) sentNames.set(given, name);
+      }
+      if (CONNECTION_SPECIFIC.has(name)) continue;
+      if (INVALID_VALUE_CHAR.test(value)) throwInvalidField([name, value]);
       out.push(name, value);
     }
     this.statusCode = status;
@@ -213,7 +256,9 @@ export class H2Response extends ResponseEvents {
    * rest still go.
    */
   addTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void {
-    for (const name of Object.keys(trailers)) {
+    // for-in, not Object.keys(): nearly every response has none, and an
+    // empty object's keys would be an array allocated per response.
+    for (const name in trailers) {
       const value = trailers[name];
       if (value === undefined || NOT_TRAILERS.has(name)) continue;
       (this.#trailers ??= {})[name] = value;
@@ -233,7 +278,7 @@ export class H2Response extends ResponseEvents {
   /** Sends the held headers; false if the stream was reset instead (a header Node refused). */
   #respond(endStream: boolean, waitForTrailers: boolean): boolean {
     this.#sent = true;
-    const headers = this.#held ?? [':status', String(this.statusCode)];
+    const headers = this.#held ?? [':status', STATUS_TEXT[this.statusCode] ?? String(this.statusCode)];
     this.#held = undefined;
     try {
       if (!waitForTrailers) {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
 import { sealSnapshot } from '../api/version.ts';
@@ -348,5 +349,42 @@ test('a response\'s first chunk waits at most a turn: a streamed body is deliver
     }
   } finally {
     await backend.close();
+  }
+});
+
+// H2Request reads the client address and port from the session's TLS socket
+// (servers.ts keeps it per session) rather than Node's Proxy in front of it:
+// the PROXY header's client must still be found behind it.
+test('an HTTP/2 client behind a PROXY header: X-Forwarded-For and X-Real-IP name the header\'s client, X-Forwarded-Port the listener', async () => {
+  const local = new DataPlane({ http1Engine: testEngine() });
+  const p = await freePort();
+  try {
+    assert.ok((await local.apply(sealSnapshot(content({
+      listeners: { https: { protocol: 'https', address: '127.0.0.1', port: p, defaultSecret: '@default', proxyProtocol: true } },
+      virtualHosts: { '*': vhost([route('Prefix', '/', 'c/h1')]) },
+      clusters: { 'c/h1': cluster(echo.port) },
+      secrets,
+    })))).ok);
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(p, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    });
+    sock.write('PROXY TCP4 203.0.113.9 10.0.0.1 40002 443\r\n');
+    const session = http2.connect(`https://127.0.0.1:${p}`, { createConnection: () => tls.connect({ socket: sock, ALPNProtocols: ['h2'], rejectUnauthorized: false }) });
+    session.on('error', () => {});
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await h2request(session, { ':path': `/x${i}`, ':authority': 'shop.example.com' });
+        assert.equal(r.headers[':status'], 200);
+        const e = JSON.parse(r.body) as Echoed;
+        assert.equal(e.headers['x-forwarded-for'], '203.0.113.9', `stream ${i}`);
+        assert.equal(e.headers['x-real-ip'], '203.0.113.9');
+        assert.equal(e.headers['x-forwarded-port'], String(p));
+      }
+    } finally {
+      session.destroy();
+    }
+  } finally {
+    await local.close();
   }
 });

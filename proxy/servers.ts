@@ -5,7 +5,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import type { Http2SecureServer, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import { H2Request, H2Response } from './h2-stream.ts';
 import { h2ServerOptions } from './h2-sessions.ts';
 import type { RoutingTable } from './routing/table.ts';
@@ -110,14 +111,29 @@ export function http1Server(
  * (h2-stream.ts says why the proxy avoids them). TLS, SNI, ALPN and the
  * handshake timeout stay the TLS server's.
  */
-export function takeHttp1Connections(server: Http2SecureServer, h1: http.Server | Http1Server): void {
+export function takeHttp1Connections(server: Http2SecureServer, h1: http.Server | Http1Server, onSession?: (session: Http2Session, socket: TLSSocket) => void): void {
   const listeners = server.listeners('secureConnection') as Array<(this: Http2SecureServer, socket: TLSSocket) => void>;
   if (listeners.length !== 1) throw new Error(`expected node:http2's one secureConnection listener, found ${listeners.length}`);
   const h2 = listeners[0]!;
   server.removeAllListeners('secureConnection');
+  // `onSession` learns each HTTP/2 session's TLS socket: Node creates the
+  // session and emits 'session' synchronously inside its listener, and
+  // offers the socket afterwards only through a Proxy (H2Request says why
+  // that matters).
+  let accepting: TLSSocket | undefined;
+  if (onSession !== undefined) {
+    server.on('session', (session: Http2Session) => {
+      if (accepting !== undefined) onSession(session, accepting);
+    });
+  }
   server.on('secureConnection', function (this: Http2SecureServer, socket: TLSSocket) {
-    if (socket.alpnProtocol === 'h2') h2.call(this, socket);
-    else h1.emit('connection', socket);
+    if (socket.alpnProtocol !== 'h2') return void h1.emit('connection', socket);
+    accepting = socket;
+    try {
+      h2.call(this, socket);
+    } finally {
+      accepting = undefined;
+    }
   });
 }
 
@@ -169,9 +185,10 @@ export function createHttpsServer(
     },
   });
   // allowHTTP1 stays on: it is what makes ALPN offer http/1.1 (and accept no ALPN).
+  const sockets = new WeakMap<Http2Session, Socket>();
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-    onRequest(new H2Request(stream, headers, rawHeaders), new H2Response(stream));
+    onRequest(new H2Request(stream, headers, rawHeaders, sockets.get(stream.session!)), new H2Response(stream));
   });
-  takeHttp1Connections(server, http1);
+  takeHttp1Connections(server, http1, (session, socket) => sockets.set(session, socket));
   return server;
 }
