@@ -21,8 +21,7 @@
 //   addTrailers() before end() sends them after the body, as a trailing
 //   HEADERS frame; destroy() resets the stream (a truncated body is visible);
 // - events: 'drain', and 'close' when the stream closed (writableFinished
-//   tells a complete response from a cut one, as forward.ts expects); 'close'
-//   listeners cannot be removed (nobody does).
+//   tells a complete response from a cut one, as forward.ts expects).
 import { INVALID_VALUE_CHAR, throwInvalidField, TOKEN } from './field-rules.ts';
 import { ResponseEvents } from './response-events.ts';
 import { streamOpened } from './h2-sessions.ts';
@@ -144,41 +143,22 @@ export class H2Response extends ResponseEvents {
     // on() here cost ~10 µs per request more (h2load A/B, load 5; not understood).
     const closed = streamOpened(stream.session);
     stream.once('close', () => {
-      const listeners = this.#closeListeners;
-      this.#closeListeners = undefined;
-      if (listeners !== undefined) for (const l of listeners) l.call(this);
+      this.emit('close');
       closed?.();
     });
     stream.on('error', ignore);
   }
 
-  /**
-   * 'close' listeners, called in order when the stream closes. Kept here
-   * rather than by EventEmitter: every response has two (listener.ts,
-   * forward.ts) and 'close' comes once, so once() needs no wrapper and the
-   * emit no copy of a listener array. Not removable (nobody removes one).
-   */
-  #closeListeners: ((this: H2Response) => void)[] | undefined;
-
   // 'drain' is forwarded from the stream only once someone listens for it
   // (exchange.ts does under backpressure): most responses never need it.
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    if (event === 'close') return this.#onClose(listener);
     if (event === 'drain') this.#wireDrain();
     return super.on(event, listener);
   }
 
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
-    if (event === 'close') return this.#onClose(listener);
     if (event === 'drain') this.#wireDrain();
     return super.once(event, listener);
-  }
-
-  /** Adds a 'close' listener (once() and on() alike: it comes once); one added after the close is never called, as with an emitter. */
-  #onClose(listener: (this: H2Response) => void): this {
-    if (this.#closeListeners === undefined) this.#closeListeners = [listener];
-    else this.#closeListeners.push(listener);
-    return this;
   }
 
   #wireDrain(): void {
