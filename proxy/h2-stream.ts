@@ -44,6 +44,7 @@ const NOT_TRAILERS = new Set([...CONNECTION_SPECIFIC, 'trailer', 'content-length
 const sentNames = new Map<string, string>();
 /** Status codes as the strings :status carries (a number converted per response otherwise). */
 const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => String(i));
+const statusText = (status: number): string => STATUS_TEXT[status] ?? String(status);
 const SENT_NAMES_MAX = 1024;
 
 /** An HTTP/2 request (one stream). */
@@ -206,7 +207,7 @@ export class H2Response extends ResponseEvents {
    * name or value, having set nothing.
    */
   writeHead(status: number, headers?: readonly string[] | Readonly<Record<string, string | number>>): this {
-    const out: string[] = [':status', STATUS_TEXT[status] ?? String(status)];
+    const out: string[] = [':status', statusText(status)];
     const list: readonly (string | number)[] = headers === undefined ? [] : Array.isArray(headers) ? headers : Object.entries(headers).flat();
     for (let i = 0; i < list.length; i += 2) {
       const given = list[i] as string;
@@ -258,7 +259,7 @@ export class H2Response extends ResponseEvents {
   /** Sends the held headers; false if the stream was reset instead (a header Node refused). */
   #respond(endStream: boolean, waitForTrailers: boolean): boolean {
     this.#sent = true;
-    const headers = this.#held ?? [':status', STATUS_TEXT[this.statusCode] ?? String(this.statusCode)];
+    const headers = this.#held ?? [':status', statusText(this.statusCode)];
     this.#held = undefined;
     try {
       if (!waitForTrailers) {

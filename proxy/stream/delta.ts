@@ -35,11 +35,6 @@ export type DeltaResult =
   | { readonly ok: true; readonly candidate: unknown }
   | { readonly ok: false; readonly code: typeof DELTA_BASE_MISMATCH | typeof DELTA_APPLY_FAILED; readonly reason: string };
 
-/**
- * Applies `delta` to a copy-on-write view of `current`; never throws, never
- * mutates `current`. Sub-objects the patch does not write into are shared with
- * `current` (the applier freezes the candidate, so sharing frozen objects is safe).
- */
 /** Options of applyDelta. */
 export interface DeltaOptions {
   /**
@@ -50,6 +45,11 @@ export interface DeltaOptions {
   readonly overlays?: boolean;
 }
 
+/**
+ * Applies `delta` to a copy-on-write view of `current`; never throws, never
+ * mutates `current`. Sub-objects the patch does not write into are shared with
+ * `current` (the applier freezes the candidate, so sharing frozen objects is safe).
+ */
 export function applyDelta(current: Snapshot | undefined, delta: DeltaMessage, options: DeltaOptions = {}): DeltaResult {
   if (current === undefined || current.version !== delta.base) {
     return { ok: false, code: DELTA_BASE_MISMATCH, reason: `delta from ${delta.base} but serving ${current?.version ?? 'nothing'}` };
@@ -110,16 +110,14 @@ function patchCopyOnWrite(served: object, patch: readonly Operation[], overlays:
   for (let i = copies.length - 1; i >= 0; i--) {
     const [copy, { from, written }] = copies[i]!;
     if (Array.isArray(copy)) { Object.freeze(copy); continue; }
-    if (isOverlay(copy)) {
-      // Its keys come from its base and changes when asked (overlay.ts): no list kept.
-      freezeOverlay(copy);
-      noteMapCopy(copy, from, written);
-      continue;
-    }
-    // Remembered as frozen: Object.isFrozen of a 10k-key map walks it (isFrozenMap).
-    freezeMap(copy);
+    // An overlay's keys come from its base and changes when asked (overlay.ts):
+    // no list kept. A plain copy is remembered as frozen (Object.isFrozen of a
+    // 10k-key map walks it: isFrozenMap) with its key list.
+    const overlay = isOverlay(copy);
+    if (overlay) freezeOverlay(copy);
+    else freezeMap(copy);
     noteMapCopy(copy, from, written);
-    noteMapKeys(copy, keysAfter(copy, from, written));
+    if (!overlay) noteMapKeys(copy, keysAfter(copy, from, written));
   }
   return doc;
 }
