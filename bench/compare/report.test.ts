@@ -52,6 +52,10 @@ test('half-rate goal: Turnout p99 over nginx p99, ≤ 1.5× passes', () => {
   assert.equal(miss.pass, false);
   assert.match(miss.note!, /reached 80 of 100/);
   assert.deepEqual(rateGoals([r('turnout', 3)]), []);
+  // Interleaved runs: the ratio of each round's pair is printed beside the ratio of the medians.
+  const runs = (...p99s: number[]) => p99s.map((p99) => ({ p99 }) as RateRow['runs'][number]);
+  const paired = rateGoals([{ ...r('nginx', 2), runs: runs(1, 2, 4), interleaved: true }, { ...r('turnout', 3), runs: runs(2, 3, 2), interleaved: true }])[0]!;
+  assert.match(paired.measured, /^1\.50× .*; per round 2\.00, 1\.50, 0\.50×\)$/);
 });
 
 test('the report: header with both load averages, every section in order, then one goals table with pass / miss / not judged', () => {
