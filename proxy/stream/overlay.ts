@@ -10,7 +10,10 @@
 // memory per change until then (docs/performance.md, "Proxy RSS third pass").
 // An overlay costs the Map of changes since its base instead; when that grows
 // past MAX_CHANGES the next delta makes a plain copy again (delta.ts), which
-// becomes the next base.
+// becomes the next base. The same holds for the 10k-key clusters map, which
+// an endpoint change (the most frequent change: EndpointSlice churn) writes
+// into; routing/table.ts then layers its balancers the same way
+// (docs/performance.md, "Endpoint-change deltas").
 //
 // Only the proxy builds overlays (stream/delta.ts, for a top-level snapshot
 // map of at least MIN_KEYS keys), and only for a DataPlane in this process: a
