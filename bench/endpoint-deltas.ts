@@ -104,6 +104,8 @@ async function parent(): Promise<void> {
     const mb = (x: number) => (x / 2 ** 20).toFixed(1);
     console.log(`${tree}: ${n} routes, ${count} ${change} deltas (one ${change === 'endpoints' ? 'cluster\'s endpoint replaced' : 'host renamed'} each), load average ${load()}`);
     console.log(`  proxy CPU per delta (parse + applyDelta + DataPlane.apply), ms: median ${q(0.5).toFixed(2)}, p90 ${q(0.9).toFixed(2)}, max ${steady.at(-1)!.toFixed(2)} (deltas ${SKIP + 1}..${count})`);
+    const slowest = result.cpu.map((ms, i) => [i + 1, ms] as const).slice(SKIP).sort((a, b) => b[1] - a[1]).slice(0, 5);
+    console.log(`  slowest deltas (number: ms): ${slowest.map(([i, ms]) => `${i}: ${ms.toFixed(1)}`).join(', ')}`);
     console.log(`  RSS MB after the full snapshot ${mb(result.rssFull)}; after the deltas ${mb(result.rss)} (heap used ${mb(result.heap)}); after a forced GC ${mb(result.rssGc)} (heap used ${mb(result.heapGc)})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

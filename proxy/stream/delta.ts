@@ -28,7 +28,7 @@ import type { Operation } from 'fast-json-patch';
 import { freezeMap, mapKeys, noteMapCopy, noteMapKeys, type Snapshot } from '../../api/snapshot.ts';
 import { deepFreeze } from '../../api/version.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, type DeltaMessage } from '../../api/stream.ts';
-import { freezeOverlay, isOverlay, overlayOf } from './overlay.ts';
+import { freezeOverlay, isOverlay, overlayOf, plainCopyOf } from './overlay.ts';
 
 /** The candidate snapshot (untrusted until the applier validates it), or why there is none. */
 export type DeltaResult =
@@ -222,6 +222,9 @@ function unescape(segment: string): string {
  */
 function shallowCopy(value: object): object {
   if (Array.isArray(value)) return value.slice();
+  // An overlay that carries MAX_CHANGES: copied from its base and changes, not through its traps.
+  const fromOverlay = plainCopyOf(value);
+  if (fromOverlay !== undefined) return fromOverlay;
   const src = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   // The key list recorded for the served map when it was a copy (keysAfter).
