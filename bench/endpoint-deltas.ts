@@ -2,7 +2,7 @@
 // most frequent change in a real cluster (EndpointSlice churn: a pod replaced,
 // one cluster's endpoints rewritten), against a one-host change for scale.
 //
-//   node_modules/.bin/node bench/endpoint-deltas.ts [--change=endpoints|hosts] [--deltas=200] [--n=10000] [--tree=DIR]
+//   node_modules/.bin/node bench/endpoint-deltas.ts [--change=endpoints|hosts] [--deltas=200] [--n=10000] [--tree=DIR] [--no-overlays]
 //
 // The parent compiles bench/compile.ts's fleet, then makes `deltas` snapshots,
 // each from the previous one: `endpoints` replaces one endpoint of one cluster
@@ -11,7 +11,8 @@
 // a temporary file and starts a child process that is only a proxy: a
 // DataPlane (from DIR's checkout with --tree, to measure another build on the
 // same messages) applies the full snapshot, then each delta as the stream
-// client does (parse, applyDelta with overlays, DataPlane.apply), timed in CPU
+// client does (parse, applyDelta with overlays unless --no-overlays, as a
+// worker's deltas are applied; DataPlane.apply), timed in CPU
 // (process.cpuUsage) per delta. Printed: median and p90 CPU ms per delta over
 // the deltas after the first 4, RSS and heap after the last delta (no forced
 // GC: what the process holds), then after a forced GC, with the load average.
@@ -102,7 +103,7 @@ async function parent(): Promise<void> {
     const steady = result.cpu.slice(SKIP).sort((a, b) => a - b);
     const q = (p: number) => steady[Math.min(steady.length - 1, Math.floor(p * steady.length))]!;
     const mb = (x: number) => (x / 2 ** 20).toFixed(1);
-    console.log(`${tree}: ${n} routes, ${count} ${change} deltas (one ${change === 'endpoints' ? 'cluster\'s endpoint replaced' : 'host renamed'} each), load average ${load()}`);
+    console.log(`${tree}${process.argv.includes('--no-overlays') ? ' (no overlays)' : ''}: ${n} routes, ${count} ${change} deltas (one ${change === 'endpoints' ? 'cluster\'s endpoint replaced' : 'host renamed'} each), load average ${load()}`);
     console.log(`  proxy CPU per delta (parse + applyDelta + DataPlane.apply), ms: median ${q(0.5).toFixed(2)}, p90 ${q(0.9).toFixed(2)}, max ${steady.at(-1)!.toFixed(2)} (deltas ${SKIP + 1}..${count})`);
     const slowest = result.cpu.map((ms, i) => [i + 1, ms] as const).slice(SKIP).sort((a, b) => b[1] - a[1]).slice(0, 5);
     console.log(`  slowest deltas (number: ms): ${slowest.map(([i, ms]) => `${i}: ${ms.toFixed(1)}`).join(', ')}`);
@@ -115,7 +116,8 @@ async function parent(): Promise<void> {
 /** The proxy in its own process, so its RSS is its own; its result as JSON on stdout. */
 function runChild(file: string, tree: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--proxy', `--proxy-file=${file}`, `--tree=${tree}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const flags = process.argv.includes('--no-overlays') ? ['--no-overlays'] : [];
+    const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--proxy', `--proxy-file=${file}`, `--tree=${tree}`, ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
     const stop = () => child.kill('SIGKILL');
     process.once('SIGINT', stop);
@@ -139,6 +141,7 @@ async function proxyChild(file: string, tree: string): Promise<void> {
   let messages: Messages | undefined = JSON.parse(readFileSync(file, 'utf8')) as Messages;
   const plane = new DataPlane();
   const cpu: number[] = [];
+  const overlays = !process.argv.includes('--no-overlays');
   try {
     const first = parseControllerMessage(messages.full);
     if (first.type !== 'snapshot') throw new Error('bench: not a full snapshot');
@@ -152,7 +155,7 @@ async function proxyChild(file: string, tree: string): Promise<void> {
       const c = process.cpuUsage();
       const msg = parseControllerMessage(text);
       if (msg.type !== 'delta') throw new Error('bench: not a delta');
-      const r = applyDelta(plane.current, msg, { overlays: true });
+      const r = applyDelta(plane.current, msg, { overlays });
       if (!r.ok) throw new Error(`bench: applyDelta: ${r.reason}`);
       const out = await plane.apply(r.candidate);
       if (!out.ok) throw new Error(`bench: delta refused: ${out.code} ${out.reason}`);
