@@ -11,8 +11,8 @@
 // a temporary file and starts a child process that is only a proxy: a
 // DataPlane (from DIR's checkout with --tree, to measure another build on the
 // same messages) applies the full snapshot, then each delta as the stream
-// client does (parse, applyDelta with overlays unless --no-overlays, as a
-// worker's deltas are applied; DataPlane.apply), timed in CPU
+// client does (parse, applyDelta with overlays; --no-overlays: plain
+// copies, as the worker supervisor's client makes; DataPlane.apply), timed in CPU
 // (process.cpuUsage) per delta. Printed: median and p90 CPU ms per delta over
 // the deltas after the first 4, RSS and heap after the last delta (no forced
 // GC: what the process holds), then after a forced GC, with the load average.
