@@ -566,7 +566,7 @@ export class RoutingTable {
  * so a lookup costs at most one small Map more, and a base replaced many
  * times over is not kept alive for long.
  */
-export const MAX_LAYER_CHANGES = 64;
+const MAX_LAYER_CHANGES = 64;
 
 /**
  * A balancer Map built in full (a full snapshot, or every MAX_LAYER_CHANGES
