@@ -15,7 +15,10 @@ import { DataPlane } from '../apply.ts';
 import { cluster, content, route, vhost } from '../testkit.ts';
 import { applyDelta } from '../stream/delta.ts';
 import { isOverlay, MAX_CHANGES, MIN_KEYS, overlayChanges } from '../stream/overlay.ts';
+import { DnsBalancer } from '../upstream/balancer.ts';
+import { DnsTargets, type DnsTarget } from '../upstream/dns.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
+import { silentLogger } from '../../lib/log.ts';
 import { buildTable, type RoutingTable } from './table.ts';
 
 const CLUSTERS = MIN_KEYS + 60;
@@ -235,4 +238,36 @@ test('a bad endpoint delta on an overlay is refused and the last good table keep
   const keys = Object.keys(s2.clusters);
   assert.deepEqual(behaviour(plane.table!, keys), fresh(s2, keys));
   assertReferences(plane.pools, [plane.table!], 'after the next delta');
+});
+
+test('a DNS-named cluster added and removed by deltas is counted, resolved and released like any other', async () => {
+  const pools = new UpstreamPools();
+  const dns = new DnsTargets(pools, silentLogger, { resolve: async () => [{ address: '127.0.0.9', ttlSeconds: 60 }], minTtlMs: 60_000 });
+  const s0 = base();
+  const t0 = buildTable(s0, undefined, { pools, dns });
+  const step = (prev: Snapshot, table: RoutingTable, change: (c: Record<string, Cluster>) => void) => {
+    const target = edit(prev, change);
+    const r = applyDelta(table.snapshot, delta(prev, target), { overlays: true });
+    assert.ok(r.ok, !r.ok ? r.reason : '');
+    return [target, buildTable(r.candidate as Snapshot, table, { pools, dns })] as const;
+  };
+  const [s1, t1] = step(s0, t0, (c) => { c['ns/ext:80'] = { endpoints: {}, dns: { name: 'ext.test', port: 8080 } }; });
+  await t1.dnsReady(5_000);
+  const ext = t1.cluster('ns/ext:80') as DnsBalancer;
+  assert.ok(ext instanceof DnsBalancer);
+  assert.deepEqual(ext.endpoints.map((e) => e.key), ['127.0.0.9:8080']);
+  assert.equal(t1.counts.clusters, CLUSTERS + 1);
+  // An unrelated endpoint change: the DNS cluster is read through the layer and counted with its addresses.
+  const [s2, t2] = step(s1, t1, replaceEndpoint(key(7), 37_007));
+  assert.equal(t2.cluster('ns/ext:80'), ext);
+  assert.equal(t2.counts.endpoints, t0.counts.endpoints + 1);
+  const [, t3] = step(s2, t2, (c) => { delete c['ns/ext:80']; });
+  assert.equal(t3.cluster('ns/ext:80'), undefined);
+  assert.equal(t3.counts.clusters, CLUSTERS);
+  for (const t of [t0, t1, t2]) t.retire();
+  assert.ok((ext.target as DnsTarget).released, 'the name is no longer resolved once no live table reads it');
+  assert.ok(!pools.has('127.0.0.9:8080'));
+  assertReferences(pools, [t3], 'after the old tables closed');
+  t3.retire();
+  assert.equal(pools.size, 0);
 });
