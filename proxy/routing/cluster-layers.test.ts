@@ -156,6 +156,13 @@ test('a refused table on a layer releases only what it took; its sibling reads t
   assert.equal(pools.size, 0);
 });
 
+/** `prev` with host h(i mod HOSTS) routed elsewhere: a delta that writes no cluster. */
+function withHost(prev: Snapshot, i: number): Snapshot {
+  const { version: _v, ...rest } = prev;
+  const h = `h${i % HOSTS}.example.com`;
+  return sealSnapshot({ ...rest, virtualHosts: { ...prev.virtualHosts, [h]: vhost([route('Prefix', '/', key((i * 3) % HOSTS)), route('Exact', '/other', key(i % HOSTS))]) } });
+}
+
 /** A small deterministic generator (the test must replay the same deltas). */
 function rng(seed: number): (n: number) => number {
   let x = seed >>> 0;
@@ -165,7 +172,7 @@ function rng(seed: number): (n: number) => number {
   };
 }
 
-test('150 endpoint deltas across the 64-change rule, with an old table pinned, match full builds and hold exactly the live endpoints', async () => {
+test('150 deltas (endpoint changes, every 10th a host change) across the 64-change rule, with an old table pinned, match full builds and hold exactly the live endpoints', async () => {
   const plane = new DataPlane();
   planes.push(plane);
   let served = base();
@@ -183,7 +190,9 @@ test('150 endpoint deltas across the 64-change rule, with an old table pinned, m
       pinned!.leave();
       pinned = undefined;
     }
-    const target = edit(served, (c) => {
+    // Every 10th delta changes a host only: the clusters map (an overlay, often) and its layer are shared.
+    const hostOnly = i % 10 === 0;
+    const target = hostOnly ? withHost(served, i) : edit(served, (c) => {
       for (let n = 1 + next(3); n > 0; n--) {
         const kind = next(10);
         if (kind < 6) c[key(next(CLUSTERS))] = cluster(port++); // most often: endpoints replaced
@@ -202,8 +211,13 @@ test('150 endpoint deltas across the 64-change rule, with an old table pinned, m
     const clusters = (r.candidate as Snapshot).clusters;
     // An overlay carrying MAX_CHANGES is copied by the next delta, which writes up to 3 keys.
     if (isOverlay(clusters)) assert.ok(overlayChanges(clusters) < MAX_CHANGES + 3);
-    else copies++;
+    else if (!hostOnly) copies++;
+    const before = plane.table!;
     assert.deepEqual(await plane.apply(r.candidate), { ok: true, version: target.version }, `delta ${i}`);
+    if (hostOnly) {
+      assert.equal(plane.current!.clusters, before.snapshot.clusters);
+      assert.equal(plane.table!.cluster(key(HOSTS + 1)), before.cluster(key(HOSTS + 1)), 'the same balancers');
+    }
     assert.deepEqual(behaviour(plane.table!, everUsed), fresh(target, everUsed), `delta ${i}: as a full build`);
     assertReferences(plane.pools, pinned === undefined ? [plane.table!] : [plane.table!, pinned], `delta ${i}`);
     if (pinned !== undefined) assert.equal(pinned.match('h1.example.com', '/')?.cluster, pinned.cluster(key(1)), 'the pinned table routes with its own balancers');
