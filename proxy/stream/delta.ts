@@ -28,7 +28,7 @@ import type { Operation } from 'fast-json-patch';
 import { freezeMap, mapKeys, noteMapCopy, noteMapKeys, type Snapshot } from '../../api/snapshot.ts';
 import { deepFreeze } from '../../api/version.ts';
 import { DELTA_APPLY_FAILED, DELTA_BASE_MISMATCH, type DeltaMessage } from '../../api/stream.ts';
-import { freezeOverlay, isOverlay, overlayOf } from './overlay.ts';
+import { freezeOverlay, isOverlay, overlayOf, plainCopyOf } from './overlay.ts';
 
 /** The candidate snapshot (untrusted until the applier validates it), or why there is none. */
 export type DeltaResult =
@@ -38,9 +38,10 @@ export type DeltaResult =
 /** Options of applyDelta. */
 export interface DeltaOptions {
   /**
-   * Copy a large top-level map (the virtual hosts) as an overlay over the
-   * served one instead of whole (overlay.ts). Only for a candidate applied in
-   * this process: an overlay cannot be structured-cloned to a worker.
+   * Copy a large top-level map (the virtual hosts, the clusters) as an
+   * overlay over the served one instead of whole (overlay.ts). Only for a
+   * candidate applied in this process: an overlay cannot be structured-cloned
+   * to a worker.
    */
   readonly overlays?: boolean;
 }
@@ -163,8 +164,11 @@ function keysAfter(copy: object, from: object, written: ReadonlySet<string>): re
  */
 type Own = Map<object, { readonly from: object; readonly written: Set<string> }> & { overlays?: boolean };
 
-/** Top-level snapshot maps that may be overlays (overlay.ts): the one a one-route change writes into. */
-const OVERLAID = new Set(['virtualHosts']);
+/**
+ * Top-level snapshot maps that may be overlays (overlay.ts): the ones a
+ * one-route change and a one-cluster endpoint change write into.
+ */
+const OVERLAID = new Set(['virtualHosts', 'clusters']);
 
 /** A copy of `value`, recorded as ours; an overlay when `field` is a top-level map that may be one. */
 function copyOf(value: object, own: Own, field?: string): object {
@@ -218,6 +222,9 @@ function unescape(segment: string): string {
  */
 function shallowCopy(value: object): object {
   if (Array.isArray(value)) return value.slice();
+  // An overlay that carries MAX_CHANGES: copied from its base and changes, not through its traps.
+  const fromOverlay = plainCopyOf(value);
+  if (fromOverlay !== undefined) return fromOverlay;
   const src = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   // The key list recorded for the served map when it was a copy (keysAfter).

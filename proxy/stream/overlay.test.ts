@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { Snapshot, VirtualHost } from '../../api/snapshot.ts';
-import { changedKeys, isFrozenMap } from '../../api/snapshot.ts';
+import { changedKeys, isFrozenMap, mapKeys } from '../../api/snapshot.ts';
 import type { DeltaMessage } from '../../api/stream.ts';
 import { sealSnapshot, versionOf } from '../../api/version.ts';
 import { DataPlane } from '../apply.ts';
 import { cluster, content, route, vhost } from '../testkit.ts';
 import { applyDelta } from './delta.ts';
-import { freezeOverlay, isOverlay, MAX_CHANGES, MIN_KEYS, overlayChanges, overlayOf } from './overlay.ts';
+import { freezeOverlay, isOverlay, MAX_CHANGES, MIN_KEYS, overlayChanges, overlayOf, plainCopyOf } from './overlay.ts';
 
 const HOSTS = MIN_KEYS + 100;
 const name = (i: number) => `h${String(i).padStart(5, '0')}.example.com`;
@@ -112,4 +112,22 @@ test('a bad snapshot built on an overlay is refused and the last good table keep
   } finally {
     await plane.close();
   }
+});
+
+test('a plain copy of an overlay has its keys and values, reads nothing through the traps, and records its key list', () => {
+  const base = Object.freeze(Object.fromEntries(Array.from({ length: MIN_KEYS }, (_, i) => [name(i), { n: i }])));
+  const o = overlayOf(base, () => MIN_KEYS) as Record<string, unknown>;
+  o['new.example.com'] = { n: -1 };
+  delete o[name(1)];
+  o[name(2)] = { n: 'two' };
+  Object.defineProperty(o, '__proto__', { value: { n: 'proto' }, enumerable: true, writable: true, configurable: true });
+  assert.equal(plainCopyOf(o), undefined, 'only a frozen overlay is copied this way');
+  freezeOverlay(o);
+  const copy = plainCopyOf(o)!;
+  assert.ok(!isOverlay(copy) && !Object.isFrozen(copy));
+  assert.deepEqual(new Set(Object.keys(copy)), new Set(Object.keys(o)));
+  for (const k of Object.keys(o)) assert.equal(copy[k], o[k], k);
+  assert.equal(Object.getPrototypeOf(copy), Object.prototype, '"__proto__" is an own key, not the prototype');
+  assert.deepEqual(new Set(mapKeys(o)), new Set(Object.keys(o)), 'the overlay\'s recorded key list');
+  assert.equal(plainCopyOf(base), undefined, 'not an overlay');
 });

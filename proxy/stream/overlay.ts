@@ -10,7 +10,10 @@
 // memory per change until then (docs/performance.md, "Proxy RSS third pass").
 // An overlay costs the Map of changes since its base instead; when that grows
 // past MAX_CHANGES the next delta makes a plain copy again (delta.ts), which
-// becomes the next base.
+// becomes the next base. The same holds for the 10k-key clusters map, which
+// an endpoint change (the most frequent change: EndpointSlice churn) writes
+// into; routing/table.ts then layers its balancers the same way
+// (docs/performance.md, "Endpoint-change deltas").
 //
 // Only the proxy builds overlays (stream/delta.ts, for a top-level snapshot
 // map of at least MIN_KEYS keys), and only for a DataPlane in this process: a
@@ -20,7 +23,7 @@
 // recorded (markFrozenMap) rather than Object.freeze'd, since a Proxy over an
 // extensible target cannot report itself frozen while listing keys its target
 // lacks.
-import { markFrozenMap } from '../../api/snapshot.ts';
+import { mapKeys, markFrozenMap, noteMapKeys } from '../../api/snapshot.ts';
 
 /** Maps smaller than this are copied: the copy is cheap and the tests' snapshots stay plain objects. */
 export const MIN_KEYS = 1024;
@@ -147,6 +150,38 @@ export function freezeOverlay(map: object): void {
   if (s === undefined) throw new TypeError('not an overlay');
   s.frozen = true;
   markFrozenMap(map);
+}
+
+/**
+ * A plain, writable copy of `map` (a frozen overlay), or undefined when it is
+ * not one: what delta.ts copies once an overlay carries MAX_CHANGES. Read
+ * from the base and the changes directly, not through the traps: Object.keys
+ * of a Proxy asks for each key's descriptor, and the copy then reads each
+ * value through `get` (~20 ms at 10k keys, where this takes ~2). Records the
+ * overlay's key list (mapKeys), which the copy's own list is derived from.
+ * The keys come in the base's recorded order, not necessarily a plain
+ * copy's: nothing depends on the order of a snapshot map's keys.
+ */
+export function plainCopyOf(map: object): Record<string, unknown> | undefined {
+  const s = byProxy.get(map);
+  if (s === undefined || !s.frozen) return undefined;
+  const out: Record<string, unknown> = {};
+  const keys: string[] = [];
+  const put = (key: string, v: unknown) => {
+    // An own "__proto__" key is defined as data, never assigned (the prototype setter).
+    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+    keys.push(key);
+  };
+  const baseKeys = mapKeys(s.base);
+  for (let i = 0; i < baseKeys.length; i++) {
+    const key = baseKeys[i] as string;
+    if (!s.changes.has(key)) put(key, s.base[key]);
+    else if (s.changes.get(key) !== GONE) put(key, s.changes.get(key));
+  }
+  for (const [key, v] of s.changes) if (v !== GONE && !Object.hasOwn(s.base, key)) put(key, v);
+  noteMapKeys(map, keys);
+  return out;
 }
 
 /** The number of changes `map` (an overlay) carries over its base; for tests. */
