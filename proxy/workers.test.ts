@@ -1,8 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import jsonpatch from 'fast-json-patch';
+import { changedKeys, type Snapshot } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
 import { silentLogger } from '../lib/log.ts';
+import { applyDelta } from './stream/delta.ts';
 import { WorkerSet } from './workers.ts';
 import type { TestServer } from './testkit.ts';
 import { cluster, content, echoBackend, freePort, get, route, vhost } from './testkit.ts';
@@ -82,4 +85,17 @@ test('a killed worker is forked again and brought to the current snapshot; the o
   assert.deepEqual(await set.apply(s3), { ok: true, version: s3.version });
   assert.notEqual(version, s3.version);
   assert.deepEqual([...await answers(40)], ['a']);
+});
+
+test('a delta the stream client applied (its copies name the keys they wrote) reaches the workers as a patch they can apply', async () => {
+  // Enough clusters that a diff walking every key and one walking the written key differ.
+  const others = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`c/other-${i}:80`, cluster(b.port)]));
+  const from = sealSnapshot(snap(a.port, { clusters: { 'c/web:80': cluster(a.port), ...others } }));
+  assert.deepEqual(await set.apply(from), { ok: true, version: from.version });
+  const to = sealSnapshot(snap(b.port, { clusters: { 'c/web:80': cluster(b.port), ...others } }));
+  const d = applyDelta(set.current!, { type: 'delta', base: from.version, version: to.version, patch: jsonpatch.compare(from, to) });
+  assert.ok(d.ok);
+  assert.ok(changedKeys((d.candidate as Snapshot).clusters, set.current!.clusters), 'the candidate\'s clusters map is a recorded copy');
+  assert.deepEqual(await set.apply(d.candidate), { ok: true, version: to.version });
+  assert.deepEqual([...await answers(40)], ['b']);
 });

@@ -8,15 +8,16 @@
 // version: prepare it in all workers (validate, build, bind new listeners),
 // then commit in all and ACK; if any worker refuses (or does not answer in
 // time), abort in all and NACK with that worker's reason. Workers in step get
-// a JSON patch from the version they serve (compare() skips subtrees the
-// candidate shares with it, so it costs what changed); others the whole
-// snapshot.
+// a JSON patch from the version they serve (diffSnapshots: the maps the
+// stream client's delta copied name the keys it wrote, and subtrees shared
+// with the served snapshot are skipped, so it costs what changed); others the
+// whole snapshot.
 //
 // A worker that dies is forked again (backoff 1 s doubling to 30 s) and gets
 // the current snapshot before it binds anything; its siblings keep serving.
 // close() asks every worker to drain and waits for them to exit.
 import { fork, type ChildProcess } from 'node:child_process';
-import jsonpatch from 'fast-json-patch';
+import { diffSnapshots } from '../api/diff.ts';
 import type { Snapshot } from '../api/snapshot.ts';
 import { deepFreeze } from '../api/version.ts';
 import type { Logger } from '../lib/log.ts';
@@ -172,7 +173,7 @@ export class WorkerSet implements SnapshotApplier {
     const full: ToWorker = { type: 'prepare', seq, snapshot: candidate as Snapshot };
     const messageFor = (w: Worker): ToWorker => {
       if (base === undefined || w.version !== base.version) return full;
-      delta ??= { type: 'prepare', seq, base: base.version, version, patch: jsonpatch.compare(base, candidate as object) };
+      delta ??= { type: 'prepare', seq, base: base.version, version, patch: diffSnapshots(base, candidate as Snapshot) };
       return delta;
     };
     const replies = await Promise.all(workers.map((w) => w.request({ ...messageFor(w), seq } as ToWorker & { seq: number }, 'prepared', this.#timeoutMs)));

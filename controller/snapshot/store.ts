@@ -6,7 +6,7 @@ import type { Snapshot, Version } from '../../api/snapshot.ts';
 import type { ControllerMessage, DeltaMessage, SnapshotMessage } from '../../api/stream.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
 import { isSealed, versionOf } from '../../api/version.ts';
-import { diffSnapshots } from './diff.ts';
+import { diffSnapshots } from '../../api/diff.ts';
 import { TurnoutError } from '../errors.ts';
 
 /** Options of SnapshotStore. */

@@ -1,12 +1,14 @@
-// The JSON patch between two snapshots, at a cost proportional to the change.
-// jsonpatch.compare() skips shared (===) subtrees but still walks every key of
-// a changed map: at 10k hosts a one-route change walked 10k keys of the hosts
-// map. A map the host-scoped recompile recorded as a copy of the base's
-// (noteMapCopy) names the few keys it wrote, so only those are compared; any
-// other field is left to compare() as before.
+// The JSON patch between two snapshots, at a cost proportional to the change:
+// the controller's deltas (controller/snapshot/store.ts) and the worker
+// supervisor's to its workers (proxy/workers.ts). jsonpatch.compare() skips
+// shared (===) subtrees but still walks every key of a changed map: at 10k
+// hosts a one-route change walked 10k keys of the hosts map. A map recorded
+// as a copy of the base's (noteMapCopy: by the host-scoped recompile, or by
+// the proxy's delta, stream/delta.ts) names the few keys it wrote, so only
+// those are compared; any other field is left to compare() as before.
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import { changedKeys, type Snapshot } from '../../api/snapshot.ts';
+import { changedKeys, type Snapshot } from './snapshot.ts';
 
 /** What `jsonpatch.compare(base, to)` gives (same effect; operation order may differ), walking recorded copies at their written keys only. */
 export function diffSnapshots(base: Snapshot, to: Snapshot): Operation[] {

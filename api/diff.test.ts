@@ -1,10 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import jsonpatch from 'fast-json-patch';
-import { noteMapCopy, type Snapshot, type VirtualHost } from '../../api/snapshot.ts';
-import { sealSnapshot } from '../../api/version.ts';
+import { noteMapCopy, routeKey, type Route, type Snapshot, type VirtualHost } from './snapshot.ts';
+import { sealSnapshot } from './version.ts';
 import { diffSnapshots } from './diff.ts';
-import { snapshotWith } from './testing.ts';
+
+/** A sealed snapshot of one host with `routes` prefix routes to one cluster. */
+function snapshotWith(routes: number): Snapshot {
+  const cluster = 'default/web:80';
+  const r: Record<string, Route> = {};
+  for (let i = 0; i < routes; i++) r[routeKey('Prefix', `/r${i}`)] = { match: { type: 'Prefix', path: `/r${i}` }, cluster, timeoutMs: 15000, origin: `Ingress/default/i${i}` };
+  return sealSnapshot({
+    listeners: { http: { protocol: 'http', address: '127.0.0.1', port: 18080 } },
+    virtualHosts: { 'foo.com': { routes: r } },
+    clusters: { [cluster]: { endpoints: { '10.0.0.1:8080': { address: '10.0.0.1', port: 8080 } } } },
+    secrets: {},
+  });
+}
 
 /** `patch` applied to a deep copy of `base`. */
 function applied(base: Snapshot, patch: readonly jsonpatch.Operation[]): unknown {
