@@ -87,8 +87,8 @@ export async function runProxy(flags: FlagValues): Promise<Running> {
   if (state) await restoreState(state, plane.applier, log);
   const client = new StreamClient({
     url, token, applier: state ? persistingApplier(plane.applier, state) : plane.applier, ...(ca ? { tls: { ca } } : {}),
-    // In-process serving keeps delta candidates here; a worker supervisor clones them to its workers.
-    overlays: plane.applier instanceof DataPlane,
+    // Delta candidates as overlays (stream/overlay.ts): in-process serving and a worker supervisor alike (workers.ts copies them plain for a worker out of step).
+    overlays: true,
     proxyId: (flags['proxy-id'] as string | undefined) ?? `${hostname()}-${process.pid}`,
   });
   logStream(client, log);

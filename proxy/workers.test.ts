@@ -4,8 +4,9 @@ import jsonpatch from 'fast-json-patch';
 import { changedKeys, type Snapshot } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
 import type { SnapshotContent } from '../api/version.ts';
-import { silentLogger } from '../lib/log.ts';
+import { silentLogger, type Logger } from '../lib/log.ts';
 import { applyDelta } from './stream/delta.ts';
+import { isOverlay, MIN_KEYS } from './stream/overlay.ts';
 import { WorkerSet } from './workers.ts';
 import type { TestServer } from './testkit.ts';
 import { cluster, content, echoBackend, freePort, get, route, vhost } from './testkit.ts';
@@ -14,11 +15,14 @@ let set: WorkerSet;
 let port: number;
 let a: TestServer;
 let b: TestServer;
+/** What the supervisor logged as errors (a worker refusing its catch-up snapshot is only logged). */
+const errors: string[] = [];
+const log: Logger = { ...silentLogger, error: (msg, fields) => { errors.push(`${msg} ${JSON.stringify(fields)}`); } };
 
 before(async () => {
   port = await freePort();
   [a, b] = await Promise.all([echoBackend('a'), echoBackend('b')]);
-  set = await WorkerSet.start({ count: 2, config: { drainTimeoutMs: 2_000, reusePort: true, logLevel: 'error' }, log: silentLogger });
+  set = await WorkerSet.start({ count: 2, config: { drainTimeoutMs: 2_000, reusePort: true, logLevel: 'error' }, log });
 });
 
 after(async () => {
@@ -87,15 +91,33 @@ test('a killed worker is forked again and brought to the current snapshot; the o
   assert.deepEqual([...await answers(40)], ['a']);
 });
 
-test('a delta the stream client applied (its copies name the keys they wrote) reaches the workers as a patch they can apply', async () => {
-  // Enough clusters that a diff walking every key and one walking the written key differ.
-  const others = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`c/other-${i}:80`, cluster(b.port)]));
-  const from = sealSnapshot(snap(a.port, { clusters: { 'c/web:80': cluster(a.port), ...others } }));
+test('deltas the stream client applied reach the workers as patches; a worker started again gets the overlaid snapshot copied plain', async () => {
+  // Enough clusters for the delta's copy of the map to be an overlay (overlay.ts MIN_KEYS).
+  const others = Object.fromEntries(Array.from({ length: MIN_KEYS }, (_, i) => [`c/other-${i}:80`, cluster(b.port)]));
+  const at = (p: number) => sealSnapshot(snap(p, { clusters: { 'c/web:80': cluster(p), ...others } }));
+  const from = at(a.port);
   assert.deepEqual(await set.apply(from), { ok: true, version: from.version });
-  const to = sealSnapshot(snap(b.port, { clusters: { 'c/web:80': cluster(b.port), ...others } }));
-  const d = applyDelta(set.current!, { type: 'delta', base: from.version, version: to.version, patch: jsonpatch.compare(from, to) });
+  const to = at(b.port);
+  const d = applyDelta(set.current!, { type: 'delta', base: from.version, version: to.version, patch: jsonpatch.compare(from, to) }, { overlays: true });
   assert.ok(d.ok);
-  assert.ok(changedKeys((d.candidate as Snapshot).clusters, set.current!.clusters), 'the candidate\'s clusters map is a recorded copy');
+  const clusters = (d.candidate as Snapshot).clusters;
+  assert.ok(isOverlay(clusters) && changedKeys(clusters, set.current!.clusters), 'the candidate\'s clusters map is an overlay naming its written key');
   assert.deepEqual(await set.apply(d.candidate), { ok: true, version: to.version });
   assert.deepEqual([...await answers(40)], ['b']);
+
+  const [victim] = set.pids();
+  process.kill(victim!, 'SIGKILL');
+  const deadline = Date.now() + 15_000;
+  while (set.pids().length < 2 || set.pids().includes(victim!)) {
+    assert.ok(Date.now() < deadline, 'restarted within 15 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The next apply waits for the catch-up, then goes to a worker out of step whole.
+  const back = at(a.port);
+  const d2 = applyDelta(set.current!, { type: 'delta', base: to.version, version: back.version, patch: jsonpatch.compare(to, back) }, { overlays: true });
+  assert.ok(d2.ok);
+  assert.deepEqual(await set.apply(d2.candidate), { ok: true, version: back.version });
+  assert.deepEqual(errors.filter((e) => !e.startsWith('worker exited; restarting')), [], 'no worker refused a snapshot');
+  assert.equal(set.status().version, back.version);
+  assert.deepEqual([...await answers(40)], ['a']);
 });

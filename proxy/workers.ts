@@ -11,7 +11,8 @@
 // a JSON patch from the version they serve (diffSnapshots: the maps the
 // stream client's delta copied name the keys it wrote, and subtrees shared
 // with the served snapshot are skipped, so it costs what changed); others the
-// whole snapshot.
+// whole snapshot (its overlays, stream/overlay.ts, copied plain: a Proxy
+// cannot be structured-cloned).
 //
 // A worker that dies is forked again (backoff 1 s doubling to 30 s) and gets
 // the current snapshot before it binds anything; its siblings keep serving.
@@ -24,6 +25,7 @@ import type { Logger } from '../lib/log.ts';
 import type { DataPlaneStatus } from './apply.ts';
 import type { ApplyOutcome, SnapshotApplier } from './applier.ts';
 import { ApplyCode } from './errors.ts';
+import { withoutOverlays } from './stream/overlay.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './worker-protocol.ts';
 
 // worker.ts next to this file when run from source, worker.js in the built package (dist/).
@@ -170,7 +172,7 @@ export class WorkerSet implements SnapshotApplier {
     const seq = ++this.#seq;
     const base = this.#current;
     let delta: ToWorker | undefined;
-    const full: ToWorker = { type: 'prepare', seq, snapshot: candidate as Snapshot };
+    const full: ToWorker = { type: 'prepare', seq, snapshot: withoutOverlays(candidate as Snapshot) };
     const messageFor = (w: Worker): ToWorker => {
       if (base === undefined || w.version !== base.version) return full;
       delta ??= { type: 'prepare', seq, base: base.version, version, patch: diffSnapshots(base, candidate as Snapshot) };
@@ -209,7 +211,7 @@ export class WorkerSet implements SnapshotApplier {
     if (this.#current === undefined) return;
     const catchUp = this.#queue.then(async () => {
       const seq = ++this.#seq;
-      const p = await w.request({ type: 'prepare', seq, snapshot: this.#current! }, 'prepared', this.#timeoutMs);
+      const p = await w.request({ type: 'prepare', seq, snapshot: withoutOverlays(this.#current!) }, 'prepared', this.#timeoutMs);
       if (p.type === 'prepared' && p.ok) {
         const c = await w.request({ type: 'commit', seq }, 'committed', this.#timeoutMs);
         if (c.type === 'committed') w.version = c.version;

@@ -188,7 +188,8 @@ export async function applyToServing(opts: {
       // e.g. TURNOUT_BENCH_PROXY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p" to profile the proxy.
       ...(process.env.TURNOUT_BENCH_PROXY_FLAGS?.split(' ').filter(Boolean) ?? []),
       '--expose-gc', '--import', PROBE, ...proxyCommand(opts.fromSource), 'proxy', '--controller', `ws://127.0.0.1:${streamPort}`,
-      '--token-file', tokenFile, '--workers', '0', '--admin-port', String(adminPort), '--log-level', 'warn', '--drain-timeout', '2s',
+      // TURNOUT_BENCH_PROXY_WORKERS=N: a worker supervisor with N workers (its CPU per change is the supervisor's; RSS the supervisor's).
+      '--token-file', tokenFile, '--workers', process.env.TURNOUT_BENCH_PROXY_WORKERS ?? '0', '--admin-port', String(adminPort), '--log-level', 'warn', '--drain-timeout', '2s',
     ], { ...process.env, TURNOUT_BENCH_PROBE_PORT: String(probePort) });
     await waitReady(proxy, httpPort, '/bench-load', 200, 60_000);
     const afterFull = await probe(probePort);

@@ -52,9 +52,10 @@ export interface StreamClientOptions {
   /** Give up on a connection attempt after this long (default 10 s). */
   readonly handshakeTimeoutMs?: number;
   /**
-   * Deltas copy the large virtual hosts map as an overlay (stream/delta.ts,
-   * overlay.ts) instead of whole: only for an applier that keeps the candidate
-   * in this process (a DataPlane), not one that sends it to workers. Default false.
+   * Deltas copy the large virtual hosts and clusters maps as overlays
+   * (stream/delta.ts, overlay.ts) instead of whole: for an applier that keeps
+   * the candidate in this process (a DataPlane) or copies it plain before it
+   * sends it whole anywhere (proxy/workers.ts). Default false.
    */
   readonly overlays?: boolean;
   /** TLS settings for wss:// (CA bundle, client certificate, servername, ...). */

@@ -9,7 +9,7 @@ import { sealSnapshot, versionOf } from '../../api/version.ts';
 import { DataPlane } from '../apply.ts';
 import { cluster, content, route, vhost } from '../testkit.ts';
 import { applyDelta } from './delta.ts';
-import { freezeOverlay, isOverlay, MAX_CHANGES, MIN_KEYS, overlayChanges, overlayOf, plainCopyOf } from './overlay.ts';
+import { freezeOverlay, isOverlay, MAX_CHANGES, MIN_KEYS, overlayChanges, overlayOf, plainCopyOf, withoutOverlays } from './overlay.ts';
 
 const HOSTS = MIN_KEYS + 100;
 const name = (i: number) => `h${String(i).padStart(5, '0')}.example.com`;
@@ -130,4 +130,19 @@ test('a plain copy of an overlay has its keys and values, reads nothing through 
   assert.equal(Object.getPrototypeOf(copy), Object.prototype, '"__proto__" is an own key, not the prototype');
   assert.deepEqual(new Set(mapKeys(o)), new Set(Object.keys(o)), 'the overlay\'s recorded key list');
   assert.equal(plainCopyOf(base), undefined, 'not an overlay');
+});
+
+test('withoutOverlays: the snapshot itself without overlays, else a frozen copy with plain maps that structuredClone takes (made once)', () => {
+  const base = Object.freeze(Object.fromEntries(Array.from({ length: MIN_KEYS }, (_, i) => [name(i), { n: i }])));
+  const plain = Object.freeze({ version: 'v', virtualHosts: base });
+  assert.equal(withoutOverlays(plain), plain);
+  const o = overlayOf(base, () => MIN_KEYS) as Record<string, unknown>;
+  o['new.example.com'] = { n: -1 };
+  freezeOverlay(o);
+  const snap = Object.freeze({ version: 'v2', virtualHosts: o });
+  assert.throws(() => structuredClone(snap), /could not be cloned/);
+  const copy = withoutOverlays(snap);
+  assert.ok(Object.isFrozen(copy) && !isOverlay(copy.virtualHosts) && copy.version === 'v2');
+  assert.deepEqual(structuredClone(copy), { version: 'v2', virtualHosts: { ...base, 'new.example.com': { n: -1 } } });
+  assert.equal(withoutOverlays(snap), copy);
 });
