@@ -172,9 +172,9 @@ export class WorkerSet implements SnapshotApplier {
     const seq = ++this.#seq;
     const base = this.#current;
     let delta: ToWorker | undefined;
-    const full: ToWorker = { type: 'prepare', seq, snapshot: withoutOverlays(candidate as Snapshot) };
+    let full: ToWorker | undefined;
     const messageFor = (w: Worker): ToWorker => {
-      if (base === undefined || w.version !== base.version) return full;
+      if (base === undefined || w.version !== base.version) return full ??= { type: 'prepare', seq, snapshot: withoutOverlays(candidate as Snapshot) };
       delta ??= { type: 'prepare', seq, base: base.version, version, patch: diffSnapshots(base, candidate as Snapshot) };
       return delta;
     };
