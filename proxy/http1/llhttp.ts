@@ -159,7 +159,10 @@ const ll: Exports = (() => {
       wasm_on_url: (_p: number, at: number, len: number) => current!.url(span(at, len), len),
       wasm_on_status: (_p: number, _at: number, len: number) => current!.count(len),
       wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(nameSpan(at, len), len, atEnd(at, len)),
-      wasm_on_header_value: (_p: number, at: number, len: number) => current!.value(span(at, len), len, atEnd(at, len)),
+      wasm_on_header_value: (_p: number, at: number, len: number) => {
+        const p = current!;
+        return p.recording ? p.rawValue(at - chunkAt, len) : p.value(span(at, len), len, atEnd(at, len));
+      },
       wasm_on_headers_complete: () => current!.headersComplete(),
       wasm_on_body: (_p: number, at: number, len: number) => {
         const start = at - chunkAt;
@@ -171,6 +174,48 @@ const ll: Exports = (() => {
   });
   return instance.exports as unknown as Exports;
 })();
+
+/**
+ * A response head's fields as the parser found them, without a string per
+ * value (a parser made with `rawHead`): names as sent (nameSpan's strings),
+ * values as offsets into the chunk being parsed, trailing whitespace already
+ * cut. Valid only inside onHeadersComplete, and only when `active` (the head
+ * arrived in one read; a head split across reads was reported through
+ * onHeader instead). The proxy relays most upstream fields without ever
+ * reading their values as strings (response-headers.ts relayRawHead).
+ */
+export class RawHead {
+  /** The head arrived whole in this read: the fields below describe it. */
+  active = false;
+  /** Number of fields. */
+  count = 0;
+  /** The chunk the value offsets point into (the current read). */
+  chunk: Buffer = EMPTY_CHUNK;
+  readonly names: string[] = [];
+  /** Per field: value start, value length. */
+  spans = new Int32Array(64);
+
+  /** The value of field `i` as a string. */
+  value(i: number): string {
+    const at = this.spans[2 * i] as number;
+    return this.chunk.toString('latin1', at, at + (this.spans[2 * i + 1] as number));
+  }
+
+  /** Appends a field (the span grows when needed). */
+  push(name: string, at: number, len: number): void {
+    const i = this.count++;
+    if (2 * i + 2 > this.spans.length) {
+      const grown = new Int32Array(this.spans.length * 2);
+      grown.set(this.spans);
+      this.spans = grown;
+    }
+    this.names[i] = name;
+    this.spans[2 * i] = at;
+    this.spans[2 * i + 1] = len;
+  }
+}
+
+const EMPTY_CHUNK = Buffer.alloc(0);
 
 // One input buffer in wasm memory, shared by every parser, grown by pages.
 let inputPtr = 0;
@@ -201,12 +246,28 @@ export class Parser {
   headerOverflow = false;
   /** Where execute() stopped in its chunk after a pause or an error. */
   stoppedAt = 0;
+  /**
+   * With `rawHead`: the head's fields, when it arrived in one read (see
+   * RawHead); onHeader is then not called for them. Undefined otherwise.
+   */
+  readonly rawHead: RawHead | undefined;
+  /** Head fields are being recorded into rawHead (not turned into strings). */
+  recording = false;
+  /** Value offset and length of the field being recorded (-1: none yet). */
+  #rawAt = -1;
+  #rawLen = 0;
 
-  /** `maxHeadBytes` bounds the target (or status text) plus every field's name and value, as Node's maxHeaderSize does. */
-  constructor(type: keyof typeof TYPE, handler: ParserHandler, maxHeadBytes: number) {
+  /**
+   * `maxHeadBytes` bounds the target (or status text) plus every field's
+   * name and value, as Node's maxHeaderSize does. `rawHead`: report a head
+   * that arrives in one read through `rawHead` instead of onHeader (trailers
+   * still come through onTrailer).
+   */
+  constructor(type: keyof typeof TYPE, handler: ParserHandler, maxHeadBytes: number, rawHead = false) {
     this.handler = handler;
     this.#maxHead = maxHeadBytes;
     this.#ptr = ll.llhttp_alloc(TYPE[type]);
+    this.rawHead = rawHead ? new RawHead() : undefined;
   }
 
   /**
@@ -230,11 +291,17 @@ export class Parser {
     chunkAt = inputPtr;
     this.#fresh = true;
     let ret: number;
+    const raw = this.rawHead;
+    if (raw !== undefined) raw.chunk = chunk;
     try {
       ret = ll.llhttp_execute(this.#ptr, inputPtr, chunk.length);
+      // The head goes on in the next read, whose bytes replace these: what
+      // was recorded becomes strings now, and the rest of this head too.
+      if (this.recording) this.#unrecord();
     } finally {
       current = undefined;
       chunkRef = EMPTY;
+      if (raw !== undefined) raw.chunk = EMPTY_CHUNK;
     }
     this.stoppedAt = ret === ERROR.OK ? chunk.length : ll.llhttp_get_error_pos(this.#ptr) - inputPtr;
     return ret;
@@ -318,6 +385,13 @@ export class Parser {
     this.#url = '';
     this.#state = 0;
     this.#inBody = false;
+    const raw = this.rawHead;
+    if (raw !== undefined) {
+      raw.active = false;
+      raw.count = 0;
+      this.recording = true;
+      this.#rawAt = -1;
+    }
     this.handler.onMessageBegin();
     return 0;
   }
@@ -343,6 +417,15 @@ export class Parser {
   // other field span starts a new field (llhttp calls nothing for an empty
   // value, so "a name after a name" happens).
   field(s: string, len: number, atChunkEnd: boolean): number {
+    if (this.recording) {
+      // A name after a name: the previous field's value was empty.
+      if (this.#state !== 0) this.#record();
+      this.#name = s;
+      this.#state = 1;
+      this.#fresh = false;
+      this.#pieceAtEnd = atChunkEnd;
+      return this.count(len);
+    }
     const continued = this.#state === 1 && this.#fresh && this.#pieceAtEnd;
     if (!continued) {
       if (this.#state !== 0) this.#emit();
@@ -364,17 +447,77 @@ export class Parser {
   }
 
   headersComplete(): number {
-    if (this.#state !== 0) this.#emit();
+    const raw = this.recording ? this.rawHead as RawHead : undefined;
+    if (raw !== undefined) {
+      if (this.#state !== 0) this.#record();
+      this.recording = false;
+      raw.active = true;
+    } else if (this.#state !== 0) this.#emit();
     if (this.#url !== '') this.#flushUrl();
     this.#inBody = true;
     this.#fresh = false;
-    return this.handler.onHeadersComplete();
+    if (raw === undefined) return this.handler.onHeadersComplete();
+    try {
+      return this.handler.onHeadersComplete();
+    } finally {
+      raw.active = false;
+    }
   }
 
   messageComplete(): number {
     if (this.#state !== 0) this.#emit();
     this.#inBody = false;
     return this.handler.onMessageComplete();
+  }
+
+  /** A value span while recording (offset into the chunk). */
+  rawValue(at: number, len: number): number {
+    if (this.#state === 2) {
+      // llhttp gave one value in two spans within a read: join them if they
+      // touch, else give up recording for this head.
+      if (this.#rawAt + this.#rawLen === at) this.#rawLen += len;
+      else {
+        this.#unrecord();
+        return this.value(chunkRef.toString('latin1', at, at + len), len, at + len === chunkRef.length);
+      }
+    } else {
+      this.#rawAt = at;
+      this.#rawLen = len;
+    }
+    this.#state = 2;
+    this.#fresh = false;
+    this.#pieceAtEnd = at + len === chunkRef.length;
+    return this.count(len);
+  }
+
+  /** Records the field read so far (trailing whitespace cut, as #emit does). */
+  #record(): void {
+    const raw = this.rawHead as RawHead;
+    let at = 0;
+    let len = 0;
+    if (this.#state === 2) {
+      at = this.#rawAt;
+      len = this.#rawLen;
+      const b = chunkRef;
+      while (len > 0 && (b[at + len - 1] === 32 || b[at + len - 1] === 9)) len--;
+    }
+    raw.push(this.#name, at, len);
+    this.#name = '';
+    this.#state = 0;
+  }
+
+  /**
+   * Stops recording this head: the fields recorded so far go to onHeader,
+   * and a field still being read continues as strings (it may go on in the
+   * next read).
+   */
+  #unrecord(): void {
+    const raw = this.rawHead as RawHead;
+    this.recording = false;
+    raw.chunk = chunkRef;
+    for (let i = 0; i < raw.count; i++) this.handler.onHeader(raw.names[i] as string, raw.value(i));
+    raw.count = 0;
+    if (this.#state === 2) this.#value = chunkRef.toString('latin1', this.#rawAt, this.#rawAt + this.#rawLen);
   }
 
   #flushUrl(): void {

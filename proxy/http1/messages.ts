@@ -230,6 +230,22 @@ export class NetResponse extends ResponseEvents {
     // Node's rules (validateHeaderName/Value), checked on the whole block at
     // once; per field only to throw Node's error for the first bad one.
     if (!VALID_FIELD_BLOCK.test(fields)) throwInvalidField(list);
+    return this.#head0(status, fields, length, date, connection, close);
+  }
+
+  /**
+   * writeHead() for a block of `name: value\r\n` lines already checked by
+   * Node's rules (response-headers.ts relayRawHead checks them as it builds
+   * the block), none of them Connection; `length`, `date`: a Content-Length,
+   * a Date line is among them.
+   */
+  writeHeadFields(status: number, fields: string, length: boolean, date: boolean): this {
+    if (this.#head !== undefined || this.headersSent) throw Object.assign(new Error('headers already written'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    return this.#head0(status, fields, length, date, false, false);
+  }
+
+  /** The head from its checked field lines (writeHead's second half). */
+  #head0(status: number, fields: string, length: boolean, date: boolean, connection: boolean, close: boolean): this {
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${fields}`;
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     if (!date) head += `Date: ${utcDate()}\r\n`;
