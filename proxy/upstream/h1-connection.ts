@@ -164,11 +164,11 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
       (this.#body ??= new BodyWriter(this)).start(body, head, length);
     } else if (req.body !== null) {
       s.cork();
-      s.write(req.head, 'latin1');
+      s.write(req.head);
       s.write(req.body);
       s.uncork();
     } else {
-      s.write(req.head, 'latin1');
+      s.write(req.head);
     }
     return true;
   }
