@@ -216,3 +216,22 @@ test('llhttp rawHead: a head split across reads comes through onHeader, and the 
   p.free();
   q.free();
 });
+
+test('llhttp: values and targets come back exactly as sent through the span cache, colliding, near-equal or split', () => {
+  // 1,200 short values (some one byte apart, some obs-text) and targets fill
+  // the cache's slots many times over, so entries are shared and replaced.
+  const vals: string[] = [];
+  for (let i = 0; i < 300; i++) vals.push(`v${i}`, `v${i} `.trim() + 'x', `caf\u00e9-${i}`, `${'k'.repeat(i % 70)}${i}`);
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < vals.length; i += 7) {
+      const some = vals.slice(i, i + 7);
+      const target = `/t/${encodeURIComponent(some[0]!)}`;
+      const input = `GET ${target} HTTP/1.1\r\nHost: a\r\n${some.map((v, k) => `X-${k}: ${v}\r\n`).join('')}\r\n`;
+      for (const cuts of [[], [input.length - 9]]) {
+        const { log, ret } = parse(input, cuts);
+        assert.equal(ret, ERROR.OK);
+        assert.deepEqual(log.filter((e) => e.startsWith('url ') || e.startsWith('h X-')), [`url ${target}`, ...some.map((v, k) => `h X-${k}=${v}`)], `pass ${pass}, cuts ${cuts.join(',')}`);
+      }
+    }
+  }
+});

@@ -90,37 +90,63 @@ let current: Parser | undefined;
 let chunkRef: Buffer = Buffer.alloc(0);
 let chunkAt = 0;
 
+// The wasm memory as bytes (replaced when the memory grows: the old one is
+// then detached and reads as empty). Spans are read from it by their
+// absolute offset: plain Uint8Array loads, no Buffer method.
+let mem = new Uint8Array(0);
+
 function span(at: number, len: number): string {
   const start = at - chunkAt;
   return chunkRef.toString('latin1', start, start + len);
 }
 
-// Header names: the same few dozen arrive in every message. A name whose
-// bytes match one decoded before comes back as that same string, without
-// decoding it again; consumers that use names as property keys then meet a
-// string V8 has already internalized, and lowerName() finds its lower case
-// by identity. Bounded: NAME_SLOTS entries, replaced on a collision, so
-// random names only cost the compare.
-const NAME_SLOTS = 256;
+// Header names, and short values and targets: the same few dozen arrive in
+// every message ("Host", "keep-alive", "/", "text/plain"). A span whose bytes
+// match one decoded before comes back as that same string, without decoding
+// it again (a Buffer's toString is a call into C++ costing more than the
+// hash and the compare: docs/performance.md); consumers that use names as
+// property keys then meet a string V8 has already internalized, and
+// lowerName() finds its lower case by identity. Bounded: SLOTS entries per
+// table, replaced on a collision, so new strings only cost the compare.
+const SLOTS = 256;
 const NAME_MAX = 32;
-const names: Array<string | undefined> = new Array(NAME_SLOTS).fill(undefined);
+const VALUE_MAX = 64;
+const names: Array<string | undefined> = new Array(SLOTS).fill(undefined);
+const values: Array<string | undefined> = new Array(SLOTS).fill(undefined);
+
+function cachedSpan(table: Array<string | undefined>, at: number, len: number): string {
+  const b = mem;
+  let h = len;
+  for (let i = at; i < at + len; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  // Two ways per slot: two names in common use that share a slot (before
+  // this, Content-Length and Connection did) do not evict each other.
+  const slot = h & (SLOTS - 2);
+  const first = table[slot];
+  if (first !== undefined && same(first, b, at, len)) return first;
+  const second = table[slot + 1];
+  if (second !== undefined && same(second, b, at, len)) return second;
+  const s = span(at, len);
+  table[slot + 1] = first;
+  table[slot] = s;
+  return s;
+}
+
+function same(s: string, b: Uint8Array, at: number, len: number): boolean {
+  if (s.length !== len) return false;
+  let i = 0;
+  while (i < len && s.charCodeAt(i) === b[at + i]) i++;
+  return i === len;
+}
 
 function nameSpan(at: number, len: number): string {
-  if (len > NAME_MAX) return span(at, len);
-  const b = chunkRef;
-  const start = at - chunkAt;
-  let h = len;
-  for (let i = start; i < start + len; i++) h = (Math.imul(h, 31) + (b[i] as number)) | 0;
-  const slot = h & (NAME_SLOTS - 1);
-  const seen = names[slot];
-  if (seen !== undefined && seen.length === len) {
-    let i = 0;
-    while (i < len && seen.charCodeAt(i) === b[start + i]) i++;
-    if (i === len) return seen;
-  }
-  const name = b.toString('latin1', start, start + len);
-  names[slot] = name;
-  return name;
+  return len > NAME_MAX ? span(at, len) : cachedSpan(names, at, len);
+}
+
+function valueSpan(at: number, len: number): string {
+  return len > VALUE_MAX ? span(at, len) : cachedSpan(values, at, len);
 }
 
 const lower = new Map<string, string>();
@@ -156,12 +182,12 @@ const ll: Exports = (() => {
   const instance = new WebAssembly.Instance(mod, {
     env: {
       wasm_on_message_begin: () => current!.messageBegin(),
-      wasm_on_url: (_p: number, at: number, len: number) => current!.url(span(at, len), len),
+      wasm_on_url: (_p: number, at: number, len: number) => current!.url(valueSpan(at, len), len),
       wasm_on_status: (_p: number, _at: number, len: number) => current!.count(len),
       wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(nameSpan(at, len), len, atEnd(at, len)),
       wasm_on_header_value: (_p: number, at: number, len: number) => {
         const p = current!;
-        return p.recording ? p.rawValue(at - chunkAt, len) : p.value(span(at, len), len, atEnd(at, len));
+        return p.recording ? p.rawValue(at - chunkAt, len) : p.value(valueSpan(at, len), len, atEnd(at, len));
       },
       wasm_on_headers_complete: () => current!.headersComplete(),
       wasm_on_body: (_p: number, at: number, len: number) => {
@@ -282,8 +308,10 @@ export class Parser {
       inputSize = Math.ceil(chunk.length / 4096) * 4096;
       inputPtr = ll.malloc(inputSize);
     }
-    if (inputView.buffer !== ll.memory.buffer || inputView.byteOffset !== inputPtr || inputView.length !== inputSize) {
-      inputView = new Uint8Array(ll.memory.buffer, inputPtr, inputSize);
+    if (inputView.length !== inputSize || inputView.byteOffset !== inputPtr) {
+      // A new input buffer, or the memory grew (every old view is detached, length 0).
+      mem = new Uint8Array(ll.memory.buffer);
+      inputView = mem.subarray(inputPtr, inputPtr + inputSize);
     }
     inputView.set(chunk);
     current = this;
