@@ -9,6 +9,13 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 /** A field name (or method) node:http accepts. */
 export const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 
+/** TOKEN by character code (0..127; 1: a token character), for loops that check a name as they copy it. */
+export const TOKEN_CHAR: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
 /** A character no field value may hold. */
 export const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 

@@ -224,7 +224,25 @@ export class RawHead {
   /** The value of field `i` as a string. */
   value(i: number): string {
     const at = this.spans[2 * i] as number;
-    return this.chunk.toString('latin1', at, at + (this.spans[2 * i + 1] as number));
+    const len = this.spans[2 * i + 1] as number;
+    // Inside execute() the span cache can answer (a repeated value, no C++ call).
+    if (this.chunk === chunkRef) return valueSpan(chunkAt + at, len);
+    return this.chunk.toString('latin1', at, at + len);
+  }
+
+  /** The value of field `i` read as a decimal number, as Number() reads it (a Content-Length llhttp has checked). */
+  integer(i: number): number {
+    const at = this.spans[2 * i] as number;
+    const len = this.spans[2 * i + 1] as number;
+    if (len === 0 || len > 15) return Number(this.value(i));
+    const b = this.chunk;
+    let n = 0;
+    for (let k = at; k < at + len; k++) {
+      const d = (b[k] as number) - 48;
+      if (d < 0 || d > 9) return Number(this.value(i));
+      n = n * 10 + d;
+    }
+    return n;
   }
 
   /** Appends a field (the span grows when needed). */

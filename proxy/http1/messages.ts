@@ -155,6 +155,19 @@ function flushHeld(res: NetResponse): void {
  */
 const COALESCE_BYTES = 4096;
 const LAST_CHUNK = '0\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
+
+// Status lines, made once per status.
+const statusLines: string[] = [];
+function statusLine(status: number): string {
+  return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`);
+}
+
+/** Writes `s` (one byte per character) into `b` at `at`: a loop, cheaper than Buffer#write for the few bytes of a head. */
+function putLatin1(b: Uint8Array, s: string, at: number): number {
+  for (let i = 0; i < s.length; i++) b[at++] = s.charCodeAt(i);
+  return at;
+}
 
 /** The response to a NetRequest; see the top of the file. */
 export class NetResponse extends ResponseEvents {
@@ -168,8 +181,8 @@ export class NetResponse extends ResponseEvents {
   readonly req: NetRequest;
   readonly #owner: MessageOwner;
   readonly #socket: Socket;
-  /** Built by writeHead(), sent with the first body bytes or at end(). */
-  #head: string | undefined;
+  /** Built by writeHead() (a string) or writeHeadBytes(), sent with the first body bytes or at end(). */
+  #head: string | Buffer | undefined;
   /** The first body chunk, held to leave with the head (COALESCE_BYTES). */
   #held: Uint8Array | string | undefined;
   #hasBody: boolean;
@@ -235,18 +248,32 @@ export class NetResponse extends ResponseEvents {
 
   /**
    * writeHead() for a block of `name: value\r\n` lines already checked by
-   * Node's rules (response-headers.ts relayRawHead checks them as it builds
-   * the block), none of them Connection; `length`, `date`: a Content-Length,
-   * a Date line is among them.
+   * Node's rules, as bytes: `fields[0, end)` (copied here). None of them is
+   * Connection; `length`, `date`: a Content-Length, a Date line is among
+   * them. response-headers.ts relayRawHead builds the block as it checks it;
+   * the head is then bytes from end to end, never a string.
    */
-  writeHeadFields(status: number, fields: string, length: boolean, date: boolean): this {
+  writeHeadBytes(status: number, fields: Uint8Array, end: number, length: boolean, date: boolean): this {
     if (this.#head !== undefined || this.headersSent) throw Object.assign(new Error('headers already written'), { code: 'ERR_HTTP_HEADERS_SENT' });
-    return this.#head0(status, fields, length, date, false, false);
+    const prefix = statusLine(status);
+    const suffix = this.#headEnd(status, length, date, false, false);
+    const head = Buffer.allocUnsafe(prefix.length + end + suffix.length);
+    let at = putLatin1(head, prefix, 0);
+    head.set(end === fields.length ? fields : fields.subarray(0, end), at);
+    putLatin1(head, suffix, at + end);
+    this.#head = head;
+    return this;
   }
 
   /** The head from its checked field lines (writeHead's second half). */
   #head0(status: number, fields: string, length: boolean, date: boolean, connection: boolean, close: boolean): this {
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${fields}`;
+    this.#head = `${statusLine(status)}${fields}${this.#headEnd(status, length, date, connection, close)}`;
+    return this;
+  }
+
+  /** What follows the fields (Date, Connection, framing, the blank line); decides keep-alive and framing. */
+  #headEnd(status: number, length: boolean, date: boolean, connection: boolean, close: boolean): string {
+    let head = '';
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     if (!date) head += `Date: ${utcDate()}\r\n`;
     // Node's rule: keep-alive only when the client may and the body's end is
@@ -268,8 +295,7 @@ export class NetResponse extends ResponseEvents {
       }
     }
     this.statusCode = status;
-    this.#head = `${head}\r\n`;
-    return this;
+    return `${head}\r\n`;
   }
 
   /** Writes body bytes (ignored for a response without a body); false when the socket buffer is full. */
@@ -308,16 +334,24 @@ export class NetResponse extends ResponseEvents {
 
   /** The head, then `chunk` framed (chunked or not), then `tail`, in one buffer. */
   #frame(chunk: Uint8Array | string | undefined, tail: string): Buffer {
-    const head = this.#head as string;
-    if (chunk === undefined || chunk.length === 0) return Buffer.from(head + tail, 'latin1');
-    const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const size = this.#chunked ? `${body.length.toString(16)}\r\n` : '';
-    const after = this.#chunked ? `\r\n${tail}` : tail;
+    const head = this.#head as string | Buffer;
+    const empty = chunk === undefined || chunk.length === 0;
+    if (empty && typeof head === 'string') return Buffer.from(head + tail, 'latin1');
+    if (empty && tail === '') return head as Buffer;
+    const body = empty ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const size = this.#chunked && !empty ? `${body.length.toString(16)}\r\n` : '';
+    const after = this.#chunked && !empty ? `\r\n${tail}` : tail;
     const out = Buffer.allocUnsafe(head.length + size.length + body.length + after.length);
-    let at = out.write(head, 0, 'latin1');
-    at += out.write(size, at, 'latin1');
+    let at: number;
+    if (typeof head === 'string') at = out.write(head, 0, 'latin1');
+    else {
+      out.set(head, 0);
+      at = head.length;
+    }
+    // (Buffer#write is a call into C++ even for "".)
+    if (size !== '') at += out.write(size, at, 'latin1');
     out.set(body, at);
-    out.write(after, at + body.length, 'latin1');
+    if (after !== '') putLatin1(out, after, at + body.length);
     return out;
   }
 

@@ -283,7 +283,7 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
       const n = (names[i] as string).length;
       if (n !== 14 && n !== 10 && n !== 17) continue;
       const key = lowerName(names[i] as string);
-      if (key === 'content-length') this.#length = Number(raw.value(i));
+      if (key === 'content-length') this.#length = raw.integer(i);
       else if (key === 'keep-alive') this.#keepAliveHint = raw.value(i);
       else if (key === 'transfer-encoding') this.#chunked = true;
     }
