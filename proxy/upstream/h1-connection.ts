@@ -293,7 +293,7 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     const req = this.req;
     if (req === undefined || req.state === STATE.DONE) return -1;
     const p = this.#parser;
-    const raw = (p.rawHead as RawHead).active ? p.rawHead as RawHead : undefined;
+    const raw = p.rawHead?.active === true ? p.rawHead : undefined;
     if (raw !== undefined) this.#readRaw(raw);
     const status = p.status();
     if (status < 200) {
