@@ -21,7 +21,9 @@ export const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * A block of `name: value\r\n` lines, each valid by the two rules above: one
- * test of a whole head costs less than two per field.
+ * test of a whole head costs less than two per field. It cannot tell a CR LF
+ * inside a name or value from the end of a line: callers also refuse any CR
+ * in them (http1/messages.ts writeHead).
  */
 export const VALID_FIELD_BLOCK = /^(?:[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
 

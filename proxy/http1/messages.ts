@@ -230,6 +230,9 @@ export class NetResponse extends ResponseEvents {
       const name = list[i] as string;
       if (typeof name !== 'string') throwInvalidField(list);
       const value = String(list[i + 1]);
+      // A CR LF inside a name or value could pass the block test below as a
+      // line of its own (a lone CR or LF cannot): Node refuses any CR.
+      if (value.includes('\r') || name.includes('\r')) throwInvalidField(list);
       fields += `${name}: ${value}\r\n`;
       const n = name.length;
       // Only these three change framing; compare lower-cased only at their lengths.
