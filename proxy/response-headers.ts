@@ -1,6 +1,7 @@
 // The upstream response headers relayed to the client: hop-by-hop ones
-// (and those Connection lists) dropped. Shared by forward.ts (undici's parsed
-// headers) and upgrade.ts (Node's raw list of a 101).
+// (and those Connection lists) dropped. Shared by exchange.ts (undici's parsed
+// headers; or, from the lean client to the net engine, the head as llhttp
+// found it: relayRawHead) and upgrade.ts (Node's raw list of a 101).
 
 import { connectionTokens } from './decide.ts';
 import { TOKEN_CHAR } from './field-rules.ts';
