@@ -3,6 +3,7 @@
 // and for a retry.
 
 import type { Dispatcher } from 'undici';
+import type { RawHead } from './http1/llhttp.ts';
 import { ClientError } from './errors.ts';
 import type { ClientErrorKind } from './errors.ts';
 import type { UpstreamEndpoint } from './upstream/balancer.ts';
@@ -40,6 +41,8 @@ export function classify(err: Error): ClientErrorKind {
 export interface AttemptOwner {
   requestStarted(a: Attempt, controller: Dispatcher.DispatchController): void;
   responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void;
+  /** The same from the lean client, with the head as parsed (valid during the call only). */
+  responseStartedRaw(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, head: RawHead): void;
   responseData(a: Attempt, controller: Dispatcher.DispatchController, chunk: Buffer): void;
   responseEnded(a: Attempt, trailers: Record<string, string | string[] | undefined>): void;
   responseFailed(a: Attempt, err: Error): void;
@@ -69,6 +72,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.exchange.responseStarted(this, controller, statusCode, headers);
+  }
+
+  /** The lean HTTP/1.1 client's form of onResponseStart (upstream/h1-fields.ts RawHeadHandler). */
+  onResponseStartRaw(controller: Dispatcher.DispatchController, statusCode: number, head: RawHead): void {
+    this.exchange.responseStartedRaw(this, controller, statusCode, head);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

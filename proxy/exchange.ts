@@ -13,7 +13,10 @@ import type { AttemptOwner } from './attempt.ts';
 import { deadlines } from './deadlines.ts';
 import type { Ticking } from './deadlines.ts';
 import { applyHeaderFilter } from './filters.ts';
-import { downstreamHeaders } from './response-headers.ts';
+import { NetResponse } from './http1/messages.ts';
+import type { RawHead } from './http1/llhttp.ts';
+import { downstreamHeaders, relayRawHead } from './response-headers.ts';
+import { rawFields } from './upstream/h1-fields.ts';
 import { backoffDelay, RESET_CODES, RetryBudget, retryable } from './retry.ts';
 import type { AttemptOutcome } from './retry.ts';
 import type { ClusterBalancer, UpstreamEndpoint } from './upstream/balancer.ts';
@@ -59,6 +62,11 @@ export const UPSTREAM_BODY_IDLE_MS = 300_000;
 // Node timers: a Node timer per bound cost ~13 % of the CPU per request. They
 // fire up to one tick (TICK_MS) late. The rarer timers (per attempt, backoff,
 // the client's send timeout) stay Node timers.
+
+/** A route filter that changes nothing (or none). */
+function noFilter(f: ExchangeRoute['responseHeaders']): boolean {
+  return f === undefined || (!f.remove?.length && !f.set?.length && !f.add?.length);
+}
 
 /** One client request relayed to one or more endpoints in turn (attempts, retry.ts). */
 export class Exchange implements AttemptOwner, Ticking {
@@ -282,14 +290,41 @@ export class Exchange implements AttemptOwner, Ticking {
   }
 
   responseStarted(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200 || !this.#live(a)) return;
+    if (!this.#startResponse(a, controller, statusCode)) return;
+    this.#writeHead(a, controller, statusCode, headers);
+  }
+
+  /**
+   * The lean client's head as parsed: relayed to an HTTP/1.1 client of the
+   * net engine without the fields object (response-headers.ts relayRawHead),
+   * when the route edits no response headers; otherwise, and whenever the
+   * relay declines, as responseStarted() does.
+   */
+  responseStartedRaw(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, head: RawHead): void {
+    if (!this.#startResponse(a, controller, statusCode)) return;
+    const res = this.#res;
+    if (res instanceof NetResponse && noFilter(this.#route.responseHeaders) && relayRawHead(head, statusCode, res)) {
+      this.#responded = true;
+      this.#armBodyTimer(a, controller);
+      return;
+    }
+    this.#writeHead(a, controller, statusCode, rawFields(head));
+  }
+
+  /** What every response head goes through first: false when it is not relayed (interim, stale, retried). */
+  #startResponse(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number): boolean {
+    if (statusCode < 200 || !this.#live(a)) return false;
     clearTimeout(this.#attemptTimer);
     if (this.#route.retry !== undefined && this.#retryAfter(statusCode)) {
       // Discarded, never relayed: the response body is dropped with its connection.
       controller.abort(new Error('retrying'));
-      return;
+      return false;
     }
     if (this.#route.requestTimeoutMs === undefined) this.#deadlineAt = Infinity;
+    return true;
+  }
+
+  #writeHead(a: Attempt, controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     const res = this.#res;
     try {
       // An HTTP/2 response holds them briefly itself (h2-stream.ts: a

@@ -9,12 +9,21 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 /** A field name (or method) node:http accepts. */
 export const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 
+/** TOKEN by character code (0..127; 1: a token character), for loops that check a name as they copy it. */
+export const TOKEN_CHAR: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
 /** A character no field value may hold. */
 export const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * A block of `name: value\r\n` lines, each valid by the two rules above: one
- * test of a whole head costs less than two per field.
+ * test of a whole head costs less than two per field. It cannot tell a CR LF
+ * inside a name or value from the end of a line: callers also refuse any CR
+ * in them (http1/messages.ts writeHead).
  */
 export const VALID_FIELD_BLOCK = /^(?:[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
 

@@ -147,3 +147,91 @@ test('lowerName: the lower case of a name, whatever the memo holds', () => {
   for (let i = 0; i < 3000; i++) assert.equal(lowerName(`X-Mixed-${i}`), `x-mixed-${i}`);
   assert.equal(lowerName('Content-Length'), 'content-length');
 });
+
+/** As parse(), on a response parser with `rawHead`: the fields of a head read in one piece are logged from it. */
+function parseRaw(input: string, cuts: number[] = []): { log: string[]; ret: number; rawHeads: number } {
+  const r = recorder();
+  let rawHeads = 0;
+  const p: Parser = new Parser('response', {
+    ...r.handler,
+    onHeadersComplete: () => {
+      const raw = p.rawHead!;
+      if (raw.active) {
+        rawHeads++;
+        for (let i = 0; i < raw.count; i++) r.log.push(`h ${raw.names[i]}=${raw.value(i)}`);
+      }
+      r.log.push('head');
+      return 0;
+    },
+  }, 16 * 1024, true);
+  let ret = 0;
+  let at = 0;
+  for (const cut of [...cuts, input.length]) {
+    ret = p.execute(Buffer.from(input.slice(at, cut), 'latin1'));
+    at = cut;
+    if (ret !== ERROR.OK) break;
+  }
+  p.free();
+  const merged: string[] = [];
+  for (const e of r.log) {
+    const last = merged.at(-1);
+    if (e.startsWith('body ') && last?.startsWith('body ')) merged[merged.length - 1] = last + e.slice(5);
+    else merged.push(e);
+  }
+  return { log: merged, ret, rawHeads };
+}
+
+test('llhttp rawHead: the same fields as onHeader gives, whole and split at every byte', () => {
+  const responses = [
+    'HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 26 Nov 2026 15:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello',
+    'HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Trail: a b \t \r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty2:\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nA: 1\r\n\r\n2\r\nok\r\n0\r\nX-T: 1 \r\n\r\n',
+    'HTTP/1.1 204 No Content\r\n\r\n',
+  ];
+  for (const input of responses) {
+    const want = parse(input, [], 'response');
+    assert.equal(want.ret, ERROR.OK);
+    const whole = parseRaw(input);
+    assert.deepEqual({ log: whole.log, ret: whole.ret }, want);
+    assert.ok(whole.rawHeads >= 1, 'a head read in one piece comes raw');
+    for (let i = 1; i < input.length; i++) {
+      const split = parseRaw(input, [i]);
+      assert.deepEqual({ log: split.log, ret: split.ret }, parse(input, [i], 'response'), `split at ${i}`);
+    }
+  }
+});
+
+test('llhttp rawHead: a head split across reads comes through onHeader, and the next head raw again', () => {
+  const one = 'HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nContent-Length: 0\r\n\r\n';
+  const r = recorder();
+  const p = new Parser('response', r.handler, 16 * 1024, true);
+  assert.equal(p.execute(Buffer.from(one.slice(0, 24))), ERROR.OK);
+  assert.equal(p.execute(Buffer.from(one.slice(24))), ERROR.OK);
+  assert.deepEqual(r.log, ['begin', 'h A=1', 'h B=2', 'h Content-Length=0', 'head', 'done']);
+  let active = false;
+  const q: Parser = new Parser('response', { ...r.handler, onHeadersComplete: () => { active = q.rawHead!.active; return 0; } }, 16 * 1024, true);
+  assert.equal(q.execute(Buffer.from(one)), ERROR.OK);
+  assert.equal(active, true);
+  assert.equal(q.rawHead!.active, false, 'only valid inside onHeadersComplete');
+  p.free();
+  q.free();
+});
+
+test('llhttp: values and targets come back exactly as sent through the span cache, colliding, near-equal or split', () => {
+  // 1,200 short values (some one byte apart, some obs-text) and targets fill
+  // the cache's slots many times over, so entries are shared and replaced.
+  const vals: string[] = [];
+  for (let i = 0; i < 300; i++) vals.push(`v${i}`, `v${i} `.trim() + 'x', `caf\u00e9-${i}`, `${'k'.repeat(i % 70)}${i}`);
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < vals.length; i += 7) {
+      const some = vals.slice(i, i + 7);
+      const target = `/t/${encodeURIComponent(some[0]!)}`;
+      const input = `GET ${target} HTTP/1.1\r\nHost: a\r\n${some.map((v, k) => `X-${k}: ${v}\r\n`).join('')}\r\n`;
+      for (const cuts of [[], [input.length - 9]]) {
+        const { log, ret } = parse(input, cuts);
+        assert.equal(ret, ERROR.OK);
+        assert.deepEqual(log.filter((e) => e.startsWith('url ') || e.startsWith('h X-')), [`url ${target}`, ...some.map((v, k) => `h X-${k}=${v}`)], `pass ${pass}, cuts ${cuts.join(',')}`);
+      }
+    }
+  }
+});

@@ -90,37 +90,63 @@ let current: Parser | undefined;
 let chunkRef: Buffer = Buffer.alloc(0);
 let chunkAt = 0;
 
+// The wasm memory as bytes (replaced when the memory grows: the old one is
+// then detached and reads as empty). Spans are read from it by their
+// absolute offset: plain Uint8Array loads, no Buffer method.
+let mem = new Uint8Array(0);
+
 function span(at: number, len: number): string {
   const start = at - chunkAt;
   return chunkRef.toString('latin1', start, start + len);
 }
 
-// Header names: the same few dozen arrive in every message. A name whose
-// bytes match one decoded before comes back as that same string, without
-// decoding it again; consumers that use names as property keys then meet a
-// string V8 has already internalized, and lowerName() finds its lower case
-// by identity. Bounded: NAME_SLOTS entries, replaced on a collision, so
-// random names only cost the compare.
-const NAME_SLOTS = 256;
+// Header names, and short values and targets: the same few dozen arrive in
+// every message ("Host", "keep-alive", "/", "text/plain"). A span whose bytes
+// match one decoded before comes back as that same string, without decoding
+// it again (a Buffer's toString is a call into C++ costing more than the
+// hash and the compare: docs/performance.md); consumers that use names as
+// property keys then meet a string V8 has already internalized, and
+// lowerName() finds its lower case by identity. Bounded: SLOTS entries per
+// table, replaced on a collision, so new strings only cost the compare.
+const SLOTS = 256;
 const NAME_MAX = 32;
-const names: Array<string | undefined> = new Array(NAME_SLOTS).fill(undefined);
+const VALUE_MAX = 64;
+const names: Array<string | undefined> = new Array(SLOTS).fill(undefined);
+const values: Array<string | undefined> = new Array(SLOTS).fill(undefined);
+
+function cachedSpan(table: Array<string | undefined>, at: number, len: number): string {
+  const b = mem;
+  let h = len;
+  for (let i = at; i < at + len; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  // Two ways per slot: two names in common use that share a slot (before
+  // this, Content-Length and Connection did) do not evict each other.
+  const slot = h & (SLOTS - 2);
+  const first = table[slot];
+  if (first !== undefined && same(first, b, at, len)) return first;
+  const second = table[slot + 1];
+  if (second !== undefined && same(second, b, at, len)) return second;
+  const s = span(at, len);
+  table[slot + 1] = first;
+  table[slot] = s;
+  return s;
+}
+
+function same(s: string, b: Uint8Array, at: number, len: number): boolean {
+  if (s.length !== len) return false;
+  let i = 0;
+  while (i < len && s.charCodeAt(i) === b[at + i]) i++;
+  return i === len;
+}
 
 function nameSpan(at: number, len: number): string {
-  if (len > NAME_MAX) return span(at, len);
-  const b = chunkRef;
-  const start = at - chunkAt;
-  let h = len;
-  for (let i = start; i < start + len; i++) h = (Math.imul(h, 31) + (b[i] as number)) | 0;
-  const slot = h & (NAME_SLOTS - 1);
-  const seen = names[slot];
-  if (seen !== undefined && seen.length === len) {
-    let i = 0;
-    while (i < len && seen.charCodeAt(i) === b[start + i]) i++;
-    if (i === len) return seen;
-  }
-  const name = b.toString('latin1', start, start + len);
-  names[slot] = name;
-  return name;
+  return len > NAME_MAX ? span(at, len) : cachedSpan(names, at, len);
+}
+
+function valueSpan(at: number, len: number): string {
+  return len > VALUE_MAX ? span(at, len) : cachedSpan(values, at, len);
 }
 
 const lower = new Map<string, string>();
@@ -156,10 +182,13 @@ const ll: Exports = (() => {
   const instance = new WebAssembly.Instance(mod, {
     env: {
       wasm_on_message_begin: () => current!.messageBegin(),
-      wasm_on_url: (_p: number, at: number, len: number) => current!.url(span(at, len), len),
+      wasm_on_url: (_p: number, at: number, len: number) => current!.url(valueSpan(at, len), len),
       wasm_on_status: (_p: number, _at: number, len: number) => current!.count(len),
       wasm_on_header_field: (_p: number, at: number, len: number) => current!.field(nameSpan(at, len), len, atEnd(at, len)),
-      wasm_on_header_value: (_p: number, at: number, len: number) => current!.value(span(at, len), len, atEnd(at, len)),
+      wasm_on_header_value: (_p: number, at: number, len: number) => {
+        const p = current!;
+        return p.recording ? p.rawValue(at - chunkAt, len) : p.value(valueSpan(at, len), len, atEnd(at, len));
+      },
       wasm_on_headers_complete: () => current!.headersComplete(),
       wasm_on_body: (_p: number, at: number, len: number) => {
         const start = at - chunkAt;
@@ -171,6 +200,66 @@ const ll: Exports = (() => {
   });
   return instance.exports as unknown as Exports;
 })();
+
+/**
+ * A response head's fields as the parser found them, without a string per
+ * value (a parser made with `rawHead`): names as sent (nameSpan's strings),
+ * values as offsets into the chunk being parsed, trailing whitespace already
+ * cut. Valid only inside onHeadersComplete, and only when `active` (the head
+ * arrived in one read; a head split across reads was reported through
+ * onHeader instead). The proxy relays most upstream fields without ever
+ * reading their values as strings (response-headers.ts relayRawHead).
+ */
+export class RawHead {
+  /** The head arrived whole in this read: the fields below describe it. */
+  active = false;
+  /** Number of fields. */
+  count = 0;
+  /** The chunk the value offsets point into (the current read). */
+  chunk: Buffer = EMPTY_CHUNK;
+  readonly names: string[] = [];
+  /** Per field: value start, value length. */
+  spans = new Int32Array(64);
+
+  /** The value of field `i` as a string. */
+  value(i: number): string {
+    const at = this.spans[2 * i] as number;
+    const len = this.spans[2 * i + 1] as number;
+    // Inside execute() the span cache can answer (a repeated value, no C++ call).
+    if (this.chunk === chunkRef) return valueSpan(chunkAt + at, len);
+    return this.chunk.toString('latin1', at, at + len);
+  }
+
+  /** The value of field `i` read as a decimal number, as Number() reads it (a Content-Length llhttp has checked). */
+  integer(i: number): number {
+    const at = this.spans[2 * i] as number;
+    const len = this.spans[2 * i + 1] as number;
+    if (len === 0 || len > 15) return Number(this.value(i));
+    const b = this.chunk;
+    let n = 0;
+    for (let k = at; k < at + len; k++) {
+      const d = (b[k] as number) - 48;
+      if (d < 0 || d > 9) return Number(this.value(i));
+      n = n * 10 + d;
+    }
+    return n;
+  }
+
+  /** Appends a field (the span grows when needed). */
+  push(name: string, at: number, len: number): void {
+    const i = this.count++;
+    if (2 * i + 2 > this.spans.length) {
+      const grown = new Int32Array(this.spans.length * 2);
+      grown.set(this.spans);
+      this.spans = grown;
+    }
+    this.names[i] = name;
+    this.spans[2 * i] = at;
+    this.spans[2 * i + 1] = len;
+  }
+}
+
+const EMPTY_CHUNK = Buffer.alloc(0);
 
 // One input buffer in wasm memory, shared by every parser, grown by pages.
 let inputPtr = 0;
@@ -201,12 +290,28 @@ export class Parser {
   headerOverflow = false;
   /** Where execute() stopped in its chunk after a pause or an error. */
   stoppedAt = 0;
+  /**
+   * With `rawHead`: the head's fields, when it arrived in one read (see
+   * RawHead); onHeader is then not called for them. Undefined otherwise.
+   */
+  readonly rawHead: RawHead | undefined;
+  /** Head fields are being recorded into rawHead (not turned into strings). */
+  recording = false;
+  /** Value offset and length of the field being recorded (-1: none yet). */
+  #rawAt = -1;
+  #rawLen = 0;
 
-  /** `maxHeadBytes` bounds the target (or status text) plus every field's name and value, as Node's maxHeaderSize does. */
-  constructor(type: keyof typeof TYPE, handler: ParserHandler, maxHeadBytes: number) {
+  /**
+   * `maxHeadBytes` bounds the target (or status text) plus every field's
+   * name and value, as Node's maxHeaderSize does. `rawHead`: report a head
+   * that arrives in one read through `rawHead` instead of onHeader (trailers
+   * still come through onTrailer).
+   */
+  constructor(type: keyof typeof TYPE, handler: ParserHandler, maxHeadBytes: number, rawHead = false) {
     this.handler = handler;
     this.#maxHead = maxHeadBytes;
     this.#ptr = ll.llhttp_alloc(TYPE[type]);
+    this.rawHead = rawHead ? new RawHead() : undefined;
   }
 
   /**
@@ -221,8 +326,10 @@ export class Parser {
       inputSize = Math.ceil(chunk.length / 4096) * 4096;
       inputPtr = ll.malloc(inputSize);
     }
-    if (inputView.buffer !== ll.memory.buffer || inputView.byteOffset !== inputPtr || inputView.length !== inputSize) {
-      inputView = new Uint8Array(ll.memory.buffer, inputPtr, inputSize);
+    if (inputView.length !== inputSize || inputView.byteOffset !== inputPtr) {
+      // A new input buffer, or the memory grew (every old view is detached, length 0).
+      mem = new Uint8Array(ll.memory.buffer);
+      inputView = mem.subarray(inputPtr, inputPtr + inputSize);
     }
     inputView.set(chunk);
     current = this;
@@ -230,11 +337,17 @@ export class Parser {
     chunkAt = inputPtr;
     this.#fresh = true;
     let ret: number;
+    const raw = this.rawHead;
+    if (raw !== undefined) raw.chunk = chunk;
     try {
       ret = ll.llhttp_execute(this.#ptr, inputPtr, chunk.length);
+      // The head goes on in the next read, whose bytes replace these: what
+      // was recorded becomes strings now, and the rest of this head too.
+      if (this.recording) this.#unrecord();
     } finally {
       current = undefined;
       chunkRef = EMPTY;
+      if (raw !== undefined) raw.chunk = EMPTY_CHUNK;
     }
     this.stoppedAt = ret === ERROR.OK ? chunk.length : ll.llhttp_get_error_pos(this.#ptr) - inputPtr;
     return ret;
@@ -318,6 +431,13 @@ export class Parser {
     this.#url = '';
     this.#state = 0;
     this.#inBody = false;
+    const raw = this.rawHead;
+    if (raw !== undefined) {
+      raw.active = false;
+      raw.count = 0;
+      this.recording = true;
+      this.#rawAt = -1;
+    }
     this.handler.onMessageBegin();
     return 0;
   }
@@ -343,6 +463,15 @@ export class Parser {
   // other field span starts a new field (llhttp calls nothing for an empty
   // value, so "a name after a name" happens).
   field(s: string, len: number, atChunkEnd: boolean): number {
+    if (this.recording) {
+      // A name after a name: the previous field's value was empty.
+      if (this.#state !== 0) this.#record();
+      this.#name = s;
+      this.#state = 1;
+      this.#fresh = false;
+      this.#pieceAtEnd = atChunkEnd;
+      return this.count(len);
+    }
     const continued = this.#state === 1 && this.#fresh && this.#pieceAtEnd;
     if (!continued) {
       if (this.#state !== 0) this.#emit();
@@ -364,17 +493,77 @@ export class Parser {
   }
 
   headersComplete(): number {
-    if (this.#state !== 0) this.#emit();
+    const raw = this.recording ? this.rawHead as RawHead : undefined;
+    if (raw !== undefined) {
+      if (this.#state !== 0) this.#record();
+      this.recording = false;
+      raw.active = true;
+    } else if (this.#state !== 0) this.#emit();
     if (this.#url !== '') this.#flushUrl();
     this.#inBody = true;
     this.#fresh = false;
-    return this.handler.onHeadersComplete();
+    if (raw === undefined) return this.handler.onHeadersComplete();
+    try {
+      return this.handler.onHeadersComplete();
+    } finally {
+      raw.active = false;
+    }
   }
 
   messageComplete(): number {
     if (this.#state !== 0) this.#emit();
     this.#inBody = false;
     return this.handler.onMessageComplete();
+  }
+
+  /** A value span while recording (offset into the chunk). */
+  rawValue(at: number, len: number): number {
+    if (this.#state === 2) {
+      // llhttp gave one value in two spans within a read: join them if they
+      // touch, else give up recording for this head.
+      if (this.#rawAt + this.#rawLen === at) this.#rawLen += len;
+      else {
+        this.#unrecord();
+        return this.value(chunkRef.toString('latin1', at, at + len), len, at + len === chunkRef.length);
+      }
+    } else {
+      this.#rawAt = at;
+      this.#rawLen = len;
+    }
+    this.#state = 2;
+    this.#fresh = false;
+    this.#pieceAtEnd = at + len === chunkRef.length;
+    return this.count(len);
+  }
+
+  /** Records the field read so far (trailing whitespace cut, as #emit does). */
+  #record(): void {
+    const raw = this.rawHead as RawHead;
+    let at = 0;
+    let len = 0;
+    if (this.#state === 2) {
+      at = this.#rawAt;
+      len = this.#rawLen;
+      const b = chunkRef;
+      while (len > 0 && (b[at + len - 1] === 32 || b[at + len - 1] === 9)) len--;
+    }
+    raw.push(this.#name, at, len);
+    this.#name = '';
+    this.#state = 0;
+  }
+
+  /**
+   * Stops recording this head: the fields recorded so far go to onHeader,
+   * and a field still being read continues as strings (it may go on in the
+   * next read).
+   */
+  #unrecord(): void {
+    const raw = this.rawHead as RawHead;
+    this.recording = false;
+    raw.chunk = chunkRef;
+    for (let i = 0; i < raw.count; i++) this.handler.onHeader(raw.names[i] as string, raw.value(i));
+    raw.count = 0;
+    if (this.#state === 2) this.#value = chunkRef.toString('latin1', this.#rawAt, this.#rawAt + this.#rawLen);
   }
 
   #flushUrl(): void {

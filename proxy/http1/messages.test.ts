@@ -89,6 +89,8 @@ test('writeHead refuses exactly the fields node:http refuses, with its error cod
     ['', 'empty name'], ['x bad', 'space in name'], ['x:bad', 'colon in name'], ['x\u00e9', 'non-ASCII name'], ['x\r\nInjected', 'v'],
     ['x-bad', 'cr\rin value'], ['x-bad', 'lf\nin value'], ['x-bad', 'nul\u0000'], ['x-bad', 'ctl\u0001'], ['x-bad', 'del\u007f'],
     ['x-bad', 'wide\u0100'], ['x-bad', '\ud83d'], [42, 'number name'],
+    // CR LF inside a name or value that would read as a line of its own.
+    ['x-bad', 'v\r\nx-injected: w'], ['x-bad: v\r\nx-injected', 'w'],
   ];
   for (const [name, value] of cases) {
     let expected: string | undefined;

@@ -155,6 +155,13 @@ function flushHeld(res: NetResponse): void {
  */
 const COALESCE_BYTES = 4096;
 const LAST_CHUNK = '0\r\n\r\n';
+const EMPTY = Buffer.alloc(0);
+
+// Status lines, made once per status.
+const statusLines: string[] = [];
+function statusLine(status: number): string {
+  return (statusLines[status] ??= `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`);
+}
 
 /** The response to a NetRequest; see the top of the file. */
 export class NetResponse extends ResponseEvents {
@@ -168,8 +175,8 @@ export class NetResponse extends ResponseEvents {
   readonly req: NetRequest;
   readonly #owner: MessageOwner;
   readonly #socket: Socket;
-  /** Built by writeHead(), sent with the first body bytes or at end(). */
-  #head: string | undefined;
+  /** Built by writeHead() (a string) or writeHeadBytes(), sent with the first body bytes or at end(). */
+  #head: string | Buffer | undefined;
   /** The first body chunk, held to leave with the head (COALESCE_BYTES). */
   #held: Uint8Array | string | undefined;
   #hasBody: boolean;
@@ -217,6 +224,9 @@ export class NetResponse extends ResponseEvents {
       const name = list[i] as string;
       if (typeof name !== 'string') throwInvalidField(list);
       const value = String(list[i + 1]);
+      // A CR LF inside a name or value could pass the block test below as a
+      // line of its own (a lone CR or LF cannot): Node refuses any CR.
+      if (value.includes('\r') || name.includes('\r')) throwInvalidField(list);
       fields += `${name}: ${value}\r\n`;
       const n = name.length;
       // Only these three change framing; compare lower-cased only at their lengths.
@@ -230,7 +240,37 @@ export class NetResponse extends ResponseEvents {
     // Node's rules (validateHeaderName/Value), checked on the whole block at
     // once; per field only to throw Node's error for the first bad one.
     if (!VALID_FIELD_BLOCK.test(fields)) throwInvalidField(list);
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${fields}`;
+    return this.#head0(status, fields, length, date, connection, close);
+  }
+
+  /**
+   * writeHead() for a block of `name: value\r\n` lines already checked by
+   * Node's rules, as bytes: `fields[0, end)` (copied here). None of them is
+   * Connection; `length`, `date`: a Content-Length, a Date line is among
+   * them. response-headers.ts relayRawHead builds the block as it checks it;
+   * the head is then bytes from end to end, never a string.
+   */
+  writeHeadBytes(status: number, fields: Uint8Array, end: number, length: boolean, date: boolean): this {
+    if (this.#head !== undefined || this.headersSent) throw Object.assign(new Error('headers already written'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    const prefix = statusLine(status);
+    const suffix = this.#headEnd(status, length, date, false, false);
+    const head = Buffer.allocUnsafe(prefix.length + end + suffix.length);
+    const at = head.write(prefix, 0, 'latin1');
+    head.set(end === fields.length ? fields : fields.subarray(0, end), at);
+    head.write(suffix, at + end, 'latin1');
+    this.#head = head;
+    return this;
+  }
+
+  /** The head from its checked field lines (writeHead's second half). */
+  #head0(status: number, fields: string, length: boolean, date: boolean, connection: boolean, close: boolean): this {
+    this.#head = `${statusLine(status)}${fields}${this.#headEnd(status, length, date, connection, close)}`;
+    return this;
+  }
+
+  /** What follows the fields (Date, Connection, framing, the blank line); decides keep-alive and framing. */
+  #headEnd(status: number, length: boolean, date: boolean, connection: boolean, close: boolean): string {
+    let head = '';
     if (status === 204 || status === 304 || status < 200) this.#hasBody = false;
     if (!date) head += `Date: ${utcDate()}\r\n`;
     // Node's rule: keep-alive only when the client may and the body's end is
@@ -252,8 +292,7 @@ export class NetResponse extends ResponseEvents {
       }
     }
     this.statusCode = status;
-    this.#head = `${head}\r\n`;
-    return this;
+    return `${head}\r\n`;
   }
 
   /** Writes body bytes (ignored for a response without a body); false when the socket buffer is full. */
@@ -292,16 +331,24 @@ export class NetResponse extends ResponseEvents {
 
   /** The head, then `chunk` framed (chunked or not), then `tail`, in one buffer. */
   #frame(chunk: Uint8Array | string | undefined, tail: string): Buffer {
-    const head = this.#head as string;
-    if (chunk === undefined || chunk.length === 0) return Buffer.from(head + tail, 'latin1');
-    const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const size = this.#chunked ? `${body.length.toString(16)}\r\n` : '';
-    const after = this.#chunked ? `\r\n${tail}` : tail;
+    const head = this.#head as string | Buffer;
+    const empty = chunk === undefined || chunk.length === 0;
+    if (empty && typeof head === 'string') return Buffer.from(head + tail, 'latin1');
+    if (empty && tail === '') return head as Buffer;
+    const body = empty ? EMPTY : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const size = this.#chunked && !empty ? `${body.length.toString(16)}\r\n` : '';
+    const after = this.#chunked && !empty ? `\r\n${tail}` : tail;
     const out = Buffer.allocUnsafe(head.length + size.length + body.length + after.length);
-    let at = out.write(head, 0, 'latin1');
-    at += out.write(size, at, 'latin1');
+    let at: number;
+    if (typeof head === 'string') at = out.write(head, 0, 'latin1');
+    else {
+      out.set(head, 0);
+      at = head.length;
+    }
+    // (Buffer#write is a call into C++ even for "".)
+    if (size !== '') at += out.write(size, at, 'latin1');
     out.set(body, at);
-    out.write(after, at + body.length, 'latin1');
+    if (after !== '') out.write(after, at + body.length, 'latin1');
     return out;
   }
 

@@ -11,13 +11,14 @@
 // the whole message was read with nothing after it, and the request body was
 // fully written.
 import net from 'node:net';
+import type { Dispatcher } from 'undici';
 import { ERROR, lowerName, Parser } from '../http1/llhttp.ts';
-import type { ParserHandler } from '../http1/llhttp.ts';
+import type { ParserHandler, RawHead } from '../http1/llhttp.ts';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
 import { BodyWriter } from './h1-body.ts';
 import type { BodyOwner } from './h1-body.ts';
-import { addField, NO_TRAILERS, parserError, socketError } from './h1-fields.ts';
-import type { Fields } from './h1-fields.ts';
+import { addField, NO_TRAILERS, parserError, rawFields, socketError } from './h1-fields.ts';
+import type { Fields, RawHeadHandler } from './h1-fields.ts';
 import { STATE } from './h1-request.ts';
 import type { H1Request, RequestRunner } from './h1-request.ts';
 import { ConnectionTimers, WAIT } from './h1-timers.ts';
@@ -102,7 +103,7 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     // The socket first: a connect refused synchronously (a bad port) leaves no parser to free.
     const s = net.connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
     this.socket = s;
-    this.#parser = new Parser('response', this, MAX_HEAD_BYTES);
+    this.#parser = new Parser('response', this, MAX_HEAD_BYTES, true);
     s.on('connect', this.#onConnect);
     s.on('end', this.#onEnd);
     s.on('error', this.#onError);
@@ -163,11 +164,11 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
       (this.#body ??= new BodyWriter(this)).start(body, head, length);
     } else if (req.body !== null) {
       s.cork();
-      s.write(req.head, 'latin1');
+      s.write(req.head);
       s.write(req.body);
       s.uncork();
     } else {
-      s.write(req.head, 'latin1');
+      s.write(req.head);
     }
     return true;
   }
@@ -275,10 +276,25 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     addField((this.#headers ??= {}), key, value);
   }
 
+  /** onHeader's reading of a head that arrived in one read (the parser's RawHead): only the values it needs become strings. */
+  #readRaw(raw: RawHead): void {
+    const names = raw.names;
+    for (let i = 0; i < raw.count; i++) {
+      const n = (names[i] as string).length;
+      if (n !== 14 && n !== 10 && n !== 17) continue;
+      const key = lowerName(names[i] as string);
+      if (key === 'content-length') this.#length = raw.integer(i);
+      else if (key === 'keep-alive') this.#keepAliveHint = raw.value(i);
+      else if (key === 'transfer-encoding') this.#chunked = true;
+    }
+  }
+
   onHeadersComplete(): number {
     const req = this.req;
     if (req === undefined || req.state === STATE.DONE) return -1;
     const p = this.#parser;
+    const raw = p.rawHead?.active === true ? p.rawHead : undefined;
+    if (raw !== undefined) this.#readRaw(raw);
     const status = p.status();
     if (status < 200) {
       if (status === 101) {
@@ -309,7 +325,10 @@ export class H1Connection implements ParserHandler, RequestRunner, BodyOwner, Ti
     }
     this.#reuse = reuse;
     this.#timers.wait(WAIT.BODY, req.bodyTimeout);
-    req.handler.onResponseStart?.(req, status, this.#headers ?? {}, '');
+    const h = req.handler as Dispatcher.DispatchHandler & RawHeadHandler;
+    if (raw === undefined) h.onResponseStart?.(req, status, this.#headers ?? {}, '');
+    else if (h.onResponseStartRaw !== undefined) h.onResponseStartRaw(req, status, raw);
+    else h.onResponseStart?.(req, status, rawFields(raw), '');
     if (req.state === STATE.DONE) return -1;
     return req.isHead ? 1 : 0;
   }

@@ -2,7 +2,9 @@
 // response header and trailer objects shaped as undici's, and its failures
 // with undici's names and codes (errors.ts UpstreamCode).
 import { createRequire } from 'node:module';
-import type { Parser } from '../http1/llhttp.ts';
+import type { Dispatcher } from 'undici';
+import { lowerName } from '../http1/llhttp.ts';
+import type { Parser, RawHead } from '../http1/llhttp.ts';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
 
 /** Header or trailer fields: lower-case names, repeated names as arrays (undici's parseHeaders). */
@@ -19,6 +21,24 @@ export function addField(obj: Fields, key: string, value: string): void {
     Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: true });
   } else if (typeof v === 'string') obj[key] = [v, value];
   else v.push(value);
+}
+
+/**
+ * A handler that can take a response head as the parser found it (the lean
+ * client's own extension of undici's handler API): the proxy's Exchange
+ * relays it to an HTTP/1.1 client without building the fields object.
+ * `head` is valid only during the call. Handlers without it get
+ * onResponseStart with the object, as from undici.
+ */
+export interface RawHeadHandler {
+  onResponseStartRaw?(controller: Dispatcher.DispatchController, statusCode: number, head: RawHead): void;
+}
+
+/** A raw head's fields as undici's object (what onResponseStart takes). */
+export function rawFields(raw: RawHead): Fields {
+  const out: Fields = {};
+  for (let i = 0; i < raw.count; i++) addField(out, lowerName(raw.names[i] as string), raw.value(i));
+  return out;
 }
 
 /**

@@ -60,6 +60,30 @@ test('lean pool: request bodies: Buffer with its length, stream with a listed le
   }
 });
 
+test('lean pool: the request head on the wire, byte for byte (obs-text, empty and repeated values, a head larger than the line buffer)', async () => {
+  const server = await rawServer((socket) => socket.write('HTTP/1.1 204 No Content\r\n\r\n'));
+  const p = pool(server.port);
+  try {
+    const big = 'b'.repeat(20 * 1024);
+    const cases: Array<[Parameters<typeof send>[1], string]> = [
+      [{ path: '/p?q=\u00e9', headers: ['X-A', 'caf\u00e9\t!', 'x-empty', null as unknown as string, 'x-list', ['1', '2'] as unknown as string, 'Host', 'h.test'] },
+        'GET /p?q=\u00e9 HTTP/1.1\r\nconnection: keep-alive\r\nX-A: caf\u00e9\t!\r\nx-empty: \r\nx-list: 1\r\nx-list: 2\r\nHost: h.test\r\n\r\n'],
+      [{ method: 'HEAD', headers: ['Connection', 'close'] }, `HEAD / HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\nconnection: close\r\n\r\n`],
+      // Last: the test server takes the body for the start of the next head.
+      [{ method: 'POST', headers: ['x-big', big], body: Buffer.from('xy') },
+        `POST / HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\nconnection: keep-alive\r\nx-big: ${big}\r\ncontent-length: 2\r\n\r\n`],
+    ];
+    for (const [opts, want] of cases) {
+      const o = await send(p, opts);
+      assert.equal(o.error, undefined);
+      assert.equal(server.heads.at(-1), want);
+    }
+  } finally {
+    await p.destroy();
+    await server.close();
+  }
+});
+
 test('lean pool: a streamed body longer than its Content-Length fails and is never sent past it', async () => {
   const server = await rawServer(() => {});
   const p = pool(server.port);
@@ -78,6 +102,10 @@ test('lean pool: what could smuggle a request is refused synchronously with UND_
   try {
     const bad: Array<Parameters<typeof send>[1]> = [
       { headers: ['x-a', 'v\r\nx-b: w'] },
+      { headers: ['x-a', 'v\0'] },
+      { headers: ['x-a', 'v\u007f'] },
+      { headers: ['x-a', 'v\u20ac'] },
+      { headers: ['x-a', ['ok', 'v\nx-b: w']] as unknown as string[] },
       { headers: ['x a', 'v'] },
       { headers: ['transfer-encoding', 'chunked'] },
       { headers: ['host', 'a', 'Host', 'b'] },

@@ -10,7 +10,9 @@
 // RESET_CODES; catalog: errors.ts UpstreamCode), onRequestStart only once
 // the connection exists (attempt.ts's `started`: "a byte may have been
 // written"), response headers as an object with lower-case names and repeated
-// names as arrays, 1xx responses skipped, trailers, pause/resume.
+// names as arrays (or, to a handler with onResponseStartRaw, the head as
+// parsed: h1-fields.ts RawHeadHandler), 1xx responses skipped, trailers,
+// pause/resume.
 //
 // Pool behaviour (undici's Pool options in pools.ts): at most `connections`
 // sockets, requests queue beyond them in order; one request per connection
