@@ -19,10 +19,8 @@ function recorder(): { log: string[]; handler: ConstructorParameters<typeof Pars
   };
 }
 
-/** Parses `input` in pieces cut at `cuts`; body pieces are merged so splits compare equal. */
-function parse(input: string, cuts: number[] = [], type: 'request' | 'response' = 'request'): { log: string[]; ret: number } {
-  const r = recorder();
-  const p = new Parser(type, r.handler, 16 * 1024);
+/** Feeds `input` to `p` in pieces cut at `cuts`, frees it; `log` with body pieces merged so splits compare equal. */
+function feed(p: Parser, log: readonly string[], input: string, cuts: number[]): { log: string[]; ret: number } {
   let ret = 0;
   let at = 0;
   for (const cut of [...cuts, input.length]) {
@@ -32,11 +30,19 @@ function parse(input: string, cuts: number[] = [], type: 'request' | 'response' 
   }
   p.free();
   const merged: string[] = [];
-  for (const e of r.log) {
+  for (const e of log) {
     const last = merged.at(-1);
     if (e.startsWith('body ') && last?.startsWith('body ')) merged[merged.length - 1] = last + e.slice(5);
     else merged.push(e);
   }
+  return { log: merged, ret };
+}
+
+/** Parses `input` in pieces cut at `cuts`; body pieces are merged so splits compare equal. */
+function parse(input: string, cuts: number[] = [], type: 'request' | 'response' = 'request'): { log: string[]; ret: number } {
+  const r = recorder();
+  const p = new Parser(type, r.handler, 16 * 1024);
+  const { log: merged, ret } = feed(p, r.log, input, cuts);
   return { log: merged, ret };
 }
 
@@ -164,20 +170,7 @@ function parseRaw(input: string, cuts: number[] = []): { log: string[]; ret: num
       return 0;
     },
   }, 16 * 1024, true);
-  let ret = 0;
-  let at = 0;
-  for (const cut of [...cuts, input.length]) {
-    ret = p.execute(Buffer.from(input.slice(at, cut), 'latin1'));
-    at = cut;
-    if (ret !== ERROR.OK) break;
-  }
-  p.free();
-  const merged: string[] = [];
-  for (const e of r.log) {
-    const last = merged.at(-1);
-    if (e.startsWith('body ') && last?.startsWith('body ')) merged[merged.length - 1] = last + e.slice(5);
-    else merged.push(e);
-  }
+  const { log: merged, ret } = feed(p, r.log, input, cuts);
   return { log: merged, ret, rawHeads };
 }
 
