@@ -18,7 +18,7 @@
 // snapshot object alone and is cached by that object for every later table.
 // Balancers are taken over from `previous` as a whole when the clusters map is
 // the same object; when a delta wrote a few clusters (changedKeys) as a layer
-// over the previous table's balancers changing only those (ClusterLayer: an
+// over the previous table's balancers changing only those (cluster-layers.ts: an
 // endpoint change costs its clusters, not a walk of 10k); otherwise per
 // unchanged cluster object into a new map. The host index and the SNI index
 // are shared when the virtual hosts map is the same object (an endpoint-only
@@ -36,6 +36,7 @@ import { ClusterBalancer, DnsBalancer } from '../upstream/balancer.ts';
 import { DnsTargets } from '../upstream/dns.ts';
 import { silentLogger } from '../../lib/log.ts';
 import { UpstreamPools } from '../upstream/pools.ts';
+import { derivedLayer, fullLayer, releaseLayer, type ClusterLayer, type LayerSource } from './cluster-layers.ts';
 import { HostIndex, normalizeHost } from './hosts.ts';
 import { PathMatcher, RoutePatternError } from './paths.ts';
 import type { PathRoute } from './paths.ts';
@@ -252,7 +253,9 @@ export class RoutingTable {
       // A delta's copy of the lender's map names the few keys it wrote
       // (changedKeys): a layer over the lender's balancers changing only those.
       const written = lender === undefined ? undefined : changedKeys(clusters, lender.snapshot.clusters);
-      this.#layer = written !== undefined ? this.#derivedLayer(lender!, written) : this.#fullLayer(lender, previous);
+      this.#layer = written !== undefined
+        ? derivedLayer(lender!.#layer, lender!.snapshot.clusters, clusters, written, this.#source(lender!, lender))
+        : fullLayer(clusters, lender?.snapshot.clusters, this.#source(lender, previous));
     }
     this.#base = this.#layer.base.map;
     this.#changes = this.#layer.changes.size === 0 ? undefined : this.#layer.changes;
@@ -272,109 +275,9 @@ export class RoutingTable {
     };
   }
 
-  /**
-   * A new base of balancers for every cluster of the snapshot: `lender`'s
-   * balancer for each unchanged (frozen) cluster object, with one more unit,
-   * a new one (cursor carried over from `previous`) for every other.
-   */
-  #fullLayer(lender: RoutingTable | undefined, previous: RoutingTable | undefined): ClusterLayer {
-    const clusters = this.snapshot.clusters;
-    const built = new Map<ClusterKey, ClusterBalancer>();
-    const dns: ClusterBalancer[] = [];
-    const lentClusters = lender?.snapshot.clusters;
-    let endpoints = 0;
-    for (const key of Object.keys(clusters)) {
-      const cluster = clusters[key] as Cluster;
-      const lent = lender !== undefined && lentClusters?.[key] === cluster && Object.isFrozen(cluster) ? lender.cluster(key) : undefined;
-      let balancer: ClusterBalancer;
-      if (lent !== undefined) {
-        lent.retain(this.pools);
-        balancer = lent;
-      } else balancer = this.#newBalancer(key, cluster, previous);
-      built.set(key, balancer);
-      if (balancer instanceof DnsBalancer) dns.push(balancer);
-      else endpoints += balancer.endpoints.length;
-    }
-    return baseLayer(built, endpoints, dns);
-  }
-
-  /**
-   * `lender`'s balancers with the `written` keys of the clusters map changed:
-   * a layer over the lender's base, or a new base once the layer would carry
-   * more than MAX_LAYER_CHANGES changes. Work and references taken are
-   * proportional to the layer's changes, except when a new base is built.
-   */
-  #derivedLayer(lender: RoutingTable, written: ReadonlySet<ClusterKey>): ClusterLayer {
-    const from = lender.#layer;
-    const prevClusters = lender.snapshot.clusters;
-    const clusters = this.snapshot.clusters;
-    // The changed keys: a new balancer (holding its first unit), or null for removed.
-    const next = new Map<ClusterKey, ClusterBalancer | null>();
-    let size = from.size;
-    let endpoints = from.endpoints;
-    let dnsChanged = false;
-    for (const key of written) {
-      const had = Object.hasOwn(prevClusters, key);
-      const has = Object.hasOwn(clusters, key);
-      const cluster = has ? clusters[key] as Cluster : undefined;
-      // Written but the same object (a superset of the keys is recorded): the lender's balancer stays.
-      if (had && cluster !== undefined && prevClusters[key] === cluster && Object.isFrozen(cluster)) continue;
-      const old = had ? lender.cluster(key) : undefined;
-      if (old !== undefined) {
-        size--;
-        if (old instanceof DnsBalancer) dnsChanged = true;
-        else endpoints -= old.endpoints.length;
-      }
-      if (cluster === undefined) {
-        if (old !== undefined) next.set(key, null);
-        continue;
-      }
-      const balancer = this.#newBalancer(key, cluster, lender);
-      next.set(key, balancer);
-      size++;
-      if (balancer instanceof DnsBalancer) dnsChanged = true;
-      else endpoints += balancer.endpoints.length;
-    }
-    let dns = from.dns;
-    if (dnsChanged) {
-      const kept = dns.filter((b) => !next.has(b.key));
-      for (const b of next.values()) if (b instanceof DnsBalancer) kept.push(b);
-      dns = kept;
-    }
-    const base = from.base;
-    const changes = new Map(from.changes);
-    for (const [key, b] of next) {
-      // A removed key the base never had needs no tombstone.
-      if (b === null && !base.map.has(key)) changes.delete(key);
-      else changes.set(key, b);
-    }
-    if (changes.size > MAX_LAYER_CHANGES) return this.#rebase(from, changes, next, endpoints, dns);
-
-    // This layer's units: every balancer in its changes that it did not just
-    // create, and every detached base balancer it still reads.
-    changes.forEach((b, key) => { if (b !== null && next.get(key) !== b) b.retain(this.pools); });
-    for (const key of base.detached) if (!changes.has(key)) base.map.get(key)!.retain(this.pools);
-    // Base balancers replaced here for the first time: their base unit becomes
-    // one unit per other live layer still reading them.
-    for (const key of next.keys()) {
-      const b = base.map.get(key);
-      if (b === undefined || base.detached.has(key)) continue;
-      for (const other of base.layers) if (!other.changes.has(key)) b.retain(this.pools);
-      b.release(this.pools);
-      base.detached.add(key);
-    }
-    const layer: ClusterLayer = { base, changes, holders: 1, size, endpoints, dns };
-    base.layers.add(layer);
-    return layer;
-  }
-
-  /** A new base from `from`'s base with `changes` applied; every balancer not just created takes the base's unit. */
-  #rebase(from: ClusterLayer, changes: ReadonlyMap<ClusterKey, ClusterBalancer | null>, fresh: ReadonlyMap<ClusterKey, ClusterBalancer | null>, endpoints: number, dns: readonly ClusterBalancer[]): ClusterLayer {
-    const map = new Map<ClusterKey, ClusterBalancer>();
-    from.base.map.forEach((b, key) => { if (!changes.has(key)) map.set(key, b); });
-    changes.forEach((b, key) => { if (b !== null) map.set(key, b); });
-    map.forEach((b, key) => { if (fresh.get(key) !== b) b.retain(this.pools); });
-    return baseLayer(map, endpoints, dns);
+  /** Where a new layer gets its balancers: `lender`'s, and new ones with cursors from `previous`. */
+  #source(lender: RoutingTable | undefined, previous: RoutingTable | undefined): LayerSource {
+    return { pools: this.pools, lent: (key) => lender?.cluster(key), make: (key, cluster) => this.#newBalancer(key, cluster, previous) };
   }
 
   /** A balancer taking its endpoints' first references, its cursor carried over from `previous`'s entry. */
@@ -558,75 +461,6 @@ export class RoutingTable {
     if (--this.#layer.holders > 0) return;
     releaseLayer(this.#layer, this.pools);
   }
-}
-
-/**
- * Changes a layer may carry over its base before the next delta builds a new
- * base: the rule of the snapshot's overlays (stream/overlay.ts MAX_CHANGES),
- * so a lookup costs at most one small Map more, and a base replaced many
- * times over is not kept alive for long.
- */
-const MAX_LAYER_CHANGES = 64;
-
-/**
- * A balancer Map built in full (a full snapshot, or every MAX_LAYER_CHANGES
- * changes) and the layers built over it since.
- *
- * Endpoint references: each balancer holds its endpoints once per "unit"
- * (ClusterBalancer.retain/release; creating it takes the first). While the
- * base has a live layer, it holds one unit on each of its balancers that no
- * layer replaced. A key some layer replaced or removed is `detached`: its base
- * balancer's unit was traded for one unit per live layer still reading it,
- * and every later layer that still reads it takes one too. So a balancer is
- * released as soon as no live table reads it, as when every table held its
- * own units, at a cost proportional to the layer's changes.
- */
-interface ClusterBase {
-  readonly map: ReadonlyMap<ClusterKey, ClusterBalancer>;
-  /** Layers over this base with a live table. */
-  readonly layers: Set<ClusterLayer>;
-  /** Keys of `map` some layer replaced or removed (at most MAX_LAYER_CHANGES per layer chain). */
-  readonly detached: Set<ClusterKey>;
-}
-
-/**
- * The balancers of one clusters map: its base's, except the keys in `changes`
- * (the balancer, or null for a removed cluster). Shared by every table built
- * from that very map; a delta's successor copies `changes` and sets the keys
- * the delta wrote. The layer holds one unit on each balancer in `changes` and
- * on each detached base balancer it reads (see ClusterBase).
- */
-interface ClusterLayer {
-  readonly base: ClusterBase;
-  readonly changes: ReadonlyMap<ClusterKey, ClusterBalancer | null>;
-  /** Tables holding this layer; the last to close releases its units. */
-  holders: number;
-  /** Clusters it has (counts). */
-  readonly size: number;
-  /** Endpoints of its balancers that are not DNS-named (those change under it). */
-  readonly endpoints: number;
-  /** Its DNS-named balancers, counted when a table is built. */
-  readonly dns: readonly ClusterBalancer[];
-}
-
-/** A layer with no changes over a new base whose units its balancers already hold. */
-function baseLayer(map: ReadonlyMap<ClusterKey, ClusterBalancer>, endpoints: number, dns: readonly ClusterBalancer[]): ClusterLayer {
-  const base: ClusterBase = { map, layers: new Set(), detached: new Set() };
-  const layer: ClusterLayer = { base, changes: new Map(), holders: 1, size: map.size, endpoints, dns };
-  base.layers.add(layer);
-  return layer;
-}
-
-/** Gives back a layer's units and, when it was its base's last layer, the base's. */
-function releaseLayer(layer: ClusterLayer, pools: UpstreamPools): void {
-  const base = layer.base;
-  layer.changes.forEach((b) => { if (b !== null) b.release(pools); });
-  for (const key of base.detached) if (!layer.changes.has(key)) base.map.get(key)!.release(pools);
-  base.layers.delete(layer);
-  if (base.layers.size > 0) return;
-  // forEach, not for-of: this runs once per base, never optimised, and an
-  // unoptimised for-of allocates an iterator result per entry (320 KB at 10k).
-  base.map.forEach((b, key) => { if (!base.detached.has(key)) b.release(pools); });
 }
 
 /** Beyond this share of changed hosts, indexing every host again is as cheap as patching. */
