@@ -10,11 +10,30 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 export const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 
 /** TOKEN by character code (0..127; 1: a token character), for loops that check a name as they copy it. */
-export const TOKEN_CHAR: Uint8Array = (() => {
+const TOKEN_CHAR: Uint8Array = (() => {
   const t = new Uint8Array(128);
   for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") t[c.charCodeAt(0)] = 1;
   return t;
 })();
+
+/**
+ * Copies `name` into `b` at `at` followed by ": ", checking as it goes that
+ * it is a token (TOKEN): the new end, or -1 for an empty or invalid name.
+ * The field-line builders (upstream/h1-request.ts, response-headers.ts)
+ * check and copy in one pass instead of a regexp and a write.
+ */
+export function putFieldName(b: Uint8Array, at: number, name: string): number {
+  const n = name.length;
+  if (n === 0) return -1;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 127 || TOKEN_CHAR[c] === 0) return -1;
+    b[at++] = c;
+  }
+  b[at++] = 58;
+  b[at++] = 32;
+  return at;
+}
 
 /** A character no field value may hold. */
 export const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;

@@ -4,7 +4,7 @@
 // found it: relayRawHead) and upgrade.ts (Node's raw list of a 101).
 
 import { connectionTokens } from './decide.ts';
-import { TOKEN_CHAR } from './field-rules.ts';
+import { putFieldName } from './field-rules.ts';
 import { lowerName } from './http1/llhttp.ts';
 import type { RawHead } from './http1/llhttp.ts';
 import type { NetResponse } from './http1/messages.ts';
@@ -119,15 +119,9 @@ function plainConnection(b: Buffer, at: number, len: number): boolean {
 
 /** Writes `name: value\r\n` at `at` in scratch; the new end, or -1 for a field Node would refuse (or no room). */
 function putField(name: string, b: Buffer, from: number, len: number, at: number): number {
-  const nl = name.length;
-  if (nl === 0 || at + nl + len + 4 > scratch.length) return -1;
-  for (let i = 0; i < nl; i++) {
-    const c = name.charCodeAt(i);
-    if (c > 127 || TOKEN_CHAR[c] === 0) return -1;
-    scratch[at++] = c;
-  }
-  scratch[at++] = 58;
-  scratch[at++] = 32;
+  if (at + name.length + len + 4 > scratch.length) return -1;
+  at = putFieldName(scratch, at, name);
+  if (at < 0) return -1;
   for (let i = from; i < from + len; i++) {
     const c = b[i] as number;
     // Node's checkInvalidHeaderChar: tab, visible ASCII, obs-text.

@@ -22,7 +22,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { UpstreamCode, UpstreamError } from '../errors.ts';
-import { TOKEN, TOKEN_CHAR } from '../field-rules.ts';
+import { putFieldName, TOKEN } from '../field-rules.ts';
 
 /** Where a request is in its life. */
 export const STATE = { QUEUED: 0, RUNNING: 1, DONE: 2 } as const;
@@ -256,15 +256,8 @@ function addLine(name: string, value: string): void {
     lines = grown;
   }
   const b = lines;
-  let at = linesAt;
-  if (nl === 0) throw invalid('invalid header key');
-  for (let i = 0; i < nl; i++) {
-    const c = name.charCodeAt(i);
-    if (c > 127 || TOKEN_CHAR[c] === 0) throw invalid('invalid header key');
-    b[at++] = c;
-  }
-  b[at++] = 58;
-  b[at++] = 32;
+  let at = putFieldName(b, linesAt, name);
+  if (at < 0) throw invalid('invalid header key');
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if ((c < 32 && c !== 9) || c === 127 || c > 255) throw invalid(`invalid ${name} header`);
