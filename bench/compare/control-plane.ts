@@ -66,10 +66,10 @@ export async function controlPlane(opts: { full: boolean; backendPort: number; d
   log(`scenario 7: snapshot size and build time, full vs one-change delta (median of ${p.runs}), load average ${la().join(' ')}`);
   const sizes: SizeRow[] = [];
   for (const n of only === '6' ? [] : p.sizeSizes) {
-    // 50k: fewer runs, so that --full stays within its five minutes.
-    const r = await measureSize(n, pairs, n > 10_000 ? Math.min(3, p.runs) : p.runs);
+    // 50k: fewer runs and one warm-up, so that --full stays within its five minutes.
+    const r = await measureSize(n, pairs, n > 10_000 ? Math.min(3, p.runs) : p.runs, n > 10_000 ? 1 : 3);
     sizes.push(r);
-    log(`  ${n} Ingresses: compile ${r.compileFullMs.toFixed(0)} ms (CPU ${r.cpu.compileFullMs.toFixed(0)}), one change ${r.compileChangeMs.toFixed(1)} ms (CPU ${r.cpu.compileChangeMs.toFixed(1)}) + diff ${r.diffMs.toFixed(1)} ms; full ${r.fullBytes} B, delta ${r.deltaBytes} B; proxy full ${r.proxyFullMs.toFixed(0)} ms, delta ${r.proxyDeltaMs.toFixed(1)} ms`);
+    log(`  ${n} Ingresses: compile ${r.compileFullMs.toFixed(0)} ms (CPU ${r.cpu.compileFullMs.toFixed(0)}; first ${r.cpu.compileFirstMs!.toFixed(0)}), one change ${r.compileChangeMs.toFixed(1)} ms (CPU ${r.cpu.compileChangeMs.toFixed(1)}) + diff ${r.diffMs.toFixed(1)} ms; full ${r.fullBytes} B, delta ${r.deltaBytes} B; proxy full ${r.proxyFullMs.toFixed(0)} ms, delta ${r.proxyDeltaMs.toFixed(1)} ms`);
   }
   const result: ControlPlaneResult = { mode: opts.full ? 'full' : 'quick', fromSource, loadavg: { start, end: la() }, apply, sizes, goals: [] };
   result.goals = controlPlaneGoals(result);
@@ -103,12 +103,15 @@ export function controlPlaneGoals(r: ControlPlaneResult): GoalResult[] {
     // too), so it is if anything above the compiling thread's own time.
     goals.push({
       metric: 'compile 10k Ingresses', goal: '≤ 200 ms',
-      measured: `${s10k.cpu.compileFullMs.toFixed(0)} ms CPU (wall ${s10k.compileFullMs.toFixed(0)} ms; median of ${s10k.runs})`,
+      measured: `${s10k.cpu.compileFullMs.toFixed(0)} ms CPU (wall ${s10k.compileFullMs.toFixed(0)} ms; median of ${s10k.runs}${warm(s10k)})`,
       pass: s10k.cpu.compileFullMs <= 200, note: `judged on CPU time; load average ${r.loadavg.end[0]} on ${os.cpus().length} cores`,
     });
   }
   return goals;
 }
+
+/** The warm-ups before a size's median, and the cold first compile, when the run had them. */
+const warm = (s: SizeRow) => (s.warmups ? ` after ${s.warmups} warm-ups; the first, cold: ${s.cpu.compileFirstMs!.toFixed(0)} ms CPU` : '');
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const kb = (b: number) => (b < 10_000 ? `${b} B` : `${(b / 1e6).toFixed(2)} MB`);
@@ -134,10 +137,10 @@ export function controlPlaneMarkdown(r: ControlPlaneResult, withGoals = true): s
       lines.push(`| ${a.routes} | ${l.swaps.count} | ${f1(l.steady.p50)} / ${f1(l.steady.p99)} / ${f1(l.steady.max)} | ${f1(l.swaps.p50)} / ${f1(l.swaps.p99)} / ${f1(l.swaps.max)} | ${f1(l.wrkSteady.p99)} → ${f1(l.wrkSwaps.p99)} | ${err(l.wrkSteady)}, ${err(l.wrkSwaps)} | ${l.rss.toFixed(0)} |`);
     }
   }
-  lines.push('', 'Scenario 7: in one process, real compiler, store and data plane (median of runs); a change = one path of one Ingress.', '',
+  lines.push('', 'Scenario 7: in one process, real compiler, store and data plane (median of runs, after warm-ups where the first column says so); a change = one path of one Ingress.', '',
     '| Ingresses | compile full ms (CPU) | one change: recompile ms (CPU) | diff ms | full message | delta message | proxy full apply ms | proxy delta apply ms (CPU) |',
     '|---|---|---|---|---|---|---|---|');
-  for (const s of r.sizes) lines.push(`| ${s.routes} | ${f1(s.compileFullMs)} (${f1(s.cpu.compileFullMs)}) | ${f1(s.compileChangeMs)} (${f1(s.cpu.compileChangeMs)}) | ${f1(s.diffMs)} | ${kb(s.fullBytes)} | ${kb(s.deltaBytes)} | ${f1(s.proxyFullMs)} | ${f1(s.proxyDeltaMs)} (${f1(s.cpu.proxyDeltaMs)}) |`);
+  for (const s of r.sizes) lines.push(`| ${s.routes} | ${f1(s.compileFullMs)} (${f1(s.cpu.compileFullMs)})${s.warmups ? `; first ${f1(s.cpu.compileFirstMs!)} CPU, ${s.warmups} warm-ups` : ''} | ${f1(s.compileChangeMs)} (${f1(s.cpu.compileChangeMs)}) | ${f1(s.diffMs)} | ${kb(s.fullBytes)} | ${kb(s.deltaBytes)} | ${f1(s.proxyFullMs)} | ${f1(s.proxyDeltaMs)} (${f1(s.cpu.proxyDeltaMs)}) |`);
   if (withGoals) lines.push('', '### Control-path goals', '', goalsMarkdown(r.goals));
   return lines.join('\n') + '\n';
 }
