@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { routeKey } from '../api/snapshot.ts';
 import type { Route, RouteMatch } from '../api/snapshot.ts';
 import { sealSnapshot } from '../api/version.ts';
-import { decide } from './decide.ts';
+import { decide, validHost } from './decide.ts';
 import type { Decision } from './decide.ts';
 import { ClientError } from './errors.ts';
 import { buildTable } from './routing/table.ts';
@@ -85,6 +85,14 @@ test('each step answers what the callers used to answer', () => {
     ['rewrite keeps the query', req('/api/users?x=1'), 'forward 9001 /v2/users?x=1'],
   ];
   for (const [name, request, want] of cases) assert.equal(summary(decide(table, request, 'http')), want, name);
+});
+
+test('validHost remembers the last valid host only: an invalid one right after it is still refused', () => {
+  const cases: Array<[string, boolean]> = [
+    ['a.test', true], ['a.test', true], ['', false], ['a.test:65536', false], ['a.test:8080', true],
+    ['a.test:8080', true], ['u@a.test', false], ['[::1]:443', true], ['a.test ', false], ['a.test', true],
+  ];
+  for (const [host, want] of cases) assert.equal(validHost(host), want, JSON.stringify(host));
 });
 
 test('no table yet: 503 not configured', () => {

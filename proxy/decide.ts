@@ -162,10 +162,18 @@ function refused(error: ClientErrorKind): DecisionError {
 // build links to another host (RFC 9112 §3.2: answer 400).
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::(\d{1,5}))?$/;
 
+// The last Host found valid: a keep-alive client sends the same one on every
+// request (the parser hands back the same string), and the regexp with its
+// port capture was ~1 % of the proxy's user time per request.
+let lastValidHost: string | undefined;
+
 /** Whether a Host header value is host[:port] with a port in range (step 3; also used by tests). */
 export function validHost(host: string): boolean {
+  if (host === lastValidHost) return true;
   const m = HOST_RE.exec(host);
-  return m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
+  const valid = m !== null && (m[1] === undefined || Number(m[1]) <= 65535);
+  if (valid) lastValidHost = host;
+  return valid;
 }
 
 /** The host an HTTP/2 request names: :authority, else a Host header. */
