@@ -71,6 +71,8 @@ export class Connection implements ParserHandler, MessageOwner {
   }
 
   #data(chunk: Buffer): void {
+    // Closing: what the client still sends is read and dropped (#close).
+    if (this.state === CLOSING) return;
     if (this.#held) {
       const pending = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
       this.#pending = pending;
@@ -289,8 +291,10 @@ export class Connection implements ParserHandler, MessageOwner {
    */
   #close(answer: string | undefined): void {
     const socket = this.socket;
+    // #data drops what arrives from now on. (Not removeAllListeners('data'):
+    // deleting the key turned each socket's listener table into a
+    // dictionary, ~2 % of user time per request under Connection: close.)
     this.state = CLOSING;
-    socket.removeAllListeners('data');
     if (answer !== undefined) {
       // An error (framing, timeout): the request in progress is aborted now,
       // in this turn, so the upstream exchange it started is abandoned
