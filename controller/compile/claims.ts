@@ -16,7 +16,8 @@ export interface Owner {
   readonly id: string;
 }
 
-interface RouteClaim { readonly owner: Owner; readonly route: Route }
+/** One claimed route and the object it belongs to. */
+export interface RouteClaim { readonly owner: Owner; readonly route: Route }
 interface TlsClaim { readonly owner: Owner; readonly choice: TlsChoice }
 
 /** The claims' contribution to the snapshot. Maps are sorted by key. */
@@ -35,6 +36,18 @@ export class Claims {
   /** Who already claims route `key` on `host`, if anyone. */
   routeOwner(host: string, key: string): Owner | undefined {
     return this.#routes.get(host)?.get(key)?.owner;
+  }
+
+  /**
+   * The route claims on `host` by route key, made empty on first use: a caller
+   * that checks and then claims looks the host up once. A claim is only ever
+   * added after `get` found none (a second claim is a bug). A host left
+   * without claims is dropped by output().
+   */
+  routesOf(host: string): Map<string, RouteClaim> {
+    let routes = this.#routes.get(host);
+    if (routes === undefined) this.#routes.set(host, routes = new Map());
+    return routes;
   }
 
   /** Claims route `key` on `host`; check routeOwner first (a second claim is a bug). */
