@@ -247,7 +247,7 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     for (let i = 0; i < keys.length; i++) {
       const v = m[keys[i]!];
       // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
-      texts.push(typeof v === 'object' && v !== null && !Object.isFrozen(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
+      texts.push(typeof v === 'object' && v !== null && !isFrozenObject(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
     }
     mapDigests.set(m, digestMap(m, keys, texts));
   }
@@ -272,8 +272,8 @@ const knownSorted = new WeakSet<object>();
  * their order is not known otherwise, unless they were walked before.
  */
 function freezeSorted(value: object): boolean {
-  const frozen = Object.isFrozen(value);
-  if (frozen && knownSorted.has(value)) return true;
+  const wasFrozen = isFrozenObject(value);
+  if (wasFrozen && knownSorted.has(value)) return true;
   let sorted = true;
   if (Array.isArray(value)) {
     for (const v of value) if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
@@ -290,9 +290,18 @@ function freezeSorted(value: object): boolean {
       if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
     }
   }
-  if (!frozen) Object.freeze(value);
+  if (!wasFrozen) Object.freeze(value);
   else if (sorted) knownSorted.add(value);
   return sorted;
+}
+
+/**
+ * Object.isFrozen, asked only of objects that are not extensible: a frozen
+ * object never is, and the compiler's new objects (almost all the seal sees)
+ * are answered by one flag instead of a look at every property.
+ */
+function isFrozenObject(value: object): boolean {
+  return !Object.isExtensible(value) && Object.isFrozen(value);
 }
 
 /** Whether `value` is plain JSON data with sorted keys at every level (freezeSorted without the freezing). */
