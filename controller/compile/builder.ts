@@ -53,15 +53,17 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const conditions = new Map<string, readonly Condition[]>();
   for (const w of ours) {
     const status = w.kind === 'Route' ? new ObjectStatus('Route', ROUTE_EMPTY) : new ObjectStatus();
+    // An Ingress's key is also its routes' origin: one string, built and hashed once.
+    const key = `${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`;
     try {
       if (w.kind === 'Route') routes.process(w.obj, status);
-      else ingresses.process(w.obj, status);
+      else ingresses.process(w.obj, status, key);
     } catch (err) {
       // Sources check shapes (k8s/shape.ts), so this is a compiler bug; one
       // object must still not stop every other from being served.
       status.add('invalid', 'CompileFailed', `compiling this ${w.kind} failed: ${(err as Error).message}`);
     }
-    conditions.set(`${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`, status.toConditions());
+    conditions.set(key, status.toConditions());
   }
   const out = claims.output(previous?.virtualHosts);
   const defaultRoute = ingresses.defaultRoute();

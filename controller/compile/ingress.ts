@@ -60,8 +60,12 @@ export class IngressProcessor {
     this.#previous = previous;
   }
 
-  /** Adds one Ingress's claims, recording its problems in `status`. */
-  process(ing: Ingress, status: ObjectStatus): void {
+  /**
+   * Adds one Ingress's claims, recording its problems in `status`. `origin`:
+   * "Ingress/namespace/name" when the caller has it already (its conditions
+   * key): the routes then hold that very string, built and hashed once.
+   */
+  process(ing: Ingress, status: ObjectStatus, origin?: string): void {
     const ns = ing.metadata.namespace ?? 'default';
     const id = `${ns}/${ing.metadata.name}`;
     const spec = ing.spec ?? {};
@@ -76,7 +80,7 @@ export class IngressProcessor {
         // An unresolved defaultBackend still claims the slot (and answers 503): a newer
         // Ingress must not take over because the older one's Service is briefly missing.
         const match = { path: '/', type: 'Prefix' } as const;
-        const origin = `Ingress/${id}`;
+        origin ??= `Ingress/${id}`;
         // Keys in sorted order, as every object the compiler builds (version.ts sealSnapshot).
         this.#default = { owner: id, route: res.cluster !== undefined ? { cluster: res.cluster, match, origin, timeoutMs } : { match, origin, timeoutMs } };
         status.contributed = true;
@@ -85,7 +89,7 @@ export class IngressProcessor {
 
     // One owner and origin per Ingress, shared by its routes; index loops allocate no iterators.
     const owner: Owner = { kind: 'Ingress', id };
-    const origin = `Ingress/${id}`;
+    origin ??= `Ingress/${id}`;
     const rules = spec.rules ?? NONE;
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
