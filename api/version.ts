@@ -154,11 +154,16 @@ function digestMap(map: Record<string, unknown>, sorted?: readonly string[], tex
   const keys = sorted ?? sectionKeys(map);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const v = map[key];
-    if (v === undefined) continue;
+    // A text given is of a value there: no second lookup in a 10k-key map.
+    let text = texts?.[i];
+    if (text === undefined) {
+      const v = map[key];
+      if (v === undefined) continue;
+      text = entryText(v);
+    }
     const b = bucketOf(key);
     buckets[b]!.push(key);
-    bucketTexts[b]!.push(texts?.[i] ?? entryText(v));
+    bucketTexts[b]!.push(text);
   }
   serialised += keys.length;
   const digests = Buffer.allocUnsafe(BUCKETS * DIGEST);
