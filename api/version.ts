@@ -226,9 +226,11 @@ function entryText(value: unknown): string {
  * canonical JSON is the native JSON.stringify (several times faster than
  * canonical()), hashed in the same walk. A map recorded as a copy of a sealed
  * one (noteMapCopy) is walked at its written keys only: every other entry is
- * the original's, frozen and hashed with it.
+ * the original's, frozen and hashed with it. `checks` is shown every entry
+ * of such a walk, in the same pass (the compiler validates them there: see
+ * api/validate-entry.ts EntryChecks).
  */
-export function sealSnapshot(content: SnapshotContent): Snapshot {
+export function sealSnapshot(content: SnapshotContent, checks?: EntryVisitor): Snapshot {
   const top = { ...content } as Record<string, unknown>;
   for (const field of Object.keys(top)) {
     const map = top[field];
@@ -251,6 +253,7 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     const texts: (string | undefined)[] = [];
     for (let i = 0; i < keys.length; i++) {
       const v = m[keys[i]!];
+      checks?.visit(field, keys[i]!, v);
       // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
       texts.push(typeof v === 'object' && v !== null && !isFrozenObject(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
     }
@@ -260,6 +263,11 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
   sealed.add(snapshot);
   return snapshot;
+}
+
+/** What sealSnapshot shows each entry it walks: its section ("clusters", ...), key and value. */
+export interface EntryVisitor {
+  visit(field: string, key: string, value: unknown): void;
 }
 
 const OBJECT_PROTO = Object.prototype;

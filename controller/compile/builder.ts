@@ -7,7 +7,7 @@ import type { Cluster, ClusterKey, Listener, Snapshot } from '../../api/snapshot
 import { DEFAULT_SECRET, noteMapKeys } from '../../api/snapshot.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
-import { assertValidSnapshot } from '../../api/validate.ts';
+import { assertValidSnapshot, EntryChecks } from '../../api/validate.ts';
 import type { Ingress, ObjectMeta, Route } from '../k8s/types.ts';
 import { Claims } from './claims.ts';
 import { ClassFilter } from './classes.ts';
@@ -94,9 +94,12 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     // Unchanged entries are previous's very objects now: the seal hashes the rest only.
     for (const f of ['listeners', 'virtualHosts', 'clusters', 'secrets'] as const) noteShared(content[f], previous[f]);
   }
-  const snapshot = sealSnapshot(content);
+  // A full compile's clusters and virtual hosts are all new: each is checked in
+  // the seal's walk as it is frozen and serialised, not in a second walk of 20k entries.
+  const checks = previous === undefined ? new EntryChecks(content.secrets, content.clusters) : undefined;
+  const snapshot = sealSnapshot(content, checks);
   // Entries shared with `previous` were checked when it was (if it ever was: see validateSnapshot).
-  assertValidSnapshot(snapshot, previous);
+  assertValidSnapshot(snapshot, previous, checks);
   const result = { snapshot, conditions };
   remember(result, input, options, services, secrets);
   rememberIndex(snapshot, services);
