@@ -200,16 +200,18 @@ export class ServiceIndex {
     if (port === undefined) return fail('InvalidBackend', `backend Service ${quote(svc.name)} names no port number or port name`);
     const backing = this.#index.get(namespace)?.get(svc.name);
     if (backing === undefined) return fail('ServiceNotFound', `Service ${namespace}/${svc.name} not found`);
-    let memo = backing.memoBuild === this.#build ? backing.memo : undefined;
+    const memo = backing.memoBuild === this.#build ? backing.memo : undefined;
     if (memo !== undefined) {
       for (let i = 0; i < memo.length; i++) if (samePort(memo[i]!.port, port)) return memo[i]!.res;
-    } else {
-      backing.memo = memo = [];
-      backing.memoBuild = this.#build;
     }
     // The cluster key is built once per Service port and build, not per backend.
     const res = this.#resolveBacking(clusterKey(namespace, svc.name, port), namespace, svc.name, port, backing);
-    memo.push({ port, res });
+    // A list of one for the usual one port (an empty list grows to 17 slots on its first push).
+    if (memo !== undefined) memo.push({ port, res });
+    else {
+      backing.memo = [{ port, res }];
+      backing.memoBuild = this.#build;
+    }
     return res;
   }
 
