@@ -6,7 +6,7 @@
 import type { Route, Snapshot } from '../../api/snapshot.ts';
 import { ANY_HOST } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, Ingress } from '../k8s/types.ts';
-import type { Claims, Owner, RouteClaim } from './claims.ts';
+import type { Claims, HostRoutes, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
 import type { ObjectStatus } from './conditions.ts';
 import { quote } from './conditions.ts';
@@ -111,7 +111,7 @@ export class IngressProcessor {
     return this.#default?.route;
   }
 
-  #path(ns: string, owner: Owner, origin: string, host: string, claims: Map<string, RouteClaim>, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
+  #path(ns: string, owner: Owner, origin: string, host: string, claims: HostRoutes, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
     const { checked: m, key } = ingressPath(p.pathType, p.path);
     if (!m.ok) { status.add('invalid', m.reason, `${m.message} (on ${hostLabel(host)}); path skipped`); return; }
     const { type, path } = m.value;
@@ -127,7 +127,7 @@ export class IngressProcessor {
     const route: Route = before !== undefined && sameIngressRoute(before, type, path, res.cluster, timeoutMs, origin) ? before
       // The match is pathMatch's remembered (frozen) object: one per distinct path, not per route.
       : res.cluster !== undefined ? { cluster: res.cluster, match: m.value, origin, timeoutMs } : { match: m.value, origin, timeoutMs };
-    claims.set(key, { owner, route });
+    claims.add(key, { owner, route });
     status.contributed = true;
   }
 
