@@ -226,9 +226,9 @@ function entryText(value: unknown): string {
  * canonical JSON is the native JSON.stringify (several times faster than
  * canonical()), hashed in the same walk. A map recorded as a copy of a sealed
  * one (noteMapCopy) is walked at its written keys only: every other entry is
- * the original's, frozen and hashed with it. `checks` is shown every entry
- * of such a walk, in the same pass (the compiler validates them there: see
- * api/validate-entry.ts EntryChecks).
+ * the original's, frozen and hashed with it. `checks` is shown each entry of
+ * a map walked whole, in the same pass, before it is frozen (the compiler
+ * validates entries there: see api/validate-entry.ts EntryChecks).
  */
 export function sealSnapshot(content: SnapshotContent, checks?: EntryVisitor): Snapshot {
   const top = { ...content } as Record<string, unknown>;
