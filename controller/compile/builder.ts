@@ -51,7 +51,8 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs, previous?.virtualHosts);
   const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs, options.listeners);
   const conditions = new Map<string, readonly Condition[]>();
-  for (const w of ours) {
+  for (let i = 0; i < ours.length; i++) {
+    const w = ours[i]!;
     const status = w.kind === 'Route' ? new ObjectStatus('Route', ROUTE_EMPTY) : new ObjectStatus();
     // An Ingress's key is also its routes' origin: one string, built and hashed once.
     const key = `${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`;
