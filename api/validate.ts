@@ -3,18 +3,13 @@
 // (a snapshot arrives as untrusted JSON). Errors name the JSON path and the reason.
 import { isIP } from 'node:net';
 import type { Snapshot } from './snapshot.ts';
-import { changedKeys, isFrozenMap, mapKeys, routeKey, UPSTREAM_PROTOCOLS } from './snapshot.ts';
-import type { Where } from './validate-route.ts';
-import { at, validateRoute } from './validate-route.ts';
+import { changedKeys, isFrozenMap } from './snapshot.ts';
+import type { SnapshotProblem } from './validate-entry.ts';
+import { EntryChecks, isObject, isPlainIP, isPort, keyedMap, keysOf, ptr, validateBackends } from './validate-entry.ts';
+import { validateRoute } from './validate-route.ts';
 
-/** A resolvable host name: letters, digits, hyphens, dots; labels of 1..63; at most 253; an optional trailing dot. */
-const DNS_NAME_RE = /^(?=.{1,253}\.?$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
-
-/** One problem, e.g. {path: "/virtualHosts/foo.com/routes/Exact:~1a/cluster", reason: "..."}. */
-export interface SnapshotProblem {
-  readonly path: string;
-  readonly reason: string;
-}
+export type { SnapshotProblem } from './validate-entry.ts';
+export { EntryChecks, isPlainIP, ptr } from './validate-entry.ts';
 
 /** Thrown by assertValidSnapshot; `message` lists the first problems with their paths. */
 export class SnapshotValidationError extends Error {
@@ -34,10 +29,13 @@ export class SnapshotValidationError extends Error {
  * before, entries `value` shares with it are not checked again (see
  * validateSnapshot): a one-route change at 10k hosts checks one host.
  */
-export function assertValidSnapshot(value: unknown, base?: Snapshot): asserts value is Snapshot {
+export function assertValidSnapshot(value: unknown, base?: Snapshot, checked?: EntryChecks): asserts value is Snapshot {
   // Checked before and frozen since (the compiler's result, published next): nothing can have changed.
   if (typeof value === 'object' && value !== null && validated.has(value) && Object.isFrozen(value)) return;
-  const problems = validateSnapshot(value, base);
+  // The entries `checked` saw (the seal's walk) are not checked again; on any
+  // problem the whole snapshot is, so that the error is exactly validateSnapshot's.
+  let problems = checked?.found === true ? [] : validateSnapshot(value, base, checked);
+  if (checked !== undefined && (checked.found || problems.length > 0)) problems = validateSnapshot(value, base);
   if (problems.length > 0) throw new SnapshotValidationError(problems);
   if (typeof value === 'object' && value !== null && Object.isFrozen(value)) validated.add(value);
 }
@@ -48,9 +46,6 @@ export function assertValidSnapshot(value: unknown, base?: Snapshot): asserts va
 // freezes children first, so a frozen entry is frozen all the way down).
 const validated = new WeakSet<object>();
 
-// Keys that would reach Object.prototype when a patch or a lookup uses them.
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const HOST_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const VERSION_RE = /^[0-9a-f]{8,64}$/;
 
 /**
@@ -60,9 +55,12 @@ const VERSION_RE = /^[0-9a-f]{8,64}$/;
  * object `base` has under the same key was valid there and is skipped; a
  * virtual host only while every secret and cluster key of `base` still
  * exists, since its references must resolve. Listeners, few, are always
- * checked (their ports are compared with each other).
+ * checked (their ports are compared with each other). `checked`: checks the
+ * compiler's seal ran on every cluster and virtual host of `value` as it froze
+ * them (EntryChecks.visit); when they cover these very maps, those entries are
+ * not checked again (any other snapshot is checked in full).
  */
-export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProblem[] {
+export function validateSnapshot(value: unknown, base?: Snapshot, checked?: EntryChecks): SnapshotProblem[] {
   const out: SnapshotProblem[] = [];
   const bad = (path: string, reason: string) => void out.push({ path, reason });
   if (!isObject(value)) return [{ path: '', reason: 'must be an object' }];
@@ -85,14 +83,12 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
 
   // Object.keys and an index, not Object.entries: no pair arrays at 10k keys.
   const refsKept = b !== undefined && (sameMap('secrets') || keysKept(secrets, b.secrets, wSecrets)) && (sameMap('clusters') || keysKept(clusters, b.clusters, wClusters));
-  // Paths are built only when a problem is reported: one function per loop
-  // reads the key being checked, so the happy path allocates nothing per entry.
+  const entries = new EntryChecks(secrets, clusters, bad);
+  const seen = b === undefined && checked !== undefined && checked.covers(secrets, clusters, vhosts);
+  // Paths are built only when a problem is reported: the function reads the
+  // key being checked, so the happy path allocates nothing per entry.
   let secretName = '';
-  let clusterName = '';
-  let epKey = '';
   const sp = () => `/secrets/${ptr(secretName)}`;
-  const cp = () => `/clusters/${ptr(clusterName)}`;
-  const epp = () => `${cp()}/endpoints/${ptr(epKey)}`;
   for (const name of sameMap('secrets') ? [] : keysOf(secrets, wSecrets)) {
     const sec = secrets[name];
     if (b !== undefined && shared(sec, b.secrets, name)) continue;
@@ -103,36 +99,12 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     if (typeof sec.key !== 'string' || !sec.key.includes('-----BEGIN')) bad(`${p()}/key`, 'must be a PEM string');
   }
 
-  const clusterNames = sameMap('clusters') ? [] : keysOf(clusters, wClusters);
+  const clusterNames = sameMap('clusters') || seen ? [] : keysOf(clusters, wClusters);
   for (let i = 0; i < clusterNames.length; i++) {
     const name = clusterNames[i]!;
     const c = clusters[name];
     if (b !== undefined && shared(c, b.clusters, name)) continue;
-    clusterName = name;
-    const p = cp;
-    if (!isObject(c)) { bad(p(), 'must be an object'); continue; }
-    if (c.protocol !== undefined && !(UPSTREAM_PROTOCOLS as readonly unknown[]).includes(c.protocol)) {
-      bad(`${p()}/protocol`, `must be absent (HTTP/1.1) or one of ${UPSTREAM_PROTOCOLS.map((v) => JSON.stringify(v)).join(', ')}`);
-    }
-    const endpoints = keyedMap(c, 'endpoints', bad, p);
-    const epKeys = Object.keys(endpoints);
-    for (let e = 0; e < epKeys.length; e++) {
-      const key = epKeys[e]!;
-      const ep = endpoints[key];
-      epKey = key;
-      const ep_p = epp;
-      if (!isObject(ep)) { bad(ep_p(), 'must be an object'); continue; }
-      if (!isPlainIP(ep.address)) bad(`${ep_p()}/address`, 'must be an IP address without a zone');
-      if (!isPort(ep.port)) bad(`${ep_p()}/port`, 'must be an integer in 1..65535');
-    }
-    if (c.dns !== undefined) {
-      if (!isObject(c.dns)) bad(`${p()}/dns`, 'must be an object');
-      else {
-        if (typeof c.dns.name !== 'string' || !DNS_NAME_RE.test(c.dns.name)) bad(`${p()}/dns/name`, 'must be a DNS name');
-        if (!isPort(c.dns.port)) bad(`${p()}/dns/port`, 'must be an integer in 1..65535');
-      }
-      if (isObject(c.endpoints) && Object.keys(c.endpoints).length > 0) bad(`${p()}/endpoints`, 'must be empty for a DNS-named cluster');
-    }
+    entries.cluster(name, c);
   }
 
   const ports = new Map<number, string>();
@@ -158,44 +130,13 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     }
   }
 
-  let hostName = '';
-  let routeName = '';
-  const hp = () => `/virtualHosts/${ptr(hostName)}`;
-  const rp = () => `${hp()}/routes/${ptr(routeName)}`;
-  function vhostProblems(host: string, vh: unknown): void {
-    hostName = host;
-    const p = hp;
-    if (host !== '*' && !HOST_RE.test(host)) bad(p(), 'key must be a lower-case DNS name, a "*." wildcard, or "*"');
-    if (!isObject(vh)) { bad(p(), 'must be an object'); return; }
-    if (vh.tls !== undefined) {
-      if (!isObject(vh.tls) || typeof vh.tls.secret !== 'string') bad(`${p()}/tls/secret`, 'must be a string');
-      else if (!Object.hasOwn(secrets, vh.tls.secret)) bad(`${p()}/tls/secret`, `secret ${JSON.stringify(vh.tls.secret)} does not exist`);
-    }
-    if (vh.passthrough !== undefined) {
-      if (vh.tls !== undefined) bad(`${p()}/passthrough`, 'a host is either terminated (tls) or passed through, not both');
-      if (host === '*') bad(`${p()}/passthrough`, 'passthrough needs a host name to match the SNI against');
-      if (!isObject(vh.passthrough)) bad(`${p()}/passthrough`, 'must be an object');
-      else validateBackends(() => `${p()}/passthrough/backends`, vh.passthrough.backends, hasCluster, bad);
-    }
-    const routes = keyedMap(vh, 'routes', bad, p);
-    const keys = Object.keys(routes);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      routeName = key;
-      const m = validateRoute(rp, routes[key], hasCluster, bad);
-      if (m !== undefined && key !== routeKey(m.type, m.path, m)) {
-        bad(rp(), `key must be ${JSON.stringify(routeKey(m.type, m.path, m))}`);
-      }
-    }
-  }
-
   // The base's own hosts map needs no look while every reference still resolves.
-  const hosts = refsKept && sameMap('virtualHosts') ? [] : keysOf(vhosts, refsKept ? wHosts : undefined);
+  const hosts = (refsKept && sameMap('virtualHosts')) || seen ? [] : keysOf(vhosts, refsKept ? wHosts : undefined);
   for (let i = 0; i < hosts.length; i++) {
     const host = hosts[i]!;
     const vh = vhosts[host];
     if (refsKept && shared(vh, b!.virtualHosts, host)) continue;
-    vhostProblems(host, vh);
+    entries.host(host, vh);
   }
 
   if (s.defaultRoute !== undefined) {
@@ -203,25 +144,6 @@ export function validateSnapshot(value: unknown, base?: Snapshot): SnapshotProbl
     if (m !== undefined && (m.type !== 'Prefix' || m.path !== '/' || m.headers || m.queryParams || m.method)) bad('/defaultRoute/match', 'must be {type: "Prefix", path: "/"}');
   }
   return out;
-}
-
-/**
- * `parent[field]` when it is an object without forbidden keys, else {} and a
- * problem. With `written` (changedKeys), only those keys can be new.
- */
-function keyedMap(
-  parent: Record<string, unknown>, field: string,
-  bad: (path: string, reason: string) => void, prefix: Where = '', written?: ReadonlySet<string>,
-): Record<string, unknown> {
-  const v = parent[field];
-  if (!isObject(v)) { bad(`${at(prefix)}/${field}`, 'must be an object keyed by name'); return {}; }
-  // Three own-key lookups instead of a walk over every key (the caller walks
-  // them next); the walk, in key order, runs only to report the first one.
-  if (!Object.hasOwn(v, '__proto__') && !Object.hasOwn(v, 'constructor') && !Object.hasOwn(v, 'prototype')) return v;
-  for (const key of keysOf(v, written)) {
-    if (FORBIDDEN_KEYS.has(key)) { bad(`${at(prefix)}/${field}/${ptr(key)}`, 'forbidden key'); return {}; }
-  }
-  return v;
 }
 
 /** `entry` is the frozen object `baseMap` holds under `key` (own key). */
@@ -237,50 +159,6 @@ function keysKept(map: Record<string, unknown>, baseMap: Record<string, unknown>
   if (!isObject(baseMap)) return false;
   for (const key of written ?? Object.keys(baseMap)) if (Object.hasOwn(baseMap, key) && !Object.hasOwn(map, key)) return false;
   return true;
-}
-
-/**
- * The own keys of `map`, or of them only those in `written` (changedKeys: the
- * others are the base's entries). A frozen map's recorded list (mapKeys: the
- * compiler's maps have one) saves Object.keys of a 10k-key dictionary-mode map.
- */
-function keysOf(map: Record<string, unknown>, written: ReadonlySet<string> | undefined): readonly string[] {
-  if (written === undefined) return mapKeys(map);
-  const out: string[] = [];
-  for (const key of written) if (Object.hasOwn(map, key)) out.push(key);
-  return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * An IPv4 or IPv6 address without a zone ("fe80::1%eth0"): node:net accepts
- * zones, undici's URL parser and the Kubernetes API do not.
- */
-export function isPlainIP(v: unknown): v is string {
-  return typeof v === 'string' && isIP(v) !== 0 && !v.includes('%');
-}
-
-function isPort(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
-}
-
-/** Escapes a key as a JSON pointer segment (RFC 6901). */
-export function ptr(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-/** A weighted split (tcp listener, passthrough host): an array of {cluster?, weight}. */
-function validateBackends(p: Where, backends: unknown, hasCluster: (key: string) => boolean, bad: (path: string, reason: string) => void): void {
-  if (!Array.isArray(backends)) { bad(at(p), 'must be an array'); return; }
-  backends.forEach((b: unknown, i: number) => {
-    const bp = `${at(p)}/${i}`;
-    if (!isObject(b)) { bad(bp, 'must be an object'); return; }
-    if (b.cluster !== undefined && (typeof b.cluster !== 'string' || !hasCluster(b.cluster))) bad(`${bp}/cluster`, 'must name a cluster of the snapshot');
-    if (typeof b.weight !== 'number' || !Number.isInteger(b.weight) || b.weight < 0) bad(`${bp}/weight`, 'must be a non-negative integer');
-  });
 }
 
 /** Whether `cidr` is an IPv4 or IPv6 address, or one with a prefix length in range ("10.0.0.0/8", "fd00::/8"). */

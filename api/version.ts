@@ -154,11 +154,16 @@ function digestMap(map: Record<string, unknown>, sorted?: readonly string[], tex
   const keys = sorted ?? sectionKeys(map);
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    const v = map[key];
-    if (v === undefined) continue;
+    // A text given is of a value there: no second lookup in a 10k-key map.
+    let text = texts?.[i];
+    if (text === undefined) {
+      const v = map[key];
+      if (v === undefined) continue;
+      text = entryText(v);
+    }
     const b = bucketOf(key);
     buckets[b]!.push(key);
-    bucketTexts[b]!.push(texts?.[i] ?? entryText(v));
+    bucketTexts[b]!.push(text);
   }
   serialised += keys.length;
   const digests = Buffer.allocUnsafe(BUCKETS * DIGEST);
@@ -221,9 +226,11 @@ function entryText(value: unknown): string {
  * canonical JSON is the native JSON.stringify (several times faster than
  * canonical()), hashed in the same walk. A map recorded as a copy of a sealed
  * one (noteMapCopy) is walked at its written keys only: every other entry is
- * the original's, frozen and hashed with it.
+ * the original's, frozen and hashed with it. `checks` is shown each entry of
+ * a map walked whole, in the same pass, before it is frozen (the compiler
+ * validates entries there: see api/validate-entry.ts EntryChecks).
  */
-export function sealSnapshot(content: SnapshotContent): Snapshot {
+export function sealSnapshot(content: SnapshotContent, checks?: EntryVisitor): Snapshot {
   const top = { ...content } as Record<string, unknown>;
   for (const field of Object.keys(top)) {
     const map = top[field];
@@ -246,8 +253,9 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
     const texts: (string | undefined)[] = [];
     for (let i = 0; i < keys.length; i++) {
       const v = m[keys[i]!];
+      checks?.visit(field, keys[i]!, v);
       // freezeSorted freezes `v` in any case; sorted, its JSON is canonical.
-      texts.push(typeof v === 'object' && v !== null && !Object.isFrozen(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
+      texts.push(typeof v === 'object' && v !== null && !isFrozenObject(v) && freezeSorted(v) ? JSON.stringify(v) : undefined);
     }
     mapDigests.set(m, digestMap(m, keys, texts));
   }
@@ -255,6 +263,11 @@ export function sealSnapshot(content: SnapshotContent): Snapshot {
   const snapshot = Object.freeze({ ...frozen, version: versionOf(frozen) });
   sealed.add(snapshot);
   return snapshot;
+}
+
+/** What sealSnapshot shows each entry it walks: its section ("clusters", ...), key and value. */
+export interface EntryVisitor {
+  visit(field: string, key: string, value: unknown): void;
 }
 
 const OBJECT_PROTO = Object.prototype;
@@ -272,8 +285,8 @@ const knownSorted = new WeakSet<object>();
  * their order is not known otherwise, unless they were walked before.
  */
 function freezeSorted(value: object): boolean {
-  const frozen = Object.isFrozen(value);
-  if (frozen && knownSorted.has(value)) return true;
+  const wasFrozen = isFrozenObject(value);
+  if (wasFrozen && knownSorted.has(value)) return true;
   let sorted = true;
   if (Array.isArray(value)) {
     for (const v of value) if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
@@ -290,9 +303,18 @@ function freezeSorted(value: object): boolean {
       if (typeof v === 'object' && v !== null ? !freezeSorted(v) : !plainLeaf(v)) sorted = false;
     }
   }
-  if (!frozen) Object.freeze(value);
+  if (!wasFrozen) Object.freeze(value);
   else if (sorted) knownSorted.add(value);
   return sorted;
+}
+
+/**
+ * Object.isFrozen, asked only of objects that are not extensible: a frozen
+ * object never is, and the compiler's new objects (almost all the seal sees)
+ * are answered by one flag instead of a look at every property.
+ */
+function isFrozenObject(value: object): boolean {
+  return !Object.isExtensible(value) && Object.isFrozen(value);
 }
 
 /** Whether `value` is plain JSON data with sorted keys at every level (freezeSorted without the freezing). */

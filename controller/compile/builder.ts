@@ -7,7 +7,7 @@ import type { Cluster, ClusterKey, Listener, Snapshot } from '../../api/snapshot
 import { DEFAULT_SECRET, noteMapKeys } from '../../api/snapshot.ts';
 import type { SnapshotContent } from '../../api/version.ts';
 import { sealSnapshot } from '../../api/version.ts';
-import { assertValidSnapshot } from '../../api/validate.ts';
+import { assertValidSnapshot, EntryChecks } from '../../api/validate.ts';
 import type { Ingress, ObjectMeta, Route } from '../k8s/types.ts';
 import { Claims } from './claims.ts';
 import { ClassFilter } from './classes.ts';
@@ -51,17 +51,20 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
   const ingresses = new IngressProcessor(claims, services, secrets, options.defaultTimeoutMs, previous?.virtualHosts);
   const routes = new RouteProcessor(claims, services, secrets, options.defaultTimeoutMs, options.listeners);
   const conditions = new Map<string, readonly Condition[]>();
-  for (const w of ours) {
+  for (let i = 0; i < ours.length; i++) {
+    const w = ours[i]!;
     const status = w.kind === 'Route' ? new ObjectStatus('Route', ROUTE_EMPTY) : new ObjectStatus();
+    // An Ingress's key is also its routes' origin: one string, built and hashed once.
+    const key = `${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`;
     try {
       if (w.kind === 'Route') routes.process(w.obj, status);
-      else ingresses.process(w.obj, status);
+      else ingresses.process(w.obj, status, key);
     } catch (err) {
       // Sources check shapes (k8s/shape.ts), so this is a compiler bug; one
       // object must still not stop every other from being served.
       status.add('invalid', 'CompileFailed', `compiling this ${w.kind} failed: ${(err as Error).message}`);
     }
-    conditions.set(`${w.kind}/${w.obj.metadata.namespace ?? 'default'}/${w.obj.metadata.name}`, status.toConditions());
+    conditions.set(key, status.toConditions());
   }
   const out = claims.output(previous?.virtualHosts);
   const defaultRoute = ingresses.defaultRoute();
@@ -92,9 +95,12 @@ export function compile(input: CompileInput, options: CompileOptions, previous?:
     // Unchanged entries are previous's very objects now: the seal hashes the rest only.
     for (const f of ['listeners', 'virtualHosts', 'clusters', 'secrets'] as const) noteShared(content[f], previous[f]);
   }
-  const snapshot = sealSnapshot(content);
+  // A full compile's clusters and virtual hosts are all new: each is checked in
+  // the seal's walk as it is frozen and serialised, not in a second walk of 20k entries.
+  const checks = previous === undefined ? new EntryChecks(content.secrets, content.clusters) : undefined;
+  const snapshot = sealSnapshot(content, checks);
   // Entries shared with `previous` were checked when it was (if it ever was: see validateSnapshot).
-  assertValidSnapshot(snapshot, previous);
+  assertValidSnapshot(snapshot, previous, checks);
   const result = { snapshot, conditions };
   remember(result, input, options, services, secrets);
   rememberIndex(snapshot, services);

@@ -16,7 +16,8 @@ export interface Owner {
   readonly id: string;
 }
 
-interface RouteClaim { readonly owner: Owner; readonly route: Route }
+/** One claimed route and the object it belongs to. */
+export interface RouteClaim { readonly owner: Owner; readonly route: Route }
 interface TlsClaim { readonly owner: Owner; readonly choice: TlsChoice }
 
 /** The claims' contribution to the snapshot. Maps are sorted by key. */
@@ -27,7 +28,7 @@ export interface ClaimsOutput {
 
 /** Accumulates the claims of every accepted object of one build. */
 export class Claims {
-  readonly #routes = new Map<string, Map<string, RouteClaim>>();
+  readonly #routes = new Map<string, HostRoutes>();
   readonly #tls = new Map<string, TlsClaim>();
   readonly #usedSecrets = new Map<SecretKey, TlsSecret>();
   readonly #ranks = new Map<string, number>();
@@ -37,12 +38,23 @@ export class Claims {
     return this.#routes.get(host)?.get(key)?.owner;
   }
 
+  /**
+   * The route claims on `host` by route key, made empty on first use: a caller
+   * that checks and then claims looks the host up once. A claim is only ever
+   * added after `get` found none (a second claim is a bug). A host left
+   * without claims is dropped by output().
+   */
+  routesOf(host: string): HostRoutes {
+    let routes = this.#routes.get(host);
+    if (routes === undefined) this.#routes.set(host, routes = new HostRoutes());
+    return routes;
+  }
+
   /** Claims route `key` on `host`; check routeOwner first (a second claim is a bug). */
   addRoute(host: string, key: string, owner: Owner, route: Route): void {
-    let routes = this.#routes.get(host);
-    if (routes === undefined) this.#routes.set(host, routes = new Map());
-    if (routes.has(key)) throw new Error(`route ${key} on ${host} is claimed twice`);
-    routes.set(key, { owner, route });
+    const routes = this.routesOf(host);
+    if (routes.get(key) !== undefined) throw new Error(`route ${key} on ${host} is claimed twice`);
+    routes.add(key, { owner, route });
   }
 
   /**
@@ -87,7 +99,7 @@ export class Claims {
     for (let i = 0; i < hosts.length; i++) {
       const h = hosts[i]!;
       const claims = this.#routes.get(h);
-      const keys = claims === undefined ? [] : sortedKeys(claims);
+      const keys = claims === undefined ? NO_KEYS : sortedKeys(claims, SCRATCH_KEYS);
       const tls = this.#tls.get(h);
       // A rule whose every path was invalid or lost leaves an empty host behind: drop it.
       if (tls === undefined && keys.length === 0) { kept ??= hosts.slice(0, i); continue; }
@@ -104,6 +116,7 @@ export class Claims {
       virtualHosts[h] = tls === undefined ? { routes }
         : pass !== undefined ? { passthrough: { backends: pass }, routes } : { routes, tls: { secret: tls.choice.secret } };
     }
+    SCRATCH_KEYS.length = 0;
     // Sealing and validation then need no Object.keys of the 10k-key map (api/snapshot.ts mapKeys).
     noteMapKeys(virtualHosts, kept ?? hosts);
     const secrets: Record<SecretKey, TlsSecret> = {};
@@ -112,14 +125,54 @@ export class Claims {
   }
 }
 
+const NO_KEYS: readonly string[] = Object.freeze([]);
+// Reused by output() for every host (read before the next host's keys are
+// written): a list per host grew to 17 slots for its two routes, 10k times.
+const SCRATCH_KEYS: string[] = [];
+
 /**
- * The keys of `m`, sorted. A host has a few routes: an insertion sort in
- * place costs no allocation, where Array.prototype.sort's work arrays made
- * megabytes of garbage per 10k hosts.
+ * One host's route claims by route key, in claim order. A host has a few
+ * routes: the first two are kept in fields, a Map holds any others (a Map
+ * per host was 10k Maps and their tables per full compile, and a lookup
+ * hashed the key where comparing it with one or two keys is enough).
  */
-function sortedKeys(m: ReadonlyMap<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const k of m.keys()) out.push(k);
+export class HostRoutes {
+  #k0: string | undefined;
+  #c0: RouteClaim | undefined;
+  #k1: string | undefined;
+  #c1: RouteClaim | undefined;
+  #more: Map<string, RouteClaim> | undefined;
+
+  /** The claim on route `key`, if any. */
+  get(key: string): RouteClaim | undefined {
+    if (this.#k0 === key) return this.#c0;
+    if (this.#k1 === key) return this.#c1;
+    return this.#more?.get(key);
+  }
+
+  /** Claims route `key`, which has no claim yet (get() first). */
+  add(key: string, claim: RouteClaim): void {
+    if (this.#k0 === undefined) { this.#k0 = key; this.#c0 = claim; }
+    else if (this.#k1 === undefined) { this.#k1 = key; this.#c1 = claim; }
+    else (this.#more ??= new Map()).set(key, claim);
+  }
+
+  /** Appends the claimed keys to `out`, in claim order. */
+  keysInto(out: string[]): void {
+    if (this.#k0 !== undefined) out.push(this.#k0);
+    if (this.#k1 !== undefined) out.push(this.#k1);
+    if (this.#more !== undefined) for (const k of this.#more.keys()) out.push(k);
+  }
+}
+
+/**
+ * The keys of `m`, sorted, written into `out` (emptied first). A host has a
+ * few routes: an insertion sort in place costs no allocation, where
+ * Array.prototype.sort's work arrays made megabytes of garbage per 10k hosts.
+ */
+function sortedKeys(m: HostRoutes, out: string[]): string[] {
+  out.length = 0;
+  m.keysInto(out);
   if (out.length > 16) return out.sort();
   for (let i = 1; i < out.length; i++) {
     const k = out[i]!;
@@ -131,7 +184,7 @@ function sortedKeys(m: ReadonlyMap<string, unknown>): string[] {
 }
 
 /** `routes` has exactly `keys`, in that order, each the very route claimed. */
-function sameRoutes(routes: Readonly<Record<string, Route>>, keys: readonly string[], claims: ReadonlyMap<string, RouteClaim> | undefined): boolean {
+function sameRoutes(routes: Readonly<Record<string, Route>>, keys: readonly string[], claims: HostRoutes | undefined): boolean {
   const have = Object.keys(routes);
   if (have.length !== keys.length) return false;
   for (let i = 0; i < keys.length; i++) {

@@ -141,12 +141,13 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
   for (const key of dirty) conditions.delete(`Ingress/${key}`);
   for (const ing of byAge([...members].map((k) => idx.ingresses.get(k)!))) {
     const status = new ObjectStatus();
+    const key = `Ingress/${keyOf(ing)}`;
     try {
-      processor.process(ing, status);
+      processor.process(ing, status, key);
     } catch (err) {
       status.add('invalid', 'CompileFailed', `compiling this Ingress failed: ${(err as Error).message}`);
     }
-    conditions.set(`Ingress/${keyOf(ing)}`, status.toConditions());
+    conditions.set(key, status.toConditions());
   }
   const out = claims.output(previous.virtualHosts);
 

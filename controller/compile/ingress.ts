@@ -6,7 +6,7 @@
 import type { Route, Snapshot } from '../../api/snapshot.ts';
 import { ANY_HOST } from '../../api/snapshot.ts';
 import type { HTTPIngressPath, Ingress } from '../k8s/types.ts';
-import type { Claims, Owner } from './claims.ts';
+import type { Claims, HostRoutes, Owner } from './claims.ts';
 import { claimTlsHost, hostLabel, ownerLabel, tlsChoice } from './claims.ts';
 import type { ObjectStatus } from './conditions.ts';
 import { quote } from './conditions.ts';
@@ -60,8 +60,12 @@ export class IngressProcessor {
     this.#previous = previous;
   }
 
-  /** Adds one Ingress's claims, recording its problems in `status`. */
-  process(ing: Ingress, status: ObjectStatus): void {
+  /**
+   * Adds one Ingress's claims, recording its problems in `status`. `origin`:
+   * "Ingress/namespace/name" when the caller has it already (its conditions
+   * key): the routes then hold that very string, built and hashed once.
+   */
+  process(ing: Ingress, status: ObjectStatus, origin?: string): void {
     const ns = ing.metadata.namespace ?? 'default';
     const id = `${ns}/${ing.metadata.name}`;
     const spec = ing.spec ?? {};
@@ -76,7 +80,7 @@ export class IngressProcessor {
         // An unresolved defaultBackend still claims the slot (and answers 503): a newer
         // Ingress must not take over because the older one's Service is briefly missing.
         const match = { path: '/', type: 'Prefix' } as const;
-        const origin = `Ingress/${id}`;
+        origin ??= `Ingress/${id}`;
         // Keys in sorted order, as every object the compiler builds (version.ts sealSnapshot).
         this.#default = { owner: id, route: res.cluster !== undefined ? { cluster: res.cluster, match, origin, timeoutMs } : { match, origin, timeoutMs } };
         status.contributed = true;
@@ -85,17 +89,21 @@ export class IngressProcessor {
 
     // One owner and origin per Ingress, shared by its routes; index loops allocate no iterators.
     const owner: Owner = { kind: 'Ingress', id };
-    const origin = `Ingress/${id}`;
+    origin ??= `Ingress/${id}`;
     const rules = spec.rules ?? NONE;
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
       const host = hostKey(rule.host);
       if (!host.ok) { status.add('invalid', host.reason, `rule skipped: ${host.message}`); continue; }
       const paths = rule.http?.paths ?? NONE;
-      for (let i = 0; i < paths.length; i++) this.#path(ns, owner, origin, host.value, paths[i]!, timeoutMs, status);
+      if (paths.length === 0) continue;
+      // The host's claims looked up once per rule, for every path's check and claim (a 10k-key map).
+      const claims = this.#claims.routesOf(host.value);
+      for (let i = 0; i < paths.length; i++) this.#path(ns, owner, origin, host.value, claims, paths[i]!, timeoutMs, status);
     }
 
-    for (const t of spec.tls ?? []) this.#tlsEntry(ns, id, t.hosts ?? [], t.secretName, status);
+    const tls = spec.tls ?? NONE;
+    for (let i = 0; i < tls.length; i++) this.#tlsEntry(ns, id, tls[i]!.hosts ?? NONE, tls[i]!.secretName, status);
   }
 
   /** The default route, when some Ingress has a defaultBackend. */
@@ -103,22 +111,23 @@ export class IngressProcessor {
     return this.#default?.route;
   }
 
-  #path(ns: string, owner: Owner, origin: string, host: string, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
+  #path(ns: string, owner: Owner, origin: string, host: string, claims: HostRoutes, p: HTTPIngressPath, timeoutMs: number, status: ObjectStatus): void {
     const { checked: m, key } = ingressPath(p.pathType, p.path);
     if (!m.ok) { status.add('invalid', m.reason, `${m.message} (on ${hostLabel(host)}); path skipped`); return; }
     const { type, path } = m.value;
-    const prior = this.#claims.routeOwner(host, key);
+    const prior = claims.get(key)?.owner;
     if (prior !== undefined) {
       status.add('conflict', 'RouteConflict', `path ${type} ${path} on ${hostLabel(host)} is already claimed by ${ownerLabel(prior, owner, 'an earlier rule')}`);
       return;
     }
     const res = this.#services.resolve(ns, p.backend);
-    for (const pr of res.problems) status.add(pr.kind, pr.reason, pr.message);
+    // An index loop: for-of made an iterator per route, though the list is almost always empty.
+    for (let i = 0; i < res.problems.length; i++) status.add(res.problems[i]!.kind, res.problems[i]!.reason, res.problems[i]!.message);
     const before = previousRoute(this.#previous, host, key);
     const route: Route = before !== undefined && sameIngressRoute(before, type, path, res.cluster, timeoutMs, origin) ? before
       // The match is pathMatch's remembered (frozen) object: one per distinct path, not per route.
       : res.cluster !== undefined ? { cluster: res.cluster, match: m.value, origin, timeoutMs } : { match: m.value, origin, timeoutMs };
-    this.#claims.addRoute(host, key, owner, route);
+    claims.add(key, { owner, route });
     status.contributed = true;
   }
 

@@ -77,6 +77,8 @@ export function freshResolutions(): number {
 }
 
 const NO_SLICES: readonly EndpointSlice[] = Object.freeze([]);
+// Numbers ServiceIndex builds, for Backing.memo.
+let builds = 0;
 const NO_ENDPOINTS: Readonly<NonNullable<EndpointSlice['endpoints']>> = Object.freeze([]);
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 const NO_PROBLEMS: readonly Problem[] = Object.freeze([]);
@@ -86,7 +88,7 @@ const SCRATCH_ENDPOINTS: Endpoint[] = [];
 /** Objects that cannot change under an identity-keyed memo. */
 function frozenInputs(service: Service, slices: readonly EndpointSlice[]): boolean {
   if (!Object.isFrozen(service)) return false;
-  for (const s of slices) if (!Object.isFrozen(s)) return false;
+  for (let i = 0; i < slices.length; i++) if (!Object.isFrozen(slices[i]!)) return false;
   return true;
 }
 
@@ -97,7 +99,15 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 /** One Service with its EndpointSlices (sorted by name), as indexed. */
 export interface Backing {
   readonly service: Service;
-  readonly slices: EndpointSlice[];
+  /** NO_SLICES until the first slice: most Services have one, an empty array would grow to 17 slots. */
+  slices: readonly EndpointSlice[];
+  /**
+   * The resolutions by port of the build numbered `memoBuild` (ServiceIndex's
+   * own number): kept here, not in a per-build Map keyed by Backing, which
+   * cost a 10k-entry Map and two lookups per resolved backend.
+   */
+  memo: PortResolution[] | undefined;
+  memoBuild: number;
   /**
    * Resolutions of this Service by earlier builds (this index's, those of
    * indexes sharing it via forBuild, or taken over from the previous index),
@@ -131,7 +141,8 @@ export class ServiceIndex {
   // objects hold, where one "namespace/name" map needed a new string per
   // lookup (built, flattened and hashed: at 10k Services most of a resolution).
   readonly #index: Map<string, Map<string, Backing>>;
-  readonly #memo = new Map<Backing, PortResolution[]>();
+  // This build's number for Backing.memo (indexes made by forBuild share Backings).
+  readonly #build = ++builds;
   readonly #clusters = new Map<ClusterKey, Cluster>();
 
   readonly #externalNames: boolean;
@@ -153,7 +164,7 @@ export class ServiceIndex {
       if (names === undefined) this.#index.set(ns, names = new Map());
       // The previous index's resolutions of this very Service (its entries check the slices).
       const was = previous?.get(ns)?.get(s.metadata.name);
-      names.set(s.metadata.name, { service: s, slices: [], earlier: was !== undefined && was.service === s ? was.earlier : undefined });
+      names.set(s.metadata.name, { service: s, slices: NO_SLICES, earlier: was !== undefined && was.service === s ? was.earlier : undefined, memo: undefined, memoBuild: 0 });
     }
     // A slice of a Service that does not exist is never read: not kept.
     const sorted: EndpointSlice[][] = [];
@@ -161,8 +172,10 @@ export class ServiceIndex {
       const sl = slices[i]!;
       const svc = sl.metadata.labels?.[SERVICE_NAME_LABEL];
       if (svc === undefined) continue;
-      const list = this.#index.get(sl.metadata.namespace ?? 'default')?.get(svc)?.slices;
-      if (list === undefined) continue;
+      const backing = this.#index.get(sl.metadata.namespace ?? 'default')?.get(svc);
+      if (backing === undefined) continue;
+      if (backing.slices === NO_SLICES) { backing.slices = [sl]; continue; }
+      const list = backing.slices as EndpointSlice[];
       list.push(sl);
       if (list.length === 2) sorted.push(list);
     }
@@ -187,13 +200,18 @@ export class ServiceIndex {
     if (port === undefined) return fail('InvalidBackend', `backend Service ${quote(svc.name)} names no port number or port name`);
     const backing = this.#index.get(namespace)?.get(svc.name);
     if (backing === undefined) return fail('ServiceNotFound', `Service ${namespace}/${svc.name} not found`);
-    let memo = this.#memo.get(backing);
+    const memo = backing.memoBuild === this.#build ? backing.memo : undefined;
     if (memo !== undefined) {
       for (let i = 0; i < memo.length; i++) if (samePort(memo[i]!.port, port)) return memo[i]!.res;
-    } else this.#memo.set(backing, memo = []);
+    }
     // The cluster key is built once per Service port and build, not per backend.
-    const res = this.#build(clusterKey(namespace, svc.name, port), namespace, svc.name, port, backing);
-    memo.push({ port, res });
+    const res = this.#resolveBacking(clusterKey(namespace, svc.name, port), namespace, svc.name, port, backing);
+    // A list of one for the usual one port (an empty list grows to 17 slots on its first push).
+    if (memo !== undefined) memo.push({ port, res });
+    else {
+      backing.memo = [{ port, res }];
+      backing.memoBuild = this.#build;
+    }
     return res;
   }
 
@@ -216,12 +234,12 @@ export class ServiceIndex {
     return this.#clusters;
   }
 
-  #build(key: ClusterKey, namespace: string, name: string, port: number | string, backing: Backing): Resolution {
+  #resolveBacking(key: ClusterKey, namespace: string, name: string, port: number | string, backing: Backing): Resolution {
     const service = backing.service;
     // The same (frozen) Service and slices as in an earlier build: the same
     // resolution and the very same cluster object, which the snapshot then
     // shares with the previous one without comparing it (reuse.ts, version.ts).
-    const slices = backing.slices.length === 0 ? NO_SLICES : backing.slices;
+    const slices = backing.slices;
     const frozen = frozenInputs(service, slices);
     const memo = frozen ? backing.earlier : undefined;
     if (memo !== undefined) {
