@@ -87,7 +87,9 @@ interface Exports {
 // The parser running execute() now (callbacks are synchronous, one at a time)
 // and where its chunk sits in wasm memory.
 let current: Parser | undefined;
-let chunkRef: Buffer = Buffer.alloc(0);
+// The empty chunk: what chunkRef and RawHead.chunk hold outside execute().
+const EMPTY = Buffer.alloc(0);
+let chunkRef: Buffer = EMPTY;
 let chunkAt = 0;
 
 // The wasm memory as bytes (replaced when the memory grows: the old one is
@@ -216,7 +218,7 @@ export class RawHead {
   /** Number of fields. */
   count = 0;
   /** The chunk the value offsets point into (the current read). */
-  chunk: Buffer = EMPTY_CHUNK;
+  chunk: Buffer = EMPTY;
   readonly names: string[] = [];
   /** Per field: value start, value length. */
   spans = new Int32Array(64);
@@ -259,7 +261,6 @@ export class RawHead {
   }
 }
 
-const EMPTY_CHUNK = Buffer.alloc(0);
 
 // One input buffer in wasm memory, shared by every parser, grown by pages.
 let inputPtr = 0;
@@ -347,7 +348,7 @@ export class Parser {
     } finally {
       current = undefined;
       chunkRef = EMPTY;
-      if (raw !== undefined) raw.chunk = EMPTY_CHUNK;
+      if (raw !== undefined) raw.chunk = EMPTY;
     }
     this.stoppedAt = ret === ERROR.OK ? chunk.length : ll.llhttp_get_error_pos(this.#ptr) - inputPtr;
     return ret;
@@ -585,4 +586,3 @@ export class Parser {
   }
 }
 
-const EMPTY = Buffer.alloc(0);

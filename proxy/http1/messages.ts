@@ -282,7 +282,8 @@ export class NetResponse extends ResponseEvents {
     // Node's rules (validateHeaderName/Value), checked on the whole block at
     // once; per field only to throw Node's error for the first bad one.
     if (!VALID_FIELD_BLOCK.test(fields)) throwInvalidField(list);
-    return this.#head0(status, fields, length, date, connection, close);
+    this.#head = `${statusLine(status)}${fields}${this.#headEnd(status, length, date, connection, close).text}`;
+    return this;
   }
 
   /**
@@ -301,12 +302,6 @@ export class NetResponse extends ResponseEvents {
     head.set(end === fields.length ? fields : fields.subarray(0, end), prefix.length);
     head.set(suffix, prefix.length + end);
     this.#head = head;
-    return this;
-  }
-
-  /** The head from its checked field lines (writeHead's second half). */
-  #head0(status: number, fields: string, length: boolean, date: boolean, connection: boolean, close: boolean): this {
-    this.#head = `${statusLine(status)}${fields}${this.#headEnd(status, length, date, connection, close).text}`;
     return this;
   }
 
