@@ -26,7 +26,8 @@ function reference(value: unknown): string {
     return (h >>> 0) % 256;
   };
   const section = (map: Record<string, unknown>): string => {
-    const buckets: Record<string, unknown>[] = Array.from({ length: 256 }, () => ({}));
+    // Null-prototype buckets: "__proto__" is then an ordinary key, as in JSON.
+    const buckets: Record<string, unknown>[] = Array.from({ length: 256 }, () => Object.create(null) as Record<string, unknown>);
     for (const key of Object.keys(map)) buckets[fnv(key)]![key] = map[key];
     return sha(Buffer.concat(buckets.map((b) => sha(canon(b))))).toString('hex');
   };
@@ -176,6 +177,34 @@ test('keys that escape in JSON, non-ASCII keys, and a bucket larger than the has
   const s = sealSnapshot(c as unknown as SnapshotContent);
   assert.equal(s.version, reference(s));
   assert.equal(versionOf(structuredClone(s)), s.version);
+});
+
+test('keys an object would reorder (array indices) or mistake ("__proto__") are hashed as the definition says', () => {
+  const c = JSON.parse(JSON.stringify(content(300))) as { virtualHosts: Record<string, unknown>; clusters: Record<string, unknown> };
+  // An own property even for "__proto__" (an assignment would set the prototype).
+  const put = (map: Record<string, unknown>, key: string, value: unknown) => Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  // Two indices in one bucket whose numeric order is not their string order ("10…" < "9…").
+  const bucket = (key: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % 256;
+  };
+  let big = 100;
+  while (bucket(String(big)) !== bucket('9')) big++;
+  // In both maps: content()'s hosts have unsorted keys (hashed entry by entry), its clusters sorted ones.
+  for (const key of ['9', String(big), '007', '4294967296', '__proto__', 'constructor']) {
+    put(c.virtualHosts, key, c.virtualHosts['h1.com']);
+    put(c.clusters, key, c.clusters['ns/c1:80']);
+  }
+  const s = sealSnapshot(c as unknown as SnapshotContent);
+  assert.equal(s.version, reference(s));
+  assert.equal(versionOf(JSON.parse(JSON.stringify(s))), s.version);
+  // Each of those keys is in the hash: without one the version differs.
+  for (const key of ['9', '__proto__']) {
+    const d = JSON.parse(JSON.stringify(c)) as typeof c;
+    delete d.clusters[key];
+    assert.notEqual(sealSnapshot(d as unknown as SnapshotContent).version, s.version, key);
+  }
 });
 
 test('a map entry is hashed apart from its key: moving content between keys changes the version', () => {
