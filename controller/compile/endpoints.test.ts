@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../k8s/types.ts';
 import { compile } from './builder.ts';
-import { recompileEndpoints } from './endpoints.ts';
+import { deepFreeze } from '../../api/version.ts';
+import { recompileEndpoints, scopedEndpointBuilds } from './endpoints.ts';
+import { incrementalBuildCount } from './incremental.ts';
 import { ingress, inputOf, OPTIONS, prefixPath, rule, service, slice } from './fixtures.ts';
 
 // Two Services, reached by port number and by port name, plus one Ingress
@@ -42,3 +44,91 @@ test('endpoint fast path declines when a slice would raise a condition (FQDN)', 
   const input = inputOf([...base(), slice('web', ['10.0.0.1']), slice('web', ['db.example.com'], { name: 'web-fqdn', addressType: 'FQDN' })]);
   assert.equal(recompileEndpoints(input, previous), undefined);
 });
+
+// The same changes with frozen objects, as the controller's cache hands them:
+// only the Services whose slices changed are resolved again.
+for (const c of cases) {
+  test(`Service-scoped endpoint path equals a full compile: ${c.name}`, () => {
+    // The same Service and Ingress objects on both sides, as the cache keeps unchanged objects.
+    const kept = frozen(base());
+    const previous = compile(inputOf([...kept, ...frozen(c.before)]), OPTIONS);
+    const input = inputOf([...kept, ...frozen(c.after)]);
+    const scoped = scopedEndpointBuilds();
+    const fast = recompileEndpoints(input, previous);
+    assert.ok(fast, 'the fast path applies');
+    assert.equal(scopedEndpointBuilds(), scoped + 1, 'scoped to the Services touched');
+    const full = compile(input, OPTIONS);
+    assert.equal(fast.snapshot.version, full.snapshot.version);
+    assert.deepEqual(fast.snapshot, full.snapshot);
+    assert.deepEqual([...fast.conditions], [...full.conditions]);
+    assert.equal(fast.snapshot.virtualHosts, previous.snapshot.virtualHosts, 'hosts are reused, not rebuilt');
+  });
+}
+
+test('Service-scoped endpoint path: a slice moved to another Service changes both clusters; one of an unrelated Service changes nothing', () => {
+  const kept = frozen([...base(), slice('web', ['10.0.0.1'])]);
+  const previous = compile(inputOf([...kept, ...frozen([slice('api', ['10.0.1.1'], { name: 'api-1' })])]), OPTIONS);
+  const moved = slice('api', ['10.0.1.1'], { name: 'api-1' });
+  moved.metadata = { ...moved.metadata, labels: { 'kubernetes.io/service-name': 'web' } };
+  const input = inputOf([...kept, ...frozen([moved])]);
+  const scoped = scopedEndpointBuilds();
+  const fast = recompileEndpoints(input, previous)!;
+  assert.equal(scopedEndpointBuilds(), scoped + 1);
+  assert.equal(fast.snapshot.version, compile(input, OPTIONS).snapshot.version);
+  assert.deepEqual(Object.keys(fast.snapshot.clusters['default/web:80']!.endpoints), ['10.0.0.1:8080', '10.0.1.1:8080']);
+  assert.deepEqual(fast.snapshot.clusters['default/api:80']!.endpoints, {});
+
+  const before = compile(input, OPTIONS);
+  const same = recompileEndpoints(inputOf([...input.ingresses, ...input.services, ...input.endpointSlices, ...frozen([slice('unrelated', ['10.9.9.9'])])]), before)!;
+  assert.equal(scopedEndpointBuilds(), scoped + 2);
+  assert.equal(same.snapshot, before.snapshot, 'the very snapshot: no cluster changed');
+});
+
+test('endpoint paths decline when a condition would go away (the FQDN slice removed)', () => {
+  const fqdn = slice('web', ['db.example.com'], { name: 'web-fqdn', addressType: 'FQDN' });
+  for (const freeze of [frozen, (objs: KubeObject[]) => objs]) {
+    const kept = freeze([...base(), slice('web', ['10.0.0.1'])]);
+    const previous = compile(inputOf([...kept, ...freeze([fqdn])]), OPTIONS);
+    assert.ok([...previous.conditions.values()].some((cs) => cs.some((x) => x.message.includes('FQDN'))), 'the FQDN slice is a condition');
+    assert.equal(recompileEndpoints(inputOf(kept), previous), undefined);
+  }
+});
+
+test('a chain of endpoint and Ingress changes: each result equals a full compile, and Ingress changes stay host-scoped', () => {
+  const n = 40;
+  const objs = (eps: (i: number) => string[], host: (i: number) => string) => frozen(Array.from({ length: n }, (_, i) => [
+    ingress(`ing-${i}`, { rules: [rule(host(i), prefixPath('/', `svc-${i}`), prefixPath('/named', `svc-${i}`, 'http'))] }),
+    service(`svc-${i}`), slice(`svc-${i}`, eps(i), { name: `svc-${i}-a` }),
+  ]).flat());
+  // Reused across steps, as the cache keeps unchanged objects.
+  let current = objs((i) => [`10.1.${i}.1`], (i) => `h${i}.com`);
+  let previous = compile(inputOf(current), OPTIONS);
+  // Built one after the other as the build loop does; compared with full compiles at the end
+  // (a compile in between would be the latest build, which the endpoint path builds on).
+  const built: Array<[ReturnType<typeof inputOf>, typeof previous]> = [];
+  const step = (replace: KubeObject, kind: 'endpoints' | 'ingress') => {
+    current = current.map((o) => (o.kind === replace.kind && o.metadata.name === replace.metadata.name ? replace : o));
+    const input = inputOf(current);
+    const [scoped, hostScoped] = [scopedEndpointBuilds(), incrementalBuildCount()];
+    previous = kind === 'endpoints' ? recompileEndpoints(input, previous)! : compile(input, OPTIONS, previous.snapshot);
+    if (kind === 'endpoints') assert.equal(scopedEndpointBuilds(), scoped + 1);
+    else assert.equal(incrementalBuildCount(), hostScoped + 1, 'the Ingress change after endpoint changes is host-scoped');
+    built.push([input, previous]);
+  };
+  step(frozen([slice('svc-3', ['10.1.3.1', '10.1.3.2'], { name: 'svc-3-a' })])[0]!, 'endpoints');
+  step(frozen([slice('svc-7', [], { name: 'svc-7-a' })])[0]!, 'endpoints');
+  step(frozen([ingress('ing-5', { rules: [rule('renamed.com', prefixPath('/', 'svc-5'))] })])[0]!, 'ingress');
+  step(frozen([slice('svc-5', ['10.1.5.9'], { name: 'svc-5-a' })])[0]!, 'endpoints');
+  step(frozen([ingress('ing-3', { rules: [rule('h3.com', prefixPath('/v2', 'svc-3'))] })])[0]!, 'ingress');
+  for (const [input, result] of built) {
+    const full = compile(input, OPTIONS);
+    assert.equal(result.snapshot.version, full.snapshot.version);
+    assert.deepEqual(result.snapshot, full.snapshot);
+    // As Maps: the host-scoped recompile sets a changed Ingress's conditions last.
+    assert.deepEqual(result.conditions, full.conditions);
+  }
+});
+
+function frozen(objs: KubeObject[]): KubeObject[] {
+  return objs.map((o) => deepFreeze(structuredClone(o)));
+}

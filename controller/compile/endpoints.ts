@@ -4,32 +4,105 @@
 // So when only slices changed, the clusters of the previous snapshot are
 // re-resolved and everything else is reused, instead of recompiling every
 // Ingress (Contour routes endpoints around its DAG for the same reason).
-import type { Cluster } from '../../api/snapshot.ts';
+//
+// Two depths: when the previous build's slices are known (the index it
+// recorded, services.ts indexedFor) and every slice is frozen (identity is
+// content), only the Services whose slices were added or removed are
+// resolved again and only their clusters are written, into a recorded copy
+// of the clusters map (hashing and validation then look at those keys only):
+// a change at 10k Services costs what one Service does, plus a copy of the
+// map. Otherwise every cluster of the previous snapshot is resolved again.
+import type { Cluster, ClusterKey } from '../../api/snapshot.ts';
+import { mapKeys, noteMapCopy, noteMapKeys } from '../../api/snapshot.ts';
 import { sealSnapshot, type SnapshotContent } from '../../api/version.ts';
 import { assertValidSnapshot } from '../../api/validate.ts';
+import { carryOver, changedObjects } from './incremental.ts';
 import { dictionary } from './maps.ts';
 import { noteShared, share } from './reuse.ts';
-import { rememberIndex, resolvedFor, ServiceIndex } from './services.ts';
+import { indexedFor, rememberIndex, ServiceIndex } from './services.ts';
 import type { CompileInput, CompileResult } from './types.ts';
 
 /**
  * The result of `compile(input, options, previous.snapshot)` when `input`
  * differs from the previous build's input in EndpointSlices only; undefined
- * when that cannot be guaranteed (a cluster whose resolution reports a
- * problem, such as an FQDN slice, which would be a condition): the caller then
- * compiles in full. Pure, like the compiler. `externalNames` is the build's
+ * when that cannot be guaranteed: a cluster whose resolution reports a
+ * problem now or did in `previous` (an FQDN slice: a condition to raise or
+ * clear), or `previous` is not the latest build recorded (services.ts
+ * rememberIndex). The caller then compiles in full. Pure, like the compiler. `externalNames` is the build's
  * CompileOptions.externalNames, so DNS-named clusters resolve as they did.
  */
 export function recompileEndpoints(input: CompileInput, previous: CompileResult, externalNames = false): CompileResult | undefined {
-  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames, resolvedFor(previous.snapshot));
+  return scoped(input, previous, externalNames) ?? everyCluster(input, previous, externalNames);
+}
+
+let scopedBuilds = 0;
+
+/** Builds that took the Service-scoped path (tests, benchmarks). */
+export function scopedEndpointBuilds(): number {
+  return scopedBuilds;
+}
+
+/** Beyond this many changed slices (or a tenth of them) every cluster is resolved again: as cheap by then. */
+const MAX_CHANGED = 64;
+
+/** The Service-scoped path (see the top of this file), or undefined when it cannot be sure. */
+function scoped(input: CompileInput, previous: CompileResult, externalNames: boolean): CompileResult | undefined {
+  const before = indexedFor(previous.snapshot);
+  if (before === undefined || !sameObjects(input.services, before.input.services)) return undefined;
+  const slices = input.endpointSlices;
+  const diff = changedObjects(before.input.endpointSlices, slices, Math.min(MAX_CHANGED, Math.max(16, slices.length / 10)));
+  if (diff === undefined || !allFrozen(slices) || !allFrozen(before.input.endpointSlices)) return undefined;
+  const next = ServiceIndex.afterSliceChange(before, externalNames, slices, diff.added, diff.removed);
+  if (next === undefined) return undefined;
+  // The same Services and slices resolved against the previous build's index: whether they had problems then.
+  const was = new ServiceIndex(before.input.services, before.input.endpointSlices, externalNames, undefined, before.services);
+  const clusters = previous.snapshot.clusters;
+  const keys = sortedKeys(clusters);
+  const written = new Map<ClusterKey, Cluster>();
+  for (const [ns, name] of next.touched) {
+    for (const key of withPrefix(keys, `${ns}/${name}:`)) {
+      const ref = parseClusterKey(key);
+      if (ref === undefined) return undefined;
+      const backend = { service: { name, port: typeof ref.port === 'number' ? { number: ref.port } : { name: ref.port } } };
+      const res = next.index.resolve(ns, backend);
+      // A problem is a condition on an Ingress, before or after: only a full compile writes those.
+      if (res.cluster !== key || res.problems.length > 0 || was.resolve(ns, backend).problems.length > 0) return undefined;
+      const cluster = share(next.index.clusters().get(key)!, clusters[key]);
+      if (cluster !== clusters[key]) written.set(key, cluster);
+    }
+  }
+  let snapshot = previous.snapshot;
+  if (written.size > 0) {
+    const copy = dictionary<Cluster>();
+    for (let i = 0; i < keys.length; i++) copy[keys[i]!] = written.get(keys[i]!) ?? clusters[keys[i]!]!;
+    noteMapKeys(copy, keys);
+    noteMapCopy(copy, clusters, new Set(written.keys()));
+    const { version: _version, ...rest } = previous.snapshot;
+    snapshot = sealSnapshot({ ...rest, clusters: copy });
+    assertValidSnapshot(snapshot, previous.snapshot);
+  }
+  scopedBuilds++;
+  rememberIndex(snapshot, next.index);
+  carryOver(previous.snapshot, snapshot, input, next.index);
+  return snapshot === previous.snapshot ? previous : { snapshot, conditions: previous.conditions };
+}
+
+/** Every cluster of the previous snapshot resolved again against a new index of every Service and slice. */
+function everyCluster(input: CompileInput, previous: CompileResult, externalNames: boolean): CompileResult | undefined {
+  // The previous build's index says which clusters had problems then (conditions a fix would clear).
+  const before = indexedFor(previous.snapshot);
+  if (before === undefined) return undefined;
+  const was = new ServiceIndex(before.input.services, before.input.endpointSlices, externalNames, undefined, before.services);
+  const services = new ServiceIndex(input.services, input.endpointSlices, externalNames, before.services);
   const resolved = dictionary<Cluster>();
   for (const key of Object.keys(previous.snapshot.clusters).sort()) {
     const ref = parseClusterKey(key);
     if (ref === undefined) return undefined;
     const port = typeof ref.port === 'number' ? { number: ref.port } : { name: ref.port };
-    const res = services.resolve(ref.namespace, { service: { name: ref.service, port } });
+    const backend = { service: { name: ref.service, port } };
+    const res = services.resolve(ref.namespace, backend);
     const cluster = services.clusters().get(key);
-    if (res.cluster !== key || res.problems.length > 0 || cluster === undefined) return undefined;
+    if (res.cluster !== key || res.problems.length > 0 || cluster === undefined || was.resolve(ref.namespace, backend).problems.length > 0) return undefined;
     resolved[key] = cluster;
   }
   const { version: _version, ...rest } = previous.snapshot;
@@ -39,6 +112,7 @@ export function recompileEndpoints(input: CompileInput, previous: CompileResult,
   const snapshot = sealSnapshot(content);
   assertValidSnapshot(snapshot, previous.snapshot);
   rememberIndex(snapshot, services);
+  carryOver(previous.snapshot, snapshot, input, services);
   return { snapshot, conditions: previous.conditions };
 }
 
@@ -47,4 +121,42 @@ function parseClusterKey(key: string): { namespace: string; service: string; por
   const m = /^([^/]+)\/([^:]+):(.+)$/.exec(key);
   if (!m) return undefined;
   return { namespace: m[1]!, service: m[2]!, port: /^\d+$/.test(m[3]!) ? Number(m[3]) : m[3]! };
+}
+
+// Key lists found sorted (mapKeys of a frozen map is one list for the map's life).
+const sortedLists = new WeakSet<readonly string[]>();
+
+/** The keys of a snapshot's clusters map, in sorted order (checked once per list, sorted only when not). */
+function sortedKeys(map: object): readonly string[] {
+  const keys = mapKeys(map);
+  if (sortedLists.has(keys)) return keys;
+  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! >= keys[i]!) return [...keys].sort();
+  sortedLists.add(keys);
+  return keys;
+}
+
+/** The keys of sorted `keys` that start with `prefix`: one run, found by binary search. */
+function withPrefix(keys: readonly string[], prefix: string): readonly string[] {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < prefix) lo = mid + 1;
+    else hi = mid;
+  }
+  let end = lo;
+  while (end < keys.length && keys[end]!.startsWith(prefix)) end++;
+  return keys.slice(lo, end);
+}
+
+function sameObjects<T extends object>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return allFrozen(a);
+}
+
+function allFrozen(list: readonly object[]): boolean {
+  for (let i = 0; i < list.length; i++) if (!Object.isFrozen(list[i]!)) return false;
+  return true;
 }

@@ -191,7 +191,7 @@ export function recompileIngresses(input: CompileInput, options: CompileOptions,
  * head and tail makes that a linear scan without any set. Anything else is
  * settled with sets.
  */
-function changedObjects<T>(before: readonly T[], after: readonly T[], limit: number): { added: T[]; removed: T[] } | undefined {
+export function changedObjects<T>(before: readonly T[], after: readonly T[], limit: number): { added: T[]; removed: T[] } | undefined {
   let head = 0;
   const min = Math.min(before.length, after.length);
   while (head < min && before[head] === after[head]) head++;
@@ -212,6 +212,20 @@ function changedObjects<T>(before: readonly T[], after: readonly T[], limit: num
   const added = after.filter((o) => !was.has(o));
   const removed = before.filter((o) => !is.has(o));
   return added.length + removed.length > limit ? undefined : { added, removed };
+}
+
+/**
+ * Moves what the host-scoped recompile knows of `previous` to `next`, a
+ * build from `input` that changed EndpointSlices only (compile/endpoints.ts),
+ * with `services` indexing them: hosts, claims, conditions and use counts are
+ * the same, so the next Ingress change is still host-scoped. Nothing when
+ * `previous` has no such state (Routes present, or not compiled here).
+ */
+export function carryOver(previous: Snapshot, next: Snapshot, input: CompileInput, services: ServiceIndex): void {
+  const st = states.get(previous);
+  if (st === undefined) return;
+  states.delete(previous);
+  states.set(next, { ...st, input, services });
 }
 
 function keyOf(o: KubeObject): string {

@@ -43,7 +43,13 @@ interface Earlier {
 // Only the latest build's Services are kept (an index per snapshot of a
 // history of 16 kept ~100 MB at 10k): a build after an older snapshot
 // resolves everything again, which is correct, only slower.
-let latest: { readonly snapshot: WeakRef<object>; readonly services: ResolvedServices } | undefined;
+let latest: { readonly snapshot: WeakRef<object>; readonly services: ResolvedServices; readonly input: IndexedInput } | undefined;
+
+/** The object lists an index was built from: what a later build diffs its own against. */
+export interface IndexedInput {
+  readonly services: readonly Service[];
+  readonly endpointSlices: readonly EndpointSlice[];
+}
 
 /**
  * What a build after another one takes over from it: the earlier index's
@@ -60,12 +66,17 @@ export type ResolvedServices = ReadonlyMap<string, ReadonlyMap<string, Backing>>
  * 10k Services a one-Ingress change resolves none of them again.
  */
 export function rememberIndex(snapshot: object, index: ServiceIndex): void {
-  latest = { snapshot: new WeakRef(snapshot), services: index.resolved() };
+  latest = { snapshot: new WeakRef(snapshot), services: index.resolved(), input: index.input };
 }
 
 /** What rememberIndex recorded for `snapshot`, if it was the latest snapshot recorded. */
 export function resolvedFor(snapshot: object | undefined): ResolvedServices | undefined {
-  return snapshot !== undefined && latest !== undefined && latest.snapshot.deref() === snapshot ? latest.services : undefined;
+  return indexedFor(snapshot)?.services;
+}
+
+/** resolvedFor, with the Services and slices the index was built from (the endpoint path diffs against them). */
+export function indexedFor(snapshot: object | undefined): { readonly services: ResolvedServices; readonly input: IndexedInput } | undefined {
+  return snapshot !== undefined && latest !== undefined && latest.snapshot.deref() === snapshot ? latest : undefined;
 }
 
 // Resolutions computed (not taken from a memo) since start: tests and benchmarks.
@@ -140,7 +151,9 @@ export class ServiceIndex {
   // namespace → name → Service and slices: looked up with the strings the
   // objects hold, where one "namespace/name" map needed a new string per
   // lookup (built, flattened and hashed: at 10k Services most of a resolution).
-  readonly #index: Map<string, Map<string, Backing>>;
+  readonly #index: ReadonlyMap<string, ReadonlyMap<string, Backing>>;
+  /** The Services and slices indexed (for an index made by forBuild or afterSliceChange, its source's or the new lists). */
+  readonly input: IndexedInput;
   // This build's number for Backing.memo (indexes made by forBuild share Backings).
   readonly #build = ++builds;
   readonly #clusters = new Map<ClusterKey, Cluster>();
@@ -151,17 +164,23 @@ export class ServiceIndex {
    * `externalNames`: serve ExternalName Services (CompileOptions.externalNames).
    * `previous`: what the previous build resolved (resolvedFor), reused for
    * the very same Services.
-   * `shareFrom`: forBuild() only; the lookup maps of that index, `services` and `slices` then unused.
+   * `shareFrom`: forBuild() and afterSliceChange() only; the lookup maps to
+   * use as they are (`services` and `slices` are then what they index, not read).
    */
-  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, previous?: ResolvedServices, shareFrom?: ServiceIndex) {
+  constructor(services: readonly Service[], slices: readonly EndpointSlice[], externalNames = false, previous?: ResolvedServices, shareFrom?: ResolvedServices) {
     this.#externalNames = externalNames;
-    this.#index = shareFrom === undefined ? new Map() : shareFrom.#index;
-    if (shareFrom !== undefined) return;
+    this.input = { services, endpointSlices: slices };
+    if (shareFrom !== undefined) {
+      this.#index = shareFrom;
+      return;
+    }
+    const index = new Map<string, Map<string, Backing>>();
+    this.#index = index;
     for (let i = 0; i < services.length; i++) {
       const s = services[i]!;
       const ns = s.metadata.namespace ?? 'default';
-      let names = this.#index.get(ns);
-      if (names === undefined) this.#index.set(ns, names = new Map());
+      let names = index.get(ns);
+      if (names === undefined) index.set(ns, names = new Map());
       // The previous index's resolutions of this very Service (its entries check the slices).
       const was = previous?.get(ns)?.get(s.metadata.name);
       names.set(s.metadata.name, { service: s, slices: NO_SLICES, earlier: was !== undefined && was.service === s ? was.earlier : undefined, memo: undefined, memoBuild: 0 });
@@ -179,7 +198,58 @@ export class ServiceIndex {
       list.push(sl);
       if (list.length === 2) sorted.push(list);
     }
-    for (const list of sorted) list.sort((a, b) => cmp(a.metadata.name, b.metadata.name));
+    for (const list of sorted) list.sort(byName);
+  }
+
+  /**
+   * The index of `slices`, a list that differs from the one `before` indexed
+   * (indexedFor) by `added` and `removed` only (by identity), over the same
+   * Services: the namespaces of the Services those slices belong to are
+   * copied with a new Backing for each such Service (its earlier resolutions
+   * kept: each names the slices it read, so a stale one cannot match), every
+   * other namespace is shared. With the Services touched, as [namespace,
+   * name]. Undefined when a removed slice is not where `before` has it: the
+   * lists do not describe one change, and only a full index is right.
+   */
+  static afterSliceChange(
+    before: { readonly services: ResolvedServices; readonly input: IndexedInput }, externalNames: boolean,
+    slices: readonly EndpointSlice[], added: readonly EndpointSlice[], removed: readonly EndpointSlice[],
+  ): { index: ServiceIndex; touched: ReadonlyArray<readonly [string, string]> } | undefined {
+    const next = new Map(before.services);
+    const copied = new Set<string>();
+    const lists = new Map<Backing, EndpointSlice[]>();
+    const touched: Array<readonly [string, string]> = [];
+    // The Backing a slice belongs to, in `next` (its namespace copied on first use); undefined when no Service is there.
+    const backingOf = (sl: EndpointSlice): Backing | undefined => {
+      const name = sl.metadata.labels?.[SERVICE_NAME_LABEL];
+      const ns = sl.metadata.namespace ?? 'default';
+      const names = next.get(ns);
+      if (name === undefined || names?.get(name) === undefined) return undefined;
+      if (!copied.has(ns)) { next.set(ns, new Map(names)); copied.add(ns); }
+      const inNext = next.get(ns)! as Map<string, Backing>;
+      let b = inNext.get(name)!;
+      if (!lists.has(b)) {
+        b = { service: b.service, slices: b.slices, earlier: b.earlier, memo: undefined, memoBuild: 0 };
+        inNext.set(name, b);
+        lists.set(b, [...b.slices]);
+        touched.push([ns, name]);
+      }
+      return b;
+    };
+    for (const sl of removed) {
+      const b = backingOf(sl);
+      if (b === undefined) continue;
+      const list = lists.get(b)!;
+      const at = list.indexOf(sl);
+      if (at < 0) return undefined;
+      list.splice(at, 1);
+    }
+    for (const sl of added) {
+      const b = backingOf(sl);
+      if (b !== undefined) lists.get(b)!.push(sl);
+    }
+    for (const [b, list] of lists) b.slices = list.length === 0 ? NO_SLICES : list.sort(byName);
+    return { index: new ServiceIndex(before.input.services, slices, externalNames, undefined, next), touched };
   }
 
   /**
@@ -221,7 +291,7 @@ export class ServiceIndex {
    * resolves is not. Saves indexing 10k Services and slices per build.
    */
   forBuild(): ServiceIndex {
-    return new ServiceIndex([], [], this.#externalNames, undefined, this);
+    return new ServiceIndex(this.input.services, this.input.endpointSlices, this.#externalNames, undefined, this.#index);
   }
 
   /** This index's Services with their resolutions, for rememberIndex. */
@@ -385,4 +455,9 @@ function fail(reason: Problem['reason'], message: string): Resolution {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A Service's slices in the order the index keeps them. */
+function byName(a: EndpointSlice, b: EndpointSlice): number {
+  return cmp(a.metadata.name, b.metadata.name);
 }
