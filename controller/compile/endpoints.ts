@@ -51,7 +51,9 @@ function scoped(input: CompileInput, previous: CompileResult, externalNames: boo
   if (before === undefined || !sameObjects(input.services, before.input.services)) return undefined;
   const slices = input.endpointSlices;
   const diff = changedObjects(before.input.endpointSlices, slices, Math.min(MAX_CHANGED, Math.max(16, slices.length / 10)));
-  if (diff === undefined || !allFrozen(slices) || !allFrozen(before.input.endpointSlices)) return undefined;
+  if (diff === undefined || !allFrozen(before.input.endpointSlices) || !diff.added.every((o) => Object.isFrozen(o))) return undefined;
+  // The rest of `slices` are the very objects of the list before, all frozen.
+  frozenLists.add(slices);
   const next = ServiceIndex.afterSliceChange(before, externalNames, slices, diff.added, diff.removed);
   if (next === undefined) return undefined;
   // The same Services and slices resolved against the previous build's index: whether they had problems then.
@@ -149,14 +151,21 @@ function withPrefix(keys: readonly string[], prefix: string): readonly string[] 
   return keys.slice(lo, end);
 }
 
+/** The very same objects, all frozen: identity is content. */
 function sameObjects<T extends object>(a: readonly T[], b: readonly T[]): boolean {
-  if (a === b) return true;
+  if (a === b) return allFrozen(a);
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return allFrozen(a);
 }
 
+// Lists whose every object was found frozen (frozen is forever, and the cache's lists are frozen arrays).
+const frozenLists = new WeakSet<readonly object[]>();
+
+/** Whether every object of `list` is frozen: looked at once per list. */
 function allFrozen(list: readonly object[]): boolean {
+  if (frozenLists.has(list)) return true;
   for (let i = 0; i < list.length; i++) if (!Object.isFrozen(list[i]!)) return false;
+  frozenLists.add(list);
   return true;
 }

@@ -57,7 +57,44 @@ export interface IndexedInput {
  * (Backing.earlier). Not the index itself, whose per-build maps are garbage
  * once its snapshot is sealed.
  */
-export type ResolvedServices = ReadonlyMap<string, ReadonlyMap<string, Backing>>;
+export type ResolvedServices = ReadonlyMap<string, Names>;
+
+/** One namespace's Services by name: a Map, or a NamesOver (afterSliceChange). */
+export interface Names {
+  get(name: string): Backing | undefined;
+}
+
+/**
+ * A namespace's Services with a few replaced, over a Map shared with the
+ * indexes before: an endpoint change at 10k Services copies the replaced
+ * few (flattened into a new Map once they are many), not 10k entries.
+ */
+class NamesOver implements Names {
+  readonly base: ReadonlyMap<string, Backing>;
+  readonly changed: ReadonlyMap<string, Backing>;
+  constructor(base: ReadonlyMap<string, Backing>, changed: ReadonlyMap<string, Backing>) {
+    this.base = base;
+    this.changed = changed;
+  }
+
+  get(name: string): Backing | undefined {
+    return this.changed.get(name) ?? this.base.get(name);
+  }
+}
+
+/** Replaced Services a NamesOver holds before they are copied into a new Map (one copy per this many). */
+const FLATTEN_AT = 256;
+
+/** `names` with `replaced` put in: a NamesOver over the same base, or a new Map when the replaced are many. */
+function replacing(names: Names, replaced: ReadonlyMap<string, Backing>): Names {
+  const base = names instanceof NamesOver ? names.base : names as ReadonlyMap<string, Backing>;
+  const changed = new Map(names instanceof NamesOver ? names.changed : undefined);
+  for (const [name, b] of replaced) changed.set(name, b);
+  if (changed.size < FLATTEN_AT) return new NamesOver(base, changed);
+  const flat = new Map(base);
+  for (const [name, b] of changed) flat.set(name, b);
+  return flat;
+}
 
 /**
  * Records `index` as the one whose resolutions built `snapshot`, so that a
@@ -151,7 +188,7 @@ export class ServiceIndex {
   // namespace → name → Service and slices: looked up with the strings the
   // objects hold, where one "namespace/name" map needed a new string per
   // lookup (built, flattened and hashed: at 10k Services most of a resolution).
-  readonly #index: ReadonlyMap<string, ReadonlyMap<string, Backing>>;
+  readonly #index: ResolvedServices;
   /** The Services and slices indexed (for an index made by forBuild or afterSliceChange, its source's or the new lists). */
   readonly input: IndexedInput;
   // This build's number for Backing.memo (indexes made by forBuild share Backings).
@@ -204,10 +241,10 @@ export class ServiceIndex {
   /**
    * The index of `slices`, a list that differs from the one `before` indexed
    * (indexedFor) by `added` and `removed` only (by identity), over the same
-   * Services: the namespaces of the Services those slices belong to are
-   * copied with a new Backing for each such Service (its earlier resolutions
-   * kept: each names the slices it read, so a stale one cannot match), every
-   * other namespace is shared. With the Services touched, as [namespace,
+   * Services: each Service those slices belong to gets a new Backing (its
+   * earlier resolutions kept: each names the slices it read, so a stale one
+   * cannot match), put over its namespace's lookup (NamesOver); everything
+   * else is shared. With the Services touched, as [namespace,
    * name]. Undefined when a removed slice is not where `before` has it: the
    * lists do not describe one change, and only a full index is right.
    */
@@ -215,24 +252,24 @@ export class ServiceIndex {
     before: { readonly services: ResolvedServices; readonly input: IndexedInput }, externalNames: boolean,
     slices: readonly EndpointSlice[], added: readonly EndpointSlice[], removed: readonly EndpointSlice[],
   ): { index: ServiceIndex; touched: ReadonlyArray<readonly [string, string]> } | undefined {
-    const next = new Map(before.services);
-    const copied = new Set<string>();
+    // Per namespace touched, its replaced Services by name.
+    const replaced = new Map<string, Map<string, Backing>>();
     const lists = new Map<Backing, EndpointSlice[]>();
     const touched: Array<readonly [string, string]> = [];
-    // The Backing a slice belongs to, in `next` (its namespace copied on first use); undefined when no Service is there.
+    // The new Backing of the Service a slice belongs to; undefined when no Service is there.
     const backingOf = (sl: EndpointSlice): Backing | undefined => {
       const name = sl.metadata.labels?.[SERVICE_NAME_LABEL];
       const ns = sl.metadata.namespace ?? 'default';
-      const names = next.get(ns);
-      if (name === undefined || names?.get(name) === undefined) return undefined;
-      if (!copied.has(ns)) { next.set(ns, new Map(names)); copied.add(ns); }
-      const inNext = next.get(ns)! as Map<string, Backing>;
-      let b = inNext.get(name)!;
-      if (!lists.has(b)) {
-        b = { service: b.service, slices: b.slices, earlier: b.earlier, memo: undefined, memoBuild: 0 };
-        inNext.set(name, b);
-        lists.set(b, [...b.slices]);
-        touched.push([ns, name]);
+      const was = name === undefined ? undefined : before.services.get(ns)?.get(name);
+      if (was === undefined) return undefined;
+      let inNs = replaced.get(ns);
+      if (inNs === undefined) replaced.set(ns, inNs = new Map());
+      let b = inNs.get(name!);
+      if (b === undefined) {
+        b = { service: was.service, slices: was.slices, earlier: was.earlier, memo: undefined, memoBuild: 0 };
+        inNs.set(name!, b);
+        lists.set(b, [...was.slices]);
+        touched.push([ns, name!]);
       }
       return b;
     };
@@ -249,6 +286,8 @@ export class ServiceIndex {
       if (b !== undefined) lists.get(b)!.push(sl);
     }
     for (const [b, list] of lists) b.slices = list.length === 0 ? NO_SLICES : list.sort(byName);
+    const next = new Map(before.services);
+    for (const [ns, inNs] of replaced) next.set(ns, replacing(before.services.get(ns)!, inNs));
     return { index: new ServiceIndex(before.input.services, slices, externalNames, undefined, next), touched };
   }
 
