@@ -132,3 +132,23 @@ test('a chain of endpoint and Ingress changes: each result equals a full compile
 function frozen(objs: KubeObject[]): KubeObject[] {
   return objs.map((o) => deepFreeze(structuredClone(o)));
 }
+
+test('Service-scoped endpoint path over many changes in one namespace (past the flattening of replaced Services) equals a full compile', () => {
+  const n = 300;
+  let current = frozen(Array.from({ length: n }, (_, i) => [
+    ingress(`ing-${i}`, { rules: [rule(`h${i}.com`, prefixPath('/', `svc-${i}`))] }),
+    service(`svc-${i}`), slice(`svc-${i}`, [`10.1.${i >> 8}.${i & 255}`], { name: `svc-${i}-a` }),
+  ]).flat());
+  let result = compile(inputOf(current), OPTIONS);
+  const scoped = scopedEndpointBuilds();
+  // Every Service's slice once, then the first few again (their second replacement).
+  for (const i of [...Array.from({ length: n }, (_, i) => i), 0, 1, 2]) {
+    const next = frozen([slice(`svc-${i}`, [`10.2.${i >> 8}.${i & 255}`, `10.3.0.${i % 200}`], { name: `svc-${i}-a` })])[0]!;
+    current = current.map((o) => (o.kind === 'EndpointSlice' && o.metadata.name === next.metadata.name ? next : o));
+    result = recompileEndpoints(inputOf(current), result)!;
+  }
+  assert.equal(scopedEndpointBuilds(), scoped + n + 3);
+  const full = compile(inputOf(current), OPTIONS);
+  assert.equal(result.snapshot.version, full.snapshot.version);
+  assert.deepEqual(result.snapshot, full.snapshot);
+});
