@@ -9,7 +9,14 @@
 // change-<i>.bench.example.com, upserted into the cache as a source would on a
 // watch event. The clock starts at the upsert and stops at the first 200 for
 // that host from the proxy (404 before: no such host), polled by one keep-alive
-// client in a tight loop bounded by time. The build loop's hold-off is 0 here:
+// client in a tight loop bounded by time.
+//
+// Then the same number of endpoint changes, the commonest change in a cluster
+// (every rollout): the EndpointSlice of Service `bench-eps` moves its one
+// endpoint between two small servers in this process, on two ports of
+// 127.0.0.1, each answering its own name; the clock stops at the first answer
+// from the new one. The build loop takes the endpoint fast path there, as
+// controller/main.ts wires it. The build loop's hold-off is 0 here:
 // the default (100 ms of quiet, controller/loop.ts) is a batching choice that
 // adds its own delay on top, not work the pipeline does.
 //
@@ -29,9 +36,10 @@ import { execFileSync } from 'node:child_process';
 import { DEFAULT_HEAP_FLAGS } from '../../cli/heap.ts';
 import { ObjectCache } from '../../controller/cache.ts';
 import { compile } from '../../controller/compile/builder.ts';
+import { recompileEndpoints } from '../../controller/compile/endpoints.ts';
 import { exactPath, ingress, OPTIONS, prefixPath, rule, service, slice } from '../../controller/compile/fixtures.ts';
 import type { CompileOptions } from '../../controller/compile/types.ts';
-import type { KubeObject } from '../../controller/k8s/types.ts';
+import type { EndpointSlice, KubeObject } from '../../controller/k8s/types.ts';
 import { BuildLoop } from '../../controller/loop.ts';
 import { randomToken } from '../../controller/main.ts';
 import { SnapshotStore } from '../../controller/snapshot/store.ts';
@@ -58,7 +66,7 @@ export interface ApplyRow {
    * client). Less at the mercy of a busy machine than the latencies.
    */
   cpuPerChange: { proxy: number; controller: number };
-  /** Proxy RSS (MB) after the first full snapshot, and after every change. */
+  /** Proxy RSS (MB) after the first full snapshot, and after every change (endpoint changes too). */
   rssAfterFull: number;
   rssAfterChanges: number;
   /** V8 heap in use (MB) at the same two moments: how much of the RSS is live objects. */
@@ -68,6 +76,18 @@ export interface ApplyRow {
   liveAfterFull: number;
   liveAfterChanges: number;
   loop?: LoopRow;
+  /** The endpoint changes (absent in results before 2026-11-26 late evening). */
+  endpoints?: EndpointChangeRow;
+}
+
+/** Scenario 6 with endpoint changes instead of host renames. Times in ms. */
+export interface EndpointChangeRow {
+  changes: number;
+  p50: number;
+  p99: number;
+  max: number;
+  timedOut: number;
+  cpuPerChange: { proxy: number; controller: number };
 }
 
 /** Event-loop delay in the proxy (ms) under wrk load, without and with swaps. */
@@ -107,16 +127,37 @@ function changeIngress(i: number): KubeObject {
   return ingress('bench-change', { rules: [rule(`change-${i}.bench.example.com`, prefixPath('/', 'bench-backend'))] });
 }
 
-/** One keep-alive GET; status 0 on a socket error. */
-function hit(agent: http.Agent, port: number, host: string): Promise<number> {
+/** The Service whose endpoint moves, and the host that reaches it. */
+const EPS = 'bench-eps';
+const EPS_HOST = 'eps.bench.example.com';
+
+/** The slice of `bench-eps` with its one endpoint on 127.0.0.1:`port`. */
+function epsSlice(port: number): KubeObject {
+  return slice(EPS, ['127.0.0.1'], { ports: [{ name: 'http', port }] }) as EndpointSlice;
+}
+
+/** One keep-alive GET: its status (0 on a socket error) and body. */
+function hit(agent: http.Agent, port: number, host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: '/', headers: { host }, agent, timeout: 2_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve(0));
+    req.on('error', () => resolve({ status: 0, body: '' }));
   });
+}
+
+/** A server on 127.0.0.1 answering every request with `name`: where an endpoint change points. */
+async function namedServer(name: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => { req.resume(); res.end(name); });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as import('node:net').AddressInfo).port,
+    close: () => { server.closeAllConnections(); return new Promise((resolve) => server.close(() => resolve())); },
+  };
 }
 
 async function probe(port: number, what: '/' | '/reset' | '/gc' = '/'): Promise<Probe> {
@@ -162,8 +203,12 @@ export async function applyToServing(opts: {
       https: { ...OPTIONS.listeners.https!, address: '127.0.0.1', port: httpsPort },
     },
   };
+  const targets = [await namedServer('a'), await namedServer('b')];
   const objs: KubeObject[] = [
     ...fleet(opts.n, opts.pairs),
+    service(EPS, [{ name: 'http', port: 80, targetPort: targets[0]!.port }]),
+    epsSlice(targets[0]!.port),
+    ingress(EPS, { rules: [rule(EPS_HOST, prefixPath('/', EPS))] }),
     service('bench-backend', [{ name: 'http', port: 80, targetPort: opts.backendPort }]),
     slice('bench-backend', ['127.0.0.1'], { ports: [{ name: 'http', port: opts.backendPort }] }),
     // Host-less: the "*" host, which wrk's Host: 127.0.0.1:port lands on.
@@ -173,7 +218,9 @@ export async function applyToServing(opts: {
   const cache = new ObjectCache();
   cache.batch(() => { for (const o of objs) cache.upsert(o); });
   const store = new SnapshotStore();
-  const loop = new BuildLoop({ cache, compile, options, store, holdOff: { quietMs: 0, maxMs: 0 }, log: silentLogger });
+  const loop = new BuildLoop({
+    cache, compile, compileEndpoints: (input, previous) => recompileEndpoints(input, previous), options, store, holdOff: { quietMs: 0, maxMs: 0 }, log: silentLogger,
+  });
   const token = randomToken();
   const stream = new StreamServer({ store, token, host: '127.0.0.1', port: 0, log: silentLogger });
   let proxy: Server | undefined;
@@ -207,7 +254,7 @@ export async function applyToServing(opts: {
       const t0 = performance.now();
       cache.upsert(changeIngress(i));
       let status = 0;
-      while (performance.now() - t0 < CHANGE_TIMEOUT_MS && (status = await hit(agent, httpPort, host)) !== 200);
+      while (performance.now() - t0 < CHANGE_TIMEOUT_MS && (status = (await hit(agent, httpPort, host)).status) !== 200);
       if (status === 200) times.push(performance.now() - t0);
       else {
         timedOut++;
@@ -216,15 +263,17 @@ export async function applyToServing(opts: {
       }
     }
     const cpuPerChange = { proxy: (procCpuMs(proxy.child.pid!) - proxyCpu0) / Math.max(1, done), controller: cpuMs(cpu0) / Math.max(1, done) };
+    const endpoints = await endpointChanges({ agent, httpPort, count: done, stopAt: performance.now() + opts.budgetMs, cache, targets, proxyPid: proxy.child.pid!, log });
     const afterChanges = await probe(probePort);
     const liveAfterChanges = (await probe(probePort, '/gc')).heapUsed / MB;
     const rssAfterChanges = afterChanges.rss / MB;
     const row: ApplyRow = {
       routes: opts.n, changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times),
-      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB, liveAfterFull, liveAfterChanges,
+      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, endpoints, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB, liveAfterFull, liveAfterChanges,
     };
     const heap = process.env.TURNOUT_HEAP_FLAGS ?? DEFAULT_HEAP_FLAGS;
-    log(`  ${opts.n} Ingresses (proxy heap flags: ${heap === '' ? "Node's defaults" : heap}${process.env.TURNOUT_BENCH_PROXY_FLAGS ? `; node flags ${process.env.TURNOUT_BENCH_PROXY_FLAGS}` : ''}): apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
+    const e = endpoints;
+    log(`  ${opts.n} Ingresses (proxy heap flags: ${heap === '' ? "Node's defaults" : heap}${process.env.TURNOUT_BENCH_PROXY_FLAGS ? `; node flags ${process.env.TURNOUT_BENCH_PROXY_FLAGS}` : ''}): apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; endpoint changes: p50 ${e.p50.toFixed(1)} ms, p99 ${e.p99.toFixed(1)} ms, max ${e.max.toFixed(1)} ms over ${e.changes} (${e.timedOut} timed out), CPU per change proxy ${e.cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${e.cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
 
     if (opts.loopSeconds > 0) {
       const url = `http://127.0.0.1:${httpPort}/bench-load`;
@@ -268,5 +317,38 @@ export async function applyToServing(opts: {
     loop.close();
     await proxy?.stop();
     await stream.close();
+    for (const t of targets) await t.close();
   }
+}
+
+/** The endpoint changes of scenario 6 (see the top of this file): `count` of them, or fewer when `stopAt` comes first. */
+async function endpointChanges(o: {
+  agent: http.Agent; httpPort: number; count: number; stopAt: number; cache: ObjectCache;
+  targets: ReadonlyArray<{ port: number }>; proxyPid: number; log: (line: string) => void;
+}): Promise<EndpointChangeRow> {
+  const names = ['a', 'b'];
+  // Served by the first target before the first change.
+  const first = await hit(o.agent, o.httpPort, EPS_HOST);
+  if (first.body !== names[0]) throw new Error(`bench: ${EPS_HOST} answered ${first.status} ${JSON.stringify(first.body.slice(0, 80))} before any endpoint change, not "${names[0]}"`);
+  const times: number[] = [];
+  let timedOut = 0;
+  let done = 0;
+  const proxyCpu0 = procCpuMs(o.proxyPid);
+  const cpu0 = process.cpuUsage();
+  for (let i = 1; i <= o.count && performance.now() < o.stopAt; i++, done++) {
+    const want = names[i % 2]!;
+    const t0 = performance.now();
+    o.cache.upsert(epsSlice(o.targets[i % 2]!.port));
+    let body = '';
+    while (performance.now() - t0 < CHANGE_TIMEOUT_MS && (body = (await hit(o.agent, o.httpPort, EPS_HOST)).body) !== want);
+    if (body === want) times.push(performance.now() - t0);
+    else {
+      timedOut++;
+      o.log(`  endpoint change ${i} not served within ${CHANGE_TIMEOUT_MS} ms (last answer ${JSON.stringify(body.slice(0, 80))})`);
+    }
+  }
+  return {
+    changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times), timedOut,
+    cpuPerChange: { proxy: (procCpuMs(o.proxyPid) - proxyCpu0) / Math.max(1, done), controller: cpuMs(cpu0) / Math.max(1, done) },
+  };
 }
