@@ -28,8 +28,9 @@ import type { CompileInput, CompileResult } from './types.ts';
  * when that cannot be guaranteed: a cluster whose resolution reports a
  * problem now or did in `previous` (an FQDN slice: a condition to raise or
  * clear), or `previous` is not the latest build recorded (services.ts
- * rememberIndex). The caller then compiles in full. Pure, like the compiler. `externalNames` is the build's
- * CompileOptions.externalNames, so DNS-named clusters resolve as they did.
+ * rememberIndex). The caller then compiles in full. Pure, like the compiler,
+ * but for the memos it leaves for the next build. `externalNames` is the
+ * build's CompileOptions.externalNames, so DNS-named clusters resolve as they did.
  */
 export function recompileEndpoints(input: CompileInput, previous: CompileResult, externalNames = false): CompileResult | undefined {
   return scoped(input, previous, externalNames) ?? everyCluster(input, previous, externalNames);
