@@ -152,3 +152,62 @@ test('Service-scoped endpoint path over many changes in one namespace (past the 
   assert.equal(result.snapshot.version, full.snapshot.version);
   assert.deepEqual(result.snapshot, full.snapshot);
 });
+
+test('random slice changes over three namespaces, one after the other: every endpoint-path result equals a full compile', () => {
+  // A seeded generator: the same sequence on every run.
+  let seed = 42;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const namespaces = ['default', 'team-a', 'team-b'];
+  const services = 12;
+  const svcObjs: KubeObject[] = [];
+  const ingresses: KubeObject[] = [];
+  for (const namespace of namespaces) {
+    for (let i = 0; i < services; i++) {
+      svcObjs.push(service(`svc-${i}`, [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'admin', port: 9090 }], { namespace }));
+      // By number, by name, and the second port; every third Service is not referenced at all.
+      if (i % 3 !== 2) ingresses.push(ingress(`ing-${i}`, { rules: [rule(`h${i}.${namespace}.com`, prefixPath('/', `svc-${i}`), prefixPath('/n', `svc-${i}`, 'http'), prefixPath('/admin', `svc-${i}`, 9090))] }, { namespace }));
+    }
+  }
+  const kept = frozen([...svcObjs, ...ingresses]);
+  // Slices by "namespace/name".
+  const slices = new Map<string, KubeObject>();
+  const randomSlice = (namespace: string, name: string): KubeObject => {
+    const svc = `svc-${rand(services)}`;
+    const addresses = Array.from({ length: rand(4) }, () => `10.${namespaces.indexOf(namespace)}.${rand(8)}.${rand(250) + 1}`);
+    // Now and then an FQDN slice: a condition on the Ingresses of its Service while it is there.
+    const fqdn = rand(25) === 0;
+    const s = slice(svc, fqdn ? ['db.example.com'] : addresses, {
+      name, namespace, ready: rand(5) === 0 ? false : undefined, ports: [{ name: 'http', port: 8080 + rand(2) }, { name: 'admin', port: 9090 }], ...(fqdn ? { addressType: 'FQDN' as const } : {}),
+    });
+    return frozen([s])[0]!;
+  };
+  for (const ns of namespaces) for (let k = 0; k < 10; k++) slices.set(`${ns}/s-${k}`, randomSlice(ns, `s-${k}`));
+  const inputNow = () => inputOf([...kept, ...[...slices.keys()].sort().map((k) => slices.get(k)!)]);
+  let result = compile(inputNow(), OPTIONS);
+  const built: Array<[ReturnType<typeof inputOf>, typeof result]> = [];
+  let scopedSteps = 0;
+  for (let step = 0; step < 120; step++) {
+    // One to three slices changed, removed or added in one build.
+    for (let c = rand(3) + 1; c > 0; c--) {
+      const ns = namespaces[rand(3)]!;
+      const name = `s-${rand(14)}`;
+      const op = rand(4);
+      if (op === 0) slices.delete(`${ns}/${name}`);
+      else slices.set(`${ns}/${name}`, randomSlice(ns, name));
+    }
+    const input = inputNow();
+    const before = scopedEndpointBuilds();
+    result = recompileEndpoints(input, result) ?? compile(input, OPTIONS, result.snapshot);
+    if (scopedEndpointBuilds() > before) scopedSteps++;
+    built.push([input, result]);
+  }
+  assert.ok(scopedSteps > 80, `most steps are scoped to their Services (${scopedSteps} of 120)`);
+  for (const [input, r] of built) {
+    const full = compile(input, OPTIONS);
+    assert.equal(r.snapshot.version, full.snapshot.version);
+    assert.deepEqual(r.conditions, full.conditions);
+  }
+});
