@@ -23,7 +23,7 @@
 // recorded (markFrozenMap) rather than Object.freeze'd, since a Proxy over an
 // extensible target cannot report itself frozen while listing keys its target
 // lacks.
-import { mapKeys, markFrozenMap, noteMapKeys } from '../../api/snapshot.ts';
+import { isFrozenMap, mapKeys, markFrozenMap, noteMapKeys } from '../../api/snapshot.ts';
 
 /** Maps smaller than this are copied: the copy is cheap and the tests' snapshots stay plain objects. */
 export const MIN_KEYS = 1024;
@@ -133,7 +133,7 @@ export function overlayOf(from: object, keyCount: () => number): object | undefi
     state = { base: prev.base, changes: new Map(prev.changes), frozen: false };
     if (prev.changes.size >= PENDING_FROM) advancePending(prev.base);
   } else {
-    if (Array.isArray(from) || !Object.isFrozen(from) || keyCount() < MIN_KEYS) return undefined;
+    if (Array.isArray(from) || !isFrozenMap(from) || keyCount() < MIN_KEYS) return undefined;
     state = { base: from as Record<string, unknown>, changes: new Map(), frozen: false };
   }
   const target = {};
