@@ -21,6 +21,7 @@ export const HOSTS = 24;
 /** The key of cluster i. */
 export const key = (i: number) => `ns/c${i}:80`;
 
+/** The sealed base snapshot: CLUSTERS clusters (every 5th with two endpoints), HOSTS hosts and a catch-all. */
 export function base(): Snapshot {
   const clusters: Record<string, Cluster> = {};
   for (let i = 0; i < CLUSTERS; i++) clusters[key(i)] = i % 5 === 0 ? cluster(20_000 + i, 40_000 + i) : cluster(20_000 + i);
