@@ -188,15 +188,42 @@ function rehashBuckets(map: Record<string, unknown>, base: MapDigest, written: R
   const digests = Buffer.from(base.digests);
   for (const [b, keys] of dirty) {
     const list = base.buckets[b]!.filter((k) => !keys.has(k));
-    for (const k of keys) if (Object.hasOwn(map, k) && map[k] !== undefined) list.push(k);
-    list.sort();
+    // The base's list is sorted: the written keys still there go in their place.
+    for (const k of keys) if (Object.hasOwn(map, k) && map[k] !== undefined) insertSorted(list, k);
     buckets[b] = list;
     const texts: string[] = [];
-    for (let i = 0; i < list.length; i++) texts.push(entryText(map[list[i]!]));
+    for (let i = 0; i < list.length; i++) texts.push(bucketEntryText(map[list[i]!]));
     serialised += list.length;
     hashBucket(list, texts, digests, b);
   }
   return { buckets, digests, section: hash('sha256', digests, 'hex') };
+}
+
+/** Inserts `key` into `list` (sorted by code units, as Array.prototype.sort orders strings) at its place. */
+function insertSorted(list: string[], key: string): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, key);
+}
+
+// Entries of a frozen (so deeply frozen: see above) map that rehashBuckets
+// found to be sorted plain data: a bucket hashed again (another of its keys
+// written) serialises them without walking them first. A WeakSet entry per
+// entry object, not its text: the texts would hold megabytes at 10k.
+const sortedEntries = new WeakSet<object>();
+
+/** entryText for an entry of a bucket being re-hashed, remembering which frozen entries are sorted plain data. */
+function bucketEntryText(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return canonical(value, 0);
+  if (sortedEntries.has(value)) return JSON.stringify(value);
+  if (!sortedPlain(value)) return canonical(value, 0);
+  if (Object.isFrozen(value)) sortedEntries.add(value);
+  return JSON.stringify(value);
 }
 
 /** Writes the digest of bucket `b` into `out`: the canonical JSON of its entries (`keys`, sorted; `texts`) as one object. */

@@ -424,6 +424,11 @@ export class RoutingTable {
     clearTimeout(timer);
   }
 
+  /** This table's balancers as a layer (tests: cluster-layers.ts layerState). */
+  get clusterLayer(): ClusterLayer {
+    return this.#layer;
+  }
+
   /** Requests currently pinned to this table. */
   get inflight(): number {
     return this.#inflight;

@@ -223,7 +223,7 @@ function unescape(segment: string): string {
 function shallowCopy(value: object): object {
   if (Array.isArray(value)) return value.slice();
   // An overlay that carries MAX_CHANGES: copied from its base and changes, not through its traps.
-  const fromOverlay = plainCopyOf(value);
+  const fromOverlay = plainCopyOf(value, true);
   if (fromOverlay !== undefined) return fromOverlay;
   const src = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};

@@ -132,6 +132,37 @@ test('a plain copy of an overlay has its keys and values, reads nothing through 
   assert.equal(plainCopyOf(base), undefined, 'not an overlay');
 });
 
+test('the copy a delta takes once an overlay carries MAX_CHANGES (made a slice per delta before) is the copy made at once', () => {
+  const base = Object.freeze(Object.fromEntries(Array.from({ length: MIN_KEYS }, (_, i) => [name(i), { n: i }])));
+  let o = base as Record<string, unknown>;
+  // A chain of overlays as deltas make them: replaced, removed, added (one "__proto__"), removed and added back.
+  for (let i = 0; o === base || overlayChanges(o) < MAX_CHANGES; i++) {
+    const next = overlayOf(o, () => MIN_KEYS) as Record<string, unknown>;
+    if (i % 4 === 0) delete next[name(i)];
+    else if (i % 4 === 1) next[`new${i}.example.com`] = { n: -i };
+    else next[name(i)] = { n: `v${i}` };
+    if (i === 9) Object.defineProperty(next, '__proto__', { value: { n: 'proto' }, enumerable: true, writable: true, configurable: true });
+    if (i === 12) next[name(0)] = { n: 'back' };
+    freezeOverlay(next);
+    o = next;
+  }
+  const walked = plainCopyOf(o)!;
+  const taken = plainCopyOf(o, true)!;
+  assert.notEqual(taken, walked);
+  assert.deepEqual(Object.keys(taken), Object.keys(walked), 'the same keys in the same order');
+  for (const k of Object.keys(walked)) assert.equal(taken[k], walked[k], k);
+  assert.equal(Object.getPrototypeOf(taken), Object.prototype, '"__proto__" is an own key, not the prototype');
+  assert.ok(Object.hasOwn(taken, '__proto__') && !Object.hasOwn(taken, name(4)) && Object.hasOwn(taken, name(0)));
+  assert.deepEqual(mapKeys(o), Object.keys(walked), 'the overlay\'s recorded key list');
+  // Taken once: the next copy is made at once, and writing the taken one changes neither.
+  taken[name(3)] = 'written';
+  const again = plainCopyOf(o, true)!;
+  assert.notEqual(again, taken);
+  assert.deepEqual(Object.keys(again), Object.keys(walked));
+  assert.equal(again[name(3)], walked[name(3)]);
+  assert.deepEqual(base[name(3)], { n: 3 });
+});
+
 test('withoutOverlays: the snapshot itself without overlays, else a frozen copy with plain maps that structuredClone takes (made once)', () => {
   const base = Object.freeze(Object.fromEntries(Array.from({ length: MIN_KEYS }, (_, i) => [name(i), { n: i }])));
   const plain = Object.freeze({ version: 'v', virtualHosts: base });

@@ -23,12 +23,15 @@
 // recorded (markFrozenMap) rather than Object.freeze'd, since a Proxy over an
 // extensible target cannot report itself frozen while listing keys its target
 // lacks.
-import { mapKeys, markFrozenMap, noteMapKeys } from '../../api/snapshot.ts';
+import { isFrozenMap, mapKeys, markFrozenMap, noteMapKeys } from '../../api/snapshot.ts';
 
 /** Maps smaller than this are copied: the copy is cheap and the tests' snapshots stay plain objects. */
 export const MIN_KEYS = 1024;
 /** Changes an overlay may carry over its base before a delta copies it whole again (a new base). */
 export const MAX_CHANGES = 64;
+
+/** Changes an overlay carries before its base starts being copied for the next base (advancePending). */
+const PENDING_FROM = 8;
 
 const GONE = Symbol('removed');
 
@@ -128,8 +131,9 @@ export function overlayOf(from: object, keyCount: () => number): object | undefi
   if (prev !== undefined) {
     if (!prev.frozen || prev.changes.size >= MAX_CHANGES) return undefined;
     state = { base: prev.base, changes: new Map(prev.changes), frozen: false };
+    if (prev.changes.size >= PENDING_FROM) advancePending(prev.base);
   } else {
-    if (Array.isArray(from) || !Object.isFrozen(from) || keyCount() < MIN_KEYS) return undefined;
+    if (Array.isArray(from) || !isFrozenMap(from) || keyCount() < MIN_KEYS) return undefined;
     state = { base: from as Record<string, unknown>, changes: new Map(), frozen: false };
   }
   const target = {};
@@ -153,33 +157,87 @@ export function freezeOverlay(map: object): void {
 }
 
 /**
- * A plain, writable copy of `map` (a frozen overlay), or undefined when it is
- * not one: what delta.ts copies once an overlay carries MAX_CHANGES. Read
- * from the base and the changes directly, not through the traps: Object.keys
- * of a Proxy asks for each key's descriptor, and the copy then reads each
- * value through `get` (~20 ms at 10k keys, where this takes ~2). Records the
- * overlay's key list (mapKeys), which the copy's own list is derived from.
- * The keys come in the base's recorded order, not necessarily a plain
- * copy's: nothing depends on the order of a snapshot map's keys.
+ * The next base's plain copy of a base map in the making (by base): keys
+ * copied in the base's recorded order, a slice per delta once the overlays
+ * over it carry PENDING_FROM changes, so that the copy is done by the time
+ * one carries MAX_CHANGES. A 10k-key dictionary copied at once costs 2–9 ms
+ * (with the GC it brings), once every 64 deltas (docs/performance.md,
+ * "Endpoint deltas at 10k: the periodic rebase"). The base never changes,
+ * so the copy stays exact; plainCopyOf then applies the overlay's changes.
  */
-export function plainCopyOf(map: object): Record<string, unknown> | undefined {
+interface PendingCopy {
+  readonly out: Record<string, unknown>;
+  readonly keys: readonly string[];
+  next: number;
+}
+const pendingCopies = new WeakMap<object, PendingCopy>();
+
+/** Copies one more slice of `base` (or the rest, with `all`), starting the copy if needed. */
+function advancePending(base: Readonly<Record<string, unknown>>, all = false): PendingCopy {
+  let p = pendingCopies.get(base);
+  if (p === undefined) pendingCopies.set(base, p = { out: {}, keys: mapKeys(base), next: 0 });
+  const keys = p.keys;
+  const end = all ? keys.length : Math.min(keys.length, p.next + Math.ceil(keys.length / (MAX_CHANGES - PENDING_FROM)));
+  for (let i = p.next; i < end; i++) put(p.out, keys[i] as string, base[keys[i] as string]);
+  p.next = end;
+  return p;
+}
+
+/** Sets an own data property; an own "__proto__" key is defined as data, never assigned (the prototype setter). */
+function put(out: Record<string, unknown>, key: string, v: unknown): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[key] = v;
+}
+
+/**
+ * A plain, writable copy of `map` (a frozen overlay), or undefined when it is
+ * not one: what delta.ts copies once an overlay carries MAX_CHANGES (with
+ * `take`: finishing and taking its base's pending copy, advancePending), and
+ * what withoutOverlays sends a worker. Read from the base and the changes
+ * directly, not through the traps: Object.keys of a Proxy asks for each
+ * key's descriptor, and the copy then reads each value through `get` (~20 ms
+ * at 10k keys, where this takes ~2). Records the overlay's key list
+ * (mapKeys), which the copy's own list is derived from. The keys come in the
+ * base's recorded order without the removed ones, then the added ones, not
+ * necessarily a plain copy's: nothing depends on the order of a snapshot
+ * map's keys.
+ */
+export function plainCopyOf(map: object, take = false): Record<string, unknown> | undefined {
   const s = byProxy.get(map);
   if (s === undefined || !s.frozen) return undefined;
-  const out: Record<string, unknown> = {};
-  const keys: string[] = [];
-  const put = (key: string, v: unknown) => {
-    // An own "__proto__" key is defined as data, never assigned (the prototype setter).
-    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[key] = v;
-    keys.push(key);
-  };
-  const baseKeys = mapKeys(s.base);
-  for (let i = 0; i < baseKeys.length; i++) {
-    const key = baseKeys[i] as string;
-    if (!s.changes.has(key)) put(key, s.base[key]);
-    else if (s.changes.get(key) !== GONE) put(key, s.changes.get(key));
+  let out: Record<string, unknown>;
+  let keys: string[];
+  if (take) {
+    // The base's copy, finished, with the changes applied in place: the same
+    // object and key list as the walk below makes. Taken once: a second
+    // overlay over the same base (a refused candidate's) copies in full.
+    const p = advancePending(s.base, true);
+    pendingCopies.delete(s.base);
+    out = p.out;
+    let removed = false;
+    for (const [key, v] of s.changes) {
+      if (v === GONE) {
+        if (Object.hasOwn(out, key)) { delete out[key]; removed = true; }
+      } else if (Object.hasOwn(s.base, key)) put(out, key, v);
+    }
+    keys = removed ? p.keys.filter((k) => Object.hasOwn(out, k)) : p.keys.slice();
+  } else {
+    out = {};
+    keys = [];
+    const baseKeys = mapKeys(s.base);
+    for (let i = 0; i < baseKeys.length; i++) {
+      const key = baseKeys[i] as string;
+      if (!s.changes.has(key)) put(out, key, s.base[key]);
+      else if (s.changes.get(key) !== GONE) put(out, key, s.changes.get(key));
+      else continue;
+      keys.push(key);
+    }
   }
-  for (const [key, v] of s.changes) if (v !== GONE && !Object.hasOwn(s.base, key)) put(key, v);
+  for (const [key, v] of s.changes) {
+    if (v === GONE || Object.hasOwn(s.base, key)) continue;
+    put(out, key, v);
+    keys.push(key);
+  }
   noteMapKeys(map, keys);
   return out;
 }

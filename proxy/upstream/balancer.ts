@@ -36,13 +36,27 @@ export interface EndpointRefs {
   release(ep: UpstreamEndpoint): void;
 }
 
-/** A cluster as the data plane sees it: its endpoints in a stable order and a cursor. */
+/**
+ * A cluster as the data plane sees it: its endpoints in a stable order and a cursor.
+ *
+ * Its holders (routing tables' cluster layers, routing/cluster-layers.ts) are
+ * counted here, not on every endpoint: the endpoints' pool references are
+ * taken once, when the balancer is made (UpstreamPools.acquire), and given
+ * back once, by the release that drops the last holder. So a holder more or
+ * less costs one counter, not one call per endpoint: a new base of 10k
+ * balancers used to retain ~30k endpoint references (~5 ms) and its
+ * predecessor release as many (docs/performance.md, "Endpoint deltas at 10k:
+ * the periodic rebase"). An endpoint's pool is still released as soon as no
+ * live balancer lists it.
+ */
 export class ClusterBalancer {
   readonly key: string;
   readonly #endpoints: readonly UpstreamEndpoint[];
   #next: number;
+  /** Holders; the creator is the first (it acquired the endpoints). 0: released for good. */
+  #holders = 1;
 
-  /** `start` carries the cursor over from the previous table's entry for this cluster. */
+  /** `start` carries the cursor over from the previous table's entry for this cluster. Holds its endpoints' references (acquired by the caller), as its first holder. */
   constructor(key: string, endpoints: readonly UpstreamEndpoint[], start = 0) {
     this.key = key;
     this.#endpoints = endpoints;
@@ -54,13 +68,31 @@ export class ClusterBalancer {
     return this.#endpoints;
   }
 
-  /** One more holder (a routing table): a reference on every endpoint. */
-  retain(refs: EndpointRefs): void {
-    for (const ep of this.#endpoints) refs.retain(ep);
+  /** Its holders now (tests): 0 once the last let go. */
+  get holders(): number {
+    return this.#holders;
   }
 
-  /** A holder let go (its table closed). */
+  /**
+   * One more holder (a routing table's layer). Throws when the balancer was
+   * released already: its endpoints may be gone, and reviving it would
+   * route to a closed pool (a reference-counting bug, as a retain of a
+   * released endpoint is in UpstreamPools).
+   */
+  retain(): void {
+    if (this.#holders <= 0) throw new Error(`cluster balancer ${this.key} was released; it cannot be held again`);
+    this.#holders++;
+  }
+
+  /** A holder let go; the last gives back the endpoints' references (to `refs`, the registry they came from). */
   release(refs: EndpointRefs): void {
+    if (this.#holders <= 0) return;
+    if (--this.#holders > 0) return;
+    this.releaseEndpoints(refs);
+  }
+
+  /** Gives back what the balancer holds, once, when its last holder let go. */
+  protected releaseEndpoints(refs: EndpointRefs): void {
     for (const ep of this.#endpoints) refs.release(ep);
   }
 
@@ -97,8 +129,8 @@ export class ClusterBalancer {
 
 /**
  * A DNS-named cluster's balancer: its endpoints are the target's current
- * addresses (upstream/dns.ts), and a holder's reference is on the target,
- * which owns the endpoint references.
+ * addresses (upstream/dns.ts); the balancer holds one reference on the
+ * target, which owns the endpoint references.
  */
 export class DnsBalancer extends ClusterBalancer {
   readonly target: { readonly endpoints: readonly UpstreamEndpoint[]; retain(): void; release(): void };
@@ -113,11 +145,8 @@ export class DnsBalancer extends ClusterBalancer {
     return this.target.endpoints;
   }
 
-  override retain(): void {
-    this.target.retain();
-  }
-
-  override release(): void {
+  /** The target reference taken over at construction, given back when the last holder let go. */
+  protected override releaseEndpoints(): void {
     this.target.release();
   }
 }
