@@ -3,39 +3,12 @@
 // the version the definition gives, however often a bucket is hashed again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { deepFreeze, sealSnapshot, versionOf } from './version.ts';
 import type { SnapshotContent } from './version.ts';
 import { noteMapCopy, type Snapshot } from './snapshot.ts';
+import { bucketOf, referenceVersion as reference } from './testing.ts';
 
-/** The version by its definition (turnout.snapshot.v2), nothing remembered: as version.test.ts's reference. */
-function reference(s: Snapshot): string {
-  const canon = (v: unknown): string => {
-    if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-    if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canon(o[k])}`).join(',')}}`;
-  };
-  const sha = (data: string | Buffer) => createHash('sha256').update(data).digest();
-  const section = (map: Record<string, unknown>): string => {
-    const buckets: Record<string, unknown>[] = Array.from({ length: 256 }, () => ({}));
-    for (const key of Object.keys(map)) buckets[bucketOf(key)]![key] = map[key];
-    return sha(Buffer.concat(buckets.map((b) => sha(canon(b))))).toString('hex');
-  };
-  const { version: _v, ...rest } = s as unknown as Record<string, unknown>;
-  const top: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(rest)) {
-    top[k] = ['listeners', 'virtualHosts', 'clusters', 'secrets'].includes(k) && typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? `sha256:${section(v as Record<string, unknown>)}` : v;
-  }
-  return createHash('sha256').update(canon(top)).digest('hex').slice(0, 32);
-}
 
-function bucketOf(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % 256;
-}
 
 /** `n` keys of bucket 7 made from `stem`: they land in one bucket, so its list is re-placed many times. */
 function keysOfBucket(stem: string, n: number): string[] {

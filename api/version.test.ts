@@ -1,44 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { deepFreeze, entriesSerialised, isHashed, sealSnapshot, versionOf } from './version.ts';
 import type { SnapshotContent } from './version.ts';
 import { noteMapCopy, type Snapshot, type VirtualHost } from './snapshot.ts';
+import { bucketOf, referenceVersion as reference } from './testing.ts';
 
-/**
- * The definition of the version (turnout.snapshot.v2), written out without
- * anything remembered: per SECTIONS map, keys in 256 buckets by FNV-1a, each
- * bucket hashed as the sorted-key JSON of its entries, the section as SHA-256
- * over the bucket digests; the version is SHA-256 of the sorted-key JSON with
- * each section replaced by its digest, 32 hex digits.
- */
-function reference(value: unknown): string {
-  const canon = (v: unknown): string => {
-    if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-    if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canon(o[k])}`).join(',')}}`;
-  };
-  const sha = (data: string | Buffer) => createHash('sha256').update(data).digest();
-  const fnv = (key: string) => {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return (h >>> 0) % 256;
-  };
-  const section = (map: Record<string, unknown>): string => {
-    // Null-prototype buckets: "__proto__" is then an ordinary key, as in JSON.
-    const buckets: Record<string, unknown>[] = Array.from({ length: 256 }, () => Object.create(null) as Record<string, unknown>);
-    for (const key of Object.keys(map)) buckets[fnv(key)]![key] = map[key];
-    return sha(Buffer.concat(buckets.map((b) => sha(canon(b))))).toString('hex');
-  };
-  const { version: _v, ...rest } = value as Record<string, unknown>;
-  const top: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(rest)) {
-    top[k] = ['listeners', 'virtualHosts', 'clusters', 'secrets'].includes(k) && typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? `sha256:${section(v as Record<string, unknown>)}` : v;
-  }
-  return createHash('sha256').update(canon(top)).digest('hex').slice(0, 32);
-}
 
 function content(n: number, path = '/'): SnapshotContent {
   const virtualHosts: Record<string, unknown> = {};
@@ -163,15 +129,10 @@ test('keys that escape in JSON, non-ASCII keys, and a bucket larger than the has
   const c = content(3) as { virtualHosts: Record<string, unknown> };
   c.virtualHosts['"quoted"\u2028.é.com'] = c.virtualHosts['h0.com'];
   // Long keys of one bucket, more than 16 KiB of them, and one longer than the buffer on its own.
-  const inBucket = (key: string) => {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return (h >>> 0) % 256;
-  };
   let n = 0;
   for (let i = 0; n < 24; i++) {
     const key = `${'x'.repeat(1000)}${i}.com`;
-    if (inBucket(key) === 0) { c.virtualHosts[key] = c.virtualHosts['h1.com']; n++; }
+    if (bucketOf(key) === 0) { c.virtualHosts[key] = c.virtualHosts['h1.com']; n++; }
   }
   c.virtualHosts[`${'é'.repeat(6000)}.com`] = c.virtualHosts['h2.com'];
   const s = sealSnapshot(c as unknown as SnapshotContent);
@@ -184,13 +145,8 @@ test('keys an object would reorder (array indices) or mistake ("__proto__") are 
   // An own property even for "__proto__" (an assignment would set the prototype).
   const put = (map: Record<string, unknown>, key: string, value: unknown) => Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
   // Two indices in one bucket whose numeric order is not their string order ("10…" < "9…").
-  const bucket = (key: string) => {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return (h >>> 0) % 256;
-  };
   let big = 100;
-  while (bucket(String(big)) !== bucket('9')) big++;
+  while (bucketOf(String(big)) !== bucketOf('9')) big++;
   // In both maps: content()'s hosts have unsorted keys (hashed entry by entry), its clusters sorted ones.
   for (const key of ['9', String(big), '007', '4294967296', '__proto__', 'constructor']) {
     put(c.virtualHosts, key, c.virtualHosts['h1.com']);

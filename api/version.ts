@@ -2,6 +2,7 @@
 // controller restart does not make every proxy re-apply what it already has.
 import { hash } from 'node:crypto';
 import { copiedFrom, freezeMap, isFrozenMap, mapKeys, type Snapshot, type Version } from './snapshot.ts';
+import { lowerBound } from '../lib/sorted.ts';
 
 /** A snapshot's content without its version: what the compiler produces and the hash covers. */
 export type SnapshotContent = Omit<Snapshot, 'version'>;
@@ -201,14 +202,7 @@ function rehashBuckets(map: Record<string, unknown>, base: MapDigest, written: R
 
 /** Inserts `key` into `list` (sorted by code units, as Array.prototype.sort orders strings) at its place. */
 function insertSorted(list: string[], key: string): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  list.splice(lo, 0, key);
+  list.splice(lowerBound(list, key), 0, key);
 }
 
 // Entries of a frozen (so deeply frozen: see above) map that rehashBuckets

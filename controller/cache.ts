@@ -8,6 +8,7 @@ import { canonicalJson, deepFreeze } from '../api/version.ts';
 import type { CompileInput } from './compile/types.ts';
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Route, Secret, Service } from './k8s/types.ts';
 import { TurnoutError } from './errors.ts';
+import { lowerBound } from '../lib/sorted.ts';
 
 /** The kinds the compiler reads; everything else is the caller's to ignore and report. */
 export const CACHED_KINDS = ['Ingress', 'IngressClass', 'Service', 'EndpointSlice', 'Secret', 'Route'] as const;
@@ -219,17 +220,6 @@ function removeSorted(ids: string[], id: string): void {
   if (ids[i] === id) ids.splice(i, 1);
 }
 
-/** The first index of the sorted `ids` whose id is not less than `id`. */
-function lowerBound(ids: readonly string[], id: string): number {
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid]! < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** Key within one kind's map: "namespace/name", or "name" for cluster-scoped kinds. */
 function idOf(kind: CachedKind, namespace: string | undefined, name: string): string {

@@ -50,9 +50,8 @@ import { cpuMs } from './control-sizes.ts';
 import { freePort, get, startServer, waitReady, type Server } from './procs.ts';
 import { runWrk, type WrkResult } from './wrk.ts';
 
-/** Scenario 6 at one size, plus what the proxy process showed. Times in ms. */
-export interface ApplyRow {
-  routes: number;
+/** How fast a run of changes went live, and what each cost. Times in ms. */
+export interface ChangeLatency {
   /** Changes made: fewer than asked when the time budget ran out. */
   changes: number;
   p50: number;
@@ -66,6 +65,11 @@ export interface ApplyRow {
    * client). Less at the mercy of a busy machine than the latencies.
    */
   cpuPerChange: { proxy: number; controller: number };
+}
+
+/** Scenario 6 at one size (its host renames), plus what the proxy process showed. */
+export interface ApplyRow extends ChangeLatency {
+  routes: number;
   /** Proxy RSS (MB) after the first full snapshot, and after every change (endpoint changes too). */
   rssAfterFull: number;
   rssAfterChanges: number;
@@ -77,17 +81,7 @@ export interface ApplyRow {
   liveAfterChanges: number;
   loop?: LoopRow;
   /** The endpoint changes (absent in results before 2026-11-26 late evening). */
-  endpoints?: EndpointChangeRow;
-}
-
-/** Scenario 6 with endpoint changes instead of host renames. Times in ms. */
-export interface EndpointChangeRow {
-  changes: number;
-  p50: number;
-  p99: number;
-  max: number;
-  timedOut: number;
-  cpuPerChange: { proxy: number; controller: number };
+  endpoints?: ChangeLatency;
 }
 
 /** Event-loop delay in the proxy (ms) under wrk load, without and with swaps. */
@@ -325,7 +319,7 @@ export async function applyToServing(opts: {
 async function endpointChanges(o: {
   agent: http.Agent; httpPort: number; count: number; stopAt: number; cache: ObjectCache;
   targets: ReadonlyArray<{ port: number }>; proxyPid: number; log: (line: string) => void;
-}): Promise<EndpointChangeRow> {
+}): Promise<ChangeLatency> {
   const names = ['a', 'b'];
   // Served by the first target before the first change.
   const first = await hit(o.agent, o.httpPort, EPS_HOST);

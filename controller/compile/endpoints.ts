@@ -21,6 +21,7 @@ import { dictionary } from './maps.ts';
 import { noteShared, share } from './reuse.ts';
 import { indexedFor, rememberIndex, ServiceIndex } from './services.ts';
 import type { CompileInput, CompileResult } from './types.ts';
+import { lowerBound } from '../../lib/sorted.ts';
 
 /**
  * The result of `compile(input, options, previous.snapshot)` when `input`
@@ -140,13 +141,7 @@ function sortedKeys(map: object): readonly string[] {
 
 /** The keys of sorted `keys` that start with `prefix`: one run, found by binary search. */
 function withPrefix(keys: readonly string[], prefix: string): readonly string[] {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < prefix) lo = mid + 1;
-    else hi = mid;
-  }
+  const lo = lowerBound(keys, prefix);
   let end = lo;
   while (end < keys.length && keys[end]!.startsWith(prefix)) end++;
   return keys.slice(lo, end);
