@@ -244,9 +244,9 @@ export class ServiceIndex {
    * Services: each Service those slices belong to gets a new Backing (its
    * earlier resolutions kept: each names the slices it read, so a stale one
    * cannot match), put over its namespace's lookup (NamesOver); everything
-   * else is shared. With the Services touched, as [namespace,
-   * name]. Undefined when a removed slice is not where `before` has it: the
-   * lists do not describe one change, and only a full index is right.
+   * else is shared. With the Services touched, as [namespace, name].
+   * Undefined when a removed slice is not where `before` has it: the lists
+   * do not describe one change, and only a full index is right.
    */
   static afterSliceChange(
     before: { readonly services: ResolvedServices; readonly input: IndexedInput }, externalNames: boolean,
