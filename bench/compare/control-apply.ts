@@ -237,37 +237,25 @@ export async function applyToServing(opts: {
     const liveAfterFull = (await probe(probePort, '/gc')).heapUsed / MB;
     const rssAfterFull = afterFull.rss / MB;
 
-    const times: number[] = [];
-    let timedOut = 0;
-    const proxyCpu0 = procCpuMs(proxy.child.pid!);
-    const cpu0 = process.cpuUsage();
-    const stopAt = performance.now() + opts.budgetMs;
-    let done = 0;
-    for (let i = 1; i <= opts.changes && performance.now() < stopAt; i++, done++) {
-      const host = `change-${i}.bench.example.com`;
-      const t0 = performance.now();
-      cache.upsert(changeIngress(i));
-      let status = 0;
-      while (performance.now() - t0 < CHANGE_TIMEOUT_MS && (status = (await hit(agent, httpPort, host)).status) !== 200);
-      if (status === 200) times.push(performance.now() - t0);
-      else {
-        timedOut++;
-        const s = stream.sessions()[0];
-        log(`  change ${i} not served within ${CHANGE_TIMEOUT_MS} ms (last status ${status}; proxy acked ${s?.ackedVersion}, last NACK ${s?.lastNack?.code ?? 'none'})`);
-      }
-    }
-    const cpuPerChange = { proxy: (procCpuMs(proxy.child.pid!) - proxyCpu0) / Math.max(1, done), controller: cpuMs(cpu0) / Math.max(1, done) };
-    const endpoints = await endpointChanges({ agent, httpPort, count: done, stopAt: performance.now() + opts.budgetMs, cache, targets, proxyPid: proxy.child.pid!, log });
+    const hosts = await timeChanges({
+      what: 'change', count: opts.changes, stopAt: performance.now() + opts.budgetMs, proxyPid: proxy.child.pid!, log,
+      change: (i) => cache.upsert(changeIngress(i)),
+      poll: async (i) => {
+        const { status } = await hit(agent, httpPort, `change-${i}.bench.example.com`);
+        return status === 200 ? undefined : `last status ${status}`;
+      },
+      context: () => { const s = stream.sessions()[0]; return `proxy acked ${s?.ackedVersion}, last NACK ${s?.lastNack?.code ?? 'none'}`; },
+    });
+    const endpoints = await endpointChanges({ agent, httpPort, count: hosts.changes, stopAt: performance.now() + opts.budgetMs, cache, targets, proxyPid: proxy.child.pid!, log });
     const afterChanges = await probe(probePort);
     const liveAfterChanges = (await probe(probePort, '/gc')).heapUsed / MB;
     const rssAfterChanges = afterChanges.rss / MB;
     const row: ApplyRow = {
-      routes: opts.n, changes: done, p50: pct(times, 0.5), p99: pct(times, 0.99), max: Math.max(...times),
-      timedOut, rssAfterFull, rssAfterChanges, cpuPerChange, endpoints, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB, liveAfterFull, liveAfterChanges,
+      routes: opts.n, ...hosts, rssAfterFull, rssAfterChanges, endpoints, heapAfterFull: afterFull.heapUsed / MB, heapAfterChanges: afterChanges.heapUsed / MB, liveAfterFull, liveAfterChanges,
     };
     const heap = process.env.TURNOUT_HEAP_FLAGS ?? DEFAULT_HEAP_FLAGS;
     const e = endpoints;
-    log(`  ${opts.n} Ingresses (proxy heap flags: ${heap === '' ? "Node's defaults" : heap}${process.env.TURNOUT_BENCH_PROXY_FLAGS ? `; node flags ${process.env.TURNOUT_BENCH_PROXY_FLAGS}` : ''}): apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${times.length} changes (${timedOut} timed out); CPU per change: proxy ${cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${cpuPerChange.controller.toFixed(1)} ms; endpoint changes: p50 ${e.p50.toFixed(1)} ms, p99 ${e.p99.toFixed(1)} ms, max ${e.max.toFixed(1)} ms over ${e.changes} (${e.timedOut} timed out), CPU per change proxy ${e.cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${e.cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
+    log(`  ${opts.n} Ingresses (proxy heap flags: ${heap === '' ? "Node's defaults" : heap}${process.env.TURNOUT_BENCH_PROXY_FLAGS ? `; node flags ${process.env.TURNOUT_BENCH_PROXY_FLAGS}` : ''}): apply → serving p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, max ${row.max.toFixed(1)} ms over ${row.changes} changes (${row.timedOut} timed out); CPU per change: proxy ${row.cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${row.cpuPerChange.controller.toFixed(1)} ms; endpoint changes: p50 ${e.p50.toFixed(1)} ms, p99 ${e.p99.toFixed(1)} ms, max ${e.max.toFixed(1)} ms over ${e.changes} (${e.timedOut} timed out), CPU per change proxy ${e.cpuPerChange.proxy.toFixed(1)} ms, controller+poller ${e.cpuPerChange.controller.toFixed(1)} ms; proxy RSS ${rssAfterFull.toFixed(0)} → ${rssAfterChanges.toFixed(0)} MB (V8 heap in use ${row.heapAfterFull.toFixed(0)} → ${row.heapAfterChanges.toFixed(0)} MB, live after a GC ${liveAfterFull.toFixed(0)} → ${liveAfterChanges.toFixed(0)} MB)`);
 
     if (opts.loopSeconds > 0) {
       const url = `http://127.0.0.1:${httpPort}/bench-load`;
@@ -279,7 +267,7 @@ export async function applyToServing(opts: {
       const load = runWrk(url, { connections: 8, seconds: opts.loopSeconds });
       const until = performance.now() + (opts.loopSeconds - 0.3) * 1000;
       let swaps = 0;
-      for (let i = done + 1; performance.now() < until; i++) {
+      for (let i = hosts.changes + 1; performance.now() < until; i++) {
         const t0 = performance.now();
         cache.upsert(changeIngress(i));
         // Until the proxy acked a snapshot with the new host (bounded).
@@ -324,21 +312,40 @@ async function endpointChanges(o: {
   // Served by the first target before the first change.
   const first = await hit(o.agent, o.httpPort, EPS_HOST);
   if (first.body !== names[0]) throw new Error(`bench: ${EPS_HOST} answered ${first.status} ${JSON.stringify(first.body.slice(0, 80))} before any endpoint change, not "${names[0]}"`);
+  return timeChanges({
+    what: 'endpoint change', count: o.count, stopAt: o.stopAt, proxyPid: o.proxyPid, log: o.log,
+    change: (i) => o.cache.upsert(epsSlice(o.targets[i % 2]!.port)),
+    poll: async (i) => {
+      const { body } = await hit(o.agent, o.httpPort, EPS_HOST);
+      return body === names[i % 2] ? undefined : `last answer ${JSON.stringify(body.slice(0, 80))}`;
+    },
+  });
+}
+
+/**
+ * Makes up to `count` changes one after the other (fewer when `stopAt`
+ * comes first), each timed from `change(i)` to the first `poll(i)` that finds
+ * it served (undefined; else what it saw), polled in a tight loop bounded by
+ * CHANGE_TIMEOUT_MS; a change not served by then is counted and logged.
+ */
+async function timeChanges(o: {
+  what: string; count: number; stopAt: number; proxyPid: number; log: (line: string) => void;
+  change: (i: number) => void; poll: (i: number) => Promise<string | undefined>; context?: () => string;
+}): Promise<ChangeLatency> {
   const times: number[] = [];
   let timedOut = 0;
   let done = 0;
   const proxyCpu0 = procCpuMs(o.proxyPid);
   const cpu0 = process.cpuUsage();
   for (let i = 1; i <= o.count && performance.now() < o.stopAt; i++, done++) {
-    const want = names[i % 2]!;
     const t0 = performance.now();
-    o.cache.upsert(epsSlice(o.targets[i % 2]!.port));
-    let body = '';
-    while (performance.now() - t0 < CHANGE_TIMEOUT_MS && (body = (await hit(o.agent, o.httpPort, EPS_HOST)).body) !== want);
-    if (body === want) times.push(performance.now() - t0);
+    o.change(i);
+    let seen: string | undefined = 'nothing yet';
+    while (performance.now() - t0 < CHANGE_TIMEOUT_MS && (seen = await o.poll(i)) !== undefined);
+    if (seen === undefined) times.push(performance.now() - t0);
     else {
       timedOut++;
-      o.log(`  endpoint change ${i} not served within ${CHANGE_TIMEOUT_MS} ms (last answer ${JSON.stringify(body.slice(0, 80))})`);
+      o.log(`  ${o.what} ${i} not served within ${CHANGE_TIMEOUT_MS} ms (${seen}${o.context ? `; ${o.context()}` : ''})`);
     }
   }
   return {

@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { keyPairs, SECRETS } from '../compile.ts';
-import { applyToServing, buildDist, type ApplyRow } from './control-apply.ts';
+import { applyToServing, buildDist, type ApplyRow, type ChangeLatency } from './control-apply.ts';
 import { measureSize, type SizeRow } from './control-sizes.ts';
 import { goalsMarkdown, type GoalResult } from './goals.ts';
 
@@ -123,6 +123,10 @@ export function controlPlaneGoals(r: ControlPlaneResult): GoalResult[] {
 const warm = (s: SizeRow) => (s.warmups ? ` after ${s.warmups} warm-ups; the first, cold: ${s.cpu.compileFirstMs!.toFixed(0)} ms CPU` : '');
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+
+/** The cells scenario 6's tables share: changes, p50, p99, max, timed out, CPU per change. */
+const latencyCells = (c: ChangeLatency) =>
+  `${c.changes} | ${f1(c.p50)} | ${f1(c.p99)} | ${f1(c.max)} | ${c.timedOut} | ${f1(c.cpuPerChange.proxy)} / ${f1(c.cpuPerChange.controller)}`;
 const kb = (b: number) => (b < 10_000 ? `${b} B` : `${(b / 1e6).toFixed(2)} MB`);
 
 /** The Markdown section of scenarios 6 and 7; its goals too when printed alone (the full report has one goals table). */
@@ -134,16 +138,13 @@ export function controlPlaneMarkdown(r: ControlPlaneResult, withGoals = true): s
     '| Ingresses | changes | p50 ms | p99 ms | max ms | timed out | CPU ms per change: proxy / controller + poller | proxy RSS after full / after changes MB (heap in use; live after GC) |',
     '|---|---|---|---|---|---|---|---|',
   ];
-  for (const a of r.apply) lines.push(`| ${a.routes} | ${a.changes} | ${f1(a.p50)} | ${f1(a.p99)} | ${f1(a.max)} | ${a.timedOut} | ${f1(a.cpuPerChange.proxy)} / ${f1(a.cpuPerChange.controller)} | ${a.rssAfterFull.toFixed(0)} / ${a.rssAfterChanges.toFixed(0)} (${a.heapAfterFull.toFixed(0)} / ${a.heapAfterChanges.toFixed(0)}; ${a.liveAfterFull.toFixed(0)} / ${a.liveAfterChanges.toFixed(0)}) |`);
+  for (const a of r.apply) lines.push(`| ${a.routes} | ${latencyCells(a)} | ${a.rssAfterFull.toFixed(0)} / ${a.rssAfterChanges.toFixed(0)} (${a.heapAfterFull.toFixed(0)} / ${a.heapAfterChanges.toFixed(0)}; ${a.liveAfterFull.toFixed(0)} / ${a.liveAfterChanges.toFixed(0)}) |`);
   const withEps = r.apply.filter((a) => a.endpoints);
   if (withEps.length > 0) {
     lines.push('', 'The same with endpoint changes: the EndpointSlice of one Service moves its endpoint between two servers, and the clock runs from the cache upsert to the first answer from the new one.', '',
       '| Ingresses | endpoint changes | p50 ms | p99 ms | max ms | timed out | CPU ms per change: proxy / controller + poller |',
       '|---|---|---|---|---|---|---|');
-    for (const a of withEps) {
-      const e = a.endpoints!;
-      lines.push(`| ${a.routes} | ${e.changes} | ${f1(e.p50)} | ${f1(e.p99)} | ${f1(e.max)} | ${e.timedOut} | ${f1(e.cpuPerChange.proxy)} / ${f1(e.cpuPerChange.controller)} |`);
-    }
+    for (const a of withEps) lines.push(`| ${a.routes} | ${latencyCells(a.endpoints!)} |`);
   }
   const withLoop = r.apply.filter((a) => a.loop);
   if (withLoop.length > 0) {

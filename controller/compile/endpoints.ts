@@ -58,20 +58,15 @@ function scoped(input: CompileInput, previous: CompileResult, externalNames: boo
   frozenLists.add(slices);
   const next = ServiceIndex.afterSliceChange(before, externalNames, slices, diff.added, diff.removed);
   if (next === undefined) return undefined;
-  // The same Services and slices resolved against the previous build's index: whether they had problems then.
-  const was = new ServiceIndex(before.input.services, before.input.endpointSlices, externalNames, undefined, before.services);
+  const was = indexBefore(before, externalNames);
   const clusters = previous.snapshot.clusters;
   const keys = sortedKeys(clusters);
   const written = new Map<ClusterKey, Cluster>();
   for (const [ns, name] of next.touched) {
     for (const key of withPrefix(keys, `${ns}/${name}:`)) {
-      const ref = parseClusterKey(key);
-      if (ref === undefined) return undefined;
-      const backend = { service: { name, port: typeof ref.port === 'number' ? { number: ref.port } : { name: ref.port } } };
-      const res = next.index.resolve(ns, backend);
-      // A problem is a condition on an Ingress, before or after: only a full compile writes those.
-      if (res.cluster !== key || res.problems.length > 0 || was.resolve(ns, backend).problems.length > 0) return undefined;
-      const cluster = share(next.index.clusters().get(key)!, clusters[key]);
+      const fresh = reresolve(key, next.index, was);
+      if (fresh === undefined) return undefined;
+      const cluster = share(fresh, clusters[key]);
       if (cluster !== clusters[key]) written.set(key, cluster);
     }
   }
@@ -93,20 +88,14 @@ function scoped(input: CompileInput, previous: CompileResult, externalNames: boo
 
 /** Every cluster of the previous snapshot resolved again against a new index of every Service and slice. */
 function everyCluster(input: CompileInput, previous: CompileResult, externalNames: boolean): CompileResult | undefined {
-  // The previous build's index says which clusters had problems then (conditions a fix would clear).
   const before = indexedFor(previous.snapshot);
   if (before === undefined) return undefined;
-  const was = new ServiceIndex(before.input.services, before.input.endpointSlices, externalNames, undefined, before.services);
+  const was = indexBefore(before, externalNames);
   const services = new ServiceIndex(input.services, input.endpointSlices, externalNames, before.services);
   const resolved = dictionary<Cluster>();
   for (const key of Object.keys(previous.snapshot.clusters).sort()) {
-    const ref = parseClusterKey(key);
-    if (ref === undefined) return undefined;
-    const port = typeof ref.port === 'number' ? { number: ref.port } : { name: ref.port };
-    const backend = { service: { name: ref.service, port } };
-    const res = services.resolve(ref.namespace, backend);
-    const cluster = services.clusters().get(key);
-    if (res.cluster !== key || res.problems.length > 0 || cluster === undefined || was.resolve(ref.namespace, backend).problems.length > 0) return undefined;
+    const cluster = reresolve(key, services, was);
+    if (cluster === undefined) return undefined;
     resolved[key] = cluster;
   }
   const { version: _version, ...rest } = previous.snapshot;
@@ -118,6 +107,29 @@ function everyCluster(input: CompileInput, previous: CompileResult, externalName
   rememberIndex(snapshot, services);
   carryOver(previous.snapshot, snapshot, input, services);
   return { snapshot, conditions: previous.conditions };
+}
+
+/**
+ * The previous build's index again, over the Services and slices it was
+ * built from: what a cluster resolved to then, and whether with problems
+ * (conditions a fix would clear).
+ */
+function indexBefore(before: NonNullable<ReturnType<typeof indexedFor>>, externalNames: boolean): ServiceIndex {
+  return new ServiceIndex(before.input.services, before.input.endpointSlices, externalNames, undefined, before.services);
+}
+
+/**
+ * Cluster `key` resolved in `now`, or undefined when it no longer resolves to
+ * that key, or has a problem now or had one in `was`: a problem is a
+ * condition on an Ingress, and only a full compile writes those.
+ */
+function reresolve(key: ClusterKey, now: ServiceIndex, was: ServiceIndex): Cluster | undefined {
+  const ref = parseClusterKey(key);
+  if (ref === undefined) return undefined;
+  const backend = { service: { name: ref.service, port: typeof ref.port === 'number' ? { number: ref.port } : { name: ref.port } } };
+  const res = now.resolve(ref.namespace, backend);
+  if (res.cluster !== key || res.problems.length > 0 || was.resolve(ref.namespace, backend).problems.length > 0) return undefined;
+  return now.clusters().get(key);
 }
 
 /** Splits "namespace/service:port" (services.ts clusterKey); a port of digits only is a number (port names must contain a letter). */
